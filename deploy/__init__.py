@@ -1,0 +1,1 @@
+"""Deployment: local runner, provisioning, mail sink, container and Kubernetes files."""

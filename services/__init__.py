@@ -1,0 +1,1 @@
+"""norgate services, one package each (python -m services.<name>)."""

@@ -1,0 +1,1 @@
+"""norgate billing service."""

@@ -1,0 +1,1 @@
+"""norgate fees service."""

@@ -1,0 +1,80 @@
+"""`/openapi.json` merged from every service, and the `/docs` page rendering it.
+
+Swagger UI's files come from the swagger-ui-bundle package and are served
+locally: the page works with no network.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+from aiohttp import web
+from swagger_ui_bundle import swagger_ui_path
+
+from services.gateway.routing import UPSTREAMS
+from shared.http import envelopes
+from shared.http.client import InternalClient, ServiceUnavailable
+from shared.http.middleware import SETTINGS
+from shared.http.openapi import RouteDoc, build_spec, merge_specs
+
+CACHE_SECONDS = 30.0
+_CACHE = web.AppKey("openapi_cache", dict)
+
+GATEWAY_DOCS = [
+    RouteDoc("GET", "/healthz", "Liveness of the gateway", ("operations",), auth=False),
+    RouteDoc("GET", "/readyz", "Readiness: database and broker connections are up",
+             ("operations",), auth=False),
+    RouteDoc("GET", "/metrics", "Prometheus metrics", ("operations",), auth=False),
+]
+
+DOCS_HTML = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>norgate API</title>
+<link rel="stylesheet" href="/docs/static/swagger-ui.css"></head>
+<body><main id="swagger-ui" aria-label="norgate API reference"></main>
+<script src="/docs/static/swagger-ui-bundle.js"></script>
+<script src="/docs/init.js"></script></body></html>"""
+
+INIT_JS = """window.ui = SwaggerUIBundle({url: "/openapi.json", dom_id: "#swagger-ui",
+  deepLinking: true});"""
+
+
+async def merged_openapi(request: web.Request) -> web.Response:
+    cache = request.app[_CACHE]
+    if cache and time.monotonic() - cache["at"] < CACHE_SECONDS:
+        return envelopes.json_response(cache["spec"])
+    settings = request.app[SETTINGS]
+    async with InternalClient(settings, caller="gateway", timeout=3, retries=1) as client:
+        async def fetch(service: str):
+            try:
+                status, body = await client.request(service, "GET", "/openapi.json")
+                return service, body if status == 200 else None
+            except ServiceUnavailable:
+                return service, None
+        results = await asyncio.gather(*(fetch(s) for s in UPSTREAMS))
+    specs = [build_spec("gateway", GATEWAY_DOCS)] + [s for _, s in results if s]
+    merged = merge_specs("norgate", specs)
+    missing = sorted(name for name, spec in results if spec is None)
+    if missing:
+        merged["info"]["x-unavailable-services"] = missing
+    else:
+        cache.update(at=time.monotonic(), spec=merged)
+    return envelopes.json_response(merged)
+
+
+async def docs_page(_request: web.Request) -> web.Response:
+    return web.Response(text=DOCS_HTML, content_type="text/html")
+
+
+async def docs_init(_request: web.Request) -> web.Response:
+    return web.Response(text=INIT_JS, content_type="application/javascript")
+
+
+def setup_docs(app: web.Application) -> None:
+    app[_CACHE] = {}
+    app.router.add_get("/docs", docs_page)
+    app.router.add_get("/docs/init.js", docs_init)
+    app.router.add_static("/docs/static", Path(swagger_ui_path))

@@ -1,0 +1,127 @@
+"""Streaming reverse proxy from the public port to the services.
+
+Request and response bodies stream through without being buffered. The
+caller's identity is forwarded only as a principal the gateway signed itself;
+any `X-Norgate-Principal` a client sends is dropped. A service that is down
+is a 502, one that is too slow a 504, each in the family's envelope.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import aiohttp
+from aiohttp import web
+from multidict import CIMultiDict
+
+from services.gateway.routing import route_for
+from shared import metrics, principal as principal_mod
+from shared.http.errors import ApiError, Errors
+from shared.http.middleware import CORRELATION_ID, REQUEST_ID, SETTINGS, principal_of
+from shared.logging import current_correlation_id, get_logger
+
+log = get_logger(__name__)
+
+UPSTREAM_SESSION = web.AppKey("upstream_session", aiohttp.ClientSession)
+
+# Hop-by-hop headers (RFC 9110 7.6.1) and ones the gateway sets itself.
+_DROP_REQUEST = frozenset(h.lower() for h in (
+    "Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "TE", "Trailer",
+    "Transfer-Encoding", "Upgrade", "Host", principal_mod.HEADER, "X-Forwarded-For",
+    "X-Forwarded-Proto", "X-Forwarded-Host", REQUEST_ID, CORRELATION_ID))
+_DROP_RESPONSE = frozenset(h.lower() for h in (
+    "Connection", "Keep-Alive", "Transfer-Encoding", "Trailer", "Upgrade", "Content-Length",
+    "Server", "Date"))
+CHUNK = 64 * 1024
+
+
+async def upstream_session_ctx(app: web.Application) -> AsyncIterator[None]:
+    connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=30, ttl_dns_cache=300)
+    settings = app[SETTINGS]
+    app[UPSTREAM_SESSION] = aiohttp.ClientSession(
+        connector=connector, auto_decompress=False,
+        timeout=aiohttp.ClientTimeout(total=None, connect=5,
+                                      sock_read=settings.upstream_timeout_seconds))
+    yield
+    await app[UPSTREAM_SESSION].close()
+
+
+async def _limited(stream: aiohttp.StreamReader, limit: int) -> AsyncIterator[bytes]:
+    seen = 0
+    async for chunk in stream.iter_chunked(CHUNK):
+        seen += len(chunk)
+        if seen > limit:
+            raise ApiError(Errors.BODY_TOO_LARGE, limit=limit)
+        yield chunk
+
+
+def _forward_headers(request: web.Request) -> CIMultiDict:
+    settings = request.app[SETTINGS]
+    headers = CIMultiDict((k, v) for k, v in request.headers.items()
+                          if k.lower() not in _DROP_REQUEST)
+    headers[principal_mod.HEADER] = principal_mod.sign(principal_of(request), settings)
+    headers[REQUEST_ID] = request["request_id"]
+    headers[CORRELATION_ID] = current_correlation_id() or request["request_id"]
+    peer = request.remote or ""
+    prior = request.headers.get("X-Forwarded-For")
+    headers["X-Forwarded-For"] = f"{prior}, {peer}" if prior else peer
+    headers["X-Forwarded-Proto"] = request.scheme
+    headers["X-Forwarded-Host"] = request.host
+    return headers
+
+
+async def proxy(request: web.Request) -> web.StreamResponse:
+    service = route_for(request.path)
+    if service is None:
+        raise ApiError(Errors.ROUTE_NOT_FOUND, method=request.method, path=request.path)
+    request["route_label"] = f"proxy:{service}"
+    settings = request.app[SETTINGS]
+    limit = settings.max_body_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise ApiError(Errors.BODY_TOO_LARGE, limit=limit)
+    body = _limited(request.content, limit) if request.body_exists else None
+    url = settings.url_of(service) + request.rel_url.path_qs
+    session = request.app[UPSTREAM_SESSION]
+    response: web.StreamResponse | None = None
+    try:
+        async with session.request(request.method, url, headers=_forward_headers(request),
+                                   data=body, allow_redirects=False) as upstream:
+            response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
+            for key, value in upstream.headers.items():
+                if key.lower() not in _DROP_RESPONSE:
+                    response.headers.add(key, value)
+            response.headers[REQUEST_ID] = request["request_id"]
+            response.headers[CORRELATION_ID] = current_correlation_id() or request["request_id"]
+            if upstream.content_length is not None:
+                response.content_length = upstream.content_length
+            await response.prepare(request)
+            async for chunk in upstream.content.iter_chunked(CHUNK):
+                await response.write(chunk)
+            await response.write_eof()
+            return response
+    except ApiError:
+        raise
+    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        if response is not None and response.prepared:
+            # Headers are out: all we can do is cut the stream so the client sees it.
+            log.warning("upstream_broke_mid_stream", upstream=service, error=repr(exc))
+            metrics.UPSTREAM_ERRORS.labels(service, "mid_stream").inc()
+            if request.transport is not None:
+                request.transport.close()
+            return response
+        raise _upstream_error(service, exc) from None
+
+
+def _upstream_error(service: str, exc: BaseException) -> ApiError:
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        metrics.UPSTREAM_ERRORS.labels(service, "unavailable").inc()
+        log.warning("upstream_unavailable", upstream=service, error=str(exc))
+        return ApiError(Errors.UPSTREAM_UNAVAILABLE, service=service)
+    if isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
+        metrics.UPSTREAM_ERRORS.labels(service, "timeout").inc()
+        log.warning("upstream_timeout", upstream=service)
+        return ApiError(Errors.UPSTREAM_TIMEOUT, service=service)
+    metrics.UPSTREAM_ERRORS.labels(service, "broken").inc()
+    log.warning("upstream_failed", upstream=service, error=str(exc))
+    return ApiError(Errors.UPSTREAM_UNAVAILABLE, service=service)

@@ -1,0 +1,48 @@
+"""The routing table: which service serves which public route family.
+
+Longest prefix wins. Paths are forwarded unchanged: a service serves the same
+public path the gateway exposes, so its OpenAPI document needs no rewriting.
+"""
+
+from __future__ import annotations
+
+ROUTES: tuple[tuple[str, str], ...] = (
+    # NORAH /api/v1
+    ("/api/v1/auth/", "auth"),
+    ("/api/v1/admin/", "auth"),
+    ("/api/v1/merchant/charges", "fees"),
+    ("/api/v1/system/charges", "fees"),
+    ("/api/v1/test-charge-calculation", "fees"),
+    ("/api/v1/transaction/", "checkout"),
+    ("/api/v1/transactions", "checkout"),
+    ("/api/v1/dashboard/", "checkout"),
+    ("/api/v1/receipts/", "checkout"),
+    # NorPay /api/v2
+    ("/api/v2/payments", "checkout"),
+    ("/api/v2/plans", "billing"),
+    ("/api/v2/subscriptions", "billing"),
+    ("/api/v2/invoices", "billing"),
+    ("/api/v2/merchants/", "billing"),
+    ("/api/v2/ledger", "billing"),
+    ("/api/v2/webhooks", "notifier"),
+    ("/api/v2/keys", "auth"),
+    ("/api/v2/apps", "auth"),
+    # Prices
+    ("/prices/", "checkout"),
+    # Pages and keys
+    ("/check-out", "checkout"),
+    ("/checkout/", "checkout"),
+    ("/v1/checkout.js", "checkout"),
+    ("/.well-known/jwks.json", "auth"),
+)
+
+_BY_LENGTH = sorted(ROUTES, key=lambda r: len(r[0]), reverse=True)
+UPSTREAMS: tuple[str, ...] = tuple(sorted({service for _, service in ROUTES}))
+
+
+def route_for(path: str) -> str | None:
+    """The service for `path`, or None when no family claims it."""
+    for prefix, service in _BY_LENGTH:
+        if path.startswith(prefix) or path == prefix.rstrip("/"):
+            return service
+    return None

@@ -1,0 +1,1 @@
+"""norgate notifier service."""

@@ -1,0 +1,4 @@
+from services.notifier.app import build_spec
+from shared.http.app import run_service
+
+run_service(build_spec)

@@ -1,0 +1,1 @@
+"""Plumbing every norgate service shares."""

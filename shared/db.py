@@ -1,0 +1,125 @@
+"""PostgreSQL access: the pool factory and the migration runner.
+
+Each service connects as its own role with `search_path` set to its own
+schema, so service SQL never names a schema and cannot reach another's tables.
+Migrations are plain SQL files applied in order under an advisory lock, so
+several replicas starting at once apply each file exactly once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import orjson
+
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+
+SHARED_MIGRATIONS = Path(__file__).parent / "migrations"
+_IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+_MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+
+class MigrationError(RuntimeError):
+    pass
+
+
+def quote_ident(name: str) -> str:
+    """Quote an identifier for DDL, which cannot take bind parameters.
+
+    Only names matching a strict pattern are accepted, so nothing a user typed
+    can reach DDL through here.
+    """
+    if not _IDENT.match(name):
+        raise ValueError(f"not a safe SQL identifier: {name!r}")
+    return f'"{name}"'
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    for typ in ("json", "jsonb"):
+        await conn.set_type_codec(
+            typ, schema="pg_catalog", encoder=lambda v: orjson.dumps(v).decode(),
+            decoder=orjson.loads, format="text",
+        )
+
+
+async def create_pool(dsn: str, *, schema: str, application_name: str,
+                      min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+    quote_ident(schema)
+    return await asyncpg.create_pool(
+        dsn, min_size=min_size, max_size=max_size, init=_init_connection,
+        server_settings={"search_path": schema, "application_name": application_name},
+        command_timeout=30,
+    )
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: str  # "shared/0001_outbox" or "0001_init"
+    path: Path
+
+    @property
+    def sql(self) -> str:
+        return self.path.read_text()
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.path.read_bytes()).hexdigest()
+
+
+def discover(service_dir: Path) -> list[Migration]:
+    """Shared migrations (outbox, inbox) first, then the service's own, each in order."""
+    found: list[Migration] = []
+    for prefix, folder in (("shared/", SHARED_MIGRATIONS), ("", service_dir)):
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.glob("*.sql")):
+            if not _MIGRATION_NAME.match(path.name):
+                raise MigrationError(f"migration file name must be NNNN_name.sql: {path}")
+            found.append(Migration(prefix + path.stem, path))
+    return found
+
+
+async def apply_migrations(conn: asyncpg.Connection, schema: str,
+                           migrations: list[Migration]) -> list[str]:
+    """Apply pending migrations to `schema`; returns the versions applied now.
+
+    A file whose content changed after it was applied stops start-up: editing
+    history silently would leave replicas with different schemas.
+    """
+    lock_key = int.from_bytes(hashlib.sha256(f"norgate-migrate:{schema}".encode())
+                              .digest()[:8], "big", signed=True)
+    await conn.execute("SELECT pg_advisory_lock($1)", lock_key)
+    try:
+        await conn.execute(f"SET search_path TO {quote_ident(schema)}")
+        await conn.execute(
+            """CREATE TABLE IF NOT EXISTS schema_migrations (
+                   version text PRIMARY KEY,
+                   checksum text NOT NULL,
+                   applied_at timestamptz NOT NULL DEFAULT now())"""
+        )
+        done = {r["version"]: r["checksum"]
+                for r in await conn.fetch("SELECT version, checksum FROM schema_migrations")}
+        applied = []
+        for m in migrations:
+            if m.version in done:
+                if done[m.version] != m.checksum:
+                    raise MigrationError(
+                        f"migration {m.version} of schema {schema} changed after it was "
+                        "applied; add a new migration instead of editing an old one")
+                continue
+            async with conn.transaction():
+                await conn.execute(m.sql)
+                await conn.execute(
+                    "INSERT INTO schema_migrations (version, checksum) VALUES ($1, $2)",
+                    m.version, m.checksum)
+            applied.append(m.version)
+            log.info("migration_applied", schema=schema, version=m.version)
+        return applied
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", lock_key)

@@ -1,0 +1,176 @@
+"""Event consumer: durable quorum queue, manual ack, inbox, retries, dead letters.
+
+For each message:
+  1. parse the envelope (unparseable -> dead-letter queue at once);
+  2. in one transaction: record (consumer, event id) in the inbox and run the
+     handler, which may write state and emit events through the same unit of
+     work; a redelivered event finds its inbox row and is acknowledged unhandled;
+  3. ack only after commit. On a handler error the message is republished to a
+     delay queue (1 s, 5 s, 30 s, ... from settings) with its attempt count; after
+     the last attempt it goes to the dead-letter queue with the error attached.
+A failing handler is never skipped silently: every failure is logged with the
+event id, counted in metrics, and ends either handled or in the DLQ.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+
+import aio_pika
+import asyncpg
+from aio_pika.abc import AbstractConnection, AbstractIncomingMessage
+
+from shared import metrics
+from shared.events.broker import Broker
+from shared.events.envelope import Event
+from shared.events.outbox import OutboxRelay, UnitOfWork
+from shared.events.topology import Topology
+from shared.logging import bind_ids, get_logger, new_id
+
+log = get_logger(__name__)
+
+Handler = Callable[[Event, UnitOfWork], Awaitable[None]]
+ATTEMPTS_HEADER = "x-norgate-attempts"
+
+
+class PermanentError(Exception):
+    """Raised by a handler for an event that can never succeed (e.g. invalid data):
+    the event goes straight to the dead-letter queue instead of being retried."""
+
+
+ERROR_HEADER = "x-norgate-error"
+
+
+class Consumer:
+    def __init__(self, *, pool: asyncpg.Pool, broker: Broker, topology: Topology,
+                 service: str, purpose: str, handlers: dict[str, Handler],
+                 relay: OutboxRelay | None = None, prefetch: int = 32,
+                 max_attempts: int = 8,
+                 retry_delays: Sequence[float] = (1, 5, 30, 120, 600, 1800, 3600)):
+        if not handlers:
+            raise ValueError("a consumer needs at least one handler")
+        self._pool = pool
+        self._broker = broker
+        self._topology = topology
+        self._service = service
+        self._purpose = purpose
+        self._handlers = dict(handlers)
+        self._relay = relay
+        self._prefetch = prefetch
+        self._max_attempts = max_attempts
+        self._retry_delays = tuple(retry_delays) or (1.0,)
+        self.queue_name = topology.queue(service, purpose)
+        self._inbox_name = f"{service}.{purpose}"
+        self._publish_channel: aio_pika.abc.AbstractChannel | None = None
+        self._in_flight: set[asyncio.Task] = set()
+
+    async def start(self) -> None:
+        self._broker.on_connect(self._setup)
+
+    async def _setup(self, connection: AbstractConnection) -> None:
+        channel = await connection.channel()
+        await channel.set_qos(prefetch_count=self._prefetch)
+        queue = await self._topology.declare_consumer_queue(
+            channel, self._service, self._purpose, sorted(self._handlers))
+        self._publish_channel = await connection.channel(publisher_confirms=True)
+        self._delays = {d: await self._topology.declare_delay(self._publish_channel, d)
+                        for d in set(self._retry_delays)}
+        self._dlx = await self._publish_channel.get_exchange(
+            self._topology.dead_letter_exchange, ensure=False)
+        await queue.consume(self._on_message, no_ack=False)
+        log.info("consumer_started", queue=self.queue_name, bindings=sorted(self._handlers))
+
+    async def drain(self, timeout: float) -> None:
+        """Wait for messages being handled to finish (used on shutdown)."""
+        if self._in_flight:
+            await asyncio.wait(self._in_flight, timeout=timeout)
+
+    async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._in_flight.add(task)
+        try:
+            await self._process(message)
+        finally:
+            if task is not None:
+                self._in_flight.discard(task)
+
+    async def _process(self, message: AbstractIncomingMessage) -> None:
+        attempts = int((message.headers or {}).get(ATTEMPTS_HEADER, 0))
+        try:
+            event = Event.from_bytes(message.body)
+        except Exception as exc:
+            bind_ids(request_id=new_id(), correlation_id=None)
+            log.error("event_unparseable", queue=self.queue_name, error=str(exc)[:500],
+                      message_id=message.message_id)
+            await self._dead_letter(message, attempts, f"unparseable envelope: {exc}")
+            return
+        bind_ids(request_id=new_id(), correlation_id=event.correlation_id or str(event.id))
+        handler = self._handlers.get(event.type)
+        if handler is None:
+            # Bindings come from the handler table, so this is a misconfiguration.
+            log.error("event_without_handler", queue=self.queue_name, event_type=event.type,
+                      event_id=str(event.id))
+            await self._dead_letter(message, attempts, f"no handler for {event.type}")
+            return
+        try:
+            handled = await self._handle(event, handler)
+        except Exception as exc:
+            await self._on_failure(message, event, attempts + 1, exc)
+            return
+        await message.ack()
+        outcome = "handled" if handled else "duplicate"
+        metrics.EVENTS_HANDLED.labels(self._service, self.queue_name, outcome).inc()
+        log.info("event_" + outcome, event_type=event.type, event_id=str(event.id),
+                 queue=self.queue_name, attempt=attempts + 1)
+
+    async def _handle(self, event: Event, handler: Handler) -> bool:
+        async with UnitOfWork(self._pool, producer=self._service, relay=self._relay) as uow:
+            first = await uow.conn.fetchval(
+                """INSERT INTO inbox (consumer, event_id, event_type) VALUES ($1, $2, $3)
+                   ON CONFLICT DO NOTHING RETURNING true""",
+                self._inbox_name, event.id, event.type)
+            if not first:
+                return False
+            await handler(event, uow)
+            return True
+
+    async def _on_failure(self, message: AbstractIncomingMessage, event: Event,
+                          attempts: int, exc: Exception) -> None:
+        error = f"{type(exc).__name__}: {exc}"[:1000]
+        if attempts >= self._max_attempts or isinstance(exc, PermanentError):
+            log.error("event_dead_lettered", event_type=event.type, event_id=str(event.id),
+                      queue=self.queue_name, attempts=attempts, error=error)
+            await self._dead_letter(message, attempts, error)
+            return
+        delay = self._retry_delays[min(attempts - 1, len(self._retry_delays) - 1)]
+        log.warning("event_handler_failed", event_type=event.type, event_id=str(event.id),
+                    queue=self.queue_name, attempt=attempts, retry_in=delay, error=error,
+                    exc_info=exc)
+        metrics.EVENTS_HANDLED.labels(self._service, self.queue_name, "retried").inc()
+        await self._republish(message, self._delays[delay], attempts, error)
+
+    async def _dead_letter(self, message: AbstractIncomingMessage, attempts: int,
+                           error: str) -> None:
+        metrics.EVENTS_HANDLED.labels(self._service, self.queue_name, "dead_lettered").inc()
+        await self._republish(message, self._dlx, attempts, error)
+
+    async def _republish(self, message: AbstractIncomingMessage, exchange, attempts: int,
+                         error: str) -> None:
+        """Publish a copy (confirmed) before acking the original: at-least-once."""
+        headers = dict(message.headers or {})
+        headers[ATTEMPTS_HEADER] = attempts
+        headers[ERROR_HEADER] = error
+        copy = aio_pika.Message(
+            message.body, headers=headers, message_id=message.message_id, type=message.type,
+            content_type=message.content_type, app_id=message.app_id,
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT)
+        try:
+            await exchange.publish(copy, routing_key=self.queue_name, timeout=10)
+        except Exception:
+            log.exception("event_republish_failed", queue=self.queue_name,
+                          message_id=message.message_id)
+            await message.nack(requeue=True)
+            return
+        await message.ack()

@@ -1,0 +1,184 @@
+"""Unit of work with a transactional outbox, and the relay that publishes it.
+
+A state change and the events it causes commit together or not at all; the
+relay publishes committed events later, so a broker outage delays events but
+never loses them. Several relays on one outbox share the work through
+`FOR UPDATE SKIP LOCKED`: a row is locked by the relay publishing it, and
+stamped published in the same transaction that held the lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import aio_pika
+import asyncpg
+
+from shared import metrics
+from shared.events.broker import Broker, backoff_delays
+from shared.events.envelope import Event
+from shared.events.topology import Topology
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+
+
+class UnitOfWork:
+    """Owns one transaction and the events emitted inside it.
+
+        async with UnitOfWork(pool, producer="checkout", relay=relay) as uow:
+            await store.insert_payment(uow.conn, payment)
+            uow.emit("payment.created", {...}, merchant_id=...)
+    """
+
+    def __init__(self, pool: asyncpg.Pool, *, producer: str,
+                 relay: "OutboxRelay | None" = None):
+        self._pool = pool
+        self._producer = producer
+        self._relay = relay
+        self.events: list[Event] = []
+        self.conn: asyncpg.Connection
+
+    def emit(self, event_type: str, data: dict[str, Any], *, company_id: str | None = None,
+             merchant_id: str | None = None) -> Event:
+        event = Event(type=event_type, producer=self._producer, data=data,
+                      company_id=company_id, merchant_id=merchant_id)
+        self.events.append(event)
+        return event
+
+    async def __aenter__(self) -> "UnitOfWork":
+        self.conn = await self._pool.acquire()
+        self._tx = self.conn.transaction()
+        await self._tx.start()
+        return self
+
+    async def __aexit__(self, exc_type, exc, tb) -> None:
+        try:
+            if exc_type is not None:
+                await self._tx.rollback()
+                return
+            try:
+                if self.events:
+                    await self.conn.executemany(
+                        "INSERT INTO outbox (event_id, event_type, payload) VALUES ($1, $2, $3)",
+                        [(e.id, e.type, e.to_bytes()) for e in self.events])
+            except BaseException:
+                await self._tx.rollback()
+                raise
+            await self._tx.commit()
+        finally:
+            await self._pool.release(self.conn)
+        if self.events and self._relay is not None:
+            self._relay.wake()
+
+
+class OutboxRelay:
+    """Publishes committed outbox rows in order, with publisher confirms."""
+
+    def __init__(self, pool: asyncpg.Pool, broker: Broker, topology: Topology, *,
+                 service: str, batch_size: int = 200, poll_seconds: float = 1.0,
+                 retention_days: int = 7):
+        self._pool = pool
+        self._broker = broker
+        self._topology = topology
+        self._service = service
+        self._batch_size = batch_size
+        self._poll_seconds = poll_seconds
+        self._retention_days = retention_days
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task | None = None
+        self._channel: aio_pika.abc.AbstractChannel | None = None
+        self._exchange: aio_pika.abc.AbstractExchange | None = None
+        self._last_cleanup = 0.0
+
+    def wake(self) -> None:
+        self._wakeup.set()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"outbox-relay-{self._service}")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        await self._drop_channel()
+
+    async def _drop_channel(self) -> None:
+        channel, self._channel, self._exchange = self._channel, None, None
+        if channel is not None and not channel.is_closed:
+            try:
+                await channel.close()
+            except Exception:  # the connection is already gone
+                pass
+
+    async def _ensure_exchange(self) -> aio_pika.abc.AbstractExchange:
+        if self._channel is None or self._channel.is_closed or self._exchange is None:
+            await self._drop_channel()
+            if not await self._broker.wait_up(timeout=self._poll_seconds * 5):
+                raise ConnectionError("broker is not connected")
+            self._channel = await self._broker.connection.channel(publisher_confirms=True)
+            self._exchange = await self._topology.declare_exchange(self._channel)
+        return self._exchange
+
+    async def _run(self) -> None:
+        delays = backoff_delays()
+        while True:
+            try:
+                published = await self.publish_batch()
+                delays = backoff_delays()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                await self._drop_channel()
+                delay = next(delays)
+                log.warning("outbox_publish_failed", error=str(exc) or type(exc).__name__,
+                            retry_in=round(delay, 2))
+                await asyncio.sleep(delay)
+                continue
+            if published >= self._batch_size:
+                continue  # more are waiting
+            await self._cleanup_if_due()
+            try:
+                await asyncio.wait_for(self._wakeup.wait(), self._poll_seconds)
+            except TimeoutError:
+                pass
+            self._wakeup.clear()
+
+    async def publish_batch(self) -> int:
+        """Publish one batch of pending rows; returns how many were published."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(
+                """SELECT seq, event_id, event_type, payload FROM outbox
+                   WHERE published_at IS NULL ORDER BY seq LIMIT $1
+                   FOR UPDATE SKIP LOCKED""", self._batch_size)
+            if not rows:
+                return 0
+            exchange = await self._ensure_exchange()
+            # Published in seq order on one channel; confirms awaited together.
+            await asyncio.gather(*(
+                exchange.publish(
+                    aio_pika.Message(
+                        bytes(row["payload"]), message_id=str(row["event_id"]),
+                        type=row["event_type"], content_type="application/json",
+                        delivery_mode=aio_pika.DeliveryMode.PERSISTENT, app_id=self._service),
+                    routing_key=row["event_type"], mandatory=False, timeout=10)
+                for row in rows))
+            await conn.execute("UPDATE outbox SET published_at = now() WHERE seq = ANY($1)",
+                               [row["seq"] for row in rows])
+        metrics.EVENTS_PUBLISHED.labels(self._service).inc(len(rows))
+        return len(rows)
+
+    async def pending(self) -> int:
+        async with self._pool.acquire() as conn:
+            return await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+
+    async def _cleanup_if_due(self) -> None:
+        now = asyncio.get_running_loop().time()
+        if now - self._last_cleanup < 3600:
+            return
+        self._last_cleanup = now
+        async with self._pool.acquire() as conn:
+            await conn.execute(
+                "DELETE FROM outbox WHERE published_at < now() - make_interval(days => $1)",
+                self._retention_days)

@@ -1,0 +1,1 @@
+"""HTTP plumbing: app factory, middleware, envelopes, errors, OpenAPI, internal client."""

@@ -1,0 +1,209 @@
+"""One app factory for every service.
+
+`create_app(settings, spec)` wires, as cleanup contexts and in this order: the
+database pool (migrations applied first), the broker connection, the outbox
+relay and the consumers. Nothing connects at import time. `run_service`
+serves it with uvloop and stops cleanly on SIGTERM: aiohttp stops accepting,
+waits for in-flight requests, then the cleanup contexts drain consumers and
+close the relay, the channel and the pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+from aiohttp import web
+
+from shared import metrics
+from shared.db import apply_migrations, create_pool, discover
+from shared.events import Consumer, Handler, OutboxRelay, Topology
+from shared.events.broker import Broker
+from shared.http import envelopes
+from shared.http.middleware import (SERVICE_NAME, SETTINGS, context_middleware,
+                                    principal_middleware)
+from shared.http.openapi import RouteDoc, build_spec
+from shared.logging import configure_logging, get_logger
+from shared.settings import Settings, load_settings
+
+log = get_logger(__name__)
+
+POOL = web.AppKey("pool", asyncpg.Pool)
+BROKER = web.AppKey("broker", Broker)
+RELAY = web.AppKey("relay", OutboxRelay)
+TOPOLOGY = web.AppKey("topology", Topology)
+CONSUMERS = web.AppKey("consumers", list)
+SPEC = web.AppKey("spec", object)
+
+
+@dataclass
+class ConsumerSpec:
+    purpose: str
+    handlers: dict[str, Handler]
+
+
+@dataclass
+class ServiceSpec:
+    """What a service plugs into the factory."""
+
+    name: str
+    setup_routes: Callable[[web.Application], None] = lambda app: None
+    migrations: Path | None = None  # the service's migrations/ folder
+    consumers: list[ConsumerSpec] = field(default_factory=list)
+    docs: list[RouteDoc] = field(default_factory=list)
+    on_ready: list[Callable[[web.Application], Awaitable[None]]] = field(default_factory=list)
+    uses_database: bool = True
+    uses_broker: bool = True
+    # The gateway serves a merged document instead of its own.
+    openapi: Callable[[web.Request], Awaitable[web.StreamResponse]] | None = None
+    cleanup_ctx: list[Callable[[web.Application], AsyncIterator[None]]] = field(
+        default_factory=list)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return envelopes.json_response({"status": "ok", "service": request.app[SERVICE_NAME]})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    app = request.app
+    spec: ServiceSpec = app[SPEC]
+    checks: dict[str, str] = {}
+    if spec.uses_database:
+        checks["database"] = await _check_database(app)
+    if spec.uses_broker:
+        broker = app.get(BROKER)
+        checks["broker"] = "up" if broker is not None and broker.is_up else "down"
+    ready = all(v == "up" for v in checks.values())
+    return envelopes.json_response(
+        {"status": "ready" if ready else "not_ready", "service": app[SERVICE_NAME],
+         "checks": checks}, status=200 if ready else 503)
+
+
+async def _check_database(app: web.Application) -> str:
+    pool = app.get(POOL)
+    if pool is None:
+        return "down"
+    try:
+        async with asyncio.timeout(2):
+            async with pool.acquire() as conn:
+                await conn.fetchval("SELECT 1")
+        return "up"
+    except Exception:
+        return "down"
+
+
+async def metrics_handler(_request: web.Request) -> web.Response:
+    body, content_type = metrics.render()
+    return web.Response(body=body, headers={"Content-Type": content_type})
+
+
+async def openapi_handler(request: web.Request) -> web.Response:
+    spec: ServiceSpec = request.app[SPEC]
+    return envelopes.json_response(build_spec(f"norgate {spec.name}", spec.docs))
+
+
+async def _database_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings: Settings = app[SETTINGS]
+    spec: ServiceSpec = app[SPEC]
+    dsn = settings.dsn_of(spec.name)
+    conn = await asyncpg.connect(dsn)
+    try:
+        await apply_migrations(conn, spec.name, discover(spec.migrations or Path("/nonexistent")))
+    finally:
+        await conn.close()
+    pool = await create_pool(dsn, schema=spec.name, application_name=f"norgate-{spec.name}",
+                             min_size=settings.db_pool_min, max_size=settings.db_pool_max)
+    app[POOL] = pool
+    try:
+        yield
+    finally:
+        await pool.close()
+
+
+async def _events_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings: Settings = app[SETTINGS]
+    spec: ServiceSpec = app[SPEC]
+    topology = Topology(settings.events_namespace)
+    broker = Broker(settings.amqp_url, name=f"norgate-{spec.name}")
+    app[TOPOLOGY] = topology
+    app[BROKER] = broker
+    await broker.start()
+    relay = None
+    consumers: list[Consumer] = []
+    if spec.uses_database:
+        relay = OutboxRelay(app[POOL], broker, topology, service=spec.name,
+                            batch_size=settings.relay_batch_size,
+                            poll_seconds=settings.relay_poll_seconds)
+        app[RELAY] = relay
+        await relay.start()
+        for c in spec.consumers:
+            consumer = Consumer(
+                pool=app[POOL], broker=broker, topology=topology, service=spec.name,
+                purpose=c.purpose, handlers=c.handlers, relay=relay,
+                prefetch=settings.consumer_prefetch, max_attempts=settings.consumer_max_attempts,
+                retry_delays=settings.consumer_retry_delays)
+            await consumer.start()
+            consumers.append(consumer)
+    app[CONSUMERS] = consumers
+    try:
+        yield
+    finally:
+        # Let handlers that are mid-transaction finish, then flush the outbox once.
+        for consumer in consumers:
+            await consumer.drain(settings.shutdown_grace_seconds)
+        if relay is not None:
+            await relay.stop()
+            if broker.is_up:
+                try:
+                    async with asyncio.timeout(settings.shutdown_grace_seconds):
+                        await relay.publish_batch()
+                except Exception as exc:
+                    log.warning("outbox_final_flush_failed", error=str(exc))
+        await broker.stop()
+
+
+async def _ready_hooks_ctx(app: web.Application) -> AsyncIterator[None]:
+    for hook in app[SPEC].on_ready:
+        await hook(app)
+    yield
+
+
+def create_app(settings: Settings, spec: ServiceSpec) -> web.Application:
+    app = web.Application(middlewares=[context_middleware, principal_middleware],
+                          client_max_size=settings.max_body_bytes)
+    app[SETTINGS] = settings
+    app[SERVICE_NAME] = spec.name
+    app[SPEC] = spec
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics_handler)
+    app.router.add_get("/openapi.json", spec.openapi or openapi_handler)
+    spec.setup_routes(app)
+    if spec.uses_database:
+        app.cleanup_ctx.append(_database_ctx)
+    if spec.uses_broker:
+        app.cleanup_ctx.append(_events_ctx)
+    app.cleanup_ctx.extend(spec.cleanup_ctx)
+    app.cleanup_ctx.append(_ready_hooks_ctx)
+    return app
+
+
+def run_service(spec_factory: Callable[[Settings], ServiceSpec]) -> None:
+    """Entry point of `python -m services.<name>`."""
+    settings = load_settings()
+    spec = spec_factory(settings)
+    configure_logging(spec.name, settings.log_level)
+    try:
+        import uvloop
+        uvloop.install()
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+        pass
+    app = create_app(settings, spec)
+    log.info("service_starting", port=settings.port_of(spec.name), host=settings.bind_host)
+    web.run_app(app, host=settings.bind_host, port=settings.port_of(spec.name),
+                shutdown_timeout=settings.shutdown_grace_seconds, access_log=None,
+                print=None, handle_signals=True)
+    log.info("service_stopped")

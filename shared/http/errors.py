@@ -1,0 +1,85 @@
+"""One error catalogue with stable codes; each API family renders it its own way.
+
+Define each message once here; raise `ApiError(Errors.X, field=..., **fmt)`.
+Codes are part of the public contract (the `X-Error-Code` header and the
+error bodies): never change an existing code, add a new one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+
+@dataclass(frozen=True)
+class ErrorKind:
+    code: str
+    status: int
+    message: str
+
+
+class Errors:
+    VALIDATION = ErrorKind("validation_error", 400, "{detail}")
+    MALFORMED_JSON = ErrorKind("malformed_json", 400, "Request body is not valid JSON: {detail}")
+    BODY_NOT_OBJECT = ErrorKind("body_not_object", 400, "Request body must be a JSON object")
+    UNSUPPORTED_MEDIA_TYPE = ErrorKind(
+        "unsupported_media_type", 415, "Content-Type must be application/json")
+    BODY_TOO_LARGE = ErrorKind(
+        "body_too_large", 413, "Request body is larger than the limit of {limit} bytes")
+    AMOUNT_NOT_POSITIVE = ErrorKind("amount_not_positive", 400, "Amount must be greater than 0")
+    UNAUTHENTICATED = ErrorKind("unauthenticated", 401, "Authentication required")
+    INVALID_PRINCIPAL = ErrorKind(
+        "invalid_principal", 401, "The internal principal header is invalid or expired")
+    FORBIDDEN = ErrorKind("forbidden", 403, "You are not allowed to do this")
+    NOT_FOUND = ErrorKind("not_found", 404, "{resource} not found")
+    ROUTE_NOT_FOUND = ErrorKind("route_not_found", 404, "No route for {method} {path}")
+    METHOD_NOT_ALLOWED = ErrorKind(
+        "method_not_allowed", 405, "Method {method} is not allowed on {path}")
+    CONFLICT = ErrorKind("conflict", 409, "{detail}")
+    RATE_LIMITED = ErrorKind("rate_limited", 429, "Too many requests; retry later")
+    UPSTREAM_UNAVAILABLE = ErrorKind(
+        "upstream_unavailable", 502, "The {service} service is unavailable; retry later")
+    UPSTREAM_TIMEOUT = ErrorKind(
+        "upstream_timeout", 504, "The {service} service did not answer in time")
+    NOT_READY = ErrorKind("not_ready", 503, "Service is not ready")
+    INTERNAL = ErrorKind("internal_error", 500, "Internal server error")
+
+
+class ApiError(Exception):
+    def __init__(self, kind: ErrorKind, *, field: str | None = None,
+                 details: Any = None, headers: dict[str, str] | None = None, **fmt: Any):
+        self.kind = kind
+        self.field = field
+        self.details = details
+        self.headers = headers or {}
+        self.message = kind.message.format(**fmt) if fmt else kind.message
+        super().__init__(self.message)
+
+    @property
+    def status(self) -> int:
+        return self.kind.status
+
+    @property
+    def code(self) -> str:
+        return self.kind.code
+
+
+def _loc(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def from_validation_error(exc: ValidationError) -> ApiError:
+    """A 400 whose message names the first bad field; all problems in `details`."""
+    problems = []
+    for err in exc.errors(include_url=False):
+        field = _loc(tuple(err.get("loc", ())))
+        msg = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
+        problems.append({"field": field or None, "message": msg})
+    first = problems[0] if problems else {"field": None, "message": "invalid request"}
+    detail = f"{first['field']}: {first['message']}" if first["field"] else first["message"]
+    return ApiError(Errors.VALIDATION, field=first["field"], details=problems, detail=detail)

@@ -1,0 +1,125 @@
+"""Request context, error rendering, metrics and principal middleware."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import orjson
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from shared import metrics, principal as principal_mod
+from shared.http import envelopes
+from shared.http.errors import ApiError, ErrorKind, Errors, from_validation_error
+from shared.logging import bind_ids, get_logger, new_id
+from shared.money import MoneyError
+
+log = get_logger(__name__)
+
+REQUEST_ID = "X-Request-ID"
+CORRELATION_ID = "X-Correlation-ID"
+_SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
+
+SERVICE_NAME = web.AppKey("service_name", str)
+SETTINGS = web.AppKey("settings", object)
+
+
+def _incoming_id(request: web.Request, header: str) -> str | None:
+    value = request.headers.get(header)
+    return value if value and _SAFE_ID.match(value) else None
+
+
+def to_api_error(exc: BaseException, request: web.Request) -> ApiError | None:
+    """Map expected exceptions to catalogue errors; None means an unexpected bug."""
+    if isinstance(exc, ApiError):
+        return exc
+    if isinstance(exc, ValidationError):
+        return from_validation_error(exc)
+    if isinstance(exc, MoneyError):
+        kind = (Errors.AMOUNT_NOT_POSITIVE if exc.message == "Amount must be greater than 0"
+                else Errors.VALIDATION)
+        return ApiError(kind, field=exc.field, detail=exc.message)
+    if isinstance(exc, web.HTTPRequestEntityTooLarge):
+        return ApiError(Errors.BODY_TOO_LARGE, limit=request.app[SETTINGS].max_body_bytes)
+    if isinstance(exc, web.HTTPMethodNotAllowed):
+        return ApiError(Errors.METHOD_NOT_ALLOWED, method=request.method, path=request.path,
+                        headers={"Allow": ", ".join(sorted(exc.allowed_methods))})
+    if isinstance(exc, web.HTTPNotFound):
+        return ApiError(Errors.ROUTE_NOT_FOUND, method=request.method, path=request.path)
+    return None
+
+
+@web.middleware
+async def context_middleware(request: web.Request, handler):
+    """Bind ids, render every error in the family's envelope, log and count."""
+    request_id = _incoming_id(request, REQUEST_ID) or new_id()
+    correlation_id = _incoming_id(request, CORRELATION_ID) or request_id
+    bind_ids(request_id=request_id, correlation_id=correlation_id)
+    request["request_id"] = request_id
+    started = time.perf_counter()
+    family = envelopes.family_of(request.path)
+    service = request.app[SERVICE_NAME]
+    try:
+        response = await handler(request)
+    except Exception as exc:
+        if isinstance(exc, web.HTTPException) and exc.status < 400:
+            raise  # redirects and friends pass through
+        err = to_api_error(exc, request)
+        if err is None:
+            if isinstance(exc, web.HTTPException):
+                err = ApiError(ErrorKind(f"http_{exc.status}", exc.status, exc.reason))
+            else:
+                log.exception("unhandled_error", method=request.method, path=request.path)
+                err = ApiError(Errors.INTERNAL)
+        response = envelopes.error(family, err, request_id)
+    if not response.prepared:  # a streamed (proxied) response set them itself
+        response.headers[REQUEST_ID] = request_id
+        response.headers[CORRELATION_ID] = correlation_id
+    route = request.match_info.route.resource
+    route_name = request.get("route_label") or (
+        route.canonical if route is not None else "unmatched")
+    elapsed = time.perf_counter() - started
+    metrics.HTTP_REQUESTS.labels(service, request.method, route_name, response.status).inc()
+    metrics.HTTP_LATENCY.labels(service, request.method, route_name).observe(elapsed)
+    if not request.path.startswith(("/healthz", "/readyz", "/metrics")):
+        log.info("http_request", method=request.method, path=request.path, route=route_name,
+                 status=response.status, duration_ms=round(elapsed * 1000, 2))
+    return response
+
+
+@web.middleware
+async def principal_middleware(request: web.Request, handler):
+    """Identity comes only from a valid signed principal header."""
+    token = request.headers.get(principal_mod.HEADER)
+    if token is None:
+        request["principal"] = principal_mod.ANONYMOUS
+    else:
+        try:
+            request["principal"] = principal_mod.verify(token, request.app[SETTINGS])
+        except principal_mod.InvalidPrincipal:
+            raise ApiError(Errors.INVALID_PRINCIPAL) from None
+    return await handler(request)
+
+
+def principal_of(request: web.Request) -> principal_mod.Principal:
+    return request.get("principal", principal_mod.ANONYMOUS)
+
+
+async def read_json(request: web.Request, model: type[BaseModel] | None = None):
+    """Parse the body as a JSON object (and into `model`); 4xx naming the problem."""
+    ctype = request.content_type
+    if request.body_exists and ctype not in ("application/json", "") \
+            and not ctype.endswith("+json"):
+        raise ApiError(Errors.UNSUPPORTED_MEDIA_TYPE)
+    raw = await request.read()
+    if not raw.strip():
+        data: object = {}
+    else:
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise ApiError(Errors.MALFORMED_JSON, detail=str(exc)) from None
+    if not isinstance(data, dict):
+        raise ApiError(Errors.BODY_NOT_OBJECT)
+    return model.model_validate(data) if model is not None else data

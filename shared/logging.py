@@ -1,0 +1,98 @@
+"""Structured JSON logs on stdout, with the request and correlation ids bound.
+
+The ids live in context variables: the HTTP middleware sets them per request,
+the event consumer per message, so every line a service writes while serving
+one payment carries the same `correlation_id`, in every service it touches.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import uuid
+from contextvars import ContextVar
+
+import orjson
+import structlog
+
+request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
+correlation_id_var: ContextVar[str | None] = ContextVar("correlation_id", default=None)
+
+_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
+           "error": logging.ERROR}
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def current_correlation_id() -> str | None:
+    return correlation_id_var.get()
+
+
+def current_request_id() -> str | None:
+    return request_id_var.get()
+
+
+def bind_ids(*, request_id: str | None = None, correlation_id: str | None = None) -> None:
+    """Bind ids for the current task (and the tasks it starts)."""
+    if request_id is not None:
+        request_id_var.set(request_id)
+    if correlation_id is not None:
+        correlation_id_var.set(correlation_id)
+
+
+def _add_ids(_logger, _name, event_dict):
+    rid, cid = request_id_var.get(), correlation_id_var.get()
+    if rid and "request_id" not in event_dict:
+        event_dict["request_id"] = rid
+    if cid and "correlation_id" not in event_dict:
+        event_dict["correlation_id"] = cid
+    return event_dict
+
+
+def _orjson_dumps(obj, default=None) -> str:
+    return orjson.dumps(obj, default=default or str).decode()
+
+
+def configure_logging(service: str, level: str = "info") -> None:
+    """JSON lines on stdout for structlog and for stdlib loggers (aiohttp, aio-pika)."""
+    numeric = _LEVELS.get(level, logging.INFO)
+    shared = [
+        structlog.contextvars.merge_contextvars,
+        _add_ids,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True, key="ts"),
+        lambda _l, _n, d: {"service": service, **d},
+    ]
+    structlog.configure(
+        processors=[
+            *shared,
+            structlog.processors.StackInfoRenderer(),
+            structlog.processors.format_exc_info,
+            structlog.processors.JSONRenderer(serializer=_orjson_dumps),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stdout),
+        cache_logger_on_first_use=False,
+    )
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=shared,
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                structlog.processors.JSONRenderer(serializer=_orjson_dumps),
+            ],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(max(numeric, logging.INFO))
+    # Our middleware logs each request once with its route and duration.
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+def get_logger(name: str | None = None):
+    return structlog.get_logger(name) if name else structlog.get_logger()

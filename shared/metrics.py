@@ -1,0 +1,25 @@
+"""Prometheus metrics shared by every service (one process serves one service)."""
+
+from __future__ import annotations
+
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+
+HTTP_REQUESTS = Counter(
+    "norgate_http_requests_total", "HTTP requests served",
+    ["service", "method", "route", "status"])
+HTTP_LATENCY = Histogram(
+    "norgate_http_request_duration_seconds", "HTTP request latency",
+    ["service", "method", "route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+EVENTS_PUBLISHED = Counter(
+    "norgate_events_published_total", "Outbox events published to RabbitMQ", ["service"])
+EVENTS_HANDLED = Counter(
+    "norgate_events_handled_total", "Events consumed, by outcome",
+    ["service", "queue", "outcome"])
+UPSTREAM_ERRORS = Counter(
+    "norgate_upstream_errors_total", "Gateway proxy failures by upstream service and kind",
+    ["upstream", "kind"])
+
+
+def render() -> tuple[bytes, str]:
+    return generate_latest(), CONTENT_TYPE_LATEST

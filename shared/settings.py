@@ -1,0 +1,184 @@
+"""Every norgate setting, read from NORGATE_* environment variables.
+
+One class for all services keeps the names and defaults in one place; each
+process reads only what it uses. `load_settings()` validates at start-up and
+stops the process with a message naming the variable when a value is bad.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Literal
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SERVICES = ("gateway", "auth", "checkout", "billing", "fees", "notifier")
+DEFAULT_PORTS = {
+    "gateway": 8080,
+    "auth": 8081,
+    "checkout": 8082,
+    "billing": 8083,
+    "fees": 8084,
+    "notifier": 8085,
+}
+DEV_SECRET_KEY = "dev-only-secret-key-change-me-in-production"
+DEV_SUPER_PASSWORD = "Norgate-dev-super-1"
+
+ServiceName = Literal["gateway", "auth", "checkout", "billing", "fees", "notifier"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="NORGATE_", extra="ignore", frozen=True)
+
+    env: Literal["dev", "test", "prod"] = "dev"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    # Infrastructure
+    database_url: str = "postgresql://postgres@127.0.0.1:5432/norgate"
+    service_database_url: str | None = Field(
+        default=None,
+        description="DSN this process connects with; default: NORGATE_DATABASE_URL "
+        "with the service's own role (<database>_<service>).",
+    )
+    amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    events_namespace: str = Field(default="norgate", pattern=r"^[a-z][a-z0-9_]{0,39}$")
+    smtp_url: str | None = None
+    smtp_from: str = "norgate <no-reply@norgate.local>"
+
+    # Network
+    bind_host: str = "127.0.0.1"
+    public_url: str = "http://localhost:8080"
+    gateway_port: int = Field(default=DEFAULT_PORTS["gateway"], ge=1, le=65535)
+    auth_port: int = Field(default=DEFAULT_PORTS["auth"], ge=1, le=65535)
+    checkout_port: int = Field(default=DEFAULT_PORTS["checkout"], ge=1, le=65535)
+    billing_port: int = Field(default=DEFAULT_PORTS["billing"], ge=1, le=65535)
+    fees_port: int = Field(default=DEFAULT_PORTS["fees"], ge=1, le=65535)
+    notifier_port: int = Field(default=DEFAULT_PORTS["notifier"], ge=1, le=65535)
+    auth_url: str | None = None
+    checkout_url: str | None = None
+    billing_url: str | None = None
+    fees_url: str | None = None
+    notifier_url: str | None = None
+
+    # Secrets and bootstrap
+    secret_key: SecretStr = SecretStr(DEV_SECRET_KEY)
+    bootstrap_super_email: str = "super@norgate.local"
+    bootstrap_super_password: SecretStr = SecretStr(DEV_SUPER_PASSWORD)
+
+    # Tuning
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    upstream_timeout_seconds: float = Field(default=30.0, gt=0)
+    shutdown_grace_seconds: float = Field(default=10.0, ge=0)
+    db_pool_min: int = Field(default=1, ge=0)
+    db_pool_max: int = Field(default=10, ge=1)
+    relay_batch_size: int = Field(default=200, ge=1, le=10_000)
+    relay_poll_seconds: float = Field(default=1.0, gt=0)
+    consumer_prefetch: int = Field(default=32, ge=1)
+    consumer_max_attempts: int = Field(default=8, ge=1, le=20)
+    consumer_retry_delays: tuple[float, ...] = (1, 5, 30, 120, 600, 1800, 3600)
+
+    # Local mail sink (started by `make run` when NORGATE_SMTP_URL is unset)
+    mailsink_smtp_port: int = Field(default=1025, ge=1, le=65535)
+    mailsink_http_port: int = Field(default=8025, ge=1, le=65535)
+    mail_dir: str = "var/mail"
+
+    @field_validator("database_url", "service_database_url")
+    @classmethod
+    def _postgres_url(cls, value: str | None) -> str | None:
+        if value is not None and urlsplit(value).scheme not in ("postgresql", "postgres"):
+            raise ValueError("must be a postgresql:// URL")
+        if value is not None and not urlsplit(value).path.strip("/"):
+            raise ValueError("must name a database (postgresql://host/DBNAME)")
+        return value
+
+    @field_validator("amqp_url")
+    @classmethod
+    def _amqp_url(cls, value: str) -> str:
+        if urlsplit(value).scheme not in ("amqp", "amqps"):
+            raise ValueError("must be an amqp:// or amqps:// URL")
+        return value
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_url(cls, value: str | None) -> str | None:
+        if value is not None and urlsplit(value).scheme not in ("smtp", "smtps"):
+            raise ValueError("must be an smtp:// or smtps:// URL")
+        return value or None
+
+    @field_validator("public_url", "auth_url", "checkout_url", "billing_url", "fees_url",
+                     "notifier_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and urlsplit(value).scheme not in ("http", "https"):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/") if value else value
+
+    @model_validator(mode="after")
+    def _production_refuses_defaults(self) -> "Settings":
+        if self.env == "prod":
+            if self.secret_key.get_secret_value() == DEV_SECRET_KEY:
+                raise ValueError("NORGATE_SECRET_KEY must be set in production")
+            if self.bootstrap_super_password.get_secret_value() == DEV_SUPER_PASSWORD:
+                raise ValueError("NORGATE_BOOTSTRAP_SUPER_PASSWORD must be set in production")
+        if len(self.secret_key.get_secret_value()) < 32:
+            raise ValueError("NORGATE_SECRET_KEY must be at least 32 characters")
+        if self.db_pool_min > self.db_pool_max:
+            raise ValueError("NORGATE_DB_POOL_MIN must not exceed NORGATE_DB_POOL_MAX")
+        return self
+
+    # Derived values -----------------------------------------------------
+
+    def port_of(self, service: str) -> int:
+        return getattr(self, f"{service}_port")
+
+    def url_of(self, service: str) -> str:
+        """Base URL other processes use to reach `service` over internal HTTP."""
+        explicit = getattr(self, f"{service}_url", None)
+        return explicit or f"http://127.0.0.1:{self.port_of(service)}"
+
+    @property
+    def database_name(self) -> str:
+        return urlsplit(self.database_url).path.strip("/")
+
+    def role_of(self, service: str) -> str:
+        """The PostgreSQL role a service connects as: one per database and service."""
+        return f"{self.database_name}_{service}"
+
+    def role_password(self, service: str) -> str:
+        from shared.secrets import derive
+
+        return derive(self, f"db-role:{self.database_name}:{service}")
+
+    def dsn_of(self, service: str) -> str:
+        """DSN for a service's own role (NORGATE_SERVICE_DATABASE_URL wins when set)."""
+        if self.service_database_url:
+            return self.service_database_url
+        parts = urlsplit(self.database_url)
+        host = parts.hostname or "127.0.0.1"
+        if ":" in host:
+            host = f"[{host}]"
+        port = f":{parts.port}" if parts.port else ""
+        netloc = f"{self.role_of(service)}:{self.role_password(service)}@{host}{port}"
+        return urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
+
+
+def _env_name(loc: tuple) -> str:
+    if not loc:
+        return "NORGATE_* (settings)"
+    return "NORGATE_" + str(loc[0]).upper()
+
+
+def load_settings(**overrides) -> Settings:
+    """Read and validate settings; on a bad value, print which variable and exit(2)."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            name = _env_name(err.get("loc", ()))
+            msg = err.get("msg", "invalid value").removeprefix("Value error, ")
+            lines.append(f"  {name}: {msg}" if err.get("loc") else f"  {msg}")
+        sys.stderr.write("norgate: invalid configuration\n" + "\n".join(lines) + "\n")
+        raise SystemExit(2) from None
