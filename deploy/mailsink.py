@@ -14,13 +14,15 @@ import email
 import email.policy
 import email.utils
 import html
+import logging
 import os
 import re
 import secrets
 import signal
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from email.errors import MessageError
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -70,7 +72,7 @@ class _Store:
 def _header(msg: EmailMessage, key: str) -> str:
     try:
         return str(msg.get(key, "") or "")
-    except Exception:  # a malformed header must not break the page
+    except (MessageError, LookupError, TypeError, ValueError):  # malformed header
         return ""
 
 
@@ -82,13 +84,13 @@ def _text_body(msg: EmailMessage) -> str:
         part = msg.get_body(preferencelist=("html",))
         if part is not None:
             return html.unescape(re.sub(r"<[^>]+>", "", part.get_content()))
-    except Exception:
+    except (MessageError, LookupError, TypeError, ValueError):
         return "(body could not be decoded)"
     return ""
 
 
 def _arrival(name: str) -> str:
-    ts = datetime.fromtimestamp(int(name[:20]) / 1e9, tz=timezone.utc)
+    ts = datetime.fromtimestamp(int(name[:20]) / 1e9, tz=UTC)
     return email.utils.format_datetime(ts)
 
 
@@ -251,6 +253,8 @@ async def _serve(settings: Settings) -> None:
 def main() -> None:
     settings = load_settings()
     configure_logging("mailsink", settings.log_level)
+    if settings.log_level != "debug":  # aiosmtpd logs every SMTP command at INFO
+        logging.getLogger("mail.log").setLevel(logging.WARNING)
     asyncio.run(_serve(settings))
 
 

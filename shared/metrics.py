@@ -13,6 +13,10 @@ HTTP_LATENCY = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
 EVENTS_PUBLISHED = Counter(
     "norgate_events_published_total", "Outbox events published to RabbitMQ", ["service"])
+OUTBOX_PUBLISH_FAILURES = Counter(
+    "norgate_outbox_publish_failures_total",
+    "Outbox batches that could not be published (broker away); retried with backoff",
+    ["service"])
 EVENTS_HANDLED = Counter(
     "norgate_events_handled_total", "Events consumed, by outcome",
     ["service", "queue", "outcome"])

@@ -79,6 +79,7 @@ url_has_password() {
 
 # tcp_open HOST PORT: a TCP connect succeeds (bash /dev/tcp; bounded by `timeout` when present).
 tcp_open() {
+    # shellcheck disable=SC2016  # $0/$1 expand in the child shell, on purpose
     local probe=(bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$1" "$2")
     if have timeout; then probe=(timeout 2 "${probe[@]}"); fi
     "${probe[@]}" >/dev/null 2>&1
@@ -101,6 +102,7 @@ pg_up() {
     fi
 }
 
+# shellcheck disable=SC2329  # called through wait_for
 mq_ready() {
     tcp_open "$1" "$2" || return 1
     if [ "${MQ_DIAGNOSTICS:-0}" = 1 ] && have rabbitmq-diagnostics; then
@@ -131,6 +133,7 @@ apt_install() {
 
 docker_ok() { have docker && docker info >/dev/null 2>&1 && docker compose version >/dev/null 2>&1; }
 
+# shellcheck disable=SC2012  # cluster versions are plain numbers (15, 16, ...)
 pg_version() { ls /etc/postgresql 2>/dev/null | sort -V | tail -1; }
 pg_installed() { have pg_ctlcluster && [ -n "$(pg_version)" ]; }
 

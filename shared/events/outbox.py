@@ -91,6 +91,7 @@ class OutboxRelay:
         self._channel: aio_pika.abc.AbstractChannel | None = None
         self._exchange: aio_pika.abc.AbstractExchange | None = None
         self._last_cleanup = 0.0
+        self.failures = 0  # batches that failed to publish, for readiness and tests
 
     def wake(self) -> None:
         self._wakeup.set()
@@ -131,6 +132,8 @@ class OutboxRelay:
                 raise
             except Exception as exc:
                 await self._drop_channel()
+                self.failures += 1
+                metrics.OUTBOX_PUBLISH_FAILURES.labels(self._service).inc()
                 delay = next(delays)
                 log.warning("outbox_publish_failed", error=str(exc) or type(exc).__name__,
                             retry_in=round(delay, 2))

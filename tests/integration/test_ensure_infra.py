@@ -41,7 +41,7 @@ def _answers(url: str, default_port: int) -> bool:
 def _run(env: dict[str, str], timeout: float = 30) -> tuple[subprocess.CompletedProcess, float]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("NORGATE_")}
     started = time.monotonic()
-    result = subprocess.run([BASH, str(SCRIPT)], env={**base, **env}, capture_output=True,
+    result = subprocess.run(check=False, args=[BASH, str(SCRIPT)], env={**base, **env}, capture_output=True,
                             text=True, timeout=timeout, stdin=subprocess.DEVNULL)
     return result, time.monotonic() - started
 
@@ -63,7 +63,7 @@ def _bin_dir(tmp_path: Path, fakes: dict[str, str] | None = None) -> str:
 
 def test_script_is_valid_bash():
     assert os.access(SCRIPT, os.X_OK)
-    result = subprocess.run([BASH, "-n", str(SCRIPT)], capture_output=True, text=True)
+    result = subprocess.run(check=False, args=[BASH, "-n", str(SCRIPT)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
 
 

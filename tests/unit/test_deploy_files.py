@@ -95,10 +95,10 @@ def test_compose_only_gateway_and_mailsink_are_public(compose: dict):
 
 def test_docker_compose_config_is_valid():
     docker = shutil.which("docker")
-    if not docker or subprocess.run([docker, "compose", "version"], capture_output=True,
+    if not docker or subprocess.run(check=False, args=[docker, "compose", "version"], capture_output=True,
                                     timeout=30).returncode != 0:
         pytest.skip("`docker compose` is not available on this machine")
-    result = subprocess.run([docker, "compose", "-f", "docker-compose.yml", "config", "-q"],
+    result = subprocess.run(check=False, args=[docker, "compose", "-f", "docker-compose.yml", "config", "-q"],
                             cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
 
@@ -196,7 +196,7 @@ def test_kustomize_build_when_available():
     kubectl = shutil.which("kubectl")
     if not kubectl:
         pytest.skip("kubectl is not installed")
-    result = subprocess.run([kubectl, "kustomize", str(K8S)], capture_output=True, text=True,
+    result = subprocess.run(check=False, args=[kubectl, "kustomize", str(K8S)], capture_output=True, text=True,
                             timeout=60)
     assert result.returncode == 0, result.stderr
     kinds = [d["kind"] for d in yaml.safe_load_all(result.stdout) if d]

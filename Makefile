@@ -1,0 +1,40 @@
+# norgate: `make run` starts the whole stack, `make test` runs the whole suite.
+# Both set up what they need first: virtualenv, PostgreSQL, RabbitMQ, database.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test venv infra provision lint clean help
+
+help:
+	@echo "make run    set up and start the whole stack in the foreground (Ctrl-C stops it)"
+	@echo "make test   set up and run the whole test suite against real PostgreSQL and RabbitMQ"
+	@echo "make lint   ruff over the code"
+
+$(STAMP): pyproject.toml
+	@bash deploy/scripts/ensure-python.sh "$(PYTHON)" "$(VENV)"
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+infra:
+	@bash deploy/scripts/ensure-infra.sh
+
+provision: venv infra
+	@$(PY) -m deploy.provision
+
+run: venv infra provision
+	exec $(PY) -m deploy.run
+
+test: venv infra
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: venv
+	$(PY) -m ruff check services shared deploy tests
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

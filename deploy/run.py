@@ -1,0 +1,191 @@
+"""Local runner: starts the six services (and a mail sink) as child processes.
+
+`python -m deploy.run` is what `make run` ends with. It runs in the foreground;
+Ctrl-C or SIGTERM stops every process it started (SIGTERM first, so services
+drain; SIGKILL after the grace period). If one service dies, the runner stops
+the rest and exits non-zero rather than leave a half-working stack.
+The e2e tests drive the same `Stack` class.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import aiohttp
+
+from shared.settings import SERVICES, Settings, load_settings
+
+READY_TIMEOUT = 60.0
+
+
+class Stack:
+    def __init__(self, env: dict[str, str], *, log_dir: Path | None = None,
+                 echo: bool = False, services: tuple[str, ...] = SERVICES):
+        self.env = dict(env)
+        self.log_dir = log_dir
+        self.echo = echo
+        self.services = services
+        self.procs: dict[str, asyncio.subprocess.Process] = {}
+        self._pumps: list[asyncio.Task] = []
+        self.settings = self._settings()
+
+    def _settings(self) -> Settings:
+        saved = dict(os.environ)
+        try:
+            os.environ.clear()
+            os.environ.update(self.env)
+            return load_settings()
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+
+    async def _spawn(self, name: str, module: str) -> None:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", module, env=self.env, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT, start_new_session=True)
+        self.procs[name] = proc
+        self._pumps.append(asyncio.create_task(self._pump(name, proc)))
+
+    async def _pump(self, name: str, proc: asyncio.subprocess.Process) -> None:
+        sink = open(self.log_dir / f"{name}.log", "ab") if self.log_dir else None
+        try:
+            assert proc.stdout is not None
+            async for line in proc.stdout:
+                if sink:
+                    sink.write(line)
+                    sink.flush()
+                if self.echo:
+                    sys.stdout.buffer.write(line)
+                    sys.stdout.flush()
+        finally:
+            if sink:
+                sink.close()
+
+    async def start(self) -> None:
+        if self.log_dir:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+        if not self.env.get("NORGATE_SMTP_URL"):
+            await self._spawn("mailsink", "deploy.mailsink")
+            self.env["NORGATE_SMTP_URL"] = \
+                f"smtp://127.0.0.1:{self.settings.mailsink_smtp_port}"
+        for name in self.services:
+            await self._spawn(name, f"services.{name}")
+
+    async def wait_ready(self, timeout: float = READY_TIMEOUT) -> dict[str, float]:
+        """Poll every service's /readyz until 200; returns seconds to ready per service."""
+        started = time.monotonic()
+        ready: dict[str, float] = {}
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as http:
+            while len(ready) < len(self.services):
+                for name in self.services:
+                    if name in ready:
+                        continue
+                    proc = self.procs[name]
+                    if proc.returncode is not None:
+                        raise RuntimeError(f"{name} exited with code {proc.returncode}")
+                    try:
+                        url = f"http://127.0.0.1:{self.settings.port_of(name)}/readyz"
+                        async with http.get(url) as resp:
+                            if resp.status == 200:
+                                ready[name] = round(time.monotonic() - started, 2)
+                    except (aiohttp.ClientError, asyncio.TimeoutError):
+                        pass
+                if time.monotonic() - started > timeout:
+                    missing = sorted(set(self.services) - set(ready))
+                    raise TimeoutError(f"not ready after {timeout:.0f}s: {', '.join(missing)}")
+                await asyncio.sleep(0.2)
+        return ready
+
+    async def wait_any_exit(self) -> tuple[str, int]:
+        waits = {asyncio.ensure_future(p.wait()): n for n, p in self.procs.items()}
+        done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        task = done.pop()
+        for other in waits:
+            if other is not task:
+                other.cancel()
+        return waits[task], task.result()
+
+    async def stop(self, grace: float | None = None) -> dict[str, int]:
+        grace = self.settings.shutdown_grace_seconds + 5 if grace is None else grace
+        for proc in self.procs.values():
+            if proc.returncode is None:
+                proc.send_signal(signal.SIGTERM)
+        codes: dict[str, int] = {}
+        for name, proc in self.procs.items():
+            try:
+                codes[name] = await asyncio.wait_for(proc.wait(), grace)
+            except TimeoutError:
+                proc.kill()
+                codes[name] = await proc.wait()
+        await asyncio.gather(*self._pumps, return_exceptions=True)
+        return codes
+
+
+def banner(settings: Settings, ready: dict[str, float], mailsink: bool) -> str:
+    gateway = f"http://127.0.0.1:{settings.gateway_port}"
+    lines = [
+        "",
+        "norgate is up "
+        f"({', '.join(f'{k} {v}s' for k, v in ready.items())})",
+        f"  gateway      {gateway}   (public URL {settings.public_url})",
+        f"  API docs     {gateway}/docs",
+        f"  OpenAPI      {gateway}/openapi.json",
+    ]
+    if mailsink:
+        lines.append(f"  mail sink    http://127.0.0.1:{settings.mailsink_http_port}   "
+                     f"(messages also in {settings.mail_dir}/)")
+    lines += [
+        f"  SUPER login  {settings.bootstrap_super_email} / "
+        f"{settings.bootstrap_super_password.get_secret_value()}"
+        + ("   (dev default: set NORGATE_BOOTSTRAP_SUPER_PASSWORD)"
+           if settings.env != "prod" else ""),
+        "Ctrl-C stops everything.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+async def main() -> int:
+    load_settings()  # fail fast, naming the bad variable
+    stack = Stack(dict(os.environ), echo=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    mailsink = not os.environ.get("NORGATE_SMTP_URL")
+    await stack.start()
+    try:
+        ready_task = asyncio.create_task(stack.wait_ready())
+        stop_task = asyncio.create_task(stop.wait())
+        done, _ = await asyncio.wait({ready_task, stop_task},
+                                     return_when=asyncio.FIRST_COMPLETED)
+        if stop_task in done:
+            ready_task.cancel()
+            return 0
+        ready = ready_task.result()
+        print(banner(stack.settings, ready, mailsink), flush=True)
+        exit_task = asyncio.create_task(stack.wait_any_exit())
+        done, _ = await asyncio.wait({exit_task, stop_task},
+                                     return_when=asyncio.FIRST_COMPLETED)
+        if exit_task in done:
+            name, code = exit_task.result()
+            print(f"norgate: {name} exited with code {code}; stopping the stack",
+                  file=sys.stderr, flush=True)
+            return 1
+        return 0
+    except (RuntimeError, TimeoutError) as exc:
+        print(f"norgate: {exc}; stopping the stack", file=sys.stderr, flush=True)
+        return 1
+    finally:
+        codes = await stack.stop()
+        print(f"norgate: stopped ({', '.join(f'{k}={v}' for k, v in codes.items())})",
+              file=sys.stderr, flush=True)
+
+
+if __name__ == "__main__":
+    raise SystemExit(asyncio.run(main()))

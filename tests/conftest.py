@@ -1,0 +1,76 @@
+"""Session fixtures: a fresh database and event namespace for each test run.
+
+Every run provisions its own database (`norgate_t_<id>`, with its own service
+roles) and its own exchange/queue namespace on the real RabbitMQ, and removes
+both at the end, so runs never see each other's data.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from contextlib import asynccontextmanager
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+RUN_ID = secrets.token_hex(4)
+_BASE_DB = os.environ.get("NORGATE_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/norgate")
+_BASE_AMQP = os.environ.get("NORGATE_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+
+
+def _with_database(url: str, name: str) -> str:
+    p = urlsplit(url)
+    return urlunsplit((p.scheme, p.netloc, "/" + name, p.query, ""))
+
+
+# Tests see only the settings they set, not the developer's shell.
+for _key in [k for k in os.environ if k.startswith("NORGATE_")]:
+    del os.environ[_key]
+TEST_ENV = {
+    "NORGATE_ENV": "test",
+    "NORGATE_DATABASE_URL": _with_database(_BASE_DB, f"norgate_t_{RUN_ID}"),
+    "NORGATE_AMQP_URL": _BASE_AMQP,
+    "NORGATE_EVENTS_NAMESPACE": f"t_{RUN_ID}",
+    "NORGATE_SECRET_KEY": secrets.token_hex(32),
+    "NORGATE_CONSUMER_RETRY_DELAYS": "[0.2, 0.5, 1]",
+    "NORGATE_CONSUMER_MAX_ATTEMPTS": "4",
+    "NORGATE_RELAY_POLL_SECONDS": "0.2",
+    "NORGATE_SHUTDOWN_GRACE_SECONDS": "3",
+}
+os.environ.update(TEST_ENV)
+
+# Queues declared by tests, deleted with the namespace at the end.
+DECLARED_QUEUES: list[str] = []
+
+
+@pytest.fixture(scope="session")
+async def settings():
+    from deploy.provision import drop, provision
+    from shared.settings import load_settings
+    from tests.support.broker import delete_namespace
+    from shared.events import Topology
+
+    s = load_settings()
+    await provision(s)
+    yield s
+    await drop(s)
+    await delete_namespace(s.amqp_url, Topology(s.events_namespace), DECLARED_QUEUES,
+                           s.consumer_retry_delays)
+
+
+@asynccontextmanager
+async def serve(app):
+    """Run an aiohttp app on a free port; yields a TestClient."""
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+@pytest.fixture
+def unique():
+    return secrets.token_hex(4)

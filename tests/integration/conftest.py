@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from shared.db import apply_migrations, create_pool, discover
+
+SERVICES_DIR = Path(__file__).resolve().parents[2] / "services"
+
+
+@pytest.fixture(scope="session")
+async def billing_pool(settings):
+    """A pool as the billing role, migrations applied, plus a table for test effects."""
+    conn = await asyncpg.connect(settings.dsn_of("billing"))
+    try:
+        await apply_migrations(conn, "billing", discover(SERVICES_DIR / "billing" / "migrations"))
+        await conn.execute("""CREATE TABLE IF NOT EXISTS billing.test_effects (
+                                  id bigserial PRIMARY KEY, key text NOT NULL,
+                                  event_id uuid NOT NULL)""")
+    finally:
+        await conn.close()
+    pool = await create_pool(settings.dsn_of("billing"), schema="billing",
+                             application_name="norgate-tests")
+    yield pool
+    await pool.close()

@@ -1,0 +1,1 @@
+"""Test helpers shared by every layer: polling, a TCP proxy, broker taps."""

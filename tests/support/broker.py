@@ -1,0 +1,71 @@
+"""Taps on the real broker: a queue bound to event types, drained into a list."""
+
+from __future__ import annotations
+
+import aio_pika
+
+from shared.events import Event, Topology
+
+
+class EventTap:
+    """An exclusive, auto-deleted queue bound to `keys` on the namespace's exchange."""
+
+    def __init__(self, amqp_url: str, topology: Topology, keys: list[str]):
+        self._url = amqp_url
+        self._topology = topology
+        self._keys = keys
+        self.events: list[Event] = []
+        self.messages: list[aio_pika.abc.AbstractIncomingMessage] = []
+
+    async def __aenter__(self) -> "EventTap":
+        self._conn = await aio_pika.connect(self._url)
+        channel = await self._conn.channel()
+        exchange = await self._topology.declare_exchange(channel)
+        self._queue = await channel.declare_queue(exclusive=True, auto_delete=True)
+        for key in self._keys:
+            await self._queue.bind(exchange, routing_key=key)
+        await self._queue.consume(self._on_message, no_ack=True)
+        return self
+
+    async def _on_message(self, message) -> None:
+        self.messages.append(message)
+        self.events.append(Event.from_bytes(message.body))
+
+    async def __aexit__(self, *exc) -> None:
+        await self._conn.close()
+
+
+async def queue_messages(amqp_url: str, queue: str) -> list[aio_pika.abc.AbstractIncomingMessage]:
+    """Everything currently in `queue` (acknowledged, i.e. removed)."""
+    out = []
+    conn = await aio_pika.connect(amqp_url)
+    try:
+        channel = await conn.channel()
+        q = await channel.declare_queue(queue, passive=True)
+        while (message := await q.get(fail=False, no_ack=True)) is not None:
+            out.append(message)
+    finally:
+        await conn.close()
+    return out
+
+
+async def delete_namespace(amqp_url: str, topology: Topology, queues: list[str],
+                           delays: tuple[float, ...]) -> None:
+    conn = await aio_pika.connect(amqp_url)
+    try:
+        for name in queues + [Topology.dead_letter_queue(q) for q in queues] + \
+                [topology.retry_queue(d) for d in delays]:
+            channel = await conn.channel()
+            try:
+                await channel.queue_delete(name)
+            except Exception:
+                pass
+        for name in [topology.exchange, topology.dead_letter_exchange] + \
+                [topology.delay_exchange(d) for d in delays]:
+            channel = await conn.channel()
+            try:
+                await channel.exchange_delete(name)
+            except Exception:
+                pass
+    finally:
+        await conn.close()
