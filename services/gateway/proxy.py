@@ -18,7 +18,8 @@ from multidict import CIMultiDict
 from services.gateway.routing import route_for
 from shared import metrics, principal as principal_mod
 from shared.http.errors import ApiError, Errors
-from shared.http.middleware import CORRELATION_ID, REQUEST_ID, SETTINGS, principal_of
+from shared.http.middleware import (CORRELATION_ID, REQUEST_ID, REQUEST_ID_KEY,
+                                    ROUTE_LABEL_KEY, SETTINGS, principal_of)
 from shared.logging import current_correlation_id, get_logger
 
 log = get_logger(__name__)
@@ -61,8 +62,8 @@ def _forward_headers(request: web.Request) -> CIMultiDict:
     headers = CIMultiDict((k, v) for k, v in request.headers.items()
                           if k.lower() not in _DROP_REQUEST)
     headers[principal_mod.HEADER] = principal_mod.sign(principal_of(request), settings)
-    headers[REQUEST_ID] = request["request_id"]
-    headers[CORRELATION_ID] = current_correlation_id() or request["request_id"]
+    headers[REQUEST_ID] = request[REQUEST_ID_KEY]
+    headers[CORRELATION_ID] = current_correlation_id() or request[REQUEST_ID_KEY]
     peer = request.remote or ""
     prior = request.headers.get("X-Forwarded-For")
     headers["X-Forwarded-For"] = f"{prior}, {peer}" if prior else peer
@@ -75,7 +76,7 @@ async def proxy(request: web.Request) -> web.StreamResponse:
     service = route_for(request.path)
     if service is None:
         raise ApiError(Errors.ROUTE_NOT_FOUND, method=request.method, path=request.path)
-    request["route_label"] = f"proxy:{service}"
+    request[ROUTE_LABEL_KEY] = f"proxy:{service}"
     settings = request.app[SETTINGS]
     limit = settings.max_body_bytes
     if request.content_length is not None and request.content_length > limit:
@@ -91,8 +92,8 @@ async def proxy(request: web.Request) -> web.StreamResponse:
             for key, value in upstream.headers.items():
                 if key.lower() not in _DROP_RESPONSE:
                     response.headers.add(key, value)
-            response.headers[REQUEST_ID] = request["request_id"]
-            response.headers[CORRELATION_ID] = current_correlation_id() or request["request_id"]
+            response.headers[REQUEST_ID] = request[REQUEST_ID_KEY]
+            response.headers[CORRELATION_ID] = current_correlation_id() or request[REQUEST_ID_KEY]
             if upstream.content_length is not None:
                 response.content_length = upstream.content_length
             await response.prepare(request)

@@ -64,6 +64,12 @@ class Consumer:
         self._inbox_name = f"{service}.{purpose}"
         self._publish_channel: aio_pika.abc.AbstractChannel | None = None
         self._in_flight: set[asyncio.Task] = set()
+        self._consuming_on: AbstractConnection | None = None
+
+    @property
+    def is_consuming(self) -> bool:
+        """True once the queue is declared, bound and consumed on the live connection."""
+        return self._consuming_on is not None and not self._consuming_on.is_closed
 
     async def start(self) -> None:
         self._broker.on_connect(self._setup)
@@ -79,6 +85,7 @@ class Consumer:
         self._dlx = await self._publish_channel.get_exchange(
             self._topology.dead_letter_exchange, ensure=False)
         await queue.consume(self._on_message, no_ack=False)
+        self._consuming_on = connection
         log.info("consumer_started", queue=self.queue_name, bindings=sorted(self._handlers))
 
     async def drain(self, timeout: float) -> None:

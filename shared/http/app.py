@@ -61,6 +61,9 @@ class ServiceSpec:
     openapi: Callable[[web.Request], Awaitable[web.StreamResponse]] | None = None
     cleanup_ctx: list[Callable[[web.Application], AsyncIterator[None]]] = field(
         default_factory=list)
+    # Who the caller is. Services trust only the gateway's signed principal;
+    # the gateway replaces this with its own authentication of public requests.
+    identity_middleware: Callable = principal_middleware
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -76,6 +79,9 @@ async def readyz(request: web.Request) -> web.Response:
     if spec.uses_broker:
         broker = app.get(BROKER)
         checks["broker"] = "up" if broker is not None and broker.is_up else "down"
+        consumers = app.get(CONSUMERS, [])
+        if consumers:
+            checks["consumers"] = "up" if all(c.is_consuming for c in consumers) else "down"
     ready = all(v == "up" for v in checks.values())
     return envelopes.json_response(
         {"status": "ready" if ready else "not_ready", "service": app[SERVICE_NAME],
@@ -172,7 +178,7 @@ async def _ready_hooks_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 def create_app(settings: Settings, spec: ServiceSpec) -> web.Application:
-    app = web.Application(middlewares=[context_middleware, principal_middleware],
+    app = web.Application(middlewares=[context_middleware, spec.identity_middleware],
                           client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
     app[SERVICE_NAME] = spec.name

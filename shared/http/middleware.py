@@ -23,6 +23,9 @@ _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
 
 SERVICE_NAME = web.AppKey("service_name", str)
 SETTINGS = web.AppKey("settings", object)
+REQUEST_ID_KEY = web.RequestKey("request_id", str)
+PRINCIPAL_KEY = web.RequestKey("principal", principal_mod.Principal)
+ROUTE_LABEL_KEY = web.RequestKey("route_label", str)  # metrics label set by a handler
 
 
 def _incoming_id(request: web.Request, header: str) -> str | None:
@@ -56,7 +59,7 @@ async def context_middleware(request: web.Request, handler):
     request_id = _incoming_id(request, REQUEST_ID) or new_id()
     correlation_id = _incoming_id(request, CORRELATION_ID) or request_id
     bind_ids(request_id=request_id, correlation_id=correlation_id)
-    request["request_id"] = request_id
+    request[REQUEST_ID_KEY] = request_id
     started = time.perf_counter()
     family = envelopes.family_of(request.path)
     service = request.app[SERVICE_NAME]
@@ -77,7 +80,7 @@ async def context_middleware(request: web.Request, handler):
         response.headers[REQUEST_ID] = request_id
         response.headers[CORRELATION_ID] = correlation_id
     route = request.match_info.route.resource
-    route_name = request.get("route_label") or (
+    route_name = request.get(ROUTE_LABEL_KEY) or (
         route.canonical if route is not None else "unmatched")
     elapsed = time.perf_counter() - started
     metrics.HTTP_REQUESTS.labels(service, request.method, route_name, response.status).inc()
@@ -93,17 +96,17 @@ async def principal_middleware(request: web.Request, handler):
     """Identity comes only from a valid signed principal header."""
     token = request.headers.get(principal_mod.HEADER)
     if token is None:
-        request["principal"] = principal_mod.ANONYMOUS
+        request[PRINCIPAL_KEY] = principal_mod.ANONYMOUS
     else:
         try:
-            request["principal"] = principal_mod.verify(token, request.app[SETTINGS])
+            request[PRINCIPAL_KEY] = principal_mod.verify(token, request.app[SETTINGS])
         except principal_mod.InvalidPrincipal:
             raise ApiError(Errors.INVALID_PRINCIPAL) from None
     return await handler(request)
 
 
 def principal_of(request: web.Request) -> principal_mod.Principal:
-    return request.get("principal", principal_mod.ANONYMOUS)
+    return request.get(PRINCIPAL_KEY, principal_mod.ANONYMOUS)
 
 
 async def read_json(request: web.Request, model: type[BaseModel] | None = None):

@@ -1,0 +1,172 @@
+"""The gateway's proxy, error envelopes and docs, with the real database and broker.
+
+The upstream here is a small echo app standing in for "a service behind the
+gateway" so the proxy's mechanics (headers, streaming, timeouts) can be seen;
+the services' own behaviour is tested against the services themselves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import pytest
+from aiohttp import web
+from pydantic import SecretStr
+
+from services.gateway.app import build_spec
+from shared import principal
+from shared.http.app import create_app
+from tests.conftest import serve
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def echo_app() -> web.Application:
+    async def echo(request: web.Request) -> web.Response:
+        body = await request.read()
+        return web.json_response({
+            "method": request.method, "path_qs": request.path_qs, "length": len(body),
+            "headers": {k: v for k, v in request.headers.items()},
+        }, headers={"X-Upstream": "echo"})
+
+    async def stream(request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse()
+        await resp.prepare(request)
+        for i in range(50):
+            await resp.write(f"chunk-{i};".encode())
+        await resp.write_eof()
+        return resp
+
+    async def slow(_request: web.Request) -> web.Response:
+        await asyncio.sleep(5)
+        return web.json_response({})
+
+    app = web.Application(client_max_size=10 * 1024 * 1024)
+    app.router.add_get("/api/v2/payments/stream", stream)
+    app.router.add_get("/api/v2/payments/slow", slow)
+    app.router.add_route("*", "/{tail:.*}", echo)
+    return app
+
+
+@pytest.fixture
+async def upstream():
+    async with serve(echo_app()) as client:
+        yield f"http://127.0.0.1:{client.server.port}"
+
+
+@pytest.fixture
+async def gateway(settings, upstream):
+    down = f"http://127.0.0.1:{_free_port()}"  # nothing listens there
+    s = settings.model_copy(update={
+        "checkout_url": upstream, "billing_url": down, "auth_url": down, "fees_url": down,
+        "notifier_url": down, "max_body_bytes": 64 * 1024, "upstream_timeout_seconds": 0.5,
+    })
+    async with serve(create_app(s, build_spec(s))) as client:
+        yield client, s
+
+
+async def test_gateway_is_ready_with_its_database_and_broker(gateway):
+    client, _ = gateway
+    resp = await client.get("/readyz")
+    assert resp.status == 200
+    assert (await resp.json())["checks"] == {"database": "up", "broker": "up"}
+
+
+async def test_proxy_forwards_method_path_query_and_body(gateway):
+    client, _ = gateway
+    resp = await client.post("/api/v2/payments/create?x=1&y=2", data=b"a" * 40_000,
+                              headers={"Content-Type": "application/json"})
+    assert resp.status == 200
+    seen = await resp.json()
+    assert (seen["method"], seen["path_qs"], seen["length"]) == \
+        ("POST", "/api/v2/payments/create?x=1&y=2", 40_000)
+    assert resp.headers["X-Upstream"] == "echo"
+
+
+async def test_client_supplied_principal_is_replaced_by_the_gateways_signed_one(gateway):
+    client, s = gateway
+    forged = principal.sign(principal.Principal(kind="user", role="SUPER", subject="1"),
+                            s.model_copy(update={"secret_key": SecretStr("x" * 40)}))
+    resp = await client.get("/api/v2/payments/p1", headers={principal.HEADER: forged})
+    forwarded = (await resp.json())["headers"][principal.HEADER]
+    assert forwarded != forged
+    assert principal.verify(forwarded, s) == principal.ANONYMOUS
+
+
+async def test_request_and_correlation_ids_travel_to_the_service_and_back(gateway):
+    client, _ = gateway
+    resp = await client.get("/api/v2/payments/p1", headers={"X-Correlation-ID": "corr-abc12345"})
+    seen = (await resp.json())["headers"]
+    assert seen["X-Correlation-ID"] == "corr-abc12345"
+    assert seen["X-Request-ID"] == resp.headers["X-Request-ID"]
+    assert resp.headers["X-Correlation-ID"] == "corr-abc12345"
+    assert seen["X-Forwarded-For"] == "127.0.0.1"
+
+
+async def test_streamed_response_arrives_whole(gateway):
+    client, _ = gateway
+    resp = await client.get("/api/v2/payments/stream")
+    assert await resp.text() == "".join(f"chunk-{i};" for i in range(50))
+
+
+async def test_body_over_the_limit_is_413_in_the_family_envelope(gateway):
+    client, _ = gateway
+    resp = await client.post("/api/v2/payments/create", data=b"x" * (64 * 1024 + 1))
+    assert resp.status == 413
+    body = await resp.json()
+    assert body["status"] == "0" and body["result"] is None
+    assert "65536 bytes" in body["message"]
+
+
+@pytest.mark.parametrize("path,expect", [
+    ("/api/v1/auth/sign-in", lambda b: b["statusCode"] == 502 and b["status"] == "BAD_GATEWAY"),
+    ("/api/v2/plans/create", lambda b: b["status"] == "0" and "billing" in b["message"]),
+])
+async def test_service_down_is_502_in_the_family_envelope(gateway, path, expect):
+    client, _ = gateway
+    resp = await client.post(path, json={})
+    assert resp.status == 502
+    assert resp.headers["X-Error-Code"] == "upstream_unavailable"
+    assert expect(await resp.json())
+
+
+async def test_slow_service_is_504(gateway):
+    client, _ = gateway
+    resp = await client.get("/api/v2/payments/slow")
+    assert resp.status == 504
+    assert (await resp.json())["message"] == \
+        "Error! The checkout service did not answer in time"
+
+
+async def test_unknown_routes_answer_in_their_familys_envelope(gateway):
+    client, _ = gateway
+    norah = await client.get("/api/v1/no-such-thing")
+    assert norah.status == 404
+    assert (await norah.json())["status"] == "NOT_FOUND"
+    plain = await client.get("/nothing-here")
+    assert plain.status == 404
+    assert (await plain.json())["error"]["code"] == "route_not_found"
+
+
+async def test_openapi_merges_what_is_up_and_names_what_is_not(gateway):
+    client, _ = gateway
+    resp = await client.get("/openapi.json")
+    assert resp.status == 200
+    spec = await resp.json()
+    assert spec["openapi"].startswith("3.")
+    assert "/readyz" in spec["paths"]
+    assert spec["info"]["x-unavailable-services"] == ["auth", "billing", "fees", "notifier"]
+
+
+async def test_docs_page_and_its_assets_are_served_locally(gateway):
+    client, _ = gateway
+    page = await client.get("/docs")
+    assert page.status == 200 and "/openapi.json" in await (await client.get("/docs/init.js")).text()
+    assert 'src="/docs/static/swagger-ui-bundle.js"' in await page.text()
+    js = await client.get("/docs/static/swagger-ui-bundle.js")
+    assert js.status == 200 and len(await js.read()) > 100_000
