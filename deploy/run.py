@@ -93,7 +93,7 @@ class Stack:
                         async with http.get(url) as resp:
                             if resp.status == 200:
                                 ready[name] = round(time.monotonic() - started, 2)
-                    except (aiohttp.ClientError, asyncio.TimeoutError):
+                    except (TimeoutError, aiohttp.ClientError):
                         pass
                 if time.monotonic() - started > timeout:
                     missing = sorted(set(self.services) - set(ready))

@@ -12,7 +12,7 @@ import time
 from typing import Literal
 
 import jwt
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from shared.secrets import derive
 from shared.settings import Settings
@@ -62,4 +62,7 @@ def verify(token: str, settings: Settings) -> Principal:
         raise InvalidPrincipal(str(exc)) from exc
     for claim in ("iss", "iat", "exp"):
         claims.pop(claim, None)
-    return Principal.model_validate(claims)
+    try:
+        return Principal.model_validate(claims)
+    except ValidationError as exc:  # signed by us, but not a principal we understand
+        raise InvalidPrincipal(str(exc)) from exc

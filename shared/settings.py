@@ -7,12 +7,14 @@ stops the process with a message naming the variable when a value is bad.
 
 from __future__ import annotations
 
+import re
 import sys
 from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings.exceptions import SettingsError
 
 SERVICES = ("gateway", "auth", "checkout", "billing", "fees", "notifier")
 DEFAULT_PORTS = {
@@ -87,10 +89,14 @@ class Settings(BaseSettings):
     @field_validator("database_url", "service_database_url")
     @classmethod
     def _postgres_url(cls, value: str | None) -> str | None:
-        if value is not None and urlsplit(value).scheme not in ("postgresql", "postgres"):
+        if value is None:
+            return value
+        parts = urlsplit(value)
+        if parts.scheme not in ("postgresql", "postgres"):
             raise ValueError("must be a postgresql:// URL")
-        if value is not None and not urlsplit(value).path.strip("/"):
+        if not parts.path.strip("/"):
             raise ValueError("must name a database (postgresql://host/DBNAME)")
+        _check_port(value)
         return value
 
     @field_validator("amqp_url")
@@ -98,14 +104,18 @@ class Settings(BaseSettings):
     def _amqp_url(cls, value: str) -> str:
         if urlsplit(value).scheme not in ("amqp", "amqps"):
             raise ValueError("must be an amqp:// or amqps:// URL")
+        _check_port(value)
         return value
 
-    @field_validator("smtp_url")
+    @field_validator("smtp_url", mode="before")
     @classmethod
     def _smtp_url(cls, value: str | None) -> str | None:
-        if value is not None and urlsplit(value).scheme not in ("smtp", "smtps"):
+        if not value:
+            return None  # empty means unset: `make run` starts the local mail sink
+        if urlsplit(value).scheme not in ("smtp", "smtps"):
             raise ValueError("must be an smtp:// or smtps:// URL")
-        return value or None
+        _check_port(value)
+        return value
 
     @field_validator("public_url", "auth_url", "checkout_url", "billing_url", "fees_url",
                      "notifier_url")
@@ -164,6 +174,13 @@ class Settings(BaseSettings):
         return urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
 
 
+def _check_port(url: str) -> None:
+    try:
+        _ = urlsplit(url).port
+    except ValueError:
+        raise ValueError("has an invalid port (must be a number from 1 to 65535)") from None
+
+
 def _env_name(loc: tuple) -> str:
     if not loc:
         return "NORGATE_* (settings)"
@@ -174,6 +191,13 @@ def load_settings(**overrides) -> Settings:
     """Read and validate settings; on a bad value, print which variable and exit(2)."""
     try:
         return Settings(**overrides)
+    except SettingsError as exc:
+        # Raised before validation when a list setting is not JSON, e.g. "soon".
+        match = re.search(r'field "(\w+)"', str(exc))
+        name = _env_name((match.group(1),)) if match else "NORGATE_* (settings)"
+        sys.stderr.write(f"norgate: invalid configuration\n  {name}: must be a JSON list "
+                         "such as [1, 5, 30]\n")
+        raise SystemExit(2) from None
     except ValidationError as exc:
         lines = []
         for err in exc.errors():

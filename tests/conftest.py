@@ -48,9 +48,9 @@ DECLARED_QUEUES: list[str] = []
 @pytest.fixture(scope="session")
 async def settings():
     from deploy.provision import drop, provision
+    from shared.events import Topology
     from shared.settings import load_settings
     from tests.support.broker import delete_namespace
-    from shared.events import Topology
 
     s = load_settings()
     await provision(s)

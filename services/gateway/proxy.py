@@ -16,10 +16,17 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from services.gateway.routing import route_for
-from shared import metrics, principal as principal_mod
+from shared import metrics
+from shared import principal as principal_mod
 from shared.http.errors import ApiError, Errors
-from shared.http.middleware import (CORRELATION_ID, REQUEST_ID, REQUEST_ID_KEY,
-                                    ROUTE_LABEL_KEY, SETTINGS, principal_of)
+from shared.http.middleware import (
+    CORRELATION_ID,
+    REQUEST_ID,
+    REQUEST_ID_KEY,
+    ROUTE_LABEL_KEY,
+    SETTINGS,
+    principal_of,
+)
 from shared.logging import current_correlation_id, get_logger
 
 log = get_logger(__name__)
@@ -103,7 +110,7 @@ async def proxy(request: web.Request) -> web.StreamResponse:
             return response
     except ApiError:
         raise
-    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, aiohttp.ClientError) as exc:
         if response is not None and response.prepared:
             # Headers are out: all we can do is cut the stream so the client sees it.
             log.warning("upstream_broke_mid_stream", upstream=service, error=repr(exc))

@@ -1,8 +1,9 @@
 """Events between services: envelope, topology, outbox (unit of work + relay), consumer."""
 
+from shared.events.consumer import Consumer, Handler, PermanentError
 from shared.events.envelope import Event
 from shared.events.outbox import OutboxRelay, UnitOfWork
-from shared.events.consumer import Consumer, Handler, PermanentError
 from shared.events.topology import Topology
 
-__all__ = ["Event", "UnitOfWork", "OutboxRelay", "Consumer", "Handler", "PermanentError", "Topology"]
+__all__ = ["Consumer", "Event", "Handler", "OutboxRelay", "PermanentError", "Topology",
+           "UnitOfWork"]

@@ -98,7 +98,7 @@ class Broker:
                             type(exc).__name__, retry_in=round(delay, 2))
                 await asyncio.sleep(delay)
                 continue
-            connection.close_callbacks.add(lambda *_: closed.set())
+            connection.close_callbacks.add(lambda *_, closed=closed: closed.set())
             self._connection = connection
             self._up.set()
             connected_at = asyncio.get_running_loop().time()

@@ -23,8 +23,7 @@ from shared.db import apply_migrations, create_pool, discover
 from shared.events import Consumer, Handler, OutboxRelay, Topology
 from shared.events.broker import Broker
 from shared.http import envelopes
-from shared.http.middleware import (SERVICE_NAME, SETTINGS, context_middleware,
-                                    principal_middleware)
+from shared.http.middleware import SERVICE_NAME, SETTINGS, context_middleware, principal_middleware
 from shared.http.openapi import RouteDoc, build_spec
 from shared.logging import configure_logging, get_logger
 from shared.settings import Settings, load_settings

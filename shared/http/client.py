@@ -85,7 +85,7 @@ class InternalClient:
                         last = f"HTTP {resp.status}"
                     else:
                         return resp.status, orjson.loads(body) if body else None
-            except (aiohttp.ClientConnectionError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, aiohttp.ClientConnectionError) as exc:
                 last = str(exc) or type(exc).__name__
             if attempt < attempts:
                 log.warning("internal_call_retry", service=service, path=path, attempt=attempt,

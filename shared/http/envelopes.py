@@ -12,7 +12,6 @@ Amounts in NORAH and Prices are JSON numbers written exactly as their Decimal
 from __future__ import annotations
 
 import enum
-import re
 from datetime import UTC, datetime
 from decimal import Decimal
 from http import HTTPStatus
@@ -41,23 +40,19 @@ def family_of(path: str) -> Family:
     return Family.PLAIN
 
 
-_DECIMAL_MARK = re.compile(rb'"\\u0000D(-?[0-9]+(?:\.[0-9]+)?)\\u0000"')
-
-
 def _default(value: Any) -> Any:
     if isinstance(value, Decimal):
-        # Rendered as a marker string, then unquoted below into a raw number.
-        return f"\x00D{value:f}\x00"
+        if not value.is_finite():
+            raise TypeError(f"cannot serialise the non-finite amount {value}")
+        # Written verbatim as a JSON number: 975.00 stays 975.00, no float on the way.
+        return orjson.Fragment(f"{value:f}".encode())
     if hasattr(value, "model_dump"):
         return value.model_dump(mode="json", by_alias=True)
     raise TypeError(f"cannot serialise {type(value).__name__}")
 
 
 def dumps(payload: Any) -> bytes:
-    body = orjson.dumps(payload, default=_default)
-    if b"\\u0000D" in body:
-        body = _DECIMAL_MARK.sub(rb"\1", body)
-    return body
+    return orjson.dumps(payload, default=_default)
 
 
 def _status_name(status: int) -> str:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
+from decimal import Decimal
 
-import orjson
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from shared import metrics, principal as principal_mod
+from shared import metrics
+from shared import principal as principal_mod
 from shared.http import envelopes
 from shared.http.errors import ApiError, ErrorKind, Errors, from_validation_error
 from shared.logging import bind_ids, get_logger, new_id
@@ -109,6 +111,10 @@ def principal_of(request: web.Request) -> principal_mod.Principal:
     return request.get(PRINCIPAL_KEY, principal_mod.ANONYMOUS)
 
 
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not a valid JSON number")
+
+
 async def read_json(request: web.Request, model: type[BaseModel] | None = None):
     """Parse the body as a JSON object (and into `model`); 4xx naming the problem."""
     ctype = request.content_type
@@ -120,8 +126,10 @@ async def read_json(request: web.Request, model: type[BaseModel] | None = None):
         data: object = {}
     else:
         try:
-            data = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
+            # Numbers with a fraction become Decimal, never float: amounts such as
+            # 1.123456789012345678 NOR must arrive exactly as sent.
+            data = json.loads(raw, parse_float=Decimal, parse_constant=_reject_constant)
+        except (ValueError, RecursionError) as exc:
             raise ApiError(Errors.MALFORMED_JSON, detail=str(exc)) from None
     if not isinstance(data, dict):
         raise ApiError(Errors.BODY_NOT_OBJECT)

@@ -22,17 +22,33 @@ BASH = shutil.which("bash") or "/bin/bash"
 DB_URL = os.environ.get("NORGATE_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/norgate")
 AMQP_URL = os.environ.get("NORGATE_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 # Just what the script needs from the system besides the tools under test.
-BASIC_TOOLS = ("bash", "timeout", "sleep", "id", "ls", "sort", "tail", "dirname", "grep",
-               "cat", "mktemp", "rm", "env")
-UNREACHABLE_LOCAL = {"NORGATE_DATABASE_URL": "postgresql://postgres@127.0.0.1:1/norgate",
-                     "NORGATE_AMQP_URL": "amqp://guest:guest@localhost:1/"}
+BASIC_TOOLS = (
+    "bash",
+    "timeout",
+    "sleep",
+    "id",
+    "ls",
+    "sort",
+    "tail",
+    "dirname",
+    "grep",
+    "cat",
+    "mktemp",
+    "rm",
+    "env",
+)
+UNREACHABLE_LOCAL = {
+    "NORGATE_DATABASE_URL": "postgresql://postgres@127.0.0.1:1/norgate",
+    "NORGATE_AMQP_URL": "amqp://guest:guest@localhost:1/",
+}
 
 
 def _answers(url: str, default_port: int) -> bool:
     parts = urlsplit(url)
     try:
-        with socket.create_connection((parts.hostname or "127.0.0.1",
-                                       parts.port or default_port), timeout=2):
+        with socket.create_connection(
+            (parts.hostname or "127.0.0.1", parts.port or default_port), timeout=2
+        ):
             return True
     except OSError:
         return False
@@ -41,8 +57,15 @@ def _answers(url: str, default_port: int) -> bool:
 def _run(env: dict[str, str], timeout: float = 30) -> tuple[subprocess.CompletedProcess, float]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("NORGATE_")}
     started = time.monotonic()
-    result = subprocess.run(check=False, args=[BASH, str(SCRIPT)], env={**base, **env}, capture_output=True,
-                            text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    result = subprocess.run(
+        check=False,
+        args=[BASH, str(SCRIPT)],
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
     return result, time.monotonic() - started
 
 
@@ -63,7 +86,9 @@ def _bin_dir(tmp_path: Path, fakes: dict[str, str] | None = None) -> str:
 
 def test_script_is_valid_bash():
     assert os.access(SCRIPT, os.X_OK)
-    result = subprocess.run(check=False, args=[BASH, "-n", str(SCRIPT)], capture_output=True, text=True)
+    result = subprocess.run(
+        check=False, args=[BASH, "-n", str(SCRIPT)], capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stderr
 
 
@@ -82,9 +107,11 @@ def test_uses_running_servers():
 
 
 def test_unreachable_remote_host_fails_fast_without_installing():
-    env = {"NORGATE_DATABASE_URL": "postgresql://u:p@127.0.0.2:1/norgate",
-           "NORGATE_AMQP_URL": "amqp://guest:guest@127.0.0.2:1/",
-           "NORGATE_INFRA_WAIT_SECONDS": "2"}
+    env = {
+        "NORGATE_DATABASE_URL": "postgresql://u:p@127.0.0.2:1/norgate",
+        "NORGATE_AMQP_URL": "amqp://guest:guest@127.0.0.2:1/",
+        "NORGATE_INFRA_WAIT_SECONDS": "2",
+    }
     result, elapsed = _run(env, timeout=15)
     assert result.returncode == 1
     assert elapsed < 10
@@ -116,8 +143,11 @@ def test_autostart_off_only_checks(tmp_path: Path):
 
 
 def test_dry_run_starts_an_installed_rabbitmq(tmp_path: Path):
-    env = {**UNREACHABLE_LOCAL, "NORGATE_INFRA_DRY_RUN": "1",
-           "PATH": _bin_dir(tmp_path, {"rabbitmq-server": 0})}
+    env = {
+        **UNREACHABLE_LOCAL,
+        "NORGATE_INFRA_DRY_RUN": "1",
+        "PATH": _bin_dir(tmp_path, {"rabbitmq-server": 0}),
+    }
     result, elapsed = _run(env, timeout=15)
     assert elapsed < 10
     assert "rabbitmq: starting installed RabbitMQ" in result.stdout
@@ -125,13 +155,18 @@ def test_dry_run_starts_an_installed_rabbitmq(tmp_path: Path):
 
 
 def test_dry_run_uses_docker_compose_when_the_engine_answers(tmp_path: Path):
-    env = {**UNREACHABLE_LOCAL, "NORGATE_INFRA_DRY_RUN": "1",
-           "PATH": _bin_dir(tmp_path, {"docker": 0})}
+    env = {
+        **UNREACHABLE_LOCAL,
+        "NORGATE_INFRA_DRY_RUN": "1",
+        "PATH": _bin_dir(tmp_path, {"docker": 0}),
+    }
     result, elapsed = _run(env, timeout=15)
     assert result.returncode == 0, result.stderr
     assert elapsed < 10
-    assert "postgres: starting the docker compose 'postgres' service (host auth: trust)" \
+    assert (
+        "postgres: starting the docker compose 'postgres' service (host auth: trust)"
         in result.stdout
+    )
     assert "would run: docker compose up -d postgres" in result.stdout
     assert "would run: docker compose up -d rabbitmq" in result.stdout
 
@@ -139,8 +174,11 @@ def test_dry_run_uses_docker_compose_when_the_engine_answers(tmp_path: Path):
 def test_dry_run_installs_from_os_packages_as_root(tmp_path: Path):
     if os.geteuid() != 0:
         pytest.skip("the install path needs root")
-    env = {**UNREACHABLE_LOCAL, "NORGATE_INFRA_DRY_RUN": "1",
-           "PATH": _bin_dir(tmp_path, {"apt-get": 0, "docker": 0})}
+    env = {
+        **UNREACHABLE_LOCAL,
+        "NORGATE_INFRA_DRY_RUN": "1",
+        "PATH": _bin_dir(tmp_path, {"apt-get": 0, "docker": 0}),
+    }
     result, elapsed = _run(env, timeout=15)
     assert result.returncode == 0, result.stderr
     assert elapsed < 10

@@ -166,7 +166,8 @@ async def test_openapi_merges_what_is_up_and_names_what_is_not(gateway):
 async def test_docs_page_and_its_assets_are_served_locally(gateway):
     client, _ = gateway
     page = await client.get("/docs")
-    assert page.status == 200 and "/openapi.json" in await (await client.get("/docs/init.js")).text()
+    init = await client.get("/docs/init.js")
+    assert page.status == 200 and "/openapi.json" in await init.text()
     assert 'src="/docs/static/swagger-ui-bundle.js"' in await page.text()
     js = await client.get("/docs/static/swagger-ui-bundle.js")
     assert js.status == 200 and len(await js.read()) > 100_000

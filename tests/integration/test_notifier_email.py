@@ -9,13 +9,13 @@ from email.parser import BytesParser
 
 import pytest
 
+from deploy.mailsink import start_mailsink
 from services.notifier.app import build_spec
 from shared import metrics
 from shared.events import OutboxRelay, Topology, UnitOfWork
 from shared.events.broker import Broker
 from shared.http.app import create_app
 from shared.logging import bind_ids
-from deploy.mailsink import start_mailsink
 from tests.conftest import DECLARED_QUEUES, serve
 from tests.support.poll import poll_until
 

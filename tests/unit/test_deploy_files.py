@@ -11,8 +11,14 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
-PORTS = {"gateway": 8080, "auth": 8081, "checkout": 8082, "billing": 8083, "fees": 8084,
-         "notifier": 8085}
+PORTS = {
+    "gateway": 8080,
+    "auth": 8081,
+    "checkout": 8082,
+    "billing": 8083,
+    "fees": 8084,
+    "notifier": 8085,
+}
 INTERNAL = ("auth", "checkout", "billing", "fees", "notifier")
 
 
@@ -23,8 +29,10 @@ def compose() -> dict:
 
 @pytest.fixture(scope="module")
 def k8s_docs() -> dict[str, list[dict]]:
-    return {p.name: [d for d in yaml.safe_load_all(p.read_text()) if d]
-            for p in sorted(K8S.glob("*.yaml"))}
+    return {
+        p.name: [d for d in yaml.safe_load_all(p.read_text()) if d]
+        for p in sorted(K8S.glob("*.yaml"))
+    }
 
 
 def _published(svc: dict) -> list[str]:
@@ -36,6 +44,7 @@ def _kinds(docs: dict[str, list[dict]], kind: str) -> dict[str, dict]:
 
 
 # --- docker compose ------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("name", PORTS)
 def test_compose_service(compose: dict, name: str):
@@ -95,11 +104,22 @@ def test_compose_only_gateway_and_mailsink_are_public(compose: dict):
 
 def test_docker_compose_config_is_valid():
     docker = shutil.which("docker")
-    if not docker or subprocess.run(check=False, args=[docker, "compose", "version"], capture_output=True,
-                                    timeout=30).returncode != 0:
+    if (
+        not docker
+        or subprocess.run(
+            check=False, args=[docker, "compose", "version"], capture_output=True, timeout=30
+        ).returncode
+        != 0
+    ):
         pytest.skip("`docker compose` is not available on this machine")
-    result = subprocess.run(check=False, args=[docker, "compose", "-f", "docker-compose.yml", "config", "-q"],
-                            cwd=ROOT, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        check=False,
+        args=[docker, "compose", "-f", "docker-compose.yml", "config", "-q"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
 
 
@@ -115,6 +135,7 @@ def test_dockerfile_and_dockerignore():
 
 
 # --- Kubernetes --------------------------------------------------------------------
+
 
 def test_every_k8s_file_parses(k8s_docs: dict[str, list[dict]]):
     assert k8s_docs
@@ -134,8 +155,12 @@ def test_kustomization_lists_everything_but_the_example_secret(k8s_docs):
     [secret] = k8s_docs["secret.example.yaml"]
     assert secret["metadata"]["name"] == "norgate-secrets"
     assert set(secret["stringData"]) == {
-        "NORGATE_DATABASE_URL", "NORGATE_AMQP_URL", "NORGATE_SECRET_KEY",
-        "NORGATE_BOOTSTRAP_SUPER_PASSWORD", "NORGATE_SMTP_URL"}
+        "NORGATE_DATABASE_URL",
+        "NORGATE_AMQP_URL",
+        "NORGATE_SECRET_KEY",
+        "NORGATE_BOOTSTRAP_SUPER_PASSWORD",
+        "NORGATE_SMTP_URL",
+    }
 
 
 @pytest.mark.parametrize("name", PORTS)
@@ -187,8 +212,13 @@ def test_k8s_provision_ingress_hpa_pdb(k8s_docs):
     assert config["NORGATE_BIND_HOST"] == "0.0.0.0"
     for other in INTERNAL:
         assert config[f"NORGATE_{other.upper()}_URL"] == f"http://{other}:{PORTS[other]}"
-    secret_keys = {"NORGATE_DATABASE_URL", "NORGATE_AMQP_URL", "NORGATE_SMTP_URL",
-                   "NORGATE_SECRET_KEY", "NORGATE_BOOTSTRAP_SUPER_PASSWORD"}
+    secret_keys = {
+        "NORGATE_DATABASE_URL",
+        "NORGATE_AMQP_URL",
+        "NORGATE_SMTP_URL",
+        "NORGATE_SECRET_KEY",
+        "NORGATE_BOOTSTRAP_SUPER_PASSWORD",
+    }
     assert not secret_keys & set(config)
 
 
@@ -196,8 +226,13 @@ def test_kustomize_build_when_available():
     kubectl = shutil.which("kubectl")
     if not kubectl:
         pytest.skip("kubectl is not installed")
-    result = subprocess.run(check=False, args=[kubectl, "kustomize", str(K8S)], capture_output=True, text=True,
-                            timeout=60)
+    result = subprocess.run(
+        check=False,
+        args=[kubectl, "kustomize", str(K8S)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     kinds = [d["kind"] for d in yaml.safe_load_all(result.stdout) if d]
     assert kinds.count("Deployment") == 6 and kinds.count("Service") == 6

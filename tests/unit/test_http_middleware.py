@@ -249,8 +249,6 @@ async def test_validation_failure_in_norpay_names_the_missing_field(client: Test
     assert body["message"].startswith("Error! reference: ")
 
 
-@pytest.mark.xfail(reason="BUG: read_json parses JSON numbers with orjson, i.e. as float: "
-                          "an 18-decimal amount is silently rounded", strict=True)
 async def test_json_amount_keeps_every_digit(client: TestClient) -> None:
     response = await client.post("/api/v1/amount",
                                  data=b'{"amount": 1.123456789012345678}',
@@ -380,9 +378,6 @@ async def test_principal_signed_with_another_key_is_401(client: TestClient) -> N
 
 
 
-@pytest.mark.xfail(reason="BUG: principal.verify lets pydantic's ValidationError escape for a "
-                          "correctly signed token with unknown claims; answered 400 "
-                          "validation_error instead of 401 invalid_principal", strict=True)
 async def test_signed_principal_with_an_unknown_role_is_401(client: TestClient,
                                                              settings: Settings) -> None:
     odd = Principal.model_construct(kind="user", subject="u1", role="OWNER")
