@@ -29,6 +29,9 @@ class Errors:
     BODY_TOO_LARGE = ErrorKind(
         "body_too_large", 413, "Request body is larger than the limit of {limit} bytes")
     AMOUNT_NOT_POSITIVE = ErrorKind("amount_not_positive", 400, "Amount must be greater than 0")
+    EMAIL_TAKEN = ErrorKind("email_taken", 409, "An account with this e-mail already exists")
+    INVALID_CONFIRMATION = ErrorKind(
+        "invalid_confirmation_token", 400, "The confirmation token is invalid, used or expired")
     UNAUTHENTICATED = ErrorKind("unauthenticated", 401, "Authentication required")
     INVALID_PRINCIPAL = ErrorKind(
         "invalid_principal", 401, "The internal principal header is invalid or expired")

@@ -1,0 +1,94 @@
+"""Account rules: sign-up data, the password policy, confirmation tokens and e-mails."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from datetime import timedelta
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+CONFIRMATION_TTL = timedelta(hours=24)
+PASSWORD_MIN, PASSWORD_MAX = 10, 128
+_EMAIL = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$")
+
+
+def check_email(value: str) -> str:
+    value = value.strip()
+    if len(value) > 254 or not _EMAIL.match(value):
+        raise ValueError("must be a valid e-mail address")
+    return value
+
+
+def check_password(password: str, email: str) -> None:
+    """Length and not the e-mail (NIST SP 800-63B: length over composition rules)."""
+    if len(password) < PASSWORD_MIN:
+        raise ValueError(f"must be at least {PASSWORD_MIN} characters")
+    if len(password) > PASSWORD_MAX:
+        raise ValueError(f"must be at most {PASSWORD_MAX} characters")
+    lowered = password.lower()
+    local = email.split("@", 1)[0].lower()
+    if lowered == email.lower() or (len(local) >= 4 and local in lowered):
+        raise ValueError("must not contain your e-mail address")
+
+
+class AdminSignUp(BaseModel):
+    """Body of POST /api/v1/auth/admin-sign-up, field names as in the NORAH seed."""
+
+    model_config = ConfigDict(populate_by_name=True, str_strip_whitespace=True)
+
+    first_name: str = Field(alias="firstName", min_length=1, max_length=100)
+    last_name: str = Field(alias="lastName", min_length=1, max_length=100)
+    email: str = Field(max_length=254)
+    password: str = Field(min_length=1, max_length=1024)
+    company_name: str = Field(alias="companyName", min_length=1, max_length=200)
+    address: str | None = Field(default=None, max_length=500)
+    description: str | None = Field(default=None, max_length=2000)
+    phone: str | None = Field(default=None, pattern=r"^\+?[0-9 ()-]{6,20}$")
+    public_email: str | None = Field(default=None, alias="publicEmail", max_length=254)
+    return_url: str | None = Field(default=None, alias="returnUrl", max_length=2000)
+    web_service_url: str | None = Field(default=None, alias="webServiceUrl", max_length=2000)
+    website: str | None = Field(default=None, max_length=500)
+
+    @field_validator("email", "public_email")
+    @classmethod
+    def _emails(cls, value: str | None) -> str | None:
+        return check_email(value) if value else None
+
+    @field_validator("return_url", "web_service_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value and not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError("must be an http:// or https:// URL")
+        return value or None
+
+    @field_validator("password")
+    @classmethod
+    def _password_policy(cls, value: str, info: ValidationInfo) -> str:
+        check_password(value, info.data.get("email") or "")  # email is declared first
+        return value
+
+
+class ConfirmEmail(BaseModel):
+    token: str = Field(min_length=16, max_length=200)
+
+
+def new_token() -> tuple[str, str]:
+    """A confirmation token and the hash that is stored instead of it."""
+    token = secrets.token_urlsafe(32)
+    return token, token_hash(token)
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def confirmation_email(*, to: str, first_name: str, public_url: str, token: str) -> dict:
+    """Data of the `email.requested` event asking the notifier to send the link and code."""
+    link = f"{public_url}/api/v1/auth/confirm-email?token={token}"
+    text = (f"Hello {first_name},\n\nConfirm your norgate account by opening this link:\n"
+            f"{link}\n\nOr enter this confirmation code: {token}\n\n"
+            f"The link and code expire in {int(CONFIRMATION_TTL.total_seconds() // 3600)} "
+            "hours. If you did not sign up, ignore this message.\n")
+    return {"to": [to], "subject": "Confirm your norgate account", "text": text}
