@@ -16,6 +16,7 @@ from tests.conftest import DECLARED_QUEUES, TEST_ENV
 from tests.support.poll import poll_until
 
 REPO = Path(__file__).resolve().parents[2]
+SERVICES = ("gateway", "auth", "checkout", "billing", "fees", "notifier")
 
 
 def free_ports(n: int) -> list[int]:
@@ -97,9 +98,20 @@ async def get_status(url: str) -> int | None:
 
 
 async def wait_gateway_ready(stack: RunningStack, timeout: float = 120) -> float:
+    """Seconds from `make run` until the gateway's /readyz answered 200."""
     async def probe():
         if stack.proc.returncode is not None:
             raise AssertionError(f"make run exited {stack.proc.returncode}:\n{stack.output()}")
         return await get_status(stack.gateway + "/readyz") == 200
     await poll_until(probe, timeout=timeout, interval=0.25, what="gateway /readyz 200")
     return time.monotonic() - stack.started
+
+
+async def wait_stack_ready(stack: RunningStack, timeout: float = 120) -> None:
+    """Every service's /readyz answers 200 (the runner's banner says the same)."""
+    await wait_gateway_ready(stack, timeout)
+
+    async def all_ready():
+        return all([await get_status(f"http://127.0.0.1:{stack.port(s)}/readyz") == 200
+                    for s in SERVICES])
+    await poll_until(all_ready, timeout=timeout, interval=0.25, what="all services ready")

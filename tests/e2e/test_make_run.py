@@ -4,25 +4,31 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
+from email import policy
+from email.parser import BytesParser
+from pathlib import Path
 
 import aiohttp
 import orjson
 import pytest
 
-from tests.e2e.conftest import get_status, wait_gateway_ready
+from tests.e2e.conftest import SERVICES, get_status, wait_gateway_ready, wait_stack_ready
 from tests.support.poll import poll_until
 
 pytestmark = pytest.mark.e2e
-SERVICES = ("gateway", "auth", "checkout", "billing", "fees", "notifier")
 
 
 async def test_make_run_brings_every_service_up_and_gateway_ready_within_60s(stack):
     seconds = await wait_gateway_ready(stack)
     # The whole make run (venv check, infra, provisioning, start) fits the budget.
     assert seconds < 60, f"gateway ready after {seconds:.1f}s"
-    for service in SERVICES:
-        assert await get_status(f"http://127.0.0.1:{stack.port(service)}/readyz") == 200, service
+
+    async def all_ready():
+        return all([await get_status(f"http://127.0.0.1:{stack.port(s)}/readyz") == 200
+                    for s in SERVICES])
+    await poll_until(all_ready, timeout=60 - seconds, what="all six services ready")
     out = await poll_until(lambda: _banner(stack), timeout=10, what="start-up banner")
     assert f"{stack.gateway}/docs" in out
     assert "SUPER login  super@norgate.local" in out
@@ -35,7 +41,7 @@ async def _banner(stack):
 
 
 async def test_one_request_carries_its_correlation_id_into_every_service_log(stack):
-    await wait_gateway_ready(stack)
+    await wait_stack_ready(stack)
     correlation = "e2e-openapi-0123456789"
     async with aiohttp.ClientSession() as http:
         async with http.get(stack.gateway + "/openapi.json",
@@ -58,8 +64,47 @@ async def test_one_request_carries_its_correlation_id_into_every_service_log(sta
     assert seen >= set(SERVICES)
 
 
+async def test_sign_up_request_is_followed_by_its_correlation_id_to_the_email(stack):
+    """Gateway -> auth -> email.requested event -> notifier -> SMTP, one correlation id."""
+    await wait_stack_ready(stack)
+    correlation = "e2e-signup-0123456789"
+    email = "owner.e2e@example.com"
+    body = {"firstName": "Ada", "lastName": "Lovelace", "email": email,
+            "password": "Analytical-Engine-1843", "companyName": "Engines Ltd"}
+    async with aiohttp.ClientSession() as http:
+        async with http.post(stack.gateway + "/api/v1/auth/admin-sign-up", json=body,
+                             headers={"X-Correlation-ID": correlation}) as resp:
+            assert resp.status == 201, await resp.text()
+            assert (await resp.json())["data"]["enabled"] is False
+        mail_dir = Path(stack.env["NORGATE_MAIL_DIR"])
+        [eml] = await poll_until(lambda: _async(list(mail_dir.glob("*.eml"))), timeout=20,
+                                 what="confirmation e-mail in the mail sink")
+        message = BytesParser(policy=policy.default).parsebytes(eml.read_bytes())
+        assert message["To"] == email
+        assert message["X-Correlation-ID"] == correlation
+        link = re.search(r"(http://\S+/api/v1/auth/confirm-email\?token=\S+)",
+                         message.get_body(("plain",)).get_content()).group(1)
+        assert link.startswith(stack.gateway)
+        async with http.get(link) as resp:  # the link works through the gateway
+            assert resp.status == 200
+            assert (await resp.json())["data"]["enabled"] is True
+
+    def records():
+        return [orjson.loads(line) for line in stack.output().splitlines()
+                if line.startswith("{") and correlation in line]
+
+    by_service = {r["service"] for r in records() if r.get("correlation_id") == correlation}
+    assert {"gateway", "auth", "notifier"} <= by_service
+    handled = [r for r in records() if r.get("event") == "event_handled"]
+    assert handled and handled[0]["event_type"] == "email.requested"
+
+
+async def _async(value):
+    return value
+
+
 async def test_sigterm_to_make_run_stops_every_process_it_started(stack):
-    await wait_gateway_ready(stack)
+    await wait_stack_ready(stack)
     os.kill(stack.proc.pid, signal.SIGTERM)
     code = await asyncio.wait_for(stack.proc.wait(), 30)
     # make passes SIGTERM to the runner, waits for it, then ends itself by the same signal.
