@@ -1,0 +1,61 @@
+"""SIGTERM drains in-flight requests before a service exits."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from tests.conftest import serve
+from tests.e2e.conftest import REPO, free_ports, get_status
+from tests.support.poll import poll_until
+
+pytestmark = pytest.mark.e2e
+
+
+async def test_sigterm_lets_an_in_flight_request_finish_then_exits_cleanly(settings):
+    arrived = asyncio.Event()
+
+    async def slow(_request: web.Request) -> web.Response:
+        arrived.set()
+        await asyncio.sleep(1.5)
+        return web.json_response({"finished": True})
+
+    upstream = web.Application()
+    upstream.router.add_get("/api/v2/payments/slow", slow)
+    async with serve(upstream) as up:
+        [port] = free_ports(1)
+        env = {**os.environ, "NORGATE_GATEWAY_PORT": str(port),
+               "NORGATE_CHECKOUT_URL": f"http://127.0.0.1:{up.server.port}",
+               "NORGATE_SHUTDOWN_GRACE_SECONDS": "10"}
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "services.gateway", cwd=REPO, env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        try:
+            base = f"http://127.0.0.1:{port}"
+            await poll_until(lambda: _is(get_status(base + "/readyz"), 200), timeout=30,
+                             what="gateway ready")
+            async with aiohttp.ClientSession() as http:
+                request = asyncio.create_task(http.get(base + "/api/v2/payments/slow"))
+                await asyncio.wait_for(arrived.wait(), 10)
+                proc.send_signal(signal.SIGTERM)
+                resp = await request
+                assert resp.status == 200
+                assert await resp.json() == {"finished": True}
+            code = await asyncio.wait_for(proc.wait(), 15)
+            assert code == 0
+            output = (await proc.stdout.read()).decode()
+            assert '"event":"service_stopped"' in output
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+
+
+async def _is(awaitable, expected) -> bool:
+    return await awaitable == expected
