@@ -9,17 +9,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from shared.settings import DEFAULT_PORTS, SERVICES
+
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
-PORTS = {
-    "gateway": 8080,
-    "auth": 8081,
-    "checkout": 8082,
-    "billing": 8083,
-    "fees": 8084,
-    "notifier": 8085,
-}
-INTERNAL = ("auth", "checkout", "billing", "fees", "notifier")
+PORTS = DEFAULT_PORTS  # the ops files must agree with the settings' defaults
+INTERNAL = tuple(s for s in SERVICES if s != "gateway")
 
 
 @pytest.fixture(scope="module")
