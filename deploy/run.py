@@ -18,7 +18,7 @@ from pathlib import Path
 
 import aiohttp
 
-from shared.settings import SERVICES, Settings, load_settings
+from shared.settings import DEV_SUPER_PASSWORD, SERVICES, Settings, load_settings
 
 READY_TIMEOUT = 60.0
 
@@ -139,11 +139,13 @@ def banner(settings: Settings, ready: dict[str, float], mailsink: bool) -> str:
     if mailsink:
         lines.append(f"  mail sink    http://127.0.0.1:{settings.mailsink_http_port}   "
                      f"(messages also in {settings.mail_dir}/)")
+    password = settings.bootstrap_super_password.get_secret_value()
+    # Only the well-known development default is ever printed.
+    shown = (f"{password}   (development default: set NORGATE_BOOTSTRAP_SUPER_PASSWORD)"
+             if password == DEV_SUPER_PASSWORD
+             else "(the NORGATE_BOOTSTRAP_SUPER_PASSWORD you set)")
     lines += [
-        f"  SUPER login  {settings.bootstrap_super_email} / "
-        f"{settings.bootstrap_super_password.get_secret_value()}"
-        + ("   (dev default: set NORGATE_BOOTSTRAP_SUPER_PASSWORD)"
-           if settings.env != "prod" else ""),
+        f"  SUPER login  {settings.bootstrap_super_email} / {shown}",
         "Ctrl-C stops everything.",
         "",
     ]
@@ -155,11 +157,12 @@ async def main() -> int:
     stack = Stack(dict(os.environ), echo=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    # SIGHUP too: a closed terminal must not leave the services running.
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         loop.add_signal_handler(sig, stop.set)
     mailsink = not os.environ.get("NORGATE_SMTP_URL")
-    await stack.start()
     try:
+        await stack.start()
         ready_task = asyncio.create_task(stack.wait_ready())
         stop_task = asyncio.create_task(stop.wait())
         done, _ = await asyncio.wait({ready_task, stop_task},

@@ -66,7 +66,8 @@ class Settings(BaseSettings):
 
     # Secrets and bootstrap
     secret_key: SecretStr = SecretStr(DEV_SECRET_KEY)
-    bootstrap_super_email: str = "super@norgate.local"
+    bootstrap_super_email: str = Field(default="super@norgate.local",
+                                       pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
     bootstrap_super_password: SecretStr = SecretStr(DEV_SUPER_PASSWORD)
 
     # Tuning
@@ -125,6 +126,17 @@ class Settings(BaseSettings):
             raise ValueError("must be an http:// or https:// URL")
         return value.rstrip("/") if value else value
 
+    @field_validator("consumer_retry_delays")
+    @classmethod
+    def _retry_delays(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if not value:
+            raise ValueError("must list at least one delay in seconds")
+        if any(d < 0.01 or d > 86_400 for d in value):
+            raise ValueError("every delay must be between 0.01 and 86400 seconds")
+        if len({int(d * 1000) for d in value}) != len(set(value)):
+            raise ValueError("delays must differ by at least a millisecond")
+        return value
+
     @model_validator(mode="after")
     def _production_refuses_defaults(self) -> "Settings":
         if self.env == "prod":
@@ -132,6 +144,8 @@ class Settings(BaseSettings):
                 raise ValueError("NORGATE_SECRET_KEY must be set in production")
             if self.bootstrap_super_password.get_secret_value() == DEV_SUPER_PASSWORD:
                 raise ValueError("NORGATE_BOOTSTRAP_SUPER_PASSWORD must be set in production")
+        if len(self.bootstrap_super_password.get_secret_value()) < 10:
+            raise ValueError("NORGATE_BOOTSTRAP_SUPER_PASSWORD must be at least 10 characters")
         if len(self.secret_key.get_secret_value()) < 32:
             raise ValueError("NORGATE_SECRET_KEY must be at least 32 characters")
         if self.db_pool_min > self.db_pool_max:

@@ -56,8 +56,11 @@ async def settings():
     await provision(s)
     yield s
     await drop(s)
-    await delete_namespace(s.amqp_url, Topology(s.events_namespace), DECLARED_QUEUES,
-                           s.consumer_retry_delays)
+    from shared.events import catalog
+
+    topology = Topology(s.events_namespace)
+    queues = DECLARED_QUEUES + [topology.queue(*key) for key in catalog.QUEUES]
+    await delete_namespace(s.amqp_url, topology, sorted(set(queues)), s.consumer_retry_delays)
 
 
 @asynccontextmanager

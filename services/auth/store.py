@@ -59,3 +59,15 @@ async def use_confirmation(conn: asyncpg.Connection, token_hash: str) -> asyncpg
     return await conn.fetchrow(
         """UPDATE users SET enabled = true, updated_at = now() WHERE id = $1
            RETURNING id, email, enabled, company_id""", row["user_id"])
+
+
+async def super_exists(conn: asyncpg.Connection) -> bool:
+    return bool(await conn.fetchval("SELECT 1 FROM users WHERE role = 'SUPER' LIMIT 1"))
+
+
+async def create_super(conn: asyncpg.Connection, *, email: str, password_hash: str,
+                       first_name: str = "Super", last_name: str = "Admin") -> int:
+    return await conn.fetchval(
+        """INSERT INTO users (first_name, last_name, email, password_hash, role, enabled)
+           VALUES ($1, $2, $3, $4, 'SUPER', true) RETURNING id""",
+        first_name, last_name, email, password_hash)

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict
+from yarl import URL
 
 from services.gateway.routing import route_for
 from shared import metrics
@@ -55,13 +56,30 @@ async def upstream_session_ctx(app: web.Application) -> AsyncIterator[None]:
     await app[UPSTREAM_SESSION].close()
 
 
-async def _limited(stream: aiohttp.StreamReader, limit: int) -> AsyncIterator[bytes]:
-    seen = 0
-    async for chunk in stream.iter_chunked(CHUNK):
-        seen += len(chunk)
-        if seen > limit:
-            raise ApiError(Errors.BODY_TOO_LARGE, limit=limit)
-        yield chunk
+class _LimitedBody:
+    """Streams the request body upstream, stopping once it passes `limit` bytes.
+
+    The client library wraps errors raised while sending, so the overflow is
+    remembered here and turned into a 413 by the caller.
+    """
+
+    def __init__(self, stream: aiohttp.StreamReader, limit: int):
+        self._stream = stream
+        self._limit = limit
+        self.exceeded = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        seen = 0
+        async for chunk in self._stream.iter_chunked(CHUNK):
+            seen += len(chunk)
+            if seen > self._limit:
+                self.exceeded = True
+                raise ApiError(Errors.BODY_TOO_LARGE, limit=self._limit)
+            yield chunk
+
+
+def _has_dot_segment(path: str) -> bool:
+    return any(part in (".", "..") for part in path.split("/"))
 
 
 def _forward_headers(request: web.Request) -> CIMultiDict:
@@ -81,20 +99,24 @@ def _forward_headers(request: web.Request) -> CIMultiDict:
 
 async def proxy(request: web.Request) -> web.StreamResponse:
     service = route_for(request.path)
-    if service is None:
+    # Routing looks at the decoded path; a "." or ".." segment (even encoded)
+    # could lead an upstream somewhere the routing table never sent it.
+    if service is None or _has_dot_segment(request.path):
         raise ApiError(Errors.ROUTE_NOT_FOUND, method=request.method, path=request.path)
     request[ROUTE_LABEL_KEY] = f"proxy:{service}"
     settings = request.app[SETTINGS]
     limit = settings.max_body_bytes
     if request.content_length is not None and request.content_length > limit:
         raise ApiError(Errors.BODY_TOO_LARGE, limit=limit)
-    body = _limited(request.content, limit) if request.body_exists else None
-    url = settings.url_of(service) + request.rel_url.path_qs
+    body = _LimitedBody(request.content, limit) if request.body_exists else None
+    # Forward the path exactly as the client encoded it, query string included.
+    url = URL(settings.url_of(service) + request.raw_path, encoded=True)
     session = request.app[UPSTREAM_SESSION]
     response: web.StreamResponse | None = None
     try:
         async with session.request(request.method, url, headers=_forward_headers(request),
-                                   data=body, allow_redirects=False) as upstream:
+                                   data=body.__aiter__() if body else None,
+                                   allow_redirects=False) as upstream:
             response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
             for key, value in upstream.headers.items():
                 if key.lower() not in _DROP_RESPONSE:
@@ -111,6 +133,8 @@ async def proxy(request: web.Request) -> web.StreamResponse:
     except ApiError:
         raise
     except (TimeoutError, aiohttp.ClientError) as exc:
+        if body is not None and body.exceeded:
+            raise ApiError(Errors.BODY_TOO_LARGE, limit=limit) from None
         if response is not None and response.prepared:
             # Headers are out: all we can do is cut the stream so the client sees it.
             log.warning("upstream_broke_mid_stream", upstream=service, error=repr(exc))

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 import aio_pika
 from aio_pika.abc import AbstractConnection
 
+from shared.aio import cancel_and_wait
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -58,8 +59,10 @@ class Broker:
             asyncio.get_running_loop().create_task(self._run_hook(hook, self._connection))
 
     async def wait_up(self, timeout: float | None = None) -> bool:
+        # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation.
         try:
-            await asyncio.wait_for(self._up.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await self._up.wait()
             return True
         except TimeoutError:
             return False
@@ -69,9 +72,7 @@ class Broker:
 
     async def stop(self) -> None:
         self._stopping = True
-        if self._task:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await cancel_and_wait(self._task)
         if self._connection and not self._connection.is_closed:
             await self._connection.close()
         self._up.clear()
@@ -80,6 +81,8 @@ class Broker:
         try:
             await hook(connection)
         except Exception:
+            if self._stopping:
+                return
             # A hook that cannot set itself up (e.g. declare failed) must not
             # leave a half-working consumer: drop the connection and retry all.
             log.exception("broker_hook_failed", broker=self._name)
@@ -105,6 +108,8 @@ class Broker:
             log.info("broker_connected", broker=self._name)
             for hook in list(self._hooks):
                 await self._run_hook(hook, connection)
+            if self._stopping:
+                break
             await closed.wait()
             self._up.clear()
             if self._stopping:

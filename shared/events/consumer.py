@@ -65,6 +65,7 @@ class Consumer:
         self._publish_channel: aio_pika.abc.AbstractChannel | None = None
         self._in_flight: set[asyncio.Task] = set()
         self._consuming_on: AbstractConnection | None = None
+        self._consumer_tag: str | None = None
 
     @property
     def is_consuming(self) -> bool:
@@ -79,19 +80,31 @@ class Consumer:
         await channel.set_qos(prefetch_count=self._prefetch)
         queue = await self._topology.declare_consumer_queue(
             channel, self._service, self._purpose, sorted(self._handlers))
-        self._publish_channel = await connection.channel(publisher_confirms=True)
+        # A copy that cannot be routed must not let the original be acked.
+        self._publish_channel = await connection.channel(publisher_confirms=True,
+                                                         on_return_raises=True)
         self._delays = {d: await self._topology.declare_delay(self._publish_channel, d)
                         for d in set(self._retry_delays)}
         self._dlx = await self._publish_channel.get_exchange(
             self._topology.dead_letter_exchange, ensure=False)
-        await queue.consume(self._on_message, no_ack=False)
+        self._queue = queue
+        self._consumer_tag = await queue.consume(self._on_message, no_ack=False)
         self._consuming_on = connection
         log.info("consumer_started", queue=self.queue_name, bindings=sorted(self._handlers))
 
     async def drain(self, timeout: float) -> None:
-        """Wait for messages being handled to finish (used on shutdown)."""
+        """Stop taking messages, then let those being handled finish (shutdown).
+
+        Unacked prefetched messages go back to the queue when the channel closes.
+        """
+        if self.is_consuming and self._consumer_tag is not None:
+            try:
+                await self._queue.cancel(self._consumer_tag)
+            except Exception as exc:  # the connection may already be gone
+                log.warning("consumer_cancel_failed", queue=self.queue_name, error=str(exc))
+        self._consuming_on = None
         if self._in_flight:
-            await asyncio.wait(self._in_flight, timeout=timeout)
+            await asyncio.wait(set(self._in_flight), timeout=timeout)
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
         task = asyncio.current_task()
@@ -104,7 +117,10 @@ class Consumer:
                 self._in_flight.discard(task)
 
     async def _process(self, message: AbstractIncomingMessage) -> None:
-        attempts = int((message.headers or {}).get(ATTEMPTS_HEADER, 0))
+        try:
+            attempts = int((message.headers or {}).get(ATTEMPTS_HEADER, 0))
+        except (TypeError, ValueError):
+            attempts = 0
         try:
             event = Event.from_bytes(message.body)
         except Exception as exc:

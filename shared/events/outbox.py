@@ -16,6 +16,7 @@ import aio_pika
 import asyncpg
 
 from shared import metrics
+from shared.aio import cancel_and_wait
 from shared.events.broker import Broker, backoff_delays
 from shared.events.envelope import Event
 from shared.events.topology import Topology
@@ -47,10 +48,14 @@ class UnitOfWork:
         self.events.append(event)
         return event
 
-    async def __aenter__(self) -> "UnitOfWork":
+    async def __aenter__(self) -> UnitOfWork:
         self.conn = await self._pool.acquire()
-        self._tx = self.conn.transaction()
-        await self._tx.start()
+        try:
+            self._tx = self.conn.transaction()
+            await self._tx.start()
+        except BaseException:
+            await self._pool.release(self.conn)
+            raise
         return self
 
     async def __aexit__(self, exc_type, exc, tb) -> None:
@@ -96,13 +101,15 @@ class OutboxRelay:
     def wake(self) -> None:
         self._wakeup.set()
 
+    @property
+    def is_running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"outbox-relay-{self._service}")
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await cancel_and_wait(self._task)
         await self._drop_channel()
 
     async def _drop_channel(self) -> None:
@@ -128,6 +135,8 @@ class OutboxRelay:
             try:
                 published = await self.publish_batch()
                 delays = backoff_delays()
+                if published < self._batch_size:
+                    await self._cleanup_if_due()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -141,9 +150,11 @@ class OutboxRelay:
                 continue
             if published >= self._batch_size:
                 continue  # more are waiting
-            await self._cleanup_if_due()
+            # asyncio.timeout, not wait_for: 3.11's wait_for can swallow the
+            # cancellation that stop() sends, leaving shutdown hanging.
             try:
-                await asyncio.wait_for(self._wakeup.wait(), self._poll_seconds)
+                async with asyncio.timeout(self._poll_seconds):
+                    await self._wakeup.wait()
             except TimeoutError:
                 pass
             self._wakeup.clear()
@@ -167,8 +178,11 @@ class OutboxRelay:
                         delivery_mode=aio_pika.DeliveryMode.PERSISTENT, app_id=self._service),
                     routing_key=row["event_type"], mandatory=False, timeout=10)
                 for row in rows))
-            await conn.execute("UPDATE outbox SET published_at = now() WHERE seq = ANY($1)",
-                               [row["seq"] for row in rows])
+            # The payload is dropped once published: it may hold secrets meant only
+            # for the recipient (a confirmation token), and RabbitMQ has it now.
+            await conn.execute(
+                "UPDATE outbox SET published_at = now(), payload = '' WHERE seq = ANY($1)",
+                [row["seq"] for row in rows])
         metrics.EVENTS_PUBLISHED.labels(self._service).inc(len(rows))
         return len(rows)
 
@@ -184,4 +198,8 @@ class OutboxRelay:
         async with self._pool.acquire() as conn:
             await conn.execute(
                 "DELETE FROM outbox WHERE published_at < now() - make_interval(days => $1)",
+                self._retention_days)
+            # Inbox rows only need to outlive any redelivery (retries span hours).
+            await conn.execute(
+                "DELETE FROM inbox WHERE handled_at < now() - make_interval(days => $1)",
                 self._retention_days)

@@ -4,7 +4,7 @@
     {ns}.{consumer}.{purpose}    durable quorum queue of one consumer and purpose,
                                  bound to the event types it handles
     {ns}.delay.{N}ms             fanout exchange per retry delay, feeding
-    {ns}.retry.{N}ms             a classic queue with that TTL; a message waits
+    {ns}.retry.{N}ms             a quorum queue with that TTL; a message waits
                                  there, then is dead-lettered through the
                                  default exchange back to the queue named in
                                  its routing key (the consumer's own queue)
@@ -75,10 +75,15 @@ class Topology:
         """Publish to the returned exchange with routing_key=<target queue>."""
         exchange = await channel.declare_exchange(
             self.delay_exchange(delay_seconds), aio_pika.ExchangeType.FANOUT, durable=True)
+        # Quorum with at-least-once dead-lettering: the hop back to the consumer's
+        # queue is confirmed inside RabbitMQ, so a retried message cannot vanish.
         queue = await channel.declare_queue(self.retry_queue(delay_seconds), durable=True,
                                             arguments={
+                                                "x-queue-type": "quorum",
                                                 "x-message-ttl": int(delay_seconds * 1000),
                                                 "x-dead-letter-exchange": "",
+                                                "x-dead-letter-strategy": "at-least-once",
+                                                "x-overflow": "reject-publish",
                                             })
         await queue.bind(exchange)
         return exchange

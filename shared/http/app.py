@@ -20,7 +20,7 @@ from aiohttp import web
 
 from shared import metrics
 from shared.db import apply_migrations, create_pool, discover
-from shared.events import Consumer, Handler, OutboxRelay, Topology
+from shared.events import Consumer, Handler, OutboxRelay, Topology, catalog
 from shared.events.broker import Broker
 from shared.http import envelopes
 from shared.http.middleware import SERVICE_NAME, SETTINGS, context_middleware, principal_middleware
@@ -78,6 +78,9 @@ async def readyz(request: web.Request) -> web.Response:
     if spec.uses_broker:
         broker = app.get(BROKER)
         checks["broker"] = "up" if broker is not None and broker.is_up else "down"
+        relay = app.get(RELAY)
+        if relay is not None and not relay.is_running:
+            checks["outbox_relay"] = "down"
         consumers = app.get(CONSUMERS, [])
         if consumers:
             checks["consumers"] = "up" if all(c.is_consuming for c in consumers) else "down"
@@ -136,6 +139,16 @@ async def _events_ctx(app: web.Application) -> AsyncIterator[None]:
     app[TOPOLOGY] = topology
     app[BROKER] = broker
     await broker.start()
+
+    async def declare_catalog(connection) -> None:
+        channel = await connection.channel()
+        try:
+            for (service, purpose), keys in catalog.QUEUES.items():
+                await topology.declare_consumer_queue(channel, service, purpose, list(keys))
+        finally:
+            await channel.close()
+
+    broker.on_connect(declare_catalog)
     relay = None
     consumers: list[Consumer] = []
     if spec.uses_database:
@@ -145,10 +158,18 @@ async def _events_ctx(app: web.Application) -> AsyncIterator[None]:
         app[RELAY] = relay
         await relay.start()
         for c in spec.consumers:
+            if tuple(sorted(c.handlers)) != tuple(sorted(
+                    catalog.QUEUES.get((spec.name, c.purpose), ()))):
+                raise RuntimeError(
+                    f"consumer {spec.name}.{c.purpose} handles {sorted(c.handlers)}; "
+                    "shared/events/catalog.py must list exactly those event types")
             consumer = Consumer(
                 pool=app[POOL], broker=broker, topology=topology, service=spec.name,
                 purpose=c.purpose, handlers=c.handlers, relay=relay,
-                prefetch=settings.consumer_prefetch, max_attempts=settings.consumer_max_attempts,
+                # Each message in flight holds a pooled connection for its
+                # transaction; leave some for requests and /readyz.
+                prefetch=max(1, min(settings.consumer_prefetch, settings.db_pool_max - 2)),
+                max_attempts=settings.consumer_max_attempts,
                 retry_delays=settings.consumer_retry_delays)
             await consumer.start()
             consumers.append(consumer)

@@ -122,6 +122,9 @@ async def read_json(request: web.Request, model: type[BaseModel] | None = None):
             and not ctype.endswith("+json"):
         raise ApiError(Errors.UNSUPPORTED_MEDIA_TYPE)
     raw = await request.read()
+    if b"\\u0000" in raw or b"\x00" in raw:
+        # PostgreSQL text cannot hold NUL; refuse it here rather than fail later.
+        raise ApiError(Errors.MALFORMED_JSON, detail="NUL characters are not allowed")
     if not raw.strip():
         data: object = {}
     else:

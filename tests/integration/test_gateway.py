@@ -171,3 +171,38 @@ async def test_docs_page_and_its_assets_are_served_locally(gateway):
     assert 'src="/docs/static/swagger-ui-bundle.js"' in await page.text()
     js = await client.get("/docs/static/swagger-ui-bundle.js")
     assert js.status == 200 and len(await js.read()) > 100_000
+
+
+@pytest.mark.parametrize("raw_path", [
+    "/api/v2/payments/../../../metrics",
+    "/api/v2/payments/%2e%2e/%2e%2e/%2e%2e/metrics",
+    "/api/v2/payments/..%2f..%2f..%2fmetrics",
+])
+async def test_dot_segments_cannot_walk_past_the_routing_table(gateway, raw_path):
+    client, _ = gateway
+    host, port = client.server.host, client.server.port
+    reader, writer = await asyncio.open_connection(host, port)
+    writer.write(f"GET {raw_path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+    await writer.drain()
+    response = await reader.read()
+    writer.close()
+    assert response.startswith(b"HTTP/1.1 404"), response[:200]
+    assert b'"status":"0"' in response or b"route_not_found" in response
+
+
+async def test_encoded_characters_reach_the_service_as_sent(gateway):
+    client, _ = gateway
+    resp = await client.get("/api/v2/payments/x%3Fa=b%23c?real=1")
+    assert (await resp.json())["path_qs"] == "/api/v2/payments/x%3Fa=b%23c?real=1"
+
+
+async def test_chunked_body_over_the_limit_is_413_not_502(gateway):
+    client, _ = gateway
+
+    async def chunks():
+        for _ in range(40):
+            yield b"x" * 4096  # 160 KiB in all, limit 64 KiB, no Content-Length
+
+    resp = await client.post("/api/v2/payments/create", data=chunks())
+    assert resp.status == 413
+    assert resp.headers["X-Error-Code"] == "body_too_large"
