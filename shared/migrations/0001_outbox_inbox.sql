@@ -6,9 +6,7 @@ CREATE TABLE outbox (
     event_type    text NOT NULL,
     payload       bytea NOT NULL,
     created_at    timestamptz NOT NULL DEFAULT now(),
-    published_at  timestamptz,
-    attempts      integer NOT NULL DEFAULT 0,
-    last_error    text
+    published_at  timestamptz
 );
 CREATE INDEX outbox_pending ON outbox (seq) WHERE published_at IS NULL;
 

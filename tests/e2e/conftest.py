@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import time
 from pathlib import Path
 
@@ -13,22 +12,11 @@ import aiohttp
 import pytest
 
 from tests.conftest import DECLARED_QUEUES, TEST_ENV
+from tests.support.net import free_ports
 from tests.support.poll import poll_until
 
 REPO = Path(__file__).resolve().parents[2]
 SERVICES = ("gateway", "auth", "checkout", "billing", "fees", "notifier")
-
-
-def free_ports(n: int) -> list[int]:
-    socks = []
-    for _ in range(n):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        socks.append(s)
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
 
 
 class RunningStack:

@@ -12,7 +12,8 @@ import pytest
 from aiohttp import web
 
 from tests.conftest import serve
-from tests.e2e.conftest import REPO, free_ports, get_status
+from tests.e2e.conftest import REPO, get_status
+from tests.support.net import free_port
 from tests.support.poll import poll_until
 
 pytestmark = pytest.mark.e2e
@@ -29,7 +30,7 @@ async def test_sigterm_lets_an_in_flight_request_finish_then_exits_cleanly(setti
     upstream = web.Application()
     upstream.router.add_get("/api/v2/payments/slow", slow)
     async with serve(upstream) as up:
-        [port] = free_ports(1)
+        port = free_port()
         env = {**os.environ, "NORGATE_GATEWAY_PORT": str(port),
                "NORGATE_CHECKOUT_URL": f"http://127.0.0.1:{up.server.port}",
                "NORGATE_SHUTDOWN_GRACE_SECONDS": "10"}

@@ -8,7 +8,6 @@ the services' own behaviour is tested against the services themselves.
 from __future__ import annotations
 
 import asyncio
-import socket
 
 import pytest
 from aiohttp import web
@@ -18,12 +17,7 @@ from services.gateway.app import build_spec
 from shared import principal
 from shared.http.app import create_app
 from tests.conftest import serve
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.support.net import free_port
 
 
 def echo_app() -> web.Application:
@@ -61,7 +55,7 @@ async def upstream():
 
 @pytest.fixture
 async def gateway(settings, upstream):
-    down = f"http://127.0.0.1:{_free_port()}"  # nothing listens there
+    down = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     s = settings.model_copy(update={
         "checkout_url": upstream, "billing_url": down, "auth_url": down, "fees_url": down,
         "notifier_url": down, "max_body_bytes": 64 * 1024, "upstream_timeout_seconds": 0.5,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import socket
 from email import policy
 from email.parser import BytesParser
 
@@ -17,13 +16,8 @@ from shared.events.broker import Broker
 from shared.http.app import create_app
 from shared.logging import bind_ids
 from tests.conftest import DECLARED_QUEUES, serve
+from tests.support.net import free_port
 from tests.support.poll import poll_until
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -92,7 +86,7 @@ async def test_email_requested_event_is_delivered_through_smtp(
 
 async def test_email_is_sent_once_the_smtp_server_comes_back(
         settings, producer, tmp_path, unique):
-    port = _free_port()  # nothing listens here yet: the SMTP server is away
+    port = free_port()  # nothing listens here yet: the SMTP server is away
     async with await _notifier(settings, port, consumer_max_attempts=20,
                                consumer_retry_delays=(0.3,)) as client:
         await poll_until(lambda: _ready(client), what="notifier ready")
@@ -120,7 +114,7 @@ async def test_invalid_email_request_is_dead_lettered_not_retried(settings, prod
     from tests.support.broker import queue_messages
 
     queue = Topology(settings.events_namespace).queue("notifier", "email")
-    async with await _notifier(settings, _free_port()) as client:
+    async with await _notifier(settings, free_port()) as client:
         await poll_until(lambda: _ready(client), what="notifier ready")
         event = await producer({"to": ["not-an-address"], "subject": "x", "text": "y"})
         dead: list = []
