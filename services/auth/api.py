@@ -63,7 +63,7 @@ async def confirm_email(request: web.Request) -> web.Response:
         user = await store.use_confirmation(uow.conn, domain.token_hash(body.token))
         if user is None:
             raise ApiError(Errors.INVALID_CONFIRMATION, field="token")
-        uow.emit("user.updated", {"userId": user["id"], "enabled": True})
+        uow.emit("user.confirmed", {"userId": user["id"], "enabled": True})
     log.info("email_confirmed", user_id=user["id"])
     return ok(Family.NORAH, {"id": user["id"], "email": user["email"], "enabled": True},
               message="E-mail confirmed; you can now sign in")

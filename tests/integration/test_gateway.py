@@ -200,3 +200,24 @@ async def test_chunked_body_over_the_limit_is_413_not_502(gateway):
     resp = await client.post("/api/v2/payments/create", data=chunks())
     assert resp.status == 413
     assert resp.headers["X-Error-Code"] == "body_too_large"
+
+
+async def test_metrics_are_prometheus_text_counting_requests(gateway):
+    client, _ = gateway
+    await client.get("/api/v2/payments/p1")
+    resp = await client.get("/metrics")
+    assert resp.status == 200
+    assert resp.headers["Content-Type"].startswith("text/plain")
+    text = await resp.text()
+    assert 'norgate_http_requests_total{method="GET",route="proxy:checkout",service="gateway"' \
+        in text
+
+
+async def test_readyz_is_503_naming_the_broker_while_rabbitmq_is_unreachable(settings):
+    s = settings.model_copy(update={"amqp_url": f"amqp://guest:guest@127.0.0.1:{free_port()}/"})
+    async with serve(create_app(s, build_spec(s))) as client:
+        resp = await client.get("/readyz")
+        assert resp.status == 503
+        body = await resp.json()
+    assert body["status"] == "not_ready"
+    assert body["checks"]["broker"] == "down" and body["checks"]["database"] == "up"
