@@ -30,6 +30,10 @@ class Principal(BaseModel):
     role: Literal["SUPER", "ADMIN", "MERCHANT"] | None = None
     company_id: str | None = None
     merchant_id: str | None = None
+    app_id: str | None = None  # an API key scoped to one app
+    plan: str | None = None  # the merchant's rate-limit plan
+    merchant_active: bool | None = None
+    ip: str | None = None  # the client address the gateway saw
 
     @property
     def is_authenticated(self) -> bool:

@@ -70,6 +70,15 @@ class Settings(BaseSettings):
                                        pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
     bootstrap_super_password: SecretStr = SecretStr(DEV_SUPER_PASSWORD)
 
+    # Sessions and keys
+    access_token_ttl_seconds: int = Field(default=3600, ge=60, le=86_400)
+    refresh_token_ttl_seconds: int = Field(default=7 * 86_400, ge=300, le=90 * 86_400)
+    signing_key_rotation_days: int = Field(default=30, ge=1, le=365)
+    sign_in_max_failures: int = Field(default=5, ge=1, le=100)
+    sign_in_max_failures_per_ip: int = Field(default=50, ge=1, le=10_000)
+    sign_in_lock_seconds: int = Field(default=900, ge=1, le=86_400)
+    api_key_cache_seconds: float = Field(default=5.0, ge=0, le=300)
+
     # Tuning
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     upstream_timeout_seconds: float = Field(default=30.0, gt=0)

@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from aiohttp import web
+from pydantic import BaseModel, Field
 
 from services.auth import domain, store
+from services.auth.context import SECRETS, uow
 from services.auth.passwords import hash_password
-from shared.events import UnitOfWork
-from shared.http.app import POOL, RELAY
+from shared.crypto import random_secret
+from shared.http.app import POOL
 from shared.http.envelopes import Family, ok
 from shared.http.errors import ApiError, Errors
 from shared.http.middleware import SETTINGS, read_json
@@ -19,8 +21,18 @@ from shared.logging import get_logger
 log = get_logger(__name__)
 
 
-def _uow(request: web.Request) -> UnitOfWork:
-    return UnitOfWork(request.app[POOL], producer="auth", relay=request.app.get(RELAY))
+async def request_confirmation(request: web.Request, work, user, *, role: str) -> None:
+    """Inside the unit of work that created `user`: a confirmation token, the
+    `user.created` event and the e-mail with the link and code."""
+    token, token_hash = domain.new_token()
+    await store.add_confirmation(work.conn, user["id"], token_hash,
+                                 datetime.now(UTC) + domain.CONFIRMATION_TTL)
+    company_id = str(user["company_id"])
+    work.emit("user.created", {"userId": user["id"], "role": role, "enabled": False},
+              company_id=company_id)
+    work.emit("email.requested", domain.confirmation_email(
+        to=user["email"], first_name=user["first_name"],
+        public_url=request.app[SETTINGS].public_url, token=token), company_id=company_id)
 
 
 async def admin_sign_up(request: web.Request) -> web.Response:
@@ -29,21 +41,14 @@ async def admin_sign_up(request: web.Request) -> web.Response:
         if await store.email_exists(conn, body.email):
             raise ApiError(Errors.EMAIL_TAKEN, field="email")
     password_hash = await hash_password(body.password)
-    token, token_hash = domain.new_token()
     try:
-        async with _uow(request) as uow:
-            user = await store.create_company_with_admin(uow.conn, body, password_hash)
-            await store.add_confirmation(uow.conn, user["id"], token_hash,
-                                         datetime.now(UTC) + domain.CONFIRMATION_TTL)
-            company_id = str(user["company_uid"])
-            uow.emit("company.created", {"companyId": company_id, "name": user["company_name"]},
-                     company_id=company_id)
-            uow.emit("user.created", {"userId": user["id"], "role": "ADMIN",
-                                      "enabled": False}, company_id=company_id)
-            uow.emit("email.requested", domain.confirmation_email(
-                to=user["email"], first_name=user["first_name"],
-                public_url=request.app[SETTINGS].public_url, token=token),
-                company_id=company_id)
+        async with uow(request) as work:
+            user = await store.create_company_with_admin(
+                work.conn, body, password_hash, request.app[SECRETS].seal(random_secret()))
+            company_id = str(user["company_id"])
+            work.emit("company.created", {"companyId": user["company_id"],
+                                         "name": user["company_name"]}, company_id=company_id)
+            await request_confirmation(request, work, user, role="ADMIN")
     except store.EmailTaken:
         raise ApiError(Errors.EMAIL_TAKEN, field="email") from None
     log.info("admin_signed_up", user_id=user["id"], company_id=company_id)
@@ -54,16 +59,45 @@ async def admin_sign_up(request: web.Request) -> web.Response:
     }, status=201, message="Successfully created new resource")
 
 
+class AcceptInvitation(BaseModel):
+    token: str = Field(min_length=16, max_length=200)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+async def accept_invitation(request: web.Request) -> web.Response:
+    """A merchant user invited by e-mail sets a password, which enables the account."""
+    body = await read_json(request, AcceptInvitation)
+    async with request.app[POOL].acquire() as conn:
+        invited = await store.invited_user(conn, domain.token_hash(body.token))
+    if invited is None:
+        raise ApiError(Errors.INVALID_CONFIRMATION, field="token")
+    try:
+        domain.check_password(body.password, invited["email"])
+    except ValueError as exc:
+        raise ApiError(Errors.VALIDATION, field="password", detail=f"password: {exc}") from None
+    password_hash = await hash_password(body.password)
+    async with uow(request) as work:
+        user = await store.use_confirmation(work.conn, domain.token_hash(body.token),
+                                            purpose="invite", password_hash=password_hash)
+        if user is None:
+            raise ApiError(Errors.INVALID_CONFIRMATION, field="token")
+        work.emit("user.confirmed", {"userId": user["id"], "enabled": True},
+                  company_id=str(user["company_id"]), merchant_id=str(user["merchant_id"]))
+    return ok(Family.NORAH, {"id": user["id"], "email": user["email"], "enabled": True},
+              message="Password set; you can now sign in")
+
+
 async def confirm_email(request: web.Request) -> web.Response:
     if request.method == "GET":
         body = domain.ConfirmEmail.model_validate({"token": request.query.get("token", "")})
     else:
         body = await read_json(request, domain.ConfirmEmail)
-    async with _uow(request) as uow:
-        user = await store.use_confirmation(uow.conn, domain.token_hash(body.token))
+    async with uow(request) as work:
+        user = await store.use_confirmation(work.conn, domain.token_hash(body.token))
         if user is None:
             raise ApiError(Errors.INVALID_CONFIRMATION, field="token")
-        uow.emit("user.confirmed", {"userId": user["id"], "enabled": True})
+        work.emit("user.confirmed", {"userId": user["id"], "enabled": True},
+                  company_id=str(user["company_id"]))
     log.info("email_confirmed", user_id=user["id"])
     return ok(Family.NORAH, {"id": user["id"], "email": user["email"], "enabled": True},
               message="E-mail confirmed; you can now sign in")
@@ -73,6 +107,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_post("/api/v1/auth/admin-sign-up", admin_sign_up)
     app.router.add_get("/api/v1/auth/confirm-email", confirm_email)
     app.router.add_post("/api/v1/auth/confirm-email", confirm_email)
+    app.router.add_post("/api/v1/auth/accept-invitation", accept_invitation)
 
 
 DOCS = [
@@ -84,4 +119,7 @@ DOCS = [
     RouteDoc("POST", "/api/v1/auth/confirm-email",
              "Confirm an e-mail address with the code", ("auth",),
              request=domain.ConfirmEmail, auth=False),
+    RouteDoc("POST", "/api/v1/auth/accept-invitation",
+             "Set the password of an invited merchant user (enables the account)", ("auth",),
+             request=AcceptInvitation, auth=False),
 ]

@@ -1,13 +1,19 @@
-"""Auth: companies, users, sign-up and e-mail confirmation (schema auth)."""
+"""Auth: companies, users, sessions, merchants, API keys and apps (schema auth)."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from aiohttp import web
 
-from services.auth import api, store
+from services.auth import api, sessions_api, store, users_api
+from services.auth.context import KEYRING, SECRETS
 from services.auth.passwords import hash_password
+from services.auth.tokens import KeyRing
+from shared.aio import cancel_and_wait
+from shared.crypto import SecretBox, random_secret
 from shared.events import UnitOfWork
 from shared.http.app import POOL, RELAY, ServiceSpec
 from shared.http.middleware import SETTINGS
@@ -15,6 +21,30 @@ from shared.logging import get_logger
 from shared.settings import Settings
 
 log = get_logger(__name__)
+ROTATION_CHECK_SECONDS = 3600
+
+API_MODULES = [api, sessions_api, users_api]
+
+
+async def keys_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The signing-key ring (a current key guaranteed) and its hourly rotation check."""
+    settings: Settings = app[SETTINGS]
+    app[SECRETS] = SecretBox(settings, "account-secrets")
+    ring = KeyRing(app[POOL], settings)
+    await ring.ensure_current()
+    app[KEYRING] = ring
+
+    async def rotate_when_due() -> None:
+        while True:
+            await asyncio.sleep(ROTATION_CHECK_SECONDS)
+            try:
+                await ring.ensure_current()
+            except Exception:
+                log.exception("signing_key_rotation_failed")
+
+    task = asyncio.create_task(rotate_when_due(), name="signing-key-rotation")
+    yield
+    await cancel_and_wait(task)
 
 
 async def ensure_bootstrap_super(app: web.Application) -> None:
@@ -32,12 +62,21 @@ async def ensure_bootstrap_super(app: web.Application) -> None:
             log.error("bootstrap_super_email_taken", email=email)
             return
         password_hash = await hash_password(settings.bootstrap_super_password.get_secret_value())
-        user_id = await store.create_super(uow.conn, email=email, password_hash=password_hash)
+        user_id = await store.create_user(
+            uow.conn, role="SUPER", email=email, password_hash=password_hash,
+            first_name="Super", last_name="Admin", enabled=True,
+            sealed_secret=app[SECRETS].seal(random_secret()))
         uow.emit("user.created", {"userId": user_id, "role": "SUPER", "enabled": True})
     log.info("bootstrap_super_created", user_id=user_id, email=email)
 
 
+def setup_routes(app: web.Application) -> None:
+    for module in API_MODULES:
+        module.setup_routes(app)
+
+
 def build_spec(settings: Settings) -> ServiceSpec:
-    return ServiceSpec(name="auth", setup_routes=api.setup_routes,
-                       migrations=Path(__file__).parent / "migrations", docs=api.DOCS,
-                       on_ready=[ensure_bootstrap_super])
+    return ServiceSpec(name="auth", setup_routes=setup_routes,
+                       migrations=Path(__file__).parent / "migrations",
+                       docs=[doc for module in API_MODULES for doc in module.DOCS],
+                       cleanup_ctx=[keys_ctx], on_ready=[ensure_bootstrap_super])

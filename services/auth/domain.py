@@ -6,6 +6,7 @@ import hashlib
 import re
 import secrets
 from datetime import timedelta
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
@@ -33,8 +34,8 @@ def check_password(password: str, email: str) -> None:
         raise ValueError("must not contain your e-mail address")
 
 
-class AdminSignUp(BaseModel):
-    """Body of POST /api/v1/auth/admin-sign-up, field names as in the NORAH seed."""
+class NewUser(BaseModel):
+    """A person with a login: the fields every sign-up body shares."""
 
     model_config = ConfigDict(populate_by_name=True, str_strip_whitespace=True)
 
@@ -42,18 +43,64 @@ class AdminSignUp(BaseModel):
     last_name: str = Field(alias="lastName", min_length=1, max_length=100)
     email: str = Field(max_length=254)
     password: str = Field(min_length=1, max_length=1024)
+    phone: str | None = Field(default=None, pattern=r"^\+?[0-9 ()-]{6,20}$")
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        return check_email(value)
+
+    @field_validator("password")
+    @classmethod
+    def _password_policy(cls, value: str, info: ValidationInfo) -> str:
+        check_password(value, info.data.get("email") or "")  # email is declared first
+        return value
+
+
+class SecondaryAdmin(NewUser):
+    """An ADMIN adding an ADMIN; a SUPER caller names the company."""
+
+    company_id: int | None = Field(default=None, alias="companyId", ge=1)
+
+
+class UpdateUser(BaseModel):
+    """PUT /api/v1/admin/users/{userId}, field names as in the seed."""
+
+    model_config = ConfigDict(populate_by_name=True, str_strip_whitespace=True,
+                              extra="forbid")
+
+    full_name: str | None = Field(default=None, alias="fullName", min_length=1, max_length=201)
+    email: str | None = Field(default=None, max_length=254)
+    role: Literal["SUPER", "ADMIN", "MERCHANT"] | None = None
+    status: bool | None = None
+    notes: str | None = Field(default=None, max_length=2000)
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        return check_email(value) if value else None
+
+    def names(self) -> tuple[str | None, str | None]:
+        if not self.full_name:
+            return None, None
+        first, _, last = self.full_name.partition(" ")
+        return first, last.strip() or first
+
+
+class AdminSignUp(NewUser):
+    """Body of POST /api/v1/auth/admin-sign-up, field names as in the NORAH seed."""
+
     company_name: str = Field(alias="companyName", min_length=1, max_length=200)
     address: str | None = Field(default=None, max_length=500)
     description: str | None = Field(default=None, max_length=2000)
-    phone: str | None = Field(default=None, pattern=r"^\+?[0-9 ()-]{6,20}$")
     public_email: str | None = Field(default=None, alias="publicEmail", max_length=254)
     return_url: str | None = Field(default=None, alias="returnUrl", max_length=2000)
     web_service_url: str | None = Field(default=None, alias="webServiceUrl", max_length=2000)
     website: str | None = Field(default=None, max_length=500)
 
-    @field_validator("email", "public_email")
+    @field_validator("public_email")
     @classmethod
-    def _emails(cls, value: str | None) -> str | None:
+    def _public_email(cls, value: str | None) -> str | None:
         return check_email(value) if value else None
 
     @field_validator("return_url", "web_service_url")
@@ -62,13 +109,6 @@ class AdminSignUp(BaseModel):
         if value and not re.match(r"^https?://[^\s/]+", value):
             raise ValueError("must be an http:// or https:// URL")
         return value or None
-
-    @field_validator("password")
-    @classmethod
-    def _password_policy(cls, value: str, info: ValidationInfo) -> str:
-        check_password(value, info.data.get("email") or "")  # email is declared first
-        return value
-
 
 class ConfirmEmail(BaseModel):
     token: str = Field(min_length=16, max_length=200)
@@ -92,3 +132,15 @@ def confirmation_email(*, to: str, first_name: str, public_url: str, token: str)
             f"The link and code expire in {int(CONFIRMATION_TTL.total_seconds() // 3600)} "
             "hours. If you did not sign up, ignore this message.\n")
     return {"to": [to], "subject": "Confirm your norgate account", "text": text}
+
+
+def render_user(row) -> dict:
+    """A user as the NORAH routes show it (never the password hash or secret)."""
+    return {
+        "id": row["id"], "firstName": row["first_name"], "lastName": row["last_name"],
+        "fullName": f"{row['first_name']} {row['last_name']}", "email": row["email"],
+        "phone": row["phone"], "role": row["role"], "enabled": row["enabled"],
+        "companyId": row["company_id"], "companyName": row["company_name"],
+        "merchantId": row["merchant_id"], "notes": row["notes"],
+        "createdAt": row["created_at"].isoformat(),
+    }

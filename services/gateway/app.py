@@ -6,20 +6,11 @@ from pathlib import Path
 
 from aiohttp import web
 
+from services.gateway.authn import authenticate, authn_ctx
 from services.gateway.docs import merged_openapi, setup_docs
 from services.gateway.proxy import proxy, upstream_session_ctx
-from shared import principal
 from shared.http.app import ServiceSpec
-from shared.http.middleware import PRINCIPAL_KEY
 from shared.settings import Settings
-
-
-@web.middleware
-async def public_identity(request: web.Request, handler):
-    """Public callers are anonymous until they authenticate; a principal header
-    sent from outside is never trusted (the proxy drops it)."""
-    request[PRINCIPAL_KEY] = principal.ANONYMOUS
-    return await handler(request)
 
 
 def setup_routes(app: web.Application) -> None:
@@ -33,6 +24,6 @@ def build_spec(settings: Settings) -> ServiceSpec:
         setup_routes=setup_routes,
         migrations=Path(__file__).parent / "migrations",
         openapi=merged_openapi,
-        cleanup_ctx=[upstream_session_ctx],
-        identity_middleware=public_identity,
+        cleanup_ctx=[upstream_session_ctx, authn_ctx],
+        identity_middleware=authenticate,
     )

@@ -16,6 +16,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 from yarl import URL
 
+from services.gateway.authn import RATE_HEADERS_KEY
 from services.gateway.routing import route_for
 from shared import metrics
 from shared import principal as principal_mod
@@ -121,6 +122,7 @@ async def proxy(request: web.Request) -> web.StreamResponse:
             for key, value in upstream.headers.items():
                 if key.lower() not in _DROP_RESPONSE:
                     response.headers.add(key, value)
+            response.headers.update(request.get(RATE_HEADERS_KEY, {}))
             response.headers[REQUEST_ID] = request[REQUEST_ID_KEY]
             response.headers[CORRELATION_ID] = current_correlation_id() or request[REQUEST_ID_KEY]
             if upstream.content_length is not None:

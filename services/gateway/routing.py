@@ -10,6 +10,8 @@ ROUTES: tuple[tuple[str, str], ...] = (
     # NORAH /api/v1
     ("/api/v1/auth/", "auth"),
     ("/api/v1/admin/", "auth"),
+    ("/api/v1/api-keys", "auth"),
+    ("/api/v1/apps", "auth"),
     ("/api/v1/merchant/charges", "fees"),
     ("/api/v1/system/charges", "fees"),
     ("/api/v1/test-charge-calculation", "fees"),
@@ -25,8 +27,6 @@ ROUTES: tuple[tuple[str, str], ...] = (
     ("/api/v2/merchants/", "billing"),
     ("/api/v2/ledger", "billing"),
     ("/api/v2/webhooks", "notifier"),
-    ("/api/v2/keys", "auth"),
-    ("/api/v2/apps", "auth"),
     # Prices
     ("/prices/", "checkout"),
     # Pages and keys

@@ -32,6 +32,25 @@ class Errors:
     EMAIL_TAKEN = ErrorKind("email_taken", 409, "An account with this e-mail already exists")
     INVALID_CONFIRMATION = ErrorKind(
         "invalid_confirmation_token", 400, "The confirmation token is invalid, used or expired")
+    INVALID_CREDENTIALS = ErrorKind("invalid_credentials", 401, "Invalid e-mail or password")
+    EMAIL_NOT_CONFIRMED = ErrorKind(
+        "email_not_confirmed", 403,
+        "Confirm your e-mail address before signing in (see the message we sent you)")
+    ACCOUNT_DISABLED = ErrorKind("account_disabled", 403, "This account is disabled")
+    TOO_MANY_SIGN_INS = ErrorKind(
+        "too_many_sign_ins", 429, "Too many failed sign-ins; try again in {seconds} seconds")
+    INVALID_REFRESH_TOKEN = ErrorKind(
+        "invalid_refresh_token", 401, "The refresh token is invalid, expired or revoked")
+    REFRESH_TOKEN_REUSED = ErrorKind(
+        "refresh_token_reused", 401,
+        "This refresh token was already used; every session started from it is now signed out")
+    INVALID_ACCESS_TOKEN = ErrorKind(
+        "invalid_access_token", 401, "The access token is invalid or expired: {detail}")
+    INVALID_API_KEY = ErrorKind("invalid_api_key", 401, "The API key is invalid or revoked")
+    CANNOT_DELETE_SELF = ErrorKind(
+        "cannot_delete_self", 400, "You cannot delete your own account")
+    CANNOT_GRANT_SUPER = ErrorKind(
+        "cannot_grant_super", 403, "Only a SUPER user can create or promote SUPER users")
     UNAUTHENTICATED = ErrorKind("unauthenticated", 401, "Authentication required")
     INVALID_PRINCIPAL = ErrorKind(
         "invalid_principal", 401, "The internal principal header is invalid or expired")

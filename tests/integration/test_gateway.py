@@ -13,10 +13,12 @@ import pytest
 from aiohttp import web
 from pydantic import SecretStr
 
+from services.auth.app import build_spec as auth_spec
 from services.gateway.app import build_spec
 from shared import principal
 from shared.http.app import create_app
 from tests.conftest import serve
+from tests.support.auth import PASSWORD, make_company_admin
 from tests.support.net import free_port
 
 
@@ -55,13 +57,23 @@ async def upstream():
 
 @pytest.fixture
 async def gateway(settings, upstream):
+    """The gateway in front of the real auth service and the echo upstream, with a
+    signed-in ADMIN whose token goes on every request the test client sends."""
     down = f"http://127.0.0.1:{free_port()}"  # nothing listens there
-    s = settings.model_copy(update={
-        "checkout_url": upstream, "billing_url": down, "auth_url": down, "fees_url": down,
-        "notifier_url": down, "max_body_bytes": 64 * 1024, "upstream_timeout_seconds": 0.5,
-    })
-    async with serve(create_app(s, build_spec(s))) as client:
-        yield client, s
+    async with serve(create_app(settings, auth_spec(settings))) as auth:
+        s = settings.model_copy(update={
+            "checkout_url": upstream, "billing_url": down, "fees_url": down,
+            "notifier_url": down, "auth_url": f"http://127.0.0.1:{auth.server.port}",
+            "max_body_bytes": 64 * 1024, "upstream_timeout_seconds": 0.5,
+        })
+        admin = await make_company_admin(settings)
+        async with serve(create_app(s, build_spec(s))) as client:
+            resp = await client.post("/api/v1/auth/sign-in",
+                                     json={"email": admin.email, "password": PASSWORD})
+            assert resp.status == 200, await resp.text()
+            token = (await resp.json())["token"]
+            client.session.headers["Authorization"] = f"Bearer {token}"
+            yield client, s
 
 
 async def test_gateway_is_ready_with_its_database_and_broker(gateway):
@@ -69,6 +81,14 @@ async def test_gateway_is_ready_with_its_database_and_broker(gateway):
     resp = await client.get("/readyz")
     assert resp.status == 200
     assert (await resp.json())["checks"] == {"database": "up", "broker": "up"}
+
+
+async def test_a_route_without_credentials_is_401_in_its_familys_envelope(gateway):
+    client, _ = gateway
+    resp = await client.get("/api/v2/payments/p1", headers={"Authorization": ""})
+    assert resp.status == 401
+    assert resp.headers["WWW-Authenticate"].startswith("Bearer")
+    assert (await resp.json())["message"] == "Error! Authentication required"
 
 
 async def test_proxy_forwards_method_path_query_and_body(gateway):
@@ -89,7 +109,8 @@ async def test_client_supplied_principal_is_replaced_by_the_gateways_signed_one(
     resp = await client.get("/api/v2/payments/p1", headers={principal.HEADER: forged})
     forwarded = (await resp.json())["headers"][principal.HEADER]
     assert forwarded != forged
-    assert principal.verify(forwarded, s) == principal.ANONYMOUS
+    who = principal.verify(forwarded, s)
+    assert (who.kind, who.role) == ("user", "ADMIN")  # from the access token, not the forgery
 
 
 async def test_request_and_correlation_ids_travel_to_the_service_and_back(gateway):
@@ -118,7 +139,8 @@ async def test_body_over_the_limit_is_413_in_the_family_envelope(gateway):
 
 
 @pytest.mark.parametrize("path,expect", [
-    ("/api/v1/auth/sign-in", lambda b: b["statusCode"] == 502 and b["status"] == "BAD_GATEWAY"),
+    ("/api/v1/merchant/charges/add",
+     lambda b: b["statusCode"] == 502 and b["status"] == "BAD_GATEWAY"),
     ("/api/v2/plans/create", lambda b: b["status"] == "0" and "billing" in b["message"]),
 ])
 async def test_service_down_is_502_in_the_family_envelope(gateway, path, expect):
@@ -154,7 +176,8 @@ async def test_openapi_merges_what_is_up_and_names_what_is_not(gateway):
     spec = await resp.json()
     assert spec["openapi"].startswith("3.")
     assert "/readyz" in spec["paths"]
-    assert spec["info"]["x-unavailable-services"] == ["auth", "billing", "fees", "notifier"]
+    assert spec["info"]["x-unavailable-services"] == ["billing", "fees", "notifier"]
+    assert "/api/v1/auth/sign-in" in spec["paths"]
 
 
 async def test_docs_page_and_its_assets_are_served_locally(gateway):
@@ -176,7 +199,9 @@ async def test_dot_segments_cannot_walk_past_the_routing_table(gateway, raw_path
     client, _ = gateway
     host, port = client.server.host, client.server.port
     reader, writer = await asyncio.open_connection(host, port)
-    writer.write(f"GET {raw_path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+    auth = client.session.headers["Authorization"]
+    writer.write(f"GET {raw_path} HTTP/1.1\r\nHost: x\r\nAuthorization: {auth}\r\n"
+                 "Connection: close\r\n\r\n".encode())
     await writer.drain()
     response = await reader.read()
     writer.close()

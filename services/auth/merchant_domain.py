@@ -1,0 +1,247 @@
+"""Merchant, API key and app rules: request models, id formats and renderings; no I/O."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import string
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from services.auth.domain import check_email
+
+INVITATION_TTL = timedelta(days=7)
+RATE_PLANS = ("STARTER", "PROFESSIONAL", "ENTERPRISE")
+MERCHANT_STATUSES = ("DEVELOPMENT", "ACTIVE", "INACTIVE")
+RatePlan = Literal["STARTER", "PROFESSIONAL", "ENTERPRISE"]
+
+_BASE62 = string.ascii_letters + string.digits
+API_KEY_PREFIX, API_KEY_LENGTH, API_KEY_SHOWN = "nk_", 40, 11
+KEY_ID = re.compile(r"^key_[A-Za-z0-9]{22}$")
+APP_ID = re.compile(r"^app_[A-Za-z0-9]{22}$")
+_URL = re.compile(r"^https?://[^\s/]+\S*$")
+
+
+def base62(length: int) -> str:
+    return "".join(secrets.choice(_BASE62) for _ in range(length))
+
+
+def new_api_key() -> str:
+    """`nk_` + 40 base62 characters (about 238 bits): hashed with SHA-256, never stored."""
+    return API_KEY_PREFIX + base62(API_KEY_LENGTH)
+
+
+def new_key_id() -> str:
+    return "key_" + base62(22)
+
+
+def new_app_id() -> str:
+    return "app_" + base62(22)
+
+
+def check_url(value: str | None) -> str | None:
+    if value and (len(value) > 2000 or not _URL.match(value)):
+        raise ValueError("must be an http:// or https:// URL")
+    return value or None
+
+
+def split_name(name: str) -> tuple[str, str]:
+    """The MERCHANT login's first and last name: "ABC Store" -> ("ABC", "Store")."""
+    first, _, last = name.strip().partition(" ")
+    return first, last.strip() or first
+
+
+# Merchants ---------------------------------------------------------------------
+
+class _MerchantFields(BaseModel):
+    """The seed's merchant fields; contact fields are optional."""
+
+    model_config = ConfigDict(populate_by_name=True, str_strip_whitespace=True,
+                              extra="forbid")
+
+    merchant_name: str = Field(alias="merchantName", min_length=1, max_length=200)
+    merchant_email: str = Field(alias="merchantEmail", max_length=254)
+    merchant_address: str | None = Field(default=None, alias="merchantAddress", max_length=500)
+    merchant_phone: str | None = Field(default=None, alias="merchantPhone",
+                                       pattern=r"^\+?[0-9 ()-]{6,20}$")
+    merchant_country: str | None = Field(default=None, alias="merchantCountry", max_length=100)
+    merchant_city: str | None = Field(default=None, alias="merchantCity", max_length=100)
+    merchant_website: str | None = Field(default=None, alias="merchantWebsite", max_length=500)
+    merchant_description: str | None = Field(default=None, alias="merchantDescription",
+                                             max_length=2000)
+    return_url: str | None = Field(default=None, alias="returnUrl")
+    web_service_url: str | None = Field(default=None, alias="webServiceUrl")
+
+    @field_validator("merchant_email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        return check_email(value)
+
+    @field_validator("return_url", "web_service_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        return check_url(value)
+
+
+class CreateMerchant(_MerchantFields):
+    """POST /api/v1/admin/create-merchant-account; a SUPER caller names the company."""
+
+    rate_plan: RatePlan = Field(default="STARTER", alias="ratePlan")
+    company_id: int | None = Field(default=None, alias="companyId", ge=1)
+
+
+class ReplaceMerchant(_MerchantFields):
+    """PUT: the whole settings; absent optional fields are cleared, an absent
+    ratePlan is left as it is."""
+
+    rate_plan: RatePlan | None = Field(default=None, alias="ratePlan")
+
+    def changes(self) -> dict:
+        values = self.model_dump(exclude={"rate_plan"})
+        if self.rate_plan is not None:
+            values["rate_plan"] = self.rate_plan
+        return values
+
+
+class PatchMerchant(ReplaceMerchant):
+    """PATCH: only the fields sent change; null clears an optional one."""
+
+    merchant_name: str | None = Field(default=None, alias="merchantName", min_length=1,
+                                      max_length=200)
+    merchant_email: str | None = Field(default=None, alias="merchantEmail", max_length=254)
+
+    @field_validator("merchant_name", "merchant_email", "rate_plan")
+    @classmethod
+    def _not_null(cls, value):
+        if value is None:
+            raise ValueError("cannot be null")
+        return value
+
+    @field_validator("merchant_email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        return None if value is None else check_email(value)
+
+    def changes(self) -> dict:
+        return self.model_dump(include=self.model_fields_set)
+
+
+def invitation_email(*, to: str, merchant_name: str, public_url: str, token: str) -> dict:
+    """Data of the `email.requested` event inviting a merchant's login to set a password."""
+    url = f"{public_url}/api/v1/auth/accept-invitation"
+    text = (f"Hello {merchant_name},\n\nA norgate merchant account was created for you.\n"
+            f"To choose your password, POST this invitation code and a password to\n{url}\n"
+            f'as JSON: {{"token": "<code>", "password": "<your password>"}}\n\n'
+            f"Invitation code: {token}\n\n"
+            f"The code expires in {INVITATION_TTL.days} days. If you did not expect this "
+            "message, ignore it.\n")
+    return {"to": [to], "subject": "Your norgate merchant account", "text": text}
+
+
+def render_merchant(row) -> dict:
+    return {
+        "merchantId": row["id"], "merchantUid": str(row["uid"]), "merchantName": row["name"],
+        "merchantEmail": row["email"], "merchantAddress": row["address"],
+        "merchantPhone": row["phone"], "merchantCountry": row["country"],
+        "merchantCity": row["city"], "merchantWebsite": row["website"],
+        "merchantDescription": row["description"], "returnUrl": row["return_url"],
+        "webServiceUrl": row["web_service_url"], "status": row["status"],
+        "ratePlan": row["rate_plan"], "companyId": row["company_id"],
+        "createdAt": row["created_at"].isoformat(), "updatedAt": row["updated_at"].isoformat(),
+    }
+
+
+# API keys ----------------------------------------------------------------------
+
+class CreateApiKey(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, str_strip_whitespace=True,
+                              extra="forbid")
+
+    merchant_id: int | None = Field(default=None, alias="merchantId", ge=1)
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    app_id: str | None = Field(default=None, alias="appId", pattern=APP_ID.pattern)
+
+
+class VerifyApiKey(BaseModel):
+    key: str = Field(min_length=1, max_length=200)
+
+
+def render_key(row) -> dict:
+    """A key as lists show it: its prefix, never the key or its hash."""
+    return {
+        "keyId": row["key_id"], "prefix": row["prefix"], "name": row["name"],
+        "merchantId": row["merchant_id"], "appId": row["app_public_id"],
+        "createdAt": row["created_at"].isoformat(),
+        "lastUsedAt": row["last_used_at"].isoformat() if row["last_used_at"] else None,
+        "revokedAt": row["revoked_at"].isoformat() if row["revoked_at"] else None,
+    }
+
+
+# Apps --------------------------------------------------------------------------
+
+class AppFields(BaseModel):
+    """PUT body of an app (and POST, with `company_id` for a SUPER caller), as the
+    Prices seed names the fields."""
+
+    model_config = ConfigDict(populate_by_name=True, str_strip_whitespace=True,
+                              extra="forbid")
+
+    name: str = Field(min_length=1, max_length=256)
+    type: Literal["individual", "marketplace"] = "individual"
+    status: Literal["active", "inactive"] = "active"
+    use_explorer: bool = True
+    kyc_return_url: str | None = None
+    app_fee: Decimal = Field(default=Decimal(0), ge=0, le=100, decimal_places=4)
+
+    @field_validator("app_fee", mode="before")
+    @classmethod
+    def _number(cls, value):
+        if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+            raise ValueError("must be a number from 0 to 100 (a percentage)")
+        return value
+
+    @field_validator("kyc_return_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        return check_url(value)
+
+    def changes(self) -> dict:
+        return self.model_dump(exclude={"company_id"})
+
+
+class CreateApp(AppFields):
+    company_id: int | None = Field(default=None, alias="companyId", ge=1)
+
+
+class PatchApp(AppFields):
+    name: str | None = Field(default=None, min_length=1, max_length=256)
+
+    @field_validator("name", "type", "status", "use_explorer", "app_fee")
+    @classmethod
+    def _not_null(cls, value):
+        if value is None:
+            raise ValueError("cannot be null")
+        return value
+
+    def changes(self) -> dict:
+        return self.model_dump(include=self.model_fields_set)
+
+
+def prices_time(value: datetime) -> str:
+    """ISO-8601 UTC with milliseconds, as the Prices seed writes it: 2022-08-03T17:13:36.275Z."""
+    value = value.astimezone(UTC)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+def render_app(row) -> dict:
+    # normalize(): 0.0000 from numeric(9,4) is written 0, as in the seed; still a Decimal.
+    return {
+        "id": row["app_id"], "name": row["name"], "type": row["type"], "status": row["status"],
+        "use_explorer": row["use_explorer"], "created_at": prices_time(row["created_at"]),
+        "updated_at": prices_time(row["updated_at"]), "kyc_return_url": row["kyc_return_url"],
+        "app_fee": row["app_fee"].normalize(), "company_id": row["company_id"],
+        "merchant_id": row["merchant_id"],
+    }

@@ -1,0 +1,223 @@
+"""SQL of merchants, API keys and apps (the rest of the auth SQL is in store.py).
+
+Every lookup takes the caller's scope: `company_id` (None for SUPER) and
+`merchant_id` (set only for a MERCHANT user). A row outside the scope reads as
+missing, so handlers answer 404 and never confirm that it exists.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import asyncpg
+
+from services.auth.merchant_domain import CreateMerchant
+
+# Request field -> column; the only names an UPDATE is ever built from.
+_MERCHANT_COLUMNS = {
+    "merchant_name": "name", "merchant_email": "email", "merchant_address": "address",
+    "merchant_phone": "phone", "merchant_country": "country", "merchant_city": "city",
+    "merchant_website": "website", "merchant_description": "description",
+    "return_url": "return_url", "web_service_url": "web_service_url", "rate_plan": "rate_plan",
+}
+_APP_COLUMNS = {name: name for name in (
+    "name", "type", "status", "use_explorer", "kyc_return_url", "app_fee")}
+
+
+def _like(text: str | None) -> str | None:
+    """A substring pattern for ILIKE, with the user's own wildcards taken literally."""
+    if text is None:
+        return None
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _assignments(changes: dict, columns: dict[str, str]) -> tuple[str, list]:
+    names = [columns[field] for field in changes]  # KeyError for anything unexpected
+    sql = ", ".join(f"{name} = ${i}" for i, name in enumerate(names, start=2))
+    return sql, list(changes.values())
+
+
+# Merchants ---------------------------------------------------------------------
+
+async def create_merchant(conn: asyncpg.Connection, body: CreateMerchant, *, company_id: int,
+                          sealed_secret: str) -> asyncpg.Record:
+    return await conn.fetchrow(
+        """INSERT INTO merchants (uid, company_id, name, email, address, phone, country, city,
+                                  website, description, return_url, web_service_url,
+                                  rate_plan, secret)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+           RETURNING *""",
+        uuid.uuid4(), company_id, body.merchant_name, body.merchant_email,
+        body.merchant_address, body.merchant_phone, body.merchant_country, body.merchant_city,
+        body.merchant_website, body.merchant_description, body.return_url,
+        body.web_service_url, body.rate_plan, sealed_secret)
+
+
+async def merchant_by_id(conn: asyncpg.Connection, merchant_id: int, *,
+                         company_id: int | None, only_merchant: int | None = None,
+                         for_update: bool = False) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        f"""SELECT * FROM merchants
+            WHERE id = $1 AND ($2::bigint IS NULL OR company_id = $2)
+              AND ($3::bigint IS NULL OR id = $3)
+            {"FOR UPDATE" if for_update else ""}""", merchant_id, company_id, only_merchant)
+
+
+async def list_merchants(conn: asyncpg.Connection, *, company_id: int | None,
+                         only_merchant: int | None, status: str | None, country: str | None,
+                         city: str | None, search: str | None, limit: int,
+                         offset: int) -> tuple[list[asyncpg.Record], int]:
+    where = """($1::bigint IS NULL OR company_id = $1) AND ($2::bigint IS NULL OR id = $2)
+               AND ($3::text IS NULL OR status = $3)
+               AND ($4::text IS NULL OR lower(country) = lower($4))
+               AND ($5::text IS NULL OR lower(city) = lower($5))
+               AND ($6::text IS NULL OR name ILIKE $6 OR email ILIKE $6)"""
+    args = [company_id, only_merchant, status, country, city, _like(search)]
+    rows = await conn.fetch(f"SELECT * FROM merchants WHERE {where} ORDER BY id "
+                            "LIMIT $7 OFFSET $8", *args, limit, offset)
+    total = await conn.fetchval(f"SELECT count(*) FROM merchants WHERE {where}", *args)
+    return rows, total
+
+
+async def update_merchant(conn: asyncpg.Connection, merchant_id: int,
+                          changes: dict) -> asyncpg.Record:
+    if not changes:
+        return await conn.fetchrow("SELECT * FROM merchants WHERE id = $1", merchant_id)
+    sets, values = _assignments(changes, _MERCHANT_COLUMNS)
+    return await conn.fetchrow(
+        f"UPDATE merchants SET {sets}, updated_at = now() WHERE id = $1 RETURNING *",
+        merchant_id, *values)
+
+
+async def set_merchant_status(conn: asyncpg.Connection, merchant_id: int,
+                              status: str) -> asyncpg.Record | None:
+    """The updated merchant; None when it already had that status."""
+    return await conn.fetchrow(
+        """UPDATE merchants SET status = $2, updated_at = now()
+           WHERE id = $1 AND status <> $2 RETURNING *""", merchant_id, status)
+
+
+async def set_merchant_secret(conn: asyncpg.Connection, merchant_id: int,
+                              sealed_secret: str) -> None:
+    await conn.execute("UPDATE merchants SET secret = $2, updated_at = now() WHERE id = $1",
+                       merchant_id, sealed_secret)
+
+
+# API keys ----------------------------------------------------------------------
+
+_KEY_COLUMNS = """k.id, k.key_id, k.prefix, k.name, k.company_id, k.merchant_id, k.created_at,
+    k.last_used_at, k.revoked_at, a.app_id AS app_public_id"""
+
+
+async def create_api_key(conn: asyncpg.Connection, *, key_id: str, prefix: str, key_hash: str,
+                         name: str | None, company_id: int, merchant_id: int,
+                         app_pk: int | None, created_by: int | None) -> asyncpg.Record:
+    await conn.execute(
+        """INSERT INTO api_keys (key_id, prefix, key_hash, name, company_id, merchant_id,
+                                 app_id, created_by)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
+        key_id, prefix, key_hash, name, company_id, merchant_id, app_pk, created_by)
+    return await api_key_by_id(conn, key_id, company_id=None)
+
+
+async def api_key_by_id(conn: asyncpg.Connection, key_id: str, *, company_id: int | None,
+                        only_merchant: int | None = None) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        f"""SELECT {_KEY_COLUMNS} FROM api_keys k LEFT JOIN apps a ON a.id = k.app_id
+            WHERE k.key_id = $1 AND ($2::bigint IS NULL OR k.company_id = $2)
+              AND ($3::bigint IS NULL OR k.merchant_id = $3)""",
+        key_id, company_id, only_merchant)
+
+
+async def list_api_keys(conn: asyncpg.Connection, *, company_id: int | None,
+                        only_merchant: int | None, merchant_id: int | None, limit: int,
+                        offset: int) -> tuple[list[asyncpg.Record], int]:
+    where = """($1::bigint IS NULL OR k.company_id = $1) AND ($2::bigint IS NULL
+               OR k.merchant_id = $2) AND ($3::bigint IS NULL OR k.merchant_id = $3)"""
+    args = [company_id, only_merchant, merchant_id]
+    rows = await conn.fetch(
+        f"""SELECT {_KEY_COLUMNS} FROM api_keys k LEFT JOIN apps a ON a.id = k.app_id
+            WHERE {where} ORDER BY k.id LIMIT $4 OFFSET $5""", *args, limit, offset)
+    total = await conn.fetchval(f"SELECT count(*) FROM api_keys k WHERE {where}", *args)
+    return rows, total
+
+
+async def revoke_api_key(conn: asyncpg.Connection, pk: int) -> bool:
+    """True when this call revoked the key; False when it already was."""
+    result = await conn.execute(
+        "UPDATE api_keys SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL", pk)
+    return result.endswith(" 1")
+
+
+async def live_api_key(conn: asyncpg.Connection, key_hash: str) -> asyncpg.Record | None:
+    """A key that is not revoked (nor scoped to a deleted app), with its merchant's
+    plan and status."""
+    return await conn.fetchrow(
+        """SELECT k.id, k.key_id, k.company_id, k.merchant_id, k.last_used_at,
+                  a.app_id AS app_public_id, m.rate_plan, m.status AS merchant_status
+           FROM api_keys k JOIN merchants m ON m.id = k.merchant_id
+                LEFT JOIN apps a ON a.id = k.app_id
+           WHERE k.key_hash = $1 AND k.revoked_at IS NULL
+             AND (k.app_id IS NULL OR a.deleted_at IS NULL)""", key_hash)
+
+
+async def touch_api_key(conn: asyncpg.Connection, pk: int, *, every_seconds: int) -> None:
+    """Record a use, at most once per `every_seconds` whatever the replica."""
+    await conn.execute(
+        """UPDATE api_keys SET last_used_at = now()
+           WHERE id = $1 AND (last_used_at IS NULL
+                              OR last_used_at < now() - make_interval(secs => $2))""",
+        pk, every_seconds)
+
+
+# Apps --------------------------------------------------------------------------
+
+async def create_app(conn: asyncpg.Connection, *, app_id: str, company_id: int,
+                     merchant_id: int | None, fields: dict) -> asyncpg.Record:
+    return await conn.fetchrow(
+        """INSERT INTO apps (app_id, company_id, merchant_id, name, type, status, use_explorer,
+                             kyc_return_url, app_fee)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *""",
+        app_id, company_id, merchant_id, fields["name"], fields["type"], fields["status"],
+        fields["use_explorer"], fields["kyc_return_url"], fields["app_fee"])
+
+
+async def app_by_id(conn: asyncpg.Connection, app_id: str, *, company_id: int | None,
+                    only_merchant: int | None = None,
+                    for_update: bool = False) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        f"""SELECT * FROM apps WHERE app_id = $1 AND deleted_at IS NULL
+              AND ($2::bigint IS NULL OR company_id = $2)
+              AND ($3::bigint IS NULL OR merchant_id = $3)
+            {"FOR UPDATE" if for_update else ""}""", app_id, company_id, only_merchant)
+
+
+async def list_apps(conn: asyncpg.Connection, *, company_id: int | None,
+                    only_merchant: int | None, status: str | None, app_type: str | None,
+                    limit: int, offset: int) -> tuple[list[asyncpg.Record], int]:
+    where = """deleted_at IS NULL AND ($1::bigint IS NULL OR company_id = $1)
+               AND ($2::bigint IS NULL OR merchant_id = $2)
+               AND ($3::text IS NULL OR status = $3) AND ($4::text IS NULL OR type = $4)"""
+    args = [company_id, only_merchant, status, app_type]
+    rows = await conn.fetch(f"SELECT * FROM apps WHERE {where} ORDER BY id LIMIT $5 OFFSET $6",
+                            *args, limit, offset)
+    total = await conn.fetchval(f"SELECT count(*) FROM apps WHERE {where}", *args)
+    return rows, total
+
+
+async def update_app(conn: asyncpg.Connection, pk: int, changes: dict) -> asyncpg.Record:
+    if not changes:
+        return await conn.fetchrow("SELECT * FROM apps WHERE id = $1", pk)
+    sets, values = _assignments(changes, _APP_COLUMNS)
+    return await conn.fetchrow(
+        f"UPDATE apps SET {sets}, updated_at = now() WHERE id = $1 RETURNING *", pk, *values)
+
+
+async def delete_app(conn: asyncpg.Connection, pk: int) -> list[asyncpg.Record]:
+    """Soft delete; the keys scoped to the app are revoked with it (returned)."""
+    await conn.execute("UPDATE apps SET deleted_at = now(), updated_at = now() WHERE id = $1",
+                       pk)
+    return await conn.fetch(
+        """UPDATE api_keys SET revoked_at = now() WHERE app_id = $1 AND revoked_at IS NULL
+           RETURNING key_id, merchant_id, company_id""", pk)

@@ -1,0 +1,201 @@
+"""Who is calling: the gateway authenticates every non-public request.
+
+Credentials, in order of precedence:
+  X-API-Key: nk_...                 a merchant API key
+  Authorization: Bearer nk_...      the same key as a bearer token
+  Authorization: Basic <nk_...:>    the same key as a Basic user with no password
+  Authorization: Bearer <JWT>       a user's access token (EdDSA, verified with
+                                    auth's JWKS, cached; refetched on an unknown kid)
+When both a key and a JWT are sent (the NorPay seed shows both headers), the
+key decides: it names the merchant the request acts for.
+
+API keys are looked up through auth and cached for NORGATE_API_KEY_CACHE_SECONDS,
+so a revoked key stops working within that time; unknown keys are cached too,
+so guessing does not reach auth on every attempt. The result is forwarded as a
+signed principal; services never see the credential itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import time
+from collections import OrderedDict
+from collections.abc import AsyncIterator
+
+import jwt
+from aiohttp import web
+
+from services.gateway.ratelimit import RateLimiter
+from shared.aio import cancel_and_wait
+from shared.crypto import sha256_hex
+from shared.http.app import POOL
+from shared.http.client import InternalClient, ServiceUnavailable
+from shared.http.errors import ApiError, Errors
+from shared.http.middleware import PRINCIPAL_KEY, SETTINGS
+from shared.logging import get_logger
+from shared.principal import Principal
+
+log = get_logger(__name__)
+
+ISSUER, AUDIENCE = "norgate-auth", "norgate"
+PUBLIC_EXACT = frozenset({
+    "/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/docs/init.js",
+    "/api/v1/auth/admin-sign-up", "/api/v1/auth/confirm-email", "/api/v1/auth/sign-in",
+    "/api/v1/auth/refresh", "/api/v1/auth/sign-out", "/api/v1/auth/accept-invitation",
+    "/.well-known/jwks.json", "/v1/checkout.js", "/check-out",
+})
+PUBLIC_PREFIXES = ("/docs/static/", "/checkout/")
+
+AUTHN = web.AppKey("authn", "Authenticator")
+RATE_HEADERS_KEY = web.RequestKey("rate_headers", dict)
+
+
+def is_public(path: str) -> bool:
+    return path in PUBLIC_EXACT or path.startswith(PUBLIC_PREFIXES)
+
+
+def credentials(request: web.Request) -> tuple[str, str] | None:
+    """("key", value) or ("jwt", value) from the request headers, or None."""
+    if key := request.headers.get("X-API-Key", "").strip():
+        return "key", key
+    header = request.headers.get("Authorization", "").strip()
+    scheme, _, value = header.partition(" ")
+    value = value.strip()
+    if scheme.lower() == "bearer" and value:
+        return ("key", value) if value.startswith("nk_") else ("jwt", value)
+    if scheme.lower() == "basic" and value:
+        try:
+            user, _, password = base64.b64decode(value, validate=True).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            raise ApiError(Errors.INVALID_API_KEY) from None
+        if password:
+            raise ApiError(Errors.INVALID_API_KEY)  # the key is the user; no password
+        return "key", user
+    return None
+
+
+class Authenticator:
+    def __init__(self, app: web.Application):
+        settings = app[SETTINGS]
+        self._settings = settings
+        self._client = InternalClient(settings, caller="gateway", timeout=3, retries=1)
+        self._jwks: dict[str, jwt.PyJWK] = {}
+        self._jwks_fetched = 0.0
+        self._jwks_lock = asyncio.Lock()
+        self._keys: OrderedDict[str, tuple[float, dict | None]] = OrderedDict()
+        self.limiter = RateLimiter(app[POOL])
+
+    async def close(self) -> None:
+        await self._client.close()
+
+    # JWT ---------------------------------------------------------------------
+
+    async def _fetch_jwks(self) -> None:
+        status, body = await self._client.request("auth", "GET", "/.well-known/jwks.json")
+        if status != 200 or not isinstance(body, dict):
+            raise ServiceUnavailable("auth", f"JWKS answered {status}")
+        self._jwks = {k["kid"]: jwt.PyJWK(k) for k in body.get("keys", []) if "kid" in k}
+        self._jwks_fetched = time.monotonic()
+
+    async def _key_for(self, kid: str) -> jwt.PyJWK | None:
+        if kid not in self._jwks or time.monotonic() - self._jwks_fetched > 300:
+            async with self._jwks_lock:
+                # An unknown kid refetches at most every 5 s, so junk tokens cannot
+                # turn the gateway into a load generator against auth.
+                if time.monotonic() - self._jwks_fetched > 5 or not self._jwks:
+                    await self._fetch_jwks()
+        return self._jwks.get(kid)
+
+    async def verify_jwt(self, token: str, ip: str | None) -> Principal:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise ApiError(Errors.INVALID_ACCESS_TOKEN, detail=str(exc)) from None
+        if header.get("alg") != "EdDSA" or not isinstance(header.get("kid"), str):
+            raise ApiError(Errors.INVALID_ACCESS_TOKEN, detail="unexpected algorithm or key id")
+        key = await self._key_for(header["kid"])
+        if key is None:
+            raise ApiError(Errors.INVALID_ACCESS_TOKEN, detail="unknown signing key")
+        try:
+            claims = jwt.decode(token, key.key, algorithms=["EdDSA"], audience=AUDIENCE,
+                                issuer=ISSUER, options={"require": ["exp", "iat", "sub"]})
+        except jwt.PyJWTError as exc:
+            raise ApiError(Errors.INVALID_ACCESS_TOKEN, detail=str(exc)) from None
+        if claims.get("typ") != "access" or claims.get("role") not in ("SUPER", "ADMIN",
+                                                                         "MERCHANT"):
+            raise ApiError(Errors.INVALID_ACCESS_TOKEN, detail="not an access token")
+        return Principal(kind="user", subject=str(claims["sub"]), role=claims["role"],
+                         company_id=claims.get("cid"), merchant_id=claims.get("mid"), ip=ip)
+
+    # API keys ------------------------------------------------------------------
+
+    async def verify_key(self, key: str, ip: str | None) -> Principal:
+        if not key.startswith("nk_") or len(key) > 200:
+            raise ApiError(Errors.INVALID_API_KEY)
+        digest = sha256_hex(key)
+        cached = self._keys.get(digest)
+        if cached is None or cached[0] < time.monotonic():
+            status, body = await self._client.request(
+                "auth", "POST", "/internal/api-keys/verify", json={"key": key})
+            found = body if status == 200 and isinstance(body, dict) else None
+            if status not in (200, 404):
+                raise ServiceUnavailable("auth", f"key lookup answered {status}")
+            cached = (time.monotonic() + self._settings.api_key_cache_seconds, found)
+            self._keys[digest] = cached
+            while len(self._keys) > 10_000:
+                self._keys.popitem(last=False)
+        found = cached[1]
+        if found is None:
+            raise ApiError(Errors.INVALID_API_KEY)
+        return Principal(kind="api_key", subject=found["keyId"], role="MERCHANT",
+                         company_id=found["companyId"], merchant_id=found["merchantId"],
+                         app_id=found.get("appId"), plan=found.get("plan"),
+                         merchant_active=found.get("merchantActive"), ip=ip)
+
+
+@web.middleware
+async def authenticate(request: web.Request, handler):
+    """Sets the principal; refuses a non-public route without valid credentials;
+    applies the merchant's rate limit to API-key traffic."""
+    authn: Authenticator = request.app[AUTHN]
+    ip = request.remote
+    found = credentials(request)
+    if found is None:
+        if not is_public(request.path):
+            raise ApiError(Errors.UNAUTHENTICATED,
+                           headers={"WWW-Authenticate": 'Bearer realm="norgate"'})
+        request[PRINCIPAL_KEY] = Principal(ip=ip)
+        return await handler(request)
+    kind, value = found
+    try:
+        who = await (authn.verify_key(value, ip) if kind == "key"
+                     else authn.verify_jwt(value, ip))
+    except ServiceUnavailable:
+        raise ApiError(Errors.UPSTREAM_UNAVAILABLE, service="auth") from None
+    request[PRINCIPAL_KEY] = who
+    if who.kind == "api_key" and who.merchant_id:
+        decision = await authn.limiter.hit(who.merchant_id, who.plan or "STARTER")
+        if not decision.allowed:
+            raise ApiError(Errors.RATE_LIMITED, headers=decision.headers())
+        request[RATE_HEADERS_KEY] = decision.headers()
+    return await handler(request)
+
+
+async def authn_ctx(app: web.Application) -> AsyncIterator[None]:
+    authn = Authenticator(app)
+    app[AUTHN] = authn
+
+    async def cleanup_hourly() -> None:
+        while True:
+            await asyncio.sleep(3600)
+            try:
+                await authn.limiter.cleanup()
+            except Exception:
+                log.exception("rate_limit_cleanup_failed")
+
+    task = asyncio.create_task(cleanup_hourly(), name="rate-limit-cleanup")
+    yield
+    await cancel_and_wait(task)
+    await authn.close()

@@ -1,0 +1,200 @@
+"""Per-merchant rate limits against the real PostgreSQL, as two gateway replicas would."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from services.gateway.ratelimit import PLANS, RateLimiter
+from shared.db import apply_migrations, create_pool, discover
+
+GATEWAY_MIGRATIONS = Path(__file__).resolve().parents[2] / "services" / "gateway" / "migrations"
+T0 = datetime(2030, 5, 17, 12, 30, 15, tzinfo=UTC)  # 45 s before the minute ends
+
+
+class Clock:
+    def __init__(self, now: datetime = T0) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+async def _pool(settings) -> asyncpg.Pool:
+    return await create_pool(settings.dsn_of("gateway"), schema="gateway",
+                             application_name="tests")
+
+
+@pytest.fixture(scope="module")
+async def migrated(settings):
+    conn = await asyncpg.connect(settings.dsn_of("gateway"))
+    try:
+        await apply_migrations(conn, "gateway", discover(GATEWAY_MIGRATIONS))
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+async def pool(settings, migrated):
+    pool = await _pool(settings)
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture
+def merchant(unique):
+    return f"m_{unique}"
+
+
+async def _counts(pool, merchant_id) -> dict[tuple[str, datetime], int]:
+    rows = await pool.fetch("SELECT window_kind, window_start, count FROM rate_limit_counters"
+                            " WHERE merchant_id = $1", merchant_id)
+    return {(r["window_kind"], r["window_start"]): r["count"] for r in rows}
+
+
+async def test_the_101st_request_in_a_minute_on_starter_is_refused_until_the_minute_ends(
+        pool, merchant):
+    limiter = RateLimiter(pool, clock=Clock())
+    decisions = [await limiter.hit(merchant, "STARTER") for _ in range(101)]
+
+    assert all(d.allowed for d in decisions[:100])
+    assert [d.remaining for d in decisions[:3]] == [99, 98, 97]
+    refused = decisions[100]
+    assert not refused.allowed
+    assert refused.retry_after == 45
+    assert refused.limit == 100 and refused.remaining == 0
+    assert refused.reset == int(datetime(2030, 5, 17, 12, 31, tzinfo=UTC).timestamp())
+
+
+async def test_headers_describe_the_minute_window_and_add_retry_after_only_when_refused(
+        pool, merchant):
+    clock = Clock(T0 + timedelta(microseconds=300_000))  # 44.7 s left: rounds up
+    limiter = RateLimiter(pool, clock=clock)
+    minute_end = str(int(datetime(2030, 5, 17, 12, 31, tzinfo=UTC).timestamp()))
+
+    first = await limiter.hit(merchant, "STARTER")
+    assert first.retry_after is None
+    assert first.headers() == {"X-RateLimit-Limit": "100", "X-RateLimit-Remaining": "99",
+                               "X-RateLimit-Reset": minute_end}
+    for _ in range(99):
+        last_allowed = await limiter.hit(merchant, "STARTER")
+    assert last_allowed.allowed
+    assert last_allowed.headers()["X-RateLimit-Remaining"] == "0"
+    assert "Retry-After" not in last_allowed.headers()
+
+    refused = await limiter.hit(merchant, "STARTER")
+    assert refused.headers() == {"X-RateLimit-Limit": "100", "X-RateLimit-Remaining": "0",
+                                 "X-RateLimit-Reset": minute_end, "Retry-After": "45"}
+
+
+async def test_retry_after_is_at_least_one_second(pool, merchant):
+    clock = Clock(datetime(2030, 5, 17, 12, 30, 59, 999_000, tzinfo=UTC))
+    limiter = RateLimiter(pool, clock=clock)
+    for _ in range(100):
+        await limiter.hit(merchant, "STARTER")
+    refused = await limiter.hit(merchant, "STARTER")
+    assert not refused.allowed and refused.retry_after == 1
+    assert refused.headers()["Retry-After"] == "1"
+
+
+async def test_the_minute_window_resets_at_the_next_minute_but_the_day_keeps_counting(
+        pool, merchant):
+    clock = Clock()
+    limiter = RateLimiter(pool, clock=clock)
+    for _ in range(101):
+        await limiter.hit(merchant, "STARTER")
+
+    clock.now = datetime(2030, 5, 17, 12, 31, tzinfo=UTC)
+    fresh = await limiter.hit(merchant, "STARTER")
+    assert fresh.allowed and fresh.remaining == 99
+    day_start = datetime(2030, 5, 17, tzinfo=UTC)
+    assert (await _counts(pool, merchant))[("day", day_start)] == 102  # refused one counts
+
+    # Spend the rest of the day budget directly, as if earlier minutes had used it.
+    await pool.execute("UPDATE rate_limit_counters SET count = 9999 WHERE merchant_id = $1"
+                       " AND window_kind = 'day'", merchant)
+    last = await limiter.hit(merchant, "STARTER")
+    midnight = datetime(2030, 5, 18, tzinfo=UTC)
+    assert last.allowed
+    assert (last.limit, last.remaining, last.reset) == (10_000, 0, int(midnight.timestamp()))
+
+    clock.now = datetime(2030, 5, 17, 12, 32, tzinfo=UTC)  # new minute, same day
+    refused = await limiter.hit(merchant, "STARTER")
+    assert not refused.allowed
+    assert (refused.limit, refused.remaining) == (10_000, 0)
+    assert refused.retry_after == int((midnight - clock.now).total_seconds())
+
+    clock.now = midnight
+    assert (await limiter.hit(merchant, "STARTER")).allowed
+
+
+async def test_when_both_windows_are_exhausted_the_day_binds(pool, merchant):
+    limiter = RateLimiter(pool, clock=Clock())
+    day_start = datetime(2030, 5, 17, tzinfo=UTC)
+    await pool.execute("INSERT INTO rate_limit_counters VALUES ($1, 'day', $2, 9900)",
+                       merchant, day_start)
+    decisions = [await limiter.hit(merchant, "STARTER") for _ in range(101)]
+    assert all(d.allowed for d in decisions[:100])
+    assert decisions[99].limit == 10_000  # both exhausted: the later reset binds
+    refused = decisions[100]
+    assert not refused.allowed and refused.limit == 10_000
+    assert refused.reset == int((day_start + timedelta(days=1)).timestamp())
+
+
+async def test_two_replicas_hitting_one_merchant_at_once_allow_exactly_the_minute_budget(
+        settings, pool, merchant):
+    other = await _pool(settings)  # a second replica: its own pool and connections
+    try:
+        replicas = [RateLimiter(pool, clock=Clock()), RateLimiter(other, clock=Clock())]
+        decisions = await asyncio.gather(
+            *(replicas[i % 2].hit(merchant, "STARTER") for i in range(150)))
+    finally:
+        await other.close()
+
+    assert sum(d.allowed for d in decisions) == 100
+    assert sum(not d.allowed for d in decisions) == 50
+    assert all(d.retry_after == 45 for d in decisions if not d.allowed)
+    assert sorted((await _counts(pool, merchant)).values()) == [150, 150]
+
+
+async def test_cleanup_removes_only_windows_that_ended_more_than_a_day_ago(pool, merchant):
+    now = datetime(2030, 6, 10, 12, 0, tzinfo=UTC)
+    rows = [
+        ("minute", now - timedelta(days=1, minutes=2)),  # ended 1 d 1 min ago: deleted
+        ("minute", now - timedelta(days=1)),             # ends in 1 min, a day ago: kept
+        ("minute", now - timedelta(minutes=5)),          # kept
+        ("day", datetime(2030, 6, 8, tzinfo=UTC)),       # ended 1 d 12 h ago: deleted
+        ("day", datetime(2030, 6, 9, tzinfo=UTC)),       # ended 12 h ago: kept
+        ("day", datetime(2030, 6, 10, tzinfo=UTC)),      # current: kept
+    ]
+    await pool.executemany("INSERT INTO rate_limit_counters VALUES ($1, $2, $3, 1)",
+                           [(merchant, kind, start) for kind, start in rows])
+    deleted = await RateLimiter(pool, clock=Clock(now)).cleanup()
+
+    assert deleted >= 2  # other tests' 2030-05-17 windows are old too
+    assert set(await _counts(pool, merchant)) == {(k, s) for k, s in rows[1:3] + rows[4:]}
+
+
+async def test_an_unknown_plan_gets_the_starter_limits(pool, merchant):
+    limiter = RateLimiter(pool, clock=Clock())
+    decisions = [await limiter.hit(merchant, "PLATINUM") for _ in range(101)]
+    assert decisions[0].limit == PLANS["STARTER"][0]
+    assert sum(d.allowed for d in decisions) == 100
+    assert decisions[100].retry_after == 45
+
+
+async def test_plans_have_the_seed_limits_and_lower_case_names_match(pool, merchant):
+    assert PLANS == {"STARTER": (100, 10_000), "PROFESSIONAL": (1_000, 100_000),
+                     "ENTERPRISE": (10_000, 1_000_000)}
+    decision = await RateLimiter(pool, clock=Clock()).hit(merchant, "enterprise")
+    assert (decision.limit, decision.remaining) == (10_000, 9_999)
+
+
+async def test_a_misaligned_window_is_rejected_by_the_table(pool, merchant):
+    with pytest.raises(asyncpg.CheckViolationError):
+        await pool.execute("INSERT INTO rate_limit_counters VALUES ($1, 'minute', $2, 1)",
+                           merchant, T0)

@@ -1,0 +1,70 @@
+"""Accounts for tests: real rows through the auth service's own store, and the
+signed principal header the gateway would send for them."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+import asyncpg
+
+from services.auth import store
+from services.auth.domain import AdminSignUp
+from services.auth.passwords import hash_password
+from shared.crypto import SecretBox, random_secret
+from shared.principal import HEADER, Principal, sign
+from shared.settings import Settings
+
+PASSWORD = "Correct-Horse-Battery-9"
+
+
+@dataclass
+class Account:
+    user_id: int
+    email: str
+    role: str
+    company_id: int | None
+    merchant_id: int | None = None
+
+    def principal(self) -> Principal:
+        return Principal(kind="user", subject=str(self.user_id), role=self.role,
+                         company_id=str(self.company_id) if self.company_id else None,
+                         merchant_id=str(self.merchant_id) if self.merchant_id else None)
+
+    def headers(self, settings: Settings) -> dict[str, str]:
+        return {HEADER: sign(self.principal(), settings)}
+
+
+async def make_company_admin(settings: Settings, *, enabled: bool = True,
+                             company: str = "Acme Ltd") -> Account:
+    tag = secrets.token_hex(4)
+    body = AdminSignUp.model_validate({
+        "firstName": "Ada", "lastName": f"Admin{tag}", "email": f"admin.{tag}@example.com",
+        "password": PASSWORD, "companyName": f"{company} {tag}"})
+    box = SecretBox(settings, "account-secrets")
+    conn = await asyncpg.connect(settings.dsn_of("auth"))
+    try:
+        async with conn.transaction():
+            user = await store.create_company_with_admin(
+                conn, body, await hash_password(PASSWORD), box.seal(random_secret()))
+            if enabled:
+                await conn.execute(
+                    "UPDATE users SET enabled = true, confirmed_at = now() WHERE id = $1",
+                    user["id"])
+    finally:
+        await conn.close()
+    return Account(user["id"], body.email, "ADMIN", user["company_id"])
+
+
+async def make_super(settings: Settings) -> Account:
+    tag = secrets.token_hex(4)
+    email = f"super.{tag}@example.com"
+    conn = await asyncpg.connect(settings.dsn_of("auth"))
+    try:
+        user_id = await store.create_user(
+            conn, role="SUPER", email=email, password_hash=await hash_password(PASSWORD),
+            first_name="Sue", last_name="Per", enabled=True,
+            sealed_secret=SecretBox(settings, "account-secrets").seal(random_secret()))
+    finally:
+        await conn.close()
+    return Account(user_id, email, "SUPER", None)
