@@ -150,16 +150,19 @@ async def revoke_api_key(conn: asyncpg.Connection, pk: int) -> bool:
     return result.endswith(" 1")
 
 
-async def live_api_key(conn: asyncpg.Connection, key_hash: str) -> asyncpg.Record | None:
+async def live_api_key(conn: asyncpg.Connection, key_hash: str, *,
+                       touch_every_seconds: int) -> asyncpg.Record | None:
     """A key that is not revoked (nor scoped to a deleted app), with its merchant's
-    plan and status."""
+    plan and status, and whether its last use is older than `touch_every_seconds`."""
     return await conn.fetchrow(
-        """SELECT k.id, k.key_id, k.company_id, k.merchant_id, k.last_used_at,
-                  a.app_id AS app_public_id, m.rate_plan, m.status AS merchant_status
+        """SELECT k.id, k.key_id, k.company_id, k.merchant_id, a.app_id AS app_public_id,
+                  m.rate_plan, m.status AS merchant_status,
+                  (k.last_used_at IS NULL OR k.last_used_at < now()
+                   - make_interval(secs => $2)) AS touch_due
            FROM api_keys k JOIN merchants m ON m.id = k.merchant_id
                 LEFT JOIN apps a ON a.id = k.app_id
            WHERE k.key_hash = $1 AND k.revoked_at IS NULL
-             AND (k.app_id IS NULL OR a.deleted_at IS NULL)""", key_hash)
+             AND (k.app_id IS NULL OR a.deleted_at IS NULL)""", key_hash, touch_every_seconds)
 
 
 async def touch_api_key(conn: asyncpg.Connection, pk: int, *, every_seconds: int) -> None:

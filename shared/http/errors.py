@@ -47,6 +47,8 @@ class Errors:
     INVALID_ACCESS_TOKEN = ErrorKind(
         "invalid_access_token", 401, "The access token is invalid or expired: {detail}")
     INVALID_API_KEY = ErrorKind("invalid_api_key", 401, "The API key is invalid or revoked")
+    # The internal lookup's answer (auth to the gateway), which answers the public 401 above.
+    API_KEY_NOT_FOUND = ErrorKind("unknown_api_key", 404, "No live API key matches")
     CANNOT_DELETE_SELF = ErrorKind(
         "cannot_delete_self", 400, "You cannot delete your own account")
     CANNOT_GRANT_SUPER = ErrorKind(

@@ -28,7 +28,8 @@ async def test_sigterm_lets_an_in_flight_request_finish_then_exits_cleanly(setti
         return web.json_response({"finished": True})
 
     upstream = web.Application()
-    upstream.router.add_get("/api/v2/payments/slow", slow)
+    # A public path (checkout pages need no credentials), routed to checkout.
+    upstream.router.add_get("/checkout/slow", slow)
     async with serve(upstream) as up:
         port = free_port()
         env = {**os.environ, "NORGATE_GATEWAY_PORT": str(port),
@@ -42,7 +43,7 @@ async def test_sigterm_lets_an_in_flight_request_finish_then_exits_cleanly(setti
             await poll_until(lambda: _is(get_status(base + "/readyz"), 200), timeout=30,
                              what="gateway ready")
             async with aiohttp.ClientSession() as http:
-                request = asyncio.create_task(http.get(base + "/api/v2/payments/slow"))
+                request = asyncio.create_task(http.get(base + "/checkout/slow"))
                 await asyncio.wait_for(arrived.wait(), 10)
                 proc.send_signal(signal.SIGTERM)
                 resp = await request

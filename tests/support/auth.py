@@ -4,6 +4,7 @@ signed principal header the gateway would send for them."""
 from __future__ import annotations
 
 import secrets
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import asyncpg
@@ -68,3 +69,52 @@ async def make_super(settings: Settings) -> Account:
     finally:
         await conn.close()
     return Account(user_id, email, "SUPER", None)
+
+
+# Merchants, service callers and an in-process auth app --------------------------
+
+async def make_merchant(settings: Settings, admin: Account, *, name: str = "Shop",
+                        country: str | None = None, city: str | None = None,
+                        status: str = "DEVELOPMENT") -> Account:
+    """A merchant of `admin`'s company and its enabled MERCHANT login."""
+    from services.auth import merchants_store
+    from services.auth.merchant_domain import CreateMerchant, split_name
+
+    tag = secrets.token_hex(4)
+    body = CreateMerchant.model_validate({
+        "merchantName": f"{name} {tag}", "merchantEmail": f"merchant.{tag}@example.com",
+        "merchantCountry": country, "merchantCity": city})
+    box = SecretBox(settings, "account-secrets")
+    conn = await asyncpg.connect(settings.dsn_of("auth"))
+    try:
+        async with conn.transaction():
+            merchant = await merchants_store.create_merchant(
+                conn, body, company_id=admin.company_id, sealed_secret=box.seal(random_secret()))
+            if status != "DEVELOPMENT":
+                await merchants_store.set_merchant_status(conn, merchant["id"], status)
+            first, last = split_name(body.merchant_name)
+            user_id = await store.create_user(
+                conn, role="MERCHANT", email=body.merchant_email,
+                password_hash=await hash_password(PASSWORD), first_name=first, last_name=last,
+                company_id=admin.company_id, merchant_id=merchant["id"], enabled=True,
+                sealed_secret=box.seal(random_secret()))
+    finally:
+        await conn.close()
+    return Account(user_id, body.merchant_email, "MERCHANT", admin.company_id, merchant["id"])
+
+
+def service_headers(settings: Settings, name: str = "gateway") -> dict[str, str]:
+    """The principal of an internal caller (what shared/http/client.py signs)."""
+    return {HEADER: sign(Principal(kind="service", subject=name), settings)}
+
+
+@asynccontextmanager
+async def auth_client(settings: Settings, **overrides):
+    """The auth service in-process (a TestClient); `overrides` change settings."""
+    from services.auth.app import build_spec
+    from shared.http.app import create_app
+    from tests.conftest import serve
+
+    s = settings.model_copy(update=overrides) if overrides else settings
+    async with serve(create_app(s, build_spec(s))) as client:
+        yield client

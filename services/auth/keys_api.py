@@ -1,0 +1,145 @@
+"""Merchant API keys (`nk_...`): create (shown once), list, revoke, and the gateway's
+internal lookup.
+
+Only a SHA-256 of a key is stored: keys are ~238-bit random, so a fast hash
+suffices and a database dump reveals no usable key.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from services.auth import merchant_domain as md
+from services.auth import merchants_store as ms
+from services.auth.context import uow
+from services.auth.merchants_api import MANAGERS, MERCHANT
+from shared.authz import company_scope, merchant_scope, require
+from shared.crypto import sha256_hex
+from shared.http.app import POOL
+from shared.http.envelopes import Family, json_response, ok
+from shared.http.errors import ApiError, Errors
+from shared.http.middleware import principal_of, read_json
+from shared.http.openapi import RouteDoc
+from shared.http.pagination import page_of, query_text
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+API_KEY = "API key"
+TOUCH_EVERY_SECONDS = 60  # last_used_at is written at most once a minute per key
+
+
+def _merchant_param(request: web.Request) -> int | None:
+    raw = query_text(request, "merchantId")
+    if raw is not None and (not raw.isdigit() or len(raw) > 18):
+        raise ApiError(Errors.VALIDATION, field="merchantId",
+                       detail="merchantId: must be a merchant id")
+    return int(raw) if raw else None
+
+
+async def create_key(request: web.Request) -> web.Response:
+    who = require(request, *MANAGERS, "MERCHANT")
+    body = await read_json(request, md.CreateApiKey)
+    if who.role == "MERCHANT":
+        merchant_id = body.merchant_id or int(who.merchant_id or 0)
+    elif body.merchant_id is None:
+        raise ApiError(Errors.VALIDATION, field="merchantId",
+                       detail="merchantId: required unless you are the merchant's own user")
+    else:
+        merchant_id = body.merchant_id
+    key = md.new_api_key()
+    async with uow(request) as work:
+        merchant = await ms.merchant_by_id(work.conn, merchant_id, company_id=company_scope(who),
+                                           only_merchant=merchant_scope(who))
+        if merchant is None:
+            raise ApiError(Errors.NOT_FOUND, resource=MERCHANT)
+        app_pk = None
+        if body.app_id is not None:
+            app = await ms.app_by_id(work.conn, body.app_id, company_id=merchant["company_id"])
+            # An app of the same company: company-wide, or this merchant's own.
+            if app is None or app["merchant_id"] not in (None, merchant["id"]):
+                raise ApiError(Errors.NOT_FOUND, resource="App")
+            app_pk = app["id"]
+        row = await ms.create_api_key(
+            work.conn, key_id=md.new_key_id(), prefix=key[:md.API_KEY_SHOWN],
+            key_hash=sha256_hex(key), name=body.name, company_id=merchant["company_id"],
+            merchant_id=merchant["id"], app_pk=app_pk,
+            created_by=int(who.subject) if who.subject and who.subject.isdigit() else None)
+        work.emit("api_key.created", {
+            "keyId": row["key_id"], "prefix": row["prefix"], "name": row["name"],
+            "merchantId": merchant["id"], "appId": row["app_public_id"],
+            "createdBy": who.subject},
+            company_id=str(merchant["company_id"]), merchant_id=str(merchant["id"]))
+    log.info("api_key_created", key_id=row["key_id"], merchant_id=merchant["id"])
+    return ok(Family.NORAH, {
+        "keyId": row["key_id"], "key": key, "prefix": row["prefix"], "name": row["name"],
+        "merchantId": row["merchant_id"], "appId": row["app_public_id"],
+        "createdAt": row["created_at"].isoformat(),
+    }, status=201, message="API key created; store it now, it is not shown again")
+
+
+async def list_keys(request: web.Request) -> web.Response:
+    who = require(request, *MANAGERS, "MERCHANT")
+    page = page_of(request)
+    async with request.app[POOL].acquire() as conn:
+        rows, total = await ms.list_api_keys(
+            conn, company_id=company_scope(who), only_merchant=merchant_scope(who),
+            merchant_id=_merchant_param(request), limit=page.per_page, offset=page.offset)
+    return ok(Family.NORAH, [md.render_key(r) for r in rows],
+              message="API keys retrieved successfully", pagination=page.envelope(total))
+
+
+async def revoke_key(request: web.Request) -> web.Response:
+    who = require(request, *MANAGERS, "MERCHANT")
+    key_id = request.match_info["keyId"]
+    if not md.KEY_ID.match(key_id):
+        raise ApiError(Errors.NOT_FOUND, resource=API_KEY)
+    async with uow(request) as work:
+        row = await ms.api_key_by_id(work.conn, key_id, company_id=company_scope(who),
+                                     only_merchant=merchant_scope(who))
+        if row is None:
+            raise ApiError(Errors.NOT_FOUND, resource=API_KEY)
+        if await ms.revoke_api_key(work.conn, row["id"]):  # idempotent: one event, once
+            work.emit("api_key.revoked", {"keyId": key_id, "merchantId": row["merchant_id"],
+                                          "reason": "revoked", "revokedBy": who.subject},
+                      company_id=str(row["company_id"]), merchant_id=str(row["merchant_id"]))
+        row = await ms.api_key_by_id(work.conn, key_id, company_id=None)
+    return ok(Family.NORAH, md.render_key(row), message="API key revoked")
+
+
+async def verify_key(request: web.Request) -> web.Response:
+    """Internal: which merchant a presented key belongs to (for the gateway)."""
+    if principal_of(request).kind != "service":
+        raise ApiError(Errors.FORBIDDEN)
+    body = await read_json(request, md.VerifyApiKey)
+    if not body.key.startswith(md.API_KEY_PREFIX):
+        raise ApiError(Errors.API_KEY_NOT_FOUND)
+    async with request.app[POOL].acquire() as conn:
+        row = await ms.live_api_key(conn, sha256_hex(body.key),
+                                    touch_every_seconds=TOUCH_EVERY_SECONDS)
+        if row is None:
+            raise ApiError(Errors.API_KEY_NOT_FOUND)
+        if row["touch_due"]:  # most calls within the minute write nothing
+            await ms.touch_api_key(conn, row["id"], every_seconds=TOUCH_EVERY_SECONDS)
+    return json_response({
+        "keyId": row["key_id"], "merchantId": str(row["merchant_id"]),
+        "companyId": str(row["company_id"]), "appId": row["app_public_id"],
+        "plan": row["rate_plan"], "merchantActive": row["merchant_status"] == "ACTIVE",
+    })
+
+
+def setup_routes(app: web.Application) -> None:
+    app.router.add_post("/api/v1/api-keys", create_key)
+    app.router.add_get("/api/v1/api-keys", list_keys)
+    app.router.add_delete("/api/v1/api-keys/{keyId}", revoke_key)
+    app.router.add_post("/internal/api-keys/verify", verify_key)
+
+
+_TAGS = ("api-keys",)
+DOCS = [
+    RouteDoc("POST", "/api/v1/api-keys",
+             "Create an API key for a merchant (the key is in this answer only)", _TAGS,
+             request=md.CreateApiKey, status=201),
+    RouteDoc("GET", "/api/v1/api-keys",
+             "API keys in your scope, by prefix (?merchantId=&page=&per_page=)", _TAGS),
+    RouteDoc("DELETE", "/api/v1/api-keys/{keyId}", "Revoke an API key (idempotent)", _TAGS),
+]
