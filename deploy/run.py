@@ -10,6 +10,7 @@ The e2e tests drive the same `Stack` class.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import os
 import signal
 import sys
@@ -21,6 +22,16 @@ import aiohttp
 from shared.settings import DEV_SUPER_PASSWORD, SERVICES, Settings, load_settings
 
 READY_TIMEOUT = 60.0
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: SIGTERM it when the runner dies, even by SIGKILL,
+    so no service outlives the runner holding its port (Linux only)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
 
 
 class Stack:
@@ -47,7 +58,8 @@ class Stack:
     async def _spawn(self, name: str, module: str) -> None:
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", module, env=self.env, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT, start_new_session=True)
+            stderr=asyncio.subprocess.STDOUT, start_new_session=True,
+            preexec_fn=_die_with_parent)
         self.procs[name] = proc
         self._pumps.append(asyncio.create_task(self._pump(name, proc)))
 

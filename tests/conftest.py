@@ -41,8 +41,9 @@ TEST_ENV = {
 }
 os.environ.update(TEST_ENV)
 
-# Queues declared by tests, deleted with the namespace at the end.
+# Queues and retry delays declared by tests, deleted with the namespace at the end.
 DECLARED_QUEUES: list[str] = []
+DECLARED_DELAYS: list[float] = []
 
 
 @pytest.fixture(scope="session")
@@ -60,7 +61,8 @@ async def settings():
 
     topology = Topology(s.events_namespace)
     queues = DECLARED_QUEUES + [topology.queue(*key) for key in catalog.QUEUES]
-    await delete_namespace(s.amqp_url, topology, sorted(set(queues)), s.consumer_retry_delays)
+    delays = tuple(sorted(set(s.consumer_retry_delays) | set(DECLARED_DELAYS)))
+    await delete_namespace(s.amqp_url, topology, sorted(set(queues)), delays)
 
 
 @asynccontextmanager

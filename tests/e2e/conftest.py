@@ -69,9 +69,13 @@ async def stack(tmp_path_factory, settings):
     try:
         yield running
     finally:
-        if proc.returncode is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            await proc.wait()
+        if proc.returncode is None:  # stop it as an operator would, then make sure
+            proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(proc.wait(), 30)
+            except TimeoutError:
+                os.killpg(proc.pid, signal.SIGKILL)
+                await proc.wait()
         await drop(Settings(database_url=env["NORGATE_DATABASE_URL"],
                             secret_key=TEST_ENV["NORGATE_SECRET_KEY"]))
 

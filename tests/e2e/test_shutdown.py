@@ -13,7 +13,7 @@ from aiohttp import web
 
 from tests.conftest import serve
 from tests.e2e.conftest import REPO, get_status
-from tests.support.net import free_port
+from tests.support.net import free_port, free_ports
 from tests.support.poll import poll_until
 
 pytestmark = pytest.mark.e2e
@@ -61,3 +61,31 @@ async def test_sigterm_lets_an_in_flight_request_finish_then_exits_cleanly(setti
 
 async def _is(awaitable, expected) -> bool:
     return await awaitable == expected
+
+
+async def test_services_do_not_outlive_a_killed_runner(settings):
+    """Even SIGKILL to the runner (no chance to clean up) stops every service."""
+    ports = free_ports(8)
+    names = ["gateway", "auth", "checkout", "billing", "fees", "notifier"]
+    env = {**os.environ, **{f"NORGATE_{n.upper()}_PORT": str(p) for n, p in zip(names, ports,
+                                                                                 strict=False)},
+           "NORGATE_MAILSINK_SMTP_PORT": str(ports[6]), "NORGATE_MAILSINK_HTTP_PORT": str(ports[7])}
+    env.pop("NORGATE_SMTP_URL", None)
+    runner = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "deploy.run", cwd=REPO, env=env,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+    try:
+        for port in ports[:6]:
+            await poll_until(lambda p=port: _is(get_status(f"http://127.0.0.1:{p}/healthz"), 200),
+                             timeout=60, what=f"service on {port}")
+        runner.kill()
+        await runner.wait()
+
+        async def all_gone():
+            return all([await get_status(f"http://127.0.0.1:{p}/healthz") is None
+                        for p in ports[:6]])
+        await poll_until(all_gone, timeout=20, what="every service stopped")
+    finally:
+        if runner.returncode is None:
+            runner.kill()
+            await runner.wait()

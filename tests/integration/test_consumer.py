@@ -8,7 +8,7 @@ import pytest
 from shared.events import Consumer, Event, OutboxRelay, PermanentError, Topology, UnitOfWork
 from shared.events.broker import Broker
 from shared.events.consumer import ATTEMPTS_HEADER, ERROR_HEADER
-from tests.conftest import DECLARED_QUEUES
+from tests.conftest import DECLARED_DELAYS, DECLARED_QUEUES
 from tests.support.broker import EventTap, queue_messages
 from tests.support.poll import poll_until
 
@@ -28,6 +28,7 @@ async def harness(settings, billing_pool, unique):
     started: list[Consumer] = []
 
     async def start(purpose: str, handlers, **kw) -> Consumer:
+        DECLARED_DELAYS.extend(kw.get("retry_delays", (0.1, 0.2)))
         consumer = Consumer(pool=billing_pool, broker=broker, topology=topology,
                             service="billing", purpose=purpose, handlers=handlers, relay=relay,
                             max_attempts=kw.get("max_attempts", 3),

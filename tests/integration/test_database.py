@@ -22,7 +22,8 @@ async def test_migrations_apply_once_and_are_idempotent(settings, migrations_dir
     try:
         first = await apply_migrations(conn, "fees", discover(migrations_dir))
         second = await apply_migrations(conn, "fees", discover(migrations_dir))
-        assert first == ["shared/0001_outbox_inbox", "0001_create", "0002_seed"]
+        # The shared migrations may already be there if a service started earlier.
+        assert [v for v in first if not v.startswith("shared/")] == ["0001_create", "0002_seed"]
         assert second == []
         assert await conn.fetchval("SELECT count(*) FROM fees.widgets") == 2
     finally:
@@ -43,11 +44,13 @@ async def test_replicas_starting_at_once_apply_each_migration_exactly_once(setti
 
     results = await asyncio.gather(*(replica() for _ in range(6)))
     applied = [v for r in results for v in r]
-    assert sorted(applied) == ["0001_counter", "shared/0001_outbox_inbox"]
+    assert applied.count("0001_counter") == 1
+    assert applied.count("shared/0001_outbox_inbox") <= 1  # unless a service applied it already
     conn = await asyncpg.connect(settings.dsn_of("checkout"))
     try:
         assert await conn.fetchval("SELECT count(*) FROM checkout.counter") == 1
-        assert await conn.fetchval("SELECT count(*) FROM checkout.schema_migrations") == 2
+        assert await conn.fetchval(
+            "SELECT count(*) FROM checkout.schema_migrations WHERE version = '0001_counter'") == 1
     finally:
         await conn.close()
 

@@ -15,7 +15,7 @@ from shared.events import OutboxRelay, Topology, UnitOfWork
 from shared.events.broker import Broker
 from shared.http.app import create_app
 from shared.logging import bind_ids
-from tests.conftest import DECLARED_QUEUES, serve
+from tests.conftest import DECLARED_DELAYS, DECLARED_QUEUES, serve
 from tests.support.net import free_port
 from tests.support.poll import poll_until
 
@@ -49,6 +49,7 @@ def _messages(mail_dir):
 
 async def _notifier(settings, smtp_port: int, **overrides):
     s = settings.model_copy(update={"smtp_url": f"smtp://127.0.0.1:{smtp_port}", **overrides})
+    DECLARED_DELAYS.extend(s.consumer_retry_delays)
     spec = build_spec(s)
     DECLARED_QUEUES.append(Topology(s.events_namespace).queue("notifier", "email"))
     return serve(create_app(s, spec))
