@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import sys
+from decimal import Decimal
 from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
@@ -78,6 +79,11 @@ class Settings(BaseSettings):
     sign_in_max_failures_per_ip: int = Field(default=50, ge=1, le=10_000)
     sign_in_lock_seconds: int = Field(default=900, ge=1, le=86_400)
     api_key_cache_seconds: float = Field(default=5.0, ge=0, le=300)
+
+    # Prices breakdown (price_item), platform-wide; each app adds its own app_fee
+    price_provider_fee_percent: Decimal = Field(default=Decimal("2.9"), ge=0, lt=100)
+    price_provider_min_fee: Decimal = Field(default=Decimal("0.25"), ge=0)
+    price_platform_fee_percent: Decimal = Field(default=Decimal("3.9"), ge=0, le=100)
 
     # Tuning
     max_body_bytes: int = Field(default=1_048_576, ge=1024)

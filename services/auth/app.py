@@ -8,7 +8,16 @@ from pathlib import Path
 
 from aiohttp import web
 
-from services.auth import api, apps_api, keys_api, merchants_api, sessions_api, store, users_api
+from services.auth import (
+    api,
+    apps_api,
+    internal_api,
+    keys_api,
+    merchants_api,
+    sessions_api,
+    store,
+    users_api,
+)
 from services.auth.context import KEYRING, SECRETS
 from services.auth.passwords import hash_password
 from services.auth.tokens import KeyRing
@@ -23,7 +32,7 @@ from shared.settings import Settings
 log = get_logger(__name__)
 ROTATION_CHECK_SECONDS = 3600
 
-API_MODULES = [api, sessions_api, users_api, merchants_api, keys_api, apps_api]
+API_MODULES = [api, sessions_api, users_api, merchants_api, keys_api, apps_api, internal_api]
 
 
 async def keys_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -224,3 +224,17 @@ async def delete_app(conn: asyncpg.Connection, pk: int) -> list[asyncpg.Record]:
     return await conn.fetch(
         """UPDATE api_keys SET revoked_at = now() WHERE app_id = $1 AND revoked_at IS NULL
            RETURNING key_id, merchant_id, company_id""", pk)
+
+
+async def merchant_by_user_name(conn: asyncpg.Connection, user_name: str) -> asyncpg.Record | None:
+    """The merchant a NORAH `merchantUserName` names: its MERCHANT login's e-mail, or
+    else the merchant's own contact e-mail (case-insensitive)."""
+    return await conn.fetchrow(
+        """SELECT m.id, m.company_id, m.status, m.rate_plan, m.name FROM merchants m
+           WHERE m.id = (SELECT u.merchant_id FROM users u
+                         WHERE lower(u.email) = lower($1) AND u.role = 'MERCHANT'
+                           AND u.deleted_at IS NULL)
+              OR (lower(m.email) = lower($1) AND NOT EXISTS (
+                    SELECT 1 FROM users u WHERE lower(u.email) = lower($1)
+                      AND u.role = 'MERCHANT' AND u.deleted_at IS NULL))
+           ORDER BY m.id LIMIT 1""", user_name)

@@ -1,0 +1,41 @@
+"""Lookups other services make over internal HTTP (never routed by the gateway)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from pydantic import BaseModel, Field
+
+from services.auth import merchants_store as ms
+from shared.http.app import POOL
+from shared.http.envelopes import json_response
+from shared.http.errors import ApiError, Errors
+from shared.http.middleware import principal_of, read_json
+
+
+class ResolveMerchant(BaseModel):
+    user_name: str = Field(alias="merchantUserName", min_length=3, max_length=254)
+
+
+def require_service(request: web.Request) -> None:
+    if principal_of(request).kind != "service":
+        raise ApiError(Errors.FORBIDDEN)
+
+
+async def resolve_merchant(request: web.Request) -> web.Response:
+    """`merchantUserName` -> the merchant's ids, status and plan; 404 when none."""
+    require_service(request)
+    body = await read_json(request, ResolveMerchant)
+    async with request.app[POOL].acquire() as conn:
+        row = await ms.merchant_by_user_name(conn, body.user_name)
+    if row is None:
+        raise ApiError(Errors.NOT_FOUND, resource="Merchant")
+    return json_response({"merchantId": row["id"], "companyId": row["company_id"],
+                          "status": row["status"], "ratePlan": row["rate_plan"],
+                          "merchantName": row["name"]})
+
+
+def setup_routes(app: web.Application) -> None:
+    app.router.add_post("/internal/merchants/resolve", resolve_merchant)
+
+
+DOCS: list = []  # internal routes are not part of the public API

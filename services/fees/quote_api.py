@@ -1,0 +1,167 @@
+"""Quotes: the NORAH test calculation, and the internal endpoints checkout and
+billing call at payment time. Every quote is computed from the in-memory rule
+cache (rules_cache.py): no database round trip."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Literal
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.fees import domain
+from services.fees.context import resolve_merchant
+from services.fees.rules_cache import RULES
+from shared.authz import require
+from shared.http.client import ServiceUnavailable
+from shared.http.envelopes import Family, json_response, ok
+from shared.http.errors import ApiError, Errors
+from shared.http.middleware import SETTINGS, principal_of, read_json
+from shared.http.openapi import RouteDoc
+from shared.money import Money, parse_major, parse_minor_string, to_major_decimal
+
+DEFAULT_CATEGORY = "TRANSACTION"
+
+
+class TestCalculation(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    amount: Decimal | int | str
+    currency: str = Field(min_length=2, max_length=5)
+    user_email: str | None = Field(default=None, max_length=254)
+    category: str = Field(default=DEFAULT_CATEGORY, alias="chargeCategory", min_length=1,
+                          max_length=50)
+
+
+class QuoteRequest(BaseModel):
+    """Internal: amount in minor units (a string, as wei need)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    merchant_id: int | None = Field(default=None, alias="merchantId", ge=1)
+    currency: str = Field(min_length=2, max_length=5)
+    amount: str | int
+    category: str = Field(default=DEFAULT_CATEGORY, min_length=1, max_length=50)
+
+
+class PriceItemRequest(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    merchant_id: int | None = Field(default=None, alias="merchantId", ge=1)
+    currency: str = Field(min_length=2, max_length=5)
+    amount: Decimal | int | str
+    app_fee: Decimal = Field(default=Decimal(0), ge=0, le=100)
+    app_type: Literal["individual", "marketplace"] = "individual"
+
+
+def _quote(request: web.Request, merchant_id: int | None, money: Money,
+           category: str) -> domain.Quote:
+    return domain.quote(request.app[RULES].rules, merchant_id=merchant_id,
+                        currency=money.currency, category=category.upper(),
+                        amount_minor=money.minor)
+
+
+def _major(minor: int, money: Money) -> Decimal:
+    return to_major_decimal(Money(minor, money.currency))
+
+
+async def _merchant_for(request: web.Request, user_email: str | None) -> int | None:
+    """Whose rules: the merchant named by user_email (within the caller's scope), the
+    caller's own merchant, or none (system rules)."""
+    who = require(request, allow_keys=True)
+    if user_email is None:
+        return int(who.merchant_id) if who.merchant_id else None
+    try:
+        found = await resolve_merchant(request, user_email)
+    except ServiceUnavailable:
+        raise ApiError(Errors.UPSTREAM_UNAVAILABLE, service="auth") from None
+    if found is None:
+        return None  # not a merchant's login (an admin, say): the system rules
+    visible = (who.role == "SUPER"
+               or (who.role == "ADMIN" and str(found["companyId"]) == who.company_id)
+               or str(found["merchantId"]) == who.merchant_id)
+    if not visible:
+        raise ApiError(Errors.NOT_FOUND, resource="Merchant")
+    return int(found["merchantId"])
+
+
+async def test_charge_calculation(request: web.Request) -> web.Response:
+    body = await read_json(request, TestCalculation)
+    money = parse_major(body.amount, body.currency)
+    merchant_id = await _merchant_for(request, body.user_email)
+    quote = _quote(request, merchant_id, money, body.category)
+    return ok(Family.NORAH, {
+        "amount": to_major_decimal(money),
+        "currency": money.currency.code,
+        "charges": _major(quote.charges_minor, money),
+        "chargesBreakdown": [{"type": line.charge_type, "value": line.value,
+                              "amount": _major(line.amount_minor, money)}
+                             for line in quote.lines],
+        "netAmount": _major(quote.net_minor, money),
+    }, message="Charge calculation completed")
+
+
+def _require_service(request: web.Request) -> None:
+    if principal_of(request).kind != "service":
+        raise ApiError(Errors.FORBIDDEN)
+
+
+async def internal_quote(request: web.Request) -> web.Response:
+    """The quote checkout and billing store with a payment (minor units as strings)."""
+    _require_service(request)
+    body = await read_json(request, QuoteRequest)
+    money = parse_minor_string(body.amount, body.currency)
+    quote = _quote(request, body.merchant_id, money, body.category)
+    return json_response({
+        "currency": money.currency.code, "category": quote.category,
+        "merchantId": body.merchant_id, "amount": str(quote.amount_minor),
+        "charges": str(quote.charges_minor), "netAmount": str(quote.net_minor),
+        "breakdown": [{"chargeId": line.rule_id, "type": line.charge_type, "value": line.value,
+                       "amount": str(line.amount_minor)} for line in quote.lines],
+        "rulesVersion": request.app[RULES].version,
+        "quotedAt": datetime.now(UTC).isoformat(),
+    })
+
+
+async def internal_price_item(request: web.Request) -> web.Response:
+    """The Prices seed's `price_item` for an amount, the platform settings and an app."""
+    _require_service(request)
+    body = await read_json(request, PriceItemRequest)
+    settings = request.app[SETTINGS]
+    money = parse_major(body.amount, body.currency)
+    fees = domain.PriceFees(settings.price_provider_fee_percent,
+                            settings.price_provider_min_fee,
+                            settings.price_platform_fee_percent, body.app_fee, body.app_type)
+    charges = _quote(request, body.merchant_id, money, DEFAULT_CATEGORY).charges_minor
+    item = domain.price_item(money.minor, money.currency, fees, transaction_fee_minor=charges)
+
+    def number(minor: int):
+        value = _major(minor, money)
+        return int(value) if value == value.to_integral_value() else value.normalize()
+
+    return json_response({
+        "currency": body.currency.lower(),
+        "provider_processing_fee_percent": fees.provider_processing_fee_percent,
+        "provider_min_amount_fee": fees.provider_min_amount_fee,
+        "app_fee": body.app_fee, "app_type": body.app_type,
+        "platform_fee": fees.platform_fee,
+        "amount": number(item.amount), "amount_total": number(item.amount_total),
+        "amount_platform": number(item.amount_platform),
+        "amount_seller": number(item.amount_seller), "amount_app": number(item.amount_app),
+        "amount_transaction_fee": number(item.amount_transaction_fee),
+    })
+
+
+def setup_routes(app: web.Application) -> None:
+    app.router.add_post("/api/v1/test-charge-calculation", test_charge_calculation)
+    app.router.add_post("/internal/quotes", internal_quote)
+    app.router.add_post("/internal/price-items", internal_price_item)
+
+
+DOCS = [
+    RouteDoc("POST", "/api/v1/test-charge-calculation",
+             "What the charges on an amount would be (the merchant of user_email, or yours)",
+             ("charges",), request=TestCalculation),
+]

@@ -1,0 +1,71 @@
+"""Charge rules held in memory, so a quote needs no database round trip.
+
+Loaded at start-up; reloaded when any replica changes a rule (the
+`charge.created|updated|deleted` events reach every replica through a
+broadcast subscription), after every broker reconnection (events may have
+been missed), and every minute as a last safety net.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import asyncpg
+from aiohttp import web
+
+from services.fees import store
+from services.fees.domain import Rule
+from shared.aio import cancel_and_wait
+from shared.events import Event
+from shared.events.subscriber import Subscriber
+from shared.http.app import BROKER, POOL, TOPOLOGY
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+SAFETY_RELOAD_SECONDS = 60
+CHANGE_EVENTS = ["charge.created", "charge.updated", "charge.deleted"]
+
+
+class RuleCache:
+    def __init__(self, pool: asyncpg.Pool):
+        self._pool = pool
+        self.rules: list[Rule] = []
+        self.version = 0
+        self._lock = asyncio.Lock()
+
+    async def reload(self) -> None:
+        async with self._lock:
+            async with self._pool.acquire() as conn:
+                rules = await store.load_rules(conn)
+            self.rules = rules  # swapped whole: a quote never sees a half-built list
+            self.version += 1
+
+    async def on_event(self, event: Event) -> None:
+        await self.reload()
+        log.info("fee_rules_reloaded", cause=event.type, rules=len(self.rules),
+                 version=self.version)
+
+
+RULES = web.AppKey("rules", RuleCache)
+
+
+async def rules_ctx(app: web.Application) -> AsyncIterator[None]:
+    cache = RuleCache(app[POOL])
+    await cache.reload()
+    app[RULES] = cache
+    subscriber = Subscriber(app[BROKER], app[TOPOLOGY], keys=CHANGE_EVENTS,
+                            on_event=cache.on_event, on_resync=cache.reload, name="fee-rules")
+    await subscriber.start()
+
+    async def safety_net() -> None:
+        while True:
+            await asyncio.sleep(SAFETY_RELOAD_SECONDS)
+            try:
+                await cache.reload()
+            except Exception:
+                log.exception("fee_rules_reload_failed")
+
+    task = asyncio.create_task(safety_net(), name="fee-rules-reload")
+    yield
+    await cancel_and_wait(task)
