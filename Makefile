@@ -7,11 +7,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test venv infra provision lint clean help
+.PHONY: run test bench venv infra provision lint clean help
 
 help:
 	@echo "make run    set up and start the whole stack in the foreground (Ctrl-C stops it)"
 	@echo "make test   set up and run the whole test suite against real PostgreSQL and RabbitMQ"
+	@echo "make bench  run the benchmarks and print their figures (bench/results/)"
 	@echo "make lint   ruff over the code"
 
 $(STAMP): pyproject.toml
@@ -32,6 +33,9 @@ run: venv infra provision
 
 test: venv infra
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: venv infra
+	$(PY) -m bench.quotes
 
 lint: venv
 	$(PY) -m ruff check services shared deploy tests

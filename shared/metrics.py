@@ -25,5 +25,20 @@ UPSTREAM_ERRORS = Counter(
     ["upstream", "kind"])
 
 
+_children: dict[tuple, tuple] = {}
+
+
+def observe_request(service: str, method: str, route: str, status: int, seconds: float) -> None:
+    """Count one request; label children are looked up once per label set."""
+    key = (service, method, route, status)
+    pair = _children.get(key)
+    if pair is None:
+        pair = (HTTP_REQUESTS.labels(service, method, route, status),
+                HTTP_LATENCY.labels(service, method, route))
+        _children[key] = pair
+    pair[0].inc()
+    pair[1].observe(seconds)
+
+
 def render() -> tuple[bytes, str]:
     return generate_latest(), CONTENT_TYPE_LATEST

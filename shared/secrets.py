@@ -6,6 +6,7 @@ reveals nothing about the key or the other values.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 from typing import TYPE_CHECKING
@@ -14,6 +15,10 @@ if TYPE_CHECKING:
     from shared.settings import Settings
 
 
-def derive(settings: "Settings", purpose: str) -> str:
-    key = settings.secret_key.get_secret_value().encode()
-    return hmac.new(key, purpose.encode(), hashlib.sha256).hexdigest()
+def derive(settings: Settings, purpose: str) -> str:
+    return _derive(settings.secret_key.get_secret_value(), purpose)
+
+
+@functools.lru_cache(maxsize=256)
+def _derive(secret: str, purpose: str) -> str:
+    return hmac.new(secret.encode(), purpose.encode(), hashlib.sha256).hexdigest()

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, localcontext
+from functools import cached_property
 from typing import Literal
 
 from shared.money import Currency
@@ -43,6 +44,32 @@ class Rule:
     min_threshold: Decimal = Decimal(0)
     max_threshold: Decimal | None = None
     allow_above_amount: bool = False
+
+    # Derived once per rule (rules live in the cache), not once per quote.
+    @cached_property
+    def exponent(self) -> int:
+        from shared.money import get_currency
+        return get_currency(self.currency).exponent
+
+    @cached_property
+    def min_minor(self) -> int:
+        return int(self.min_threshold.scaleb(self.exponent))
+
+    @cached_property
+    def max_minor(self) -> int | None:
+        return None if self.max_threshold is None else int(
+            self.max_threshold.scaleb(self.exponent))
+
+    @cached_property
+    def flat_minor(self) -> int:
+        return int(self.value.scaleb(self.exponent))
+
+    @cached_property
+    def percent_fraction(self) -> tuple[int, int]:
+        """value / 100 as numerator / denominator, for exact integer arithmetic."""
+        sign, digits, exp = self.value.as_tuple()
+        numerator = int("".join(map(str, digits)) or "0")
+        return (numerator * 10**exp, 100) if exp >= 0 else (numerator, 100 * 10**-exp)
 
 
 @dataclass(frozen=True)
@@ -81,17 +108,15 @@ def applicable(rules: list[Rule], *, merchant_id: int | None, currency: Currency
     own = [r for r in live if r.scope == "MERCHANT" and r.merchant_id == merchant_id]
     chosen = own if own else [r for r in live if r.scope == "SYSTEM"]
     return [r for r in chosen
-            if to_minor(r.min_threshold, currency) <= amount_minor
-            and (r.max_threshold is None or amount_minor <= to_minor(r.max_threshold, currency))]
+            if r.min_minor <= amount_minor and (r.max_minor is None or amount_minor <= r.max_minor)]
 
 
-def _cost(rule: Rule, amount_minor: int, currency: Currency) -> int:
+def _cost(rule: Rule, amount_minor: int) -> int:
     if rule.charge_type == "FLAT":
-        return to_minor(rule.value, currency)
-    with localcontext() as ctx:
-        ctx.prec = 120  # 78-digit amounts times a percentage, exactly
-        share = Decimal(amount_minor) * rule.value / Decimal(100)
-        return int(share.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+        return rule.flat_minor
+    # amount x n / d rounded half up, in integers: exact for any amount size.
+    n, d = rule.percent_fraction
+    return (2 * amount_minor * n + d) // (2 * d)
 
 
 def _canonical(rule: Rule) -> tuple[int, int]:
@@ -102,7 +127,7 @@ def quote(rules: list[Rule], *, merchant_id: int | None, currency: Currency, cat
           amount_minor: int) -> Quote:
     chosen = sorted(applicable(rules, merchant_id=merchant_id, currency=currency,
                                category=category, amount_minor=amount_minor), key=_canonical)
-    costs = [_cost(r, amount_minor, currency) for r in chosen]
+    costs = [_cost(r, amount_minor) for r in chosen]
     may_exceed = any(r.charge_type == "FLAT" and r.allow_above_amount for r in chosen)
     excess = sum(costs) - amount_minor
     if excess > 0 and not may_exceed:

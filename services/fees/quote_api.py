@@ -58,8 +58,9 @@ class PriceItemRequest(BaseModel):
 
 def _quote(request: web.Request, merchant_id: int | None, money: Money,
            category: str) -> domain.Quote:
-    return domain.quote(request.app[RULES].rules, merchant_id=merchant_id,
-                        currency=money.currency, category=category.upper(),
+    category = category.upper()
+    return domain.quote(request.app[RULES].candidates(money.currency.code, category),
+                        merchant_id=merchant_id, currency=money.currency, category=category,
                         amount_minor=money.minor)
 
 

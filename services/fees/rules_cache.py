@@ -31,6 +31,7 @@ class RuleCache:
     def __init__(self, pool: asyncpg.Pool):
         self._pool = pool
         self.rules: list[Rule] = []
+        self._by_key: dict[tuple[str, str], list[Rule]] = {}
         self.version = 0
         self._lock = asyncio.Lock()
 
@@ -38,8 +39,16 @@ class RuleCache:
         async with self._lock:
             async with self._pool.acquire() as conn:
                 rules = await store.load_rules(conn)
-            self.rules = rules  # swapped whole: a quote never sees a half-built list
+            by_key: dict[tuple[str, str], list[Rule]] = {}
+            for rule in rules:
+                by_key.setdefault((rule.currency, rule.category), []).append(rule)
+            # Swapped whole: a quote never sees a half-built list.
+            self.rules, self._by_key = rules, by_key
             self.version += 1
+
+    def candidates(self, currency: str, category: str) -> list[Rule]:
+        """The rules of one currency and category (the engine filters the rest)."""
+        return self._by_key.get((currency, category), [])
 
     async def on_event(self, event: Event) -> None:
         await self.reload()

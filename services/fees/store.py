@@ -7,6 +7,7 @@ from decimal import Decimal
 import asyncpg
 
 from services.fees.domain import Rule
+from services.fees.models import ChargeFields
 
 CHARGE_COLUMNS = """id, scope, merchant_id, company_id, merchant_user_name, charge_type,
     charge_source, charge_category, status, currency, value, statement_narration,
@@ -29,3 +30,75 @@ async def load_rules(conn: asyncpg.Connection) -> list[Rule]:
     rows = await conn.fetch(
         f"SELECT {CHARGE_COLUMNS} FROM charges WHERE deleted_at IS NULL AND status = 'ACTIVE'")
     return [to_rule(r) for r in rows]
+
+
+# Charge rules CRUD ---------------------------------------------------------------
+# Every lookup takes the caller's scope: `company_id` (None for SUPER and for SYSTEM
+# rules) and `only_merchant` (a MERCHANT caller's own merchant). A rule outside the
+# scope, or soft-deleted, reads as missing, so handlers answer 404.
+
+def _rule_values(rule: ChargeFields) -> list:
+    return [rule.charge_type, rule.charge_source, rule.charge_category, rule.status,
+            rule.currency, rule.value, rule.statement_narration, rule.min_threshold,
+            rule.max_threshold, rule.pl_account, rule.allow_above_amount]
+
+
+async def insert_charge(conn: asyncpg.Connection, rule: ChargeFields, *, scope: str,
+                        merchant_id: int | None = None, company_id: int | None = None,
+                        merchant_user_name: str | None = None) -> asyncpg.Record:
+    return await conn.fetchrow(
+        f"""INSERT INTO charges (charge_type, charge_source, charge_category, status, currency,
+                                 value, statement_narration, min_threshold, max_threshold,
+                                 pl_account, allow_above_amount, scope, merchant_id,
+                                 company_id, merchant_user_name)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+            RETURNING {CHARGE_COLUMNS}""",
+        *_rule_values(rule), scope, merchant_id, company_id, merchant_user_name)
+
+
+async def charge_by_id(conn: asyncpg.Connection, charge_id: int, *, scope: str,
+                       company_id: int | None = None, only_merchant: int | None = None,
+                       for_update: bool = False) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        f"""SELECT {CHARGE_COLUMNS} FROM charges
+            WHERE id = $1 AND scope = $2 AND deleted_at IS NULL
+              AND ($3::bigint IS NULL OR company_id = $3)
+              AND ($4::bigint IS NULL OR merchant_id = $4)
+            {"FOR UPDATE" if for_update else ""}""",
+        charge_id, scope, company_id, only_merchant)
+
+
+async def list_charges(conn: asyncpg.Connection, *, scope: str, company_id: int | None = None,
+                       only_merchant: int | None = None, currency: str | None = None,
+                       status: str | None = None, category: str | None = None, limit: int,
+                       offset: int) -> tuple[list[asyncpg.Record], int]:
+    where = """scope = $1 AND deleted_at IS NULL
+               AND ($2::bigint IS NULL OR company_id = $2)
+               AND ($3::bigint IS NULL OR merchant_id = $3)
+               AND ($4::text IS NULL OR currency = $4)
+               AND ($5::text IS NULL OR status = $5)
+               AND ($6::text IS NULL OR charge_category = $6)"""
+    args = [scope, company_id, only_merchant, currency, status, category]
+    rows = await conn.fetch(f"SELECT {CHARGE_COLUMNS} FROM charges WHERE {where} ORDER BY id "
+                            "LIMIT $7 OFFSET $8", *args, limit, offset)
+    total = await conn.fetchval(f"SELECT count(*) FROM charges WHERE {where}", *args)
+    return rows, total
+
+
+async def replace_charge(conn: asyncpg.Connection, charge_id: int,
+                         rule: ChargeFields) -> asyncpg.Record:
+    """Every rule field replaced; the scope and merchant never change."""
+    return await conn.fetchrow(
+        f"""UPDATE charges SET charge_type = $2, charge_source = $3, charge_category = $4,
+                   status = $5, currency = $6, value = $7, statement_narration = $8,
+                   min_threshold = $9, max_threshold = $10, pl_account = $11,
+                   allow_above_amount = $12, updated_at = now()
+            WHERE id = $1 RETURNING {CHARGE_COLUMNS}""",
+        charge_id, *_rule_values(rule))
+
+
+async def delete_charge(conn: asyncpg.Connection, charge_id: int) -> asyncpg.Record:
+    """Soft delete: the row stays for audit, the engine and every list forget it."""
+    return await conn.fetchrow(
+        f"""UPDATE charges SET deleted_at = now(), updated_at = now()
+            WHERE id = $1 RETURNING {CHARGE_COLUMNS}""", charge_id)
