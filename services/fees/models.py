@@ -20,6 +20,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
 )
 
@@ -85,7 +86,7 @@ def _zero_when_null(value: Any) -> Any:
     return Decimal(0) if value is None else value
 
 
-Number = Annotated[Decimal, BeforeValidator(_number)]
+Number = Annotated[Decimal, BeforeValidator(_number), WithJsonSchema({"type": "number"})]
 Upper = BeforeValidator(_upper)
 
 
