@@ -8,7 +8,7 @@ from aiohttp import web
 
 from shared.events import UnitOfWork
 from shared.http.app import POOL, RELAY
-from shared.http.client import InternalClient
+from shared.http.client import InternalClient, ServiceUnavailable
 from shared.http.middleware import SETTINGS
 
 CLIENT = web.AppKey("internal_client", InternalClient)
@@ -25,7 +25,13 @@ def uow(request: web.Request) -> UnitOfWork:
 
 
 async def resolve_merchant(request: web.Request, user_name: str) -> dict | None:
-    """The merchant a `merchantUserName` names (via auth), or None."""
+    """The merchant a `merchantUserName` names (via auth), or None when there is none.
+
+    Any other answer from auth is an outage, not a missing merchant."""
     status, body = await request.app[CLIENT].request(
         "auth", "POST", "/internal/merchants/resolve", json={"merchantUserName": user_name})
-    return body if status == 200 else None
+    if status == 404:
+        return None
+    if status != 200 or not isinstance(body, dict):
+        raise ServiceUnavailable("auth", f"merchant lookup answered {status}")
+    return body
