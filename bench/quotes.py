@@ -129,7 +129,8 @@ async def main() -> int:
     env = {**os.environ, "NORGATE_DATABASE_URL": settings.database_url,
            "NORGATE_EVENTS_NAMESPACE": "bench", "NORGATE_ENV": "test",
            "NORGATE_FEES_PORT": str(settings.fees_port),
-           "NORGATE_LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "info")}
+           "NORGATE_LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "info"),
+           "NORGATE_WORKERS": os.environ.get("BENCH_FEES_WORKERS", "2")}
     proc = subprocess.Popen([sys.executable, "-m", "services.fees"], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

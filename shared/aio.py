@@ -19,3 +19,11 @@ async def cancel_and_wait(task: asyncio.Task | None, *, retry_every: float = 0.5
         await asyncio.wait({task}, timeout=retry_every)
     if not task.cancelled() and task.exception() is not None:
         task.exception()  # retrieved, so asyncio does not warn about it
+
+
+def being_cancelled() -> bool:
+    """True when the current task has a cancellation pending, even if a library
+    caught the CancelledError and raised something else: loops that retry on
+    errors check this so they still stop when asked."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0

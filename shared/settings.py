@@ -86,6 +86,7 @@ class Settings(BaseSettings):
     price_platform_fee_percent: Decimal = Field(default=Decimal("3.9"), ge=0, le=100)
 
     # Tuning
+    workers: int = Field(default=1, ge=1, le=64)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     upstream_timeout_seconds: float = Field(default=30.0, gt=0)
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)

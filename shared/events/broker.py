@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 import aio_pika
 from aio_pika.abc import AbstractConnection
 
-from shared.aio import cancel_and_wait
+from shared.aio import being_cancelled, cancel_and_wait
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -80,7 +80,9 @@ class Broker:
     async def _run_hook(self, hook: ConnectHook, connection) -> None:
         try:
             await hook(connection)
-        except Exception:
+        except Exception as exc:
+            if being_cancelled():
+                raise asyncio.CancelledError from exc
             if self._stopping:
                 return
             # A hook that cannot set itself up (e.g. declare failed) must not
@@ -96,6 +98,8 @@ class Broker:
                 connection = await aio_pika.connect(
                     self._url, client_properties={"connection_name": self._name}, timeout=10)
             except Exception as exc:
+                if being_cancelled():
+                    raise asyncio.CancelledError from exc
                 delay = next(delays)
                 log.warning("broker_unavailable", broker=self._name, error=str(exc) or
                             type(exc).__name__, retry_in=round(delay, 2))

@@ -16,7 +16,7 @@ import aio_pika
 import asyncpg
 
 from shared import metrics
-from shared.aio import cancel_and_wait
+from shared.aio import being_cancelled, cancel_and_wait
 from shared.events.broker import Broker, backoff_delays
 from shared.events.envelope import Event
 from shared.events.topology import Topology
@@ -140,6 +140,8 @@ class OutboxRelay:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                if being_cancelled():
+                    raise asyncio.CancelledError from exc
                 await self._drop_channel()
                 self.failures += 1
                 metrics.OUTBOX_PUBLISH_FAILURES.labels(self._service).inc()

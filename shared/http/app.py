@@ -11,6 +11,10 @@ close the relay, the channel and the pool.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ctypes
+import os
+import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -227,9 +231,77 @@ def run_service(spec_factory: Callable[[Settings], ServiceSpec]) -> None:
         uvloop.install()
     except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
         pass
+    children = _fork_workers(settings.workers)
     app = create_app(settings, spec)
-    log.info("service_starting", port=settings.port_of(spec.name), host=settings.bind_host)
-    web.run_app(app, host=settings.bind_host, port=settings.port_of(spec.name),
-                shutdown_timeout=settings.shutdown_grace_seconds, access_log=None,
-                print=None, handle_signals=True)
+    log.info("service_starting", port=settings.port_of(spec.name), host=settings.bind_host,
+             worker=len(children) if children is not None else 0)
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        loop.run_until_complete(_serve(app, settings, spec.name))
+        _finish_tasks(loop, settings.shutdown_grace_seconds)
+    finally:
+        loop.close()
+    if children:  # the first process stops its workers and waits for them
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        for pid in children:
+            os.waitpid(pid, 0)
     log.info("service_stopped")
+    if children is not None and not children:
+        os._exit(0)  # a forked worker: leave without running the parent's exit handlers
+
+
+async def _serve(app: web.Application, settings: Settings, name: str) -> None:
+    """Serve until SIGTERM/SIGINT, then shut down gracefully: stop accepting, let
+    in-flight requests finish (up to the grace period), run the cleanup contexts."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False,
+                           shutdown_timeout=settings.shutdown_grace_seconds)
+    try:
+        await runner.setup()
+        if not stop.is_set():  # a signal during start-up skips straight to cleanup
+            await web.TCPSite(runner, settings.bind_host, settings.port_of(name),
+                              reuse_port=settings.workers > 1).start()
+            await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+def _finish_tasks(loop: asyncio.AbstractEventLoop, grace: float) -> None:
+    """Cancel what is left and wait a bounded time: a task that ignores cancellation
+    (some client libraries swallow it) is logged and abandoned, never waited on
+    forever; the process exits either way."""
+    pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+    for _ in range(3):
+        if not pending:
+            return
+        for task in pending:
+            task.cancel()
+        loop.run_until_complete(asyncio.wait(pending, timeout=max(grace, 1) / 3))
+        pending = [t for t in pending if not t.done()]
+    if pending:
+        log.warning("tasks_abandoned_at_exit", tasks=[t.get_name() for t in pending])
+
+
+def _fork_workers(count: int) -> list[int] | None:
+    """NORGATE_WORKERS > 1: fork count-1 more processes serving the same port
+    (SO_REUSEPORT; the kernel spreads connections). Each is a full replica with
+    its own pool, broker connection, relay and consumers, safe as replicas are.
+    Returns the workers' pids in the first process, [] in a worker, None when
+    single. A worker dies with the first process (PR_SET_PDEATHSIG)."""
+    if count <= 1:
+        return None
+    pids = []
+    for _ in range(count - 1):
+        pid = os.fork()
+        if pid == 0:
+            with contextlib.suppress(OSError):
+                ctypes.CDLL("libc.so.6").prctl(1, signal.SIGTERM)
+            return []
+        pids.append(pid)
+    return pids

@@ -6,6 +6,7 @@ import asyncio
 import os
 import signal
 import sys
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -81,11 +82,27 @@ async def test_services_do_not_outlive_a_killed_runner(settings):
         runner.kill()
         await runner.wait()
 
+        marker = f"NORGATE_GATEWAY_PORT={ports[0]}".encode()
+
         async def all_gone():
-            return all([await get_status(f"http://127.0.0.1:{p}/healthz") is None
-                        for p in ports[:6]])
-        await poll_until(all_gone, timeout=20, what="every service stopped")
+            # Not just closed ports: every process of this stack has exited.
+            return not _processes_with(marker)
+        await poll_until(all_gone, timeout=30, interval=0.25, what="every service exited")
     finally:
         if runner.returncode is None:
             runner.kill()
             await runner.wait()
+
+
+def _processes_with(marker: bytes) -> list[int]:
+    """Pids whose environment holds `marker` (this stack's unique port setting)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if marker in (entry / "environ").read_bytes().split(b"\0"):
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
