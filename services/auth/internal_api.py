@@ -34,8 +34,24 @@ async def resolve_merchant(request: web.Request) -> web.Response:
                           "merchantName": row["name"]})
 
 
+async def merchant(request: web.Request) -> web.Response:
+    """A merchant's ids, status and plan by id (checkout asks before taking a payment)."""
+    require_service(request)
+    raw = request.match_info["merchantId"]
+    row = None
+    if raw.isdigit() and len(raw) <= 18:
+        async with request.app[POOL].acquire() as conn:
+            row = await ms.merchant_by_id(conn, int(raw), company_id=None)
+    if row is None:
+        raise ApiError(Errors.NOT_FOUND, resource="Merchant")
+    return json_response({"merchantId": row["id"], "companyId": row["company_id"],
+                          "status": row["status"], "ratePlan": row["rate_plan"],
+                          "merchantName": row["name"]})
+
+
 def setup_routes(app: web.Application) -> None:
     app.router.add_post("/internal/merchants/resolve", resolve_merchant)
+    app.router.add_get("/internal/merchants/{merchantId}", merchant)
 
 
 DOCS: list = []  # internal routes are not part of the public API

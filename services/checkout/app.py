@@ -1,12 +1,26 @@
-"""The checkout service: plumbing from the foundation; its routes arrive with their issue."""
+"""Checkout: payments and transactions, payment-method connectors (schema checkout)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from aiohttp import web
+
+from services.checkout import payments_api
+from services.checkout.context import context_ctx
 from shared.http.app import ServiceSpec
 from shared.settings import Settings
 
+API_MODULES = [payments_api]
+
+
+def setup_routes(app: web.Application) -> None:
+    for module in API_MODULES:
+        module.setup_routes(app)
+
 
 def build_spec(settings: Settings) -> ServiceSpec:
-    return ServiceSpec(name="checkout", migrations=Path(__file__).parent / "migrations")
+    return ServiceSpec(name="checkout", setup_routes=setup_routes,
+                       migrations=Path(__file__).parent / "migrations",
+                       docs=[doc for module in API_MODULES for doc in module.DOCS],
+                       cleanup_ctx=[context_ctx])

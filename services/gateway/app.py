@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 from aiohttp import web
 
 from services.gateway.authn import authenticate, authn_ctx
 from services.gateway.docs import merged_openapi, setup_docs
+from services.gateway.idempotency import idempotency, idempotency_ctx
 from services.gateway.proxy import proxy, upstream_session_ctx
 from shared.http.app import ServiceSpec
 from shared.settings import Settings
@@ -18,12 +20,19 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_route("*", "/{tail:.*}", proxy)
 
 
+@web.middleware
+async def identify(request: web.Request, handler):
+    """Authentication and rate limits, then Idempotency-Key: a key is scoped by the
+    authenticated caller, and a request refused with 401 or 429 never claims one."""
+    return await authenticate(request, partial(idempotency, handler=handler))
+
+
 def build_spec(settings: Settings) -> ServiceSpec:
     return ServiceSpec(
         name="gateway",
         setup_routes=setup_routes,
         migrations=Path(__file__).parent / "migrations",
         openapi=merged_openapi,
-        cleanup_ctx=[upstream_session_ctx, authn_ctx],
-        identity_middleware=authenticate,
+        cleanup_ctx=[upstream_session_ctx, authn_ctx, idempotency_ctx],
+        identity_middleware=identify,
     )

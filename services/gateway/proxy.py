@@ -1,9 +1,13 @@
 """Streaming reverse proxy from the public port to the services.
 
-Request and response bodies stream through without being buffered. The
-caller's identity is forwarded only as a principal the gateway signed itself;
-any `X-Norgate-Principal` a client sends is dropped. A service that is down
-is a 502, one that is too slow a 504, each in the family's envelope.
+Request and response bodies stream through without being buffered, with one
+exception: a middleware that needed the whole request (Idempotency-Key, which
+fingerprints the body) leaves the bytes it read in `REQUEST_BODY_KEY`, and asks
+for the answer as a `web.Response` up to `BUFFER_RESPONSE_KEY` bytes (a larger
+answer streams as usual). The caller's identity is forwarded only as a
+principal the gateway signed itself; any `X-Norgate-Principal` a client sends
+is dropped. A service that is down is a 502, one that is too slow a 504, each
+in the family's envelope.
 """
 
 from __future__ import annotations
@@ -34,6 +38,11 @@ from shared.logging import current_correlation_id, get_logger
 log = get_logger(__name__)
 
 UPSTREAM_SESSION = web.AppKey("upstream_session", aiohttp.ClientSession)
+# Set by a middleware that already read the request body: forward these bytes.
+REQUEST_BODY_KEY = web.RequestKey("request_body", bytes)
+# Set to N to get an upstream answer of at most N bytes back as an unprepared
+# web.Response (its body readable) instead of streaming it to the client.
+BUFFER_RESPONSE_KEY = web.RequestKey("buffer_response", int)
 
 # Hop-by-hop headers (RFC 9110 7.6.1) and ones the gateway sets itself.
 _DROP_REQUEST = frozenset(h.lower() for h in (
@@ -109,14 +118,18 @@ async def proxy(request: web.Request) -> web.StreamResponse:
     limit = settings.max_body_bytes
     if request.content_length is not None and request.content_length > limit:
         raise ApiError(Errors.BODY_TOO_LARGE, limit=limit)
-    body = _LimitedBody(request.content, limit) if request.body_exists else None
+    buffered = request.get(REQUEST_BODY_KEY)
+    body = _LimitedBody(request.content, limit) \
+        if request.body_exists and buffered is None else None
+    data = body.__aiter__() if body else (buffered if request.body_exists else None)
+    buffer_cap = request.get(BUFFER_RESPONSE_KEY)
     # Forward the path exactly as the client encoded it, query string included.
     url = URL(settings.url_of(service) + request.raw_path, encoded=True)
     session = request.app[UPSTREAM_SESSION]
     response: web.StreamResponse | None = None
     try:
         async with session.request(request.method, url, headers=_forward_headers(request),
-                                   data=body.__aiter__() if body else None,
+                                   data=data,
                                    allow_redirects=False) as upstream:
             response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
             for key, value in upstream.headers.items():
@@ -125,9 +138,17 @@ async def proxy(request: web.Request) -> web.StreamResponse:
             response.headers.update(request.get(RATE_HEADERS_KEY, {}))
             response.headers[REQUEST_ID] = request[REQUEST_ID_KEY]
             response.headers[CORRELATION_ID] = current_correlation_id() or request[REQUEST_ID_KEY]
+            head = b""
+            if buffer_cap is not None and (upstream.content_length or 0) <= buffer_cap:
+                head, complete = await _read_at_most(upstream.content, buffer_cap)
+                if complete:
+                    return web.Response(status=upstream.status, reason=upstream.reason,
+                                        headers=response.headers, body=head)
             if upstream.content_length is not None:
                 response.content_length = upstream.content_length
             await response.prepare(request)
+            if head:
+                await response.write(head)
             async for chunk in upstream.content.iter_chunked(CHUNK):
                 await response.write(chunk)
             await response.write_eof()
@@ -145,6 +166,19 @@ async def proxy(request: web.Request) -> web.StreamResponse:
                 request.transport.close()
             return response
         raise _upstream_error(service, exc) from None
+
+
+async def _read_at_most(stream: aiohttp.StreamReader, cap: int) -> tuple[bytes, bool]:
+    """Up to a little more than `cap` bytes; True when that was the whole body."""
+    parts: list[bytes] = []
+    size = 0
+    while size <= cap:
+        chunk = await stream.readany()
+        if not chunk:
+            return b"".join(parts), True
+        parts.append(chunk)
+        size += len(chunk)
+    return b"".join(parts), False
 
 
 def _upstream_error(service: str, exc: BaseException) -> ApiError:

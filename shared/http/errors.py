@@ -53,6 +53,12 @@ class Errors:
         "cannot_delete_self", 400, "You cannot delete your own account")
     CANNOT_GRANT_SUPER = ErrorKind(
         "cannot_grant_super", 403, "Only a SUPER user can create or promote SUPER users")
+    INSUFFICIENT_BALANCE = ErrorKind("insufficient_balance", 402, "Insufficient balance")
+    PAYMENT_FAILED = ErrorKind("payment_failed", 402, "{reason}")
+    PAYMENT_EXPIRED = ErrorKind("payment_expired", 410, "Payment session expired")
+    PAYMENT_STATE = ErrorKind("payment_state", 409, "A {status} payment cannot be {action}")
+    MERCHANT_INACTIVE = ErrorKind(
+        "merchant_inactive", 403, "This merchant is inactive and cannot take new payments")
     UNAUTHENTICATED = ErrorKind("unauthenticated", 401, "Authentication required")
     INVALID_PRINCIPAL = ErrorKind(
         "invalid_principal", 401, "The internal principal header is invalid or expired")
@@ -63,6 +69,15 @@ class Errors:
         "method_not_allowed", 405, "Method {method} is not allowed on {path}")
     CONFLICT = ErrorKind("conflict", 409, "{detail}")
     RATE_LIMITED = ErrorKind("rate_limited", 429, "Too many requests; retry later")
+    INVALID_IDEMPOTENCY_KEY = ErrorKind(
+        "invalid_idempotency_key", 400,
+        "Idempotency-Key must be one header of 1 to 255 printable ASCII characters")
+    IDEMPOTENCY_KEY_REUSED = ErrorKind(
+        "idempotency_key_reused", 409,
+        "Idempotency-Key was already used with a different request")
+    IDEMPOTENCY_KEY_IN_PROGRESS = ErrorKind(
+        "idempotency_key_in_progress", 409,
+        "A request with this Idempotency-Key is still in progress")
     UPSTREAM_UNAVAILABLE = ErrorKind(
         "upstream_unavailable", 502, "The {service} service is unavailable; retry later")
     UPSTREAM_TIMEOUT = ErrorKind(

@@ -1,0 +1,117 @@
+"""The Payment aggregate's rules: its state machine, ids and request bodies.
+
+    pending ──confirm──▶ completed | failed            (a rail that answers at once)
+    pending ──confirm──▶ processing ──▶ completed | failed
+                         (3-D Secure, OTP, phone prompt, or an asynchronous rail)
+    pending | processing ──cancel──▶ canceled
+    completed ──refund (all of it)──▶ refunded         (partial refunds stay completed)
+A pending payment past `expires_at` cannot be confirmed ("Payment session expired").
+NORAH shows the same statuses upper-case (PENDING, ..., CANCELLED).
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import string
+from datetime import timedelta
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Status = Literal["pending", "processing", "completed", "failed", "canceled", "refunded"]
+TRANSITIONS: dict[str, frozenset[str]] = {
+    "pending": frozenset({"processing", "completed", "failed", "canceled"}),
+    "processing": frozenset({"completed", "failed", "canceled"}),
+    "completed": frozenset({"refunded"}),
+    "failed": frozenset(),
+    "canceled": frozenset(),
+    "refunded": frozenset(),
+}
+NORAH_STATUS = {"pending": "PENDING", "processing": "PROCESSING", "completed": "COMPLETED",
+                "failed": "FAILED", "canceled": "CANCELLED", "refunded": "REFUNDED"}
+SESSION_TTL = timedelta(hours=1)
+METHODS = ("VISA_MASTER", "ZIMSWITCH", "OMARI", "INNBUCKS", "ECOCASH", "NOR_WALLET")
+_ALPHABET = string.ascii_letters + string.digits
+
+
+class InvalidTransition(Exception):
+    def __init__(self, current: str, target: str):
+        super().__init__(f"a {current} payment cannot become {target}")
+        self.current, self.target = current, target
+
+
+def check_transition(current: str, target: str) -> None:
+    if target not in TRANSITIONS[current]:
+        raise InvalidTransition(current, target)
+
+
+def new_payment_id() -> str:
+    return "pay_" + "".join(secrets.choice(_ALPHABET) for _ in range(24))
+
+
+def new_refund_id() -> str:
+    return "re_" + "".join(secrets.choice(_ALPHABET) for _ in range(24))
+
+
+def _url(value: str | None) -> str | None:
+    if value and not re.match(r"^https?://[^\s/]+\S*$", value):
+        raise ValueError("must be an http:// or https:// URL")
+    return value or None
+
+
+class CreatePayment(BaseModel):
+    """NorPay `POST /api/v2/payments/create` (amount in minor units: wei for NOR)."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+
+    amount: str | int
+    currency: str = Field(min_length=2, max_length=5)
+    description: str | None = Field(default=None, max_length=1000)
+    metadata: dict[str, Any] = Field(default_factory=dict, max_length=50)
+    success_url: str | None = Field(default=None, alias="successUrl", max_length=2000)
+    cancel_url: str | None = Field(default=None, alias="cancelUrl", max_length=2000)
+
+    @field_validator("success_url", "cancel_url")
+    @classmethod
+    def _urls(cls, value: str | None) -> str | None:
+        return _url(value)
+
+
+class Card(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+
+    number: str = Field(min_length=12, max_length=23)
+    exp_month: int = Field(alias="expMonth", ge=1, le=12)
+    exp_year: int = Field(alias="expYear", ge=2000, le=2100)
+    cvc: str = Field(pattern=r"^[0-9]{3,4}$")
+
+
+class ConfirmPayment(BaseModel):
+    """NorPay `POST /api/v2/payments/{id}/confirm`: the method and what it needs."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+
+    payment_method: Literal["VISA_MASTER", "ZIMSWITCH", "OMARI", "INNBUCKS", "ECOCASH",
+                            "NOR_WALLET"] = Field(default="NOR_WALLET", alias="paymentMethod")
+    card: Card | None = None
+    payer: str | None = Field(default=None, max_length=100)  # NOR wallet address
+    phone_number: str | None = Field(default=None, alias="phoneNumber",
+                                     pattern=r"^\+?[0-9]{9,15}$")
+    account: str | None = Field(default=None, max_length=40)  # ZIMSWITCH / INNBUCKS
+
+
+class PaymentAction(BaseModel):
+    """Completes a step a rail asked for: an OMARI OTP or a 3-D Secure answer."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+
+    otp: str | None = Field(default=None, pattern=r"^[0-9]{4,8}$")
+    three_d_secure: Literal["pass", "fail"] | None = Field(default=None, alias="threeDSecure")
+
+
+class RefundPayment(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+
+    amount: str | int | None = None  # minor units; all that is left when absent
+    reason: str | None = Field(default=None, max_length=500)

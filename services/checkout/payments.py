@@ -1,0 +1,157 @@
+"""Payment use cases: each runs in one unit of work, so a status change and its
+event commit together; confirms lock the payment row, so concurrent confirms of
+one payment charge it once."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import asyncpg
+
+from services.checkout import connectors, domain, store
+from shared.events import UnitOfWork
+from shared.http.errors import ApiError, Errors
+from shared.logging import get_logger
+from shared.money import Money, parse_minor_string
+
+log = get_logger(__name__)
+
+EVENT_OF = {"processing": "payment.processing", "completed": "payment.completed",
+            "failed": "payment.failed", "canceled": "payment.canceled",
+            "refunded": "payment.refunded"}
+
+
+def units(value) -> str | None:
+    """A NUMERIC(78,0) amount as a plain integer string (no exponent, as wei need)."""
+    return None if value is None else str(int(value))
+
+
+def event_data(row) -> dict:
+    """The webhook-facing payload (the NorPay seed's shape)."""
+    return {
+        "paymentId": row["payment_id"], "trace": str(row["trace"]),
+        "amount": units(row["amount"]), "currency": row["currency"], "status": row["status"],
+        "payer": row["payer"], "transactionHash": row["transaction_hash"],
+        "paymentMethod": row["payment_method"], "metadata": row["metadata"],
+        "charges": units(row["charges"]),
+        "netAmount": units(row["net_amount"]),
+        "refundedAmount": units(row["refunded_amount"]),
+    }
+
+
+def _ids(row) -> dict:
+    return {"company_id": str(row["company_id"]), "merchant_id": str(row["merchant_id"])}
+
+
+async def create(uow: UnitOfWork, *, company_id: int, merchant_id: int, origin: str,
+                 money: Money, body: domain.CreatePayment, quote: dict):
+    row = await store.insert_payment(
+        uow.conn, payment_id=domain.new_payment_id(), company_id=company_id,
+        merchant_id=merchant_id, origin=origin, amount=money.minor,
+        currency=money.currency.code, description=body.description, metadata=body.metadata,
+        success_url=body.success_url, cancel_url=body.cancel_url, quote=quote,
+        charges=int(quote["charges"]), net_amount=int(quote["netAmount"]),
+        expires_at=datetime.now(UTC) + domain.SESSION_TTL)
+    uow.emit("payment.created", event_data(row), **_ids(row))
+    return row
+
+
+async def transition(uow: UnitOfWork, row, target: str, *, changes: dict | None = None,
+                     detail: dict | None = None):
+    domain.check_transition(row["status"], target)
+    changes = {"status": target, **(changes or {})}
+    if target == "completed":
+        changes["completed_at"] = datetime.now(UTC)
+        changes["pending_action"] = None
+    if target in ("failed", "canceled"):
+        changes["pending_action"] = None
+    if target == "canceled":
+        changes["canceled_at"] = datetime.now(UTC)
+    updated = await store.update_payment(uow.conn, row["id"], changes)
+    await store.add_history(uow.conn, row["id"], target, detail or {})
+    uow.emit(EVENT_OF[target], event_data(updated), **_ids(updated))
+    return updated
+
+
+async def apply(uow: UnitOfWork, row, outcome: connectors.Outcome, *, method: str | None = None):
+    changes = {k: v for k, v in outcome.facts.items()}
+    if method:
+        changes["payment_method"] = method
+    if outcome.status == "failed":
+        changes["failure_reason"] = outcome.reason
+    if outcome.status == "processing":
+        changes["pending_action"] = outcome.action
+    if outcome.status == row["status"]:  # still processing, facts only
+        return await store.update_payment(uow.conn, row["id"], changes) if changes else row
+    return await transition(uow, row, outcome.status, changes=changes,
+                            detail={"reason": outcome.reason, "action": outcome.action})
+
+
+def _expired(row) -> bool:
+    return row["status"] == "pending" and row["expires_at"] <= datetime.now(UTC)
+
+
+async def confirm(uow: UnitOfWork, row, body: domain.ConfirmPayment):
+    """Lock, check, charge through the connector, record the outcome."""
+    row = await store.payment_by_pk_for_update(uow.conn, row["id"])
+    if _expired(row):
+        raise ApiError(Errors.PAYMENT_EXPIRED)
+    if row["status"] != "pending":
+        raise ApiError(Errors.PAYMENT_STATE, status=row["status"], action="confirmed")
+    outcome = await connectors.start(uow.conn, row, body)
+    return await apply(uow, row, outcome, method=body.payment_method), outcome
+
+
+async def act(uow: UnitOfWork, row, body: domain.PaymentAction):
+    row = await store.payment_by_pk_for_update(uow.conn, row["id"])
+    if row["status"] != "processing" or row["pending_action"] not in ("otp", "3ds"):
+        raise ApiError(Errors.PAYMENT_STATE, status=row["status"], action="authenticated")
+    outcome = connectors.act(row, body)
+    return await apply(uow, row, outcome), outcome
+
+
+async def cancel(uow: UnitOfWork, row):
+    row = await store.payment_by_pk_for_update(uow.conn, row["id"])
+    if row["status"] not in ("pending", "processing"):
+        raise ApiError(Errors.PAYMENT_STATE, status=row["status"], action="canceled")
+    return await transition(uow, row, "canceled")
+
+
+async def refund(uow: UnitOfWork, row, body: domain.RefundPayment):
+    row = await store.payment_by_pk_for_update(uow.conn, row["id"])
+    if row["status"] != "completed":
+        raise ApiError(Errors.PAYMENT_STATE, status=row["status"], action="refunded")
+    left = int(row["amount"]) - int(row["refunded_amount"])
+    amount = left if body.amount is None else \
+        parse_minor_string(body.amount, row["currency"]).minor
+    if amount > left:
+        raise ApiError(Errors.VALIDATION, field="amount",
+                       detail=f"amount: at most {left} is left to refund")
+    refund_row = await store.add_refund(uow.conn, refund_id=domain.new_refund_id(),
+                                        pk=row["id"], amount=amount, reason=body.reason)
+    refunded = int(row["refunded_amount"]) + amount
+    if refunded == int(row["amount"]):
+        updated = await transition(uow, row, "refunded", changes={"refunded_amount": refunded},
+                                   detail={"refundId": refund_row["refund_id"]})
+    else:
+        updated = await store.update_payment(uow.conn, row["id"],
+                                             {"refunded_amount": refunded})
+        await store.add_history(uow.conn, row["id"], "partially_refunded",
+                                {"refundId": refund_row["refund_id"], "amount": str(amount)})
+        uow.emit("payment.refunded", {**event_data(updated), "partial": True,
+                                      "refundAmount": str(amount)}, **_ids(updated))
+    return updated, refund_row
+
+
+async def rail_callback(pool: asyncpg.Pool, relay, pk: int, delay: float) -> None:
+    """The sandbox ECOCASH rail answering a moment later, as a real rail calls back."""
+    await asyncio.sleep(delay)
+    try:
+        async with UnitOfWork(pool, producer="checkout", relay=relay) as uow:
+            row = await store.payment_by_pk_for_update(uow.conn, pk)
+            if row["status"] != "processing":
+                return  # canceled or settled meanwhile
+            await apply(uow, row, connectors.ecocash_callback(row))
+    except Exception:
+        log.exception("rail_callback_failed", payment_pk=pk)

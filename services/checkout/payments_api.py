@@ -1,0 +1,181 @@
+"""NorPay payment routes (/api/v2/payments, NorPay envelope)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+
+from services.checkout import domain, payments, store
+from services.checkout.connectors import INSUFFICIENT, BadPaymentDetails
+from services.checkout.context import CLIENT, TASKS, uow
+from services.checkout.payments import units
+from shared.authz import company_scope, merchant_scope, require
+from shared.http.app import POOL, RELAY
+from shared.http.client import ServiceUnavailable
+from shared.http.envelopes import Family, ok
+from shared.http.errors import ApiError, Errors
+from shared.http.middleware import SETTINGS, read_json
+from shared.http.openapi import RouteDoc
+from shared.money import parse_minor_string
+
+PAYMENT = "Payment"
+
+
+def _epoch(value) -> str | None:
+    return None if value is None else str(int(value.timestamp()))
+
+
+def render(row, request: web.Request) -> dict:
+    """The seed's fields, plus what a merchant needs to follow the payment."""
+    return {
+        "paymentId": row["payment_id"], "amount": units(row["amount"]),
+        "currency": row["currency"], "status": row["status"],
+        "description": row["description"], "payer": row["payer"],
+        "transactionHash": row["transaction_hash"], "metadata": row["metadata"],
+        "paymentMethod": row["payment_method"], "nextAction": row["pending_action"],
+        "failureReason": row["failure_reason"],
+        "charges": units(row["charges"]),
+        "netAmount": units(row["net_amount"]),
+        "refundedAmount": units(row["refunded_amount"]),
+        "checkoutUrl": f"{request.app[SETTINGS].public_url}/checkout/{row['payment_id']}",
+        "expiresAt": _epoch(row["expires_at"]), "createdAt": _epoch(row["created_at"]),
+        "completedAt": _epoch(row["completed_at"]),
+    }
+
+
+async def _merchant(request: web.Request, who) -> dict:
+    try:
+        status, body = await request.app[CLIENT].request(
+            "auth", "GET", f"/internal/merchants/{who.merchant_id}")
+    except ServiceUnavailable:
+        raise ApiError(Errors.UPSTREAM_UNAVAILABLE, service="auth") from None
+    if status != 200:
+        raise ApiError(Errors.UPSTREAM_UNAVAILABLE, service="auth")
+    return body
+
+
+async def _quote(request: web.Request, merchant_id: int, currency: str, amount: int) -> dict:
+    try:
+        status, body = await request.app[CLIENT].request(
+            "fees", "POST", "/internal/quotes",
+            json={"merchantId": merchant_id, "currency": currency, "amount": str(amount)})
+    except ServiceUnavailable:
+        raise ApiError(Errors.UPSTREAM_UNAVAILABLE, service="fees") from None
+    if status != 200:
+        raise ApiError(Errors.UPSTREAM_UNAVAILABLE, service="fees")
+    return body
+
+
+async def create_payment(request: web.Request) -> web.Response:
+    who = require(request, "MERCHANT", allow_keys=True)
+    body = await read_json(request, domain.CreatePayment)
+    money = parse_minor_string(body.amount, body.currency)
+    merchant = await _merchant(request, who)
+    if merchant["status"] == "INACTIVE":  # DEVELOPMENT merchants take sandbox payments
+        raise ApiError(Errors.MERCHANT_INACTIVE)
+    quote = await _quote(request, merchant["merchantId"], money.currency.code, money.minor)
+    async with uow(request) as work:
+        row = await payments.create(work, company_id=merchant["companyId"],
+                                    merchant_id=merchant["merchantId"], origin="norpay",
+                                    money=money, body=body, quote=quote)
+    data = render(row, request)
+    return ok(Family.NORPAY, {k: data[k] for k in ("paymentId", "amount", "currency", "status",
+                                                   "checkoutUrl", "expiresAt", "createdAt")},
+              status=201)
+
+
+async def _load(request: web.Request, conn, who):
+    row = await store.payment(conn, request.match_info["paymentId"],
+                              company_id=company_scope(who), merchant_id=merchant_scope(who))
+    if row is None:
+        raise ApiError(Errors.NOT_FOUND, resource=PAYMENT)
+    return row
+
+
+async def get_payment(request: web.Request) -> web.Response:
+    who = require(request, allow_keys=True)
+    async with request.app[POOL].acquire() as conn:
+        row = await _load(request, conn, who)
+    return ok(Family.NORPAY, render(row, request))
+
+
+def _settle(request: web.Request, row, outcome) -> web.Response:
+    if outcome.callback_after is not None:  # an asynchronous rail answers later
+        task = asyncio.create_task(payments.rail_callback(
+            request.app[POOL], request.app.get(RELAY), row["id"], outcome.callback_after))
+        request.app[TASKS].add(task)
+        task.add_done_callback(request.app[TASKS].discard)
+    if outcome.status == "failed":
+        kind = Errors.INSUFFICIENT_BALANCE if outcome.reason == INSUFFICIENT \
+            else Errors.PAYMENT_FAILED
+        raise ApiError(kind, reason=outcome.reason)
+    return ok(Family.NORPAY, render(row, request))
+
+
+async def confirm_payment(request: web.Request) -> web.Response:
+    who = require(request, allow_keys=True)
+    body = await read_json(request, domain.ConfirmPayment)
+    try:
+        async with uow(request) as work:
+            row = await _load(request, work.conn, who)
+            row, outcome = await payments.confirm(work, row, body)
+    except BadPaymentDetails as exc:
+        raise ApiError(Errors.VALIDATION, field=exc.field, detail=str(exc)) from None
+    return _settle(request, row, outcome)
+
+
+async def payment_action(request: web.Request) -> web.Response:
+    who = require(request, allow_keys=True)
+    body = await read_json(request, domain.PaymentAction)
+    try:
+        async with uow(request) as work:
+            row = await _load(request, work.conn, who)
+            row, outcome = await payments.act(work, row, body)
+    except BadPaymentDetails as exc:
+        raise ApiError(Errors.VALIDATION, field=exc.field, detail=str(exc)) from None
+    return _settle(request, row, outcome)
+
+
+async def cancel_payment(request: web.Request) -> web.Response:
+    who = require(request, allow_keys=True)
+    async with uow(request) as work:
+        row = await payments.cancel(work, await _load(request, work.conn, who))
+    return ok(Family.NORPAY, render(row, request), message="Payment canceled")
+
+
+async def refund_payment(request: web.Request) -> web.Response:
+    who = require(request, allow_keys=True)
+    body = await read_json(request, domain.RefundPayment)
+    async with uow(request) as work:
+        row, refund = await payments.refund(work, await _load(request, work.conn, who), body)
+    data = render(row, request)
+    data["refund"] = {"refundId": refund["refund_id"], "amount": units(refund["amount"]),
+                      "reason": refund["reason"]}
+    return ok(Family.NORPAY, data, message="Refund issued")
+
+
+def setup_routes(app: web.Application) -> None:
+    app.router.add_post("/api/v2/payments/create", create_payment)
+    app.router.add_get("/api/v2/payments/{paymentId}", get_payment)
+    app.router.add_post("/api/v2/payments/{paymentId}/confirm", confirm_payment)
+    app.router.add_post("/api/v2/payments/{paymentId}/action", payment_action)
+    app.router.add_post("/api/v2/payments/{paymentId}/cancel", cancel_payment)
+    app.router.add_post("/api/v2/payments/{paymentId}/refund", refund_payment)
+
+
+DOCS = [
+    RouteDoc("POST", "/api/v2/payments/create", "Create a payment intent", ("payments",),
+             request=domain.CreatePayment, status=201),
+    RouteDoc("GET", "/api/v2/payments/{paymentId}", "Get a payment", ("payments",)),
+    RouteDoc("POST", "/api/v2/payments/{paymentId}/confirm",
+             "Confirm a payment with a payment method (sandbox test data in docs/payments.md)",
+             ("payments",), request=domain.ConfirmPayment),
+    RouteDoc("POST", "/api/v2/payments/{paymentId}/action",
+             "Answer a pending step: an OMARI OTP or a 3-D Secure challenge", ("payments",),
+             request=domain.PaymentAction),
+    RouteDoc("POST", "/api/v2/payments/{paymentId}/cancel", "Cancel a pending payment",
+             ("payments",)),
+    RouteDoc("POST", "/api/v2/payments/{paymentId}/refund", "Refund all or part of a payment",
+             ("payments",), request=domain.RefundPayment),
+]

@@ -1,0 +1,305 @@
+"""Idempotency-Key at the gateway: a retried create gets the first answer back.
+
+What takes part
+- POST and PATCH on the public API families (`/api/v1`, `/api/v2`, `/prices`) that
+  carry `Idempotency-Key`. Any other method or path ignores the header. So do
+  sign-in, refresh and sign-out: their answers are credentials, and replaying a
+  refresh would hand out a session again without the used token's reuse check.
+- The key is 1 to 255 printable ASCII characters, sent once; anything else is
+  400 `invalid_idempotency_key`.
+
+Scope: "<principal kind>:<subject> <METHOD> <raw path>", so two callers (or two
+routes) never see each other's keys. Anonymous callers (public sign-up) share the
+scope "anonymous <METHOD> <path>": the key alone (plus the exact body, below)
+identifies their request. The client address is deliberately not part of it.
+
+Semantics (as Stripe's), with rows in `gateway.idempotency_keys` (0002):
+- The request fingerprint is an HMAC-SHA256 (key derived from NORGATE_SECRET_KEY)
+  of method, raw path, raw query and body bytes. Keyed, so a stored fingerprint of
+  a body holding a password cannot be attacked offline with a dictionary.
+- First request: one `INSERT ... ON CONFLICT DO UPDATE ... WHERE expired` claims
+  the row as `in_progress` (an expired row counts as absent and is taken over in
+  the same statement). The request is proxied with its body already read (the
+  proxy forwards the bytes) and its answer buffered up to 1 MiB.
+- The upstream's answer, when status < 500 and not 429 and at most 1 MiB, is
+  stored (`done`, kept 24 h): status, Content-Type, Content-Encoding, Location,
+  X-Error-Code and the body, sealed with AES-256-GCM (creates return secrets such
+  as a new API key, which must not sit in the database in clear). Anything else
+  (5xx, 429, a larger body, a network failure, the gateway's own errors such as
+  502/504/413, a cancelled request) deletes the row, so the client may retry.
+- Same key, same fingerprint, done: the stored answer is replayed exactly
+  (status, headers above, body) plus `Idempotent-Replayed: true`.
+- Same key, other fingerprint: 409 `idempotency_key_reused`.
+- Same key while the first is in progress: 409 `idempotency_key_in_progress` with
+  `Retry-After: 1`. An `in_progress` row only holds for a lease
+  (max(60 s, 4 × NORGATE_UPSTREAM_TIMEOUT_SECONDS)), so a replica that died
+  mid-request does not block the key for a day.
+- Rows live in PostgreSQL, so every gateway replica sees the same keys. Expired
+  rows are deleted hourly.
+
+Where it runs: right after authentication and rate limiting (the gateway's
+identity middleware calls it as its handler; see app.py), so the caller is known
+and a refused 401 or 429 never claims a key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import os
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import asyncpg
+from aiohttp import web
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from multidict import CIMultiDict
+
+from services.gateway.authn import RATE_HEADERS_KEY
+from services.gateway.proxy import BUFFER_RESPONSE_KEY, REQUEST_BODY_KEY
+from shared.aio import being_cancelled, cancel_and_wait
+from shared.http import envelopes
+from shared.http.app import POOL
+from shared.http.errors import ApiError, Errors
+from shared.http.middleware import SETTINGS, principal_of
+from shared.logging import get_logger
+from shared.principal import Principal
+from shared.secrets import derive
+from shared.settings import Settings
+
+log = get_logger(__name__)
+
+HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotent-Replayed"
+METHODS = frozenset({"POST", "PATCH"})
+# Session endpoints: their answers are credentials (see the module docstring).
+IGNORED_PATHS = frozenset({
+    "/api/v1/auth/sign-in", "/api/v1/auth/refresh", "/api/v1/auth/sign-out"})
+MAX_KEY_LENGTH = 255
+MAX_STORED_BODY = 1024 * 1024
+TTL_SECONDS = 24 * 3600
+REPLAY_HEADERS = ("Content-Type", "Content-Encoding", "Location", "X-Error-Code")
+CLEANUP_EVERY_SECONDS = 3600
+
+IDEMPOTENCY = web.AppKey("idempotency", "IdempotencyStore")
+
+_CLAIM = """
+INSERT INTO idempotency_keys AS k (scope, key, owner, fingerprint, state, expires_at)
+VALUES ($1, $2, $3, $4, 'in_progress', now() + make_interval(secs => $5))
+ON CONFLICT (scope, key) DO UPDATE
+   SET owner = EXCLUDED.owner, fingerprint = EXCLUDED.fingerprint, state = 'in_progress',
+       status = NULL, headers = NULL, body = NULL, created_at = now(),
+       expires_at = EXCLUDED.expires_at
+ WHERE k.expires_at <= now()
+RETURNING k.owner
+"""
+
+_LOOKUP = """
+SELECT fingerprint, state, status, headers, body FROM idempotency_keys
+WHERE scope = $1 AND key = $2 AND expires_at > now()
+"""
+
+_COMPLETE = """
+UPDATE idempotency_keys
+   SET state = 'done', status = $4, headers = $5, body = $6,
+       expires_at = now() + make_interval(secs => $7)
+ WHERE scope = $1 AND key = $2 AND owner = $3 AND state = 'in_progress'
+"""
+
+_RELEASE = """
+DELETE FROM idempotency_keys
+WHERE scope = $1 AND key = $2 AND owner = $3 AND state = 'in_progress'
+"""
+
+_CLEANUP = "DELETE FROM idempotency_keys WHERE expires_at <= now()"
+
+
+@dataclass(frozen=True)
+class Record:
+    """A live row someone else holds: in progress, or done with its answer."""
+
+    fingerprint: bytes
+    state: str
+    status: int | None
+    headers: list[list[str]] | None
+    body: bytes | None  # sealed
+
+
+def valid_key(value: str) -> bool:
+    return 1 <= len(value) <= MAX_KEY_LENGTH and all(" " <= c <= "~" for c in value)
+
+
+def key_of(request: web.Request) -> str | None:
+    """The request's Idempotency-Key when it takes part; None when it does not;
+    400 when it does but the header is malformed."""
+    if request.method not in METHODS or request.path in IGNORED_PATHS \
+            or envelopes.family_of(request.path) is envelopes.Family.PLAIN:
+        return None
+    values = request.headers.getall(HEADER, [])
+    if not values:
+        return None
+    if len(values) != 1 or not valid_key(values[0]):
+        raise ApiError(Errors.INVALID_IDEMPOTENCY_KEY, field=HEADER)
+    return values[0]
+
+
+def scope_of(who: Principal, method: str, raw_path: str) -> str:
+    caller = f"{who.kind}:{who.subject}" if who.is_authenticated and who.subject \
+        else "anonymous"
+    return f"{caller} {method} {raw_path}"
+
+
+class IdempotencyStore:
+    def __init__(self, pool: asyncpg.Pool, settings: Settings) -> None:
+        self._pool = pool
+        self._fingerprint_key = bytes.fromhex(derive(settings, "idempotency-fingerprint"))
+        self._aead = AESGCM(bytes.fromhex(derive(settings, "secret-box:idempotency-response")))
+        self.lease_seconds = max(60.0, 4 * float(settings.upstream_timeout_seconds))
+
+    # Fingerprints and sealing ---------------------------------------------------
+
+    def fingerprint(self, method: str, raw_path: str, raw_query: str, body: bytes) -> bytes:
+        mac = hmac.new(self._fingerprint_key, digestmod=hashlib.sha256)
+        for part in (method.encode(), raw_path.encode(), raw_query.encode()):
+            mac.update(part)
+            mac.update(b"\x00")
+        mac.update(body)
+        return mac.digest()
+
+    @staticmethod
+    def _aad(scope: str, key: str) -> bytes:
+        return f"{scope}\x00{key}".encode()
+
+    def seal(self, scope: str, key: str, body: bytes) -> bytes:
+        nonce = os.urandom(12)
+        return nonce + self._aead.encrypt(nonce, body, self._aad(scope, key))
+
+    def open(self, scope: str, key: str, sealed: bytes) -> bytes:
+        return self._aead.decrypt(sealed[:12], sealed[12:], self._aad(scope, key))
+
+    # Rows ---------------------------------------------------------------------
+
+    async def claim(self, scope: str, key: str, fingerprint: bytes) -> uuid.UUID | Record:
+        """Our claim (a new owner id) when the key was free or expired; otherwise the
+        live row that holds it."""
+        for _ in range(5):
+            owner = await self._pool.fetchval(_CLAIM, scope, key, uuid.uuid4(), fingerprint,
+                                              self.lease_seconds)
+            if owner is not None:
+                return owner
+            row = await self._pool.fetchrow(_LOOKUP, scope, key)
+            if row is not None:
+                return Record(bytes(row["fingerprint"]), row["state"], row["status"],
+                              row["headers"], row["body"])
+            # Released or expired between the two statements: claim again.
+        # Only a key churned by other requests without pause gets here.
+        return Record(fingerprint, "in_progress", None, None, None)
+
+    async def complete(self, scope: str, key: str, owner: uuid.UUID, status: int,
+                       headers: list[list[str]], body: bytes) -> bool:
+        result = await self._pool.execute(_COMPLETE, scope, key, owner, status, headers,
+                                          self.seal(scope, key, body), float(TTL_SECONDS))
+        return result.split()[-1] == "1"
+
+    async def release(self, scope: str, key: str, owner: uuid.UUID) -> None:
+        await self._pool.execute(_RELEASE, scope, key, owner)
+
+    async def cleanup(self) -> int:
+        """Delete expired rows (done or abandoned in progress); returns how many."""
+        status = await self._pool.execute(_CLEANUP)
+        return int(status.split()[-1])
+
+
+def _storable(response: web.StreamResponse) -> bool:
+    # Only an answer the proxy buffered (an unprepared web.Response) can be kept.
+    return (isinstance(response, web.Response) and not response.prepared
+            and response.status < 500 and response.status != 429
+            and isinstance(response.body, bytes) and len(response.body) <= MAX_STORED_BODY)
+
+
+def _replay(request: web.Request, store: IdempotencyStore, scope: str, key: str,
+            record: Record) -> web.Response:
+    headers = CIMultiDict((name, value) for name, value in record.headers or ())
+    headers[REPLAYED_HEADER] = "true"
+    headers.update(request.get(RATE_HEADERS_KEY, {}))
+    # A done row always has its status and body (the table's CHECK says so).
+    return web.Response(status=record.status or 200, headers=headers,
+                        body=store.open(scope, key, record.body or b""))
+
+
+@web.middleware
+async def idempotency(request: web.Request, handler):
+    key = key_of(request)
+    if key is None:
+        return await handler(request)
+    store: IdempotencyStore = request.app[IDEMPOTENCY]
+    limit = request.app[SETTINGS].max_body_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise ApiError(Errors.BODY_TOO_LARGE, limit=limit)
+    body = await request.read()  # client_max_size (the body limit) applies: 413
+    request[REQUEST_BODY_KEY] = body  # the proxy forwards these bytes
+    url = request.rel_url
+    scope = scope_of(principal_of(request), request.method, url.raw_path)
+    fingerprint = store.fingerprint(request.method, url.raw_path, url.raw_query_string, body)
+
+    claim = await store.claim(scope, key, fingerprint)
+    if isinstance(claim, Record):
+        if not hmac.compare_digest(claim.fingerprint, fingerprint):
+            raise ApiError(Errors.IDEMPOTENCY_KEY_REUSED, field=HEADER)
+        if claim.state != "done":
+            raise ApiError(Errors.IDEMPOTENCY_KEY_IN_PROGRESS, field=HEADER,
+                           headers={"Retry-After": "1"})
+        log.debug("idempotent_replay", scope=scope)
+        return _replay(request, store, scope, key, claim)
+
+    owner = claim
+    request[BUFFER_RESPONSE_KEY] = MAX_STORED_BODY
+    try:
+        response = await handler(request)
+    except BaseException:
+        await _release(store, scope, key, owner)
+        raise
+    if _storable(response):
+        headers = [[name, value] for name in REPLAY_HEADERS
+                   for value in response.headers.getall(name, [])]
+        try:
+            if not await store.complete(scope, key, owner, response.status, headers,
+                                        response.body):
+                log.warning("idempotency_claim_lost", scope=scope)
+        except Exception:
+            # The answer still goes to the client; the row stays in progress until its
+            # lease ends, and then the key is free again.
+            log.exception("idempotency_store_failed", scope=scope)
+    else:
+        await _release(store, scope, key, owner)
+    return response
+
+
+async def _release(store: IdempotencyStore, scope: str, key: str, owner: uuid.UUID) -> None:
+    try:
+        # Shielded: a cancelled request still frees its key.
+        await asyncio.shield(store.release(scope, key, owner))
+    except Exception:
+        log.exception("idempotency_release_failed", scope=scope)
+
+
+async def idempotency_ctx(app: web.Application) -> AsyncIterator[None]:
+    store = IdempotencyStore(app[POOL], app[SETTINGS])
+    app[IDEMPOTENCY] = store
+
+    async def cleanup_hourly() -> None:
+        while True:
+            await asyncio.sleep(CLEANUP_EVERY_SECONDS)
+            try:
+                deleted = await store.cleanup()
+                log.debug("idempotency_cleanup", deleted=deleted)
+            except Exception as exc:
+                if being_cancelled():
+                    raise asyncio.CancelledError from exc
+                log.exception("idempotency_cleanup_failed")
+
+    task = asyncio.create_task(cleanup_hourly(), name="idempotency-cleanup")
+    yield
+    await cancel_and_wait(task)

@@ -1,0 +1,224 @@
+"""NorPay payments against the real auth, fees and checkout services."""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import asynccontextmanager
+
+import asyncpg
+import pytest
+
+from services.auth.app import build_spec as auth_spec
+from services.checkout.app import build_spec as checkout_spec
+from services.fees.app import build_spec as fees_spec
+from shared.events import Topology
+from shared.http.app import create_app
+from tests.conftest import serve
+from tests.support.auth import make_company_admin, make_merchant
+from tests.support.broker import EventTap
+from tests.support.poll import poll_until
+
+WALLET = "0x742d35cc6634c0532925a3b844bc454e4438f44e"
+ONE_NOR = "1000000000000000000"
+
+
+@asynccontextmanager
+async def services(settings):
+    async with serve(create_app(settings, auth_spec(settings))) as auth:
+        s = settings.model_copy(update={"auth_url": f"http://127.0.0.1:{auth.server.port}"})
+        async with serve(create_app(s, fees_spec(s))) as fees:
+            s = s.model_copy(update={"fees_url": f"http://127.0.0.1:{fees.server.port}"})
+            async with serve(create_app(s, checkout_spec(s))) as checkout:
+                yield checkout
+
+
+@pytest.fixture
+async def shop(settings):
+    async with services(settings) as checkout:
+        admin = await make_company_admin(settings)
+        merchant = await make_merchant(settings, admin, status="ACTIVE")
+        yield checkout, merchant.headers(settings), merchant
+
+
+async def _create(client, headers, amount=ONE_NOR, currency="NOR", **extra):
+    return await client.post("/api/v2/payments/create", headers=headers, json={
+        "amount": amount, "currency": currency, "description": "Product purchase",
+        "metadata": {"orderId": "order_123"}, "successUrl": "https://yoursite.com/success",
+        "cancelUrl": "https://yoursite.com/cancel", **extra})
+
+
+async def _new(client, headers, **kw) -> str:
+    resp = await _create(client, headers, **kw)
+    assert resp.status == 201, await resp.text()
+    return (await resp.json())["result"]["paymentId"]
+
+
+async def test_create_answers_the_seeds_fields(settings, shop):
+    client, headers, _ = shop
+    resp = await _create(client, headers)
+    assert resp.status == 201
+    body = await resp.json()
+    assert (body["status"], body["message"]) == ("1", "OK")
+    result = body["result"]
+    assert set(result) == {"paymentId", "amount", "currency", "status", "checkoutUrl",
+                           "expiresAt", "createdAt"}
+    assert result["paymentId"].startswith("pay_") and result["status"] == "pending"
+    assert result["amount"] == ONE_NOR and result["currency"] == "NOR"
+    assert result["checkoutUrl"] == f"{settings.public_url}/checkout/{result['paymentId']}"
+    assert int(result["expiresAt"]) - int(result["createdAt"]) == 3600
+
+
+async def test_nor_wallet_payment_completes_with_a_transaction_hash(shop):
+    client, headers, _ = shop
+    pid = await _new(client, headers)
+    resp = await client.post(f"/api/v2/payments/{pid}/confirm", headers=headers,
+                             json={"paymentMethod": "NOR_WALLET", "payer": WALLET})
+    assert resp.status == 200, await resp.text()
+    got = (await (await client.get(f"/api/v2/payments/{pid}", headers=headers)).json())["result"]
+    assert got["status"] == "completed" and got["payer"] == WALLET
+    assert got["transactionHash"].startswith("0x") and got["completedAt"]
+    assert got["metadata"] == {"orderId": "order_123"}
+
+
+async def test_the_seeds_three_error_messages_word_for_word(settings, shop):
+    client, headers, _ = shop
+    zero = await _create(client, headers, amount="0")
+    assert (await zero.json()) == {"status": "0",
+                                   "message": "Error! Amount must be greater than 0",
+                                   "result": None}
+    broke = await _new(client, headers)
+    resp = await client.post(f"/api/v2/payments/{broke}/confirm", headers=headers,
+                             json={"paymentMethod": "NOR_WALLET",
+                                   "payer": "0x" + "1" * 36 + "dead"})
+    assert (await resp.json())["message"] == "Error! Insufficient balance"
+    late = await _new(client, headers)
+    conn = await asyncpg.connect(settings.dsn_of("checkout"))
+    try:
+        await conn.execute("UPDATE payments SET expires_at = now() - interval '1 second' "
+                           "WHERE payment_id = $1", late)
+    finally:
+        await conn.close()
+    resp = await client.post(f"/api/v2/payments/{late}/confirm", headers=headers,
+                             json={"paymentMethod": "NOR_WALLET", "payer": WALLET})
+    assert (await resp.json())["message"] == "Error! Payment session expired"
+
+
+@pytest.mark.parametrize("number,expected", [
+    ("4242 4242 4242 4242", "completed"),
+    ("5555555555554444", "completed"),
+    ("4000000000000002", "Error! Card declined"),
+    ("4000000000009995", "Error! Insufficient balance"),
+    ("4000002500003155", "processing"),
+])
+async def test_card_sandbox(shop, number, expected):
+    client, headers, _ = shop
+    pid = await _new(client, headers, amount="1050", currency="USD")
+    resp = await client.post(f"/api/v2/payments/{pid}/confirm", headers=headers, json={
+        "paymentMethod": "VISA_MASTER",
+        "card": {"number": number, "expMonth": 12, "expYear": 2099, "cvc": "123"}})
+    body = await resp.json()
+    if expected.startswith("Error!"):
+        assert resp.status == 402 and body["message"] == expected
+    else:
+        assert body["result"]["status"] == expected
+        assert "4242424242424242" not in str(body)
+
+
+async def test_three_d_secure_then_pass_completes(shop):
+    client, headers, _ = shop
+    pid = await _new(client, headers, amount="1050", currency="USD")
+    first = await client.post(f"/api/v2/payments/{pid}/confirm", headers=headers, json={
+        "paymentMethod": "VISA_MASTER",
+        "card": {"number": "4000002500003155", "expMonth": 1, "expYear": 2099, "cvc": "999"}})
+    assert (await first.json())["result"]["nextAction"] == "3ds"
+    done = await client.post(f"/api/v2/payments/{pid}/action", headers=headers,
+                             json={"threeDSecure": "pass"})
+    assert (await done.json())["result"]["status"] == "completed"
+
+
+async def test_omari_otp_right_completes_wrong_fails(shop):
+    client, headers, _ = shop
+    for otp, status in (("123456", 200), ("000000", 402)):
+        pid = await _new(client, headers, amount="500", currency="USD")
+        await client.post(f"/api/v2/payments/{pid}/confirm", headers=headers,
+                          json={"paymentMethod": "OMARI", "phoneNumber": "263771234567"})
+        resp = await client.post(f"/api/v2/payments/{pid}/action", headers=headers,
+                                 json={"otp": otp})
+        assert resp.status == status
+
+
+async def test_ecocash_completes_through_the_rails_callback(shop):
+    client, headers, _ = shop
+    pid = await _new(client, headers, amount="500", currency="USD")
+    resp = await client.post(f"/api/v2/payments/{pid}/confirm", headers=headers,
+                             json={"paymentMethod": "ECOCASH", "phoneNumber": "263771234567"})
+    assert (await resp.json())["result"]["status"] == "processing"
+
+    async def completed():
+        got = await (await client.get(f"/api/v2/payments/{pid}", headers=headers)).json()
+        return got["result"]["status"] == "completed"
+    await poll_until(completed, timeout=10, what="ECOCASH callback")
+
+
+async def test_cancel_then_confirm_is_refused(shop):
+    client, headers, _ = shop
+    pid = await _new(client, headers)
+    assert (await client.post(f"/api/v2/payments/{pid}/cancel", headers=headers)).status == 200
+    resp = await client.post(f"/api/v2/payments/{pid}/confirm", headers=headers,
+                             json={"paymentMethod": "NOR_WALLET", "payer": WALLET})
+    assert resp.status == 409
+
+
+async def test_partial_then_full_refund(shop):
+    client, headers, _ = shop
+    pid = await _new(client, headers, amount="1000", currency="USD")
+    await client.post(f"/api/v2/payments/{pid}/confirm", headers=headers, json={
+        "paymentMethod": "VISA_MASTER",
+        "card": {"number": "4242424242424242", "expMonth": 12, "expYear": 2099, "cvc": "123"}})
+    part = await client.post(f"/api/v2/payments/{pid}/refund", headers=headers,
+                             json={"amount": "400"})
+    assert (await part.json())["result"]["status"] == "completed"
+    too_much = await client.post(f"/api/v2/payments/{pid}/refund", headers=headers,
+                                 json={"amount": "601"})
+    assert too_much.status == 400
+    rest = await client.post(f"/api/v2/payments/{pid}/refund", headers=headers, json={})
+    result = (await rest.json())["result"]
+    assert (result["status"], result["refundedAmount"]) == ("refunded", "1000")
+
+
+async def test_another_merchants_payment_is_not_found(settings, shop):
+    client, headers, merchant = shop
+    pid = await _new(client, headers)
+    other = await make_merchant(settings, await make_company_admin(settings), status="ACTIVE")
+    resp = await client.get(f"/api/v2/payments/{pid}", headers=other.headers(settings))
+    assert resp.status == 404
+
+
+async def test_an_inactive_merchant_cannot_create_payments(settings):
+    async with services(settings) as client:
+        shop = await make_merchant(settings, await make_company_admin(settings),
+                                   status="INACTIVE")
+        resp = await _create(client, shop.headers(settings))
+        body = await resp.json()
+    assert resp.status == 403
+    assert body["message"] == "Error! This merchant is inactive and cannot take new payments"
+
+
+async def test_twenty_parallel_confirms_charge_once(settings, shop):
+    client, headers, _ = shop
+    pid = await _new(client, headers)
+    async with EventTap(settings.amqp_url, Topology(settings.events_namespace),
+                        ["payment.completed"]) as tap:
+        answers = await asyncio.gather(*(
+            client.post(f"/api/v2/payments/{pid}/confirm", headers=headers,
+                        json={"paymentMethod": "NOR_WALLET", "payer": WALLET})
+            for _ in range(20)))
+        statuses = sorted(r.status for r in answers)
+        await poll_until(lambda: _ours(tap, pid), timeout=10, what="payment.completed")
+        await asyncio.sleep(0.5)  # a window for a second (wrong) event to show up
+    assert statuses == [200] + [409] * 19
+    assert len([e for e in tap.events if e.data["paymentId"] == pid]) == 1
+
+
+async def _ours(tap, pid) -> bool:
+    return any(e.data["paymentId"] == pid for e in tap.events)
