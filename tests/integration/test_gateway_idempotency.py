@@ -5,6 +5,7 @@ checkout."""
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 from collections import Counter
 from dataclasses import dataclass
@@ -306,7 +307,7 @@ async def test_answers_are_sealed_at_rest(stack):
     (row,) = await _rows(stack.settings, "key = $1", k)
     assert row["state"] == "done" and row["status"] == 201
     assert b"do-not-store-me" in raw and b"do-not-store-me" not in row["body"]
-    assert [h[0] for h in row["headers"]] == ["Content-Type", "Location"]
+    assert [h[0] for h in json.loads(row["headers"])] == ["Content-Type", "Location"]
     assert b"do-not-store-me" not in bytes(row["fingerprint"])
 
 
