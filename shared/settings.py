@@ -85,6 +85,10 @@ class Settings(BaseSettings):
     price_provider_min_fee: Decimal = Field(default=Decimal("0.25"), ge=0)
     price_platform_fee_percent: Decimal = Field(default=Decimal("3.9"), ge=0, le=100)
 
+    # How many proxies (load balancer, ingress) stand in front of the gateway: the
+    # client address is taken that many hops from the right of X-Forwarded-For.
+    trusted_proxy_hops: int = Field(default=0, ge=0, le=5)
+
     # Tuning
     workers: int = Field(default=1, ge=1, le=64)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)

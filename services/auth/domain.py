@@ -60,7 +60,7 @@ class NewUser(BaseModel):
 class SecondaryAdmin(NewUser):
     """An ADMIN adding an ADMIN; a SUPER caller names the company."""
 
-    company_id: int | None = Field(default=None, alias="companyId", ge=1)
+    company_id: int | None = Field(default=None, alias="companyId", ge=1, le=2**63 - 1)
 
 
 class UpdateUser(BaseModel):

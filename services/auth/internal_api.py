@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
+
 from aiohttp import web
 from pydantic import BaseModel, Field
 
 from services.auth import merchants_store as ms
+from services.auth import store as users_store
+from services.auth.context import SECRETS
 from shared.http.app import POOL
 from shared.http.envelopes import json_response
 from shared.http.errors import ApiError, Errors
@@ -39,7 +43,7 @@ async def merchant(request: web.Request) -> web.Response:
     require_service(request)
     raw = request.match_info["merchantId"]
     row = None
-    if raw.isdigit() and len(raw) <= 18:
+    if raw.isascii() and raw.isdigit() and len(raw) <= 18:
         async with request.app[POOL].acquire() as conn:
             row = await ms.merchant_by_id(conn, int(raw), company_id=None)
     if row is None:
@@ -49,9 +53,51 @@ async def merchant(request: web.Request) -> web.Response:
                           "merchantName": row["name"]})
 
 
+def _merchant_json(row) -> dict:
+    return {"merchantId": row["id"], "companyId": row["company_id"], "status": row["status"],
+            "ratePlan": row["rate_plan"], "merchantName": row["name"],
+            "merchantUid": str(row["uid"])}
+
+
+async def merchant_by_uid(request: web.Request) -> web.Response:
+    """A merchant by its public `merchantUid` (NORAH's confirmation names it so)."""
+    require_service(request)
+    try:
+        uid = uuid.UUID(request.match_info["uid"])
+    except ValueError:
+        raise ApiError(Errors.NOT_FOUND, resource="Merchant") from None
+    async with request.app[POOL].acquire() as conn:
+        row = await ms.merchant_by_uid(conn, uid)
+    if row is None:
+        raise ApiError(Errors.NOT_FOUND, resource="Merchant")
+    return json_response(_merchant_json(row))
+
+
+async def transaction_secret(request: web.Request) -> web.Response:
+    """The opened transaction-signing secret of a user or merchant (checkout signs and
+    verifies NORAH payment tokens with it). Only checkout may ask: a secret handed to
+    any service would widen what one compromised service exposes."""
+    require_service(request)
+    if principal_of(request).subject != "checkout":
+        raise ApiError(Errors.FORBIDDEN)
+    kind, raw = request.match_info["kind"], request.match_info["id"]
+    row = None
+    if kind in ("user", "merchant") and raw.isascii() and raw.isdigit() and len(raw) <= 18:
+        async with request.app[POOL].acquire() as conn:
+            if kind == "user":
+                row = await users_store.user_by_id(conn, int(raw))
+            else:
+                row = await ms.merchant_by_id(conn, int(raw), company_id=None)
+    if row is None:
+        raise ApiError(Errors.NOT_FOUND, resource="User" if kind == "user" else "Merchant")
+    return json_response({"secret": request.app[SECRETS].open(row["secret"])})
+
+
 def setup_routes(app: web.Application) -> None:
     app.router.add_post("/internal/merchants/resolve", resolve_merchant)
+    app.router.add_get("/internal/merchants/by-uid/{uid}", merchant_by_uid)
     app.router.add_get("/internal/merchants/{merchantId}", merchant)
+    app.router.add_get("/internal/secrets/{kind}/{id}", transaction_secret)
 
 
 DOCS: list = []  # internal routes are not part of the public API

@@ -30,7 +30,7 @@ TOUCH_EVERY_SECONDS = 60  # last_used_at is written at most once a minute per ke
 
 def _merchant_param(request: web.Request) -> int | None:
     raw = query_text(request, "merchantId")
-    if raw is not None and (not raw.isdigit() or len(raw) > 18):
+    if raw is not None and (not (raw.isascii() and raw.isdigit()) or len(raw) > 18):
         raise ApiError(Errors.VALIDATION, field="merchantId",
                        detail="merchantId: must be a merchant id")
     return int(raw) if raw else None

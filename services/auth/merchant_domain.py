@@ -90,7 +90,7 @@ class CreateMerchant(_MerchantFields):
     """POST /api/v1/admin/create-merchant-account; a SUPER caller names the company."""
 
     rate_plan: RatePlan = Field(default="STARTER", alias="ratePlan")
-    company_id: int | None = Field(default=None, alias="companyId", ge=1)
+    company_id: int | None = Field(default=None, alias="companyId", ge=1, le=2**63 - 1)
 
 
 class ReplaceMerchant(_MerchantFields):
@@ -160,7 +160,7 @@ class CreateApiKey(BaseModel):
     model_config = ConfigDict(populate_by_name=True, str_strip_whitespace=True,
                               extra="forbid")
 
-    merchant_id: int | None = Field(default=None, alias="merchantId", ge=1)
+    merchant_id: int | None = Field(default=None, alias="merchantId", ge=1, le=2**63 - 1)
     name: str | None = Field(default=None, min_length=1, max_length=100)
     app_id: str | None = Field(default=None, alias="appId", pattern=APP_ID.pattern)
 
@@ -213,7 +213,7 @@ class AppFields(BaseModel):
 
 
 class CreateApp(AppFields):
-    company_id: int | None = Field(default=None, alias="companyId", ge=1)
+    company_id: int | None = Field(default=None, alias="companyId", ge=1, le=2**63 - 1)
 
 
 class PatchApp(AppFields):

@@ -32,7 +32,7 @@ MANAGERS = ("SUPER", "ADMIN")
 
 def path_id(request: web.Request, name: str, resource: str) -> int:
     raw = request.match_info[name]
-    if not raw.isdigit() or len(raw) > 18:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
         raise ApiError(Errors.NOT_FOUND, resource=resource)
     return int(raw)
 

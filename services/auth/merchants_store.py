@@ -238,3 +238,7 @@ async def merchant_by_user_name(conn: asyncpg.Connection, user_name: str) -> asy
                     SELECT 1 FROM users u WHERE lower(u.email) = lower($1)
                       AND u.role = 'MERCHANT' AND u.deleted_at IS NULL))
            ORDER BY m.id LIMIT 1""", user_name)
+
+
+async def merchant_by_uid(conn: asyncpg.Connection, uid) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT * FROM merchants WHERE uid = $1", uid)

@@ -72,22 +72,32 @@ async def _tokens(request: web.Request, user, *, family: uuid.UUID, conn=None) -
 async def sign_in(request: web.Request) -> web.Response:
     body = await read_json(request, SignIn)
     settings = request.app[SETTINGS]
-    account_key, ip_key = f"acct:{body.email.strip().lower()}", f"ip:{_client_ip(request)}"
     pool = request.app[POOL]
     async with pool.acquire() as conn:
+        # The database lowers the address the same way its lookup does, so no
+        # spelling of an address (İ, say) reaches the account with fresh attempts.
+        account_key = "acct:" + await conn.fetchval("SELECT lower($1)", body.email.strip())
+        ip_key = f"ip:{_client_ip(request)}"
         locked = await store.lock_remaining(conn, [account_key, ip_key])
         if locked:
+            raise ApiError(Errors.TOO_MANY_SIGN_INS, seconds=locked,
+                           headers={"Retry-After": str(locked)})
+        # Counted before the password is checked: parallel guesses cannot all
+        # slip past the lock; a success clears the account's count below.
+        failures = await store.record_failure(
+            conn, account_key, window_seconds=settings.sign_in_lock_seconds,
+            max_failures=settings.sign_in_max_failures)
+        if failures > settings.sign_in_max_failures:  # this attempt locked it: no check
+            locked = await store.lock_remaining(conn, [account_key]) or 1
             raise ApiError(Errors.TOO_MANY_SIGN_INS, seconds=locked,
                            headers={"Retry-After": str(locked)})
         user = await store.user_by_email(conn, body.email.strip())
     # An unknown address costs the same hash as a wrong password: no timing tell.
     valid = await verify_password(user["password_hash"] if user else DUMMY_HASH, body.password)
     if not valid or user is None:
-        async with pool.acquire() as conn:
-            failures = await store.record_failure(
-                conn, account_key, window_seconds=settings.sign_in_lock_seconds,
-                max_failures=settings.sign_in_max_failures)
-            await store.record_failure(conn, ip_key, window_seconds=settings.sign_in_lock_seconds,
+        async with pool.acquire() as conn:  # a client address counts failures only
+            await store.record_failure(conn, ip_key,
+                                       window_seconds=settings.sign_in_lock_seconds,
                                        max_failures=settings.sign_in_max_failures_per_ip)
         # Each further failure answers more slowly (0.25 s, 0.5 s, ... at most 2 s).
         await asyncio.sleep(min(2.0, 0.125 * 2 ** min(failures, 5)) if failures > 1 else 0)
@@ -108,6 +118,12 @@ async def refresh(request: web.Request) -> web.Response:
     async with uow(request) as work:
         row = await store.refresh_token_for_update(work.conn, sha256_hex(body.refresh_token))
         if row is None or row["revoked_at"] or row["expires_at"] < datetime.now(UTC):
+            raise ApiError(Errors.INVALID_REFRESH_TOKEN)
+        # One family at a time: a refresh and a sign-out (or a reuse) of the same
+        # family cannot interleave and leave a freshly minted token alive.
+        await work.conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", str(row["family"]))
+        row = await store.refresh_token_for_update(work.conn, row["token_hash"])
+        if row["revoked_at"]:
             raise ApiError(Errors.INVALID_REFRESH_TOKEN)
         if row["used_at"] is not None:
             revoked = await store.revoke_family(work.conn, row["family"])
@@ -132,6 +148,8 @@ async def sign_out(request: web.Request) -> web.Response:
     async with uow(request) as work:
         row = await store.refresh_token_for_update(work.conn, sha256_hex(body.refresh_token))
         if row is not None:
+            await work.conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))",
+                                    str(row["family"]))
             await store.revoke_family(work.conn, row["family"])
     # The same answer whether or not the token existed.
     return ok(Family.NORAH, None, message="Signed out")

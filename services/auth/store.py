@@ -113,7 +113,8 @@ async def user_by_id(conn: asyncpg.Connection, user_id: int, *,
     return await conn.fetchrow(
         f"""SELECT {USER_COLUMNS} FROM users u LEFT JOIN companies c ON c.id = u.company_id
             WHERE u.id = $1 AND u.deleted_at IS NULL
-              AND ($2::bigint IS NULL OR u.company_id = $2)""", user_id, company_id)
+              AND ($2::bigint IS NULL OR (u.company_id = $2 AND u.role <> 'SUPER'))""",
+        user_id, company_id)
 
 
 async def list_users(conn: asyncpg.Connection, *, company_id: int | None, role: str | None,
@@ -146,6 +147,13 @@ async def update_user(conn: asyncpg.Connection, user_id: int, *, first_name: str
         raise EmailTaken(email or "") from None
 
 
+async def drop_pending_confirmations(conn: asyncpg.Connection, user_id: int) -> None:
+    """An address changed or an account disabled: outstanding links must not
+    (re-)enable it."""
+    await conn.execute(
+        "DELETE FROM email_confirmations WHERE user_id = $1 AND used_at IS NULL", user_id)
+
+
 async def delete_user(conn: asyncpg.Connection, user_id: int) -> None:
     """Soft delete, keeping what refers to the user; its sessions end now."""
     await conn.execute(
@@ -171,7 +179,10 @@ async def lock_remaining(conn: asyncpg.Connection, keys: list[str]) -> int:
 
 async def record_failure(conn: asyncpg.Connection, key: str, *, window_seconds: int,
                          max_failures: int) -> int:
-    """Count a failed sign-in for `key` in a sliding window; lock it at the limit."""
+    """Count a sign-in attempt for `key` in a window; past the limit, lock it.
+
+    Attempts are counted before the password is checked (a success clears the
+    count), so `max_failures` attempts are checked at most per window."""
     failures = await conn.fetchval(
         """INSERT INTO sign_in_failures (key, failures, first_at) VALUES ($1, 1, now())
            ON CONFLICT (key) DO UPDATE SET
@@ -180,7 +191,7 @@ async def record_failure(conn: asyncpg.Connection, key: str, *, window_seconds: 
              first_at = CASE WHEN sign_in_failures.first_at < now() - make_interval(secs => $2)
                              THEN now() ELSE sign_in_failures.first_at END
            RETURNING failures""", key, window_seconds)
-    if failures >= max_failures:
+    if failures > max_failures:
         await conn.execute(
             """UPDATE sign_in_failures SET locked_until = now() + make_interval(secs => $2),
                       failures = 0, first_at = now() WHERE key = $1""", key, window_seconds)

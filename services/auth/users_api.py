@@ -27,7 +27,7 @@ USER = "User"
 
 def _user_id(request: web.Request) -> int:
     raw = request.match_info["userId"]
-    if not raw.isdigit() or len(raw) > 18:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
         raise ApiError(Errors.NOT_FOUND, resource=USER)
     return int(raw)
 
@@ -102,6 +102,11 @@ async def update_user(request: web.Request) -> web.Response:
         target = await _target(request, work.conn, who)
         if body.role == "SUPER" and who.role != "SUPER":
             raise ApiError(Errors.CANNOT_GRANT_SUPER, field="role")
+        if target["role"] == "SUPER" and body.role not in (None, "SUPER") \
+                and target["company_id"] is None:
+            raise ApiError(Errors.VALIDATION, field="role", detail=(
+                "role: this SUPER user belongs to no company; create an ADMIN in a company "
+                "instead"))
         if body.role is not None and (body.role == "MERCHANT") != (target["role"] == "MERCHANT"):
             raise ApiError(Errors.VALIDATION, field="role", detail=(
                 "role: a MERCHANT login belongs to its merchant and cannot change role"))
@@ -118,6 +123,8 @@ async def update_user(request: web.Request) -> web.Response:
             raise ApiError(Errors.EMAIL_TAKEN, field="email") from None
         if body.status is False:
             await store.revoke_user_sessions(work.conn, target["id"])
+        if body.status is False or (body.email and body.email.lower() != target["email"].lower()):
+            await store.drop_pending_confirmations(work.conn, target["id"])
         changed = sorted(body.model_dump(exclude_none=True, by_alias=True))
         work.emit("user.updated", {"userId": target["id"], "changed": changed},
                   company_id=str(target["company_id"]) if target["company_id"] else None)

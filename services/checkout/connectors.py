@@ -61,7 +61,7 @@ def _card(body: ConfirmPayment) -> Outcome:
     if body.card is None:
         raise BadPaymentDetails("card", "card: required for VISA_MASTER")
     number = re.sub(r"[ -]", "", body.card.number)
-    if not number.isdigit() or not _luhn(number):
+    if not (number.isascii() and number.isdigit()) or not _luhn(number):
         raise BadPaymentDetails("card.number", "card.number: is not a valid card number")
     now = datetime.now(UTC)
     if (body.card.exp_year, body.card.exp_month) < (now.year, now.month):
@@ -84,7 +84,7 @@ def _phone(body: ConfirmPayment) -> str:
 
 
 def _account(body: ConfirmPayment) -> Outcome:
-    if not body.account or not body.account.isdigit():
+    if not body.account or not (body.account.isascii() and body.account.isdigit()):
         raise BadPaymentDetails("account", "account: an account number is required")
     if body.account.endswith("0001"):
         return Outcome("failed", "Account declined", facts={"payer": body.account[-4:]})

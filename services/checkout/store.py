@@ -61,3 +61,48 @@ async def add_refund(conn: asyncpg.Connection, *, refund_id: str, pk: int, amoun
     return await conn.fetchrow(
         "INSERT INTO refunds (refund_id, payment_pk, amount, reason) VALUES ($1, $2, $3, $4) "
         "RETURNING *", refund_id, pk, amount, reason)
+
+
+# NORAH transactions ------------------------------------------------------------
+
+async def payment_by_trace(conn: asyncpg.Connection, trace: uuid.UUID, *,
+                           company_id: int | None, merchant_id: int | None,
+                           for_update: bool = False) -> asyncpg.Record | None:
+    """A payment by its NORAH trace, within the caller's scope."""
+    return await conn.fetchrow(
+        f"""SELECT * FROM payments WHERE trace = $1
+              AND ($2::bigint IS NULL OR company_id = $2)
+              AND ($3::bigint IS NULL OR merchant_id = $3)
+            {'FOR UPDATE' if for_update else ''}""", trace, company_id, merchant_id)
+
+
+def _like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+async def list_transactions(conn: asyncpg.Connection, *, company_id: int | None,
+                            merchant_id: int | None, search: str | None = None,
+                            status: str | None = None, currency: str | None = None,
+                            created_from: datetime | None = None,
+                            created_before: datetime | None = None,
+                            charged_only: bool = False, limit: int,
+                            offset: int) -> tuple[list[asyncpg.Record], int]:
+    """One page, newest first (ties broken by id, so pages never overlap), and the total.
+    `search` matches the trace or the payment id from its start, or the merchant name."""
+    where = """($1::bigint IS NULL OR company_id = $1)
+               AND ($2::bigint IS NULL OR merchant_id = $2)
+               AND ($3::text IS NULL OR trace::text LIKE lower($3) || '%'
+                    OR payment_id LIKE $3 || '%'
+                    OR merchant_name ILIKE '%' || $3 || '%')
+               AND ($4::text IS NULL OR status = $4)
+               AND ($5::text IS NULL OR currency = $5)
+               AND ($6::timestamptz IS NULL OR created_at >= $6)
+               AND ($7::timestamptz IS NULL OR created_at < $7)
+               AND (NOT $8::boolean OR charges > 0)"""
+    args = (company_id, merchant_id, _like(search) if search else None, status, currency,
+            created_from, created_before, charged_only)
+    rows = await conn.fetch(
+        f"""SELECT * FROM payments WHERE {where}
+            ORDER BY created_at DESC, id DESC LIMIT $9 OFFSET $10""", *args, limit, offset)
+    total = await conn.fetchval(f"SELECT count(*) FROM payments WHERE {where}", *args)
+    return rows, total

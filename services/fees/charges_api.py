@@ -35,7 +35,7 @@ READERS = ("SUPER", "ADMIN", "MERCHANT")
 
 def _charge_id(request: web.Request) -> int:
     raw = request.match_info["chargeId"]
-    if not raw.isdigit() or len(raw) > 18:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
         raise ApiError(Errors.NOT_FOUND, resource=CHARGE)
     return int(raw)
 

@@ -30,7 +30,7 @@ async def resolve_merchant(request: web.Request, user_name: str) -> dict | None:
     Any other answer from auth is an outage, not a missing merchant."""
     status, body = await request.app[CLIENT].request(
         "auth", "POST", "/internal/merchants/resolve", json={"merchantUserName": user_name})
-    if status == 404:
+    if status in (400, 404):  # a name auth cannot even look up names no merchant
         return None
     if status != 200 or not isinstance(body, dict):
         raise ServiceUnavailable("auth", f"merchant lookup answered {status}")

@@ -53,16 +53,16 @@ class Rule:
 
     @cached_property
     def min_minor(self) -> int:
-        return int(self.min_threshold.scaleb(self.exponent))
+        return _exact_minor(self.min_threshold, self.exponent)
 
     @cached_property
     def max_minor(self) -> int | None:
-        return None if self.max_threshold is None else int(
-            self.max_threshold.scaleb(self.exponent))
+        return None if self.max_threshold is None else _exact_minor(self.max_threshold,
+                                                                     self.exponent)
 
     @cached_property
     def flat_minor(self) -> int:
-        return int(self.value.scaleb(self.exponent))
+        return _exact_minor(self.value, self.exponent)
 
     @cached_property
     def percent_fraction(self) -> tuple[int, int]:
@@ -96,9 +96,17 @@ class Quote:
         return self.amount_minor - self.charges_minor
 
 
+def _exact_minor(major: Decimal, exponent: int) -> int:
+    """Major units to minor, exactly, whatever the number of digits (NOR amounts run
+    past Decimal's default 28-digit precision)."""
+    with localcontext() as ctx:
+        ctx.prec = 200
+        return int(major.scaleb(exponent))
+
+
 def to_minor(major: Decimal, currency: Currency) -> int:
     """Major units to minor, exactly (values are validated to fit the exponent)."""
-    return int(major.scaleb(currency.exponent))
+    return _exact_minor(major, currency.exponent)
 
 
 def applicable(rules: list[Rule], *, merchant_id: int | None, currency: Currency,
@@ -202,4 +210,7 @@ def price_item(amount_minor: int, currency: Currency, fees: PriceFees,
     else:
         seller = 0
         app = amount_minor - platform - transaction_fee_minor
+    if app < 0 or seller < 0:
+        raise ValueError("the fees exceed the amount: the app or seller share would be "
+                         "negative")
     return PriceItem(amount_minor, total, platform, seller, app, transaction_fee_minor)

@@ -30,7 +30,8 @@ class TestCalculation(BaseModel):
 
     amount: Decimal | int | str
     currency: str = Field(min_length=2, max_length=5)
-    user_email: str | None = Field(default=None, max_length=254)
+    user_email: str | None = Field(default=None, min_length=3, max_length=254,
+                                   pattern=r"^[^\x00]+$")
     category: str = Field(default=DEFAULT_CATEGORY, alias="chargeCategory", min_length=1,
                           max_length=50)
 
@@ -40,7 +41,7 @@ class QuoteRequest(BaseModel):
 
     model_config = ConfigDict(populate_by_name=True)
 
-    merchant_id: int | None = Field(default=None, alias="merchantId", ge=1)
+    merchant_id: int | None = Field(default=None, alias="merchantId", ge=1, le=2**63 - 1)
     currency: str = Field(min_length=2, max_length=5)
     amount: str | int
     category: str = Field(default=DEFAULT_CATEGORY, min_length=1, max_length=50)
@@ -49,7 +50,7 @@ class QuoteRequest(BaseModel):
 class PriceItemRequest(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
-    merchant_id: int | None = Field(default=None, alias="merchantId", ge=1)
+    merchant_id: int | None = Field(default=None, alias="merchantId", ge=1, le=2**63 - 1)
     currency: str = Field(min_length=2, max_length=5)
     amount: Decimal | int | str
     app_fee: Decimal = Field(default=Decimal(0), ge=0, le=100)
@@ -84,7 +85,7 @@ async def _merchant_for(request: web.Request, user_email: str | None) -> int | N
                or (who.role == "ADMIN" and str(found["companyId"]) == who.company_id)
                or str(found["merchantId"]) == who.merchant_id)
     if not visible:
-        raise ApiError(Errors.NOT_FOUND, resource="Merchant")
+        return None  # another tenant's merchant reads exactly like an unknown address
     return int(found["merchantId"])
 
 
@@ -136,7 +137,11 @@ async def internal_price_item(request: web.Request) -> web.Response:
                             settings.price_provider_min_fee,
                             settings.price_platform_fee_percent, body.app_fee, body.app_type)
     charges = _quote(request, body.merchant_id, money, DEFAULT_CATEGORY).charges_minor
-    item = domain.price_item(money.minor, money.currency, fees, transaction_fee_minor=charges)
+    try:
+        item = domain.price_item(money.minor, money.currency, fees,
+                                 transaction_fee_minor=charges)
+    except ValueError as exc:
+        raise ApiError(Errors.VALIDATION, field="amount", detail=f"amount: {exc}") from None
 
     def number(minor: int):
         value = _major(minor, money)

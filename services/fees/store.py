@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import Decimal, localcontext
 
 import asyncpg
 
@@ -14,11 +14,18 @@ CHARGE_COLUMNS = """id, scope, merchant_id, company_id, merchant_user_name, char
     min_threshold, max_threshold, pl_account, allow_above_amount, created_at, updated_at"""
 
 
+def _plain(value: Decimal) -> Decimal:
+    """Without trailing zeros, exactly (normalize() rounds past 28 digits)."""
+    with localcontext() as ctx:
+        ctx.prec = 200
+        return value.normalize()
+
+
 def to_rule(row: asyncpg.Record) -> Rule:
     return Rule(id=row["id"], scope=row["scope"], merchant_id=row["merchant_id"],
                 charge_type=row["charge_type"], category=row["charge_category"],
                 status=row["status"], currency=row["currency"],
-                value=Decimal(row["value"]).normalize(),
+                value=_plain(Decimal(row["value"])),
                 min_threshold=Decimal(row["min_threshold"]),
                 max_threshold=None if row["max_threshold"] is None
                 else Decimal(row["max_threshold"]),

@@ -44,7 +44,7 @@ PUBLIC_EXACT = frozenset({
     "/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/docs/init.js",
     "/api/v1/auth/admin-sign-up", "/api/v1/auth/confirm-email", "/api/v1/auth/sign-in",
     "/api/v1/auth/refresh", "/api/v1/auth/sign-out", "/api/v1/auth/accept-invitation",
-    "/.well-known/jwks.json", "/v1/checkout.js", "/check-out",
+    "/.well-known/jwks.json", "/v1/checkout.js", "/check-out", "/api/v1/transaction/verify",
 })
 PUBLIC_PREFIXES = ("/docs/static/", "/checkout/")
 
@@ -155,12 +155,24 @@ class Authenticator:
                          merchant_active=found.get("merchantActive"), ip=ip)
 
 
+def client_ip(request: web.Request) -> str | None:
+    """The caller's address: the TCP peer, or, behind NORGATE_TRUSTED_PROXY_HOPS
+    proxies, the address the outermost trusted proxy saw (never a client's claim)."""
+    hops = request.app[SETTINGS].trusted_proxy_hops
+    if hops:
+        chain = [a.strip() for a in request.headers.get("X-Forwarded-For", "").split(",")
+                 if a.strip()]
+        if len(chain) >= hops:
+            return chain[-hops]
+    return request.remote
+
+
 @web.middleware
 async def authenticate(request: web.Request, handler):
     """Sets the principal; refuses a non-public route without valid credentials;
     applies the merchant's rate limit to API-key traffic."""
     authn: Authenticator = request.app[AUTHN]
-    ip = request.remote
+    ip = client_ip(request)
     found = credentials(request)
     if found is None:
         if not is_public(request.path):
@@ -174,6 +186,12 @@ async def authenticate(request: web.Request, handler):
                      else authn.verify_jwt(value, ip))
     except ServiceUnavailable:
         raise ApiError(Errors.UPSTREAM_UNAVAILABLE, service="auth") from None
+    except ApiError:
+        if not is_public(request.path):
+            raise
+        # A stale token sent along to sign-in or refresh must not block them.
+        request[PRINCIPAL_KEY] = Principal(ip=ip)
+        return await handler(request)
     request[PRINCIPAL_KEY] = who
     if who.kind == "api_key" and who.merchant_id:
         decision = await authn.limiter.hit(who.merchant_id, who.plan or "STARTER")

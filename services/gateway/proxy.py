@@ -48,6 +48,8 @@ BUFFER_RESPONSE_KEY = web.RequestKey("buffer_response", int)
 _DROP_REQUEST = frozenset(h.lower() for h in (
     "Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "TE", "Trailer",
     "Transfer-Encoding", "Upgrade", "Host", principal_mod.HEADER, "X-Forwarded-For",
+    # The credential stays at the edge: services get the signed principal instead.
+    "Authorization", "X-API-Key",
     "X-Forwarded-Proto", "X-Forwarded-Host", REQUEST_ID, CORRELATION_ID))
 _DROP_RESPONSE = frozenset(h.lower() for h in (
     "Connection", "Keep-Alive", "Transfer-Encoding", "Trailer", "Upgrade", "Content-Length",

@@ -59,6 +59,15 @@ class Errors:
     PAYMENT_STATE = ErrorKind("payment_state", 409, "A {status} payment cannot be {action}")
     MERCHANT_INACTIVE = ErrorKind(
         "merchant_inactive", 403, "This merchant is inactive and cannot take new payments")
+    CHARGE_MISMATCH = ErrorKind(
+        "charge_mismatch", 400, "charge must be {expected} for this amount")
+    PAYMENT_TOKEN_EXPIRED = ErrorKind(
+        "payment_token_expired", 400, "The payment token has expired; generate a new one")
+    PAYMENT_TOKEN_INVALID = ErrorKind(
+        "payment_token_invalid", 400, "The payment token is invalid: {detail}")
+    COMPLETED_NOT_CANCELABLE = ErrorKind(
+        "transaction_completed", 409,
+        "A completed transaction cannot be cancelled; refund it instead")
     UNAUTHENTICATED = ErrorKind("unauthenticated", 401, "Authentication required")
     INVALID_PRINCIPAL = ErrorKind(
         "invalid_principal", 401, "The internal principal header is invalid or expired")

@@ -123,8 +123,11 @@ def _parse(raw: bytes) -> object:
     except orjson.JSONDecodeError:
         data = None  # the stdlib parser below names the problem
     else:
-        if not _has_float(data):
-            return data
+        try:
+            if not _has_float(data):
+                return data
+        except RecursionError:
+            raise ApiError(Errors.MALFORMED_JSON, detail="nested too deeply") from None
     try:
         return json.loads(raw, parse_float=Decimal, parse_constant=_reject_constant)
     except (ValueError, RecursionError) as exc:

@@ -29,7 +29,7 @@ def page_of(request: web.Request, *, default_per_page: int = 10) -> Page:
     for name, default, upper in (("page", 1, 1_000_000), ("per_page", default_per_page,
                                                           MAX_PER_PAGE)):
         raw = request.query.get(name, str(default)) or str(default)
-        if not raw.isdigit() or not 1 <= int(raw) <= upper:
+        if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= upper:
             raise ApiError(Errors.VALIDATION, field=name,
                            detail=f"{name}: must be a whole number from 1 to {upper}")
         values[name] = int(raw)
@@ -39,6 +39,8 @@ def page_of(request: web.Request, *, default_per_page: int = 10) -> Page:
 def query_text(request: web.Request, name: str, *, max_length: int = 200) -> str | None:
     """An optional free-text filter; empty means absent."""
     value = request.query.get(name, "").strip()
+    if "\x00" in value:
+        raise ApiError(Errors.VALIDATION, field=name, detail=f"{name}: NUL is not allowed")
     if len(value) > max_length:
         raise ApiError(Errors.VALIDATION, field=name,
                        detail=f"{name}: at most {max_length} characters")

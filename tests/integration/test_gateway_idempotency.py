@@ -45,6 +45,13 @@ def counting_app(calls: Counter, settings) -> web.Application:
         if request.path.endswith("/big"):
             return web.Response(body=b"x" * (MAX_STORED_BODY + 1), status=201,
                                 content_type="application/octet-stream")
+        if request.path.endswith("/bigstream"):  # no Content-Length: read to find out
+            resp = web.StreamResponse(status=201)
+            await resp.prepare(request)
+            for _ in range(17):
+                await resp.write(b"y" * 65536)
+            await resp.write_eof()
+            return resp
         if request.path.endswith("/reject"):
             return web.json_response({"status": "0", "message": f"Error! no {n}"},
                                      status=400, headers={"X-Error-Code": "validation_error"})
@@ -94,7 +101,7 @@ async def stack(settings):
         s = settings.model_copy(update={
             "checkout_url": f"http://127.0.0.1:{upstream.server.port}",
             "billing_url": down, "fees_url": down, "notifier_url": down,
-            "auth_url": f"http://127.0.0.1:{auth.server.port}"})
+            "auth_url": f"http://127.0.0.1:{auth.server.port}", "max_body_bytes": 64 * 1024})
         alice = await make_company_admin(settings)
         bob = await make_company_admin(settings)
         async with serve(create_app(s, build_spec(s))) as one, \
@@ -237,6 +244,30 @@ async def test_an_answer_over_1_mib_is_delivered_but_not_kept(stack):
         assert resp.status == 201 and len(raw) == MAX_STORED_BODY + 1
         assert "Idempotent-Replayed" not in resp.headers
     assert stack.calls[path] == 2
+    assert await _rows(stack.settings, "key = $1", k) == []
+
+
+async def test_a_streamed_answer_over_1_mib_is_delivered_whole_but_not_kept(stack):
+    k, path = key(), "/api/v2/payments/bigstream"
+    for _ in range(2):
+        resp, raw = await stack.post(path, key=k, json={})
+        assert resp.status == 201 and raw == b"y" * (17 * 65536)
+    assert stack.calls[path] == 2
+    assert await _rows(stack.settings, "key = $1", k) == []
+
+
+async def test_a_body_over_the_limit_is_413_and_claims_nothing(stack):
+    k = key()
+
+    async def chunks():
+        for _ in range(40):
+            yield b"x" * 4096  # 160 KiB, limit 64 KiB, no Content-Length
+
+    headers = {**stack.alice, "Idempotency-Key": k}
+    for data in (b"x" * (64 * 1024 + 1), chunks()):
+        resp = await stack.one.post(CREATE, data=data, headers=headers)
+        assert resp.status == 413 and resp.headers["X-Error-Code"] == "body_too_large"
+    assert stack.calls[CREATE] == 0
     assert await _rows(stack.settings, "key = $1", k) == []
 
 

@@ -1,0 +1,165 @@
+"""NORAH payment tokens: `/api/v1/transaction/{u,m}/generate` and `/transaction/verify`.
+
+A token is an HS256 JWT signed with the transaction-signing secret of a user (`u`)
+or a merchant (`m`); auth keeps those secrets sealed and opens them for checkout over
+internal HTTP. Tokens live 60 seconds. Regenerating a secret invalidates every token
+signed with the old one.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from decimal import Decimal
+from typing import Literal
+from urllib.parse import urlencode
+
+import jwt
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.checkout.context import CLIENT
+from shared.authz import require
+from shared.http.client import ServiceUnavailable
+from shared.http.envelopes import Family, ok
+from shared.http.errors import ApiError, Errors
+from shared.http.middleware import SETTINGS, read_json
+from shared.http.openapi import RouteDoc
+from shared.money import parse_major, to_major_decimal
+
+TOKEN_TTL_SECONDS = 60
+KIND_OF = {"u": "user", "m": "merchant"}
+MESSAGE_OF = {"u": "Successfully created a user payment token",
+              "m": "Successfully created a merchant payment token"}
+
+
+class GenerateToken(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    amount: Decimal | int | str
+    currency: str = Field(min_length=2, max_length=5)
+
+
+class VerifyToken(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    token: str = Field(min_length=1, max_length=4096)
+    type: Literal["u", "m"]
+
+
+async def fetch_secret(client, kind: Literal["u", "m"], subject: str) -> str | None:
+    """The signing secret of user/merchant `subject`; None when auth knows no such one."""
+    try:
+        status, body = await client.request(
+            "auth", "GET", f"/internal/secrets/{KIND_OF[kind]}/{subject}")
+    except ServiceUnavailable:
+        raise ApiError(Errors.UPSTREAM_UNAVAILABLE, service="auth") from None
+    if status == 404:
+        return None
+    if status != 200:
+        raise ApiError(Errors.UPSTREAM_UNAVAILABLE, service="auth")
+    return body["secret"]
+
+
+def sign_token(secret: str, *, kind: str, subject: str, merchant_id: str | None,
+               amount: str, currency: str, now: int | None = None,
+               ttl: int = TOKEN_TTL_SECONDS) -> str:
+    iat = int(time.time()) if now is None else now
+    claims = {"amount": amount, "currency": currency, "type": kind, "sub": subject,
+              "iat": iat, "exp": iat + ttl, "jti": uuid.uuid4().hex}
+    if merchant_id:
+        claims["mid"] = merchant_id
+    return jwt.encode(claims, secret, algorithm="HS256")
+
+
+async def verify_transaction_token(client, token: str, kind: Literal["u", "m"]) -> dict:
+    """The token's claims once its signature (with its subject's secret), expiry and
+    type check out; ApiError otherwise. Signature is checked before expiry, so a
+    tampered token is reported as invalid even when it has also expired."""
+    try:
+        unverified = jwt.decode(token, options={"verify_signature": False})
+        header = jwt.get_unverified_header(token)
+    except jwt.InvalidTokenError:
+        raise ApiError(Errors.PAYMENT_TOKEN_INVALID, field="token",
+                       detail="not a payment token") from None
+    subject = unverified.get("sub")
+    if header.get("alg") != "HS256" or not isinstance(subject, str) or not subject.isdigit():
+        raise ApiError(Errors.PAYMENT_TOKEN_INVALID, field="token",
+                       detail="not a payment token")
+    secret = await fetch_secret(client, kind, subject)
+    if secret is None:
+        raise ApiError(Errors.PAYMENT_TOKEN_INVALID, field="token",
+                       detail="unknown signer")
+    try:
+        claims = jwt.decode(token, secret, algorithms=["HS256"],
+                            options={"require": ["exp", "iat", "sub", "jti"]})
+    except jwt.ExpiredSignatureError:
+        raise ApiError(Errors.PAYMENT_TOKEN_EXPIRED, field="token") from None
+    except jwt.InvalidSignatureError:
+        raise ApiError(Errors.PAYMENT_TOKEN_INVALID, field="token",
+                       detail="the signature does not match") from None
+    except jwt.InvalidTokenError as exc:
+        raise ApiError(Errors.PAYMENT_TOKEN_INVALID, field="token", detail=str(exc)) from None
+    if claims.get("type") != kind:
+        raise ApiError(Errors.PAYMENT_TOKEN_INVALID, field="type",
+                       detail=f"it is not a type {kind} token")
+    return claims
+
+
+async def _generate(request: web.Request, kind: Literal["u", "m"]) -> web.Response:
+    if kind == "u":
+        who = require(request)
+        subject = who.subject
+    else:
+        who = require(request, "MERCHANT", allow_keys=True)
+        subject = who.merchant_id
+    if not subject:
+        raise ApiError(Errors.FORBIDDEN)
+    body = await read_json(request, GenerateToken)
+    money = parse_major(body.amount, body.currency)
+    secret = await fetch_secret(request.app[CLIENT], kind, subject)
+    if secret is None:
+        raise ApiError(Errors.NOT_FOUND, resource="User" if kind == "u" else "Merchant")
+    token = sign_token(secret, kind=kind, subject=subject, merchant_id=who.merchant_id,
+                       amount=f"{to_major_decimal(money):f}", currency=money.currency.code)
+    url = (f"{request.app[SETTINGS].public_url}/check-out?"
+           f"{urlencode({'token': token, 'type': kind})}")
+    return ok(Family.NORAH, {"token": token, "url": url}, message=MESSAGE_OF[kind])
+
+
+async def generate_user_token(request: web.Request) -> web.Response:
+    return await _generate(request, "u")
+
+
+async def generate_merchant_token(request: web.Request) -> web.Response:
+    return await _generate(request, "m")
+
+
+async def verify_token(request: web.Request) -> web.Response:
+    """Public: the hosted checkout page checks a token before showing the amount."""
+    body = await read_json(request, VerifyToken)
+    claims = await verify_transaction_token(request.app[CLIENT], body.token, body.type)
+    money = parse_major(claims["amount"], claims["currency"])
+    return ok(Family.NORAH, {
+        "amount": to_major_decimal(money), "currency": money.currency.code,
+        "type": claims["type"], "merchantId": claims.get("mid"),
+        "expiresAt": claims["exp"]}, message="Payment token is valid")
+
+
+def setup_routes(app: web.Application) -> None:
+    app.router.add_post("/api/v1/transaction/u/generate", generate_user_token)
+    app.router.add_post("/api/v1/transaction/m/generate", generate_merchant_token)
+    app.router.add_post("/api/v1/transaction/verify", verify_token)
+
+
+DOCS = [
+    RouteDoc("POST", "/api/v1/transaction/u/generate",
+             "A 60-second payment token signed with your user secret", ("transactions",),
+             request=GenerateToken),
+    RouteDoc("POST", "/api/v1/transaction/m/generate",
+             "A 60-second payment token signed with your merchant's secret",
+             ("transactions",), request=GenerateToken),
+    RouteDoc("POST", "/api/v1/transaction/verify",
+             "Check a payment token's signature and expiry; answers its amount",
+             ("transactions",), request=VerifyToken),
+]

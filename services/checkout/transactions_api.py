@@ -1,0 +1,386 @@
+"""NORAH transaction routes (/api/v1/transactions, /api/v1/dashboard) on the Payment
+aggregate: amounts in major units as exact Decimals, statuses upper-case.
+
+Tenancy: SUPER sees every payment, ADMIN its company's, a MERCHANT user or API key its
+merchant's. Another tenant's payment or merchant answers 404, as a missing one does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Literal
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.checkout import domain, payments, store
+from services.checkout.connectors import BadPaymentDetails
+from services.checkout.context import CLIENT, TASKS, uow
+from services.checkout.payments_api import _quote
+from shared.authz import company_scope, merchant_scope, require
+from shared.http.app import POOL, RELAY
+from shared.http.client import ServiceUnavailable
+from shared.http.envelopes import Family, ok
+from shared.http.errors import ApiError, Errors
+from shared.http.middleware import read_json
+from shared.http.openapi import RouteDoc
+from shared.http.pagination import page_of, query_text
+from shared.money import Money, get_currency, parse_major, to_major_decimal
+from shared.principal import Principal
+
+TRANSACTION = "Transaction"
+MERCHANT = "Merchant"
+STATUS_OF_NORAH = {v: k for k, v in domain.NORAH_STATUS.items()}
+
+
+# Request bodies -------------------------------------------------------------------
+
+class Confirmation(BaseModel):
+    """The seed's confirmation body; `card` (VISA_MASTER) and `account` (ZIMSWITCH,
+    INNBUCKS; the phone number stands in when absent) are norgate's additions."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+
+    user: str | None = Field(default=None, max_length=254)
+    amount: Decimal | int | str
+    charge: Decimal | int | str
+    currency: str = Field(min_length=2, max_length=5)
+    payment_method: Literal["ZIMSWITCH", "OMARI", "INNBUCKS", "ECOCASH", "VISA_MASTER"] = \
+        Field(alias="paymentMethod")
+    phone_number: str | None = Field(default=None, alias="phoneNumber",
+                                     pattern=r"^\+?[0-9]{9,15}$")
+    merchant_uid: str = Field(alias="merchantUid", min_length=1, max_length=64)
+    card: domain.Card | None = None
+    account: str | None = Field(default=None, max_length=40)
+
+
+class TraceBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    trace: str = Field(min_length=1, max_length=64)
+
+
+# Rendering ------------------------------------------------------------------------
+
+def major(row, column: str) -> Decimal | None:
+    value = row[column]
+    if value is None:
+        return None
+    return to_major_decimal(Money(int(value), get_currency(row["currency"])))
+
+
+def timestamp(value: datetime | None) -> str | None:
+    return None if value is None else value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def breakdown(row) -> list[dict]:
+    """The stored quote's lines: value as quoted (2.5 for 2.5 %), amount in major units."""
+    currency = get_currency(row["currency"])
+    return [{"type": line["type"], "value": Decimal(str(line["value"])),
+             "amount": to_major_decimal(Money(int(line["amount"]), currency))}
+            for line in (row["quote"] or {}).get("breakdown", [])]
+
+
+def summary(row) -> dict:
+    return {"transactionId": row["payment_id"], "trace": str(row["trace"]),
+            "merchantId": row["merchant_id"], "merchant": row["merchant_name"],
+            "amount": major(row, "amount"), "currency": row["currency"],
+            "status": domain.NORAH_STATUS[row["status"]],
+            "paymentMethod": row["payment_method"],
+            "charges": major(row, "charges"), "netAmount": major(row, "net_amount"),
+            "timestamp": timestamp(row["created_at"])}
+
+
+def details(row) -> dict:
+    return {**summary(row), "chargesBreakdown": breakdown(row),
+            "refundedAmount": major(row, "refunded_amount"),
+            "failureReason": row["failure_reason"], "nextAction": row["pending_action"],
+            "completedAt": timestamp(row["completed_at"])}
+
+
+# Lookups --------------------------------------------------------------------------
+
+async def _auth(request: web.Request, path: str) -> dict | None:
+    try:
+        status, body = await request.app[CLIENT].request("auth", "GET", path)
+    except ServiceUnavailable:
+        raise ApiError(Errors.UPSTREAM_UNAVAILABLE, service="auth") from None
+    if status == 404:
+        return None
+    if status != 200:
+        raise ApiError(Errors.UPSTREAM_UNAVAILABLE, service="auth")
+    return body
+
+
+def _visible(who: Principal, merchant: dict) -> bool:
+    scope_company, scope_merchant = company_scope(who), merchant_scope(who)
+    return ((scope_company is None or merchant["companyId"] == scope_company)
+            and (scope_merchant is None or merchant["merchantId"] == scope_merchant))
+
+
+async def merchant_in_scope(request: web.Request, who: Principal, *, uid: str | None = None,
+                            merchant_id: str | None = None) -> dict:
+    """auth's view of a merchant the caller may see; 404 for a missing or foreign one."""
+    found = None
+    if uid is not None:
+        parsed = uuid_or_none(uid)
+        found = await _auth(request, f"/internal/merchants/by-uid/{parsed}") if parsed else None
+    elif merchant_id is not None and merchant_id.isdigit() and len(merchant_id) <= 18:
+        found = await _auth(request, f"/internal/merchants/{merchant_id}")
+    if found is None or not _visible(who, found):
+        raise ApiError(Errors.NOT_FOUND, resource=MERCHANT)
+    return found
+
+
+def uuid_or_none(value: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None
+
+
+async def _by_trace(conn, who: Principal, raw: str, *, for_update: bool = False):
+    trace = uuid_or_none(raw)
+    row = None if trace is None else await store.payment_by_trace(
+        conn, trace, company_id=company_scope(who), merchant_id=merchant_scope(who),
+        for_update=for_update)
+    if row is None:
+        raise ApiError(Errors.NOT_FOUND, resource=TRANSACTION)
+    return row
+
+
+# Confirmation, status, cancel ------------------------------------------------------
+
+def _confirm_body(body: Confirmation) -> domain.ConfirmPayment:
+    account = body.account
+    if body.payment_method in ("ZIMSWITCH", "INNBUCKS") and not account:
+        account = (body.phone_number or "").lstrip("+") or None
+    return domain.ConfirmPayment(payment_method=body.payment_method, card=body.card,
+                                 phone_number=body.phone_number, account=account)
+
+
+def _follow_rail(request: web.Request, row, outcome) -> None:
+    """An asynchronous rail (ECOCASH) answers later, as payments_api does for NorPay."""
+    if outcome.callback_after is None:
+        return
+    task = asyncio.create_task(payments.rail_callback(
+        request.app[POOL], request.app.get(RELAY), row["id"], outcome.callback_after))
+    request.app[TASKS].add(task)
+    task.add_done_callback(request.app[TASKS].discard)
+
+
+async def confirmation(request: web.Request) -> web.Response:
+    """Create the payment for a merchant and charge it with the payer's method at once.
+    The caller states the charge it showed the payer; it must equal the fee quote."""
+    who = require(request, allow_keys=True)
+    body = await read_json(request, Confirmation)
+    money = parse_major(body.amount, body.currency)
+    charge = parse_major(body.charge, money.currency, "charge", allow_zero=True)
+    merchant = await merchant_in_scope(request, who, uid=body.merchant_uid)
+    if merchant["status"] == "INACTIVE":
+        raise ApiError(Errors.MERCHANT_INACTIVE)
+    quote = await _quote(request, merchant["merchantId"], money.currency.code, money.minor)
+    expected = Money(int(quote["charges"]), money.currency)
+    if charge.minor != expected.minor:
+        raise ApiError(Errors.CHARGE_MISMATCH, field="charge",
+                       expected=f"{to_major_decimal(expected):f}")
+    create = domain.CreatePayment(amount=str(money.minor), currency=money.currency.code,
+                                  metadata={"user": body.user} if body.user else {})
+    try:
+        async with uow(request) as work:
+            row = await payments.create(work, company_id=merchant["companyId"],
+                                        merchant_id=merchant["merchantId"], origin="norah",
+                                        money=money, body=create, quote=quote)
+            row = await store.update_payment(work.conn, row["id"],
+                                             {"merchant_name": merchant["merchantName"]})
+            row, outcome = await payments.confirm(work, row, _confirm_body(body))
+    except BadPaymentDetails as exc:
+        raise ApiError(Errors.VALIDATION, field=exc.field, detail=str(exc)) from None
+    _follow_rail(request, row, outcome)
+    data = summary(row)
+    return ok(Family.NORAH, {
+        "trace": data["trace"], "status": data["status"], "amount": data["amount"],
+        "charge": data["charges"], "netAmount": data["netAmount"],
+        "currency": data["currency"], "paymentMethod": data["paymentMethod"],
+        "transactionId": data["transactionId"], "nextAction": row["pending_action"],
+        "failureReason": row["failure_reason"]}, message="Transaction confirmed successfully")
+
+
+async def transaction_status(request: web.Request) -> web.Response:
+    who = require(request, allow_keys=True)
+    body = await read_json(request, TraceBody)
+    async with request.app[POOL].acquire() as conn:
+        row = await _by_trace(conn, who, body.trace)
+    data = summary(row)
+    return ok(Family.NORAH, {k: data[k] for k in ("trace", "status", "amount", "currency",
+                                                  "paymentMethod", "timestamp")},
+              message="Transaction status retrieved successfully")
+
+
+async def cancel_transaction(request: web.Request) -> web.Response:
+    """PENDING and PROCESSING only: nothing was captured, so the whole amount is
+    released to the payer (the seed's `refundedAmount`)."""
+    who = require(request, allow_keys=True)
+    body = await read_json(request, TraceBody)
+    async with uow(request) as work:
+        row = await _by_trace(work.conn, who, body.trace, for_update=True)
+        if row["status"] == "completed":
+            raise ApiError(Errors.COMPLETED_NOT_CANCELABLE)
+        row = await payments.cancel(work, row)
+    return ok(Family.NORAH, {"trace": str(row["trace"]),
+                             "status": domain.NORAH_STATUS[row["status"]],
+                             "refundedAmount": major(row, "amount")},
+              message="Transaction cancelled successfully")
+
+
+# Lists and details -----------------------------------------------------------------
+
+def _date(request: web.Request, name: str) -> date | None:
+    raw = request.query.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        if len(raw) != 10:
+            raise ValueError(raw)
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise ApiError(Errors.VALIDATION, field=name,
+                       detail=f"{name}: must be a date as YYYY-MM-DD") from None
+
+
+def _filters(request: web.Request) -> dict:
+    status = query_text(request, "status", max_length=20)
+    if status is not None and status.upper() not in STATUS_OF_NORAH:
+        raise ApiError(Errors.VALIDATION, field="status",
+                       detail="status: must be one of " + ", ".join(STATUS_OF_NORAH))
+    currency = query_text(request, "currency", max_length=5)
+    start, end = _date(request, "start_date"), _date(request, "end_date")
+    if start and end and start > end:
+        raise ApiError(Errors.VALIDATION, field="end_date",
+                       detail="end_date: must not be before start_date")
+    return {
+        "search": query_text(request, "search"),
+        "status": STATUS_OF_NORAH[status.upper()] if status else None,
+        "currency": get_currency(currency).code if currency else None,
+        # Whole UTC days, end date included.
+        "created_from": datetime.combine(start, time(), UTC) if start else None,
+        "created_before": datetime.combine(end + timedelta(days=1), time(), UTC)
+        if end else None,
+    }
+
+
+async def _page(request: web.Request, who: Principal, *, render, message: str,
+                merchant_id: int | None = None, **filters) -> web.Response:
+    page = page_of(request)
+    scope_merchant = merchant_scope(who)
+    async with request.app[POOL].acquire() as conn:
+        rows, total = await store.list_transactions(
+            conn, company_id=company_scope(who),
+            merchant_id=merchant_id if merchant_id is not None else scope_merchant,
+            limit=page.per_page, offset=page.offset, **filters)
+    return ok(Family.NORAH, [render(r) for r in rows], message=message,
+              pagination=page.envelope(total))
+
+
+def _pick(*keys: str):
+    def render(row) -> dict:
+        data = summary(row)
+        return {k: data[k] for k in keys}
+    return render
+
+
+async def user_transactions(request: web.Request) -> web.Response:
+    """The caller's own: its merchant's (MERCHANT, API key), its company's (ADMIN)."""
+    who = require(request, allow_keys=True)
+    return await _page(request, who, message="Transactions retrieved successfully",
+                       render=_pick("transactionId", "trace", "amount", "currency", "status",
+                                    "paymentMethod", "timestamp"))
+
+
+async def merchant_transactions(request: web.Request) -> web.Response:
+    who = require(request, allow_keys=True)
+    merchant = await merchant_in_scope(request, who,
+                                       merchant_id=request.match_info["merchantId"])
+    return await _page(request, who, merchant_id=merchant["merchantId"],
+                       message="Merchant transactions retrieved successfully",
+                       render=_pick("transactionId", "trace", "merchantId", "amount",
+                                    "currency", "status", "charges", "netAmount",
+                                    "timestamp"))
+
+
+def _charge_row(row) -> dict:
+    data = summary(row)
+    return {**{k: data[k] for k in ("transactionId", "trace", "merchantId", "amount",
+                                    "currency", "charges", "netAmount", "timestamp")},
+            "chargesBreakdown": breakdown(row)}
+
+
+async def merchant_charges(request: web.Request) -> web.Response:
+    who = require(request, allow_keys=True)
+    merchant = await merchant_in_scope(request, who,
+                                       merchant_id=request.match_info["merchantId"])
+    return await _page(request, who, merchant_id=merchant["merchantId"], charged_only=True,
+                       message="Merchant charges retrieved successfully", render=_charge_row)
+
+
+async def all_transactions(request: web.Request) -> web.Response:
+    who = require(request, allow_keys=True)
+    return await _page(request, who, message="Transactions retrieved successfully",
+                       render=summary, **_filters(request))
+
+
+async def recent_transactions(request: web.Request) -> web.Response:
+    who = require(request, allow_keys=True)
+    return await _page(request, who, message="Recent transactions retrieved",
+                       search=query_text(request, "search"),
+                       render=_pick("transactionId", "trace", "merchant", "amount",
+                                    "currency", "status", "paymentMethod", "timestamp"))
+
+
+async def transaction_details(request: web.Request) -> web.Response:
+    who = require(request, allow_keys=True)
+    async with request.app[POOL].acquire() as conn:
+        row = await store.payment(conn, request.match_info["transactionId"],
+                                  company_id=company_scope(who),
+                                  merchant_id=merchant_scope(who))
+    if row is None:
+        raise ApiError(Errors.NOT_FOUND, resource=TRANSACTION)
+    return ok(Family.NORAH, details(row), message="Transaction details retrieved successfully")
+
+
+def setup_routes(app: web.Application) -> None:
+    app.router.add_post("/api/v1/transactions/confirmation", confirmation)
+    app.router.add_post("/api/v1/transactions/status", transaction_status)
+    app.router.add_post("/api/v1/transactions/cancel", cancel_transaction)
+    app.router.add_get("/api/v1/transactions/user", user_transactions)
+    app.router.add_get("/api/v1/transactions/merchant/{merchantId}", merchant_transactions)
+    app.router.add_get("/api/v1/transactions/merchant-charges/{merchantId}", merchant_charges)
+    app.router.add_get("/api/v1/transactions/all", all_transactions)
+    app.router.add_get("/api/v1/transactions/details/{transactionId}", transaction_details)
+    app.router.add_get("/api/v1/dashboard/recent-transactions", recent_transactions)
+
+
+_T = ("transactions",)
+DOCS = [
+    RouteDoc("POST", "/api/v1/transactions/confirmation",
+             "Create and charge a payment; `charge` must equal the fee quote", _T,
+             request=Confirmation),
+    RouteDoc("POST", "/api/v1/transactions/status", "A transaction's status by trace", _T,
+             request=TraceBody),
+    RouteDoc("POST", "/api/v1/transactions/cancel",
+             "Cancel a PENDING or PROCESSING transaction", _T, request=TraceBody),
+    RouteDoc("GET", "/api/v1/transactions/user", "Your transactions, newest first", _T),
+    RouteDoc("GET", "/api/v1/transactions/merchant/{merchantId}",
+             "A merchant's transactions", _T),
+    RouteDoc("GET", "/api/v1/transactions/merchant-charges/{merchantId}",
+             "A merchant's transactions that bore charges, with their breakdown", _T),
+    RouteDoc("GET", "/api/v1/transactions/all",
+             "Transactions in your scope: search, status, currency, start_date, end_date", _T),
+    RouteDoc("GET", "/api/v1/transactions/details/{transactionId}",
+             "One transaction with its charges breakdown", _T),
+    RouteDoc("GET", "/api/v1/dashboard/recent-transactions",
+             "The latest transactions in your scope", _T),
+]
