@@ -298,7 +298,7 @@ async def _seed(settings, merchant, *, status="completed", currency="USD", amoun
         await conn.close()
 
 
-async def _all_pages(client, path, headers, per_page=7, **params):
+async def _all_pages(client, path, headers, per_page=25, **params):
     seen, page, total = [], 1, None
     while True:
         resp = await client.get(path, headers=headers,
@@ -316,7 +316,7 @@ async def _all_pages(client, path, headers, per_page=7, **params):
 
 @pytest.fixture
 async def ledger(settings):
-    """~60 payments over two merchants of one company and one of another."""
+    """300 payments over two merchants of one company and one of another."""
     async with services(settings) as checkout:
         admin = await make_company_admin(settings)
         tag = uuid.uuid4().hex[:6]
@@ -327,11 +327,11 @@ async def ledger(settings):
         rng = random.Random(7)
         base = datetime(2031, 3, 10, 12, 0, tzinfo=UTC)
         rows = []
-        for i in range(60):
+        for i in range(300):
             merchant, name = rng.choice([(first, f"Alpha{tag} shop"), (second, f"Beta{tag} shop"),
                                          (other, f"Gamma{tag} shop")])
             # Several rows share a created_at, so the id tie-break matters.
-            created = base + timedelta(days=i // 4)
+            created = base + timedelta(days=i // 20)
             row = await _seed(settings, merchant, name=name, created_at=created,
                               status=rng.choice(["pending", "completed", "failed", "canceled"]),
                               currency=rng.choice(["USD", "ZWG"]),
