@@ -106,3 +106,33 @@ async def list_transactions(conn: asyncpg.Connection, *, company_id: int | None,
             ORDER BY created_at DESC, id DESC LIMIT $9 OFFSET $10""", *args, limit, offset)
     total = await conn.fetchval(f"SELECT count(*) FROM payments WHERE {where}", *args)
     return rows, total
+
+
+# NORAH receipts ----------------------------------------------------------------
+
+async def receipt_of_payment(conn: asyncpg.Connection, pk: int) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT receipt_id, payment_pk, created_at FROM receipts WHERE payment_pk = $1", pk)
+
+
+async def insert_receipt(conn: asyncpg.Connection, *, receipt_id: str, pk: int,
+                         pdf: bytes) -> asyncpg.Record:
+    """The payment's receipt: this one, or the one a concurrent request stored first."""
+    row = await conn.fetchrow(
+        """INSERT INTO receipts (receipt_id, payment_pk, pdf) VALUES ($1, $2, $3)
+           ON CONFLICT (payment_pk) DO NOTHING
+           RETURNING receipt_id, payment_pk, created_at""", receipt_id, pk, pdf)
+    return row if row is not None else await receipt_of_payment(conn, pk)
+
+
+async def receipt_pdf(conn: asyncpg.Connection, receipt_id: str, *, company_id: int | None,
+                      merchant_id: int | None,
+                      scoped: bool = True) -> asyncpg.Record | None:
+    """A receipt's PDF, within the caller's scope unless `scoped` is False (a signed
+    download link already proves the right to it)."""
+    return await conn.fetchrow(
+        """SELECT r.receipt_id, r.pdf FROM receipts r JOIN payments p ON p.id = r.payment_pk
+           WHERE r.receipt_id = $1
+             AND (NOT $4::boolean OR $2::bigint IS NULL OR p.company_id = $2)
+             AND (NOT $4::boolean OR $3::bigint IS NULL OR p.merchant_id = $3)""",
+        receipt_id, company_id, merchant_id, scoped)

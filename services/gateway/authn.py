@@ -46,7 +46,7 @@ PUBLIC_EXACT = frozenset({
     "/api/v1/auth/refresh", "/api/v1/auth/sign-out", "/api/v1/auth/accept-invitation",
     "/.well-known/jwks.json", "/v1/checkout.js", "/check-out", "/api/v1/transaction/verify",
 })
-PUBLIC_PREFIXES = ("/docs/static/", "/checkout/")
+PUBLIC_PREFIXES = ("/docs/static/", "/checkout/", "/api/v1/receipts/download/")
 
 AUTHN = web.AppKey("authn", "Authenticator")
 RATE_HEADERS_KEY = web.RequestKey("rate_headers", dict)

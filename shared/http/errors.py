@@ -68,6 +68,15 @@ class Errors:
     COMPLETED_NOT_CANCELABLE = ErrorKind(
         "transaction_completed", 409,
         "A completed transaction cannot be cancelled; refund it instead")
+    RECEIPT_NOT_AVAILABLE = ErrorKind(
+        "receipt_not_available", 409,
+        "A receipt is issued only for a COMPLETED or REFUNDED transaction; this one is {status}")
+    RECEIPT_LINK_INVALID = ErrorKind(
+        "receipt_link_invalid", 403,
+        "This receipt download link is invalid; generate the receipt again for a new link")
+    RECEIPT_LINK_EXPIRED = ErrorKind(
+        "receipt_link_expired", 403,
+        "This receipt download link has expired; generate the receipt again for a new link")
     UNAUTHENTICATED = ErrorKind("unauthenticated", 401, "Authentication required")
     INVALID_PRINCIPAL = ErrorKind(
         "invalid_principal", 401, "The internal principal header is invalid or expired")
