@@ -173,3 +173,12 @@ async def test_norah_token_and_confirmation_through_the_gateway(stack, merchant)
         async with http.post(gw + "/api/v1/transactions/status",
                              json={"trace": confirmed["trace"]}) as resp:
             assert (await resp.json())["data"]["status"] == "COMPLETED"
+        async with http.post(gw + "/api/v1/transactions/receipt",
+                             json={"transactionId": confirmed["trace"]}) as resp:
+            receipt = (await resp.json())["data"]
+            assert resp.status == 200, receipt
+    async with aiohttp.ClientSession() as anonymous:  # the signed link needs no credentials
+        async with anonymous.get(receipt["downloadUrl"]) as resp:
+            assert resp.status == 200
+            assert resp.headers["Content-Type"] == "application/pdf"
+            assert (await resp.read()).startswith(b"%PDF")
