@@ -5,13 +5,17 @@ one payment charge it once."""
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+import aiohttp
 import asyncpg
 
 from services.checkout import connectors, domain, store
+from services.checkout.context import TASKS
+from shared import principal as principal_mod
 from shared.events import UnitOfWork
 from shared.http.errors import ApiError, Errors
+from shared.http.middleware import SETTINGS
 from shared.logging import get_logger
 from shared.money import Money, parse_minor_string
 
@@ -144,14 +148,54 @@ async def refund(uow: UnitOfWork, row, body: domain.RefundPayment):
     return updated, refund_row
 
 
-async def rail_callback(pool: asyncpg.Pool, relay, pk: int, delay: float) -> None:
-    """The sandbox ECOCASH rail answering a moment later, as a real rail calls back."""
+RAIL_TIMEOUT = timedelta(minutes=2)  # a phone prompt nobody answers fails after this
+CALLBACK_PATH = "/internal/rails/ecocash/callback"
+
+
+async def rail_callback(settings, origin: str, payment_id: str, delay: float) -> None:
+    """The sandbox ECOCASH rail: a moment later it calls the service back over HTTP,
+    at the callback path, as the real rail does."""
     await asyncio.sleep(delay)
+    headers = {principal_mod.HEADER: principal_mod.sign(
+        principal_mod.Principal(kind="service", subject="ecocash-sandbox"), settings)}
     try:
-        async with UnitOfWork(pool, producer="checkout", relay=relay) as uow:
-            row = await store.payment_by_pk_for_update(uow.conn, pk)
-            if row["status"] != "processing":
-                return  # canceled or settled meanwhile
-            await apply(uow, row, connectors.ecocash_callback(row))
-    except Exception:
-        log.exception("rail_callback_failed", payment_pk=pk)
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
+            async with http.post(origin + CALLBACK_PATH, json={"paymentId": payment_id},
+                                 headers=headers) as resp:
+                if resp.status != 200:
+                    log.warning("rail_callback_refused", status=resp.status,
+                                payment_id=payment_id)
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        log.warning("rail_callback_failed", payment_id=payment_id, error=str(exc))
+
+
+def follow_rail(app, request_origin: str, row, outcome: connectors.Outcome) -> None:
+    """Schedule the asynchronous rail's callback, when the outcome says one comes."""
+    if outcome.callback_after is None:
+        return
+    task = asyncio.create_task(rail_callback(app[SETTINGS], request_origin,
+                                             row["payment_id"], outcome.callback_after))
+    app[TASKS].add(task)
+    task.add_done_callback(app[TASKS].discard)
+
+
+async def rail_answered(uow: UnitOfWork, row):
+    """The rail's callback: settle a payment still waiting for it."""
+    row = await store.payment_by_pk_for_update(uow.conn, row["id"])
+    if row["status"] != "processing" or row["payment_method"] != "ECOCASH":
+        return row  # canceled, timed out or settled meanwhile: a late callback changes nothing
+    return await apply(uow, row, connectors.ecocash_callback(row))
+
+
+async def settle_if_timed_out(pool: asyncpg.Pool, relay, row):
+    """A phone prompt unanswered for RAIL_TIMEOUT fails; checked when the payment is read
+    (a status check resolves it, as the seed's NORAH status check does)."""
+    if not (row["status"] == "processing" and row["payment_method"] == "ECOCASH"
+            and row["updated_at"] < datetime.now(UTC) - RAIL_TIMEOUT):
+        return row
+    async with UnitOfWork(pool, producer="checkout", relay=relay) as uow:
+        locked = await store.payment_by_pk_for_update(uow.conn, row["id"])
+        if locked["status"] != "processing":
+            return locked
+        return await apply(uow, locked, connectors.Outcome(
+            "failed", "The subscriber did not answer the payment prompt in time"))

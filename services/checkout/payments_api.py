@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from aiohttp import web
 
 from services.checkout import domain, payments, store
 from services.checkout.connectors import INSUFFICIENT, BadPaymentDetails
-from services.checkout.context import CLIENT, TASKS, uow
+from services.checkout.context import CLIENT, uow
 from services.checkout.payments import units
 from shared.authz import company_scope, merchant_scope, require
 from shared.http.app import POOL, RELAY
 from shared.http.client import ServiceUnavailable
 from shared.http.envelopes import Family, ok
 from shared.http.errors import ApiError, Errors
-from shared.http.middleware import SETTINGS, read_json
+from shared.http.middleware import SETTINGS, principal_of, read_json
 from shared.http.openapi import RouteDoc
 from shared.money import parse_minor_string
 
@@ -97,15 +95,12 @@ async def get_payment(request: web.Request) -> web.Response:
     who = require(request, allow_keys=True)
     async with request.app[POOL].acquire() as conn:
         row = await _load(request, conn, who)
+    row = await payments.settle_if_timed_out(request.app[POOL], request.app.get(RELAY), row)
     return ok(Family.NORPAY, render(row, request))
 
 
 def _settle(request: web.Request, row, outcome) -> web.Response:
-    if outcome.callback_after is not None:  # an asynchronous rail answers later
-        task = asyncio.create_task(payments.rail_callback(
-            request.app[POOL], request.app.get(RELAY), row["id"], outcome.callback_after))
-        request.app[TASKS].add(task)
-        task.add_done_callback(request.app[TASKS].discard)
+    payments.follow_rail(request.app, str(request.url.origin()), row, outcome)
     if outcome.status == "failed":
         kind = Errors.INSUFFICIENT_BALANCE if outcome.reason == INSUFFICIENT \
             else Errors.PAYMENT_FAILED
@@ -155,7 +150,24 @@ async def refund_payment(request: web.Request) -> web.Response:
     return ok(Family.NORPAY, data, message="Refund issued")
 
 
+async def ecocash_callback(request: web.Request) -> web.Response:
+    """Where the ECOCASH rail calls back (internal: never routed by the gateway)."""
+    if principal_of(request).kind != "service":
+        raise ApiError(Errors.FORBIDDEN)
+    body = await read_json(request)
+    payment_id = body.get("paymentId")
+    if not isinstance(payment_id, str):
+        raise ApiError(Errors.VALIDATION, field="paymentId", detail="paymentId: required")
+    async with uow(request) as work:
+        row = await store.payment(work.conn, payment_id, company_id=None, merchant_id=None)
+        if row is None:
+            raise ApiError(Errors.NOT_FOUND, resource=PAYMENT)
+        row = await payments.rail_answered(work, row)
+    return ok(Family.PLAIN, {"paymentId": row["payment_id"], "status": row["status"]})
+
+
 def setup_routes(app: web.Application) -> None:
+    app.router.add_post(payments.CALLBACK_PATH, ecocash_callback)
     app.router.add_post("/api/v2/payments/create", create_payment)
     app.router.add_get("/api/v2/payments/{paymentId}", get_payment)
     app.router.add_post("/api/v2/payments/{paymentId}/confirm", confirm_payment)

@@ -7,7 +7,6 @@ merchant's. Another tenant's payment or merchant answers 404, as a missing one d
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -18,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.checkout import domain, payments, store
 from services.checkout.connectors import BadPaymentDetails
-from services.checkout.context import CLIENT, TASKS, uow
+from services.checkout.context import CLIENT, uow
 from services.checkout.payments_api import _quote
 from shared.authz import company_scope, merchant_scope, require
 from shared.http.app import POOL, RELAY
@@ -164,12 +163,7 @@ def _confirm_body(body: Confirmation) -> domain.ConfirmPayment:
 
 def _follow_rail(request: web.Request, row, outcome) -> None:
     """An asynchronous rail (ECOCASH) answers later, as payments_api does for NorPay."""
-    if outcome.callback_after is None:
-        return
-    task = asyncio.create_task(payments.rail_callback(
-        request.app[POOL], request.app.get(RELAY), row["id"], outcome.callback_after))
-    request.app[TASKS].add(task)
-    task.add_done_callback(request.app[TASKS].discard)
+    payments.follow_rail(request.app, str(request.url.origin()), row, outcome)
 
 
 async def confirmation(request: web.Request) -> web.Response:
@@ -214,6 +208,7 @@ async def transaction_status(request: web.Request) -> web.Response:
     body = await read_json(request, TraceBody)
     async with request.app[POOL].acquire() as conn:
         row = await _by_trace(conn, who, body.trace)
+    row = await payments.settle_if_timed_out(request.app[POOL], request.app.get(RELAY), row)
     data = summary(row)
     return ok(Family.NORAH, {k: data[k] for k in ("trace", "status", "amount", "currency",
                                                   "paymentMethod", "timestamp")},

@@ -222,3 +222,29 @@ async def test_twenty_parallel_confirms_charge_once(settings, shop):
 
 async def _ours(tap, pid) -> bool:
     return any(e.data["paymentId"] == pid for e in tap.events)
+
+
+async def test_an_unanswered_phone_prompt_fails_when_checked_after_the_timeout(settings, shop):
+    client, headers, _ = shop
+    pid = await _new(client, headers, amount="500", currency="USD")
+    resp = await client.post(f"/api/v2/payments/{pid}/confirm", headers=headers,
+                             json={"paymentMethod": "ECOCASH", "phoneNumber": "263770000002"})
+    assert (await resp.json())["result"]["status"] == "processing"
+    still = await (await client.get(f"/api/v2/payments/{pid}", headers=headers)).json()
+    assert still["result"]["status"] == "processing"  # the rail never answers this number
+    conn = await asyncpg.connect(settings.dsn_of("checkout"))
+    try:
+        await conn.execute("UPDATE payments SET updated_at = now() - interval '3 minutes' "
+                           "WHERE payment_id = $1", pid)
+    finally:
+        await conn.close()
+    got = (await (await client.get(f"/api/v2/payments/{pid}", headers=headers)).json())["result"]
+    assert got["status"] == "failed" and "did not answer" in got["failureReason"]
+
+
+async def test_the_rail_callback_path_is_for_the_rail_only(settings, shop):
+    client, headers, _ = shop
+    pid = await _new(client, headers, amount="500", currency="USD")
+    resp = await client.post("/internal/rails/ecocash/callback", headers=headers,
+                             json={"paymentId": pid})
+    assert resp.status == 403
