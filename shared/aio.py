@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 
 async def cancel_and_wait(task: asyncio.Task | None, *, retry_every: float = 0.5) -> None:
@@ -27,3 +28,23 @@ def being_cancelled() -> bool:
     errors check this so they still stop when asked."""
     task = asyncio.current_task()
     return task is not None and task.cancelling() > 0
+
+
+def every(seconds: float, job: Callable[[], Awaitable[object]], *, name: str) -> asyncio.Task:
+    """Run `job` every `seconds` in a task (stop it with cancel_and_wait). A failing run
+    is logged and the next one happens on time; a cancellation always ends the loop."""
+    from shared.logging import get_logger
+
+    log = get_logger(__name__)
+
+    async def loop() -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            try:
+                await job()
+            except Exception as exc:
+                if being_cancelled():
+                    raise asyncio.CancelledError from exc
+                log.exception("periodic_job_failed", job=name)
+
+    return asyncio.create_task(loop(), name=name)

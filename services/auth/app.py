@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from services.auth import (
 from services.auth.context import KEYRING, SECRETS
 from services.auth.passwords import hash_password
 from services.auth.tokens import KeyRing
-from shared.aio import being_cancelled, cancel_and_wait
+from shared.aio import cancel_and_wait, every
 from shared.crypto import SecretBox, random_secret
 from shared.events import UnitOfWork
 from shared.http.app import POOL, RELAY, ServiceSpec
@@ -43,17 +42,7 @@ async def keys_ctx(app: web.Application) -> AsyncIterator[None]:
     await ring.ensure_current()
     app[KEYRING] = ring
 
-    async def rotate_when_due() -> None:
-        while True:
-            await asyncio.sleep(ROTATION_CHECK_SECONDS)
-            try:
-                await ring.ensure_current()
-            except Exception as exc:
-                if being_cancelled():
-                    raise asyncio.CancelledError from exc
-                log.exception("signing_key_rotation_failed")
-
-    task = asyncio.create_task(rotate_when_due(), name="signing-key-rotation")
+    task = every(ROTATION_CHECK_SECONDS, ring.ensure_current, name="signing-key-rotation")
     yield
     await cancel_and_wait(task)
 

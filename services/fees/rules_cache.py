@@ -16,7 +16,7 @@ from aiohttp import web
 
 from services.fees import store
 from services.fees.domain import Rule
-from shared.aio import being_cancelled, cancel_and_wait
+from shared.aio import cancel_and_wait, every
 from shared.events import Event
 from shared.events.subscriber import Subscriber
 from shared.http.app import BROKER, POOL, TOPOLOGY
@@ -67,16 +67,6 @@ async def rules_ctx(app: web.Application) -> AsyncIterator[None]:
                             on_event=cache.on_event, on_resync=cache.reload, name="fee-rules")
     await subscriber.start()
 
-    async def safety_net() -> None:
-        while True:
-            await asyncio.sleep(SAFETY_RELOAD_SECONDS)
-            try:
-                await cache.reload()
-            except Exception as exc:
-                if being_cancelled():
-                    raise asyncio.CancelledError from exc
-                log.exception("fee_rules_reload_failed")
-
-    task = asyncio.create_task(safety_net(), name="fee-rules-reload")
+    task = every(SAFETY_RELOAD_SECONDS, cache.reload, name="fee-rules-reload")
     yield
     await cancel_and_wait(task)

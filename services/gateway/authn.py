@@ -28,7 +28,7 @@ import jwt
 from aiohttp import web
 
 from services.gateway.ratelimit import RateLimiter
-from shared.aio import being_cancelled, cancel_and_wait
+from shared.aio import cancel_and_wait, every
 from shared.crypto import sha256_hex
 from shared.http.app import POOL
 from shared.http.client import InternalClient, ServiceUnavailable
@@ -205,17 +205,7 @@ async def authn_ctx(app: web.Application) -> AsyncIterator[None]:
     authn = Authenticator(app)
     app[AUTHN] = authn
 
-    async def cleanup_hourly() -> None:
-        while True:
-            await asyncio.sleep(3600)
-            try:
-                await authn.limiter.cleanup()
-            except Exception as exc:
-                if being_cancelled():
-                    raise asyncio.CancelledError from exc
-                log.exception("rate_limit_cleanup_failed")
-
-    task = asyncio.create_task(cleanup_hourly(), name="rate-limit-cleanup")
+    task = every(3600, authn.limiter.cleanup, name="rate-limit-cleanup")
     yield
     await cancel_and_wait(task)
     await authn.close()

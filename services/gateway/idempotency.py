@@ -59,7 +59,7 @@ from multidict import CIMultiDict
 
 from services.gateway.authn import RATE_HEADERS_KEY
 from services.gateway.proxy import BUFFER_RESPONSE_KEY, REQUEST_BODY_KEY
-from shared.aio import being_cancelled, cancel_and_wait
+from shared.aio import cancel_and_wait, every
 from shared.http import envelopes
 from shared.http.app import POOL
 from shared.http.errors import ApiError, Errors
@@ -289,17 +289,9 @@ async def idempotency_ctx(app: web.Application) -> AsyncIterator[None]:
     store = IdempotencyStore(app[POOL], app[SETTINGS])
     app[IDEMPOTENCY] = store
 
-    async def cleanup_hourly() -> None:
-        while True:
-            await asyncio.sleep(CLEANUP_EVERY_SECONDS)
-            try:
-                deleted = await store.cleanup()
-                log.debug("idempotency_cleanup", deleted=deleted)
-            except Exception as exc:
-                if being_cancelled():
-                    raise asyncio.CancelledError from exc
-                log.exception("idempotency_cleanup_failed")
+    async def cleanup() -> None:
+        log.debug("idempotency_cleanup", deleted=await store.cleanup())
 
-    task = asyncio.create_task(cleanup_hourly(), name="idempotency-cleanup")
+    task = every(CLEANUP_EVERY_SECONDS, cleanup, name="idempotency-cleanup")
     yield
     await cancel_and_wait(task)

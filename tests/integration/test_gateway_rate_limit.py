@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 from services.auth.app import build_spec as auth_spec
 from services.gateway.app import build_spec as gateway_spec
@@ -10,6 +11,11 @@ from shared.http.app import create_app
 from tests.conftest import serve
 from tests.support.auth import make_company_admin, make_merchant
 from tests.support.net import free_port
+from tests.support.poll import poll_until
+
+
+async def _async(value):
+    return value
 
 
 async def test_two_gateway_replicas_share_one_starter_budget(settings):
@@ -30,6 +36,10 @@ async def test_two_gateway_replicas_share_one_starter_budget(settings):
                                          headers={"X-API-Key": key})
                 return resp.status, resp.headers
 
+            # Fixed minute windows: start well inside one, so 130 calls cannot straddle
+            # a boundary and be counted against two budgets.
+            await poll_until(lambda: _async(datetime.now(UTC).second < 45), timeout=20,
+                             interval=0.2, what="the start of a minute window")
             results = await asyncio.gather(*(call(one if i % 2 else two) for i in range(130)))
     statuses = [status for status, _ in results]
     assert statuses.count(200) == 100 and statuses.count(429) == 30
