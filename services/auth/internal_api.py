@@ -7,6 +7,7 @@ import uuid
 from aiohttp import web
 from pydantic import BaseModel, Field
 
+from services.auth import merchant_domain as md
 from services.auth import merchants_store as ms
 from services.auth import store as users_store
 from services.auth.context import SECRETS
@@ -93,11 +94,26 @@ async def transaction_secret(request: web.Request) -> web.Response:
     return json_response({"secret": request.app[SECRETS].open(row["secret"])})
 
 
+async def app_by_id(request: web.Request) -> web.Response:
+    """An app (`app_...`) as the Prices seed writes it, plus its company and merchant
+    (checkout scopes prices by them); 404 when unknown or deleted."""
+    require_service(request)
+    app_id = request.match_info["appId"]
+    row = None
+    if md.APP_ID.match(app_id):
+        async with request.app[POOL].acquire() as conn:
+            row = await ms.app_by_id(conn, app_id, company_id=None)
+    if row is None:
+        raise ApiError(Errors.NOT_FOUND, resource="App")
+    return json_response(md.render_app(row))
+
+
 def setup_routes(app: web.Application) -> None:
     app.router.add_post("/internal/merchants/resolve", resolve_merchant)
     app.router.add_get("/internal/merchants/by-uid/{uid}", merchant_by_uid)
     app.router.add_get("/internal/merchants/{merchantId}", merchant)
     app.router.add_get("/internal/secrets/{kind}/{id}", transaction_secret)
+    app.router.add_get("/internal/apps/{appId}", app_by_id)
 
 
 DOCS: list = []  # internal routes are not part of the public API

@@ -6,12 +6,18 @@ from pathlib import Path
 
 from aiohttp import web
 
-from services.checkout import payments_api, receipts_api, transaction_tokens, transactions_api
+from services.checkout import (
+    payments_api,
+    prices_api,
+    receipts_api,
+    transaction_tokens,
+    transactions_api,
+)
 from services.checkout.context import context_ctx
 from shared.http.app import ServiceSpec
 from shared.settings import Settings
 
-API_MODULES = [payments_api, transaction_tokens, transactions_api, receipts_api]
+API_MODULES = [payments_api, transaction_tokens, transactions_api, receipts_api, prices_api]
 
 
 def setup_routes(app: web.Application) -> None:

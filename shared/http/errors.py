@@ -77,6 +77,8 @@ class Errors:
     RECEIPT_LINK_EXPIRED = ErrorKind(
         "receipt_link_expired", 403,
         "This receipt download link has expired; generate the receipt again for a new link")
+    PRICE_AMOUNT_TOO_LOW = ErrorKind(
+        "price_amount_too_low", 400, "amount must be at least {minimum}")
     UNAUTHENTICATED = ErrorKind("unauthenticated", 401, "Authentication required")
     INVALID_PRINCIPAL = ErrorKind(
         "invalid_principal", 401, "The internal principal header is invalid or expired")
