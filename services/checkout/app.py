@@ -7,6 +7,7 @@ from pathlib import Path
 from aiohttp import web
 
 from services.checkout import (
+    pages,
     payments_api,
     prices_api,
     receipts_api,
@@ -17,7 +18,8 @@ from services.checkout.context import context_ctx
 from shared.http.app import ServiceSpec
 from shared.settings import Settings
 
-API_MODULES = [payments_api, transaction_tokens, transactions_api, receipts_api, prices_api]
+API_MODULES = [payments_api, transaction_tokens, transactions_api, receipts_api, prices_api,
+               pages]
 
 
 def setup_routes(app: web.Application) -> None:
