@@ -7,6 +7,7 @@ from pathlib import Path
 from aiohttp import web
 
 from services.checkout import (
+    norah_page,
     pages,
     payments_api,
     prices_api,
@@ -19,7 +20,7 @@ from shared.http.app import ServiceSpec
 from shared.settings import Settings
 
 API_MODULES = [payments_api, transaction_tokens, transactions_api, receipts_api, prices_api,
-               pages]
+               pages, norah_page]
 
 
 def setup_routes(app: web.Application) -> None:

@@ -136,3 +136,11 @@ async def receipt_pdf(conn: asyncpg.Connection, receipt_id: str, *, company_id: 
              AND (NOT $4::boolean OR $2::bigint IS NULL OR p.company_id = $2)
              AND (NOT $4::boolean OR $3::bigint IS NULL OR p.merchant_id = $3)""",
         receipt_id, company_id, merchant_id, scoped)
+
+
+async def token_used(conn: asyncpg.Connection, jti: str) -> bool:
+    """Lock one NORAH payment token (until the transaction ends), then tell whether a
+    payment was already made with it (single use)."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", jti)
+    return bool(await conn.fetchval(
+        "SELECT 1 FROM payments WHERE metadata->>'tokenJti' = $1 LIMIT 1", jti))

@@ -1,0 +1,200 @@
+"""The hosted NORAH checkout page (`/check-out?token=...&type=u|m`, public).
+
+NORAH's `/api/v1/transaction/{u,m}/generate` answers a URL to this page. The page
+verifies the payment token, shows the amount and the fee quote, and offers a form per
+NORAH method; paying creates a NORAH payment and confirms it as
+`/api/v1/transactions/confirmation` does. Each token pays once: its jti is stored as
+the payment's metadata `tokenJti`.
+
+The forms post back to `/check-out` (the gateway treats only that exact path as
+public); `/check-out/pay` answers the same. CSRF: HMAC-SHA256(derive(settings,
+"norah-checkout-csrf"), jti). Card numbers are never echoed into a page.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import hmac
+from pathlib import Path
+
+import jinja2
+from aiohttp import web
+from pydantic import ValidationError
+
+from services.checkout import domain, payments, store
+from services.checkout.connectors import BadPaymentDetails
+from services.checkout.context import CLIENT, uow
+from services.checkout.pages import csrf_token as payment_csrf
+from services.checkout.payments_api import _quote
+from services.checkout.transaction_tokens import verify_transaction_token
+from services.checkout.transactions_api import Confirmation, _auth, _confirm_body
+from shared.http.errors import ApiError, Errors
+from shared.http.middleware import SETTINGS
+from shared.money import Money, format_display, parse_major, to_major_decimal
+from shared.secrets import derive
+
+_ENV = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+    autoescape=True, trim_blocks=True, lstrip_blocks=True)
+
+METHODS = (("ZIMSWITCH", "ZimSwitch"), ("OMARI", "OMARI"), ("INNBUCKS", "InnBucks"),
+           ("ECOCASH", "EcoCash"), ("VISA_MASTER", "Card (Visa / Mastercard)"))
+_ECHOED = ("phone", "account", "exp_month", "exp_year")  # never the card or cvc
+
+
+class _Answer(Exception):
+    """A finished page to answer with (the error middleware would turn an HTTP error
+    into a JSON envelope)."""
+
+    def __init__(self, response: web.Response):
+        super().__init__(response.status)
+        self.response = response
+
+
+def _html(handler):
+    @functools.wraps(handler)
+    async def wrapper(request: web.Request) -> web.Response:
+        try:
+            return await handler(request)
+        except _Answer as answer:
+            return answer.response
+    return wrapper
+
+
+def csrf_token(settings, jti: str) -> str:
+    key = derive(settings, "norah-checkout-csrf").encode()
+    return hmac.new(key, jti.encode(), hashlib.sha256).hexdigest()
+
+
+def _page(view: str, *, status: int = 200, **extra) -> web.Response:
+    context = {"view": view, "offer": None, "result": None, "error": None, "errors": {},
+               "values": {}, "method": None, **extra}
+    html = _ENV.get_template("norah_checkout.html").render(**context)
+    return web.Response(text=html, status=status, content_type="text/html", charset="utf-8",
+                        headers={"Cache-Control": "no-store",
+                                 "Referrer-Policy": "no-referrer",
+                                 "X-Frame-Options": "DENY"})
+
+
+async def _claims(request: web.Request, token: str, kind: str) -> dict:
+    """The verified claims of a merchant token; a finished error page otherwise."""
+    if kind not in ("u", "m") or not token:
+        raise _Answer(_page("invalid", status=400))
+    try:
+        claims = await verify_transaction_token(request.app[CLIENT], token, kind)
+    except ApiError as exc:
+        if exc.kind is Errors.PAYMENT_TOKEN_EXPIRED:
+            raise _Answer(_page("expired", status=410)) from None
+        if exc.kind is Errors.PAYMENT_TOKEN_INVALID:
+            raise _Answer(_page("invalid", status=400)) from None
+        raise
+    if kind != "m" or not claims.get("mid"):
+        raise _Answer(_page("needs_merchant", status=400))
+    return claims
+
+
+async def _offer(request: web.Request, token: str, kind: str) -> tuple[dict, dict, dict]:
+    """(claims, merchant, offer): the amount, fee and quote the page shows and charges."""
+    claims = await _claims(request, token, kind)
+    try:
+        money = parse_major(claims["amount"], claims["currency"])
+    except ApiError:
+        raise _Answer(_page("invalid", status=400)) from None
+    merchant = await _auth(request, f"/internal/merchants/{claims['mid']}")
+    if merchant is None:
+        raise _Answer(_page("invalid", status=400))
+    if merchant["status"] == "INACTIVE":
+        raise _Answer(_page("inactive", status=403))
+    quote = await _quote(request, merchant["merchantId"], money.currency.code, money.minor)
+    fee = Money(int(quote["charges"]), money.currency)
+    offer = {"merchant": merchant["merchantName"] or "Merchant",
+             "amount": format_display(money), "fee": format_display(fee),
+             "token": token, "type": kind,
+             "csrf": csrf_token(request.app[SETTINGS], claims["jti"]),
+             "money": money, "charge": fee, "quote": quote}
+    return claims, merchant, offer
+
+
+@_html
+async def page(request: web.Request) -> web.Response:
+    _, _, offer = await _offer(request, request.query.get("token", ""),
+                               request.query.get("type", ""))
+    return _page("pay", offer=offer)
+
+
+def _confirmation(form, offer: dict, merchant: dict) -> tuple[Confirmation, dict]:
+    method = str(form.get("method", ""))
+    values = {k: str(form.get(k, "")).strip() for k in _ECHOED}
+    raw: dict = {"amount": f"{to_major_decimal(offer['money']):f}",
+                 "charge": f"{to_major_decimal(offer['charge']):f}",
+                 "currency": offer["money"].currency.code, "paymentMethod": method,
+                 "merchantUid": merchant.get("merchantUid") or str(merchant["merchantId"])}
+    if values["phone"]:
+        raw["phoneNumber"] = values["phone"]
+    if values["account"]:
+        raw["account"] = values["account"]
+    if method == "VISA_MASTER":
+        raw["card"] = {"number": str(form.get("card_number", "")).strip(),
+                       "expMonth": values["exp_month"], "expYear": values["exp_year"],
+                       "cvc": str(form.get("cvc", "")).strip()}
+    return Confirmation.model_validate(raw), values
+
+
+async def _used(conn, jti: str) -> bool:
+    """Serialises payers of one token, then tells whether it already paid."""
+    return await store.token_used(conn, jti)
+
+
+@_html
+async def pay(request: web.Request) -> web.Response:
+    form = await request.post()
+    claims, merchant, offer = await _offer(request, str(form.get("token", "")),
+                                           str(form.get("type", "")))
+    if not hmac.compare_digest(str(form.get("csrf", "")).encode(), offer["csrf"].encode()):
+        return _page("forbidden", status=403)
+    method = str(form.get("method", ""))
+    try:
+        body, values = _confirmation(form, offer, merchant)
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        msg = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
+        return _page("pay", status=400, offer=offer, method=method, error=msg,
+                     values={k: str(form.get(k, "")).strip() for k in _ECHOED})
+    money = offer["money"]
+    create = domain.CreatePayment(amount=str(money.minor), currency=money.currency.code,
+                                  metadata={"tokenJti": claims["jti"]})
+    try:
+        async with uow(request) as work:
+            if await _used(work.conn, claims["jti"]):
+                return _page("used", status=409)
+            row = await payments.create(work, company_id=merchant["companyId"],
+                                        merchant_id=merchant["merchantId"], origin="norah",
+                                        money=money, body=create, quote=offer["quote"])
+            row = await store.update_payment(work.conn, row["id"],
+                                             {"merchant_name": merchant["merchantName"]})
+            row, outcome = await payments.confirm(work, row, _confirm_body(body))
+    except BadPaymentDetails as exc:
+        return _page("pay", status=400, offer=offer, method=method, error=str(exc),
+                     values=values)
+    payments.follow_rail(request.app, str(request.url.origin()), row, outcome)
+    pid = row["payment_id"]
+    result = {"id": pid, "trace": str(row["trace"]), "action": row["pending_action"],
+              "failure": row["failure_reason"],
+              "csrf": payment_csrf(request.app[SETTINGS], pid)}
+    if row["status"] == "completed":
+        return _page("completed", offer=offer, result=result)
+    if row["status"] == "processing":
+        view = "step" if row["pending_action"] in ("otp", "3ds") else "phone"
+        return _page(view, offer=offer, result=result)
+    return _page("failed", status=402, offer=offer, result=result,
+                 error=row["failure_reason"] or "The payment was declined")
+
+
+def setup_routes(app: web.Application) -> None:
+    app.router.add_get("/check-out", page)
+    app.router.add_post("/check-out", pay)
+    app.router.add_post("/check-out/pay", pay)
+
+
+DOCS: list = []

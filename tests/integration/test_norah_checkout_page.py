@@ -1,0 +1,131 @@
+"""The hosted NORAH checkout page (/check-out?token=...&type=m): token checks, fee,
+CSRF, paying once."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+
+import jwt
+
+from services.checkout.norah_page import csrf_token
+from tests.integration.test_norah_transactions import (  # noqa: F401 (the fixture, reused)
+    _auth_secret,
+    _charge_for,
+    _uid,
+    norah,
+)
+
+
+async def _token(client, headers, amount="100.00", kind="m") -> str:
+    resp = await client.post(f"/api/v1/transaction/{kind}/generate", headers=headers,
+                             json={"amount": amount, "currency": "USD"})
+    assert resp.status == 200, await resp.text()
+    return (await resp.json())["data"]["token"]
+
+
+def _jti(token: str) -> str:
+    return jwt.decode(token, options={"verify_signature": False})["jti"]
+
+
+async def _pay(client, settings, token, *, csrf=None, **fields):
+    data = {"token": token, "type": "m",
+            "csrf": csrf if csrf is not None else csrf_token(settings, _jti(token)), **fields}
+    return await client.post("/check-out", data=data, allow_redirects=False)
+
+
+async def test_page_shows_amount_fee_and_method_forms(settings, norah):  # noqa: F811
+    client, _, merchant = norah
+    headers = merchant.headers(settings)
+    charge = await _charge_for(client, headers, await _uid(settings, merchant.merchant_id))
+    token = await _token(client, headers)
+    resp = await client.get("/check-out", params={"token": token, "type": "m"})
+    html = await resp.text()
+    assert resp.status == 200, html
+    assert resp.content_type == "text/html"
+    assert "100.00 USD" in html and f"{charge} USD" in html and "Corner Shop" in html
+    for method in ("ZIMSWITCH", "OMARI", "INNBUCKS", "ECOCASH", "VISA_MASTER"):
+        assert f'value="{method}"' in html
+    assert f'name="token" value="{token}"' in html
+    assert f'name="csrf" value="{csrf_token(settings, _jti(token))}"' in html
+    assert "script" not in html.lower()
+    ids = set(re.findall(r'<input id="([^"]+)"', html))
+    labels = set(re.findall(r'<label for="([^"]+)"', html))
+    assert ids and ids <= labels
+
+
+async def test_zimswitch_pays_once_and_shows_the_trace(settings, norah):  # noqa: F811
+    client, _, merchant = norah
+    headers = merchant.headers(settings)
+    token = await _token(client, headers)
+    resp = await _pay(client, settings, token, method="ZIMSWITCH", account="263771234567")
+    html = await resp.text()
+    assert resp.status == 200, html
+    assert "Paid" in html
+    trace = re.search(r"<code>([0-9a-f-]{36})</code>", html).group(1)
+    status = await client.post("/api/v1/transactions/status", headers=headers,
+                               json={"trace": trace})
+    got = (await status.json())["data"]
+    assert (got["status"], got["paymentMethod"]) == ("COMPLETED", "ZIMSWITCH")
+
+    again = await _pay(client, settings, token, method="ZIMSWITCH", account="263771234567")
+    assert again.status == 409
+    assert "This payment link was already used" in await again.text()
+
+
+async def test_omari_shows_the_otp_step(settings, norah):  # noqa: F811
+    client, _, merchant = norah
+    token = await _token(client, merchant.headers(settings))
+    resp = await _pay(client, settings, token, method="OMARI", phone="263771234567")
+    html = await resp.text()
+    assert resp.status == 200, html
+    assert re.search(r'action="/checkout/pay_[^"]+/action"', html) and 'id="otp"' in html
+
+
+async def test_expired_token_is_a_410_page(settings, norah):  # noqa: F811
+    client, _, merchant = norah
+    async with _auth_secret(settings, client, "merchant", merchant.merchant_id) as secret:
+        past = int(time.time()) - 120
+        token = jwt.encode({"amount": "10.00", "currency": "USD", "type": "m",
+                            "sub": str(merchant.merchant_id), "mid": str(merchant.merchant_id),
+                            "iat": past, "exp": past + 60, "jti": uuid.uuid4().hex},
+                           secret, algorithm="HS256")
+    resp = await client.get("/check-out", params={"token": token, "type": "m"})
+    assert resp.status == 410
+    assert "This payment link has expired; ask the merchant for a new one" in \
+        await resp.text()
+    resp = await _pay(client, settings, token, method="ZIMSWITCH", account="263771234567")
+    assert resp.status == 410
+
+
+async def test_tampered_token_is_a_400_page(settings, norah):  # noqa: F811
+    client, _, merchant = norah
+    token = await _token(client, merchant.headers(settings))
+    header, payload, signature = token.split(".")
+    forged = f"{header}.{payload}.{signature[:-4]}AAAA"
+    for bad in (forged, "not.a.token"):
+        resp = await client.get("/check-out", params={"token": bad, "type": "m"})
+        assert resp.status == 400
+        assert "This payment link is not valid" in await resp.text()
+
+
+async def test_wrong_csrf_is_forbidden(settings, norah):  # noqa: F811
+    client, _, merchant = norah
+    headers = merchant.headers(settings)
+    token, other = await _token(client, headers), await _token(client, headers)
+    for csrf in ("", "nope", csrf_token(settings, _jti(other))):
+        resp = await _pay(client, settings, token, csrf=csrf, method="ZIMSWITCH",
+                          account="263771234567")
+        assert resp.status == 403
+    # Nothing was charged: the token still pays.
+    resp = await _pay(client, settings, token, method="ZIMSWITCH", account="263771234567")
+    assert resp.status == 200
+
+
+async def test_user_token_needs_a_merchant(settings, norah):  # noqa: F811
+    client, admin, _ = norah
+    token = await _token(client, admin.headers(settings), kind="u")
+    resp = await client.get("/check-out", params={"token": token, "type": "u"})
+    assert resp.status == 400
+    assert "This payment link needs a merchant" in await resp.text()
