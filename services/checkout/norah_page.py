@@ -13,16 +13,12 @@ public); `/check-out/pay` answers the same. CSRF: HMAC-SHA256(derive(settings,
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import hmac
-from pathlib import Path
 
-import jinja2
 from aiohttp import web
 from pydantic import ValidationError
 
-from services.checkout import domain, payments, store
+from services.checkout import domain, html, payments, store
 from services.checkout.connectors import BadPaymentDetails
 from services.checkout.context import CLIENT, uow
 from services.checkout.pages import csrf_token as payment_csrf
@@ -32,65 +28,36 @@ from services.checkout.transactions_api import Confirmation, _auth, _confirm_bod
 from shared.http.errors import ApiError, Errors
 from shared.http.middleware import SETTINGS
 from shared.money import Money, format_display, parse_major, to_major_decimal
-from shared.secrets import derive
-
-_ENV = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
-    autoescape=True, trim_blocks=True, lstrip_blocks=True)
 
 METHODS = (("ZIMSWITCH", "ZimSwitch"), ("OMARI", "OMARI"), ("INNBUCKS", "InnBucks"),
            ("ECOCASH", "EcoCash"), ("VISA_MASTER", "Card (Visa / Mastercard)"))
 _ECHOED = ("phone", "account", "exp_month", "exp_year")  # never the card or cvc
 
 
-class _Answer(Exception):
-    """A finished page to answer with (the error middleware would turn an HTTP error
-    into a JSON envelope)."""
-
-    def __init__(self, response: web.Response):
-        super().__init__(response.status)
-        self.response = response
-
-
-def _html(handler):
-    @functools.wraps(handler)
-    async def wrapper(request: web.Request) -> web.Response:
-        try:
-            return await handler(request)
-        except _Answer as answer:
-            return answer.response
-    return wrapper
-
-
 def csrf_token(settings, jti: str) -> str:
-    key = derive(settings, "norah-checkout-csrf").encode()
-    return hmac.new(key, jti.encode(), hashlib.sha256).hexdigest()
+    return html.csrf(settings, "norah-checkout-csrf", jti)
 
 
 def _page(view: str, *, status: int = 200, **extra) -> web.Response:
     context = {"view": view, "offer": None, "result": None, "error": None, "errors": {},
                "values": {}, "method": None, **extra}
-    html = _ENV.get_template("norah_checkout.html").render(**context)
-    return web.Response(text=html, status=status, content_type="text/html", charset="utf-8",
-                        headers={"Cache-Control": "no-store",
-                                 "Referrer-Policy": "no-referrer",
-                                 "X-Frame-Options": "DENY"})
+    return html.render("norah_checkout.html", status=status, **context)
 
 
 async def _claims(request: web.Request, token: str, kind: str) -> dict:
     """The verified claims of a merchant token; a finished error page otherwise."""
     if kind not in ("u", "m") or not token:
-        raise _Answer(_page("invalid", status=400))
+        raise html.Answer(_page("invalid", status=400))
     try:
         claims = await verify_transaction_token(request.app[CLIENT], token, kind)
     except ApiError as exc:
         if exc.kind is Errors.PAYMENT_TOKEN_EXPIRED:
-            raise _Answer(_page("expired", status=410)) from None
+            raise html.Answer(_page("expired", status=410)) from None
         if exc.kind is Errors.PAYMENT_TOKEN_INVALID:
-            raise _Answer(_page("invalid", status=400)) from None
+            raise html.Answer(_page("invalid", status=400)) from None
         raise
     if kind != "m" or not claims.get("mid"):
-        raise _Answer(_page("needs_merchant", status=400))
+        raise html.Answer(_page("needs_merchant", status=400))
     return claims
 
 
@@ -100,12 +67,12 @@ async def _offer(request: web.Request, token: str, kind: str) -> tuple[dict, dic
     try:
         money = parse_major(claims["amount"], claims["currency"])
     except ApiError:
-        raise _Answer(_page("invalid", status=400)) from None
+        raise html.Answer(_page("invalid", status=400)) from None
     merchant = await _auth(request, f"/internal/merchants/{claims['mid']}")
     if merchant is None:
-        raise _Answer(_page("invalid", status=400))
+        raise html.Answer(_page("invalid", status=400))
     if merchant["status"] == "INACTIVE":
-        raise _Answer(_page("inactive", status=403))
+        raise html.Answer(_page("inactive", status=403))
     quote = await _quote(request, merchant["merchantId"], money.currency.code, money.minor)
     fee = Money(int(quote["charges"]), money.currency)
     offer = {"merchant": merchant["merchantName"] or "Merchant",
@@ -116,7 +83,7 @@ async def _offer(request: web.Request, token: str, kind: str) -> tuple[dict, dic
     return claims, merchant, offer
 
 
-@_html
+@html.html_handler
 async def page(request: web.Request) -> web.Response:
     _, _, offer = await _offer(request, request.query.get("token", ""),
                                request.query.get("type", ""))
@@ -146,7 +113,7 @@ async def _used(conn, jti: str) -> bool:
     return await store.token_used(conn, jti)
 
 
-@_html
+@html.html_handler
 async def pay(request: web.Request) -> web.Response:
     form = await request.post()
     claims, merchant, offer = await _offer(request, str(form.get("token", "")),

@@ -7,28 +7,19 @@ Card numbers are never echoed into a page, a URL or a log line.
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import hmac
 from datetime import UTC, datetime
-from pathlib import Path
 
-import jinja2
 from aiohttp import web
 from pydantic import ValidationError
 
-from services.checkout import domain, payments, store
+from services.checkout import domain, html, payments, store
 from services.checkout.connectors import BadPaymentDetails
 from services.checkout.context import uow
 from shared.http.app import POOL, RELAY
 from shared.http.errors import ApiError, Errors
 from shared.http.middleware import SETTINGS
 from shared.money import Money, format_display, get_currency
-from shared.secrets import derive
-
-_ENV = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
-    autoescape=True, trim_blocks=True, lstrip_blocks=True)
 
 # The form's field names -> the API field names connectors and pydantic report.
 _FIELDS = {"card.number": "card_number", "card.expMonth": "exp_month",
@@ -38,28 +29,8 @@ _FIELDS = {"card.number": "card_number", "card.expMonth": "exp_month",
 _ECHOED = ("exp_month", "exp_year", "payer", "phone", "account")  # never the card or cvc
 
 
-class _Answer(Exception):
-    """A finished page to answer with (the error middleware would turn an HTTP error
-    exception into a JSON envelope, so HTML errors travel as this)."""
-
-    def __init__(self, response: web.Response):
-        super().__init__(response.status)
-        self.response = response
-
-
-def _html(handler):
-    @functools.wraps(handler)
-    async def wrapper(request: web.Request) -> web.Response:
-        try:
-            return await handler(request)
-        except _Answer as answer:
-            return answer.response
-    return wrapper
-
-
 def csrf_token(settings, payment_id: str) -> str:
-    key = derive(settings, "checkout-csrf").encode()
-    return hmac.new(key, payment_id.encode(), hashlib.sha256).hexdigest()
+    return html.csrf(settings, "checkout-csrf", payment_id)
 
 
 def _page(request: web.Request, row, view: str, *, status: int = 200, **extra) -> web.Response:
@@ -75,11 +46,7 @@ def _page(request: web.Request, row, view: str, *, status: int = 200, **extra) -
             "cancel_url": row["cancel_url"], "action": row["pending_action"],
             "failure": row["failure_reason"],
             "csrf": csrf_token(request.app[SETTINGS], pid)}
-    html = _ENV.get_template("checkout.html").render(**context)
-    return web.Response(text=html, status=status, content_type="text/html", charset="utf-8",
-                        headers={"Cache-Control": "no-store",
-                                 "Referrer-Policy": "no-referrer",
-                                 "X-Frame-Options": "DENY"})
+    return html.render("checkout.html", status=status, **context)
 
 
 def _expired(row) -> bool:
@@ -109,7 +76,7 @@ async def _row(request: web.Request):
         row = await store.payment(conn, request.match_info["paymentId"],
                                   company_id=None, merchant_id=None)
     if row is None:
-        raise _Answer(_page(request, None, "missing", status=404))
+        raise html.Answer(_page(request, None, "missing", status=404))
     return row
 
 
@@ -117,7 +84,7 @@ async def _form(request: web.Request, row):
     form = await request.post()
     expected = csrf_token(request.app[SETTINGS], row["payment_id"])
     if not hmac.compare_digest(str(form.get("csrf", "")).encode(), expected.encode()):
-        raise _Answer(_page(request, None, "forbidden", status=403))
+        raise html.Answer(_page(request, None, "forbidden", status=403))
     return form
 
 
@@ -143,14 +110,14 @@ def _first_error(exc: ValidationError) -> tuple[str, str]:
     return _FIELDS.get(api_field, "method"), msg
 
 
-@_html
+@html.html_handler
 async def page(request: web.Request) -> web.Response:
     row = await _row(request)
     row = await payments.settle_if_timed_out(request.app[POOL], request.app.get(RELAY), row)
     return _state_page(request, row)
 
 
-@_html
+@html.html_handler
 async def pay(request: web.Request) -> web.Response:
     row = await _row(request)
     form = await _form(request, row)
@@ -188,7 +155,7 @@ async def pay(request: web.Request) -> web.Response:
     return _after(request, row, outcome, view_on_error="failed", method=method, values=values)
 
 
-@_html
+@html.html_handler
 async def action(request: web.Request) -> web.Response:
     row = await _row(request)
     form = await _form(request, row)
@@ -211,7 +178,7 @@ async def action(request: web.Request) -> web.Response:
     return _after(request, row, outcome, view_on_error="failed")
 
 
-@_html
+@html.html_handler
 async def cancel(request: web.Request) -> web.Response:
     row = await _row(request)
     await _form(request, row)

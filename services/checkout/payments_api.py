@@ -108,28 +108,25 @@ def _settle(request: web.Request, row, outcome) -> web.Response:
     return ok(Family.NORPAY, render(row, request))
 
 
-async def confirm_payment(request: web.Request) -> web.Response:
+async def _step(request: web.Request, model, use_case) -> web.Response:
+    """Confirm, or answer a pending action: the same lock-charge-record path."""
     who = require(request, allow_keys=True)
-    body = await read_json(request, domain.ConfirmPayment)
+    body = await read_json(request, model)
     try:
         async with uow(request) as work:
             row = await _load(request, work.conn, who)
-            row, outcome = await payments.confirm(work, row, body)
+            row, outcome = await use_case(work, row, body)
     except BadPaymentDetails as exc:
         raise ApiError(Errors.VALIDATION, field=exc.field, detail=str(exc)) from None
     return _settle(request, row, outcome)
+
+
+async def confirm_payment(request: web.Request) -> web.Response:
+    return await _step(request, domain.ConfirmPayment, payments.confirm)
 
 
 async def payment_action(request: web.Request) -> web.Response:
-    who = require(request, allow_keys=True)
-    body = await read_json(request, domain.PaymentAction)
-    try:
-        async with uow(request) as work:
-            row = await _load(request, work.conn, who)
-            row, outcome = await payments.act(work, row, body)
-    except BadPaymentDetails as exc:
-        raise ApiError(Errors.VALIDATION, field=exc.field, detail=str(exc)) from None
-    return _settle(request, row, outcome)
+    return await _step(request, domain.PaymentAction, payments.act)
 
 
 async def cancel_payment(request: web.Request) -> web.Response:

@@ -143,14 +143,17 @@ async def update_merchant_charge(request: web.Request) -> web.Response:
               message="Merchant charge updated successfully")
 
 
-async def delete_merchant_charge(request: web.Request) -> web.Response:
-    who = require(request, *MANAGERS)
+async def _delete(request: web.Request, who, scope: str, label: str) -> web.Response:
     async with uow(request) as work:
-        current = await _charge(request, work.conn, who, "MERCHANT", for_update=True)
+        current = await _charge(request, work.conn, who, scope, for_update=True)
         row = await store.delete_charge(work.conn, current["id"])
         _emit(work, "charge.deleted", row)
     return ok(Family.NORAH, models.render_charge(row),
-              message="Merchant charge deleted successfully")
+              message=f"{label} charge deleted successfully")
+
+
+async def delete_merchant_charge(request: web.Request) -> web.Response:
+    return await _delete(request, require(request, *MANAGERS), "MERCHANT", "Merchant")
 
 
 # System charges ------------------------------------------------------------------
@@ -182,13 +185,7 @@ async def update_system_charge(request: web.Request) -> web.Response:
 
 
 async def delete_system_charge(request: web.Request) -> web.Response:
-    who = require(request, "SUPER")
-    async with uow(request) as work:
-        current = await _charge(request, work.conn, who, "SYSTEM", for_update=True)
-        row = await store.delete_charge(work.conn, current["id"])
-        _emit(work, "charge.deleted", row)
-    return ok(Family.NORAH, models.render_charge(row),
-              message="System charge deleted successfully")
+    return await _delete(request, require(request, "SUPER"), "SYSTEM", "System")
 
 
 def setup_routes(app: web.Application) -> None:

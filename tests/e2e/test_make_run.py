@@ -77,7 +77,7 @@ async def test_sign_up_request_is_followed_by_its_correlation_id_to_the_email(st
             assert resp.status == 201, await resp.text()
             assert (await resp.json())["data"]["enabled"] is False
         mail_dir = Path(stack.env["NORGATE_MAIL_DIR"])
-        [eml] = await poll_until(lambda: _async(list(mail_dir.glob("*.eml"))), timeout=20,
+        [eml] = await poll_until(lambda: list(mail_dir.glob("*.eml")), timeout=20,
                                  what="confirmation e-mail in the mail sink")
         message = BytesParser(policy=policy.default).parsebytes(eml.read_bytes())
         assert message["To"] == email
@@ -98,9 +98,6 @@ async def test_sign_up_request_is_followed_by_its_correlation_id_to_the_email(st
     handled = [r for r in records() if r.get("event") == "event_handled"]
     assert handled and handled[0]["event_type"] == "email.requested"
 
-
-async def _async(value):
-    return value
 
 
 async def test_sigterm_to_make_run_stops_every_process_it_started(stack):

@@ -13,10 +13,6 @@ from tests.support.broker import EventTap, queue_messages
 from tests.support.poll import poll_until
 
 
-async def _true(value):
-    return value
-
-
 @pytest.fixture
 async def harness(settings, billing_pool, unique):
     """Start consumers on a real broker connection; stops them afterwards."""
@@ -198,6 +194,6 @@ async def test_events_emitted_by_a_handler_are_published_with_the_same_correlati
     async with EventTap(settings.amqp_url, topology, [out_type]) as tap:
         asked = Event(type=in_type, producer="tests", correlation_id=f"corr-{unique}")
         await _publish(settings, topology, asked)
-        await poll_until(lambda: _true(len(tap.events) == 1), timeout=10, what="answer event")
+        await poll_until(lambda: len(tap.events) == 1, timeout=10, what="answer event")
     assert tap.events[0].data == {"answer_to": str(asked.id)}
     assert tap.events[0].correlation_id == f"corr-{unique}"

@@ -14,10 +14,6 @@ from tests.support.net import free_port
 from tests.support.poll import poll_until
 
 
-async def _async(value):
-    return value
-
-
 async def test_two_gateway_replicas_share_one_starter_budget(settings):
     async with serve(create_app(settings, auth_spec(settings))) as auth:
         admin = await make_company_admin(settings)  # auth has applied its migrations now
@@ -38,7 +34,7 @@ async def test_two_gateway_replicas_share_one_starter_budget(settings):
 
             # Fixed minute windows: start well inside one, so 130 calls cannot straddle
             # a boundary and be counted against two budgets.
-            await poll_until(lambda: _async(datetime.now(UTC).second < 45), timeout=20,
+            await poll_until(lambda: datetime.now(UTC).second < 45, timeout=20,
                              interval=0.2, what="the start of a minute window")
             results = await asyncio.gather(*(call(one if i % 2 else two) for i in range(130)))
     statuses = [status for status, _ in results]

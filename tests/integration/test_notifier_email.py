@@ -70,7 +70,7 @@ async def test_email_requested_event_is_delivered_through_smtp(
                                  "content_base64": base64.b64encode(b"%PDF-1.4 test").decode()}],
             })
             # Other tests' sign-ups may be queued for the notifier too: pick ours.
-            found = await poll_until(lambda: _async(_with_event_id(tmp_path, event.id)),
+            found = await poll_until(lambda: _with_event_id(tmp_path, event.id),
                                      timeout=15, what="e-mail in the sink")
     finally:
         await sink.stop()
@@ -96,15 +96,15 @@ async def test_email_is_sent_once_the_smtp_server_comes_back(
             "retried")
         before = retried._value.get()
         await producer({"to": ["ops@example.com"], "subject": f"Later {unique}", "text": "hi"})
-        await poll_until(lambda: _async(retried._value.get() >= before + 2), timeout=15,
+        await poll_until(lambda: retried._value.get() >= before + 2, timeout=15,
                          what="failed attempts while SMTP is down")
         assert _messages(tmp_path) == []
         sink = await start_mailsink(settings, host="127.0.0.1", smtp_port=port, http_port=0,
                                     mail_dir=tmp_path)
         try:
             found = await poll_until(
-                lambda: _async([m for m in _messages(tmp_path)
-                                if m["Subject"] == f"Later {unique}"]),
+                lambda: [m for m in _messages(tmp_path)
+                                if m["Subject"] == f"Later {unique}"],
                 timeout=15, what="e-mail after SMTP returned")
         finally:
             await sink.stop()
@@ -133,6 +133,3 @@ async def _ready(client) -> bool:
     resp = await client.get("/readyz")
     return resp.status == 200
 
-
-async def _async(value):
-    return value

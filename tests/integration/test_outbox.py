@@ -60,7 +60,7 @@ async def test_relay_publishes_committed_events_with_their_envelope(
         async with EventTap(settings.amqp_url, topology, [key]) as tap:
             bind_ids(request_id="req-123456", correlation_id=f"corr-{unique}")
             [event] = await _emit(billing_pool, key, relay=relay)
-            await poll_until(lambda: _async(len(tap.events) == 1), what="published event")
+            await poll_until(lambda: len(tap.events) == 1, what="published event")
         got = tap.events[0]
         assert got.id == event.id and got.type == key
         assert got.producer == "billing" and got.company_id == "c1"
@@ -72,9 +72,6 @@ async def test_relay_publishes_committed_events_with_their_envelope(
         await relay.stop()
         await broker.stop()
 
-
-async def _async(value):
-    return value
 
 
 def _via_proxy(amqp_url: str, port: int) -> str:
@@ -99,16 +96,16 @@ async def test_event_committed_while_broker_is_unreachable_is_published_when_it_
         async with EventTap(settings.amqp_url, topology, [key]) as tap:
             assert await broker.wait_up(timeout=10)
             await proxy.stop()  # RabbitMQ is now unreachable for the relay
-            await poll_until(lambda: _async(not broker.is_up), what="broker seen as down")
+            await poll_until(lambda: not broker.is_up, what="broker seen as down")
             failures_before = relay.failures
             [event] = await _emit(billing_pool, key, relay=relay)
             # The relay keeps trying while the broker is away; the row stays pending.
-            await poll_until(lambda: _async(relay.failures >= failures_before + 2), timeout=10,
+            await poll_until(lambda: relay.failures >= failures_before + 2, timeout=10,
                              what="two failed publish attempts while the broker is away")
             assert await _pending(billing_pool, [event.id]) == 1
             assert tap.events == []
             await proxy.start()  # back on the same port
-            await poll_until(lambda: _async(len(tap.events) == 1), timeout=20,
+            await poll_until(lambda: len(tap.events) == 1, timeout=20,
                              what="event published after the outage")
             assert tap.events[0].id == event.id
             await poll_until(lambda: _pending_is_zero(billing_pool, event.id), timeout=5,
@@ -138,7 +135,7 @@ async def test_two_relays_on_one_outbox_publish_each_event_exactly_once(
         for r in relays:
             await r.start()
         try:
-            await poll_until(lambda: _async(len(tap.events) >= 400), timeout=30,
+            await poll_until(lambda: len(tap.events) >= 400, timeout=30,
                              what="400 events published")
             await poll_until(lambda: _pending_is_all_zero(billing_pool, events), timeout=5,
                              what="all rows published")
