@@ -56,7 +56,7 @@ async def _claims(request: web.Request, token: str, kind: str) -> dict:
         if exc.kind is Errors.PAYMENT_TOKEN_INVALID:
             raise html.Answer(_page("invalid", status=400)) from None
         raise
-    if kind != "m" or not claims.get("mid"):
+    if not claims.get("mid"):  # a user token of a user with no merchant named
         raise html.Answer(_page("needs_merchant", status=400))
     return claims
 

@@ -19,6 +19,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.checkout.context import CLIENT
+from services.checkout.transactions_api import merchant_in_scope
 from shared.authz import require
 from shared.http.client import ServiceUnavailable
 from shared.http.envelopes import Family, ok
@@ -38,6 +39,10 @@ class GenerateToken(BaseModel):
 
     amount: Decimal | int | str
     currency: str = Field(min_length=2, max_length=5)
+    # A user token names the merchant it pays when its user is not a merchant's own
+    # (an ADMIN paying one of the company's merchants); a merchant user's token pays
+    # that merchant. Without one the checkout page cannot take the payment.
+    merchant_uid: str | None = Field(default=None, alias="merchantUid", max_length=64)
 
 
 class VerifyToken(BaseModel):
@@ -117,10 +122,17 @@ async def _generate(request: web.Request, kind: Literal["u", "m"]) -> web.Respon
         raise ApiError(Errors.FORBIDDEN)
     body = await read_json(request, GenerateToken)
     money = parse_major(body.amount, body.currency)
+    merchant_id = who.merchant_id
+    if body.merchant_uid is not None:
+        if kind == "m":
+            raise ApiError(Errors.VALIDATION, field="merchantUid",
+                           detail="merchantUid: a merchant token pays its own merchant")
+        found = await merchant_in_scope(request, who, uid=body.merchant_uid)
+        merchant_id = str(found["merchantId"])
     secret = await fetch_secret(request.app[CLIENT], kind, subject)
     if secret is None:
         raise ApiError(Errors.NOT_FOUND, resource="User" if kind == "u" else "Merchant")
-    token = sign_token(secret, kind=kind, subject=subject, merchant_id=who.merchant_id,
+    token = sign_token(secret, kind=kind, subject=subject, merchant_id=merchant_id,
                        amount=f"{to_major_decimal(money):f}", currency=money.currency.code)
     url = (f"{request.app[SETTINGS].public_url}/check-out?"
            f"{urlencode({'token': token, 'type': kind})}")

@@ -1,4 +1,4 @@
-"""The hosted NORAH checkout page (/check-out?token=...&type=m): token checks, fee,
+"""The hosted NORAH checkout page (/check-out?token=...&type=u|m): token checks, fee,
 CSRF, paying once."""
 
 from __future__ import annotations
@@ -16,11 +16,12 @@ from tests.integration.test_norah_transactions import (  # noqa: F401 (the fixtu
     _uid,
     norah,
 )
+from tests.support.auth import make_company_admin, make_merchant
 
 
-async def _token(client, headers, amount="100.00", kind="m") -> str:
+async def _token(client, headers, amount="100.00", kind="m", **extra) -> str:
     resp = await client.post(f"/api/v1/transaction/{kind}/generate", headers=headers,
-                             json={"amount": amount, "currency": "USD"})
+                             json={"amount": amount, "currency": "USD", **extra})
     assert resp.status == 200, await resp.text()
     return (await resp.json())["data"]["token"]
 
@@ -29,8 +30,8 @@ def _jti(token: str) -> str:
     return jwt.decode(token, options={"verify_signature": False})["jti"]
 
 
-async def _pay(client, settings, token, *, csrf=None, **fields):
-    data = {"token": token, "type": "m",
+async def _pay(client, settings, token, *, csrf=None, kind="m", **fields):
+    data = {"token": token, "type": kind,
             "csrf": csrf if csrf is not None else csrf_token(settings, _jti(token)), **fields}
     return await client.post("/check-out", data=data, allow_redirects=False)
 
@@ -129,3 +130,45 @@ async def test_user_token_needs_a_merchant(settings, norah):  # noqa: F811
     resp = await client.get("/check-out", params={"token": token, "type": "u"})
     assert resp.status == 400
     assert "This payment link needs a merchant" in await resp.text()
+
+
+async def test_user_token_naming_a_merchant_pays_that_merchant(settings, norah):  # noqa: F811
+    client, admin, merchant = norah
+    uid = await _uid(settings, merchant.merchant_id)
+    token = await _token(client, admin.headers(settings), kind="u", merchantUid=uid)
+    resp = await client.get("/check-out", params={"token": token, "type": "u"})
+    html = await resp.text()
+    assert resp.status == 200, html
+    assert "100.00 USD" in html and "Corner Shop" in html
+    resp = await _pay(client, settings, token, kind="u", method="ZIMSWITCH",
+                      account="263771234567")
+    html = await resp.text()
+    assert resp.status == 200, html
+    trace = re.search(r"<code>([0-9a-f-]{36})</code>", html).group(1)
+    status = await client.post("/api/v1/transactions/status",
+                               headers=merchant.headers(settings), json={"trace": trace})
+    assert (await status.json())["data"]["status"] == "COMPLETED"
+
+
+async def test_merchant_users_token_pays_its_merchant(settings, norah):  # noqa: F811
+    client, _, merchant = norah
+    token = await _token(client, merchant.headers(settings), kind="u")
+    resp = await client.get("/check-out", params={"token": token, "type": "u"})
+    assert resp.status == 200
+    assert "Corner Shop" in await resp.text()
+
+
+async def test_user_token_merchant_must_be_in_scope(settings, norah):  # noqa: F811
+    client, admin, merchant = norah
+    other_admin = await make_company_admin(settings)
+    other = await make_merchant(settings, other_admin, name="Elsewhere", status="ACTIVE")
+    resp = await client.post("/api/v1/transaction/u/generate", headers=admin.headers(settings),
+                             json={"amount": "5.00", "currency": "USD",
+                                   "merchantUid": await _uid(settings, other.merchant_id)})
+    assert resp.status == 404
+    resp = await client.post("/api/v1/transaction/m/generate",
+                             headers=merchant.headers(settings),
+                             json={"amount": "5.00", "currency": "USD",
+                                   "merchantUid": await _uid(settings, merchant.merchant_id)})
+    assert resp.status == 400
+    assert "merchantUid" in (await resp.json())["message"]
