@@ -1,12 +1,64 @@
-"""The billing service: plumbing from the foundation; its routes arrive with their issue."""
+"""Billing: plans, subscriptions, invoices, the NorLedger ledger and the merchant
+dashboard (schema billing). It consumes checkout's payment events and runs the
+renewal scheduler."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
-from shared.http.app import ServiceSpec
+from aiohttp import web
+
+from services.billing import api, events, invoices_api, ledger_api, scheduler
+from services.billing.context import CLOCK, SystemClock, client_ctx
+from shared.aio import cancel_and_wait, every
+from shared.http.app import ConsumerSpec, ServiceSpec
+from shared.http.envelopes import json_response
+from shared.http.errors import ApiError, Errors
+from shared.http.middleware import SETTINGS, principal_of, read_json
 from shared.settings import Settings
 
+API_MODULES = [api, invoices_api, ledger_api]
 
-def build_spec(settings: Settings) -> ServiceSpec:
-    return ServiceSpec(name="billing", migrations=Path(__file__).parent / "migrations")
+
+async def run_tick(request: web.Request) -> web.Response:
+    """Internal: run one scheduler round now, optionally at `{"now": unix}` when the
+    service runs with a settable clock (tests; never routed by the gateway)."""
+    if principal_of(request).kind != "service":
+        raise ApiError(Errors.FORBIDDEN)
+    body = await read_json(request)
+    at = body.get("now")
+    if at is not None:
+        if not isinstance(at, int) or not hasattr(request.app[CLOCK], "set"):
+            raise ApiError(Errors.VALIDATION, field="now",
+                           detail="now: Unix seconds, only with a settable clock")
+        request.app[CLOCK].set(datetime.fromtimestamp(at, UTC))
+    ran = await scheduler.tick(request.app)
+    return json_response({"ran": ran, "now": int(request.app[CLOCK].now().timestamp())})
+
+
+def build_spec(settings: Settings, *, clock=None, run_scheduler: bool = True) -> ServiceSpec:
+    """`clock` (an object with now()) replaces the system clock; tests that drive
+    tick() themselves pass run_scheduler=False."""
+    clock = clock or SystemClock()
+
+    def setup_routes(app: web.Application) -> None:
+        app[CLOCK] = clock
+        for module in API_MODULES:
+            module.setup_routes(app)
+        app.router.add_post("/internal/billing/tick", run_tick)
+
+    async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
+        task = every(app[SETTINGS].billing_tick_seconds, lambda: scheduler.tick(app),
+                     name="billing-scheduler") if run_scheduler else None
+        yield
+        await cancel_and_wait(task)
+
+    return ServiceSpec(
+        name="billing", setup_routes=setup_routes,
+        migrations=Path(__file__).parent / "migrations",
+        consumers=[ConsumerSpec("payments", events.payment_handlers(settings, clock))],
+        docs=[doc for module in API_MODULES for doc in module.DOCS],
+        cleanup_ctx=[client_ctx, scheduler_ctx])
+

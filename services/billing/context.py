@@ -1,0 +1,55 @@
+"""What the billing handlers, consumers and scheduler share: the internal client,
+the clock (injectable, so tests can run a year of renewals in seconds) and units
+of work."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+from aiohttp import web
+
+from shared.events import UnitOfWork
+from shared.http.app import POOL, RELAY
+from shared.http.client import InternalClient
+from shared.http.middleware import SETTINGS
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class ManualClock:
+    """A clock a test moves by hand."""
+
+    def __init__(self, start: datetime):
+        self._now = start
+
+    def now(self) -> datetime:
+        return self._now
+
+    def set(self, value: datetime) -> None:
+        self._now = value
+
+    def advance(self, **delta) -> datetime:
+        self._now += timedelta(**delta)
+        return self._now
+
+
+CLIENT = web.AppKey("billing_client", InternalClient)
+CLOCK = web.AppKey("billing_clock", object)
+
+
+async def client_ctx(app: web.Application) -> AsyncIterator[None]:
+    app[CLIENT] = InternalClient(app[SETTINGS], caller="billing", timeout=10, retries=1)
+    yield
+    await app[CLIENT].close()
+
+
+def uow(app: web.Application) -> UnitOfWork:
+    return UnitOfWork(app[POOL], producer="billing", relay=app.get(RELAY))
+
+
+def now(app: web.Application) -> datetime:
+    return app[CLOCK].now()

@@ -1,0 +1,78 @@
+"""What billing consumes: checkout's payment events (queue billing.payments).
+
+Each event, in the consumer's one transaction with its inbox row (so exactly once):
+updates the dashboard's payment projection and customers, posts its ledger
+transactions, and settles the invoice a completed payment was for.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ValidationError
+
+from services.billing import invoices, ledger, ledger_store, projections, store, subscriptions
+from shared.events import Event, PermanentError, UnitOfWork
+from shared.settings import Settings
+
+PAYMENT_EVENTS = ("payment.created", "payment.processing", "payment.completed",
+                  "payment.failed", "payment.canceled", "payment.refunded")
+
+
+class PaymentData(BaseModel):
+    paymentId: str  # noqa: N815 - the event's own field names
+    amount: str
+    currency: str
+    status: str
+
+
+def _checked(event: Event) -> tuple[dict, int, int]:
+    try:
+        PaymentData.model_validate(event.data)
+        return event.data, int(event.company_id or ""), int(event.merchant_id or "")
+    except (ValidationError, ValueError) as exc:
+        raise PermanentError(f"invalid {event.type} data: {exc}") from exc
+
+
+def payment_handlers(settings: Settings, clock):
+    async def on_payment(event: Event, uow: UnitOfWork) -> None:
+        data, company_id, merchant_id = _checked(event)
+        kind, product = ledger.product_of(data)
+        await projections.upsert_payment(uow.conn, data=data, company_id=company_id,
+                                         merchant_id=merchant_id, kind=kind, product=product,
+                                         at=event.occurred_at)
+        customer = (data.get("metadata") or {}).get("customerId")
+        if customer:
+            await projections.see_customer(uow.conn, company_id=company_id,
+                                           merchant_id=merchant_id, customer_id=str(customer),
+                                           at=event.occurred_at)
+        if event.type == "payment.completed":
+            await _completed(event, uow, data, company_id, merchant_id)
+        elif event.type == "payment.refunded":
+            await _refunded(event, uow, data, company_id, merchant_id)
+
+    async def _completed(event, uow, data, company_id, merchant_id) -> None:
+        for posting in ledger.payment_completed(data):
+            await ledger_store.post(uow.conn, posting, company_id=company_id,
+                                    merchant_id=merchant_id, event_id=event.id,
+                                    at=event.occurred_at)
+        invoice_id = (data.get("metadata") or {}).get("invoiceId")
+        if not invoice_id:
+            return
+        row = await store.invoice(uow.conn, str(invoice_id), company_id=company_id,
+                                  merchant_id=merchant_id)
+        if row is None:
+            return
+        paid = await invoices.mark_paid(uow, settings, row["id"],
+                                        payment_id=data["paymentId"], now=clock.now())
+        if paid is not None:
+            await subscriptions.invoice_paid(uow, paid, now=clock.now())
+
+    async def _refunded(event, uow, data, company_id, merchant_id) -> None:
+        posted = await projections.refund_posted(uow.conn, data["paymentId"])
+        for posting in ledger.payment_refunded(data, posted):
+            await ledger_store.post(uow.conn, posting, company_id=company_id,
+                                    merchant_id=merchant_id, event_id=event.id,
+                                    at=event.occurred_at)
+            await projections.set_refund_posted(uow.conn, data["paymentId"],
+                                                posted + posting.lines[0].amount)
+
+    return {name: on_payment for name in PAYMENT_EVENTS}

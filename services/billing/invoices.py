@@ -1,0 +1,142 @@
+"""Invoice use cases: create (numbered), send, void, paid; each in one unit of work."""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+
+from services.billing import domain, pdf, store
+from shared.events import UnitOfWork
+from shared.http.errors import ApiError, Errors
+from shared.money import parse_minor_string
+from shared.settings import Settings
+
+
+def units(value) -> str:
+    return str(int(value))
+
+
+def render(row, settings: Settings) -> dict:
+    """The seed's fields, plus what a merchant needs to follow the invoice."""
+    return {
+        "invoiceId": row["invoice_id"], "invoiceNumber": row["invoice_number"],
+        "status": row["status"], "subtotal": units(row["subtotal"]), "tax": units(row["tax"]),
+        "total": units(row["total"]), "currency": row["currency"],
+        "dueDate": domain.epoch(row["due_date"]),
+        "pdfUrl": f"{settings.public_url}/api/v2/invoices/{row['invoice_id']}/pdf",
+        "paymentUrl": row["payment_url"],
+        "customer": row["customer"], "items": row["items"], "notes": row["notes"],
+        "paymentId": row["payment_id"], "subscriptionId": None,
+        "createdAt": domain.epoch(row["created_at"]), "sentAt": domain.epoch(row["sent_at"]),
+        "paidAt": domain.epoch(row["paid_at"]), "voidedAt": domain.epoch(row["voided_at"]),
+    }
+
+
+def event_data(row, settings: Settings) -> dict:
+    data = render(row, settings)
+    return {k: data[k] for k in ("invoiceId", "invoiceNumber", "status", "subtotal", "tax",
+                                 "total", "currency", "dueDate", "pdfUrl", "paymentUrl",
+                                 "paymentId", "paidAt")}
+
+
+def ids(row) -> dict:
+    return {"company_id": str(row["company_id"]), "merchant_id": str(row["merchant_id"])}
+
+
+def price_lines(body: domain.CreateInvoice, rates: dict[str, int],
+                default_rate: str | None) -> tuple[list[dict], int, int]:
+    """Lines with their amounts and tax; (lines, subtotal, tax). Raises ValueError
+    naming the field for an inconsistent line or an unknown tax rate."""
+    lines, subtotal, tax = [], 0, 0
+    for i, item in enumerate(body.items):
+        unit = parse_minor_string(item.unit_price, body.currency,
+                                  f"items[{i}].unitPrice").minor
+        amount = unit * item.quantity
+        if item.amount is not None and parse_minor_string(
+                item.amount, body.currency, f"items[{i}].amount").minor != amount:
+            raise ValueError(f"items[{i}].amount: must be quantity x unitPrice ({amount})")
+        rate_id = item.tax_rate_id or body.tax_rate_id or default_rate
+        if rate_id is not None and rate_id not in rates:
+            field = f"items[{i}].taxRateId" if item.tax_rate_id else "taxRateId"
+            raise ValueError(f"{field}: no such tax rate")
+        line_tax = domain.tax_of(amount, rates[rate_id]) if rate_id else 0
+        lines.append({"description": item.description, "quantity": item.quantity,
+                      "unitPrice": str(unit), "amount": str(amount), "taxRateId": rate_id,
+                      "taxRate": domain.ppm_to_percent(rates[rate_id]) if rate_id else None,
+                      "tax": str(line_tax)})
+        subtotal += amount
+        tax += line_tax
+    return lines, subtotal, tax
+
+
+async def create(uow: UnitOfWork, settings: Settings, *, now: datetime, invoice_id: str,
+                 company_id: int, merchant_id: int, status: str, customer: dict,
+                 lines: list[dict], currency: str, subtotal: int, tax: int, due: datetime,
+                 notes: str | None = None, payment: dict | None = None,
+                 subscription_pk: int | None = None, period: tuple | None = None,
+                 next_attempt_at: datetime | None = None):
+    number = await store.next_invoice_number(uow.conn, company_id, now.year)
+    row = await store.insert_invoice(
+        uow.conn, invoice_id=invoice_id, invoice_number=domain.invoice_number(now.year, number),
+        company_id=company_id, merchant_id=merchant_id, status=status, customer=customer,
+        items=lines, currency=currency, subtotal=subtotal, tax=tax, total=subtotal + tax,
+        due_date=due, notes=notes, payment_id=(payment or {}).get("paymentId"),
+        payment_url=(payment or {}).get("checkoutUrl"), subscription_pk=subscription_pk,
+        period_start=period[0] if period else None, period_end=period[1] if period else None,
+        next_attempt_at=next_attempt_at, now=now)
+    uow.emit("invoice.created", event_data(row, settings), **ids(row))
+    return row
+
+
+async def send(uow: UnitOfWork, settings: Settings, row, *, now: datetime, merchant_name: str):
+    row = await store.invoice_by_pk(uow.conn, row["id"], for_update=True)
+    if row["status"] not in ("draft", "open"):
+        raise ApiError(Errors.CONFLICT, detail=f"A {row['status']} invoice cannot be sent")
+    email = (row["customer"] or {}).get("email")
+    if not email:
+        raise ApiError(Errors.CONFLICT, detail="This invoice has no customer e-mail address")
+    changes: dict = {"sent_at": now}
+    if row["status"] == "draft":
+        domain.check_invoice("draft", "open")
+        changes["status"] = "open"
+    row = await store.update_invoice(uow.conn, row["id"], changes, now)
+    document = pdf.render(row, merchant_name=merchant_name)
+    text = (f"Invoice {row['invoice_number']} from {merchant_name}\n\n"
+            f"Total: {pdf.money(row['total'], row['currency'])}\n"
+            f"Due: {pdf.day(row['due_date'])}\n")
+    if row["payment_url"]:
+        text += f"Pay online: {row['payment_url']}\n"
+    text += "\nThe invoice is attached as a PDF.\n"
+    uow.emit("email.requested", {
+        "to": [email], "subject": f"Invoice {row['invoice_number']} from {merchant_name}",
+        "text": text,
+        "attachments": [{"filename": f"{row['invoice_number']}.pdf",
+                         "content_type": "application/pdf",
+                         "content_base64": base64.b64encode(document).decode()}]},
+        **ids(row))
+    return row, email
+
+
+async def void(uow: UnitOfWork, settings: Settings, row, *, now: datetime):
+    row = await store.invoice_by_pk(uow.conn, row["id"], for_update=True)
+    if row["status"] not in ("draft", "open"):
+        raise ApiError(Errors.CONFLICT, detail=f"A {row['status']} invoice cannot be voided")
+    row = await store.update_invoice(uow.conn, row["id"], {
+        "status": "void", "voided_at": now, "next_attempt_at": None}, now)
+    uow.emit("invoice.voided", event_data(row, settings), **ids(row))
+    return row
+
+
+async def mark_paid(uow: UnitOfWork, settings: Settings, pk: int, *, payment_id: str,
+                    now: datetime):
+    """The invoice's payment completed. Returns the row when this call paid it, None
+    when it was already paid (the scheduler and the payment event may both report it)."""
+    row = await store.invoice_by_pk(uow.conn, pk, for_update=True)
+    if row is None or row["status"] == "paid" or "paid" not in \
+            domain.INVOICE_TRANSITIONS[row["status"]]:
+        return None
+    row = await store.update_invoice(uow.conn, pk, {
+        "status": "paid", "paid_at": now, "payment_id": payment_id, "next_attempt_at": None,
+        "last_failure": None}, now)
+    uow.emit("invoice.paid", event_data(row, settings), **ids(row))
+    return row

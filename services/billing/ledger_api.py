@@ -1,0 +1,274 @@
+"""NorLedger routes (/api/v2/ledger): entries, balances, trial balance, reversals,
+the settlement report; and the merchant dashboard (/api/v2/merchants/dashboard)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime, timedelta
+
+from aiohttp import web
+
+from services.billing import ledger, ledger_store, projections
+from services.billing.context import now, uow
+from shared.authz import company_scope, merchant_scope, require
+from shared.http.app import POOL
+from shared.http.envelopes import Family, ok
+from shared.http.errors import ApiError, Errors
+from shared.http.openapi import RouteDoc
+from shared.http.pagination import page_of, query_text
+from shared.money import get_currency
+from shared.principal import Principal
+
+
+def tenant(request: web.Request, who: Principal) -> tuple[int | None, int | None]:
+    """(company, merchant) the caller reads: a MERCHANT its own; an ADMIN its company or
+    one of its merchants (?merchantId=); SUPER anything (?companyId=, ?merchantId=)."""
+    company, merchant = company_scope(who), merchant_scope(who)
+    for name in ("companyId", "merchantId"):
+        raw = request.query.get(name)
+        if raw is None or (name == "companyId" and who.role != "SUPER") or \
+                (name == "merchantId" and who.role == "MERCHANT"):
+            continue
+        if not (raw.isascii() and raw.isdigit() and 0 < len(raw) <= 18):
+            raise ApiError(Errors.VALIDATION, field=name, detail=f"{name}: must be an id")
+        if name == "companyId":
+            company = int(raw)
+        else:
+            merchant = int(raw)
+    return company, merchant
+
+
+def _units(value) -> str:
+    return str(int(value))
+
+
+def _entry(row) -> dict:
+    amount = int(row["amount"])
+    return {"entryId": str(row["id"]), "transactionId": row["transaction_id"],
+            "referenceType": row["reference_type"], "referenceId": row["reference_id"],
+            "description": row["description"], "account": row["code"],
+            "accountName": row["name"], "direction": row["direction"],
+            "amount": str(amount), "currency": row["currency"],
+            "display": ledger.describe(row["direction"], row["name"], amount, row["currency"]),
+            "reverses": row["reverses"], "merchantId": row["merchant_id"],
+            "postedAt": str(int(row["posted_at"].timestamp()))}
+
+
+async def list_entries(request: web.Request) -> web.Response:
+    who = require(request, allow_keys=True)
+    company, merchant = tenant(request, who)
+    page = page_of(request, default_per_page=50)
+    async with request.app[POOL].acquire() as conn:
+        rows, total = await ledger_store.entries(
+            conn, company_id=company, merchant_id=merchant,
+            reference_type=query_text(request, "referenceType", max_length=50),
+            reference_id=query_text(request, "referenceId", max_length=100),
+            account_code=query_text(request, "account", max_length=100),
+            limit=page.per_page, offset=page.offset)
+    return ok(Family.NORPAY, {"entries": [_entry(r) for r in rows],
+                              "pagination": page.envelope(total)})
+
+
+def _account(row) -> dict:
+    debits, credits = int(row["debits"]), int(row["credits"])
+    return {"account": row["code"], "name": row["name"], "type": row["type"],
+            "currency": row["currency"], "merchantId": row["merchant_id"],
+            "debits": str(debits), "credits": str(credits),
+            "balance": str(ledger.balance(row["type"], debits, credits))}
+
+
+async def list_accounts(request: web.Request) -> web.Response:
+    who = require(request, allow_keys=True)
+    company, merchant = tenant(request, who)
+    async with request.app[POOL].acquire() as conn:
+        rows = await ledger_store.accounts(conn, company_id=company, merchant_id=merchant)
+    return ok(Family.NORPAY, [_account(r) for r in rows])
+
+
+async def trial_balance(request: web.Request) -> web.Response:
+    """Per currency: each account's net balance in the debit or credit column; the
+    columns' totals are equal when the books balance."""
+    who = require(request, allow_keys=True)
+    company, merchant = tenant(request, who)
+    async with request.app[POOL].acquire() as conn:
+        rows = await ledger_store.accounts(conn, company_id=company, merchant_id=merchant)
+    out: dict[str, dict] = {}
+    for row in rows:
+        net = int(row["debits"]) - int(row["credits"])
+        book = out.setdefault(row["currency"], {"currency": row["currency"], "accounts": [],
+                                                "totalDebits": 0, "totalCredits": 0})
+        book["accounts"].append({"account": row["code"], "name": row["name"],
+                                 "merchantId": row["merchant_id"],
+                                 "debit": str(max(net, 0)), "credit": str(max(-net, 0))})
+        book["totalDebits"] += max(net, 0)
+        book["totalCredits"] += max(-net, 0)
+    books = []
+    for book in out.values():
+        book["balanced"] = book["totalDebits"] == book["totalCredits"]
+        book["totalDebits"], book["totalCredits"] = str(book["totalDebits"]), \
+            str(book["totalCredits"])
+        books.append(book)
+    return ok(Family.NORPAY, {"currencies": books,
+                              "balanced": all(b["balanced"] for b in books)})
+
+
+async def reverse(request: web.Request) -> web.Response:
+    """A correction: post the transaction's mirror image (entries are never changed)."""
+    who = require(request, "SUPER", "ADMIN")
+    async with uow(request.app) as work:
+        original = await ledger_store.transaction(
+            work.conn, request.match_info["transactionId"], company_id=company_scope(who),
+            merchant_id=None)
+        if original is None:
+            raise ApiError(Errors.NOT_FOUND, resource="Ledger transaction")
+        if original["reverses"] is not None or await ledger_store.is_reversed(
+                work.conn, original["id"]):
+            raise ApiError(Errors.CONFLICT,
+                           detail="This transaction is a reversal or is already reversed")
+        posting = ledger.Posting(original["reference_type"], original["reference_id"],
+                                 original["description"], original["currency"],
+                                 await ledger_store.transaction_lines(work.conn, original["id"]))
+        tx_id = await ledger_store.post(
+            work.conn, ledger.reversal(posting, original["transaction_id"]),
+            company_id=original["company_id"], merchant_id=original["merchant_id"],
+            reverses=original["id"])
+        work.emit("ledger.transaction_reversed", {
+            "transactionId": tx_id, "reverses": original["transaction_id"],
+            "referenceType": original["reference_type"],
+            "referenceId": original["reference_id"]},
+            company_id=str(original["company_id"]), merchant_id=str(original["merchant_id"]))
+    return ok(Family.NORPAY, {"transactionId": tx_id, "reverses": original["transaction_id"]},
+              status=201)
+
+
+# Periods --------------------------------------------------------------------------------
+
+PERIODS = ("today", "week", "month", "year")
+
+
+def period_start(period: str, at: datetime) -> datetime:
+    """Calendar periods to date, in UTC: since midnight, Monday, the 1st, 1 January."""
+    day = at.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    if period == "today":
+        return day
+    if period == "week":
+        return day - timedelta(days=day.weekday())
+    if period == "month":
+        return day.replace(day=1)
+    return day.replace(month=1, day=1)
+
+
+def _period(request: web.Request) -> str:
+    period = request.query.get("period", "month")
+    if period not in PERIODS:
+        raise ApiError(Errors.VALIDATION, field="period",
+                       detail="period: must be one of today, week, month, year")
+    return period
+
+
+def _currency(request: web.Request) -> str:
+    return get_currency(request.query.get("currency", "NOR")).code
+
+
+async def dashboard(request: web.Request) -> web.Response:
+    who = require(request, allow_keys=True)
+    company, merchant = tenant(request, who)
+    since = period_start(_period(request), now(request.app))
+    async with request.app[POOL].acquire() as conn:
+        d = await projections.dashboard(conn, company_id=company, merchant_id=merchant,
+                                        since=since, currency=_currency(request))
+    counts, subs = d["counts"], d["subscriptions"]
+    return ok(Family.NORPAY, {
+        "revenue": {k: _units(d["revenue"][k]) for k in ("total", "payments", "subscriptions")},
+        "payments": {"total": sum(counts.values()), "completed": counts.get("completed", 0),
+                     "pending": counts.get("pending", 0) + counts.get("processing", 0),
+                     "failed": counts.get("failed", 0), "canceled": counts.get("canceled", 0),
+                     "refunded": counts.get("refunded", 0)},
+        "subscriptions": {s: subs.get(s, 0) for s in ("active", "trialing", "past_due",
+                                                        "canceled")},
+        "customers": {"total": d["customers"]["total"], "new": d["customers"]["new"]},
+        "topProducts": [{"name": r["product"], "revenue": _units(r["revenue"]),
+                         "count": r["n"]} for r in d["top"]],
+        "period": request.query.get("period", "month"), "since": str(int(since.timestamp())),
+        "currency": _currency(request),
+    })
+
+
+SETTLEMENT_COLUMNS = ("merchantId", "currency", "periodStart", "periodEnd", "gross", "charges",
+                      "refunds", "net", "payments", "refundCount")
+
+
+def _epoch_param(request: web.Request, name: str) -> datetime | None:
+    raw = request.query.get(name)
+    if raw is None:
+        return None
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 11):
+        raise ApiError(Errors.VALIDATION, field=name, detail=f"{name}: must be Unix seconds")
+    return datetime.fromtimestamp(int(raw), UTC)
+
+
+async def settlement(request: web.Request) -> web.Response:
+    """Payout report of one merchant: `from`/`to` (Unix seconds) or `period`."""
+    who = require(request, allow_keys=True)
+    company, merchant = tenant(request, who)
+    if merchant is None:
+        raise ApiError(Errors.VALIDATION, field="merchantId",
+                       detail="merchantId: choose the merchant the report is for")
+    clock = now(request.app)
+    start = _epoch_param(request, "from") or period_start(_period(request), clock)
+    end = _epoch_param(request, "to") or clock
+    if end <= start:
+        raise ApiError(Errors.VALIDATION, field="to", detail="to: must be after from")
+    fmt = request.query.get("format", "json")
+    if fmt not in ("json", "csv"):
+        raise ApiError(Errors.VALIDATION, field="format", detail="format: json or csv")
+    async with request.app[POOL].acquire() as conn:
+        if company is not None and not await conn.fetchval(
+                "SELECT true FROM ledger_accounts WHERE merchant_id = $1 AND company_id = $2 "
+                "LIMIT 1", merchant, company):
+            rows = []  # another company's merchant reads as one with no activity
+        else:
+            rows = await ledger_store.settlement(conn, merchant_id=merchant, start=start,
+                                                 end=end)
+    report = [{
+        "merchantId": merchant, "currency": r["currency"],
+        "periodStart": str(int(start.timestamp())), "periodEnd": str(int(end.timestamp())),
+        "gross": _units(r["gross"]), "charges": _units(r["charges"]),
+        "refunds": _units(r["refunds"]),
+        "net": _units(int(r["gross"]) - int(r["charges"]) - int(r["refunds"])),
+        "payments": r["payments"], "refundCount": r["refund_count"]} for r in rows]
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=SETTLEMENT_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(report)
+        return web.Response(text=out.getvalue(), content_type="text/csv", headers={
+            "Content-Disposition": f'attachment; filename="settlement-{merchant}.csv"'})
+    return ok(Family.NORPAY, {"merchantId": merchant, "periodStart": str(int(start.timestamp())),
+                              "periodEnd": str(int(end.timestamp())), "currencies": report})
+
+
+def setup_routes(app: web.Application) -> None:
+    app.router.add_get("/api/v2/ledger/entries", list_entries)
+    app.router.add_get("/api/v2/ledger/accounts", list_accounts)
+    app.router.add_get("/api/v2/ledger/trial-balance", trial_balance)
+    app.router.add_post("/api/v2/ledger/transactions/{transactionId}/reverse", reverse)
+    app.router.add_get("/api/v2/ledger/settlement", settlement)
+    app.router.add_get("/api/v2/merchants/dashboard", dashboard)
+
+
+DOCS = [
+    RouteDoc("GET", "/api/v2/ledger/entries",
+             "Ledger entries (referenceType, referenceId, account, page, per_page)",
+             ("ledger",)),
+    RouteDoc("GET", "/api/v2/ledger/accounts", "Account balances", ("ledger",)),
+    RouteDoc("GET", "/api/v2/ledger/trial-balance", "Trial balance per currency", ("ledger",)),
+    RouteDoc("POST", "/api/v2/ledger/transactions/{transactionId}/reverse",
+             "Post a reversing transaction (ADMIN, SUPER)", ("ledger",), status=201),
+    RouteDoc("GET", "/api/v2/ledger/settlement",
+             "Payout report (gross, charges, refunds, net): from, to or period; format=csv",
+             ("ledger",)),
+    RouteDoc("GET", "/api/v2/merchants/dashboard",
+             "Merchant statistics (period=today|week|month|year)", ("merchants",)),
+]

@@ -1,0 +1,151 @@
+"""SQL of the ledger: accounts, immutable transactions and entries, reports."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import asyncpg
+
+from services.billing import domain
+from services.billing.ledger import Account, Line, Posting
+
+
+async def _account_pk(conn, company_id: int, merchant_id: int, account: Account,
+                      currency: str) -> int:
+    pk = await conn.fetchval(
+        """INSERT INTO ledger_accounts (company_id, merchant_id, code, name, type, currency)
+           VALUES ($1, $2, $3, $4, $5, $6)
+           ON CONFLICT (merchant_id, code, currency) DO NOTHING RETURNING id""",
+        company_id, merchant_id, account.code, account.name, account.type, currency)
+    if pk is None:
+        pk = await conn.fetchval("SELECT id FROM ledger_accounts WHERE merchant_id = $1 "
+                                 "AND code = $2 AND currency = $3",
+                                 merchant_id, account.code, currency)
+    return pk
+
+
+async def post(conn: asyncpg.Connection, posting: Posting, *, company_id: int,
+               merchant_id: int, event_id: uuid.UUID | None = None,
+               reverses: int | None = None, at: datetime | None = None) -> str:
+    """One balanced transaction, its entries, and the accounts' running totals."""
+    if not posting.balanced():
+        raise ValueError(f"unbalanced posting {posting}")
+    transaction_id = domain.new_id("ltx")
+    tx_pk = await conn.fetchval(
+        """INSERT INTO ledger_transactions (transaction_id, company_id, merchant_id,
+               reference_type, reference_id, description, currency, event_id, reverses,
+               posted_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, COALESCE($10, now())) RETURNING id""",
+        transaction_id, company_id, merchant_id, posting.reference_type, posting.reference_id,
+        posting.description, posting.currency, event_id, reverses, at)
+    for line in posting.lines:
+        account_pk = await _account_pk(conn, company_id, merchant_id, line.account,
+                                       posting.currency)
+        await conn.execute("INSERT INTO ledger_entries (transaction_pk, account_pk, direction, "
+                           "amount) VALUES ($1, $2, $3, $4)",
+                           tx_pk, account_pk, line.direction, line.amount)
+        column = "debits" if line.direction == "debit" else "credits"
+        await conn.execute(f"UPDATE ledger_accounts SET {column} = {column} + $2 WHERE id = $1",
+                           account_pk, line.amount)
+    return transaction_id
+
+
+def _scope(where: list[str], args: list, company_id, merchant_id, prefix: str) -> None:
+    if company_id is not None:
+        args.append(company_id)
+        where.append(f"{prefix}company_id = ${len(args)}")
+    if merchant_id is not None:
+        args.append(merchant_id)
+        where.append(f"{prefix}merchant_id = ${len(args)}")
+
+
+async def entries(conn, *, company_id, merchant_id, reference_type: str | None,
+                  reference_id: str | None, account_code: str | None, limit: int,
+                  offset: int):
+    where, args = ["true"], []
+    _scope(where, args, company_id, merchant_id, "t.")
+    for column, value in (("t.reference_type", reference_type),
+                          ("t.reference_id", reference_id), ("a.code", account_code)):
+        if value is not None:
+            args.append(value)
+            where.append(f"{column} = ${len(args)}")
+    sql = f"""FROM ledger_entries e JOIN ledger_transactions t ON t.id = e.transaction_pk
+                JOIN ledger_accounts a ON a.id = e.account_pk WHERE {' AND '.join(where)}"""
+    total = await conn.fetchval("SELECT count(*) " + sql, *args)
+    rows = await conn.fetch(
+        f"""SELECT e.id, e.direction, e.amount, t.transaction_id, t.reference_type,
+                   t.reference_id, t.description, t.currency, t.posted_at, t.merchant_id,
+                   a.code, a.name, r.transaction_id AS reverses
+            {sql.replace('WHERE', 'LEFT JOIN ledger_transactions r ON r.id = t.reverses WHERE',
+                         1)}
+            ORDER BY t.id, e.id LIMIT {int(limit)} OFFSET {int(offset)}""", *args)
+    return rows, total
+
+
+async def accounts(conn, *, company_id, merchant_id, currency: str | None = None):
+    where, args = ["true"], []
+    _scope(where, args, company_id, merchant_id, "")
+    if currency is not None:
+        args.append(currency)
+        where.append(f"currency = ${len(args)}")
+    return await conn.fetch(f"SELECT * FROM ledger_accounts WHERE {' AND '.join(where)} "
+                            "ORDER BY merchant_id, currency, code", *args)
+
+
+async def entry_sums(conn, *, company_id, merchant_id):
+    """Each account's debits and credits summed from its entries (not the running totals)."""
+    where, args = ["true"], []
+    _scope(where, args, company_id, merchant_id, "a.")
+    return await conn.fetch(
+        f"""SELECT a.id,
+                   COALESCE(SUM(e.amount) FILTER (WHERE e.direction = 'debit'), 0) AS debits,
+                   COALESCE(SUM(e.amount) FILTER (WHERE e.direction = 'credit'), 0) AS credits
+              FROM ledger_accounts a LEFT JOIN ledger_entries e ON e.account_pk = a.id
+             WHERE {' AND '.join(where)} GROUP BY a.id""", *args)
+
+
+async def transaction(conn, transaction_id: str, *, company_id, merchant_id):
+    where, args = ["transaction_id = $1"], [transaction_id]
+    _scope(where, args, company_id, merchant_id, "")
+    return await conn.fetchrow(
+        f"SELECT * FROM ledger_transactions WHERE {' AND '.join(where)}", *args)
+
+
+async def transaction_lines(conn, tx_pk: int) -> tuple[Line, ...]:
+    rows = await conn.fetch(
+        """SELECT e.direction, e.amount, a.code, a.name, a.type FROM ledger_entries e
+             JOIN ledger_accounts a ON a.id = e.account_pk WHERE e.transaction_pk = $1
+            ORDER BY e.id""", tx_pk)
+    return tuple(Line(Account(r["code"], r["name"], r["type"]), r["direction"],
+                      int(r["amount"])) for r in rows)
+
+
+async def is_reversed(conn, tx_pk: int) -> bool:
+    return bool(await conn.fetchval(
+        "SELECT true FROM ledger_transactions WHERE reverses = $1", tx_pk))
+
+
+async def settlement(conn, *, merchant_id: int, start: datetime, end: datetime):
+    """Per currency: the movement of the customer wallet by reference type in
+    [start, end); reversals carry their original's type, so they net out."""
+    return await conn.fetch(
+        """SELECT t.currency,
+                  COALESCE(SUM(CASE WHEN t.reference_type = 'payment' THEN
+                      CASE e.direction WHEN 'debit' THEN e.amount ELSE -e.amount END END), 0)
+                      AS gross,
+                  COALESCE(SUM(CASE WHEN t.reference_type = 'fee' THEN
+                      CASE e.direction WHEN 'credit' THEN e.amount ELSE -e.amount END END), 0)
+                      AS charges,
+                  COALESCE(SUM(CASE WHEN t.reference_type = 'refund' THEN
+                      CASE e.direction WHEN 'credit' THEN e.amount ELSE -e.amount END END), 0)
+                      AS refunds,
+                  COUNT(DISTINCT t.reference_id) FILTER (
+                      WHERE t.reference_type = 'payment' AND t.reverses IS NULL) AS payments,
+                  COUNT(DISTINCT t.id) FILTER (
+                      WHERE t.reference_type = 'refund' AND t.reverses IS NULL) AS refund_count
+             FROM ledger_transactions t
+             JOIN ledger_entries e ON e.transaction_pk = t.id
+             JOIN ledger_accounts a ON a.id = e.account_pk AND a.code = 'customer_wallet'
+            WHERE t.merchant_id = $1 AND t.posted_at >= $2 AND t.posted_at < $3
+            GROUP BY t.currency ORDER BY t.currency""", merchant_id, start, end)

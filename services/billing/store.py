@@ -1,0 +1,191 @@
+"""SQL of plans, subscriptions, tax rates and invoices (schema billing).
+
+Lookups take `company_id` / `merchant_id` scopes (None = unscoped), so another
+tenant's row reads as missing."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import asyncpg
+
+_COLUMN = __import__("re").compile(r"^[a-z_]+$")
+
+
+def _scope(sql: str, args: list, company_id: int | None, merchant_id: int | None,
+           prefix: str = "") -> str:
+    if company_id is not None:
+        args.append(company_id)
+        sql += f" AND {prefix}company_id = ${len(args)}"
+    if merchant_id is not None:
+        args.append(merchant_id)
+        sql += f" AND {prefix}merchant_id = ${len(args)}"
+    return sql
+
+
+def _set(changes: dict, start: int) -> tuple[str, list]:
+    parts, args = [], []
+    for i, (column, value) in enumerate(changes.items(), start=start):
+        if not _COLUMN.match(column):
+            raise ValueError(column)
+        parts.append(f"{column} = ${i}")
+        args.append(value)
+    return ", ".join(parts), args
+
+
+# Plans -------------------------------------------------------------------------------
+
+async def insert_plan(conn: asyncpg.Connection, **v) -> asyncpg.Record:
+    return await conn.fetchrow(
+        """INSERT INTO plans (plan_id, company_id, merchant_id, name, amount, currency,
+                              interval, interval_count, features)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *""",
+        v["plan_id"], v["company_id"], v["merchant_id"], v["name"], v["amount"],
+        v["currency"], v["interval"], v["interval_count"], v["features"])
+
+
+async def plan(conn, plan_id: str, *, company_id, merchant_id) -> asyncpg.Record | None:
+    args: list = [plan_id]
+    return await conn.fetchrow(_scope("SELECT * FROM plans WHERE plan_id = $1", args,
+                                      company_id, merchant_id), *args)
+
+
+async def plans(conn, *, company_id, merchant_id, limit: int, offset: int):
+    args: list = []
+    where = _scope("WHERE true", args, company_id, merchant_id)
+    total = await conn.fetchval(f"SELECT count(*) FROM plans {where}", *args)
+    rows = await conn.fetch(f"SELECT * FROM plans {where} ORDER BY id DESC "
+                            f"LIMIT {int(limit)} OFFSET {int(offset)}", *args)
+    return rows, total
+
+
+# Subscriptions -------------------------------------------------------------------------
+
+_SUB = """SELECT s.*, p.plan_id, p.name AS plan_name, p.amount, p.currency, p.interval,
+                 p.interval_count
+            FROM subscriptions s JOIN plans p ON p.id = s.plan_pk"""
+
+
+async def insert_subscription(conn, **v) -> asyncpg.Record:
+    pk = await conn.fetchval(
+        """INSERT INTO subscriptions (subscription_id, plan_pk, company_id, merchant_id,
+               customer_id, status, billing_anchor, period_number, current_period_start,
+               current_period_end, trial_end, next_charge_at, metadata, payment_method,
+               created_at, updated_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15)
+           RETURNING id""",
+        v["subscription_id"], v["plan_pk"], v["company_id"], v["merchant_id"],
+        v["customer_id"], v["status"], v["billing_anchor"], v["period_number"],
+        v["current_period_start"], v["current_period_end"], v["trial_end"],
+        v["next_charge_at"], v["metadata"], v["payment_method"], v["now"])
+    return await subscription_by_pk(conn, pk)
+
+
+async def subscription(conn, subscription_id: str, *, company_id, merchant_id,
+                       for_update: bool = False):
+    args: list = [subscription_id]
+    sql = _scope(_SUB + " WHERE s.subscription_id = $1", args, company_id, merchant_id, "s.")
+    return await conn.fetchrow(sql + (" FOR UPDATE OF s" if for_update else ""), *args)
+
+
+async def subscription_by_pk(conn, pk: int, *, for_update: bool = False):
+    return await conn.fetchrow(_SUB + " WHERE s.id = $1" +
+                               (" FOR UPDATE OF s" if for_update else ""), pk)
+
+
+async def update_subscription(conn, pk: int, changes: dict, now: datetime):
+    sets, args = _set({**changes, "updated_at": now}, 2)
+    await conn.execute(f"UPDATE subscriptions SET {sets} WHERE id = $1", pk, *args)
+    return await subscription_by_pk(conn, pk)
+
+
+async def next_due_subscription(conn, now: datetime):
+    """One subscription whose next period is due, locked; others' replicas skip it."""
+    pk = await conn.fetchval(
+        """SELECT id FROM subscriptions
+            WHERE status <> 'canceled' AND next_charge_at IS NOT NULL AND next_charge_at <= $1
+            ORDER BY next_charge_at LIMIT 1 FOR UPDATE SKIP LOCKED""", now)
+    return None if pk is None else await subscription_by_pk(conn, pk)
+
+
+# Tax rates -----------------------------------------------------------------------------
+
+async def insert_tax_rate(conn, **v):
+    if v["is_default"]:
+        await conn.execute("UPDATE tax_rates SET is_default = false "
+                           "WHERE merchant_id = $1 AND is_default", v["merchant_id"])
+    return await conn.fetchrow(
+        """INSERT INTO tax_rates (tax_rate_id, company_id, merchant_id, name, rate_ppm,
+                                  is_default)
+           VALUES ($1, $2, $3, $4, $5, $6) RETURNING *""",
+        v["tax_rate_id"], v["company_id"], v["merchant_id"], v["name"], v["rate_ppm"],
+        v["is_default"])
+
+
+async def tax_rates(conn, merchant_id: int):
+    return await conn.fetch("SELECT * FROM tax_rates WHERE merchant_id = $1 ORDER BY id",
+                            merchant_id)
+
+
+# Invoices ------------------------------------------------------------------------------
+
+async def next_invoice_number(conn, company_id: int, year: int) -> int:
+    """The next number of the company's year. The row lock is held until the caller's
+    transaction ends, so concurrent creations queue here and a rollback frees its
+    number for the next one: no gaps, no duplicates."""
+    return await conn.fetchval(
+        """INSERT INTO invoice_counters (company_id, year, last_value) VALUES ($1, $2, 1)
+           ON CONFLICT (company_id, year)
+           DO UPDATE SET last_value = invoice_counters.last_value + 1
+           RETURNING last_value""", company_id, year)
+
+
+async def insert_invoice(conn, **v) -> asyncpg.Record:
+    return await conn.fetchrow(
+        """INSERT INTO invoices (invoice_id, invoice_number, company_id, merchant_id, status,
+               customer, items, currency, subtotal, tax, total, due_date, notes, payment_id,
+               payment_url, subscription_pk, period_start, period_end, next_attempt_at,
+               created_at, updated_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
+                   $17, $18, $19, $20, $20)
+           RETURNING *""",
+        v["invoice_id"], v["invoice_number"], v["company_id"], v["merchant_id"],
+        v["status"], v["customer"], v["items"], v["currency"], v["subtotal"], v["tax"],
+        v["total"], v["due_date"], v.get("notes"), v.get("payment_id"), v.get("payment_url"),
+        v.get("subscription_pk"), v.get("period_start"), v.get("period_end"),
+        v.get("next_attempt_at"), v["now"])
+
+
+async def invoice(conn, invoice_id: str, *, company_id, merchant_id, for_update=False):
+    args: list = [invoice_id]
+    sql = _scope("SELECT * FROM invoices WHERE invoice_id = $1", args, company_id, merchant_id)
+    return await conn.fetchrow(sql + (" FOR UPDATE" if for_update else ""), *args)
+
+
+async def invoice_by_pk(conn, pk: int, *, for_update: bool = False):
+    return await conn.fetchrow("SELECT * FROM invoices WHERE id = $1" +
+                               (" FOR UPDATE" if for_update else ""), pk)
+
+
+async def invoices_of_subscription(conn, subscription_pk: int):
+    return await conn.fetch("SELECT * FROM invoices WHERE subscription_pk = $1 "
+                            "ORDER BY period_start", subscription_pk)
+
+
+async def update_invoice(conn, pk: int, changes: dict, now: datetime):
+    sets, args = _set({**changes, "updated_at": now}, 2)
+    return await conn.fetchrow(f"UPDATE invoices SET {sets} WHERE id = $1 RETURNING *",
+                               pk, *args)
+
+
+async def next_collectable_invoice(conn, now: datetime):
+    return await conn.fetchrow(
+        """SELECT * FROM invoices WHERE status = 'open' AND next_attempt_at IS NOT NULL
+              AND next_attempt_at <= $1
+            ORDER BY next_attempt_at LIMIT 1 FOR UPDATE SKIP LOCKED""", now)
+
+
+async def next_overdue_invoice(conn, now: datetime):
+    return await conn.fetchrow(
+        """SELECT * FROM invoices WHERE status = 'open' AND overdue_at IS NULL
+              AND due_date < $1 ORDER BY due_date LIMIT 1 FOR UPDATE SKIP LOCKED""", now)
