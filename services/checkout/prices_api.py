@@ -1,10 +1,12 @@
 """Prices (`price_...`, /prices/{app_id}, Prices envelope `{data}`): a priced ticket
 of an app, with the fee breakdown (`price_item`) the fees service computes.
 
-The app lives in auth; every route looks it up there and answers 404 "App not
-found" when it is unknown or outside the caller's scope (SUPER any, ADMIN its
-company, a merchant or API key its company's apps that are its own or shared,
-an app-scoped key only its app).
+The app lives in auth; every route looks it up there (services/checkout/app_scope.py)
+and answers 404 "App not found" when it is unknown or outside the caller's scope.
+A price may name a trigger (services/checkout/triggers.py), convert its amount with
+the operator's rate table (`currency_conversion`), and expire (`expires_at`); it is
+paid on its card checkout (services/checkout/price_checkout.py), whose openings
+`views` counts. A dynamic price is `expired` once paid; a static one pays many times.
 """
 
 from __future__ import annotations
@@ -13,29 +15,28 @@ import re
 import secrets
 import string
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Literal
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, AwareDatetime, BaseModel, ConfigDict, Field
 
 from services.checkout import prices_store as store
+from services.checkout import triggers
+from services.checkout.app_scope import app_in_scope, prices_time
 from services.checkout.context import CLIENT
 from shared.authz import require
 from shared.http.app import POOL
 from shared.http.client import ServiceUnavailable
 from shared.http.envelopes import Family, ok
 from shared.http.errors import ApiError, Errors
-from shared.http.middleware import read_json
+from shared.http.middleware import SETTINGS, read_json
 from shared.http.openapi import RouteDoc
 from shared.http.pagination import page_of
-from shared.money import parse_major, to_major_decimal
-from shared.principal import Principal
+from shared.money import get_currency, parse_major, to_major_decimal
 
-APP = "App"
 PRICE = "Price"
 MIN_AMOUNT = Decimal(5)
-APP_ID = re.compile(r"^app_[A-Za-z0-9]{22}$")
 PRICE_ID = re.compile(r"^price_[A-Za-z0-9]{22}$")
 APP_FIELDS = ("id", "name", "type", "status", "use_explorer", "created_at", "updated_at",
               "kyc_return_url", "app_fee")
@@ -60,13 +61,49 @@ class CreatePrice(BaseModel):
     trigger_id: str | None = Field(default=None, max_length=256)
     trigger_data: dict[str, Any] | None = None
     kyc_id: str | None = Field(default=None, max_length=256)
-    currency_conversion: dict[str, Any] | None = None
+    currency_conversion: CurrencyConversion | None = None
+    expires_at: AwareDatetime | None = None
 
 
-def prices_time(value: datetime) -> str:
-    """ISO-8601 UTC with milliseconds, as the seed writes it: 2022-08-29T14:55:11.367Z."""
-    value = value.astimezone(UTC)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+class CurrencyConversion(BaseModel):
+    """Show the price in another currency too, at the operator's rate."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    to: str = Field(min_length=1, max_length=5, validation_alias=AliasChoices("to", "currency"))
+
+
+def rate(settings, base: str, quote: str) -> Decimal | None:
+    """The operator's rate for one unit of `base` in `quote` (or the inverse pair's)."""
+    if base == quote:
+        return Decimal(1)
+    if (direct := settings.fx_rates.get(f"{base}/{quote}")) is not None:
+        return direct
+    if (inverse := settings.fx_rates.get(f"{quote}/{base}")) is not None:
+        return Decimal(1) / inverse
+    return None
+
+
+def convert(settings, *, amount: Decimal, currency: str, item: dict, to: str) -> dict:
+    """The `currency_conversion` shown on a price: its amount and total in `to`."""
+    try:
+        base, target = get_currency(currency), get_currency(to, "currency_conversion.to")
+    except ValueError as exc:
+        raise ApiError(Errors.VALIDATION, field="currency_conversion.to",
+                       detail=f"currency_conversion.to: {exc}") from None
+    found = rate(settings, base.code, target.code)
+    if found is None:
+        raise ApiError(Errors.VALIDATION, field="currency_conversion.to",
+                       detail=f"currency_conversion.to: no exchange rate for {base.code} to "
+                              f"{target.code} (the operator sets NORGATE_FX_RATES)")
+    step = Decimal(1).scaleb(-target.exponent)
+
+    def at_rate(value) -> int | Decimal:
+        return _number((Decimal(str(value)) * found).quantize(step, ROUND_HALF_UP))
+
+    return {"from": currency, "to": to.lower(), "rate": _number(found.quantize(
+                Decimal("0.000001"), ROUND_HALF_UP)), "source": "operator",
+            "amount": at_rate(amount), "amount_total": at_rate(item["amount_total"])}
 
 
 def _number(value: Decimal) -> int | Decimal:
@@ -74,12 +111,17 @@ def _number(value: Decimal) -> int | Decimal:
     return int(value) if value == value.to_integral_value() else value.normalize()
 
 
+def expired(row) -> bool:
+    return row["expired"] or (row["expires_at"] is not None
+                              and row["expires_at"] <= datetime.now(UTC))
+
+
 def render(row, app: dict) -> dict:
     return {
         "id": row["price_id"], "amount": _number(row["amount"]), "currency": row["currency"],
         "currency_conversion": row["currency_conversion"], "type": row["type"],
         "kyc_id": row["kyc_id"], "metadata": row["metadata"], "deleted": row["deleted"],
-        "expired": row["expired"], "name": row["name"], "trigger_id": row["trigger_id"],
+        "expired": expired(row), "name": row["name"], "trigger_id": row["trigger_id"],
         "trigger_intent_id": row["trigger_intent_id"],
         "trigger_params_data_input": row["trigger_params_data_input"],
         "price_item": row["price_item"],
@@ -87,38 +129,6 @@ def render(row, app: dict) -> dict:
         "created_at": prices_time(row["created_at"]),
         "updated_at": prices_time(row["updated_at"]), "views": row["views"],
     }
-
-
-def _visible(who: Principal, app: dict) -> bool:
-    if who.role == "SUPER":
-        return True
-    if str(app.get("company_id")) != (who.company_id or ""):
-        return False
-    if who.app_id is not None and who.app_id != app.get("id"):
-        return False  # an app-scoped key reaches its own app only
-    if who.role == "ADMIN":
-        return True
-    owner = app.get("merchant_id")
-    return who.role == "MERCHANT" and (owner is None or str(owner) == who.merchant_id)
-
-
-async def _app(request: web.Request, who: Principal) -> dict:
-    """The path's app from auth, if the caller may see it; else 404."""
-    app_id = request.match_info["appId"]
-    if not APP_ID.match(app_id):
-        raise ApiError(Errors.NOT_FOUND, resource=APP)
-    try:
-        status, body = await request.app[CLIENT].request("auth", "GET",
-                                                         f"/internal/apps/{app_id}")
-    except ServiceUnavailable:
-        raise ApiError(Errors.UPSTREAM_UNAVAILABLE, service="auth") from None
-    if status == 404:
-        raise ApiError(Errors.NOT_FOUND, resource=APP)
-    if status != 200 or not isinstance(body, dict):
-        raise ApiError(Errors.UPSTREAM_UNAVAILABLE, service="auth")
-    if not _visible(who, body):
-        raise ApiError(Errors.NOT_FOUND, resource=APP)
-    return body
 
 
 async def _price_item(request: web.Request, payload: dict) -> dict:
@@ -143,19 +153,30 @@ async def create_price(request: web.Request) -> web.Response:
     amount = to_major_decimal(money)
     if amount < MIN_AMOUNT:
         raise ApiError(Errors.PRICE_AMOUNT_TOO_LOW, field="amount", minimum=MIN_AMOUNT)
-    app = await _app(request, who)
+    app = await app_in_scope(request, who)
     merchant_id = app.get("merchant_id") or (int(who.merchant_id) if who.merchant_id
                                              else None)
     currency = money.currency.code.lower()
     item = await _price_item(request, {
         "amount": str(amount), "currency": currency, "app_fee": str(app.get("app_fee", 0)),
         "app_type": app.get("type", "individual"), "merchantId": merchant_id})
-    fields = body.model_dump(exclude={"amount", "currency"})
-    async with request.app[POOL].acquire() as conn:
+    fields = body.model_dump(exclude={"amount", "currency", "currency_conversion"})
+    if body.expires_at is not None and body.expires_at <= datetime.now(UTC):
+        raise ApiError(Errors.VALIDATION, field="expires_at",
+                       detail="expires_at: must be in the future")
+    if body.currency_conversion is not None:
+        fields["currency_conversion"] = convert(
+            request.app[SETTINGS], amount=amount, currency=currency, item=item,
+            to=body.currency_conversion.to)
+    async with request.app[POOL].acquire() as conn, conn.transaction():
         row = await store.insert_price(
             conn, price_id=new_price_id(), app_id=app["id"], company_id=int(app["company_id"]),
             merchant_id=merchant_id, amount=amount, currency=currency, fields=fields,
             price_item=item)
+        if body.trigger_id is not None:
+            row = await triggers.attach(conn, app_id=app["id"], price_id=row["price_id"],
+                                        trigger_id=body.trigger_id,
+                                        trigger_data=body.trigger_data)
     return ok(Family.PRICES, render(row, app), status=201)
 
 
@@ -171,7 +192,7 @@ async def list_prices(request: web.Request) -> web.Response:
     who = require(request, allow_keys=True)
     page = page_of(request)
     include_deleted = _include_deleted(request)
-    app = await _app(request, who)
+    app = await app_in_scope(request, who)
     async with request.app[POOL].acquire() as conn:
         rows, total = await store.list_prices(conn, app["id"], include_deleted=include_deleted,
                                               limit=page.per_page, offset=page.offset)
@@ -187,10 +208,10 @@ def _price_id(request: web.Request) -> str:
 
 async def get_price(request: web.Request) -> web.Response:
     who = require(request, allow_keys=True)
-    app = await _app(request, who)
+    app = await app_in_scope(request, who)
     price_id = _price_id(request)
     async with request.app[POOL].acquire() as conn:
-        row = await store.view_price(conn, app["id"], price_id)
+        row = await store.price(conn, app["id"], price_id)
     if row is None:
         raise ApiError(Errors.NOT_FOUND, resource=PRICE)
     return ok(Family.PRICES, render(row, app))
@@ -198,7 +219,7 @@ async def get_price(request: web.Request) -> web.Response:
 
 async def delete_price(request: web.Request) -> web.Response:
     who = require(request, allow_keys=True)
-    app = await _app(request, who)
+    app = await app_in_scope(request, who)
     price_id = _price_id(request)
     async with request.app[POOL].acquire() as conn:
         row = await store.delete_price(conn, app["id"], price_id)
@@ -207,7 +228,21 @@ async def delete_price(request: web.Request) -> web.Response:
     return ok(Family.PRICES, render(row, app))
 
 
+async def trigger_executions(request: web.Request) -> web.Response:
+    who = require(request, allow_keys=True)
+    app = await app_in_scope(request, who)
+    price_id = _price_id(request)
+    async with request.app[POOL].acquire() as conn:
+        row = await store.price(conn, app["id"], price_id)
+        if row is None:
+            raise ApiError(Errors.NOT_FOUND, resource=PRICE)
+        rows = await store.executions(conn, row["trigger_intent_id"]) \
+            if row["trigger_intent_id"] else []
+    return ok(Family.PRICES, [triggers.render_execution(r) for r in rows])
+
+
 def setup_routes(app: web.Application) -> None:
+    app.router.add_get("/prices/{appId}/{priceId}/trigger-executions", trigger_executions)
     app.router.add_post("/prices/{appId}", create_price)
     app.router.add_get("/prices/{appId}", list_prices)
     app.router.add_get("/prices/{appId}/{priceId}", get_price)
@@ -219,7 +254,10 @@ DOCS = [
              _T, request=CreatePrice, status=201),
     RouteDoc("GET", "/prices/{appId}", "An app's prices, newest first "
              "(`?include_deleted=true` adds deleted ones)", _T),
-    RouteDoc("GET", "/prices/{appId}/{priceId}", "A price (counts a view)", _T),
+    RouteDoc("GET", "/prices/{appId}/{priceId}", "A price (`views` counts the openings "
+             "of its checkout, /checkout/prices/{priceId})", _T),
+    RouteDoc("GET", "/prices/{appId}/{priceId}/trigger-executions", "The executions of the "
+             "price's trigger, one per successful payment, with their delivery status", _T),
     RouteDoc("DELETE", "/prices/{appId}/{priceId}", "Delete a price (soft: `deleted` true)",
              _T),
 ]

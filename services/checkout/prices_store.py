@@ -22,14 +22,14 @@ async def insert_price(conn: asyncpg.Connection, *, price_id: str, app_id: str,
     return await conn.fetchrow(
         """INSERT INTO prices (price_id, app_id, company_id, merchant_id, amount, currency,
                currency_conversion, type, kyc_id, metadata, name, trigger_id, trigger_data,
-               price_item)
+               price_item, expires_at)
            VALUES ($1, $2, $3, $4, $5, $6, $7::text::jsonb, $8, $9, $10::text::jsonb, $11,
-                   $12, $13::text::jsonb, $14::text::jsonb)
+                   $12, $13::text::jsonb, $14::text::jsonb, $15)
            RETURNING *""",
         price_id, app_id, company_id, merchant_id, amount, currency,
         _json(fields.get("currency_conversion")), fields["type"], fields.get("kyc_id"),
         _json(fields.get("metadata")), fields.get("name"), fields.get("trigger_id"),
-        _json(fields.get("trigger_data")), _json(price_item))
+        _json(fields.get("trigger_data")), _json(price_item), fields.get("expires_at"))
 
 
 async def list_prices(conn: asyncpg.Connection, app_id: str, *, include_deleted: bool,
@@ -43,12 +43,10 @@ async def list_prices(conn: asyncpg.Connection, app_id: str, *, include_deleted:
     return rows, total
 
 
-async def view_price(conn: asyncpg.Connection, app_id: str,
-                     price_id: str) -> asyncpg.Record | None:
-    """The price, its `views` counted up by this read."""
-    return await conn.fetchrow(
-        "UPDATE prices SET views = views + 1 WHERE app_id = $1 AND price_id = $2 RETURNING *",
-        app_id, price_id)
+async def price(conn: asyncpg.Connection, app_id: str,
+                price_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT * FROM prices WHERE app_id = $1 AND price_id = $2",
+                               app_id, price_id)
 
 
 async def delete_price(conn: asyncpg.Connection, app_id: str,
@@ -58,3 +56,122 @@ async def delete_price(conn: asyncpg.Connection, app_id: str,
         """UPDATE prices SET deleted = true,
                updated_at = CASE WHEN deleted THEN updated_at ELSE now() END
            WHERE app_id = $1 AND price_id = $2 RETURNING *""", app_id, price_id)
+
+
+async def price_for_checkout(conn: asyncpg.Connection, price_id: str) -> asyncpg.Record | None:
+    """The price a checkout opens, locked (payments for one dynamic price serialise),
+    its `views` counted up."""
+    return await conn.fetchrow(
+        """UPDATE prices SET views = views + 1 WHERE price_id = $1 AND NOT deleted
+           RETURNING *""", price_id)
+
+
+async def open_price_payment(conn: asyncpg.Connection, price_id: str) -> asyncpg.Record | None:
+    """A payment of the price still waiting for its payer (and not past its session)."""
+    return await conn.fetchrow(
+        """SELECT * FROM payments WHERE metadata->>'priceId' = $1
+               AND status IN ('pending', 'processing') AND expires_at > now()
+           ORDER BY id DESC LIMIT 1""", price_id)
+
+
+async def expire_price(conn: asyncpg.Connection, price_id: str) -> None:
+    await conn.execute(
+        """UPDATE prices SET expired = true, updated_at = now()
+           WHERE price_id = $1 AND type = 'dynamic' AND NOT expired""", price_id)
+
+
+# Triggers --------------------------------------------------------------------------
+
+async def insert_trigger(conn: asyncpg.Connection, *, trigger_id: str, app_id: str,
+                         company_id: int, merchant_id: int | None, name: str, url: str,
+                         params: list[str], secret_sealed: str) -> asyncpg.Record:
+    return await conn.fetchrow(
+        """INSERT INTO triggers (trigger_id, app_id, company_id, merchant_id, name, url,
+               params, secret_sealed)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *""",
+        trigger_id, app_id, company_id, merchant_id, name, url, params, secret_sealed)
+
+
+async def list_triggers(conn: asyncpg.Connection, app_id: str, *, limit: int,
+                        offset: int) -> tuple[list[asyncpg.Record], int]:
+    rows = await conn.fetch(
+        """SELECT * FROM triggers WHERE app_id = $1 AND NOT deleted
+           ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3""", app_id, limit, offset)
+    total = await conn.fetchval(
+        "SELECT count(*) FROM triggers WHERE app_id = $1 AND NOT deleted", app_id)
+    return rows, total
+
+
+async def trigger(conn: asyncpg.Connection, app_id: str,
+                  trigger_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT * FROM triggers WHERE app_id = $1 AND trigger_id = $2 AND NOT deleted",
+        app_id, trigger_id)
+
+
+async def delete_trigger(conn: asyncpg.Connection, app_id: str,
+                         trigger_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        """UPDATE triggers SET deleted = true, updated_at = now()
+           WHERE app_id = $1 AND trigger_id = $2 AND NOT deleted RETURNING *""",
+        app_id, trigger_id)
+
+
+async def insert_intent(conn: asyncpg.Connection, *, intent_id: str, trigger_id: str,
+                        price_id: str, params: dict | None) -> None:
+    await conn.execute(
+        """INSERT INTO trigger_intents (intent_id, trigger_id, price_id, params)
+           VALUES ($1, $2, $3, $4::text::jsonb)""", intent_id, trigger_id, price_id,
+        _json(params))
+
+
+async def set_price_intent(conn: asyncpg.Connection, price_id: str, intent_id: str,
+                           params: dict | None) -> asyncpg.Record:
+    return await conn.fetchrow(
+        """UPDATE prices SET trigger_intent_id = $2, trigger_params_data_input = $3::text::jsonb
+           WHERE price_id = $1 RETURNING *""", price_id, intent_id, _json(params))
+
+
+async def intent_of_price(conn: asyncpg.Connection, price_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        """SELECT i.*, t.url, t.secret_sealed, t.name AS trigger_name
+           FROM trigger_intents i JOIN triggers t USING (trigger_id)
+           WHERE i.price_id = $1""", price_id)
+
+
+async def add_execution(conn: asyncpg.Connection, *, intent_id: str, payment_id: str,
+                        event_id, body: dict) -> None:
+    """One execution per payment: a redelivered completion adds nothing."""
+    await conn.execute(
+        """INSERT INTO trigger_executions (intent_id, payment_id, event_id, body)
+           VALUES ($1, $2, $3, $4::text::jsonb) ON CONFLICT (payment_id) DO NOTHING""",
+        intent_id, payment_id, event_id, _json(body))
+
+
+async def due_executions(conn: asyncpg.Connection, limit: int) -> list[asyncpg.Record]:
+    """Executions due now, locked for this caller (replicas skip each other's)."""
+    return await conn.fetch(
+        """SELECT e.*, t.url, t.secret_sealed
+           FROM trigger_executions e
+           JOIN trigger_intents i USING (intent_id) JOIN triggers t USING (trigger_id)
+           WHERE e.status = 'pending' AND e.next_attempt_at <= now()
+           ORDER BY e.next_attempt_at LIMIT $1
+           FOR UPDATE OF e SKIP LOCKED""", limit)
+
+
+async def record_attempt(conn: asyncpg.Connection, pk: int, *, status: str,
+                         status_code: int | None, error: str | None,
+                         next_attempt_in: float | None) -> None:
+    await conn.execute(
+        """UPDATE trigger_executions SET attempts = attempts + 1, status = $2,
+               last_status_code = $3, last_error = $4,
+               next_attempt_at = now() + make_interval(secs => coalesce($5, 0)),
+               delivered_at = CASE WHEN $2 = 'delivered' THEN now() END, updated_at = now()
+           WHERE id = $1""", pk, status, status_code, error, next_attempt_in)
+
+
+async def executions(conn: asyncpg.Connection, intent_id: str,
+                     limit: int = 50) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        """SELECT * FROM trigger_executions WHERE intent_id = $1
+           ORDER BY created_at DESC, id DESC LIMIT $2""", intent_id, limit)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from contextlib import asynccontextmanager
+from decimal import Decimal
 
 import asyncpg
 import pytest
@@ -22,6 +23,9 @@ TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 @asynccontextmanager
 async def services(settings):
+    settings = settings.model_copy(update={
+        "fx_rates": {"USD/EUR": Decimal("0.92"), "GBP/USD": Decimal("1.25")},
+        "trigger_retry_schedule": (0, 0.3, 0.3, 0.3)})
     async with serve(create_app(settings, auth_spec(settings))) as auth:
         s = settings.model_copy(update={"auth_url": f"http://127.0.0.1:{auth.server.port}"})
         async with serve(create_app(s, fees_spec(s))) as fees:
@@ -76,9 +80,18 @@ async def _new(client, headers, app_id, **body) -> dict:
     return (await resp.json())["data"]
 
 
+async def new_trigger(client, headers, app_id, url="https://merchant.example/hooks",
+                      params=()) -> dict:
+    resp = await client.post(f"/triggers/{app_id}", headers=headers,
+                             json={"name": "Send ticket", "url": url, "params": list(params)})
+    assert resp.status == 201, await resp.text()
+    return (await resp.json())["data"]
+
+
 async def test_create_answers_the_seeds_price_object(shop):
     client, headers, app, _, _ = shop
-    resp = await _create(client, headers, app["id"], trigger_id="tri_0qFj6trzhHQ2i7MuDQiXhB")
+    trigger = await new_trigger(client, headers, app["id"])
+    resp = await _create(client, headers, app["id"], trigger_id=trigger["id"])
     assert resp.status == 201
     text = await resp.text()
     for fragment in ('"amount":50,', '"amount_total":51.75', '"amount_platform":1.95',
@@ -94,11 +107,12 @@ async def test_create_answers_the_seeds_price_object(shop):
                            "trigger_intent_id", "trigger_params_data_input", "price_item",
                            "app", "created_at", "updated_at", "views"]
     assert re.fullmatch(r"price_[A-Za-z0-9]{22}", price["id"])
+    assert re.fullmatch(r"ti_[A-Za-z0-9]{22}", price["trigger_intent_id"])
     assert price | {"id": None, "created_at": None, "updated_at": None, "app": None} == {
         "id": None, "amount": 50, "currency": "usd", "currency_conversion": None,
         "type": "dynamic", "kyc_id": None, "metadata": None, "deleted": False,
-        "expired": False, "name": None, "trigger_id": "tri_0qFj6trzhHQ2i7MuDQiXhB",
-        "trigger_intent_id": None, "trigger_params_data_input": None,
+        "expired": False, "name": None, "trigger_id": trigger["id"],
+        "trigger_intent_id": price["trigger_intent_id"], "trigger_params_data_input": None,
         "price_item": {"currency": "usd", "provider_processing_fee_percent": 2.9,
                        "provider_min_amount_fee": 0.25, "app_fee": 0,
                        "app_type": "individual", "platform_fee": 3.9, "amount": 50,
@@ -115,11 +129,28 @@ async def test_optional_fields_are_kept(shop):
     client, headers, app, _, _ = shop
     price = await _new(client, headers, app["id"], currency="USD", amount=12.5, type="static",
                        name="T-shirt", metadata={"email": "buyer@example.com"},
-                       kyc_id="kyc_1", currency_conversion={"to": "eur"})
+                       kyc_id="kyc_1")
     assert (price["amount"], price["currency"], price["type"]) == (12.5, "usd", "static")
     assert price["name"] == "T-shirt" and price["kyc_id"] == "kyc_1"
     assert price["metadata"] == {"email": "buyer@example.com"}
-    assert price["currency_conversion"] == {"to": "eur"}
+
+
+async def test_currency_conversion_uses_the_operators_rates(shop):
+    client, headers, app, _, _ = shop
+    price = await _new(client, headers, app["id"], currency_conversion={"to": "eur"})
+    # 50 USD at 0.92 = 46.00 EUR; the total 51.75 USD = 47.61 EUR (47.61 exactly).
+    assert price["currency_conversion"] == {"from": "usd", "to": "eur", "rate": 0.92,
+                                            "source": "operator", "amount": 46,
+                                            "amount_total": 47.61}
+    # Only GBP/USD is set: USD to GBP uses its inverse, 1/1.25 = 0.8.
+    price = await _new(client, headers, app["id"], currency_conversion={"currency": "GBP"})
+    assert (price["currency_conversion"]["rate"], price["currency_conversion"]["amount"]) == \
+        (0.8, 40)
+    resp = await _create(client, headers, app["id"], currency_conversion={"to": "zar"})
+    assert resp.status == 400
+    assert "no exchange rate for USD to ZAR" in (await resp.json())["error"]["message"]
+    resp = await _create(client, headers, app["id"], currency_conversion={"to": "xyz"})
+    assert resp.status == 400 and "currency_conversion" in (await resp.json())["error"]["message"]
 
 
 async def test_list_is_paginated_newest_first(shop):
@@ -135,13 +166,16 @@ async def test_list_is_paginated_newest_first(shop):
     assert [p["id"] for p in second["data"]] == [ids[0]]
 
 
-async def test_get_counts_views(shop):
+async def test_views_count_checkout_openings_not_api_reads(shop):
     client, headers, app, _, _ = shop
-    price = await _new(client, headers, app["id"])
-    for expected in (1, 2):
+    price = await _new(client, headers, app["id"], type="static")
+    for opened in (0, 1, 2):
+        if opened:
+            resp = await client.get(f"/checkout/prices/{price['id']}", allow_redirects=False)
+            assert resp.status == 303, await resp.text()
         resp = await client.get(f"/prices/{app['id']}/{price['id']}", headers=headers)
         assert resp.status == 200
-        assert (await resp.json())["data"]["views"] == expected
+        assert (await resp.json())["data"]["views"] == opened
     missing = await client.get(f"/prices/{app['id']}/price_{'x' * 22}", headers=headers)
     assert missing.status == 404
     assert (await missing.json())["error"]["message"] == "Price not found"

@@ -1,0 +1,90 @@
+"""A price's card checkout (`/checkout/prices/{price_id}`, public): the Prices seed's
+"Credit Card Widget".
+
+Opening it counts a view of the price and sends the payer (303) to the hosted
+checkout of a payment for the price's `amount_total` (the amount plus the fees the
+payer bears, from its `price_item`); the merchant gets `amount_app + amount_seller`.
+A dynamic price has at most one payment waiting at a time (reopening the link
+returns to it) and is used up once one succeeds; a static price opens a new payment
+each time. A deleted price is a 404 page; an expired or used-up one a 410 page.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from aiohttp import web
+
+from services.checkout import domain, html, payments, prices_store, store
+from services.checkout.context import CLIENT, uow
+from services.checkout.prices_api import PRICE_ID, expired
+from shared.http.client import ServiceUnavailable
+from shared.money import parse_major
+
+
+def _page(view: str, status: int) -> web.Response:
+    return html.render("price_checkout.html", status=status, view=view)
+
+
+def _minor(value, currency: str) -> int:
+    return parse_major(Decimal(str(value)), currency, allow_zero=True).minor
+
+
+async def _merchant(request: web.Request, merchant_id: int) -> dict:
+    try:
+        status, body = await request.app[CLIENT].request(
+            "auth", "GET", f"/internal/merchants/{merchant_id}")
+    except ServiceUnavailable:
+        raise html.Answer(_page("unavailable", 503)) from None
+    if status != 200 or not isinstance(body, dict):
+        raise html.Answer(_page("unavailable", 503))
+    if body["status"] == "INACTIVE":
+        raise html.Answer(_page("inactive", 403))
+    return body
+
+
+@html.html_handler
+async def open_price(request: web.Request) -> web.Response:
+    price_id = request.match_info["priceId"]
+    if not PRICE_ID.match(price_id):
+        return _page("missing", 404)
+    async with uow(request) as work:
+        price = await prices_store.price_for_checkout(work.conn, price_id)
+        if price is None:
+            return _page("missing", 404)
+        if expired(price):
+            return _page("expired", 410)
+        if price["merchant_id"] is None:
+            return _page("no_merchant", 409)
+        waiting = price["type"] == "dynamic" and \
+            await prices_store.open_price_payment(work.conn, price_id)
+        if waiting:
+            return _to(waiting)
+        merchant = await _merchant(request, price["merchant_id"])
+        item, currency = price["price_item"], price["currency"]
+        total = parse_major(Decimal(str(item["amount_total"])), currency)
+        net = _minor(item["amount_app"], currency) + _minor(item["amount_seller"], currency)
+        quote = {"source": "price_item", "priceId": price_id,
+                 "charges": str(total.minor - net), "netAmount": str(net)}
+        body = domain.CreatePayment(
+            amount=str(total.minor), currency=total.currency.code,
+            description=price["name"] or None,
+            metadata={"priceId": price_id, "appId": price["app_id"]})
+        row = await payments.create(work, company_id=merchant["companyId"],
+                                    merchant_id=merchant["merchantId"], origin="prices",
+                                    money=total, body=body, quote=quote)
+        await store.update_payment(work.conn, row["id"],
+                                   {"merchant_name": merchant["merchantName"]})
+    return _to(row)
+
+
+def _to(payment) -> web.Response:
+    """303 to the payment's hosted checkout (a response, so the view count commits)."""
+    return web.Response(status=303, headers={"Location": f"/checkout/{payment['payment_id']}"})
+
+
+def setup_routes(app: web.Application) -> None:
+    app.router.add_get("/checkout/prices/{priceId}", open_price)
+
+
+DOCS: list = []

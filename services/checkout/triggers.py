@@ -1,0 +1,283 @@
+"""Price triggers (`tri_...`, /triggers/{app_id}, Prices envelope).
+
+A trigger is a merchant-defined action: a signed HTTPS call to the merchant's URL
+with the trigger's params, executed when a payment for a price that names it
+succeeds. A price that names a trigger gets a trigger intent (`ti_...`) holding
+the params it supplied (`trigger_data.params_data`, checked against the params the
+trigger requires). Each completed payment of the price adds one execution (one per
+payment, however often the completion event arrives) that a dispatcher delivers,
+retrying on the `NORGATE_TRIGGER_RETRY_SCHEDULE` until a 2xx answer; its status
+(pending, delivered, failed), attempts and last answer are readable on the price.
+
+The call is signed like our webhooks: `X-NorPay-Signature` (hex HMAC-SHA256 of the
+raw body with the trigger's secret) and the Standard Webhooks headers (`webhook-id`,
+`webhook-timestamp`, `webhook-signature: v1,<base64>`). The secret (`whsec_...`) is
+shown once, when the trigger is created.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+import secrets
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import asyncpg
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from services.checkout import prices_store as store
+from services.checkout.app_scope import app_in_scope, prices_time
+from shared.aio import cancel_and_wait, every
+from shared.authz import require
+from shared.crypto import SecretBox
+from shared.events import Event, UnitOfWork
+from shared.http.app import POOL
+from shared.http.envelopes import Family, dumps, ok
+from shared.http.errors import ApiError, Errors
+from shared.http.middleware import SETTINGS, read_json
+from shared.http.openapi import RouteDoc
+from shared.http.pagination import page_of
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+
+TRIGGER = "Trigger"
+TRIGGER_ID = re.compile(r"^tri_[A-Za-z0-9]{22}$")
+PARAM = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+_BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+DISPATCH_EVERY_SECONDS = 0.5
+BATCH = 20
+TIMEOUT_SECONDS = 15
+BOX = web.AppKey("trigger_secrets", SecretBox)
+_T = ("triggers",)
+
+
+def _id(prefix: str) -> str:
+    return prefix + "".join(secrets.choice(_BASE62) for _ in range(22))
+
+
+class CreateTrigger(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=256)
+    url: str = Field(min_length=1, max_length=2000)
+    params: list[str] = Field(default_factory=list, max_length=50)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^\s/]+\S*$", value):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
+    @field_validator("params")
+    @classmethod
+    def _params(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not PARAM.match(name):
+                raise ValueError(f"{name!r} is not a parameter name (letters, digits, _)")
+        if len(set(value)) != len(value):
+            raise ValueError("parameter names must differ")
+        return value
+
+
+def render(row, *, secret: str | None = None) -> dict:
+    data = {"id": row["trigger_id"], "name": row["name"], "url": row["url"],
+            "params": list(row["params"]), "app_id": row["app_id"],
+            "created_at": prices_time(row["created_at"]),
+            "updated_at": prices_time(row["updated_at"])}
+    if secret is not None:
+        data["secret"] = secret  # shown once, at creation
+    return data
+
+
+def render_execution(row) -> dict:
+    return {"payment_id": row["payment_id"], "status": row["status"],
+            "attempts": row["attempts"], "last_status_code": row["last_status_code"],
+            "last_error": row["last_error"],
+            "delivered_at": prices_time(row["delivered_at"]) if row["delivered_at"] else None,
+            "created_at": prices_time(row["created_at"])}
+
+
+async def create_trigger(request: web.Request) -> web.Response:
+    who = require(request, allow_keys=True)
+    body = await read_json(request, CreateTrigger)
+    app = await app_in_scope(request, who)
+    secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+    merchant_id = app.get("merchant_id") or (int(who.merchant_id) if who.merchant_id else None)
+    async with request.app[POOL].acquire() as conn:
+        row = await store.insert_trigger(
+            conn, trigger_id=_id("tri_"), app_id=app["id"], company_id=int(app["company_id"]),
+            merchant_id=merchant_id, name=body.name, url=body.url, params=body.params,
+            secret_sealed=request.app[BOX].seal(secret))
+    return ok(Family.PRICES, render(row, secret=secret), status=201)
+
+
+async def list_triggers(request: web.Request) -> web.Response:
+    who = require(request, allow_keys=True)
+    page = page_of(request)
+    app = await app_in_scope(request, who)
+    async with request.app[POOL].acquire() as conn:
+        rows, total = await store.list_triggers(conn, app["id"], limit=page.per_page,
+                                                offset=page.offset)
+    return ok(Family.PRICES, [render(r) for r in rows], pagination=page.envelope(total))
+
+
+async def _trigger(request: web.Request, conn, app: dict):
+    trigger_id = request.match_info["triggerId"]
+    row = await store.trigger(conn, app["id"], trigger_id) if TRIGGER_ID.match(trigger_id) \
+        else None
+    if row is None:
+        raise ApiError(Errors.NOT_FOUND, resource=TRIGGER)
+    return row
+
+
+async def get_trigger(request: web.Request) -> web.Response:
+    who = require(request, allow_keys=True)
+    app = await app_in_scope(request, who)
+    async with request.app[POOL].acquire() as conn:
+        row = await _trigger(request, conn, app)
+    return ok(Family.PRICES, render(row))
+
+
+async def delete_trigger(request: web.Request) -> web.Response:
+    who = require(request, allow_keys=True)
+    app = await app_in_scope(request, who)
+    async with request.app[POOL].acquire() as conn:
+        row = await _trigger(request, conn, app)
+        row = await store.delete_trigger(conn, app["id"], row["trigger_id"]) or row
+    return ok(Family.PRICES, render(row))
+
+
+async def attach(conn: asyncpg.Connection, *, app_id: str, price_id: str, trigger_id: str,
+                 trigger_data: dict[str, Any] | None):
+    """Give a new price its trigger intent; 400 for an unknown trigger or missing params."""
+    row = await store.trigger(conn, app_id, trigger_id) if TRIGGER_ID.match(trigger_id) \
+        else None
+    if row is None:
+        raise ApiError(Errors.VALIDATION, field="trigger_id",
+                       detail=f"trigger_id: no trigger {trigger_id[:40]!r} in this app")
+    params = (trigger_data or {}).get("params_data")
+    if params is not None and not isinstance(params, dict):
+        raise ApiError(Errors.VALIDATION, field="trigger_data.params_data",
+                       detail="trigger_data.params_data: must be an object")
+    missing = [name for name in row["params"] if name not in (params or {})]
+    if missing:
+        raise ApiError(Errors.VALIDATION, field="trigger_data.params_data",
+                       detail="trigger_data.params_data: the trigger requires "
+                              + ", ".join(missing))
+    intent_id = _id("ti_")
+    await store.insert_intent(conn, intent_id=intent_id, trigger_id=trigger_id,
+                              price_id=price_id, params=params)
+    return await store.set_price_intent(conn, price_id, intent_id, params)
+
+
+# Execution ---------------------------------------------------------------------------
+
+async def on_payment_completed(event: Event, uow: UnitOfWork) -> None:
+    """A price's payment succeeded: a dynamic price is used up, and its trigger (if any)
+    gets one execution to deliver."""
+    price_id = (event.data.get("metadata") or {}).get("priceId")
+    if not price_id:
+        return
+    await store.expire_price(uow.conn, price_id)
+    intent = await store.intent_of_price(uow.conn, price_id)
+    if intent is None:
+        return
+    body = {"event": "trigger.executed", "timestamp": event.occurred_at.isoformat(),
+            "data": {"triggerId": intent["trigger_id"], "triggerIntentId": intent["intent_id"],
+                     "priceId": price_id, "paymentId": event.data["paymentId"],
+                     "amount": event.data["amount"], "currency": event.data["currency"],
+                     "params": intent["params"] or {}}}
+    await store.add_execution(uow.conn, intent_id=intent["intent_id"],
+                              payment_id=event.data["paymentId"], event_id=event.id, body=body)
+
+
+def signature_headers(secret: str, message_id: str, body: bytes,
+                      timestamp: int | None = None) -> dict[str, str]:
+    """The NorPay signature and the Standard Webhooks headers for one delivery."""
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    signed = hmac.new(key, f"{message_id}.{ts}.".encode() + body, hashlib.sha256).digest()
+    return {"X-NorPay-Signature": hmac.new(secret.encode(), body, hashlib.sha256).hexdigest(),
+            "webhook-id": message_id, "webhook-timestamp": ts,
+            "webhook-signature": "v1," + base64.b64encode(signed).decode()}
+
+
+class Dispatcher:
+    """Delivers due executions; replicas share the work (rows locked SKIP LOCKED)."""
+
+    def __init__(self, app: web.Application):
+        self.app = app
+        self.http: aiohttp.ClientSession | None = None
+
+    async def run_once(self) -> int:
+        settings = self.app[SETTINGS]
+        schedule = settings.trigger_retry_schedule
+        sent = 0
+        async with self.app[POOL].acquire() as conn, conn.transaction():
+            for row in await store.due_executions(conn, BATCH):
+                code, error = await self._deliver(row)
+                attempt = row["attempts"] + 1
+                if code is not None and 200 <= code < 300:
+                    status, delay = "delivered", None
+                elif attempt >= len(schedule):
+                    status, delay = "failed", None
+                else:
+                    status, delay = "pending", schedule[attempt]
+                await store.record_attempt(conn, row["id"], status=status, status_code=code,
+                                           error=error, next_attempt_in=delay)
+                log.info("trigger_attempt", payment_id=row["payment_id"], status=status,
+                         status_code=code, attempt=attempt)
+                sent += 1
+        return sent
+
+    async def _deliver(self, row) -> tuple[int | None, str | None]:
+        secret = self.app[BOX].open(row["secret_sealed"])
+        body = dumps(row["body"])
+        headers = {"Content-Type": "application/json", "User-Agent": "norgate-triggers/1",
+                   **signature_headers(secret, f"msg_{row['event_id'].hex}", body)}
+        try:
+            async with self.http.post(row["url"], data=body, headers=headers,
+                                      allow_redirects=False) as resp:
+                await resp.content.read(1024)
+                return resp.status, None if resp.status < 300 else f"HTTP {resp.status}"
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            return None, (type(exc).__name__ + ": " + str(exc))[:300]
+
+
+async def dispatcher_ctx(app: web.Application) -> AsyncIterator[None]:
+    app[BOX] = SecretBox(app[SETTINGS], "trigger-secrets")
+    dispatcher = Dispatcher(app)
+    dispatcher.http = aiohttp.ClientSession(
+        timeout=aiohttp.ClientTimeout(total=TIMEOUT_SECONDS))
+    task = every(DISPATCH_EVERY_SECONDS, dispatcher.run_once, name="trigger-dispatch")
+    yield
+    await cancel_and_wait(task)
+    await dispatcher.http.close()
+
+
+HANDLERS = {"payment.completed": on_payment_completed}
+
+
+def setup_routes(app: web.Application) -> None:
+    app.router.add_post("/triggers/{appId}", create_trigger)
+    app.router.add_get("/triggers/{appId}", list_triggers)
+    app.router.add_get("/triggers/{appId}/{triggerId}", get_trigger)
+    app.router.add_delete("/triggers/{appId}/{triggerId}", delete_trigger)
+
+
+DOCS = [
+    RouteDoc("post", "/triggers/{appId}", "Create a trigger: a signed call to `url` with "
+             "the params a price supplies, made when a payment for the price succeeds "
+             "(the secret is shown once)", _T, request=CreateTrigger, status=201),
+    RouteDoc("get", "/triggers/{appId}", "The app's triggers (?page=&per_page=)", _T),
+    RouteDoc("get", "/triggers/{appId}/{triggerId}", "One trigger", _T),
+    RouteDoc("delete", "/triggers/{appId}/{triggerId}", "Delete a trigger", _T),
+]
