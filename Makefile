@@ -32,6 +32,7 @@ run: venv infra provision
 	exec $(PY) -m deploy.run
 
 test: venv infra
+	@bash deploy/scripts/ensure-tools.sh pdftotext:poppler-utils
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: venv infra
