@@ -34,9 +34,11 @@ async def resolve_merchant(request: web.Request) -> web.Response:
         row = await ms.merchant_by_user_name(conn, body.user_name)
     if row is None:
         raise ApiError(Errors.NOT_FOUND, resource="Merchant")
+    # The notifier mails the merchant and follows its webServiceUrl as an endpoint.
     return json_response({"merchantId": row["id"], "companyId": row["company_id"],
                           "status": row["status"], "ratePlan": row["rate_plan"],
-                          "merchantName": row["name"]})
+                          "merchantName": row["name"], "merchantEmail": row["email"],
+                          "webServiceUrl": row["web_service_url"]})
 
 
 async def merchant(request: web.Request) -> web.Response:
@@ -49,9 +51,11 @@ async def merchant(request: web.Request) -> web.Response:
             row = await ms.merchant_by_id(conn, int(raw), company_id=None)
     if row is None:
         raise ApiError(Errors.NOT_FOUND, resource="Merchant")
+    # The notifier mails the merchant and follows its webServiceUrl as an endpoint.
     return json_response({"merchantId": row["id"], "companyId": row["company_id"],
                           "status": row["status"], "ratePlan": row["rate_plan"],
-                          "merchantName": row["name"]})
+                          "merchantName": row["name"], "merchantEmail": row["email"],
+                          "webServiceUrl": row["web_service_url"]})
 
 
 def _merchant_json(row) -> dict:

@@ -1,11 +1,14 @@
-"""Notifier: e-mail now; signed webhooks come with their own issue."""
+"""Notifier: e-mail, and signed webhooks with durable retries (schema notifier)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from services.notifier import webhooks_api
+from services.notifier.context import Shared, context_ctx
 from services.notifier.events import email_handlers
 from services.notifier.mailer import Mailer
+from services.notifier.webhooks_events import webhook_handlers
 from shared.http.app import ConsumerSpec, ServiceSpec
 from shared.settings import Settings
 
@@ -16,8 +19,14 @@ def build_spec(settings: Settings) -> ServiceSpec:
             "norgate: invalid configuration\n  NORGATE_SMTP_URL: required by the notifier "
             "(make run starts a local mail sink and sets it)")
     mailer = Mailer(settings.smtp_url)
+    shared = Shared(settings)
     return ServiceSpec(
         name="notifier",
         migrations=Path(__file__).parent / "migrations",
-        consumers=[ConsumerSpec("email", email_handlers(mailer, settings.smtp_from))],
+        setup_routes=webhooks_api.setup_routes,
+        docs=webhooks_api.DOCS,
+        consumers=[ConsumerSpec("email", email_handlers(mailer, settings.smtp_from)),
+                   ConsumerSpec("webhooks", webhook_handlers(shared))],
+        # Runs after the database and events contexts: the dispatcher needs the pool.
+        cleanup_ctx=[context_ctx(shared)],
     )

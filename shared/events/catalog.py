@@ -11,4 +11,21 @@ from __future__ import annotations
 QUEUES: dict[tuple[str, str], tuple[str, ...]] = {
     # (consuming service, purpose): event types
     ("notifier", "email"): ("email.requested",),
+    # a price's payment succeeded: use up a dynamic price, execute its trigger
+    ("checkout", "prices"): ("payment.completed",),
+    # Billing: dashboard projections, ledger postings, invoices paid by their payment.
+    ("billing", "payments"): (
+        "payment.created", "payment.processing", "payment.completed", "payment.failed",
+        "payment.canceled", "payment.refunded",
+    ),
+    # Signed webhooks: every merchant-facing event (the NorPay seed's list plus what
+    # checkout also emits), and merchant.created/updated to follow webServiceUrl.
+    # charge.* (fee rules) is platform configuration, not delivered to merchants.
+    ("notifier", "webhooks"): (
+        "payment.created", "payment.processing", "payment.completed", "payment.failed",
+        "payment.canceled", "payment.refunded",
+        "subscription.created", "subscription.updated", "subscription.canceled",
+        "invoice.created", "invoice.paid", "invoice.overdue", "invoice.voided",
+        "merchant.created", "merchant.updated",
+    ),
 }

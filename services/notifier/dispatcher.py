@@ -1,0 +1,246 @@
+"""Sends due webhook deliveries: durable, at least once, safe with several replicas.
+
+Each round leases due deliveries from the database (`FOR UPDATE SKIP LOCKED`, then
+the next attempt time is pushed past the send: a replica that dies mid-send leaves
+them to come due again), sends each in its own task, and records the attempt and
+what happens next in one transaction. A slow endpoint ties up only its own tasks:
+each endpoint has at most `PER_ENDPOINT` sends in flight, and the others go on.
+Endpoints that ask for ordering get one delivery at a time, oldest first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import aiohttp
+import asyncpg
+from prometheus_client import Counter
+
+from services.notifier import addresses, signing
+from services.notifier import webhooks_domain as domain
+from services.notifier import webhooks_store as store
+from shared.aio import being_cancelled, cancel_and_wait
+from shared.crypto import SecretBox
+from shared.events import OutboxRelay, UnitOfWork
+from shared.http.client import InternalClient, ServiceUnavailable
+from shared.logging import get_logger
+from shared.settings import Settings
+
+log = get_logger(__name__)
+PER_ENDPOINT = 4
+LEASE_MARGIN = 30.0  # seconds a lease outlives the request timeout
+USER_AGENT = "norgate-webhooks/1"
+
+ATTEMPTS = Counter("norgate_webhook_attempts_total", "Webhook delivery attempts by outcome",
+                   ["outcome"])
+
+
+@dataclass
+class Result:
+    status_code: int | None
+    error: str | None
+    response_ms: int
+    response_body: str | None
+    retry_after: float | None
+
+
+class Dispatcher:
+    def __init__(self, pool: asyncpg.Pool, settings: Settings, box: SecretBox,
+                 client: InternalClient, *, relay: OutboxRelay | None = None):
+        self._pool = pool
+        self._settings = settings
+        self._box = box
+        self._client = client
+        self._relay = relay
+        self._strict = settings.env == "prod"
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task | None = None
+        self._sends: dict[asyncio.Task, str] = {}  # task -> endpoint id
+        self._http: aiohttp.ClientSession | None = None
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def wake_soon(self) -> None:
+        """After the caller's transaction commits (the consumer's, for a fan-out)."""
+        asyncio.get_running_loop().call_later(0.05, self._wake.set)
+
+    async def start(self) -> None:
+        connector = aiohttp.TCPConnector(
+            resolver=addresses.PublicOnlyResolver(strict=self._strict),
+            limit=self._settings.webhook_concurrency, limit_per_host=PER_ENDPOINT * 4)
+        self._http = aiohttp.ClientSession(
+            connector=connector, trust_env=False,
+            timeout=aiohttp.ClientTimeout(total=self._settings.webhook_timeout_seconds))
+        self._task = asyncio.create_task(self._run(), name="webhook-dispatcher")
+
+    async def stop(self) -> None:
+        await cancel_and_wait(self._task)
+        for task in list(self._sends):
+            await cancel_and_wait(task)
+        if self._http is not None:
+            await self._http.close()
+
+    # The loop ----------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        backoff = 0.2
+        while True:
+            free = self._settings.webhook_concurrency - len(self._sends)
+            claimed = []
+            if free > 0:
+                try:
+                    claimed = await self._claim(free)
+                    backoff = 0.2
+                except Exception as exc:
+                    if being_cancelled():
+                        raise asyncio.CancelledError from exc
+                    log.warning("webhook_claim_failed", error=str(exc))
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 15.0)
+                    continue
+            for row in claimed:
+                task = asyncio.create_task(self._deliver(row), name="webhook-send")
+                self._sends[task] = row["endpoint_id"]
+                task.add_done_callback(self._done)
+            if claimed and len(claimed) == free:
+                continue  # maybe more due right now
+            self._wake.clear()
+            try:
+                async with asyncio.timeout(self._settings.webhook_poll_seconds):
+                    await self._wake.wait()
+            except TimeoutError:
+                pass
+
+    def _done(self, task: asyncio.Task) -> None:
+        self._sends.pop(task, None)
+        self._wake.set()  # a slot is free; an ordered endpoint may have its next one due
+
+    async def _claim(self, free: int) -> list[asyncpg.Record]:
+        counts: dict[str, int] = {}
+        for endpoint_id in self._sends.values():
+            counts[endpoint_id] = counts.get(endpoint_id, 0) + 1
+        busy = [e for e, n in counts.items() if n >= PER_ENDPOINT]
+        async with self._pool.acquire() as conn, conn.transaction():
+            return await store.claim_due(
+                conn, limit=min(free, 100), busy=busy, per_endpoint=PER_ENDPOINT,
+                lease_seconds=self._settings.webhook_timeout_seconds + LEASE_MARGIN)
+
+    # One delivery ------------------------------------------------------------------
+
+    async def _deliver(self, row: asyncpg.Record) -> None:
+        try:
+            result = await self._send(row)
+        except asyncio.CancelledError:
+            # Shutting down: hand the lease back so another replica sends it now.
+            try:
+                async with asyncio.timeout(2):
+                    async with self._pool.acquire() as conn:
+                        await store.release(conn, row["seq"])
+            except Exception:
+                pass  # the lease runs out on its own
+            raise
+        try:
+            await self._record(row, result)
+        except Exception:
+            # Not recorded: the lease runs out and the delivery is sent again
+            # (at least once; receivers deduplicate by webhook-id).
+            log.exception("webhook_record_failed", delivery_id=row["delivery_id"])
+
+    def _headers(self, row: asyncpg.Record, body: bytes) -> dict[str, str]:
+        secret = self._box.open(row["secret"])
+        previous = None
+        if row["previous_secret"] and row["previous_secret_until"] and \
+                row["previous_secret_until"] > datetime.now(UTC):
+            previous = self._box.open(row["previous_secret"])
+        headers = signing.headers(msg_id=str(row["event_id"]), timestamp=int(time.time()),
+                                  body=body, secret=secret, previous=previous)
+        headers.update({"Content-Type": "application/json", "User-Agent": USER_AGENT,
+                        "X-NorPay-Event": row["event_type"],
+                        "X-NorPay-Delivery": row["delivery_id"]})
+        return headers
+
+    async def _send(self, row: asyncpg.Record) -> Result:
+        body = bytes(row["body"])
+        url = row["url"]
+        started = time.monotonic()
+
+        def ms() -> int:
+            return int((time.monotonic() - started) * 1000)
+
+        try:
+            addresses.check_literal_host(url, strict=self._strict)
+            assert self._http is not None
+            async with self._http.post(url, data=body, headers=self._headers(row, body),
+                                       allow_redirects=False) as resp:
+                raw = await resp.content.read(domain.RESPONSE_BODY_LIMIT * 4)
+                text = raw.decode("utf-8", errors="replace")[:domain.RESPONSE_BODY_LIMIT]
+                return Result(resp.status, None, ms(), text or None,
+                              domain.parse_retry_after(resp.headers.get("Retry-After"),
+                                                       datetime.now(UTC)))
+        except addresses.AddressNotAllowed as exc:
+            return Result(None, f"address not allowed: {exc}", ms(), None, None)
+        except TimeoutError:
+            return Result(None, f"timed out after {self._settings.webhook_timeout_seconds:g} s",
+                          ms(), None, None)
+        except aiohttp.ClientConnectorError as exc:
+            if isinstance(exc.os_error, addresses.AddressNotAllowed):
+                return Result(None, f"address not allowed: {exc.os_error}", ms(), None, None)
+            return Result(None, f"connection failed: {exc.os_error or exc}", ms(), None, None)
+        except (aiohttp.ClientError, OSError) as exc:
+            return Result(None, f"{type(exc).__name__}: {exc}"[:500], ms(), None, None)
+
+    async def _record(self, row: asyncpg.Record, result: Result) -> None:
+        now = datetime.now(UTC)
+        outcome = domain.after_attempt(
+            attempt=row["attempts"], status_code=result.status_code,
+            retry_after=result.retry_after, schedule=self._settings.webhook_retry_schedule,
+            now=now)
+        error = result.error or (None if outcome.status == "succeeded"
+                                 else f"HTTP {result.status_code}")
+        ATTEMPTS.labels(outcome=outcome.status).inc()
+        log.info("webhook_attempt", delivery_id=row["delivery_id"],
+                 endpoint_id=row["endpoint_id"], event_id=str(row["event_id"]),
+                 attempt=row["attempts"], status_code=result.status_code,
+                 outcome=outcome.status, error=result.error, ms=result.response_ms)
+        async with UnitOfWork(self._pool, producer="notifier", relay=self._relay) as uow:
+            await store.record_attempt(
+                uow.conn, seq=row["seq"], attempt=row["attempts"],
+                status_code=result.status_code, error=error, response_ms=result.response_ms,
+                response_body=result.response_body, status=outcome.status,
+                next_attempt_at=outcome.next_attempt_at)
+            if outcome.status == "succeeded":
+                await store.endpoint_succeeded(uow.conn, row["endpoint_id"])
+                return
+            endpoint = await store.endpoint_failed(uow.conn, row["endpoint_id"])
+            reason = outcome.disable_reason or (
+                "failing" if domain.should_disable(
+                    endpoint["failing_since"], now,
+                    self._settings.webhook_disable_after_seconds) else None)
+            if reason and await store.disable_endpoint(uow.conn, row["endpoint_id"], reason):
+                log.warning("webhook_endpoint_disabled", endpoint_id=row["endpoint_id"],
+                            reason=reason)
+                await self._tell_merchant(uow, endpoint, reason)
+
+    async def _tell_merchant(self, uow: UnitOfWork, endpoint, reason: str) -> None:
+        """E-mail the merchant through the notifier's own outbox (email.requested)."""
+        from services.notifier.webhooks import merchant_info
+
+        try:
+            info = await merchant_info(self._client, endpoint["merchant_id"])
+        except ServiceUnavailable as exc:
+            log.warning("webhook_disabled_mail_skipped", endpoint_id=endpoint["endpoint_id"],
+                        reason=str(exc))
+            return
+        email = (info or {}).get("merchantEmail")
+        if not email:
+            log.warning("webhook_disabled_mail_skipped", endpoint_id=endpoint["endpoint_id"],
+                        reason="no merchant e-mail from auth")
+            return
+        uow.emit("email.requested", domain.disabled_email(
+            to=email, endpoint_url=endpoint["url"], reason=reason,
+            public_url=self._settings.public_url),
+            company_id=str(endpoint["company_id"]), merchant_id=str(endpoint["merchant_id"]))

@@ -1,0 +1,275 @@
+"""Webhook endpoints and the delivery log (/api/v2/webhooks, NorPay envelope).
+
+A MERCHANT (signed in or with an API key) manages its own endpoints; an ADMIN
+those of its company's merchants (naming `merchantId` on create); SUPER any.
+Secrets are answered only by create and rotate-secret.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from aiohttp import web
+
+from services.notifier import webhooks
+from services.notifier import webhooks_domain as domain
+from services.notifier import webhooks_store as store
+from services.notifier.context import BOX, CLIENT, DISPATCHER, uow
+from shared.authz import company_scope, merchant_scope, require
+from shared.http.app import POOL
+from shared.http.client import ServiceUnavailable
+from shared.http.envelopes import Family, ok
+from shared.http.errors import ApiError, Errors
+from shared.http.middleware import SETTINGS, read_json
+from shared.http.openapi import RouteDoc
+from shared.http.pagination import page_of, query_text
+from shared.principal import Principal
+
+ENDPOINT, DELIVERY = "Webhook endpoint", "Webhook delivery"
+STATUSES = ("pending", "succeeded", "failed", "canceled")
+
+
+def _who(request: web.Request) -> Principal:
+    return require(request, "SUPER", "ADMIN", "MERCHANT", allow_keys=True)
+
+
+def _scope(who: Principal) -> dict:
+    return {"company_id": company_scope(who), "merchant_id": merchant_scope(who)}
+
+
+def _merchant_filter(request: web.Request, who: Principal) -> dict:
+    scope = _scope(who)
+    raw = request.query.get("merchantId")
+    if raw and scope["merchant_id"] is None:
+        if not (raw.isascii() and raw.isdigit() and len(raw) <= 18):
+            raise ApiError(Errors.VALIDATION, field="merchantId",
+                           detail="merchantId: must be a whole number")
+        scope["merchant_id"] = int(raw)
+    return scope
+
+
+async def _owner(request: web.Request, who: Principal, merchant_id: int | None) -> tuple[int, int]:
+    """(company id, merchant id) the new endpoint belongs to."""
+    if who.role == "MERCHANT":
+        own = int(who.merchant_id or 0)
+        if merchant_id not in (None, own):
+            raise ApiError(Errors.NOT_FOUND, resource="Merchant")
+        return int(who.company_id or 0), own
+    if merchant_id is None:
+        raise ApiError(Errors.VALIDATION, field="merchantId", detail="merchantId: required")
+    try:
+        info = await webhooks.merchant_info(request.app[CLIENT], merchant_id)
+    except ServiceUnavailable:
+        raise ApiError(Errors.UPSTREAM_UNAVAILABLE, service="auth") from None
+    if info is None or (who.role != "SUPER" and int(info["companyId"]) != int(who.company_id or 0)):
+        raise ApiError(Errors.NOT_FOUND, resource="Merchant")
+    return int(info["companyId"]), int(info["merchantId"])
+
+
+async def _endpoint(request: web.Request, conn, who: Principal, *, for_update: bool = False):
+    row = await store.endpoint(conn, request.match_info["endpointId"], **_scope(who),
+                               for_update=for_update)
+    if row is None:
+        raise ApiError(Errors.NOT_FOUND, resource=ENDPOINT)
+    return row
+
+
+# Endpoints ------------------------------------------------------------------------
+
+async def create_endpoint(request: web.Request) -> web.Response:
+    who = _who(request)
+    body = await read_json(request, domain.CreateEndpoint)
+    await webhooks.check_url(request.app[SETTINGS], body.url)
+    company_id, merchant_id = await _owner(request, who, body.merchant_id)
+    async with uow(request) as work:
+        row, secret = await webhooks.create_endpoint(
+            work.conn, request.app[BOX], company_id=company_id, merchant_id=merchant_id,
+            body=body)
+    return ok(Family.NORPAY, domain.render_endpoint(row, secret), status=201,
+              message="Webhook endpoint created; keep the secret, it is shown only now")
+
+
+async def list_endpoints(request: web.Request) -> web.Response:
+    who = _who(request)
+    page = page_of(request)
+    async with request.app[POOL].acquire() as conn:
+        rows, total = await store.list_endpoints(conn, **_merchant_filter(request, who),
+                                                 limit=page.per_page, offset=page.offset)
+    return ok(Family.NORPAY, {"endpoints": [domain.render_endpoint(r) for r in rows],
+                              "pagination": page.envelope(total)})
+
+
+async def get_endpoint(request: web.Request) -> web.Response:
+    who = _who(request)
+    async with request.app[POOL].acquire() as conn:
+        row = await _endpoint(request, conn, who)
+    return ok(Family.NORPAY, domain.render_endpoint(row))
+
+
+async def update_endpoint(request: web.Request) -> web.Response:
+    who = _who(request)
+    body = await read_json(request, domain.UpdateEndpoint)
+    changes = body.changes()
+    if "url" in changes:
+        await webhooks.check_url(request.app[SETTINGS], changes["url"])
+    async with uow(request) as work:
+        row = await _endpoint(request, work.conn, who, for_update=True)
+        if "url" in changes and row["source"] == "merchant":
+            raise ApiError(Errors.VALIDATION, field="url",
+                           detail="url: this endpoint follows the account's webServiceUrl; "
+                                  "change it there")
+        row = await store.update_endpoint(work.conn, row["endpoint_id"], changes)
+    request.app[DISPATCHER].wake()
+    return ok(Family.NORPAY, domain.render_endpoint(row), message="Webhook endpoint updated")
+
+
+async def delete_endpoint(request: web.Request) -> web.Response:
+    who = _who(request)
+    async with uow(request) as work:
+        row = await _endpoint(request, work.conn, who, for_update=True)
+        await store.delete_endpoint(work.conn, row["endpoint_id"])
+    return ok(Family.NORPAY, {"endpointId": row["endpoint_id"], "deleted": True},
+              message="Webhook endpoint deleted")
+
+
+async def rotate_secret(request: web.Request) -> web.Response:
+    who = _who(request)
+    grace = request.app[SETTINGS].webhook_rotation_grace_seconds
+    async with uow(request) as work:
+        row = await _endpoint(request, work.conn, who, for_update=True)
+        row, secret = await webhooks.rotate_secret(work.conn, request.app[BOX], row,
+                                                   grace_seconds=grace)
+    return ok(Family.NORPAY, domain.render_endpoint(row, secret),
+              message="Secret rotated; the previous one also signs until secretRotationEndsAt")
+
+
+async def send_test_event(request: web.Request) -> web.Response:
+    who = _who(request)
+    body = await read_json(request, domain.SendTestEvent)
+    async with uow(request) as work:
+        row = await _endpoint(request, work.conn, who)
+        if not row["enabled"]:
+            raise ApiError(Errors.WEBHOOK_ENDPOINT_DISABLED)
+        delivery_id = await webhooks.send_test(work.conn, row, body.event_type)
+    request.app[DISPATCHER].wake()
+    return await _render_deliveries(request, [delivery_id], status=202,
+                                    message="Test event queued", single=True)
+
+
+# Deliveries -----------------------------------------------------------------------
+
+async def _render_deliveries(request: web.Request, delivery_ids: list[str], *, status: int,
+                             message: str, single: bool = False) -> web.Response:
+    async with request.app[POOL].acquire() as conn:
+        rows = await store.deliveries_by_id(conn, delivery_ids)
+    rendered = [domain.render_delivery(r) for r in rows]
+    return ok(Family.NORPAY, rendered[0] if single else {"deliveries": rendered},
+              status=status, message=message)
+
+
+async def list_deliveries(request: web.Request) -> web.Response:
+    who = _who(request)
+    page = page_of(request, default_per_page=20)
+    status = query_text(request, "status")
+    if status is not None and status not in STATUSES:
+        raise ApiError(Errors.VALIDATION, field="status",
+                       detail=f"status: one of {', '.join(STATUSES)}")
+    event_id = query_text(request, "eventId")
+    try:
+        event_uuid = uuid.UUID(event_id) if event_id else None
+    except ValueError:
+        raise ApiError(Errors.VALIDATION, field="eventId",
+                       detail="eventId: must be an event id (uuid)") from None
+    async with request.app[POOL].acquire() as conn:
+        rows, total = await store.list_deliveries(
+            conn, **_merchant_filter(request, who),
+            endpoint_id=query_text(request, "endpointId"), event_id=event_uuid, status=status,
+            event_type=query_text(request, "event"), limit=page.per_page, offset=page.offset)
+    return ok(Family.NORPAY, {"deliveries": [domain.render_delivery(r) for r in rows],
+                              "pagination": page.envelope(total)})
+
+
+async def get_delivery(request: web.Request) -> web.Response:
+    who = _who(request)
+    async with request.app[POOL].acquire() as conn:
+        row = await store.delivery(conn, request.match_info["deliveryId"], **_scope(who))
+        if row is None:
+            raise ApiError(Errors.NOT_FOUND, resource=DELIVERY)
+        attempts = await store.attempts_of(conn, row["seq"])
+    return ok(Family.NORPAY, domain.render_delivery(row, attempts))
+
+
+async def redeliver_one(request: web.Request) -> web.Response:
+    """Send one delivery's event again to the same endpoint (a new delivery)."""
+    who = _who(request)
+    async with uow(request) as work:
+        row = await store.delivery(work.conn, request.match_info["deliveryId"], **_scope(who))
+        if row is None:
+            raise ApiError(Errors.NOT_FOUND, resource=DELIVERY)
+        endpoint = await store.endpoint(work.conn, row["endpoint_id"], company_id=None,
+                                        merchant_id=None)
+        if endpoint is None:
+            raise ApiError(Errors.NOT_FOUND, resource=ENDPOINT)
+        ids = await webhooks.redeliver(work.conn, endpoint, domain.Redeliver(
+            endpointId=row["endpoint_id"], eventId=str(row["event_id"])))
+    request.app[DISPATCHER].wake()
+    return await _render_deliveries(request, ids, status=202, message="Redelivery queued",
+                                    single=True)
+
+
+async def redeliver(request: web.Request) -> web.Response:
+    """Send again one event (`eventId`) or the events of a time range (`since`,
+    `until`, optionally `onlyFailed`) to one endpoint."""
+    who = _who(request)
+    body = await read_json(request, domain.Redeliver)
+    async with uow(request) as work:
+        endpoint = await store.endpoint(work.conn, body.endpoint_id, **_scope(who))
+        if endpoint is None:
+            raise ApiError(Errors.NOT_FOUND, resource=ENDPOINT)
+        ids = await webhooks.redeliver(work.conn, endpoint, body)
+    request.app[DISPATCHER].wake()
+    return await _render_deliveries(request, ids, status=202,
+                                    message=f"{len(ids)} redeliveries queued")
+
+
+def setup_routes(app: web.Application) -> None:
+    base = "/api/v2/webhooks"
+    app.router.add_post(f"{base}/endpoints", create_endpoint)
+    app.router.add_get(f"{base}/endpoints", list_endpoints)
+    app.router.add_get(f"{base}/endpoints/{{endpointId}}", get_endpoint)
+    app.router.add_patch(f"{base}/endpoints/{{endpointId}}", update_endpoint)
+    app.router.add_delete(f"{base}/endpoints/{{endpointId}}", delete_endpoint)
+    app.router.add_post(f"{base}/endpoints/{{endpointId}}/rotate-secret", rotate_secret)
+    app.router.add_post(f"{base}/endpoints/{{endpointId}}/test", send_test_event)
+    app.router.add_get(f"{base}/deliveries", list_deliveries)
+    app.router.add_get(f"{base}/deliveries/{{deliveryId}}", get_delivery)
+    app.router.add_post(f"{base}/deliveries/{{deliveryId}}/redeliver", redeliver_one)
+    app.router.add_post(f"{base}/redeliver", redeliver)
+
+
+_T = ("webhooks",)
+DOCS = [
+    RouteDoc("POST", "/api/v2/webhooks/endpoints",
+             "Register a webhook endpoint (the signing secret is answered once)", _T,
+             request=domain.CreateEndpoint, status=201),
+    RouteDoc("GET", "/api/v2/webhooks/endpoints", "List webhook endpoints", _T),
+    RouteDoc("GET", "/api/v2/webhooks/endpoints/{endpointId}", "Get a webhook endpoint", _T),
+    RouteDoc("PATCH", "/api/v2/webhooks/endpoints/{endpointId}",
+             "Update a webhook endpoint (url, events, enabled, ordered, description)", _T,
+             request=domain.UpdateEndpoint),
+    RouteDoc("DELETE", "/api/v2/webhooks/endpoints/{endpointId}",
+             "Delete a webhook endpoint", _T),
+    RouteDoc("POST", "/api/v2/webhooks/endpoints/{endpointId}/rotate-secret",
+             "Rotate the signing secret (the old one signs too for a grace period)", _T),
+    RouteDoc("POST", "/api/v2/webhooks/endpoints/{endpointId}/test",
+             "Send a test event to the endpoint", _T, request=domain.SendTestEvent, status=202),
+    RouteDoc("GET", "/api/v2/webhooks/deliveries",
+             "The delivery log (filters: endpointId, eventId, event, status, merchantId)", _T),
+    RouteDoc("GET", "/api/v2/webhooks/deliveries/{deliveryId}",
+             "One delivery with every attempt (status code, response time, body)", _T),
+    RouteDoc("POST", "/api/v2/webhooks/deliveries/{deliveryId}/redeliver",
+             "Send a delivery's event again", _T, status=202),
+    RouteDoc("POST", "/api/v2/webhooks/redeliver",
+             "Redeliver one event or every event of a time range to an endpoint", _T,
+             request=domain.Redeliver, status=202),
+]

@@ -1,0 +1,41 @@
+"""The webhooks consumer: fans merchant-facing events out into deliveries, and keeps
+the implicit endpoint of each merchant's webServiceUrl in step with its account."""
+
+from __future__ import annotations
+
+from services.notifier import webhooks
+from services.notifier import webhooks_domain as domain
+from shared.events import Event, UnitOfWork
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+
+
+def webhook_handlers(shared) -> dict:
+    """`shared` is the notifier's context holder (services/notifier/context.py)."""
+
+    async def on_event(event: Event, uow: UnitOfWork) -> None:
+        created = await webhooks.fan_out(uow.conn, event)
+        if created:
+            log.info("webhook_fanned_out", event_id=str(event.id), event_type=event.type,
+                     deliveries=len(created))
+            shared.wake()
+
+    async def on_merchant(event: Event, uow: UnitOfWork) -> None:
+        data = event.data
+        if event.type == "merchant.updated" and "webServiceUrl" not in data.get("changed", []):
+            return
+        merchant_id = data.get("merchantId") or event.merchant_id
+        if merchant_id is None:
+            return
+        # The account is the source of truth; auth down raises and the consumer retries.
+        info = await webhooks.merchant_info(shared.client, merchant_id)
+        if info is None:
+            return
+        await webhooks.sync_merchant_endpoint(
+            uow.conn, shared.box, shared.settings, merchant_id=int(info["merchantId"]),
+            company_id=int(info["companyId"]), url=info.get("webServiceUrl"))
+
+    handlers = {t: on_event for t in domain.EVENT_TYPES}
+    handlers.update({t: on_merchant for t in domain.MERCHANT_EVENTS})
+    return handlers
