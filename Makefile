@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench venv infra provision lint clean help
+.PHONY: run test bench venv infra provision lint clean help browser
 
 help:
 	@echo "make run    set up and start the whole stack in the foreground (Ctrl-C stops it)"
@@ -31,7 +31,10 @@ provision: venv infra
 run: venv infra provision
 	exec $(PY) -m deploy.run
 
-test: venv infra
+browser:
+	@bash deploy/scripts/ensure-chromium.sh
+
+test: venv infra browser
 	@bash deploy/scripts/ensure-tools.sh pdftotext:poppler-utils
 	$(PY) -m pytest $(PYTEST_ARGS)
 

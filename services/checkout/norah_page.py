@@ -25,6 +25,7 @@ from services.checkout.pages import csrf_token as payment_csrf
 from services.checkout.payments_api import _quote
 from services.checkout.transaction_tokens import verify_transaction_token
 from services.checkout.transactions_api import Confirmation, _auth, _confirm_body
+from shared.http.app import POOL
 from shared.http.errors import ApiError, Errors
 from shared.http.middleware import SETTINGS
 from shared.money import Money, format_display, parse_major, to_major_decimal
@@ -44,12 +45,19 @@ def _page(view: str, *, status: int = 200, **extra) -> web.Response:
     return html.render("norah_checkout.html", status=status, **context)
 
 
-async def _claims(request: web.Request, token: str, kind: str) -> dict:
-    """The verified claims of a merchant token; a finished error page otherwise."""
+# A token lives 60 s, enough to open the page; the payer then has this long to fill in
+# the form. The form's CSRF value is bound to the token's jti and only the page that
+# was opened in time carries it, so the grace does not extend the link itself.
+FORM_GRACE_SECONDS = 15 * 60
+
+
+async def _claims(request: web.Request, token: str, kind: str, *, leeway: int = 0) -> dict:
+    """The verified claims of a payment token; a finished error page otherwise."""
     if kind not in ("u", "m") or not token:
         raise html.Answer(_page("invalid", status=400))
     try:
-        claims = await verify_transaction_token(request.app[CLIENT], token, kind)
+        claims = await verify_transaction_token(request.app[CLIENT], token, kind,
+                                                leeway=leeway)
     except ApiError as exc:
         if exc.kind is Errors.PAYMENT_TOKEN_EXPIRED:
             raise html.Answer(_page("expired", status=410)) from None
@@ -61,9 +69,10 @@ async def _claims(request: web.Request, token: str, kind: str) -> dict:
     return claims
 
 
-async def _offer(request: web.Request, token: str, kind: str) -> tuple[dict, dict, dict]:
+async def _offer(request: web.Request, token: str, kind: str, *,
+                 leeway: int = 0) -> tuple[dict, dict, dict]:
     """(claims, merchant, offer): the amount, fee and quote the page shows and charges."""
-    claims = await _claims(request, token, kind)
+    claims = await _claims(request, token, kind, leeway=leeway)
     try:
         money = parse_major(claims["amount"], claims["currency"])
     except ApiError:
@@ -85,8 +94,11 @@ async def _offer(request: web.Request, token: str, kind: str) -> tuple[dict, dic
 
 @html.html_handler
 async def page(request: web.Request) -> web.Response:
-    _, _, offer = await _offer(request, request.query.get("token", ""),
-                               request.query.get("type", ""))
+    claims, _, offer = await _offer(request, request.query.get("token", ""),
+                                    request.query.get("type", ""))
+    async with request.app[POOL].acquire() as conn:
+        if await store.token_used(conn, claims["jti"]):
+            return _page("used", status=409)
     return _page("pay", offer=offer)
 
 
@@ -117,7 +129,8 @@ async def _used(conn, jti: str) -> bool:
 async def pay(request: web.Request) -> web.Response:
     form = await request.post()
     claims, merchant, offer = await _offer(request, str(form.get("token", "")),
-                                           str(form.get("type", "")))
+                                           str(form.get("type", "")),
+                                           leeway=FORM_GRACE_SECONDS)
     if not hmac.compare_digest(str(form.get("csrf", "")).encode(), offer["csrf"].encode()):
         return _page("forbidden", status=403)
     method = str(form.get("method", ""))

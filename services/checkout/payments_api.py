@@ -77,6 +77,9 @@ async def create_payment(request: web.Request) -> web.Response:
         row = await payments.create(work, company_id=merchant["companyId"],
                                     merchant_id=merchant["merchantId"], origin="norpay",
                                     money=money, body=body, quote=quote)
+        # The hosted page names the merchant without asking auth again.
+        row = await store.update_payment(work.conn, row["id"],
+                                         {"merchant_name": merchant["merchantName"]})
     data = render(row, request)
     return ok(Family.NORPAY, {k: data[k] for k in ("paymentId", "amount", "currency", "status",
                                                    "checkoutUrl", "expiresAt", "createdAt")},

@@ -77,7 +77,8 @@ def sign_token(secret: str, *, kind: str, subject: str, merchant_id: str | None,
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
-async def verify_transaction_token(client, token: str, kind: Literal["u", "m"]) -> dict:
+async def verify_transaction_token(client, token: str, kind: Literal["u", "m"], *,
+                                   leeway: int = 0) -> dict:
     """The token's claims once its signature (with its subject's secret), expiry and
     type check out; ApiError otherwise. Signature is checked before expiry, so a
     tampered token is reported as invalid even when it has also expired."""
@@ -96,7 +97,7 @@ async def verify_transaction_token(client, token: str, kind: Literal["u", "m"]) 
         raise ApiError(Errors.PAYMENT_TOKEN_INVALID, field="token",
                        detail="unknown signer")
     try:
-        claims = jwt.decode(token, secret, algorithms=["HS256"],
+        claims = jwt.decode(token, secret, algorithms=["HS256"], leeway=leeway,
                             options={"require": ["exp", "iat", "sub", "jti"]})
     except jwt.ExpiredSignatureError:
         raise ApiError(Errors.PAYMENT_TOKEN_EXPIRED, field="token") from None

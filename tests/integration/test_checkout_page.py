@@ -40,7 +40,8 @@ async def test_page_shows_amount_description_and_forms(settings, shop):  # noqa:
     assert resp.content_type == "text/html"
     html = await resp.text()
     assert '<html lang="en">' in html
-    assert "10.50 USD" in html and "Blue widget x2" in html and "Merchant" in html
+    assert "10.50 USD" in html and "Blue widget x2" in html
+    assert re.search(r"<h1[^>]*>Pay Shop [0-9a-f]{8}</h1>", html), html  # the merchant's name
     assert '<label for="card-number">Card number</label>' in html
     assert 'autocomplete="cc-number"' in html and 'inputmode="numeric"' in html
     assert f'name="csrf" value="{csrf_token(settings, pid)}"' in html

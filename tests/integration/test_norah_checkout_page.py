@@ -84,20 +84,40 @@ async def test_omari_shows_the_otp_step(settings, norah):  # noqa: F811
     assert re.search(r'action="/checkout/pay_[^"]+/action"', html) and 'id="otp"' in html
 
 
+async def _expired_token(settings, client, merchant, seconds_ago: int) -> str:
+    async with _auth_secret(settings, client, "merchant", merchant.merchant_id) as secret:
+        iat = int(time.time()) - 60 - seconds_ago
+        return jwt.encode({"amount": "10.00", "currency": "USD", "type": "m",
+                           "sub": str(merchant.merchant_id), "mid": str(merchant.merchant_id),
+                           "iat": iat, "exp": iat + 60, "jti": uuid.uuid4().hex},
+                          secret, algorithm="HS256")
+
+
 async def test_expired_token_is_a_410_page(settings, norah):  # noqa: F811
     client, _, merchant = norah
-    async with _auth_secret(settings, client, "merchant", merchant.merchant_id) as secret:
-        past = int(time.time()) - 120
-        token = jwt.encode({"amount": "10.00", "currency": "USD", "type": "m",
-                            "sub": str(merchant.merchant_id), "mid": str(merchant.merchant_id),
-                            "iat": past, "exp": past + 60, "jti": uuid.uuid4().hex},
-                           secret, algorithm="HS256")
+    token = await _expired_token(settings, client, merchant, seconds_ago=60)
     resp = await client.get("/check-out", params={"token": token, "type": "m"})
     assert resp.status == 410
     assert "This payment link has expired; ask the merchant for a new one" in \
         await resp.text()
+    # A form opened in time still pays for a while (the payer was typing)...
     resp = await _pay(client, settings, token, method="ZIMSWITCH", account="263771234567")
+    assert resp.status == 200 and "Paid" in await resp.text()
+    # ...but not forever.
+    stale = await _expired_token(settings, client, merchant, seconds_ago=16 * 60)
+    resp = await _pay(client, settings, stale, method="ZIMSWITCH", account="263771234567")
     assert resp.status == 410
+
+
+async def test_a_used_link_says_so_when_opened_again(settings, norah):  # noqa: F811
+    client, _, merchant = norah
+    token = await _token(client, merchant.headers(settings))
+    resp = await _pay(client, settings, token, method="ZIMSWITCH", account="263771234567")
+    assert resp.status == 200
+    again = await client.get("/check-out", params={"token": token, "type": "m"})
+    assert again.status == 409
+    html = await again.text()
+    assert "This payment link was already used" in html and 'name="method"' not in html
 
 
 async def test_tampered_token_is_a_400_page(settings, norah):  # noqa: F811
