@@ -17,9 +17,6 @@ shown once, when the trigger is created.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import re
 import secrets
 import time
@@ -44,6 +41,7 @@ from shared.http.middleware import SETTINGS, read_json
 from shared.http.openapi import RouteDoc
 from shared.http.pagination import page_of
 from shared.logging import get_logger
+from shared.outbound import addresses, signing
 
 log = get_logger(__name__)
 
@@ -68,13 +66,6 @@ class CreateTrigger(BaseModel):
     name: str = Field(min_length=1, max_length=256)
     url: str = Field(min_length=1, max_length=2000)
     params: list[str] = Field(default_factory=list, max_length=50)
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, value: str) -> str:
-        if not re.match(r"^https?://[^\s/]+\S*$", value):
-            raise ValueError("must be an http:// or https:// URL")
-        return value
 
     @field_validator("params")
     @classmethod
@@ -108,8 +99,12 @@ def render_execution(row) -> dict:
 async def create_trigger(request: web.Request) -> web.Response:
     who = require(request, allow_keys=True)
     body = await read_json(request, CreateTrigger)
+    try:  # in prod, public addresses only (checked again at every call)
+        await addresses.check_url(body.url, strict=request.app[SETTINGS].env == "prod")
+    except addresses.AddressNotAllowed as exc:
+        raise ApiError(Errors.WEBHOOK_URL_NOT_ALLOWED, field="url", detail=str(exc)) from None
     app = await app_in_scope(request, who)
-    secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+    secret = signing.new_secret()
     merchant_id = app.get("merchant_id") or (int(who.merchant_id) if who.merchant_id else None)
     async with request.app[POOL].acquire() as conn:
         row = await store.insert_trigger(
@@ -199,22 +194,12 @@ async def on_payment_completed(event: Event, uow: UnitOfWork) -> None:
                               payment_id=event.data["paymentId"], event_id=event.id, body=body)
 
 
-def signature_headers(secret: str, message_id: str, body: bytes,
-                      timestamp: int | None = None) -> dict[str, str]:
-    """The NorPay signature and the Standard Webhooks headers for one delivery."""
-    ts = str(int(time.time()) if timestamp is None else timestamp)
-    key = base64.b64decode(secret.removeprefix("whsec_"))
-    signed = hmac.new(key, f"{message_id}.{ts}.".encode() + body, hashlib.sha256).digest()
-    return {"X-NorPay-Signature": hmac.new(secret.encode(), body, hashlib.sha256).hexdigest(),
-            "webhook-id": message_id, "webhook-timestamp": ts,
-            "webhook-signature": "v1," + base64.b64encode(signed).decode()}
-
-
 class Dispatcher:
     """Delivers due executions; replicas share the work (rows locked SKIP LOCKED)."""
 
     def __init__(self, app: web.Application):
         self.app = app
+        self.strict = app[SETTINGS].env == "prod"
         self.http: aiohttp.ClientSession | None = None
 
     async def run_once(self) -> int:
@@ -242,13 +227,15 @@ class Dispatcher:
         secret = self.app[BOX].open(row["secret_sealed"])
         body = dumps(row["body"])
         headers = {"Content-Type": "application/json", "User-Agent": "norgate-triggers/1",
-                   **signature_headers(secret, f"msg_{row['event_id'].hex}", body)}
+                   **signing.headers(msg_id=f"msg_{row['event_id'].hex}",
+                                     timestamp=int(time.time()), body=body, secret=secret)}
         try:
+            addresses.check_literal_host(row["url"], strict=self.strict)
             async with self.http.post(row["url"], data=body, headers=headers,
                                       allow_redirects=False) as resp:
                 await resp.content.read(1024)
                 return resp.status, None if resp.status < 300 else f"HTTP {resp.status}"
-        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+        except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
             return None, (type(exc).__name__ + ": " + str(exc))[:300]
 
 
@@ -256,7 +243,9 @@ async def dispatcher_ctx(app: web.Application) -> AsyncIterator[None]:
     app[BOX] = SecretBox(app[SETTINGS], "trigger-secrets")
     dispatcher = Dispatcher(app)
     dispatcher.http = aiohttp.ClientSession(
-        timeout=aiohttp.ClientTimeout(total=TIMEOUT_SECONDS))
+        connector=aiohttp.TCPConnector(
+            resolver=addresses.PublicOnlyResolver(strict=dispatcher.strict)),
+        trust_env=False, timeout=aiohttp.ClientTimeout(total=TIMEOUT_SECONDS))
     task = every(DISPATCH_EVERY_SECONDS, dispatcher.run_once, name="trigger-dispatch")
     yield
     await cancel_and_wait(task)

@@ -19,7 +19,6 @@ import aiohttp
 import asyncpg
 from prometheus_client import Counter
 
-from services.notifier import addresses, signing
 from services.notifier import webhooks_domain as domain
 from services.notifier import webhooks_store as store
 from shared.aio import being_cancelled, cancel_and_wait
@@ -27,6 +26,7 @@ from shared.crypto import SecretBox
 from shared.events import OutboxRelay, UnitOfWork
 from shared.http.client import InternalClient, ServiceUnavailable
 from shared.logging import get_logger
+from shared.outbound import addresses, signing
 from shared.settings import Settings
 
 log = get_logger(__name__)

@@ -8,7 +8,6 @@ from typing import Any
 
 import asyncpg
 
-from services.notifier import addresses, signing
 from services.notifier import webhooks_domain as domain
 from services.notifier import webhooks_store as store
 from shared.crypto import SecretBox
@@ -16,6 +15,7 @@ from shared.events import Event
 from shared.http.client import InternalClient, ServiceUnavailable
 from shared.http.errors import ApiError, Errors
 from shared.logging import get_logger
+from shared.outbound import addresses, signing
 from shared.settings import Settings
 
 log = get_logger(__name__)

@@ -11,8 +11,8 @@ import pytest
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from services.notifier import addresses, signing
 from services.notifier import webhooks_domain as domain
+from shared.outbound import addresses, signing
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 SCHEDULE = (0, 5, 300, 1800, 7200, 18000, 36000, 36000)
