@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
+import asyncpg
+
 from shared.events import Topology
 from tests.integration.test_webhooks_delivery import (  # noqa: F401 - fixtures
     Receiver,
@@ -225,19 +227,10 @@ async def test_an_endpoint_failing_too_long_is_disabled_and_the_merchant_told(
                 return got if not got["enabled"] else None
             got = await poll_until(disabled, timeout=20, what="endpoint disabled")
             assert got["disabledReason"] == "failing" and got["failingSince"]
-            info = await _merchant_info(client, settings, merchant)
-            if "merchantEmail" in info:  # needs auth's internal lookup to name it
-                mails = await poll_until(
-                    lambda: [e for e in tap.events if e.data["to"] == [merchant.email]],
-                    timeout=10, what="e-mail to the merchant")
-                assert "disabled" in mails[0].data["subject"]
-
-
-async def _merchant_info(client, settings, merchant) -> dict:
-    from services.notifier.context import CLIENT
-    from services.notifier.webhooks import merchant_info
-
-    return await merchant_info(client.app[CLIENT], merchant.merchant_id) or {}
+            mails = await poll_until(
+                lambda: [e for e in tap.events if e.data["to"] == [merchant.email]],
+                timeout=10, what="e-mail to the merchant")
+            assert "disabled" in mails[0].data["subject"]
 
 
 async def test_ordered_endpoint_receives_events_in_order_and_others_are_not_held_up(
@@ -264,3 +257,38 @@ async def test_ordered_endpoint_receives_events_in_order_and_others_are_not_held
         await ordered.stop()
         await slow.stop()
     assert ordered.order == ids
+
+
+async def test_the_merchants_web_service_url_is_an_endpoint(
+        settings, tmp_path, emit, verifier, merchant):
+    h = merchant.headers(settings)
+    receiver = Receiver(verifier, fail_first=0)
+    await receiver.start()
+    try:
+        async with notifier(settings, tmp_path) as client:
+            conn = await asyncpg.connect(settings.dsn_of("auth"))
+            try:  # the merchant sets webServiceUrl on its account (auth emits the update)
+                await conn.execute("UPDATE merchants SET web_service_url = $1 WHERE id = $2",
+                                   receiver.url, merchant.merchant_id)
+            finally:
+                await conn.close()
+            await emit("merchant.updated", {"merchantId": merchant.merchant_id,
+                                            "changed": ["webServiceUrl"]}, merchant)
+
+            async def implicit():
+                listed = (await (await client.get(f"{BASE}/endpoints", headers=h)).json())
+                return [e for e in listed["result"]["endpoints"]
+                        if e["source"] == "webServiceUrl"]
+            [endpoint] = await poll_until(implicit, what="the webServiceUrl endpoint")
+            assert endpoint["url"] == receiver.url
+            rotated = (await _json(await client.post(
+                f"{BASE}/endpoints/{endpoint['endpointId']}/rotate-secret", headers=h)))
+            receiver.secrets.append(rotated["result"]["secret"])
+            await emit("payment.completed", payment(7), merchant)
+            await poll_until(lambda: len(receiver.events) == 1, timeout=15,
+                             what="the payment event at the webServiceUrl")
+            [delivered] = receiver.events.values()
+            assert (delivered["event"], delivered["data"]["paymentId"]) == \
+                ("payment.completed", "pay_0007")
+    finally:
+        await receiver.stop()
