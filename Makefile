@@ -15,9 +15,9 @@ help:
 	@echo "make bench  run the benchmarks and print their figures (bench/results/)"
 	@echo "make lint   ruff over the code"
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml sdk/python/pyproject.toml
 	@bash deploy/scripts/ensure-python.sh "$(PYTHON)" "$(VENV)"
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]' -e sdk/python
 	@touch $(STAMP)
 
 venv: $(STAMP)
@@ -42,7 +42,7 @@ bench: venv infra
 	$(PY) -m bench.quotes
 
 lint: venv
-	$(PY) -m ruff check services shared deploy tests
+	$(PY) -m ruff check services shared deploy tests sdk/python
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
