@@ -37,6 +37,7 @@ browser:
 test: venv infra browser
 	@bash deploy/scripts/ensure-tools.sh pdftotext:poppler-utils
 	$(PY) -m pytest $(PYTEST_ARGS)
+	@bash sdk/js/test.sh
 
 bench: venv infra
 	$(PY) -m bench.quotes

@@ -1,8 +1,12 @@
-"""Merchant API keys (`nk_...`): create (shown once), list, revoke, and the gateway's
-internal lookup.
+"""Merchant API keys: create, list, update, revoke, and the gateway's internal lookup.
 
-Only a SHA-256 of a key is stored: keys are ~238-bit random, so a fast hash
-suffices and a database dump reveals no usable key.
+Two kinds:
+  secret       `nk_...`      server side only; shown once, only a SHA-256 is stored
+                             (keys are ~238-bit random, so a fast hash suffices and a
+                             database dump reveals no usable key).
+  publishable  `nk_pub_...`  safe to embed in a web page (checkout.js); the gateway
+                             accepts it only on the widget's routes and only from its
+                             allowed origins, so it is kept and listed in full.
 """
 
 from __future__ import annotations
@@ -46,7 +50,8 @@ async def create_key(request: web.Request) -> web.Response:
                        detail="merchantId: required unless you are the merchant's own user")
     else:
         merchant_id = body.merchant_id
-    key = md.new_api_key()
+    publishable = body.type == "publishable"
+    key = md.new_publishable_key() if publishable else md.new_api_key()
     async with uow(request) as work:
         merchant = await ms.merchant_by_id(work.conn, merchant_id, company_id=company_scope(who),
                                            only_merchant=merchant_scope(who))
@@ -63,18 +68,26 @@ async def create_key(request: web.Request) -> web.Response:
             work.conn, key_id=md.new_key_id(), prefix=key[:md.API_KEY_SHOWN],
             key_hash=sha256_hex(key), name=body.name, company_id=merchant["company_id"],
             merchant_id=merchant["id"], app_pk=app_pk,
-            created_by=int(who.subject) if who.subject and who.subject.isdigit() else None)
+            created_by=int(who.subject) if who.subject and who.subject.isdigit() else None,
+            publishable_key=key if publishable else None,
+            allowed_origins=body.allowed_origins)
         work.emit("api_key.created", {
             "keyId": row["key_id"], "prefix": row["prefix"], "name": row["name"],
             "merchantId": merchant["id"], "appId": row["app_public_id"],
-            "createdBy": who.subject},
+            "type": row["kind"], "createdBy": who.subject},
             company_id=str(merchant["company_id"]), merchant_id=str(merchant["id"]))
-    log.info("api_key_created", key_id=row["key_id"], merchant_id=merchant["id"])
-    return ok(Family.NORAH, {
-        "keyId": row["key_id"], "key": key, "prefix": row["prefix"], "name": row["name"],
-        "merchantId": row["merchant_id"], "appId": row["app_public_id"],
-        "createdAt": row["created_at"].isoformat(),
-    }, status=201, message="API key created; store it now, it is not shown again")
+    log.info("api_key_created", key_id=row["key_id"], merchant_id=merchant["id"],
+             type=row["kind"])
+    data = {"keyId": row["key_id"], "key": key, "prefix": row["prefix"], "name": row["name"],
+            "merchantId": row["merchant_id"], "appId": row["app_public_id"],
+            "createdAt": row["created_at"].isoformat()}
+    if publishable:  # a key without "type" is a secret key
+        data["type"] = "publishable"
+        data["allowedOrigins"] = list(row["allowed_origins"])
+        message = "Publishable key created; embed it in checkout.js on its allowed origins"
+    else:
+        message = "API key created; store it now, it is not shown again"
+    return ok(Family.NORAH, data, status=201, message=message)
 
 
 async def list_keys(request: web.Request) -> web.Response:
@@ -106,6 +119,28 @@ async def revoke_key(request: web.Request) -> web.Response:
     return ok(Family.NORAH, md.render_key(row), message="API key revoked")
 
 
+async def update_key(request: web.Request) -> web.Response:
+    """Rename a key, or change a publishable key's allowed origins."""
+    who = require(request, *MANAGERS, "MERCHANT")
+    key_id = request.match_info["keyId"]
+    if not md.KEY_ID.match(key_id):
+        raise ApiError(Errors.NOT_FOUND, resource=API_KEY)
+    body = await read_json(request, md.UpdateApiKey)
+    async with uow(request) as work:
+        row = await ms.api_key_by_id(work.conn, key_id, company_id=company_scope(who),
+                                     only_merchant=merchant_scope(who))
+        if row is None:
+            raise ApiError(Errors.NOT_FOUND, resource=API_KEY)
+        if body.allowed_origins is not None and row["kind"] != "publishable":
+            raise ApiError(Errors.VALIDATION, field="allowedOrigins",
+                           detail="allowedOrigins: only publishable keys have allowed "
+                                  "origins; a secret key must never reach a browser")
+        await ms.update_api_key(work.conn, row["id"], name=body.name,
+                                allowed_origins=body.allowed_origins)
+        row = await ms.api_key_by_id(work.conn, key_id, company_id=None)
+    return ok(Family.NORAH, md.render_key(row), message="API key updated")
+
+
 async def verify_key(request: web.Request) -> web.Response:
     """Internal: which merchant a presented key belongs to (for the gateway)."""
     if principal_of(request).kind != "service":
@@ -120,16 +155,21 @@ async def verify_key(request: web.Request) -> web.Response:
             raise ApiError(Errors.API_KEY_NOT_FOUND)
         if row["touch_due"]:  # most calls within the minute write nothing
             await ms.touch_api_key(conn, row["id"], every_seconds=TOUCH_EVERY_SECONDS)
-    return json_response({
+    found = {
         "keyId": row["key_id"], "merchantId": str(row["merchant_id"]),
         "companyId": str(row["company_id"]), "appId": row["app_public_id"],
         "plan": row["rate_plan"], "merchantActive": row["merchant_status"] == "ACTIVE",
-    })
+    }
+    if row["kind"] == "publishable":  # the gateway treats a key without "type" as secret
+        found["type"] = "publishable"
+        found["allowedOrigins"] = list(row["allowed_origins"])
+    return json_response(found)
 
 
 def setup_routes(app: web.Application) -> None:
     app.router.add_post("/api/v1/api-keys", create_key)
     app.router.add_get("/api/v1/api-keys", list_keys)
+    app.router.add_patch("/api/v1/api-keys/{keyId}", update_key)
     app.router.add_delete("/api/v1/api-keys/{keyId}", revoke_key)
     app.router.add_post("/internal/api-keys/verify", verify_key)
 
@@ -137,9 +177,13 @@ def setup_routes(app: web.Application) -> None:
 _TAGS = ("api-keys",)
 DOCS = [
     RouteDoc("POST", "/api/v1/api-keys",
-             "Create an API key for a merchant (the key is in this answer only)", _TAGS,
-             request=md.CreateApiKey, status=201),
+             "Create an API key for a merchant: type secret (default; the key is in this "
+             "answer only) or publishable (nk_pub_..., for checkout.js, with allowedOrigins)",
+             _TAGS, request=md.CreateApiKey, status=201),
     RouteDoc("GET", "/api/v1/api-keys",
              "API keys in your scope, by prefix (?merchantId=&page=&per_page=)", _TAGS),
+    RouteDoc("PATCH", "/api/v1/api-keys/{keyId}",
+             "Rename a key, or change a publishable key's allowedOrigins", _TAGS,
+             request=md.UpdateApiKey),
     RouteDoc("DELETE", "/api/v1/api-keys/{keyId}", "Revoke an API key (idempotent)", _TAGS),
 ]

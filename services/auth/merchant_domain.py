@@ -8,8 +8,9 @@ import string
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from services.auth.domain import check_email
 
@@ -20,6 +21,10 @@ RatePlan = Literal["STARTER", "PROFESSIONAL", "ENTERPRISE"]
 
 _BASE62 = string.ascii_letters + string.digits
 API_KEY_PREFIX, API_KEY_LENGTH, API_KEY_SHOWN = "nk_", 40, 11
+# Publishable keys are safe to embed in a web page (checkout.js). Base62 has no "_",
+# so no secret key can ever start with this prefix.
+PUBLISHABLE_PREFIX = "nk_pub_"
+MAX_ORIGINS = 20
 KEY_ID = re.compile(r"^key_[A-Za-z0-9]{22}$")
 APP_ID = re.compile(r"^app_[A-Za-z0-9]{22}$")
 _URL = re.compile(r"^https?://[^\s/]+\S*$")
@@ -32,6 +37,39 @@ def base62(length: int) -> str:
 def new_api_key() -> str:
     """`nk_` + 40 base62 characters (about 238 bits): hashed with SHA-256, never stored."""
     return API_KEY_PREFIX + base62(API_KEY_LENGTH)
+
+
+def new_publishable_key() -> str:
+    """`nk_pub_` + 40 base62 characters: public by design, usable only by the widget."""
+    return PUBLISHABLE_PREFIX + base62(API_KEY_LENGTH)
+
+
+def is_publishable(key: str) -> bool:
+    return key.startswith(PUBLISHABLE_PREFIX)
+
+
+def check_origin(value: str) -> str:
+    """A web origin as browsers send it: `scheme://host[:port]`, http or https,
+    lower case, without a default port, path, query or credentials."""
+    if not isinstance(value, str) or len(value) > 300:
+        raise ValueError("must be an origin such as https://shop.example.com")
+    raw = value.strip()
+    try:
+        parts = urlsplit(raw)
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"{raw!r} is not an origin such as https://shop.example.com") from None
+    scheme, host = parts.scheme.lower(), (parts.hostname or "")
+    if (scheme not in ("http", "https") or not host or parts.username is not None
+            or parts.password is not None or parts.path not in ("", "/") or parts.query
+            or parts.fragment or raw.endswith("?") or raw.endswith("#")
+            or not re.fullmatch(r"[a-z0-9.\-]+|[0-9a-f:.]+", host)):
+        raise ValueError(f"{raw!r} is not an origin such as https://shop.example.com "
+                         "(scheme and host only, no path)")
+    if ":" in host:
+        host = f"[{host}]"
+    default = {"http": 80, "https": 443}[scheme]
+    return f"{scheme}://{host}" + (f":{port}" if port not in (None, default) else "")
 
 
 def new_key_id() -> str:
@@ -163,6 +201,41 @@ class CreateApiKey(BaseModel):
     merchant_id: int | None = Field(default=None, alias="merchantId", ge=1, le=2**63 - 1)
     name: str | None = Field(default=None, min_length=1, max_length=100)
     app_id: str | None = Field(default=None, alias="appId", pattern=APP_ID.pattern)
+    # "secret" (server side only) or "publishable" (embeddable in checkout.js).
+    type: Literal["secret", "publishable"] = "secret"
+    allowed_origins: list[str] | None = Field(default=None, alias="allowedOrigins",
+                                              max_length=MAX_ORIGINS)
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else list(dict.fromkeys(check_origin(v) for v in value))
+
+    @model_validator(mode="after")
+    def _origins_fit_the_type(self):
+        if self.type == "publishable" and not self.allowed_origins:
+            raise ValueError("allowedOrigins: a publishable key needs at least one origin "
+                             "(the web sites that embed checkout.js)")
+        if self.type == "secret" and self.allowed_origins is not None:
+            raise ValueError("allowedOrigins: only publishable keys have allowed origins; "
+                             "a secret key must never reach a browser")
+        return self
+
+
+class UpdateApiKey(BaseModel):
+    """PATCH: the name, or a publishable key's allowed origins."""
+
+    model_config = ConfigDict(populate_by_name=True, str_strip_whitespace=True,
+                              extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    allowed_origins: list[str] | None = Field(default=None, alias="allowedOrigins",
+                                              min_length=1, max_length=MAX_ORIGINS)
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else list(dict.fromkeys(check_origin(v) for v in value))
 
 
 class VerifyApiKey(BaseModel):
@@ -170,14 +243,20 @@ class VerifyApiKey(BaseModel):
 
 
 def render_key(row) -> dict:
-    """A key as lists show it: its prefix, never the key or its hash."""
-    return {
+    """A key as lists show it: a secret key by its prefix only, never the key or its
+    hash; a publishable key in full (it is meant to be embedded in web pages)."""
+    out = {
         "keyId": row["key_id"], "prefix": row["prefix"], "name": row["name"],
         "merchantId": row["merchant_id"], "appId": row["app_public_id"],
         "createdAt": row["created_at"].isoformat(),
         "lastUsedAt": row["last_used_at"].isoformat() if row["last_used_at"] else None,
         "revokedAt": row["revoked_at"].isoformat() if row["revoked_at"] else None,
     }
+    if row["kind"] == "publishable":  # a key without "type" is a secret key
+        out["type"] = "publishable"
+        out["key"] = row["publishable_key"]
+        out["allowedOrigins"] = list(row["allowed_origins"])
+    return out
 
 
 # Apps --------------------------------------------------------------------------

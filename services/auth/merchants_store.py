@@ -107,18 +107,33 @@ async def set_merchant_secret(conn: asyncpg.Connection, merchant_id: int,
 # API keys ----------------------------------------------------------------------
 
 _KEY_COLUMNS = """k.id, k.key_id, k.prefix, k.name, k.company_id, k.merchant_id, k.created_at,
-    k.last_used_at, k.revoked_at, a.app_id AS app_public_id"""
+    k.last_used_at, k.revoked_at, a.app_id AS app_public_id, k.kind, k.publishable_key,
+    k.allowed_origins"""
 
 
 async def create_api_key(conn: asyncpg.Connection, *, key_id: str, prefix: str, key_hash: str,
                          name: str | None, company_id: int, merchant_id: int,
-                         app_pk: int | None, created_by: int | None) -> asyncpg.Record:
+                         app_pk: int | None, created_by: int | None,
+                         publishable_key: str | None = None,
+                         allowed_origins: list[str] | None = None) -> asyncpg.Record:
+    """A secret key (only its hash kept), or with `publishable_key` a publishable one."""
     await conn.execute(
         """INSERT INTO api_keys (key_id, prefix, key_hash, name, company_id, merchant_id,
-                                 app_id, created_by)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
-        key_id, prefix, key_hash, name, company_id, merchant_id, app_pk, created_by)
+                                 app_id, created_by, kind, publishable_key, allowed_origins)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)""",
+        key_id, prefix, key_hash, name, company_id, merchant_id, app_pk, created_by,
+        "publishable" if publishable_key else "secret", publishable_key,
+        allowed_origins or [])
     return await api_key_by_id(conn, key_id, company_id=None)
+
+
+async def update_api_key(conn: asyncpg.Connection, pk: int, *, name: str | None,
+                         allowed_origins: list[str] | None) -> None:
+    """Changes what is given (None keeps the value)."""
+    await conn.execute(
+        """UPDATE api_keys SET name = coalesce($2, name),
+                               allowed_origins = coalesce($3, allowed_origins)
+           WHERE id = $1""", pk, name, allowed_origins)
 
 
 async def api_key_by_id(conn: asyncpg.Connection, key_id: str, *, company_id: int | None,
@@ -156,7 +171,7 @@ async def live_api_key(conn: asyncpg.Connection, key_hash: str, *,
     plan and status, and whether its last use is older than `touch_every_seconds`."""
     return await conn.fetchrow(
         """SELECT k.id, k.key_id, k.company_id, k.merchant_id, a.app_id AS app_public_id,
-                  m.rate_plan, m.status AS merchant_status,
+                  m.rate_plan, m.status AS merchant_status, k.kind, k.allowed_origins,
                   (k.last_used_at IS NULL OR k.last_used_at < now()
                    - make_interval(secs => $2)) AS touch_due
            FROM api_keys k JOIN merchants m ON m.id = k.merchant_id

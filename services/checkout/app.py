@@ -7,20 +7,25 @@ from pathlib import Path
 from aiohttp import web
 
 from services.checkout import (
+    collect_api,
     norah_page,
     pages,
     payments_api,
+    price_checkout,
     prices_api,
     receipts_api,
+    timeline_api,
     transaction_tokens,
     transactions_api,
+    triggers,
+    widget,
 )
 from services.checkout.context import context_ctx
-from shared.http.app import ServiceSpec
+from shared.http.app import ConsumerSpec, ServiceSpec
 from shared.settings import Settings
 
-API_MODULES = [payments_api, transaction_tokens, transactions_api, receipts_api, prices_api,
-               pages, norah_page]
+API_MODULES = [collect_api, payments_api, timeline_api, transaction_tokens, transactions_api,
+               receipts_api, prices_api, triggers, price_checkout, pages, norah_page, widget]
 
 
 def setup_routes(app: web.Application) -> None:
@@ -32,4 +37,5 @@ def build_spec(settings: Settings) -> ServiceSpec:
     return ServiceSpec(name="checkout", setup_routes=setup_routes,
                        migrations=Path(__file__).parent / "migrations",
                        docs=[doc for module in API_MODULES for doc in module.DOCS],
-                       cleanup_ctx=[context_ctx])
+                       consumers=[ConsumerSpec("prices", triggers.HANDLERS)],
+                       cleanup_ctx=[context_ctx, triggers.dispatcher_ctx])

@@ -3,12 +3,21 @@
 Server-rendered with jinja2 (autoescaped), no JavaScript. Every form carries a CSRF
 token bound to the payment: HMAC-SHA256(derive(settings, "checkout-csrf"), paymentId).
 Card numbers are never echoed into a page, a URL or a log line.
+
+Embed mode (checkout.js): `?embed=1&origin=<merchant origin>&sig=<HMAC>` shows the
+same page inside the merchant's iframe. The signature, made when the widget created
+the payment from an origin the gateway allowed, binds the payment to that origin, so
+only that origin may frame it (`frame-ancestors`; every other page is
+`X-Frame-Options: DENY`). Instead of redirecting to the success or cancel URL, an
+embedded page shows the outcome, and its one script (/v1/checkout-frame.js) posts it
+to that origin only. A missing or wrong signature gives the ordinary, unframeable page.
 """
 
 from __future__ import annotations
 
 import hmac
 from datetime import UTC, datetime
+from urllib.parse import urlencode
 
 from aiohttp import web
 from pydantic import ValidationError
@@ -33,10 +42,45 @@ def csrf_token(settings, payment_id: str) -> str:
     return html.csrf(settings, "checkout-csrf", payment_id)
 
 
+def embed_signature(settings, payment_id: str, origin: str) -> str:
+    return html.csrf(settings, "checkout-embed", f"{payment_id}\n{origin}")
+
+
+def embed_query(settings, payment_id: str, origin: str) -> str:
+    return "?" + urlencode({"embed": "1", "origin": origin,
+                            "sig": embed_signature(settings, payment_id, origin)})
+
+
+def _embed_origin(request: web.Request) -> str | None:
+    """The merchant origin an embedded page may talk to, when its signature holds."""
+    query = request.query
+    origin, sig = query.get("origin", ""), query.get("sig", "")
+    if query.get("embed") != "1" or not origin or not sig:
+        return None
+    expected = embed_signature(request.app[SETTINGS], request.match_info["paymentId"], origin)
+    return origin if hmac.compare_digest(sig.encode(), expected.encode()) else None
+
+
+def _embed_q(request: web.Request) -> str:
+    origin = _embed_origin(request)
+    return embed_query(request.app[SETTINGS], request.match_info["paymentId"], origin) \
+        if origin else ""
+
+
+# What an embedded page tells checkout.js about the payment's outcome.
+_EMBED_STATE = {"paid": "success", "canceled": "cancel", "failed": "failed",
+                "expired": "failed"}
+
+
 def _page(request: web.Request, row, view: str, *, status: int = 200, **extra) -> web.Response:
     pid = row["payment_id"] if row is not None else None
+    origin = _embed_origin(request) if row is not None else None
     context = {"view": view, "payment": None, "errors": {}, "values": {}, "error": None,
-               "method": None, **extra}
+               "method": None, "embed": None, **extra}
+    if origin:
+        context["embed"] = {"origin": origin, "q": embed_query(request.app[SETTINGS], pid,
+                                                               origin),
+                            "state": _EMBED_STATE.get(view, ""), "status": row["status"]}
     if row is not None:
         money = Money(int(row["amount"]), get_currency(row["currency"]))
         context["payment"] = {
@@ -46,7 +90,13 @@ def _page(request: web.Request, row, view: str, *, status: int = 200, **extra) -
             "cancel_url": row["cancel_url"], "action": row["pending_action"],
             "failure": row["failure_reason"],
             "csrf": csrf_token(request.app[SETTINGS], pid)}
-    return html.render("checkout.html", status=status, **context)
+    response = html.render("checkout.html", status=status, **context)
+    if origin:  # only the merchant's page that created the payment may frame it
+        del response.headers["X-Frame-Options"]
+        response.headers["Content-Security-Policy"] = (
+            f"frame-ancestors {origin}; script-src 'self'; object-src 'none'; "
+            "base-uri 'none'")
+    return response
 
 
 def _expired(row) -> bool:
@@ -88,15 +138,23 @@ async def _form(request: web.Request, row):
     return form
 
 
-def _back(row) -> web.HTTPSeeOther:
-    return web.HTTPSeeOther(f"/checkout/{row['payment_id']}")
+def _back(request: web.Request, row) -> web.HTTPSeeOther:
+    return web.HTTPSeeOther(f"/checkout/{row['payment_id']}{_embed_q(request)}")
+
+
+def _done(request: web.Request, row, url: str | None) -> web.HTTPSeeOther:
+    """After success or cancel: the merchant's URL, or this page when there is none
+    or the page is embedded (checkout.js tells the merchant's page instead)."""
+    if url and not _embed_origin(request):
+        return web.HTTPSeeOther(url)
+    return _back(request, row)
 
 
 def _after(request: web.Request, row, outcome, *, view_on_error: str, method=None,
            values=None) -> web.Response:
     payments.follow_rail(request.app, str(request.url.origin()), row, outcome)
     if outcome.status == "completed":
-        raise web.HTTPSeeOther(row["success_url"] or f"/checkout/{row['payment_id']}")
+        raise _done(request, row, row["success_url"])
     if outcome.status == "failed":
         return _page(request, row, view_on_error, status=402, error=outcome.reason,
                      method=method, values=values or {})
@@ -150,7 +208,7 @@ async def pay(request: web.Request) -> web.Response:
         if exc.kind is Errors.PAYMENT_EXPIRED:
             return _page(request, row, "expired", status=410)
         if exc.kind is Errors.PAYMENT_STATE:
-            raise _back(row) from None
+            raise _back(request, row) from None
         raise
     return _after(request, row, outcome, view_on_error="failed", method=method, values=values)
 
@@ -173,7 +231,7 @@ async def action(request: web.Request) -> web.Response:
                      errors={_FIELDS.get(exc.field, "otp"): str(exc)})
     except ApiError as exc:
         if exc.kind is Errors.PAYMENT_STATE:
-            raise _back(row) from None
+            raise _back(request, row) from None
         raise
     return _after(request, row, outcome, view_on_error="failed")
 
@@ -187,9 +245,9 @@ async def cancel(request: web.Request) -> web.Response:
             row = await payments.cancel(work, row)
     except ApiError as exc:
         if exc.kind is Errors.PAYMENT_STATE:
-            raise _back(row) from None
+            raise _back(request, row) from None
         raise
-    raise web.HTTPSeeOther(row["cancel_url"] or f"/checkout/{row['payment_id']}")
+    raise _done(request, row, row["cancel_url"])
 
 
 def setup_routes(app: web.Application) -> None:

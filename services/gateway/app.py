@@ -8,6 +8,8 @@ from pathlib import Path
 from aiohttp import web
 
 from services.gateway.authn import authenticate, authn_ctx
+from services.gateway.console import setup_console
+from services.gateway.cors import setup_cors
 from services.gateway.docs import merged_openapi, setup_docs
 from services.gateway.idempotency import idempotency, idempotency_ctx
 from services.gateway.proxy import proxy, upstream_session_ctx
@@ -17,6 +19,8 @@ from shared.settings import Settings
 
 def setup_routes(app: web.Application) -> None:
     setup_docs(app)
+    setup_cors(app)
+    setup_console(app)
     app.router.add_route("*", "/{tail:.*}", proxy)
 
 

@@ -9,6 +9,12 @@ Credentials, in order of precedence:
 When both a key and a JWT are sent (the NorPay seed shows both headers), the
 key decides: it names the merchant the request acts for.
 
+Publishable keys (`nk_pub_...`, made for checkout.js) work only on the widget's
+routes (`/v1/widget/...`, where they may also come as `?key=`) and only from the
+key's allowed origins (see cors.py); anywhere else they are a 403. The widget's
+routes take nothing but a publishable key, so a secret key sent by a browser is
+refused rather than used.
+
 API keys are looked up through auth and cached for NORGATE_API_KEY_CACHE_SECONDS,
 so a revoked key stops working within that time; unknown keys are cached too,
 so guessing does not reach auth on every attempt. The result is forwarded as a
@@ -20,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import re
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator
@@ -27,6 +34,7 @@ from collections.abc import AsyncIterator
 import jwt
 from aiohttp import web
 
+from services.gateway import cors
 from services.gateway.ratelimit import RateLimiter
 from shared.aio import cancel_and_wait, every
 from shared.crypto import sha256_hex
@@ -45,15 +53,20 @@ PUBLIC_EXACT = frozenset({
     "/api/v1/auth/admin-sign-up", "/api/v1/auth/confirm-email", "/api/v1/auth/sign-in",
     "/api/v1/auth/refresh", "/api/v1/auth/sign-out", "/api/v1/auth/accept-invitation",
     "/.well-known/jwks.json", "/v1/checkout.js", "/check-out", "/api/v1/transaction/verify",
+    "/v1/checkout-frame.js",
 })
-PUBLIC_PREFIXES = ("/docs/static/", "/checkout/", "/api/v1/receipts/download/")
+PUBLIC_PREFIXES = ("/docs/static/", "/checkout/", "/api/v1/receipts/download/",
+                   "/console")  # the console's pages hold no data (console.py)
+# A pinned release of the widget script: /v1/1.0.0/checkout.js
+PUBLIC_PATTERN = re.compile(r"^/v1/[0-9][0-9A-Za-z.\-]{0,30}/checkout\.js$")
 
 AUTHN = web.AppKey("authn", "Authenticator")
 RATE_HEADERS_KEY = web.RequestKey("rate_headers", dict)
 
 
 def is_public(path: str) -> bool:
-    return path in PUBLIC_EXACT or path.startswith(PUBLIC_PREFIXES)
+    return (path in PUBLIC_EXACT or path.startswith(PUBLIC_PREFIXES)
+            or PUBLIC_PATTERN.match(path) is not None)
 
 
 def credentials(request: web.Request) -> tuple[str, str] | None:
@@ -131,7 +144,8 @@ class Authenticator:
 
     # API keys ------------------------------------------------------------------
 
-    async def verify_key(self, key: str, ip: str | None) -> Principal:
+    async def lookup_key(self, key: str) -> dict:
+        """What auth knows of a live key (cached), or 401 invalid_api_key."""
         if not key.startswith("nk_") or len(key) > 200:
             raise ApiError(Errors.INVALID_API_KEY)
         digest = sha256_hex(key)
@@ -149,7 +163,14 @@ class Authenticator:
         found = cached[1]
         if found is None:
             raise ApiError(Errors.INVALID_API_KEY)
-        return Principal(kind="api_key", subject=found["keyId"], role="MERCHANT",
+        return found
+
+    async def verify_key(self, key: str, ip: str | None) -> Principal:
+        return key_principal(await self.lookup_key(key), ip)
+
+
+def key_principal(found: dict, ip: str | None) -> Principal:
+    return Principal(kind="api_key", subject=found["keyId"], role="MERCHANT",
                          company_id=found["companyId"], merchant_id=found["merchantId"],
                          app_id=found.get("appId"), plan=found.get("plan"),
                          merchant_active=found.get("merchantActive"), ip=ip)
@@ -173,7 +194,15 @@ async def authenticate(request: web.Request, handler):
     applies the merchant's rate limit to API-key traffic."""
     authn: Authenticator = request.app[AUTHN]
     ip = client_ip(request)
+    if cors.is_widget(request.path):
+        return await _widget(request, handler, authn, ip)
     found = credentials(request)
+    if found is not None and found[0] == "key" and cors.is_publishable(found[1]):
+        if is_public(request.path):  # pages and scripts: the key is not needed there
+            request[PRINCIPAL_KEY] = Principal(ip=ip)
+            return await handler(request)
+        await _lookup(authn, found[1])  # an unknown key is a 401, as anywhere
+        raise ApiError(Errors.PUBLISHABLE_KEY_NOT_ALLOWED, path=request.path)
     if found is None:
         if not is_public(request.path):
             raise ApiError(Errors.UNAUTHENTICATED,
@@ -193,11 +222,45 @@ async def authenticate(request: web.Request, handler):
         request[PRINCIPAL_KEY] = Principal(ip=ip)
         return await handler(request)
     request[PRINCIPAL_KEY] = who
+    await _rate_limit(request, authn, who)
+    return await handler(request)
+
+
+async def _rate_limit(request: web.Request, authn: Authenticator, who: Principal) -> None:
     if who.kind == "api_key" and who.merchant_id:
         decision = await authn.limiter.hit(who.merchant_id, who.plan or "STARTER")
         if not decision.allowed:
             raise ApiError(Errors.RATE_LIMITED, headers=decision.headers())
         request[RATE_HEADERS_KEY] = decision.headers()
+
+
+async def _lookup(authn: Authenticator, key: str) -> dict:
+    try:
+        return await authn.lookup_key(key)
+    except ServiceUnavailable:
+        raise ApiError(Errors.UPSTREAM_UNAVAILABLE, service="auth") from None
+
+
+async def _widget(request: web.Request, handler, authn: Authenticator, ip: str | None):
+    """The checkout widget's routes: a publishable key from one of its origins only."""
+    key = cors.query_key(request)
+    if key is None:
+        found = credentials(request)
+        if found is None or found[0] != "key":  # a session token is no widget key
+            raise ApiError(Errors.UNAUTHENTICATED)
+        key = found[1]
+    if not cors.is_publishable(key):
+        raise ApiError(Errors.SECRET_KEY_IN_BROWSER if key.startswith("nk_")
+                       else Errors.INVALID_API_KEY)
+    found = await _lookup(authn, key)
+    if found.get("type") != "publishable":  # pragma: no cover - the prefix says so
+        raise ApiError(Errors.SECRET_KEY_IN_BROWSER)
+    if cors.is_preflight(request):
+        return cors.preflight_response(request, found)
+    cors.check_origin(request, found)
+    who = key_principal(found, ip)
+    request[PRINCIPAL_KEY] = who
+    await _rate_limit(request, authn, who)
     return await handler(request)
 
 

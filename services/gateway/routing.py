@@ -29,10 +29,12 @@ ROUTES: tuple[tuple[str, str], ...] = (
     ("/api/v2/webhooks", "notifier"),
     # Prices
     ("/prices/", "checkout"),
+    ("/triggers/", "checkout"),
     # Pages and keys
     ("/check-out", "checkout"),
     ("/checkout/", "checkout"),
     ("/v1/checkout.js", "checkout"),
+    ("/v1/", "checkout"),  # checkout.js releases, its frame script, the widget's API
     ("/.well-known/jwks.json", "auth"),
 )
 

@@ -104,6 +104,23 @@ class Errors:
         "upstream_timeout", 504, "The {service} service did not answer in time")
     NOT_READY = ErrorKind("not_ready", 503, "Service is not ready")
     INTERNAL = ErrorKind("internal_error", 500, "Internal server error")
+    PUBLISHABLE_KEY_NOT_ALLOWED = ErrorKind(
+        "publishable_key_not_allowed", 403,
+        "A publishable key (nk_pub_...) works only with the checkout widget's routes "
+        "(/v1/widget/...); use a secret key from your server for {path}")
+    SECRET_KEY_IN_BROWSER = ErrorKind(
+        "secret_key_not_allowed", 403,
+        "The checkout widget takes a publishable key (nk_pub_...); a secret key must "
+        "never be sent from a browser: revoke it if it was published")
+    ORIGIN_NOT_ALLOWED = ErrorKind(
+        "origin_not_allowed", 403,
+        "Origin {origin} is not allowed for this publishable key; add it to the key's "
+        "allowedOrigins")
+    WEBHOOK_URL_NOT_ALLOWED = ErrorKind(
+        "webhook_url_not_allowed", 400, "url: {detail}")
+    WEBHOOK_ENDPOINT_DISABLED = ErrorKind(
+        "webhook_endpoint_disabled", 409,
+        "This webhook endpoint is disabled; enable it before sending to it")
 
 
 class ApiError(Exception):

@@ -1,0 +1,202 @@
+"""The embedded checkout: checkout.js, its frame script, and the widget's API.
+
+  GET  /v1/checkout.js                  the current release (cached 5 minutes)
+  GET  /v1/{version}/checkout.js        a pinned release, e.g. /v1/1.0.0/checkout.js
+                                        (immutable, cached for a year)
+  GET  /v1/checkout-frame.js            the script of an embedded checkout page
+  POST /v1/widget/payments?key=nk_pub_  create a payment from the merchant's page
+  GET  /v1/widget/payments/{id}?key=    read it back (status, for onSuccess/onCancel)
+
+The gateway lets only a publishable key reach /v1/widget/, and only from one of
+its allowed origins (services/gateway/cors.py), then forwards the Origin it
+checked; the embed link of a new payment is signed for that origin
+(pages.embed_query). The amount comes from the merchant's page, where a buyer can
+change it: merchants check the paid amount server-side before they deliver.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.checkout import domain, payments, store
+from services.checkout.context import uow
+from services.checkout.pages import embed_query
+from services.checkout.payments import units
+from services.checkout.payments_api import _merchant, _quote
+from shared.authz import require
+from shared.http.app import POOL, RELAY
+from shared.http.envelopes import Family, ok
+from shared.http.errors import ApiError, Errors
+from shared.http.middleware import SETTINGS, read_json
+from shared.http.openapi import RouteDoc
+from shared.money import parse_minor_string
+
+VERSION = "1.0.0"  # must match `VERSION` in static/checkout.js
+STATIC = Path(__file__).parent / "static"
+PAYMENT = "Payment"
+_ORIGIN = re.compile(r"^https?://[^/\s?#@]+$")
+
+
+@dataclass(frozen=True)
+class Asset:
+    body: bytes
+    etag: str
+
+    @classmethod
+    def load(cls, name: str) -> Asset:
+        body = (STATIC / name).read_bytes()
+        return cls(body, '"' + hashlib.sha256(body).hexdigest()[:32] + '"')
+
+
+ASSETS = {name: Asset.load(name) for name in ("checkout.js", "checkout-frame.js")}
+LATEST_CACHE = "public, max-age=300"
+PINNED_CACHE = "public, max-age=31536000, immutable"
+
+
+def _script(request: web.Request, asset: Asset, cache: str) -> web.Response:
+    headers = {"Cache-Control": cache, "ETag": asset.etag,
+               "X-Content-Type-Options": "nosniff",
+               # Merchant pages load it from another origin.
+               "Cross-Origin-Resource-Policy": "cross-origin",
+               "Access-Control-Allow-Origin": "*"}
+    if asset.etag in request.headers.get("If-None-Match", ""):
+        return web.Response(status=304, headers=headers)
+    return web.Response(body=asset.body, content_type="application/javascript",
+                        charset="utf-8", headers=headers)
+
+
+async def checkout_js(request: web.Request) -> web.Response:
+    return _script(request, ASSETS["checkout.js"], LATEST_CACHE)
+
+
+async def pinned_checkout_js(request: web.Request) -> web.Response:
+    if request.match_info["version"] != VERSION:
+        raise ApiError(Errors.NOT_FOUND, resource=f"checkout.js {request.match_info['version']}")
+    return _script(request, ASSETS["checkout.js"], PINNED_CACHE)
+
+
+async def frame_js(request: web.Request) -> web.Response:
+    return _script(request, ASSETS["checkout-frame.js"], LATEST_CACHE)
+
+
+class WidgetPayment(BaseModel):
+    """What checkout.js sends: the seed's options (apiKey travels as `?key=`)."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+
+    amount: str | int
+    currency: str = Field(min_length=2, max_length=5)
+    description: str | None = Field(default=None, max_length=1000)
+    metadata: dict[str, Any] = Field(default_factory=dict, max_length=20)
+
+
+def _widget_caller(request: web.Request):
+    who = require(request, "MERCHANT", allow_keys=True)
+    if who.kind != "api_key":  # the gateway sends only publishable keys here
+        raise ApiError(Errors.SECRET_KEY_IN_BROWSER)
+    return who
+
+
+def _origin(request: web.Request) -> str:
+    origin = request.headers.get("Origin", "").strip()
+    if not _ORIGIN.match(origin):
+        raise ApiError(Errors.ORIGIN_NOT_ALLOWED, origin=origin or "(none sent)")
+    return origin
+
+
+def _epoch(value) -> str | None:
+    return None if value is None else str(int(value.timestamp()))
+
+
+def render(row) -> dict:
+    """What a merchant's page may learn about a widget payment (no payer details)."""
+    return {
+        "paymentId": row["payment_id"], "amount": units(row["amount"]),
+        "currency": row["currency"], "status": row["status"],
+        "description": row["description"], "paymentMethod": row["payment_method"],
+        "transactionHash": row["transaction_hash"], "failureReason": row["failure_reason"],
+        "createdAt": _epoch(row["created_at"]),
+        "completedAt": _epoch(row["completed_at"]),
+    }
+
+
+async def create(request: web.Request) -> web.Response:
+    who = _widget_caller(request)
+    origin = _origin(request)
+    body = await read_json(request, WidgetPayment)
+    money = parse_minor_string(body.amount, body.currency)
+    merchant = await _merchant(request, who)
+    if merchant["status"] == "INACTIVE":
+        raise ApiError(Errors.MERCHANT_INACTIVE)
+    quote = await _quote(request, merchant["merchantId"], money.currency.code, money.minor)
+    intent = domain.CreatePayment(
+        amount=body.amount, currency=body.currency, description=body.description,
+        metadata={**body.metadata, "widget": {"origin": origin, "keyId": who.subject}})
+    async with uow(request) as work:
+        row = await payments.create(work, company_id=merchant["companyId"],
+                                    merchant_id=merchant["merchantId"], origin="norpay",
+                                    money=money, body=intent, quote=quote)
+    settings = request.app[SETTINGS]
+    data = render(row)
+    data["expiresAt"] = _epoch(row["expires_at"])
+    data["checkoutUrl"] = f"{settings.public_url}/checkout/{row['payment_id']}"
+    data["embedPath"] = (f"/checkout/{row['payment_id']}"
+                         + embed_query(settings, row["payment_id"], origin))
+    return ok(Family.PLAIN, data, status=201)
+
+
+async def get(request: web.Request) -> web.Response:
+    who = _widget_caller(request)
+    async with request.app[POOL].acquire() as conn:
+        row = await store.payment(conn, request.match_info["paymentId"],
+                                  company_id=int(who.company_id or 0),
+                                  merchant_id=int(who.merchant_id or 0))
+    # Only payments made through the widget: a publishable key is public, so it
+    # must not read the merchant's other payments even by id.
+    if row is None or not isinstance((row["metadata"] or {}).get("widget"), dict):
+        raise ApiError(Errors.NOT_FOUND, resource=PAYMENT)
+    row = await payments.settle_if_timed_out(request.app[POOL], request.app.get(RELAY), row)
+    return ok(Family.PLAIN, render(row))
+
+
+def setup_routes(app: web.Application) -> None:
+    app.router.add_get("/v1/checkout.js", checkout_js)
+    app.router.add_get("/v1/checkout-frame.js", frame_js)
+    app.router.add_get("/v1/{version}/checkout.js", pinned_checkout_js)
+    app.router.add_post("/v1/widget/payments", create)
+    app.router.add_get("/v1/widget/payments/{paymentId}", get)
+
+
+_TAGS = ("checkout widget",)
+_JS = {"responses": {
+    "200": {"description": "The script", "content": {"application/javascript": {
+        "schema": {"type": "string"}}}},
+    "304": {"description": "Not modified (If-None-Match)"},
+    "default": {"description": "Error (the error catalogue)", "content": {
+        "application/json": {"schema": {"type": "object", "required": ["error"]}}}}}}
+_KEY = {"name": "key", "in": "query", "required": True, "schema": {"type": "string"},
+        "description": "A publishable key (nk_pub_...), from one of its allowed origins"}
+_ID = {"name": "paymentId", "in": "path", "required": True, "schema": {"type": "string"}}
+DOCS = [
+    RouteDoc("GET", "/v1/checkout.js", "The checkout widget script (NorPay.Checkout)", _TAGS,
+             auth=False, extra=_JS),
+    RouteDoc("GET", "/v1/{version}/checkout.js",
+             f"A pinned release of the checkout widget script (current: {VERSION})", _TAGS,
+             auth=False, extra={**_JS, "parameters": [
+                 {"name": "version", "in": "path", "required": True,
+                  "schema": {"type": "string"}}]}),
+    RouteDoc("POST", "/v1/widget/payments",
+             "Create a payment from a merchant's page (publishable key as ?key=, from one "
+             "of its allowed origins)", _TAGS, request=WidgetPayment, status=201,
+             extra={"parameters": [_KEY]}),
+    RouteDoc("GET", "/v1/widget/payments/{paymentId}",
+             "Status of a widget payment (publishable key as ?key=)", _TAGS,
+             extra={"parameters": [_ID, _KEY]}),
+]
