@@ -19,3 +19,11 @@ def test_every_setting_is_documented():
 def test_every_routed_prefix_is_documented():
     missing = [prefix for prefix, _ in ROUTES if prefix.rstrip("/") not in README]
     assert not missing, f"README.md does not mention {missing}"
+
+
+def test_every_error_code_is_in_the_catalogue_table():
+    from shared.http.errors import ErrorKind, Errors
+
+    codes = [k.code for k in vars(Errors).values() if isinstance(k, ErrorKind)]
+    missing = [code for code in codes if f"| `{code}` |" not in README]
+    assert not missing, f"README.md's error table lacks {missing}"
