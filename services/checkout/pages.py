@@ -72,6 +72,16 @@ _EMBED_STATE = {"paid": "success", "canceled": "cancel", "failed": "failed",
                 "expired": "failed"}
 
 
+def _breakdown(row, total: Money) -> dict | None:
+    """Price, fees and total, when the payer bears the fees (a price's payment)."""
+    quote = row["quote"] or {}
+    if "payerFees" not in quote or not int(quote["payerFees"]):
+        return None
+    return {"price": format_display(Money(int(quote["priceAmount"]), total.currency)),
+            "fees": format_display(Money(int(quote["payerFees"]), total.currency)),
+            "total": format_display(total)}
+
+
 def _page(request: web.Request, row, view: str, *, status: int = 200, **extra) -> web.Response:
     pid = row["payment_id"] if row is not None else None
     origin = _embed_origin(request) if row is not None else None
@@ -88,7 +98,7 @@ def _page(request: web.Request, row, view: str, *, status: int = 200, **extra) -
             "amount": format_display(money), "description": row["description"],
             "currency": row["currency"], "success_url": row["success_url"],
             "cancel_url": row["cancel_url"], "action": row["pending_action"],
-            "failure": row["failure_reason"],
+            "failure": row["failure_reason"], "breakdown": _breakdown(row, money),
             "csrf": csrf_token(request.app[SETTINGS], pid)}
     response = html.render("checkout.html", status=status, **context)
     if origin:  # only the merchant's page that created the payment may frame it

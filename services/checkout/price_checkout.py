@@ -64,8 +64,11 @@ async def open_price(request: web.Request) -> web.Response:
         item, currency = price["price_item"], price["currency"]
         total = parse_major(Decimal(str(item["amount_total"])), currency)
         net = _minor(item["amount_app"], currency) + _minor(item["amount_seller"], currency)
+        base = _minor(item["amount"], currency)
+        # payerFees: what the payer adds to the price (the page shows the breakdown).
         quote = {"source": "price_item", "priceId": price_id,
-                 "charges": str(total.minor - net), "netAmount": str(net)}
+                 "charges": str(total.minor - net), "netAmount": str(net),
+                 "priceAmount": str(base), "payerFees": str(total.minor - base)}
         body = domain.CreatePayment(
             amount=str(total.minor), currency=total.currency.code,
             description=price["name"] or None,

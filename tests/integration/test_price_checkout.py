@@ -53,6 +53,9 @@ async def test_the_testnet_card_pays_a_dynamic_price_once(settings, shop):  # no
     assert await _open(client, price["id"]) == pid  # reopening returns to the same payment
     page = await (await client.get(f"/checkout/{pid}")).text()
     assert "51.75" in page and "Concert ticket" in page
+    # The payer bears the fees, so the page shows them.
+    assert re.search(r"<dt>Price</dt><dd>50\.00 USD</dd>.*<dt>Fees</dt><dd>1\.75 USD</dd>"
+                     r".*<dt>Total</dt><dd>51\.75 USD</dd>", page, re.S), page
     payment = await _payment(client, headers, pid)
     # The payer pays amount_total; the merchant nets amount_app.
     assert (payment["amount"], payment["currency"], payment["netAmount"]) == \
