@@ -7,6 +7,7 @@ import re
 import time
 from decimal import Decimal
 
+import asyncpg
 import orjson
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
@@ -53,7 +54,20 @@ def to_api_error(exc: BaseException, request: web.Request) -> ApiError | None:
                         headers={"Allow": ", ".join(sorted(exc.allowed_methods))})
     if isinstance(exc, web.HTTPNotFound):
         return ApiError(Errors.ROUTE_NOT_FOUND, method=request.method, path=request.path)
+    if isinstance(exc, asyncpg.CharacterNotInRepertoireError
+                  | asyncpg.UntranslatableCharacterError):
+        # Text the database cannot store (a NUL that slipped past the checks): the
+        # caller's input, never our own data.
+        return ApiError(Errors.VALIDATION, detail="text contains a character that cannot "
+                        "be stored (such as NUL)")
     return None
+
+
+def _check_url(request: web.Request) -> None:
+    """A NUL in the path or query cannot be stored or matched: 400, not a database error."""
+    if "\x00" in request.path or any("\x00" in k or "\x00" in v
+                                     for k, v in request.query.items()):
+        raise ApiError(Errors.VALIDATION, detail="NUL characters are not allowed in the URL")
 
 
 @web.middleware
@@ -67,6 +81,7 @@ async def context_middleware(request: web.Request, handler):
     family = envelopes.family_of(request.path)
     service = request.app[SERVICE_NAME]
     try:
+        _check_url(request)
         response = await handler(request)
     except Exception as exc:
         if isinstance(exc, web.HTTPException) and exc.status < 400:
@@ -164,4 +179,26 @@ async def read_json(request: web.Request, model: type[BaseModel] | None = None):
         data = _parse(raw)
     if not isinstance(data, dict):
         raise ApiError(Errors.BODY_NOT_OBJECT)
+    if _too_deep(data):
+        # Stored JSON (metadata) must serialise again: orjson stops at 255 levels.
+        raise ApiError(Errors.MALFORMED_JSON,
+                       detail=f"nested more than {MAX_JSON_DEPTH} levels deep")
     return model.model_validate(data) if model is not None else data
+
+
+MAX_JSON_DEPTH = 32
+
+
+def _too_deep(value: object, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether objects/arrays nest deeper than `limit` (the body itself is level 1)."""
+    pending = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        children = (item.values() if isinstance(item, dict)
+                    else item if isinstance(item, list) else None)
+        if children is None:
+            continue
+        if depth > limit:
+            return True
+        pending.extend((child, depth + 1) for child in children)
+    return False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +30,36 @@ _ENVELOPES: dict[Family, dict[str, Any]] = {
                     "properties": {"data": {}}},
     Family.PLAIN: {"type": "object"},
 }
+
+# What every route may answer besides its success: the error catalogue rendered in the
+# family's envelope (shared/http/envelopes.py error_body).
+_ERROR_DETAIL = {
+    "type": "object",
+    "required": ["code", "message"],
+    "properties": {"code": {"type": "string"}, "message": {"type": "string"},
+                   "field": {"type": ["string", "null"]},
+                   "request_id": {"type": ["string", "null"]}, "details": {}},
+}
+_ERRORS: dict[Family, dict[str, Any]] = {
+    Family.NORAH: {
+        "type": "object", "description": "NORAH error envelope",
+        "required": ["timestamp", "statusCode", "status", "message", "error"],
+        "properties": {"timestamp": {"type": "string"}, "statusCode": {"type": "integer"},
+                       "status": {"type": "string"}, "message": {"type": "string"},
+                       "data": {"type": "null"}, "error": _ERROR_DETAIL},
+    },
+    Family.NORPAY: {
+        "type": "object", "description": "NorPay error envelope",
+        "required": ["status", "message"],
+        "properties": {"status": {"const": "0"}, "message": {"type": "string"},
+                       "result": {"type": "null"}},
+    },
+    Family.PRICES: {"type": "object", "description": "Prices error envelope",
+                    "required": ["error"], "properties": {"error": _ERROR_DETAIL}},
+    Family.PLAIN: {"type": "object", "description": "Error", "required": ["error"],
+                   "properties": {"error": _ERROR_DETAIL}},
+}
+_PATH_PARAM = re.compile(r"{([^}/]+)}")
 
 
 @dataclass(frozen=True)
@@ -67,11 +98,17 @@ def build_spec(title: str, docs: list[RouteDoc], version: str = "1.0.0") -> dict
         op: dict[str, Any] = {
             "summary": doc.summary,
             "tags": list(doc.tags),
-            "responses": {str(doc.status): {
-                "description": "Success",
-                "content": {"application/json": {"schema": envelope}}}},
+            "responses": {
+                str(doc.status): {"description": "Success",
+                                  "content": {"application/json": {"schema": envelope}}},
+                "default": {"description": "Error (the error catalogue)",
+                            "content": {"application/json": {"schema": _ERRORS[family]}}}},
             **doc.extra,
         }
+        names = _PATH_PARAM.findall(doc.path)
+        if names and "parameters" not in op:
+            op["parameters"] = [{"name": n, "in": "path", "required": True,
+                                 "schema": {"type": "string"}} for n in names]
         if doc.request is not None:
             op["requestBody"] = {"required": True, "content": {"application/json": {
                 "schema": _schema_ref(doc.request, components)}}}

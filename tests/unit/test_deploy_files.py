@@ -1,4 +1,6 @@
-"""docker-compose.yml and deploy/k8s/ describe the same six services consistently."""
+"""docker-compose.yml and the Dockerfile describe the six services consistently.
+
+The Kubernetes manifests have their own checks: tests/unit/test_k8s_manifests.py."""
 
 from __future__ import annotations
 
@@ -12,7 +14,6 @@ import yaml
 from shared.settings import DEFAULT_PORTS, SERVICES
 
 ROOT = Path(__file__).resolve().parents[2]
-K8S = ROOT / "deploy" / "k8s"
 PORTS = DEFAULT_PORTS  # the ops files must agree with the settings' defaults
 INTERNAL = tuple(s for s in SERVICES if s != "gateway")
 
@@ -22,20 +23,8 @@ def compose() -> dict:
     return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 
 
-@pytest.fixture(scope="module")
-def k8s_docs() -> dict[str, list[dict]]:
-    return {
-        p.name: [d for d in yaml.safe_load_all(p.read_text()) if d]
-        for p in sorted(K8S.glob("*.yaml"))
-    }
-
-
 def _published(svc: dict) -> list[str]:
     return [str(p) for p in svc.get("ports", [])]
-
-
-def _kinds(docs: dict[str, list[dict]], kind: str) -> dict[str, dict]:
-    return {d["metadata"]["name"]: d for ds in docs.values() for d in ds if d["kind"] == kind}
 
 
 # --- docker compose ------------------------------------------------------------------
@@ -127,108 +116,3 @@ def test_dockerfile_and_dockerignore():
     ignored = (ROOT / ".dockerignore").read_text().split()
     for entry in (".venv", ".git", "var", ".pytest_cache"):
         assert entry in ignored
-
-
-# --- Kubernetes --------------------------------------------------------------------
-
-
-def test_every_k8s_file_parses(k8s_docs: dict[str, list[dict]]):
-    assert k8s_docs
-    for name, docs in k8s_docs.items():
-        assert docs, name
-        for doc in docs:
-            assert doc.get("apiVersion") and doc.get("kind"), name
-
-
-def test_kustomization_lists_everything_but_the_example_secret(k8s_docs):
-    [kust] = k8s_docs["kustomization.yaml"]
-    resources = set(kust["resources"])
-    assert "secret.example.yaml" not in resources
-    on_disk = {n for n in k8s_docs if n not in ("kustomization.yaml", "secret.example.yaml")}
-    assert resources == on_disk
-    assert kust["namespace"] == "norgate"
-    [secret] = k8s_docs["secret.example.yaml"]
-    assert secret["metadata"]["name"] == "norgate-secrets"
-    assert set(secret["stringData"]) == {
-        "NORGATE_DATABASE_URL",
-        "NORGATE_AMQP_URL",
-        "NORGATE_SECRET_KEY",
-        "NORGATE_BOOTSTRAP_SUPER_PASSWORD",
-        "NORGATE_SMTP_URL",
-    }
-
-
-@pytest.mark.parametrize("name", PORTS)
-def test_k8s_deployment(k8s_docs, name: str):
-    dep = _kinds(k8s_docs, "Deployment")[name]
-    spec = dep["spec"]
-    assert spec["replicas"] == (2 if name in ("gateway", "checkout", "notifier") else 1)
-    pod = spec["template"]["spec"]
-    assert pod["terminationGracePeriodSeconds"] == 30
-    assert pod["securityContext"]["runAsNonRoot"] is True
-    [c] = pod["containers"]
-    assert c["args"] == [f"services.{name}"]
-    assert c["ports"][0]["containerPort"] == PORTS[name]
-    assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
-    assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
-    assert c["lifecycle"]["preStop"]["exec"]["command"] == ["sleep", "5"]
-    assert c["resources"]["requests"] == {"cpu": "100m", "memory": "128Mi"}
-    assert c["resources"]["limits"] == {"cpu": "1", "memory": "256Mi"}
-    assert c["securityContext"]["readOnlyRootFilesystem"] is True
-    refs = {next(iter(e.values()))["name"] for e in c["envFrom"]}
-    assert refs == {"norgate-config", "norgate-secrets"}
-    svc = _kinds(k8s_docs, "Service")[name]
-    assert svc["spec"]["type"] == "ClusterIP"
-    assert svc["spec"]["ports"][0]["port"] == PORTS[name]
-    assert svc["spec"]["selector"] == spec["selector"]["matchLabels"]
-
-
-def test_k8s_every_deployment_has_probes_and_limits(k8s_docs):
-    deployments = _kinds(k8s_docs, "Deployment")
-    assert set(deployments) == set(PORTS)
-    for name, dep in deployments.items():
-        for c in dep["spec"]["template"]["spec"]["containers"]:
-            assert c.get("readinessProbe") and c.get("livenessProbe"), name
-            assert c["resources"]["limits"]["cpu"] and c["resources"]["limits"]["memory"], name
-
-
-def test_k8s_provision_ingress_hpa_pdb(k8s_docs):
-    [job] = _kinds(k8s_docs, "Job").values()
-    [c] = job["spec"]["template"]["spec"]["containers"]
-    assert c["args"] == ["deploy.provision"]
-    [ingress] = _kinds(k8s_docs, "Ingress").values()
-    backend = ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
-    assert backend["name"] == "gateway"
-    hpas = _kinds(k8s_docs, "HorizontalPodAutoscaler")
-    assert {h["spec"]["scaleTargetRef"]["name"] for h in hpas.values()} == {"gateway", "checkout"}
-    pdbs = _kinds(k8s_docs, "PodDisruptionBudget")
-    assert set(pdbs) == {"gateway", "checkout", "notifier"}
-    config = _kinds(k8s_docs, "ConfigMap")["norgate-config"]["data"]
-    assert config["NORGATE_BIND_HOST"] == "0.0.0.0"
-    for other in INTERNAL:
-        assert config[f"NORGATE_{other.upper()}_URL"] == f"http://{other}:{PORTS[other]}"
-    secret_keys = {
-        "NORGATE_DATABASE_URL",
-        "NORGATE_AMQP_URL",
-        "NORGATE_SMTP_URL",
-        "NORGATE_SECRET_KEY",
-        "NORGATE_BOOTSTRAP_SUPER_PASSWORD",
-    }
-    assert not secret_keys & set(config)
-
-
-def test_kustomize_build_when_available():
-    kubectl = shutil.which("kubectl")
-    if not kubectl:
-        pytest.skip("kubectl is not installed")
-    result = subprocess.run(
-        check=False,
-        args=[kubectl, "kustomize", str(K8S)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
-    kinds = [d["kind"] for d in yaml.safe_load_all(result.stdout) if d]
-    assert kinds.count("Deployment") == 6 and kinds.count("Service") == 6
-    assert "Secret" not in kinds

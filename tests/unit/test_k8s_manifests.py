@@ -1,0 +1,322 @@
+"""deploy/k8s/ is valid Kubernetes and wires the six services the way docs/scaling.md says.
+
+Every manifest is checked against the official OpenAPI-derived JSON schemas bundled by
+`kubernetes-validate` (offline, strict: unknown fields are errors), for the newest
+Kubernetes it knows and for the oldest version we support. Our own checks then cover
+what a schema cannot: probes on the right paths and ports, resources, selectors that
+match, settings that load.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from shared.settings import DEFAULT_PORTS, SERVICES, Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+K8S = ROOT / "deploy" / "k8s"
+PORTS = DEFAULT_PORTS  # the manifests must agree with the settings' defaults
+INTERNAL = tuple(s for s in SERVICES if s != "gateway")
+AUTOSCALED = {"gateway", "checkout", "notifier"}
+# The oldest Kubernetes minor still supported by the main managed offerings, and the
+# newest one the bundled schemas know.
+K8S_VERSIONS = ("1.29.0", kubernetes_validate.latest_version())
+SECRET_KEYS = {
+    "NORGATE_DATABASE_URL",
+    "NORGATE_AMQP_URL",
+    "NORGATE_SECRET_KEY",
+    "NORGATE_BOOTSTRAP_SUPER_PASSWORD",
+    "NORGATE_SMTP_URL",
+}
+
+
+def _load() -> dict[str, list[dict]]:
+    return {
+        p.name: [d for d in yaml.safe_load_all(p.read_text()) if d]
+        for p in sorted(K8S.glob("*.yaml"))
+    }
+
+
+DOCS = _load()
+RESOURCES = [
+    (name, i, doc)
+    for name, docs in DOCS.items()
+    if name != "kustomization.yaml"
+    for i, doc in enumerate(docs)
+]
+
+
+def _kinds(kind: str) -> dict[str, dict]:
+    return {
+        d["metadata"]["name"]: d for ds in DOCS.values() for d in ds if d.get("kind") == kind
+    }
+
+
+def _container(dep: dict) -> dict:
+    [c] = dep["spec"]["template"]["spec"]["containers"]
+    return c
+
+
+def _matches(selector: dict, labels: dict) -> bool:
+    """Kubernetes label-selector semantics (matchLabels + matchExpressions In/NotIn)."""
+    if any(labels.get(k) != v for k, v in selector.get("matchLabels", {}).items()):
+        return False
+    for expr in selector.get("matchExpressions", []):
+        value, op = labels.get(expr["key"]), expr["operator"]
+        if op == "In" and value not in expr["values"]:
+            return False
+        if op == "NotIn" and value in expr["values"]:
+            return False
+        if op == "Exists" and value is None:
+            return False
+    return True
+
+
+# --- schema validation -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("version", K8S_VERSIONS)
+@pytest.mark.parametrize(
+    "name,index,doc", RESOURCES, ids=[f"{n}#{i}:{d['kind']}" for n, i, d in RESOURCES]
+)
+def test_manifest_matches_the_kubernetes_schema(name, index, doc, version):
+    try:
+        kubernetes_validate.validate(doc, version, strict=True)
+    except kubernetes_validate.ValidationError as exc:
+        path = "/".join(str(p) for p in exc.path)
+        pytest.fail(f"{name} document {index} ({doc['kind']}) at {path}: {exc.message}")
+
+
+def test_the_schema_check_rejects_a_broken_manifest():
+    """The check above can fail: a typo'd field and a wrong type are both errors."""
+    dep = yaml.safe_load((K8S / "auth.yaml").read_text().split("---")[0])
+    _container(dep)["readinesProbe"] = _container(dep).pop("readinessProbe")  # typo
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(dep, K8S_VERSIONS[-1], strict=True)
+    dep = yaml.safe_load((K8S / "auth.yaml").read_text().split("---")[0])
+    dep["spec"]["replicas"] = "two"
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(dep, K8S_VERSIONS[-1], strict=True)
+
+
+# --- kustomization, ConfigMap, Secret ------------------------------------------------------
+
+
+def test_kustomization_lists_every_file_but_the_example_secret():
+    [kust] = DOCS["kustomization.yaml"]
+    assert kust["kind"] == "Kustomization"
+    resources = kust["resources"]
+    assert len(resources) == len(set(resources))
+    on_disk = {n for n in DOCS if n not in ("kustomization.yaml", "secret.example.yaml")}
+    assert set(resources) == on_disk
+    assert kust["namespace"] == "norgate"
+    assert [i["name"] for i in kust["images"]] == ["norgate"]
+    # The namespace enforces the restricted Pod Security Standard.
+    [ns] = DOCS["namespace.yaml"]
+    assert ns["metadata"]["name"] == "norgate"
+    assert ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+
+
+def test_configmap_and_example_secret_split_settings_and_secrets():
+    config = _kinds("ConfigMap")["norgate-config"]["data"]
+    [secret] = DOCS["secret.example.yaml"]
+    assert secret["metadata"]["name"] == "norgate-secrets"
+    assert set(secret["stringData"]) == SECRET_KEYS
+    assert not SECRET_KEYS & set(config)
+    assert config["NORGATE_ENV"] == "prod"
+    assert config["NORGATE_BIND_HOST"] == "0.0.0.0"
+    assert config["NORGATE_TRUSTED_PROXY_HOPS"] == "1"  # behind the ingress controller
+    for other in INTERNAL:
+        assert config[f"NORGATE_{other.upper()}_URL"] == f"http://{other}:{PORTS[other]}"
+    # PostgreSQL and RabbitMQ are external: no in-cluster host names.
+    assert "example.internal" in secret["stringData"]["NORGATE_DATABASE_URL"]
+    assert secret["stringData"]["NORGATE_AMQP_URL"].startswith("amqps://")
+
+
+def test_every_key_is_a_real_setting_and_together_they_load(monkeypatch):
+    """A typo'd key would be silently ignored by pydantic-settings: refuse it here.
+    With the example secret filled in, the production settings validate."""
+    config = _kinds("ConfigMap")["norgate-config"]["data"]
+    [secret] = DOCS["secret.example.yaml"]
+    env = {**config, **secret["stringData"]}
+    fields = {f"NORGATE_{f.upper()}" for f in Settings.model_fields}
+    assert set(env) <= fields, sorted(set(env) - fields)
+    for key in list(os.environ):
+        if key.startswith("NORGATE_"):
+            monkeypatch.delenv(key)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    settings = Settings()
+    assert settings.env == "prod"
+    assert settings.url_of("fees") == "http://fees:8084"
+    # Pods stop within their grace period: preStop sleep + the service's own drain.
+    grace = {
+        d["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+        for d in _kinds("Deployment").values()
+    }
+    assert grace == {30}
+    assert 5 + settings.shutdown_grace_seconds < 30
+
+
+# --- Deployments and Services ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_deployment_runs_the_service_with_probes_resources_and_hardening(name: str):
+    dep = _kinds("Deployment")[name]
+    spec = dep["spec"]
+    pod = spec["template"]["spec"]
+    assert _matches(spec["selector"], spec["template"]["metadata"]["labels"])
+    # Autoscaled Deployments leave the count to their HPA; the others run one replica.
+    assert spec.get("replicas") == (None if name in AUTOSCALED else 1)
+    assert spec["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    assert pod["terminationGracePeriodSeconds"] == 30
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["automountServiceAccountToken"] is False
+    c = _container(dep)
+    assert c["image"] == "norgate"
+    assert c["args"] == [f"services.{name}"]
+    [port] = c["ports"]
+    assert port == {"name": "http", "containerPort": PORTS[name]}
+    for probe, path in (("readinessProbe", "/readyz"), ("livenessProbe", "/healthz"),
+                        ("startupProbe", "/healthz")):
+        get = c[probe]["httpGet"]
+        assert get["path"] == path, probe
+        assert get["port"] in ("http", PORTS[name]), probe
+    assert c["lifecycle"]["preStop"]["exec"]["command"] == ["sleep", "5"]
+    res = c["resources"]
+    assert res["requests"]["cpu"] and res["requests"]["memory"]
+    assert res["limits"]["cpu"] and res["limits"]["memory"]
+    assert c["securityContext"]["readOnlyRootFilesystem"] is True
+    assert c["securityContext"]["allowPrivilegeEscalation"] is False
+    assert c["securityContext"]["capabilities"]["drop"] == ["ALL"]
+    assert {m["mountPath"] for m in c["volumeMounts"]} == {"/tmp"}
+    refs = {next(iter(e.values()))["name"] for e in c["envFrom"]}
+    assert refs == {"norgate-config", "norgate-secrets"}
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_service_selects_its_deployment_on_the_container_port(name: str):
+    dep, svc = _kinds("Deployment")[name], _kinds("Service")[name]
+    assert svc["spec"]["type"] == "ClusterIP"
+    labels = dep["spec"]["template"]["metadata"]["labels"]
+    assert _matches({"matchLabels": svc["spec"]["selector"]}, labels)
+    # ...and no other Deployment's pods.
+    for other, d in _kinds("Deployment").items():
+        if other != name:
+            assert not _matches({"matchLabels": svc["spec"]["selector"]},
+                                d["spec"]["template"]["metadata"]["labels"])
+    [port] = svc["spec"]["ports"]
+    assert port["port"] == PORTS[name]
+    named = {p["name"]: p["containerPort"] for p in _container(dep)["ports"]}
+    assert port["targetPort"] in named or port["targetPort"] in named.values()
+
+
+def test_exactly_the_six_services_are_deployed():
+    assert set(_kinds("Deployment")) == set(SERVICES)
+    assert set(_kinds("Service")) == set(SERVICES)
+
+
+# --- provision Job, Ingress, HPA, PDB, NetworkPolicy ---------------------------------------
+
+
+def test_the_migrations_job_provisions_with_the_admin_secret():
+    [job] = _kinds("Job").values()
+    pod = job["spec"]["template"]["spec"]
+    assert pod["restartPolicy"] in ("OnFailure", "Never")
+    c = _container(job)
+    assert c["args"] == ["deploy.provision"]
+    refs = {next(iter(e.values()))["name"] for e in c["envFrom"]}
+    assert refs == {"norgate-config", "norgate-secrets"}
+    assert c["resources"]["limits"]
+    assert job["spec"]["backoffLimit"] >= 1 and job["spec"]["activeDeadlineSeconds"]
+
+
+def test_ingress_exposes_only_the_gateway():
+    [ingress] = _kinds("Ingress").values()
+    backends = [
+        p["backend"]["service"]
+        for rule in ingress["spec"]["rules"]
+        for p in rule["http"]["paths"]
+    ]
+    assert backends == [{"name": "gateway", "port": {"name": "http"}}]
+    svc_ports = {p["name"] for p in _kinds("Service")["gateway"]["spec"]["ports"]}
+    assert "http" in svc_ports
+    config = _kinds("ConfigMap")["norgate-config"]["data"]
+    assert config["NORGATE_PUBLIC_URL"] == f"https://{ingress['spec']['rules'][0]['host']}"
+
+
+def test_hpas_scale_gateway_checkout_and_notifier():
+    hpas = _kinds("HorizontalPodAutoscaler")
+    deployments = _kinds("Deployment")
+    assert {h["spec"]["scaleTargetRef"]["name"] for h in hpas.values()} == AUTOSCALED
+    for hpa in hpas.values():
+        ref = hpa["spec"]["scaleTargetRef"]
+        assert ref["kind"] == "Deployment" and ref["apiVersion"] == "apps/v1"
+        assert ref["name"] in deployments
+        assert 2 <= hpa["spec"]["minReplicas"] < hpa["spec"]["maxReplicas"]
+        # CPU utilisation is computed against requests, so the target needs them.
+        assert _container(deployments[ref["name"]])["resources"]["requests"]["cpu"]
+
+
+def test_pdbs_select_the_replicated_deployments():
+    pdbs = _kinds("PodDisruptionBudget")
+    deployments = _kinds("Deployment")
+    assert set(pdbs) == AUTOSCALED
+    for name, pdb in pdbs.items():
+        hpa = _kinds("HorizontalPodAutoscaler")[name]
+        # minAvailable below the HPA floor, or drains would block forever.
+        assert pdb["spec"]["minAvailable"] < hpa["spec"]["minReplicas"]
+        selected = [d for d, dep in deployments.items()
+                    if _matches(pdb["spec"]["selector"],
+                                dep["spec"]["template"]["metadata"]["labels"])]
+        assert selected == [name]
+
+
+def test_network_policies_admit_the_gateway_publicly_and_the_rest_internally():
+    policies = _kinds("NetworkPolicy")
+    deployments = _kinds("Deployment")
+
+    def ingress_rules_for(name: str) -> list[dict]:
+        labels = deployments[name]["spec"]["template"]["metadata"]["labels"]
+        return [rule for p in policies.values() if _matches(p["spec"]["podSelector"], labels)
+                for rule in p["spec"].get("ingress", [])]
+
+    public = ingress_rules_for("gateway")
+    assert any("from" not in r and {"protocol": "TCP", "port": 8080} in r["ports"]
+               for r in public)
+    for name in INTERNAL:
+        rules = ingress_rules_for(name)
+        assert rules, name
+        assert all(r.get("from") == [{"podSelector": {}}] for r in rules), name
+        assert any({"protocol": "TCP", "port": PORTS[name]} in r["ports"] for r in rules)
+    assert policies["default-deny-ingress"]["spec"] == {"podSelector": {},
+                                                       "policyTypes": ["Ingress"]}
+
+
+def test_kustomize_build_when_available():
+    kubectl = shutil.which("kubectl")
+    if not kubectl:
+        pytest.skip("kubectl is not installed")
+    result = subprocess.run(
+        check=False,
+        args=[kubectl, "kustomize", str(K8S)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    docs = [d for d in yaml.safe_load_all(result.stdout) if d]
+    kinds = [d["kind"] for d in docs]
+    assert kinds.count("Deployment") == 6 and kinds.count("Service") == 6
+    assert "Secret" not in kinds
+    for doc in docs:
+        if doc["kind"] != "Namespace":
+            assert doc["metadata"]["namespace"] == "norgate"
