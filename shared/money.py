@@ -26,6 +26,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
+from pydantic import StrictInt, StrictStr
+
 MAX_DIGITS = 78
 MAX_MINOR = 10**MAX_DIGITS - 1
 """Largest amount that fits NUMERIC(78,0); anything beyond is rejected."""
@@ -35,6 +37,12 @@ _DISPLAY_TRIM_ABOVE = 3  # exponents above this (NOR) drop trailing zeros on pag
 _MINOR_RE = re.compile(r"[0-9]+")
 _MAJOR_RE = re.compile(r"(-?)([0-9]+)(?:\.([0-9]+))?(?:[eE]([+-]?[0-9]+))?")
 NOT_POSITIVE = "Amount must be greater than 0"
+
+
+# Request-body types of amounts. JSON true/false are not amounts: pydantic's lax
+# int would read true as 1, so the int is strict (and so is the string).
+MinorInput = StrictStr | StrictInt  # minor units: "1000000000000000000" or 1050
+MajorInput = Decimal | StrictInt | StrictStr  # major units: 100.00, "100.00", 5
 
 
 class MoneyError(ValueError):

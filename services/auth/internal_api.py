@@ -34,11 +34,9 @@ async def resolve_merchant(request: web.Request) -> web.Response:
         row = await ms.merchant_by_user_name(conn, body.user_name)
     if row is None:
         raise ApiError(Errors.NOT_FOUND, resource="Merchant")
-    # The notifier mails the merchant and follows its webServiceUrl as an endpoint.
     return json_response({"merchantId": row["id"], "companyId": row["company_id"],
                           "status": row["status"], "ratePlan": row["rate_plan"],
-                          "merchantName": row["name"], "merchantEmail": row["email"],
-                          "webServiceUrl": row["web_service_url"]})
+                          "merchantName": row["name"]})
 
 
 async def merchant(request: web.Request) -> web.Response:
@@ -55,7 +53,8 @@ async def merchant(request: web.Request) -> web.Response:
     return json_response({"merchantId": row["id"], "companyId": row["company_id"],
                           "status": row["status"], "ratePlan": row["rate_plan"],
                           "merchantName": row["name"], "merchantEmail": row["email"],
-                          "webServiceUrl": row["web_service_url"]})
+                          "webServiceUrl": row["web_service_url"],
+                          "paymentMethods": row["payment_methods"]})
 
 
 def _merchant_json(row) -> dict:

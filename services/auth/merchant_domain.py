@@ -18,6 +18,10 @@ INVITATION_TTL = timedelta(days=7)
 RATE_PLANS = ("STARTER", "PROFESSIONAL", "ENTERPRISE")
 MERCHANT_STATUSES = ("DEVELOPMENT", "ACTIVE", "INACTIVE")
 RatePlan = Literal["STARTER", "PROFESSIONAL", "ENTERPRISE"]
+# The methods a merchant may offer (checkout's connectors); a merchant's
+# `paymentMethods` narrows its checkout to some of them (null: all).
+PaymentMethod = Literal["VISA_MASTER", "ZIMSWITCH", "OMARI", "INNBUCKS", "ECOCASH",
+                        "NOR_WALLET"]
 
 _BASE62 = string.ascii_letters + string.digits
 API_KEY_PREFIX, API_KEY_LENGTH, API_KEY_SHOWN = "nk_", 40, 11
@@ -112,6 +116,15 @@ class _MerchantFields(BaseModel):
                                              max_length=2000)
     return_url: str | None = Field(default=None, alias="returnUrl")
     web_service_url: str | None = Field(default=None, alias="webServiceUrl")
+    payment_methods: list[PaymentMethod] | None = Field(default=None, alias="paymentMethods",
+                                                        min_length=1, max_length=6)
+
+    @field_validator("payment_methods")
+    @classmethod
+    def _methods(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and len(set(value)) != len(value):
+            raise ValueError("each payment method at most once")
+        return value
 
     @field_validator("merchant_email")
     @classmethod
@@ -186,7 +199,8 @@ def render_merchant(row) -> dict:
         "merchantPhone": row["phone"], "merchantCountry": row["country"],
         "merchantCity": row["city"], "merchantWebsite": row["website"],
         "merchantDescription": row["description"], "returnUrl": row["return_url"],
-        "webServiceUrl": row["web_service_url"], "status": row["status"],
+        "webServiceUrl": row["web_service_url"], "paymentMethods": row["payment_methods"],
+        "status": row["status"],
         "ratePlan": row["rate_plan"], "companyId": row["company_id"],
         "createdAt": row["created_at"].isoformat(), "updatedAt": row["updated_at"].isoformat(),
     }

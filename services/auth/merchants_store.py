@@ -19,6 +19,7 @@ _MERCHANT_COLUMNS = {
     "merchant_phone": "phone", "merchant_country": "country", "merchant_city": "city",
     "merchant_website": "website", "merchant_description": "description",
     "return_url": "return_url", "web_service_url": "web_service_url", "rate_plan": "rate_plan",
+    "payment_methods": "payment_methods",
 }
 _APP_COLUMNS = {name: name for name in (
     "name", "type", "status", "use_explorer", "kyc_return_url", "app_fee")}
@@ -45,13 +46,13 @@ async def create_merchant(conn: asyncpg.Connection, body: CreateMerchant, *, com
     return await conn.fetchrow(
         """INSERT INTO merchants (uid, company_id, name, email, address, phone, country, city,
                                   website, description, return_url, web_service_url,
-                                  rate_plan, secret)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+                                  rate_plan, secret, payment_methods)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
            RETURNING *""",
         uuid.uuid4(), company_id, body.merchant_name, body.merchant_email,
         body.merchant_address, body.merchant_phone, body.merchant_country, body.merchant_city,
         body.merchant_website, body.merchant_description, body.return_url,
-        body.web_service_url, body.rate_plan, sealed_secret)
+        body.web_service_url, body.rate_plan, sealed_secret, body.payment_methods)
 
 
 async def merchant_by_id(conn: asyncpg.Connection, merchant_id: int, *,

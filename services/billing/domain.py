@@ -31,6 +31,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from shared.money import MajorInput, MinorInput
+
 _ALPHABET = string.ascii_letters + string.digits
 Interval = Literal["day", "week", "month", "year"]
 
@@ -134,7 +136,7 @@ class _Body(BaseModel):
 
 class CreatePlan(_Body):
     name: str = Field(min_length=1, max_length=200)
-    amount: str | int
+    amount: MinorInput
     currency: str = Field(min_length=2, max_length=5)
     interval: Interval = "month"
     interval_count: int = Field(default=1, alias="intervalCount", ge=1, le=365)
@@ -185,8 +187,8 @@ class InvoiceCustomer(_Body):
 class InvoiceItem(_Body):
     description: str = Field(min_length=1, max_length=500)
     quantity: int = Field(default=1, ge=1, le=1_000_000)
-    unit_price: str | int = Field(alias="unitPrice")
-    amount: str | int | None = None  # when given, must equal quantity x unitPrice
+    unit_price: MinorInput = Field(alias="unitPrice")
+    amount: MinorInput | None = None  # when given, must equal quantity x unitPrice
     tax_rate_id: str | None = Field(default=None, alias="taxRateId", max_length=64)
 
 
@@ -212,7 +214,7 @@ class CreateInvoice(_Body):
 
 class CreateTaxRate(_Body):
     name: str = Field(min_length=1, max_length=100)
-    percentage: Decimal | int | str
+    percentage: MajorInput
     default: bool = False
 
     @field_validator("percentage")

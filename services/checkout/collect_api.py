@@ -29,7 +29,7 @@ from services.checkout.payments_api import _merchant, _quote
 from shared.http.envelopes import json_response
 from shared.http.errors import ApiError, Errors
 from shared.http.middleware import SETTINGS, principal_of, read_json
-from shared.money import parse_minor_string
+from shared.money import MinorInput, parse_minor_string
 from shared.principal import Principal
 
 
@@ -46,7 +46,7 @@ class Collect(BaseModel):
     model_config = ConfigDict(populate_by_name=True, extra="forbid")
 
     merchant_id: int = Field(alias="merchantId", ge=1, le=2**63 - 1)
-    amount: str | int
+    amount: MinorInput
     currency: str = Field(min_length=2, max_length=5)
     description: str | None = Field(default=None, max_length=1000)
     metadata: dict[str, Any] = Field(default_factory=dict, max_length=50)

@@ -19,6 +19,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from shared.money import MinorInput
+
 Status = Literal["pending", "processing", "completed", "failed", "canceled", "refunded"]
 TRANSITIONS: dict[str, frozenset[str]] = {
     "pending": frozenset({"processing", "completed", "failed", "canceled"}),
@@ -46,6 +48,12 @@ def check_transition(current: str, target: str) -> None:
         raise InvalidTransition(current, target)
 
 
+def offers(payment, method: str) -> bool:
+    """Whether the payment's merchant takes `method` (its account's paymentMethods when
+    the payment was made; every method when it named none)."""
+    return payment["methods"] is None or method in payment["methods"]
+
+
 def new_payment_id() -> str:
     return "pay_" + "".join(secrets.choice(_ALPHABET) for _ in range(24))
 
@@ -65,7 +73,7 @@ class CreatePayment(BaseModel):
 
     model_config = ConfigDict(populate_by_name=True, extra="forbid")
 
-    amount: str | int
+    amount: MinorInput
     currency: str = Field(min_length=2, max_length=5)
     description: str | None = Field(default=None, max_length=1000)
     metadata: dict[str, Any] = Field(default_factory=dict, max_length=50)
@@ -113,5 +121,5 @@ class PaymentAction(BaseModel):
 class RefundPayment(BaseModel):
     model_config = ConfigDict(populate_by_name=True, extra="forbid")
 
-    amount: str | int | None = None  # minor units; all that is left when absent
+    amount: MinorInput | None = None  # minor units; all that is left when absent
     reason: str | None = Field(default=None, max_length=500)

@@ -88,7 +88,9 @@ async def _offer(request: web.Request, token: str, kind: str, *,
              "amount": format_display(money), "fee": format_display(fee),
              "token": token, "type": kind,
              "csrf": csrf_token(request.app[SETTINGS], claims["jti"]),
-             "money": money, "charge": fee, "quote": quote}
+             "money": money, "charge": fee, "quote": quote,
+             "offers": lambda method: merchant.get("paymentMethods") is None
+             or method in merchant["paymentMethods"]}
     return claims, merchant, offer
 
 
@@ -150,9 +152,9 @@ async def pay(request: web.Request) -> web.Response:
                 return _page("used", status=409)
             row = await payments.create(work, company_id=merchant["companyId"],
                                         merchant_id=merchant["merchantId"], origin="norah",
-                                        money=money, body=create, quote=offer["quote"])
-            row = await store.update_payment(work.conn, row["id"],
-                                             {"merchant_name": merchant["merchantName"]})
+                                        money=money, body=create, quote=offer["quote"],
+                                        merchant_name=merchant["merchantName"],
+                                        methods=merchant.get("paymentMethods"))
             row, outcome = await payments.confirm(work, row, _confirm_body(body))
     except BadPaymentDetails as exc:
         return _page("pay", status=400, offer=offer, method=method, error=str(exc),

@@ -99,6 +99,7 @@ def _page(request: web.Request, row, view: str, *, status: int = 200, **extra) -
             "currency": row["currency"], "success_url": row["success_url"],
             "cancel_url": row["cancel_url"], "action": row["pending_action"],
             "failure": row["failure_reason"], "breakdown": _breakdown(row, money),
+            "offers": lambda method: domain.offers(row, method),
             "csrf": csrf_token(request.app[SETTINGS], pid)}
     response = html.render("checkout.html", status=status, **context)
     if origin:  # only the merchant's page that created the payment may frame it

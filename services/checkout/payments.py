@@ -49,14 +49,16 @@ def _ids(row) -> dict:
 
 
 async def create(uow: UnitOfWork, *, company_id: int, merchant_id: int, origin: str,
-                 money: Money, body: domain.CreatePayment, quote: dict):
+                 money: Money, body: domain.CreatePayment, quote: dict,
+                 merchant_name: str | None = None, methods: list[str] | None = None):
     row = await store.insert_payment(
         uow.conn, payment_id=domain.new_payment_id(), company_id=company_id,
         merchant_id=merchant_id, origin=origin, amount=money.minor,
         currency=money.currency.code, description=body.description, metadata=body.metadata,
         success_url=body.success_url, cancel_url=body.cancel_url, quote=quote,
         charges=int(quote["charges"]), net_amount=int(quote["netAmount"]),
-        expires_at=datetime.now(UTC) + domain.SESSION_TTL)
+        expires_at=datetime.now(UTC) + domain.SESSION_TTL, merchant_name=merchant_name,
+        methods=methods)
     uow.emit("payment.created", event_data(row), **_ids(row))
     return row
 
@@ -103,6 +105,9 @@ async def confirm(uow: UnitOfWork, row, body: domain.ConfirmPayment):
         raise ApiError(Errors.PAYMENT_EXPIRED)
     if row["status"] != "pending":
         raise ApiError(Errors.PAYMENT_STATE, status=row["status"], action="confirmed")
+    if not domain.offers(row, body.payment_method):
+        raise ApiError(Errors.PAYMENT_METHOD_NOT_ENABLED, field="paymentMethod",
+                       method=body.payment_method)
     outcome = await connectors.start(uow.conn, row, body)
     return await apply(uow, row, outcome, method=body.payment_method), outcome
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+import weakref
+
 from aiohttp import web
 
 from services.checkout import domain, payments, store
@@ -42,7 +45,19 @@ def render(row, request: web.Request) -> dict:
     }
 
 
+# Merchant accounts from auth, per app: merchant id -> (expiry on the monotonic clock,
+# account). Kept NORGATE_API_KEY_CACHE_SECONDS, the bound the gateway's key cache
+# already puts on how long a change of the account takes to reach a create.
+_MERCHANTS: weakref.WeakKeyDictionary[web.Application, dict[str, tuple[float, dict]]] = \
+    weakref.WeakKeyDictionary()
+
+
 async def _merchant(request: web.Request, who) -> dict:
+    cache = _MERCHANTS.setdefault(request.app, {})
+    key = str(who.merchant_id)
+    hit = cache.get(key)
+    if hit is not None and hit[0] > time.monotonic():
+        return hit[1]
     try:
         status, body = await request.app[CLIENT].request(
             "auth", "GET", f"/internal/merchants/{who.merchant_id}")
@@ -50,6 +65,11 @@ async def _merchant(request: web.Request, who) -> dict:
         raise ApiError(Errors.UPSTREAM_UNAVAILABLE, service="auth") from None
     if status != 200:
         raise ApiError(Errors.UPSTREAM_UNAVAILABLE, service="auth")
+    ttl = request.app[SETTINGS].api_key_cache_seconds
+    if ttl > 0:
+        if len(cache) >= 10_000:
+            cache.clear()
+        cache[key] = (time.monotonic() + ttl, body)
     return body
 
 
@@ -74,12 +94,12 @@ async def create_payment(request: web.Request) -> web.Response:
         raise ApiError(Errors.MERCHANT_INACTIVE)
     quote = await _quote(request, merchant["merchantId"], money.currency.code, money.minor)
     async with uow(request) as work:
+        # merchant_name: the hosted page names the merchant without asking auth again.
         row = await payments.create(work, company_id=merchant["companyId"],
                                     merchant_id=merchant["merchantId"], origin="norpay",
-                                    money=money, body=body, quote=quote)
-        # The hosted page names the merchant without asking auth again.
-        row = await store.update_payment(work.conn, row["id"],
-                                         {"merchant_name": merchant["merchantName"]})
+                                    money=money, body=body, quote=quote,
+                                    merchant_name=merchant["merchantName"],
+                                    methods=merchant.get("paymentMethods"))
     data = render(row, request)
     return ok(Family.NORPAY, {k: data[k] for k in ("paymentId", "amount", "currency", "status",
                                                    "checkoutUrl", "expiresAt", "createdAt")},

@@ -15,7 +15,7 @@ from decimal import Decimal
 
 from aiohttp import web
 
-from services.checkout import domain, html, payments, prices_store, store
+from services.checkout import domain, html, payments, prices_store
 from services.checkout.context import CLIENT, uow
 from services.checkout.prices_api import PRICE_ID, expired
 from shared.http.client import ServiceUnavailable
@@ -75,9 +75,9 @@ async def open_price(request: web.Request) -> web.Response:
             metadata={"priceId": price_id, "appId": price["app_id"]})
         row = await payments.create(work, company_id=merchant["companyId"],
                                     merchant_id=merchant["merchantId"], origin="prices",
-                                    money=total, body=body, quote=quote)
-        await store.update_payment(work.conn, row["id"],
-                                   {"merchant_name": merchant["merchantName"]})
+                                    money=total, body=body, quote=quote,
+                                    merchant_name=merchant["merchantName"],
+                                    methods=merchant.get("paymentMethods"))
     return _to(row)
 
 

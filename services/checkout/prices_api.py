@@ -33,7 +33,7 @@ from shared.http.errors import ApiError, Errors
 from shared.http.middleware import SETTINGS, read_json
 from shared.http.openapi import RouteDoc
 from shared.http.pagination import page_of
-from shared.money import get_currency, parse_major, to_major_decimal
+from shared.money import MajorInput, get_currency, parse_major, to_major_decimal
 
 PRICE = "Price"
 MIN_AMOUNT = Decimal(5)
@@ -53,7 +53,7 @@ class CreatePrice(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    amount: Decimal | int | str
+    amount: MajorInput
     currency: str = Field(min_length=1, max_length=5)
     type: Literal["static", "dynamic"] = "dynamic"
     name: str | None = Field(default=None, max_length=256)

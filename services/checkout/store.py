@@ -14,17 +14,23 @@ async def insert_payment(conn: asyncpg.Connection, *, payment_id: str, company_i
                          merchant_id: int, origin: str, amount: int, currency: str,
                          description: str | None, metadata: dict, success_url: str | None,
                          cancel_url: str | None, quote: dict, charges: int, net_amount: int,
-                         expires_at: datetime) -> asyncpg.Record:
-    row = await conn.fetchrow(
-        """INSERT INTO payments (payment_id, trace, company_id, merchant_id, origin, amount,
-               currency, description, metadata, success_url, cancel_url, quote, charges,
-               net_amount, expires_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
-           RETURNING *""",
+                         expires_at: datetime, merchant_name: str | None = None,
+                         methods: list[str] | None = None) -> asyncpg.Record:
+    # The payment and its first history row in one statement: one round trip.
+    return await conn.fetchrow(
+        """WITH p AS (
+               INSERT INTO payments (payment_id, trace, company_id, merchant_id, origin,
+                   amount, currency, description, metadata, success_url, cancel_url, quote,
+                   charges, net_amount, expires_at, merchant_name, methods)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
+                       $17)
+               RETURNING *),
+           h AS (INSERT INTO payment_history (payment_pk, status, detail)
+                 SELECT id, 'pending', $18::jsonb FROM p)
+           SELECT * FROM p""",
         payment_id, uuid.uuid4(), company_id, merchant_id, origin, amount, currency,
-        description, metadata, success_url, cancel_url, quote, charges, net_amount, expires_at)
-    await add_history(conn, row["id"], "pending", {"origin": origin})
-    return row
+        description, metadata, success_url, cancel_url, quote, charges, net_amount, expires_at,
+        merchant_name, methods, {"origin": origin})
 
 
 async def payment(conn: asyncpg.Connection, payment_id: str, *, company_id: int | None,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from decimal import Decimal
 from typing import Literal
 from urllib.parse import urlencode
 
@@ -26,7 +25,7 @@ from shared.http.envelopes import Family, ok
 from shared.http.errors import ApiError, Errors
 from shared.http.middleware import SETTINGS, read_json
 from shared.http.openapi import RouteDoc
-from shared.money import parse_major, to_major_decimal
+from shared.money import MajorInput, parse_major, to_major_decimal
 
 TOKEN_TTL_SECONDS = 60
 KIND_OF = {"u": "user", "m": "merchant"}
@@ -37,7 +36,7 @@ MESSAGE_OF = {"u": "Successfully created a user payment token",
 class GenerateToken(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    amount: Decimal | int | str
+    amount: MajorInput
     currency: str = Field(min_length=2, max_length=5)
     # A user token names the merchant it pays when its user is not a merchant's own
     # (an ADMIN paying one of the company's merchants); a merchant user's token pays

@@ -27,7 +27,7 @@ from shared.http.errors import ApiError, Errors
 from shared.http.middleware import read_json
 from shared.http.openapi import RouteDoc
 from shared.http.pagination import page_of, query_text
-from shared.money import Money, get_currency, parse_major, to_major_decimal
+from shared.money import MajorInput, Money, get_currency, parse_major, to_major_decimal
 from shared.principal import Principal
 
 TRANSACTION = "Transaction"
@@ -44,8 +44,8 @@ class Confirmation(BaseModel):
     model_config = ConfigDict(populate_by_name=True, extra="forbid")
 
     user: str | None = Field(default=None, max_length=254)
-    amount: Decimal | int | str
-    charge: Decimal | int | str
+    amount: MajorInput
+    charge: MajorInput
     currency: str = Field(min_length=2, max_length=5)
     payment_method: Literal["ZIMSWITCH", "OMARI", "INNBUCKS", "ECOCASH", "VISA_MASTER"] = \
         Field(alias="paymentMethod")
@@ -187,9 +187,9 @@ async def confirmation(request: web.Request) -> web.Response:
         async with uow(request) as work:
             row = await payments.create(work, company_id=merchant["companyId"],
                                         merchant_id=merchant["merchantId"], origin="norah",
-                                        money=money, body=create, quote=quote)
-            row = await store.update_payment(work.conn, row["id"],
-                                             {"merchant_name": merchant["merchantName"]})
+                                        money=money, body=create, quote=quote,
+                                        merchant_name=merchant["merchantName"],
+                                        methods=merchant.get("paymentMethods"))
             row, outcome = await payments.confirm(work, row, _confirm_body(body))
     except BadPaymentDetails as exc:
         raise ApiError(Errors.VALIDATION, field=exc.field, detail=str(exc)) from None

@@ -36,7 +36,7 @@ from shared.http.envelopes import Family, ok
 from shared.http.errors import ApiError, Errors
 from shared.http.middleware import SETTINGS, read_json
 from shared.http.openapi import RouteDoc
-from shared.money import parse_minor_string
+from shared.money import MinorInput, parse_minor_string
 
 VERSION = "1.0.0"  # must match `VERSION` in static/checkout.js
 STATIC = Path(__file__).parent / "static"
@@ -91,7 +91,7 @@ class WidgetPayment(BaseModel):
 
     model_config = ConfigDict(populate_by_name=True, extra="forbid")
 
-    amount: str | int
+    amount: MinorInput
     currency: str = Field(min_length=2, max_length=5)
     description: str | None = Field(default=None, max_length=1000)
     metadata: dict[str, Any] = Field(default_factory=dict, max_length=20)
@@ -142,7 +142,9 @@ async def create(request: web.Request) -> web.Response:
     async with uow(request) as work:
         row = await payments.create(work, company_id=merchant["companyId"],
                                     merchant_id=merchant["merchantId"], origin="norpay",
-                                    money=money, body=intent, quote=quote)
+                                    money=money, body=intent, quote=quote,
+                                    merchant_name=merchant["merchantName"],
+                                    methods=merchant.get("paymentMethods"))
     settings = request.app[SETTINGS]
     data = render(row)
     data["expiresAt"] = _epoch(row["expires_at"])

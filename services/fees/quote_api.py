@@ -20,7 +20,14 @@ from shared.http.envelopes import Family, json_response, ok
 from shared.http.errors import ApiError, Errors
 from shared.http.middleware import SETTINGS, principal_of, read_json
 from shared.http.openapi import RouteDoc
-from shared.money import Money, parse_major, parse_minor_string, to_major_decimal
+from shared.money import (
+    MajorInput,
+    MinorInput,
+    Money,
+    parse_major,
+    parse_minor_string,
+    to_major_decimal,
+)
 
 DEFAULT_CATEGORY = "TRANSACTION"
 
@@ -28,7 +35,7 @@ DEFAULT_CATEGORY = "TRANSACTION"
 class TestCalculation(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
-    amount: Decimal | int | str
+    amount: MajorInput
     currency: str = Field(min_length=2, max_length=5)
     user_email: str | None = Field(default=None, min_length=3, max_length=254,
                                    pattern=r"^[^\x00]+$")
@@ -43,7 +50,7 @@ class QuoteRequest(BaseModel):
 
     merchant_id: int | None = Field(default=None, alias="merchantId", ge=1, le=2**63 - 1)
     currency: str = Field(min_length=2, max_length=5)
-    amount: str | int
+    amount: MinorInput
     category: str = Field(default=DEFAULT_CATEGORY, min_length=1, max_length=50)
 
 
@@ -52,7 +59,7 @@ class PriceItemRequest(BaseModel):
 
     merchant_id: int | None = Field(default=None, alias="merchantId", ge=1, le=2**63 - 1)
     currency: str = Field(min_length=2, max_length=5)
-    amount: Decimal | int | str
+    amount: MajorInput
     app_fee: Decimal = Field(default=Decimal(0), ge=0, le=100)
     app_type: Literal["individual", "marketplace"] = "individual"
 

@@ -57,6 +57,9 @@ class Errors:
     PAYMENT_FAILED = ErrorKind("payment_failed", 402, "{reason}")
     PAYMENT_EXPIRED = ErrorKind("payment_expired", 410, "Payment session expired")
     PAYMENT_STATE = ErrorKind("payment_state", 409, "A {status} payment cannot be {action}")
+    PAYMENT_METHOD_NOT_ENABLED = ErrorKind(
+        "payment_method_not_enabled", 400,
+        "Payment method {method} is not enabled for this merchant")
     MERCHANT_INACTIVE = ErrorKind(
         "merchant_inactive", 403, "This merchant is inactive and cannot take new payments")
     CHARGE_MISMATCH = ErrorKind(

@@ -213,8 +213,8 @@ async def test_the_list_filters_by_status_country_city_and_search_and_pages(sett
     assert set(page["data"][0]) == {
         "merchantId", "merchantUid", "merchantName", "merchantEmail", "merchantAddress",
         "merchantPhone", "merchantCountry", "merchantCity", "merchantWebsite",
-        "merchantDescription", "returnUrl", "webServiceUrl", "status", "ratePlan",
-        "companyId", "createdAt", "updatedAt"}
+        "merchantDescription", "returnUrl", "webServiceUrl", "paymentMethods", "status",
+        "ratePlan", "companyId", "createdAt", "updatedAt"}
     bad = await auth.get("/api/v1/admin/merchants?status=LIVE", headers=admin.headers(settings))
     assert bad.status == 400 and (await bad.json())["error"]["field"] == "status"
 
@@ -326,3 +326,22 @@ async def test_merchant_ids_that_are_not_digits_are_404(settings, auth, raw):
     resp = await auth.get(f"/api/v1/admin/merchants/{raw}", headers=admin.headers(settings))
     assert resp.status == 404
     assert (await resp.json())["error"]["message"] == "Merchant not found"
+
+
+async def test_payment_methods_narrow_what_the_merchant_offers(settings, auth):
+    admin = await make_company_admin(settings)
+    merchant = await make_merchant(settings, admin)
+    path = f"/api/v1/admin/merchants/{merchant.merchant_id}"
+    got = await auth.get(path, headers=admin.headers(settings))
+    assert (await got.json())["data"]["paymentMethods"] is None  # every method
+    resp = await auth.patch(path, json={"paymentMethods": ["VISA_MASTER", "OMARI"]},
+                            headers=admin.headers(settings))
+    assert resp.status == 200, await resp.text()
+    assert (await resp.json())["data"]["paymentMethods"] == ["VISA_MASTER", "OMARI"]
+    for bad in (["PAYPAL"], [], ["OMARI", "OMARI"]):
+        resp = await auth.patch(path, json={"paymentMethods": bad},
+                                headers=admin.headers(settings))
+        assert resp.status == 400
+        assert (await resp.json())["error"]["field"].startswith("paymentMethods")
+    resp = await auth.patch(path, json={"paymentMethods": None}, headers=admin.headers(settings))
+    assert (await resp.json())["data"]["paymentMethods"] is None

@@ -248,3 +248,25 @@ async def test_the_rail_callback_path_is_for_the_rail_only(settings, shop):
     resp = await client.post("/internal/rails/ecocash/callback", headers=headers,
                              json={"paymentId": pid})
     assert resp.status == 403
+
+
+async def test_only_the_merchants_enabled_methods_are_offered(settings, shop):
+    client, headers, merchant = shop
+    conn = await asyncpg.connect(settings.dsn_of("auth"))
+    try:  # as PATCH /api/v1/admin/merchants/{id} {"paymentMethods": [...]} sets it
+        await conn.execute("UPDATE merchants SET payment_methods = $1 WHERE id = $2",
+                           ["VISA_MASTER", "NOR_WALLET"], merchant.merchant_id)
+    finally:
+        await conn.close()
+    pid = await _new(client, headers)
+    page = await (await client.get(f"/checkout/{pid}")).text()
+    assert 'value="VISA_MASTER"' in page and 'value="NOR_WALLET"' in page
+    assert 'value="OMARI"' not in page and 'value="ZIMSWITCH"' not in page
+    resp = await client.post(f"/api/v2/payments/{pid}/confirm", headers=headers,
+                             json={"paymentMethod": "OMARI", "phoneNumber": "263771234567"})
+    assert resp.status == 400
+    assert (await resp.json())["message"] == \
+        "Error! Payment method OMARI is not enabled for this merchant"
+    resp = await client.post(f"/api/v2/payments/{pid}/confirm", headers=headers,
+                             json={"paymentMethod": "NOR_WALLET", "payer": WALLET})
+    assert resp.status == 200, await resp.text()
