@@ -14,7 +14,7 @@ from shared.http.envelopes import Family, ok
 from shared.http.errors import ApiError, Errors
 from shared.http.middleware import SETTINGS, read_json
 from shared.http.openapi import RouteDoc
-from shared.http.pagination import page_of
+from shared.http.pagination import page_of, query_choice, query_text
 from shared.money import parse_minor_string
 from shared.principal import Principal
 
@@ -114,6 +114,22 @@ async def _subscription(request, conn, who, *, for_update=False):
     return row
 
 
+SUBSCRIPTION_STATUSES = ("trialing", "active", "past_due", "canceled")
+
+
+async def list_subscriptions(request: web.Request) -> web.Response:
+    who = require(request, allow_keys=True)
+    page = page_of(request)
+    status = query_choice(request, "status", SUBSCRIPTION_STATUSES)
+    customer = query_text(request, "customerId")
+    async with request.app[POOL].acquire() as conn:
+        rows, total = await store.subscriptions_page(
+            conn, **scopes(who), status=status, customer_id=customer, limit=page.per_page,
+            offset=page.offset)
+    return ok(Family.NORPAY, {"subscriptions": [subscriptions.render(r) for r in rows],
+                              "pagination": page.envelope(total)})
+
+
 async def get_subscription(request: web.Request) -> web.Response:
     who = require(request, allow_keys=True)
     async with request.app[POOL].acquire() as conn:
@@ -166,6 +182,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/api/v2/plans", list_plans)
     app.router.add_get("/api/v2/plans/{planId}", get_plan)
     app.router.add_post("/api/v2/subscriptions/create", create_subscription)
+    app.router.add_get("/api/v2/subscriptions", list_subscriptions)
     app.router.add_get("/api/v2/subscriptions/{subscriptionId}", get_subscription)
     app.router.add_post("/api/v2/subscriptions/{subscriptionId}/cancel", cancel_subscription)
     app.router.add_get("/api/v2/subscriptions/{subscriptionId}/invoices",
@@ -181,6 +198,8 @@ DOCS = [
     RouteDoc("GET", "/api/v2/plans/{planId}", "Get a plan", ("billing",)),
     RouteDoc("POST", "/api/v2/subscriptions/create", "Subscribe a customer to a plan",
              ("billing",), request=domain.CreateSubscription, status=201),
+    RouteDoc("GET", "/api/v2/subscriptions", "Subscriptions in scope, newest first "
+             "(?status=&customerId=&page=&per_page=)", ("billing",)),
     RouteDoc("GET", "/api/v2/subscriptions/{subscriptionId}", "Get a subscription",
              ("billing",)),
     RouteDoc("POST", "/api/v2/subscriptions/{subscriptionId}/cancel",

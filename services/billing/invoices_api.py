@@ -15,6 +15,7 @@ from shared.http.envelopes import Family, ok
 from shared.http.errors import ApiError, Errors
 from shared.http.middleware import SETTINGS, read_json
 from shared.http.openapi import RouteDoc
+from shared.http.pagination import page_of, query_choice, query_text
 
 
 def _render(request: web.Request, row) -> dict:
@@ -51,6 +52,22 @@ async def create_invoice(request: web.Request) -> web.Response:
             currency=body.currency.upper(), subtotal=subtotal, tax=tax, due=body.due(),
             notes=body.notes, payment=payment)
     return ok(Family.NORPAY, _render(request, row), status=201)
+
+
+INVOICE_STATUSES = ("draft", "open", "paid", "void", "uncollectible")
+
+
+async def list_invoices(request: web.Request) -> web.Response:
+    who = require(request, allow_keys=True)
+    page = page_of(request)
+    status = query_choice(request, "status", INVOICE_STATUSES)
+    email = query_text(request, "customerEmail", max_length=254)
+    async with request.app[POOL].acquire() as conn:
+        rows, total = await store.invoices_page(
+            conn, **scopes(who), status=status, customer_email=email, limit=page.per_page,
+            offset=page.offset)
+    return ok(Family.NORPAY, {"invoices": [_render(request, r) for r in rows],
+                              "pagination": page.envelope(total)})
 
 
 async def _invoice(request: web.Request, conn, who):
@@ -124,6 +141,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_post("/api/v2/invoices/create", create_invoice)
     app.router.add_post("/api/v2/invoices/tax-rates", create_tax_rate)
     app.router.add_get("/api/v2/invoices/tax-rates", list_tax_rates)
+    app.router.add_get("/api/v2/invoices", list_invoices)
     app.router.add_get("/api/v2/invoices/{invoiceId}", get_invoice)
     app.router.add_get("/api/v2/invoices/{invoiceId}/pdf", invoice_pdf)
     app.router.add_post("/api/v2/invoices/{invoiceId}/send", send_invoice)
@@ -137,6 +155,8 @@ DOCS = [
              ("billing",), request=domain.CreateTaxRate, status=201),
     RouteDoc("GET", "/api/v2/invoices/tax-rates", "List the merchant's tax rates",
              ("billing",)),
+    RouteDoc("GET", "/api/v2/invoices", "Invoices in scope, newest first "
+             "(?status=&customerEmail=&page=&per_page=)", ("billing",)),
     RouteDoc("GET", "/api/v2/invoices/{invoiceId}", "Get an invoice", ("billing",)),
     RouteDoc("GET", "/api/v2/invoices/{invoiceId}/pdf", "The invoice as a PDF",
              ("billing",)),

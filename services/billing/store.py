@@ -88,6 +88,22 @@ async def subscription(conn, subscription_id: str, *, company_id, merchant_id,
     return await conn.fetchrow(sql + (" FOR UPDATE OF s" if for_update else ""), *args)
 
 
+async def subscriptions_page(conn, *, company_id, merchant_id, status: str | None,
+                             customer_id: str | None, limit: int, offset: int):
+    args: list = []
+    where = _scope("WHERE true", args, company_id, merchant_id, "s.")
+    if status is not None:
+        args.append(status)
+        where += f" AND s.status = ${len(args)}"
+    if customer_id is not None:
+        args.append(customer_id)
+        where += f" AND s.customer_id = ${len(args)}"
+    total = await conn.fetchval(f"SELECT count(*) FROM subscriptions s {where}", *args)
+    rows = await conn.fetch(f"{_SUB} {where} ORDER BY s.id DESC "
+                            f"LIMIT {int(limit)} OFFSET {int(offset)}", *args)
+    return rows, total
+
+
 async def subscription_by_pk(conn, pk: int, *, for_update: bool = False):
     return await conn.fetchrow(_SUB + " WHERE s.id = $1" +
                                (" FOR UPDATE OF s" if for_update else ""), pk)
@@ -154,6 +170,22 @@ async def insert_invoice(conn, **v) -> asyncpg.Record:
         v["total"], v["due_date"], v.get("notes"), v.get("payment_id"), v.get("payment_url"),
         v.get("subscription_pk"), v.get("period_start"), v.get("period_end"),
         v.get("next_attempt_at"), v["now"])
+
+
+async def invoices_page(conn, *, company_id, merchant_id, status: str | None,
+                        customer_email: str | None, limit: int, offset: int):
+    args: list = []
+    where = _scope("WHERE true", args, company_id, merchant_id)
+    if status is not None:
+        args.append(status)
+        where += f" AND status = ${len(args)}"
+    if customer_email is not None:
+        args.append(customer_email)
+        where += f" AND lower(customer->>'email') = lower(${len(args)})"
+    total = await conn.fetchval(f"SELECT count(*) FROM invoices {where}", *args)
+    rows = await conn.fetch(f"SELECT * FROM invoices {where} ORDER BY id DESC "
+                            f"LIMIT {int(limit)} OFFSET {int(offset)}", *args)
+    return rows, total
 
 
 async def invoice(conn, invoice_id: str, *, company_id, merchant_id, for_update=False):

@@ -36,6 +36,15 @@ def page_of(request: web.Request, *, default_per_page: int = 10) -> Page:
     return Page(**values)
 
 
+def query_choice(request: web.Request, name: str, choices: tuple[str, ...]) -> str | None:
+    """An optional filter that must be one of `choices`; empty means absent."""
+    value = query_text(request, name, max_length=50)
+    if value is not None and value not in choices:
+        raise ApiError(Errors.VALIDATION, field=name,
+                       detail=f"{name}: one of {', '.join(choices)}")
+    return value
+
+
 def query_text(request: web.Request, name: str, *, max_length: int = 200) -> str | None:
     """An optional free-text filter; empty means absent."""
     value = request.query.get(name, "").strip()

@@ -258,3 +258,35 @@ async def test_a_manual_clock_numbers_invoices_in_its_year(settings):
                                           headers=merchant.headers(settings),
                                           json=SEED_INVOICE), 201)
     assert inv["invoiceNumber"] == "INV-2031-001"
+
+
+async def test_subscriptions_and_invoices_are_listed_with_filters(settings, shop):
+    client, headers, _, _, admin = shop
+    plan = await make_plan(client, headers)
+    subs = [await _ok(await client.post("/api/v2/subscriptions/create", headers=headers, json={
+        "planId": plan["planId"], "customerId": customer, "trialDays": trial}), 201)
+        for customer, trial in (("cust_a", 14), ("cust_b", 0), ("cust_a", 0))]
+    listed = await _ok(await client.get("/api/v2/subscriptions?per_page=2", headers=headers))
+    assert [s["subscriptionId"] for s in listed["subscriptions"]] == \
+        [subs[2]["subscriptionId"], subs[1]["subscriptionId"]]
+    assert listed["pagination"]["total"] == 3
+    trialing = await _ok(await client.get("/api/v2/subscriptions?status=trialing",
+                                          headers=headers))
+    assert [s["subscriptionId"] for s in trialing["subscriptions"]] == \
+        [subs[0]["subscriptionId"]]
+    mine = await _ok(await client.get("/api/v2/subscriptions?customerId=cust_a",
+                                      headers=headers))
+    assert mine["pagination"]["total"] == 2
+    bad = await client.get("/api/v2/subscriptions?status=paused", headers=headers)
+    assert bad.status == 400 and "status" in (await bad.json())["message"]
+
+    inv = await _ok(await client.post("/api/v2/invoices/create", headers=headers,
+                                      json=SEED_INVOICE), 201)
+    drafts = await _ok(await client.get(
+        "/api/v2/invoices?status=draft&customerEmail=BILLING@acme.com", headers=headers))
+    assert [i["invoiceId"] for i in drafts["invoices"]] == [inv["invoiceId"]]
+    assert (await _ok(await client.get("/api/v2/invoices?status=paid",
+                                       headers=headers)))["invoices"] == []
+    other = await make_merchant(settings, admin, status="ACTIVE")
+    theirs = await _ok(await client.get("/api/v2/invoices", headers=other.headers(settings)))
+    assert theirs["invoices"] == [] and theirs["pagination"]["total"] == 0
