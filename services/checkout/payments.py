@@ -5,6 +5,7 @@ one payment charge it once."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import aiohttp
@@ -51,6 +52,7 @@ def _ids(row) -> dict:
 async def create(uow: UnitOfWork, *, company_id: int, merchant_id: int, origin: str,
                  money: Money, body: domain.CreatePayment, quote: dict,
                  merchant_name: str | None = None, methods: list[str] | None = None):
+    event_id = uuid.uuid4()  # the history row names the event it emitted
     row = await store.insert_payment(
         uow.conn, payment_id=domain.new_payment_id(), company_id=company_id,
         merchant_id=merchant_id, origin=origin, amount=money.minor,
@@ -58,8 +60,8 @@ async def create(uow: UnitOfWork, *, company_id: int, merchant_id: int, origin: 
         success_url=body.success_url, cancel_url=body.cancel_url, quote=quote,
         charges=int(quote["charges"]), net_amount=int(quote["netAmount"]),
         expires_at=datetime.now(UTC) + domain.SESSION_TTL, merchant_name=merchant_name,
-        methods=methods)
-    uow.emit("payment.created", event_data(row), **_ids(row))
+        methods=methods, history={"origin": origin, "eventId": str(event_id)})
+    uow.emit("payment.created", event_data(row), **_ids(row), event_id=event_id)
     return row
 
 
@@ -75,8 +77,10 @@ async def transition(uow: UnitOfWork, row, target: str, *, changes: dict | None 
     if target == "canceled":
         changes["canceled_at"] = datetime.now(UTC)
     updated = await store.update_payment(uow.conn, row["id"], changes)
-    await store.add_history(uow.conn, row["id"], target, detail or {})
-    uow.emit(EVENT_OF[target], event_data(updated), **_ids(updated))
+    # Each status change names the event it emitted (the timeline links its webhooks).
+    event = uow.emit(EVENT_OF[target], event_data(updated), **_ids(updated))
+    await store.add_history(uow.conn, row["id"], target,
+                            {**(detail or {}), "eventId": str(event.id)})
     return updated
 
 
@@ -146,10 +150,11 @@ async def refund(uow: UnitOfWork, row, body: domain.RefundPayment):
     else:
         updated = await store.update_payment(uow.conn, row["id"],
                                              {"refunded_amount": refunded})
+        event = uow.emit("payment.refunded", {**event_data(updated), "partial": True,
+                                              "refundAmount": str(amount)}, **_ids(updated))
         await store.add_history(uow.conn, row["id"], "partially_refunded",
-                                {"refundId": refund_row["refund_id"], "amount": str(amount)})
-        uow.emit("payment.refunded", {**event_data(updated), "partial": True,
-                                      "refundAmount": str(amount)}, **_ids(updated))
+                                {"refundId": refund_row["refund_id"], "amount": str(amount),
+                                 "eventId": str(event.id)})
     return updated, refund_row
 
 

@@ -15,7 +15,8 @@ async def insert_payment(conn: asyncpg.Connection, *, payment_id: str, company_i
                          description: str | None, metadata: dict, success_url: str | None,
                          cancel_url: str | None, quote: dict, charges: int, net_amount: int,
                          expires_at: datetime, merchant_name: str | None = None,
-                         methods: list[str] | None = None) -> asyncpg.Record:
+                         methods: list[str] | None = None,
+                         history: dict | None = None) -> asyncpg.Record:
     # The payment and its first history row in one statement: one round trip.
     return await conn.fetchrow(
         """WITH p AS (
@@ -30,7 +31,7 @@ async def insert_payment(conn: asyncpg.Connection, *, payment_id: str, company_i
            SELECT * FROM p""",
         payment_id, uuid.uuid4(), company_id, merchant_id, origin, amount, currency,
         description, metadata, success_url, cancel_url, quote, charges, net_amount, expires_at,
-        merchant_name, methods, {"origin": origin})
+        merchant_name, methods, history or {"origin": origin})
 
 
 async def payment(conn: asyncpg.Connection, payment_id: str, *, company_id: int | None,
@@ -54,6 +55,12 @@ async def update_payment(conn: asyncpg.Connection, pk: int, changes: dict) -> as
     return await conn.fetchrow(
         f"UPDATE payments SET {sets}, updated_at = now() WHERE id = $1 RETURNING *",
         pk, *[changes[c] for c in columns])
+
+
+async def history(conn: asyncpg.Connection, payment_pk: int) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT status, detail, at FROM payment_history WHERE payment_pk = $1 ORDER BY id",
+        payment_pk)
 
 
 async def add_history(conn: asyncpg.Connection, pk: int, status: str, detail: dict) -> None:

@@ -10,6 +10,7 @@ stamped published in the same transaction that held the lock.
 from __future__ import annotations
 
 import asyncio
+import uuid
 from typing import Any
 
 import aio_pika
@@ -42,9 +43,12 @@ class UnitOfWork:
         self.conn: asyncpg.Connection
 
     def emit(self, event_type: str, data: dict[str, Any], *, company_id: str | None = None,
-             merchant_id: str | None = None) -> Event:
+             merchant_id: str | None = None, event_id: uuid.UUID | None = None) -> Event:
+        """Collect an event for the outbox; `event_id` when the caller already recorded
+        it elsewhere in the transaction."""
         event = Event(type=event_type, producer=self._producer, data=data,
-                      company_id=company_id, merchant_id=merchant_id)
+                      company_id=company_id, merchant_id=merchant_id,
+                      **({"id": event_id} if event_id is not None else {}))
         self.events.append(event)
         return event
 

@@ -270,3 +270,26 @@ async def test_only_the_merchants_enabled_methods_are_offered(settings, shop):
     resp = await client.post(f"/api/v2/payments/{pid}/confirm", headers=headers,
                              json={"paymentMethod": "NOR_WALLET", "payer": WALLET})
     assert resp.status == 200, await resp.text()
+
+
+async def test_the_timeline_names_each_event_the_payment_emitted(settings, shop):
+    client, headers, _ = shop
+    types = ["payment.created", "payment.completed", "payment.refunded"]
+    async with EventTap(settings.amqp_url, Topology(settings.events_namespace), types) as tap:
+        pid = await _new(client, headers)
+        resp = await client.post(f"/api/v2/payments/{pid}/confirm", headers=headers,
+                                 json={"paymentMethod": "NOR_WALLET", "payer": WALLET})
+        assert resp.status == 200
+        resp = await client.post(f"/api/v2/payments/{pid}/refund", headers=headers,
+                                 json={"amount": "1000"})
+        assert resp.status == 200, await resp.text()
+        mine = await poll_until(lambda: len(
+            [e for e in tap.events if e.data["paymentId"] == pid]) == 3 and [
+            e for e in tap.events if e.data["paymentId"] == pid], what="three events")
+    resp = await client.get(f"/api/v2/payments/{pid}/timeline", headers=headers)
+    assert resp.status == 200
+    timeline = (await resp.json())["result"]
+    assert [(e["status"], e["event"]) for e in timeline["events"]] == [
+        ("pending", "payment.created"), ("completed", "payment.completed"),
+        ("partially_refunded", "payment.refunded")]
+    assert [e["eventId"] for e in timeline["events"]] == [str(e.id) for e in mine]
