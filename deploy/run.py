@@ -146,6 +146,7 @@ def banner(settings: Settings, ready: dict[str, float], mailsink: bool) -> str:
         f"({', '.join(f'{k} {v}s' for k, v in ready.items())})",
         f"  gateway      {gateway}   (public URL {settings.public_url})",
         f"  API docs     {gateway}/docs",
+        f"  console      {gateway}/console/",
         f"  OpenAPI      {gateway}/openapi.json",
     ]
     if mailsink:
