@@ -43,8 +43,6 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
-from email import policy
-from email.parser import BytesParser
 from pathlib import Path
 
 import aiohttp
@@ -53,7 +51,7 @@ import pytest
 from aiohttp import web
 
 from tests.e2e.conftest import stack, wait_stack_ready  # noqa: F401 (the fixture, reused)
-from tests.support.poll import poll_until
+from tests.support.onboarding import Onboarded, onboard
 
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO / "test-artifacts" / "screenshots"
@@ -146,27 +144,7 @@ def shot(request):
 
 # --- the merchant, onboarded through the gateway -----------------------------------------
 
-@dataclass
-class Merchant:
-    key: str
-    uid: str
-    id: str
-    name: str
-    admin_token: str
-
-    @property
-    def headers(self) -> dict:
-        return {"X-API-Key": self.key}
-
-
-async def _mail(stack, address: str) -> str:  # noqa: F811
-    def find():
-        for path in sorted(Path(stack.env["NORGATE_MAIL_DIR"]).glob("*.eml")):
-            msg = BytesParser(policy=policy.default).parsebytes(path.read_bytes())
-            if msg["To"] == address:
-                return msg.get_body(("plain",)).get_content()
-        return None
-    return await poll_until(find, timeout=20, what=f"mail to {address}")
+Merchant = Onboarded
 
 
 async def _json(resp: aiohttp.ClientResponse, expected: int = 200) -> dict:
@@ -179,33 +157,7 @@ async def _json(resp: aiohttp.ClientResponse, expected: int = 200) -> dict:
 async def merchant(stack):  # noqa: F811
     """Sign-up, confirm, sign in, create and activate a merchant, issue an API key."""
     await wait_stack_ready(stack)
-    gw = stack.gateway
-    email, password = "browser.owner@example.com", "Browser-Owner-2025"
-    name = "Blue Widget Store"
-    async with aiohttp.ClientSession() as http:
-        async with http.post(gw + "/api/v1/auth/admin-sign-up", json={
-                "firstName": "Bea", "lastName": "Owner", "email": email, "password": password,
-                "companyName": "Blue Widgets Ltd"}) as resp:
-            assert resp.status < 300, await resp.text()
-        link = re.search(r"(http://\S+confirm-email\?token=\S+)", await _mail(stack, email))
-        async with http.get(link.group(1)) as resp:
-            assert resp.status < 400, await resp.text()
-        async with http.post(gw + "/api/v1/auth/sign-in",
-                             json={"email": email, "password": password}) as resp:
-            token = (await _json(resp))["token"]
-        auth = {"Authorization": f"Bearer {token}"}
-        async with http.post(gw + "/api/v1/admin/create-merchant-account", headers=auth, json={
-                "merchantName": name, "merchantEmail": "shop@bluewidgets.example"}) as resp:
-            created = (await _json(resp, 201))["data"]
-        async with http.post(gw + f"/api/v1/admin/merchants/{created['merchantId']}/activate",
-                             headers=auth) as resp:
-            assert resp.status < 300, await resp.text()
-        async with http.post(gw + "/api/v1/api-keys", headers=auth,
-                             json={"merchantId": created["merchantId"]}) as resp:
-            assert resp.status < 300, await resp.text()
-            key = (await resp.json())["data"]["key"]
-    return Merchant(key=key, uid=created["merchantUid"], id=str(created["merchantId"]),
-                    name=name, admin_token=token)
+    return await onboard(stack, "browser", name="Blue Widget Store")
 
 
 async def create_payment(stack, merchant: Merchant, **body) -> dict:  # noqa: F811

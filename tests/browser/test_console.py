@@ -25,16 +25,16 @@ from tests.browser.conftest import (
     PHONE_VIEWPORT,
     UNLABELLED,
     _json,
-    _mail,
     create_payment,
 )
 from tests.support.net import free_port
+from tests.support.onboarding import mail_text
 from tests.support.poll import poll_until
 
 pytestmark = pytest.mark.e2e
 
 ADMIN_EMAIL, ADMIN_PASSWORD = "browser.owner@example.com", "Browser-Owner-2025"  # conftest
-SHOP_EMAIL, SHOP_PASSWORD = "shop@bluewidgets.example", "Console-Merchant-2025"
+SHOP_EMAIL, SHOP_PASSWORD = "browser.shop@example.com", "Console-Merchant-2025"  # conftest
 CARD = {"number": "4242424242424242", "expMonth": 12, "expYear": 2030, "cvc": "123"}
 
 
@@ -43,7 +43,7 @@ CARD = {"number": "4242424242424242", "expMonth": 12, "expYear": 2030, "cvc": "1
 @pytest.fixture(scope="module")
 async def shop_user(stack, merchant):
     """The merchant's own MERCHANT login: the invitation mail's code, then a password."""
-    text = await _mail(stack, SHOP_EMAIL)
+    text = await mail_text(stack, SHOP_EMAIL)
     code = re.search(r"Invitation code: (\S+)", text).group(1)
     async with aiohttp.ClientSession() as http:
         async with http.post(stack.gateway + "/api/v1/auth/accept-invitation",

@@ -3,15 +3,11 @@
 
 from __future__ import annotations
 
-import re
-from email import policy
-from email.parser import BytesParser
-from pathlib import Path
-
 import aiohttp
 import pytest
 
 from tests.e2e.conftest import wait_stack_ready
+from tests.support.onboarding import onboard
 from tests.support.poll import poll_until
 
 pytestmark = pytest.mark.e2e
@@ -19,49 +15,16 @@ WALLET = "0x742d35cc6634c0532925a3b844bc454e4438f44e"
 CARD = {"expMonth": 12, "expYear": 2099, "cvc": "123"}
 
 
-async def _mail(stack, address: str) -> str:
-    def find():
-        for path in sorted(Path(stack.env["NORGATE_MAIL_DIR"]).glob("*.eml")):
-            msg = BytesParser(policy=policy.default).parsebytes(path.read_bytes())
-            if msg["To"] == address:
-                return msg.get_body(("plain",)).get_content()
-        return None
-
-    async def probe():
-        return find()
-    return await poll_until(probe, timeout=20, what=f"mail to {address}")
-
-
 @pytest.fixture(scope="module")
 async def merchant(stack):
     """Onboarded through the gateway: sign-up, confirm, sign in, merchant, activate, key."""
     await wait_stack_ready(stack)
-    gw = stack.gateway
-    async with aiohttp.ClientSession() as http:
-        email = "payments.owner@example.com"
-        await http.post(gw + "/api/v1/auth/admin-sign-up", json={
-            "firstName": "Pat", "lastName": "Owner", "email": email,
-            "password": "Payments-Owner-2025", "companyName": "Pay Ltd"})
-        link = re.search(r"(http://\S+confirm-email\?token=\S+)", await _mail(stack, email))
-        await http.get(link.group(1))
-        async with http.post(gw + "/api/v1/auth/sign-in", json={
-                "email": email, "password": "Payments-Owner-2025"}) as resp:
-            token = (await resp.json())["token"]
-        auth = {"Authorization": f"Bearer {token}"}
-        async with http.post(gw + "/api/v1/admin/create-merchant-account", headers=auth, json={
-                "merchantName": "Pay Shop", "merchantEmail": "pay.shop@example.com"}) as resp:
-            merchant = (await resp.json())["data"]
-        await http.post(gw + f"/api/v1/admin/merchants/{merchant['merchantId']}/activate",
-                        headers=auth)
-        async with http.post(gw + "/api/v1/api-keys", headers=auth,
-                             json={"merchantId": merchant["merchantId"]}) as resp:
-            key = (await resp.json())["data"]["key"]
-    return {"key": key, "uid": merchant["merchantUid"]}
+    return await onboard(stack, "payments", name="Pay Shop")
 
 
 async def _pay(stack, merchant, *, currency: str, amount: str, confirm: dict,
                action: dict | None = None):
-    gw, headers = stack.gateway, {"X-API-Key": merchant["key"]}
+    gw, headers = stack.gateway, {"X-API-Key": merchant.key}
     async with aiohttp.ClientSession(headers=headers) as http:
         async with http.post(gw + "/api/v2/payments/create",
                              json={"amount": amount, "currency": currency}) as resp:
@@ -76,7 +39,7 @@ async def _pay(stack, merchant, *, currency: str, amount: str, confirm: dict,
 
 
 async def _status(stack, merchant, pid: str) -> str:
-    async with aiohttp.ClientSession(headers={"X-API-Key": merchant["key"]}) as http:
+    async with aiohttp.ClientSession(headers={"X-API-Key": merchant.key}) as http:
         async with http.get(stack.gateway + f"/api/v2/payments/{pid}") as resp:
             return (await resp.json())["result"]["status"]
 
@@ -141,7 +104,7 @@ async def test_ecocash_settles_through_its_callback(stack, merchant, phone, expe
 
 
 async def test_a_retried_create_with_an_idempotency_key_makes_one_payment(stack, merchant):
-    headers = {"X-API-Key": merchant["key"], "Idempotency-Key": "order-4711"}
+    headers = {"X-API-Key": merchant.key, "Idempotency-Key": "order-4711"}
     body = {"amount": "1234", "currency": "USD", "description": "Order 4711"}
     async with aiohttp.ClientSession(headers=headers) as http:
         async with http.post(stack.gateway + "/api/v2/payments/create", json=body) as first:
@@ -153,7 +116,7 @@ async def test_a_retried_create_with_an_idempotency_key_makes_one_payment(stack,
 
 
 async def test_norah_token_and_confirmation_through_the_gateway(stack, merchant):
-    headers = {"X-API-Key": merchant["key"]}
+    headers = {"X-API-Key": merchant.key}
     gw = stack.gateway
     async with aiohttp.ClientSession(headers=headers) as http:
         async with http.post(gw + "/api/v1/transaction/m/generate",
@@ -167,7 +130,7 @@ async def test_norah_token_and_confirmation_through_the_gateway(stack, merchant)
         async with http.post(gw + "/api/v1/transactions/confirmation", json={
                 "user": "buyer@example.com", "amount": 100.00, "charge": 0, "currency": "USD",
                 "paymentMethod": "ZIMSWITCH", "phoneNumber": "263771234567",
-                "merchantUid": merchant["uid"]}) as resp:
+                "merchantUid": merchant.uid}) as resp:
             confirmed = (await resp.json())["data"]
             assert resp.status == 200, confirmed
         async with http.post(gw + "/api/v1/transactions/status",

@@ -10,11 +10,7 @@ import asyncio
 import contextlib
 import re
 import time
-from email import policy
-from email.parser import BytesParser
-from pathlib import Path
 
-import aiohttp
 import httpx
 import norchain
 import pytest
@@ -23,6 +19,7 @@ from multidict import CIMultiDict
 from norchain import AsyncNorPayClient, NorPayClient
 
 from tests.e2e.conftest import wait_stack_ready
+from tests.support.onboarding import find_mail, onboard
 from tests.support.poll import poll_until
 
 pytestmark = pytest.mark.e2e
@@ -32,45 +29,16 @@ FIFTY_NOR = "50000000000000000000"
 EPOCH = re.compile(r"^\d{10}$")
 
 
-def _mail(stack, address: str):
-    for path in sorted(Path(stack.env["NORGATE_MAIL_DIR"]).glob("*.eml")):
-        msg = BytesParser(policy=policy.default).parsebytes(path.read_bytes())
-        if msg["To"] == address:
-            return msg
-    return None
-
-
 @pytest.fixture(scope="module")
 async def merchant(stack):
     """Onboarded through the gateway: sign-up, confirm, sign in, merchant, activate, key."""
     await wait_stack_ready(stack)
-    gw, email, password = stack.gateway, "sdk.owner@example.com", "Sdk-Owner-2025"
-    async with aiohttp.ClientSession() as http:
-        await http.post(gw + "/api/v1/auth/admin-sign-up", json={
-            "firstName": "Sid", "lastName": "Kay", "email": email, "password": password,
-            "companyName": "SDK Ltd"})
-        mail = await poll_until(lambda: _mail(stack, email), timeout=20, what="sign-up mail")
-        link = re.search(r"(http://\S+confirm-email\?token=\S+)",
-                         mail.get_body(("plain",)).get_content())
-        await http.get(link.group(1))
-        async with http.post(gw + "/api/v1/auth/sign-in", json={
-                "email": email, "password": password}) as resp:
-            token = (await resp.json())["token"]
-        auth = {"Authorization": f"Bearer {token}"}
-        async with http.post(gw + "/api/v1/admin/create-merchant-account", headers=auth, json={
-                "merchantName": "SDK Shop", "merchantEmail": "sdk.shop@example.com"}) as resp:
-            account = (await resp.json())["data"]
-        await http.post(gw + f"/api/v1/admin/merchants/{account['merchantId']}/activate",
-                        headers=auth)
-        async with http.post(gw + "/api/v1/api-keys", headers=auth,
-                             json={"merchantId": account["merchantId"]}) as resp:
-            key = (await resp.json())["data"]["key"]
-    return {"key": key, "gateway": gw}
+    return await onboard(stack, "sdk", name="SDK Shop")
 
 
 @pytest.fixture
-async def norpay(merchant):
-    async with AsyncNorPayClient(api_key=merchant["key"], base_url=merchant["gateway"]) as client:
+async def norpay(stack, merchant):
+    async with AsyncNorPayClient(api_key=merchant.key, base_url=stack.gateway) as client:
         yield client
 
 
@@ -92,7 +60,7 @@ def seed_python_example(api_key: str, base_url: str) -> dict:
 
 
 async def test_seed_python_example_creates_a_payment_with_its_checkout_url(stack, merchant):
-    payment = await asyncio.to_thread(seed_python_example, merchant["key"], stack.gateway)
+    payment = await asyncio.to_thread(seed_python_example, merchant.key, stack.gateway)
     assert set(payment) == {"paymentId", "amount", "currency", "status", "checkoutUrl",
                             "expiresAt", "createdAt"}
     assert payment["paymentId"].startswith("pay_")
@@ -186,7 +154,7 @@ async def test_seed_invoice_example_creates_and_sends_the_invoice(stack, norpay)
     assert sent["recipient"] == "billing@acme.com"
     assert EPOCH.match(sent["sentAt"])
     assert (await norpay.invoices.get(invoice["invoiceId"]))["status"] == "open"
-    mail = await poll_until(lambda: _mail(stack, "billing@acme.com"), timeout=20,
+    mail = await poll_until(lambda: find_mail(stack, "billing@acme.com"), timeout=20,
                             what="the invoice e-mail")
     assert invoice["invoiceNumber"] in mail["Subject"] + mail.get_body(("plain",)).get_content()
 
@@ -323,7 +291,7 @@ class DropFirstAnswer:
 async def test_a_create_retried_after_a_lost_answer_gets_the_stored_payment(stack, merchant):
     proxy = DropFirstAnswer(stack.port("gateway"))
     async with proxy as url:
-        async with AsyncNorPayClient(api_key=merchant["key"], base_url=url, backoff=0.1,
+        async with AsyncNorPayClient(api_key=merchant.key, base_url=url, backoff=0.1,
                                      headers={"Connection": "close"}) as client:
             payment = await client.payments.create(amount=ONE_NOR, currency="NOR",
                                                    description="Retried create")

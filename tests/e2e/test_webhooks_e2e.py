@@ -5,17 +5,13 @@ exactly once although it fails the first three attempts of each."""
 
 from __future__ import annotations
 
-import re
-from email import policy
-from email.parser import BytesParser
-from pathlib import Path
-
 import aiohttp
 import pytest
 
 from tests.conftest import TEST_ENV
 from tests.e2e.conftest import wait_stack_ready
 from tests.integration.test_webhooks_delivery import Receiver, SeedVerifier
+from tests.support.onboarding import onboard
 from tests.support.poll import poll_until
 
 pytestmark = pytest.mark.e2e
@@ -39,37 +35,8 @@ async def hooked(short_schedule, stack):
     return stack
 
 
-async def _mail(stack, address: str) -> str:
-    def find():
-        for path in sorted(Path(stack.env["NORGATE_MAIL_DIR"]).glob("*.eml")):
-            msg = BytesParser(policy=policy.default).parsebytes(path.read_bytes())
-            if msg["To"] == address:
-                return msg.get_body(("plain",)).get_content()
-        return None
-    return await poll_until(find, timeout=20, what=f"mail to {address}")
-
-
 async def _merchant_key(stack) -> str:
-    gw = stack.gateway
-    async with aiohttp.ClientSession() as http:
-        email = "hooks.owner@example.com"
-        await http.post(gw + "/api/v1/auth/admin-sign-up", json={
-            "firstName": "Hook", "lastName": "Owner", "email": email,
-            "password": "Hooks-Owner-2025", "companyName": "Hook Ltd"})
-        link = re.search(r"(http://\S+confirm-email\?token=\S+)", await _mail(stack, email))
-        await http.get(link.group(1))
-        async with http.post(gw + "/api/v1/auth/sign-in", json={
-                "email": email, "password": "Hooks-Owner-2025"}) as resp:
-            token = (await resp.json())["token"]
-        auth = {"Authorization": f"Bearer {token}"}
-        async with http.post(gw + "/api/v1/admin/create-merchant-account", headers=auth, json={
-                "merchantName": "Hook Shop", "merchantEmail": "hook.shop@example.com"}) as resp:
-            merchant = (await resp.json())["data"]
-        await http.post(gw + f"/api/v1/admin/merchants/{merchant['merchantId']}/activate",
-                        headers=auth)
-        async with http.post(gw + "/api/v1/api-keys", headers=auth,
-                             json={"merchantId": merchant["merchantId"]}) as resp:
-            return (await resp.json())["data"]["key"]
+    return (await onboard(stack, "hooks", name="Hook Shop")).key
 
 
 async def test_receiver_failing_three_times_gets_each_payment_event_exactly_once(
