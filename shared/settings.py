@@ -84,6 +84,12 @@ class Settings(BaseSettings):
     price_provider_fee_percent: Decimal = Field(default=Decimal("2.9"), ge=0, lt=100)
     price_provider_min_fee: Decimal = Field(default=Decimal("0.25"), ge=0)
     price_platform_fee_percent: Decimal = Field(default=Decimal("3.9"), ge=0, le=100)
+    # Exchange rates the operator sets for a price's currency_conversion (no live rates):
+    # JSON {"USD/EUR": "0.92", ...}, one unit of the first in the second; the inverse
+    # pair is derived when only one direction is given.
+    fx_rates: dict[str, Decimal] = Field(default_factory=dict)
+    # Delays before each attempt of a price trigger's call (the first is immediate).
+    trigger_retry_schedule: tuple[float, ...] = (0, 5, 30, 300, 1800, 7200)
 
     # How many proxies (load balancer, ingress) stand in front of the gateway: the
     # client address is taken that many hops from the right of X-Forwarded-For.
@@ -102,10 +108,25 @@ class Settings(BaseSettings):
     consumer_max_attempts: int = Field(default=8, ge=1, le=20)
     consumer_retry_delays: tuple[float, ...] = (1, 5, 30, 120, 600, 1800, 3600)
 
+    # Webhooks (notifier). The schedule is the delay before each attempt: the first is
+    # immediate, then as Svix (5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h).
+    webhook_retry_schedule: tuple[float, ...] = (0, 5, 300, 1800, 7200, 18000, 36000, 36000)
+    webhook_timeout_seconds: float = Field(default=15.0, gt=0, le=120)
+    webhook_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    webhook_disable_after_seconds: float = Field(default=5 * 86_400, gt=0)
+    webhook_rotation_grace_seconds: float = Field(default=86_400, ge=0, le=30 * 86_400)
+    webhook_concurrency: int = Field(default=64, ge=1, le=1000)
+
     # Local mail sink (started by `make run` when NORGATE_SMTP_URL is unset)
     mailsink_smtp_port: int = Field(default=1025, ge=1, le=65535)
     mailsink_http_port: int = Field(default=8025, ge=1, le=65535)
     mail_dir: str = "var/mail"
+
+    # Billing: how often the renewal scheduler runs, and the dunning schedule (days
+    # after each failed collection before the next retry; when they run out the
+    # subscription is canceled)
+    billing_tick_seconds: float = Field(default=60.0, gt=0, le=86_400)
+    billing_dunning_days: tuple[float, ...] = Field(default=(3, 5, 7), max_length=20)
 
     @field_validator("database_url", "service_database_url")
     @classmethod
@@ -155,6 +176,31 @@ class Settings(BaseSettings):
             raise ValueError("every delay must be between 0.01 and 86400 seconds")
         if len({int(d * 1000) for d in value}) != len(set(value)):
             raise ValueError("delays must differ by at least a millisecond")
+        return value
+
+    @field_validator("fx_rates")
+    @classmethod
+    def _fx_rates(cls, value: dict[str, Decimal]) -> dict[str, Decimal]:
+        from shared.money import get_currency
+
+        rates = {}
+        for pair, rate in value.items():
+            base, sep, quote = pair.partition("/")
+            if not sep:
+                raise ValueError(f"{pair!r}: write a pair as BASE/QUOTE, e.g. USD/EUR")
+            base, quote = get_currency(base).code, get_currency(quote).code
+            if not rate > 0:
+                raise ValueError(f"{pair}: the rate must be positive")
+            rates[f"{base}/{quote}"] = rate
+        return rates
+
+    @field_validator("webhook_retry_schedule", "trigger_retry_schedule")
+    @classmethod
+    def _webhook_schedule(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if not value or len(value) > 20:
+            raise ValueError("must list 1 to 20 delays in seconds")
+        if any(d < 0 or d > 7 * 86_400 for d in value):
+            raise ValueError("every delay must be between 0 and 604800 seconds")
         return value
 
     @model_validator(mode="after")

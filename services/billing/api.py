@@ -9,7 +9,6 @@ from services.billing import domain, invoices, store, subscriptions
 from services.billing.context import CLIENT, now, uow
 from shared.authz import company_scope, merchant_scope, require
 from shared.http.app import POOL
-from shared.http.client import ServiceUnavailable
 from shared.http.envelopes import Family, ok
 from shared.http.errors import ApiError, Errors
 from shared.http.middleware import SETTINGS, read_json
@@ -32,14 +31,8 @@ def scopes(who: Principal) -> dict:
 
 
 async def merchant_name(request: web.Request, merchant_id: int) -> str:
-    try:
-        status, body = await request.app[CLIENT].request(
-            "auth", "GET", f"/internal/merchants/{merchant_id}")
-    except ServiceUnavailable:
-        raise ApiError(Errors.UPSTREAM_UNAVAILABLE, service="auth") from None
-    if status != 200:
-        raise ApiError(Errors.UPSTREAM_UNAVAILABLE, service="auth")
-    return body.get("merchantName") or f"Merchant {merchant_id}"
+    body = await request.app[CLIENT].get_json("auth", f"/internal/merchants/{merchant_id}")
+    return (body or {}).get("merchantName") or f"Merchant {merchant_id}"
 
 
 def invalid(exc: ValueError) -> ApiError:

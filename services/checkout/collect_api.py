@@ -25,7 +25,7 @@ from services.checkout import domain, payments, store
 from services.checkout.connectors import BadPaymentDetails
 from services.checkout.context import uow
 from services.checkout.payments import units
-from services.checkout.payments_api import _merchant, _quote
+from services.checkout.payments_api import merchant_account, quote_for
 from shared.http.envelopes import json_response
 from shared.http.errors import ApiError, Errors
 from shared.http.middleware import SETTINGS, principal_of, read_json
@@ -59,11 +59,11 @@ async def collect(request: web.Request) -> web.Response:
         raise ApiError(Errors.FORBIDDEN)
     body = await read_json(request, Collect)
     money = parse_minor_string(body.amount, body.currency)
-    merchant = await _merchant(request, Principal(kind="service",
+    merchant = await merchant_account(request, Principal(kind="service",
                                                   merchant_id=str(body.merchant_id)))
     if merchant["status"] == "INACTIVE":
         raise ApiError(Errors.MERCHANT_INACTIVE)
-    quote = await _quote(request, merchant["merchantId"], money.currency.code, money.minor)
+    quote = await quote_for(request, merchant["merchantId"], money.currency.code, money.minor)
     create = domain.CreatePayment.model_validate({
         "amount": str(money.minor), "currency": money.currency.code,
         "description": body.description, "metadata": body.metadata})

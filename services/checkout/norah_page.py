@@ -22,7 +22,7 @@ from services.checkout import domain, html, payments, store
 from services.checkout.connectors import BadPaymentDetails
 from services.checkout.context import CLIENT, uow
 from services.checkout.pages import csrf_token as payment_csrf
-from services.checkout.payments_api import _quote
+from services.checkout.payments_api import quote_for
 from services.checkout.transaction_tokens import verify_transaction_token
 from services.checkout.transactions_api import Confirmation, _auth, _confirm_body
 from shared.http.app import POOL
@@ -82,7 +82,7 @@ async def _offer(request: web.Request, token: str, kind: str, *,
         raise html.Answer(_page("invalid", status=400))
     if merchant["status"] == "INACTIVE":
         raise html.Answer(_page("inactive", status=403))
-    quote = await _quote(request, merchant["merchantId"], money.currency.code, money.minor)
+    quote = await quote_for(request, merchant["merchantId"], money.currency.code, money.minor)
     fee = Money(int(quote["charges"]), money.currency)
     offer = {"merchant": merchant["merchantName"] or "Merchant",
              "amount": format_display(money), "fee": format_display(fee),

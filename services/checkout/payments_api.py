@@ -52,18 +52,15 @@ _MERCHANTS: weakref.WeakKeyDictionary[web.Application, dict[str, tuple[float, di
     weakref.WeakKeyDictionary()
 
 
-async def _merchant(request: web.Request, who) -> dict:
+async def merchant_account(request: web.Request, who) -> dict:
+    """The caller's merchant account from auth (cached briefly)."""
     cache = _MERCHANTS.setdefault(request.app, {})
     key = str(who.merchant_id)
     hit = cache.get(key)
     if hit is not None and hit[0] > time.monotonic():
         return hit[1]
-    try:
-        status, body = await request.app[CLIENT].request(
-            "auth", "GET", f"/internal/merchants/{who.merchant_id}")
-    except ServiceUnavailable:
-        raise ApiError(Errors.UPSTREAM_UNAVAILABLE, service="auth") from None
-    if status != 200:
+    body = await request.app[CLIENT].get_json("auth", f"/internal/merchants/{who.merchant_id}")
+    if body is None:
         raise ApiError(Errors.UPSTREAM_UNAVAILABLE, service="auth")
     ttl = request.app[SETTINGS].api_key_cache_seconds
     if ttl > 0:
@@ -73,7 +70,7 @@ async def _merchant(request: web.Request, who) -> dict:
     return body
 
 
-async def _quote(request: web.Request, merchant_id: int, currency: str, amount: int) -> dict:
+async def quote_for(request: web.Request, merchant_id: int, currency: str, amount: int) -> dict:
     try:
         status, body = await request.app[CLIENT].request(
             "fees", "POST", "/internal/quotes",
@@ -89,10 +86,10 @@ async def create_payment(request: web.Request) -> web.Response:
     who = require(request, "MERCHANT", allow_keys=True)
     body = await read_json(request, domain.CreatePayment)
     money = parse_minor_string(body.amount, body.currency)
-    merchant = await _merchant(request, who)
+    merchant = await merchant_account(request, who)
     if merchant["status"] == "INACTIVE":  # DEVELOPMENT merchants take sandbox payments
         raise ApiError(Errors.MERCHANT_INACTIVE)
-    quote = await _quote(request, merchant["merchantId"], money.currency.code, money.minor)
+    quote = await quote_for(request, merchant["merchantId"], money.currency.code, money.minor)
     async with uow(request) as work:
         # merchant_name: the hosted page names the merchant without asking auth again.
         row = await payments.create(work, company_id=merchant["companyId"],

@@ -18,7 +18,7 @@ from aiohttp import web
 from services.checkout import domain, html, payments, prices_store
 from services.checkout.context import CLIENT, uow
 from services.checkout.prices_api import PRICE_ID, expired
-from shared.http.client import ServiceUnavailable
+from shared.http.errors import ApiError
 from shared.money import parse_major
 
 
@@ -32,11 +32,10 @@ def _minor(value, currency: str) -> int:
 
 async def _merchant(request: web.Request, merchant_id: int) -> dict:
     try:
-        status, body = await request.app[CLIENT].request(
-            "auth", "GET", f"/internal/merchants/{merchant_id}")
-    except ServiceUnavailable:
-        raise html.Answer(_page("unavailable", 503)) from None
-    if status != 200 or not isinstance(body, dict):
+        body = await request.app[CLIENT].get_json("auth", f"/internal/merchants/{merchant_id}")
+    except ApiError:
+        body = None
+    if not isinstance(body, dict):
         raise html.Answer(_page("unavailable", 503))
     if body["status"] == "INACTIVE":
         raise html.Answer(_page("inactive", 403))

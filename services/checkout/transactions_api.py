@@ -18,10 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from services.checkout import domain, payments, store
 from services.checkout.connectors import BadPaymentDetails
 from services.checkout.context import CLIENT, uow
-from services.checkout.payments_api import _quote
+from services.checkout.payments_api import quote_for
 from shared.authz import company_scope, merchant_scope, require
 from shared.http.app import POOL, RELAY
-from shared.http.client import ServiceUnavailable
 from shared.http.envelopes import Family, ok
 from shared.http.errors import ApiError, Errors
 from shared.http.middleware import read_json
@@ -103,15 +102,7 @@ def details(row) -> dict:
 # Lookups --------------------------------------------------------------------------
 
 async def _auth(request: web.Request, path: str) -> dict | None:
-    try:
-        status, body = await request.app[CLIENT].request("auth", "GET", path)
-    except ServiceUnavailable:
-        raise ApiError(Errors.UPSTREAM_UNAVAILABLE, service="auth") from None
-    if status == 404:
-        return None
-    if status != 200:
-        raise ApiError(Errors.UPSTREAM_UNAVAILABLE, service="auth")
-    return body
+    return await request.app[CLIENT].get_json("auth", path)
 
 
 def _visible(who: Principal, merchant: dict) -> bool:
@@ -176,7 +167,7 @@ async def confirmation(request: web.Request) -> web.Response:
     merchant = await merchant_in_scope(request, who, uid=body.merchant_uid)
     if merchant["status"] == "INACTIVE":
         raise ApiError(Errors.MERCHANT_INACTIVE)
-    quote = await _quote(request, merchant["merchantId"], money.currency.code, money.minor)
+    quote = await quote_for(request, merchant["merchantId"], money.currency.code, money.minor)
     expected = Money(int(quote["charges"]), money.currency)
     if charge.minor != expected.minor:
         raise ApiError(Errors.CHARGE_MISMATCH, field="charge",

@@ -29,7 +29,7 @@ from services.checkout import domain, payments, store
 from services.checkout.context import uow
 from services.checkout.pages import embed_query
 from services.checkout.payments import units
-from services.checkout.payments_api import _merchant, _quote
+from services.checkout.payments_api import merchant_account, quote_for
 from shared.authz import require
 from shared.http.app import POOL, RELAY
 from shared.http.envelopes import Family, ok
@@ -132,10 +132,10 @@ async def create(request: web.Request) -> web.Response:
     origin = _origin(request)
     body = await read_json(request, WidgetPayment)
     money = parse_minor_string(body.amount, body.currency)
-    merchant = await _merchant(request, who)
+    merchant = await merchant_account(request, who)
     if merchant["status"] == "INACTIVE":
         raise ApiError(Errors.MERCHANT_INACTIVE)
-    quote = await _quote(request, merchant["merchantId"], money.currency.code, money.minor)
+    quote = await quote_for(request, merchant["merchantId"], money.currency.code, money.minor)
     intent = domain.CreatePayment(
         amount=body.amount, currency=body.currency, description=body.description,
         metadata={**body.metadata, "widget": {"origin": origin, "keyId": who.subject}})

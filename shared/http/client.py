@@ -92,3 +92,18 @@ class InternalClient:
                             reason=last)
                 await asyncio.sleep(next(delays))
         raise ServiceUnavailable(service, last)
+
+    async def get_json(self, service: str, path: str) -> Any | None:
+        """For a handler: `service`'s answer to GET `path`; None for a 404. An unreachable
+        or failing service is the caller's 502 `upstream_unavailable`."""
+        from shared.http.errors import ApiError, Errors
+
+        try:
+            status, body = await self.request(service, "GET", path)
+        except ServiceUnavailable:
+            raise ApiError(Errors.UPSTREAM_UNAVAILABLE, service=service) from None
+        if status == 404:
+            return None
+        if status != 200:
+            raise ApiError(Errors.UPSTREAM_UNAVAILABLE, service=service)
+        return body

@@ -107,6 +107,8 @@ class Errors:
         "upstream_timeout", 504, "The {service} service did not answer in time")
     NOT_READY = ErrorKind("not_ready", 503, "Service is not ready")
     INTERNAL = ErrorKind("internal_error", 500, "Internal server error")
+    DATABASE_UNAVAILABLE = ErrorKind(
+        "database_unavailable", 503, "The database is unavailable; retry shortly")
     PUBLISHABLE_KEY_NOT_ALLOWED = ErrorKind(
         "publishable_key_not_allowed", 403,
         "A publishable key (nk_pub_...) works only with the checkout widget's routes "

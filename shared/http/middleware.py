@@ -60,7 +60,19 @@ def to_api_error(exc: BaseException, request: web.Request) -> ApiError | None:
         # caller's input, never our own data.
         return ApiError(Errors.VALIDATION, detail="text contains a character that cannot "
                         "be stored (such as NUL)")
+    if isinstance(exc, _DATABASE_GONE) or (
+            isinstance(exc, asyncpg.InterfaceError) and "closed" in str(exc)):
+        # PostgreSQL restarting or unreachable: nothing was written (the transaction
+        # never committed), and a retry in a moment succeeds. A 503, not a bug.
+        log.warning("database_unavailable", error=type(exc).__name__, path=request.path)
+        return ApiError(Errors.DATABASE_UNAVAILABLE, headers={"Retry-After": "1"})
     return None
+
+
+_DATABASE_GONE = (asyncpg.CannotConnectNowError, asyncpg.ConnectionDoesNotExistError,
+                  asyncpg.AdminShutdownError, asyncpg.ConnectionFailureError,
+                  asyncpg.TooManyConnectionsError, ConnectionRefusedError,
+                  ConnectionResetError)
 
 
 def _check_url(request: web.Request) -> None:

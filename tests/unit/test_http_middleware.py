@@ -7,6 +7,7 @@ import warnings
 from collections.abc import AsyncIterator
 from decimal import Decimal
 
+import asyncpg
 import orjson
 import pytest
 from aiohttp import web
@@ -66,6 +67,13 @@ def build_app(settings: Settings) -> web.Application:
     async def boom(_request: web.Request) -> web.Response:
         raise RuntimeError(LEAKY_TEXT)
 
+    async def database_gone(request: web.Request) -> web.Response:
+        # What asyncpg raises while PostgreSQL restarts.
+        if request.query.get("kind") == "closed":
+            raise asyncpg.InterfaceError("cannot call Connection.fetch(): connection is closed")
+        raise asyncpg.ConnectionDoesNotExistError("connection was closed in the middle of "
+                                                  "operation")
+
     async def price(_request: web.Request) -> web.Response:
         return envelopes.ok(envelopes.Family.PRICES, {"usd": Decimal("50.00")})
 
@@ -84,6 +92,7 @@ def build_app(settings: Settings) -> web.Application:
     app.router.add_get("/api/v1/boom", boom)
     app.router.add_get("/api/v2/boom", boom)
     app.router.add_get("/prices/x", price)
+    app.router.add_get("/api/v2/database-gone", database_gone)
     app.router.add_get("/api/v1/whoami", whoami)
     app.router.add_get("/api/v2/whoami", whoami)
     return app
@@ -385,3 +394,13 @@ async def test_signed_principal_with_an_unknown_role_is_401(client: TestClient,
                                 headers={principal_mod.HEADER: sign(odd, settings)})
     assert response.status == 401
     assert response.headers["X-Error-Code"] == "invalid_principal"
+
+
+async def test_a_database_outage_is_a_503_to_retry_not_a_500(client: TestClient) -> None:
+    for query in ("", "?kind=closed"):
+        response = await client.get("/api/v2/database-gone" + query)
+        assert response.status == 503
+        assert response.headers["Retry-After"] == "1"
+        assert response.headers["X-Error-Code"] == "database_unavailable"
+        assert (await json_of(response))["message"] == \
+            "Error! The database is unavailable; retry shortly"
