@@ -7,12 +7,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench venv infra provision lint clean help browser
+.PHONY: run test bench chaos venv infra provision lint clean help browser
 
 help:
 	@echo "make run    set up and start the whole stack in the foreground (Ctrl-C stops it)"
 	@echo "make test   set up and run the whole test suite against real PostgreSQL and RabbitMQ"
 	@echo "make bench  run the benchmarks and print their figures (bench/results/)"
+	@echo "make chaos  faults under load (kill -9, broker and database outages, failing webhooks), then consistency checks"
 	@echo "make lint   ruff over the code"
 
 $(STAMP): pyproject.toml sdk/python/pyproject.toml
@@ -41,6 +42,9 @@ test: venv infra browser
 
 bench: venv infra
 	$(PY) -m bench.quotes
+
+chaos: venv infra
+	$(PY) -m bench.chaos
 
 lint: venv
 	$(PY) -m ruff check services shared deploy tests sdk/python
