@@ -41,7 +41,7 @@ test: venv infra browser
 	@bash sdk/js/test.sh
 
 bench: venv infra
-	$(PY) -m bench.quotes
+	$(PY) -m bench.run
 
 chaos: venv infra
 	$(PY) -m bench.chaos

@@ -123,7 +123,8 @@ async def _wait_ready(port: int, proc: subprocess.Popen) -> None:
     raise SystemExit("fees not ready in 60 s")
 
 
-async def main() -> int:
+async def measure() -> dict:
+    """Start fees alone, drive it, stop it; the figures (also in results/quotes.json)."""
     settings = _settings()
     await provision(settings)
     env = {**os.environ, "NORGATE_DATABASE_URL": settings.database_url,
@@ -155,6 +156,11 @@ async def main() -> int:
                   meets_target=result["requests_per_s"] >= TARGET and result["non_2xx"] == 0)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "quotes.json").write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+async def main() -> int:
+    result = await measure()
     print(f"\n{'benchmark':<34}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}  target")
     print(f"{result['benchmark']:<34}{result['requests_per_s']:>10.0f}{result['p50_ms']:>9.2f}"
           f"{result['p99_ms']:>9.2f}{result['non_2xx']:>9}  >= {TARGET}/s "

@@ -48,11 +48,21 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
         )
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Pool release hook. asyncpg still rolls back a transaction left open; this skips
+    its default reset query (UNLISTEN, RESET ALL, CLOSE ALL, advisory unlock), one
+    more round trip per acquire. Pooled connections hold no session state: nothing
+    pooled LISTENs, SETs without LOCAL or keeps cursors, and the one session advisory
+    lock (billing's scheduler) is released in its own `finally` (the migration
+    runner's is on a connection of its own)."""
+
+
 async def create_pool(dsn: str, *, schema: str, application_name: str,
                       min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
     quote_ident(schema)
     return await asyncpg.create_pool(
         dsn, min_size=min_size, max_size=max_size, init=_init_connection,
+        reset=_keep_session,
         server_settings={"search_path": schema, "application_name": application_name},
         command_timeout=30,
     )

@@ -154,9 +154,15 @@ async def _events_ctx(app: web.Application) -> AsyncIterator[None]:
 
     broker.on_connect(declare_catalog)
     relay = None
+    relay_pool = None
     consumers: list[Consumer] = []
     if spec.uses_database:
-        relay = OutboxRelay(app[POOL], broker, topology, service=spec.name,
+        # The relay gets a connection of its own: from the request pool it would wait
+        # behind every request in line, and under load the outbox would fill up.
+        relay_pool = await create_pool(
+            settings.dsn_of(spec.name), schema=spec.name, min_size=1, max_size=1,
+            application_name=f"norgate-{spec.name}-relay")
+        relay = OutboxRelay(relay_pool, broker, topology, service=spec.name,
                             batch_size=settings.relay_batch_size,
                             poll_seconds=settings.relay_poll_seconds)
         app[RELAY] = relay
@@ -193,6 +199,8 @@ async def _events_ctx(app: web.Application) -> AsyncIterator[None]:
                 except Exception as exc:
                     log.warning("outbox_final_flush_failed", error=str(exc))
         await broker.stop()
+        if relay_pool is not None:
+            await relay_pool.close()
 
 
 async def _ready_hooks_ctx(app: web.Application) -> AsyncIterator[None]:

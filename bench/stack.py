@@ -1,0 +1,252 @@
+"""The stack under test: its settings, start-up, onboarding, quiet points and memory.
+
+The stack runs with NORGATE_ENV=dev and production tuning otherwise: a random
+64-character secret key, a random bootstrap password, logging at info, the default
+pools, poll intervals and retry schedules. `prod` differs from `dev` in one thing
+only besides refusing default secrets: it refuses webhook targets on loopback and
+private addresses, and the benchmark's receiver listens on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import secrets
+import socket
+import sys
+import time
+from email import policy
+from email.parser import BytesParser
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import aio_pika
+import aiohttp
+import asyncpg
+
+from deploy.run import Stack, _die_with_parent
+from shared.events import Topology, catalog
+from shared.settings import SERVICES
+
+PASSWORD = "Bench-Owner-Password-1"
+
+
+def free_ports(n: int) -> list[int]:
+    socks = []
+    for _ in range(n):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+def parse_workers(text: str) -> dict[str, int]:
+    """"gateway=2,checkout=2" -> {"gateway": 2, "checkout": 2}."""
+    out = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, _, count = part.partition("=")
+        out[name.strip()] = int(count)
+    return out
+
+
+def bench_env(tmp: Path, run_id: str) -> dict[str, str]:
+    base = os.environ.get("NORGATE_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/norgate")
+    parts = urlsplit(base)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NORGATE_")}
+    ports = free_ports(len(SERVICES) + 2)
+    env.update({f"NORGATE_{name.upper()}_PORT": str(port)
+                for name, port in zip(SERVICES, ports, strict=False)})
+    env.update({
+        "NORGATE_ENV": "dev",
+        "NORGATE_LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "info"),
+        "NORGATE_DATABASE_URL": urlunsplit((parts.scheme, parts.netloc, f"/norgate_bench_{run_id}",
+                                            parts.query, "")),
+        "NORGATE_AMQP_URL": os.environ.get("NORGATE_AMQP_URL",
+                                           "amqp://guest:guest@127.0.0.1:5672/"),
+        "NORGATE_EVENTS_NAMESPACE": f"bench_{run_id}",
+        "NORGATE_SECRET_KEY": secrets.token_hex(32),
+        "NORGATE_BOOTSTRAP_SUPER_PASSWORD": secrets.token_urlsafe(16),
+        "NORGATE_PUBLIC_URL": f"http://127.0.0.1:{ports[0]}",
+        "NORGATE_MAILSINK_SMTP_PORT": str(ports[-2]),
+        "NORGATE_MAILSINK_HTTP_PORT": str(ports[-1]),
+        "NORGATE_MAIL_DIR": str(tmp / "mail"),
+    })
+    return env
+
+
+class BenchStack(Stack):
+    """deploy.run's Stack with a process count per service (NORGATE_WORKERS)."""
+
+    def __init__(self, env: dict[str, str], workers: dict[str, int], **kwargs):
+        super().__init__(env, **kwargs)
+        self.workers = workers
+
+    async def _spawn(self, name: str, module: str) -> None:
+        """As Stack's, but each process writes its log lines straight to a file (as
+        into a container runtime's log), not through a pipe this process copies."""
+        assert self.log_dir is not None
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        env = {**self.env, "NORGATE_WORKERS": str(self.workers.get(name, 1))}
+        with open(self.log_dir / f"{name}.log", "ab") as sink:
+            self.procs[name] = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", module, env=env, stdout=sink,
+                stderr=asyncio.subprocess.STDOUT, start_new_session=True,
+                preexec_fn=_die_with_parent)
+
+    def url(self, service: str = "gateway") -> str:
+        return f"http://127.0.0.1:{self.settings.port_of(service)}"
+
+
+# Onboarding through the gateway -------------------------------------------------
+
+async def _mail_to(mail_dir: Path, address: str, timeout: float = 30) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for path in sorted(mail_dir.glob("*.eml")):
+            msg = BytesParser(policy=policy.default).parsebytes(path.read_bytes())
+            if msg["To"] == address:
+                return msg.get_body(("plain",)).get_content()
+        await asyncio.sleep(0.2)
+    raise RuntimeError(f"no mail to {address} in {timeout:.0f} s")
+
+
+async def _json(resp: aiohttp.ClientResponse, expect: tuple[int, ...] = (200, 201)) -> dict:
+    body = await resp.json(content_type=None)
+    if resp.status not in expect:
+        raise RuntimeError(f"{resp.method} {resp.url.path}: {resp.status} {body}")
+    return body
+
+
+async def onboard(stack: BenchStack, merchants: int) -> list[dict]:
+    """A company signed up and confirmed by e-mail, `merchants` ENTERPRISE merchants
+    (activated), one secret API key each: [{"merchantId", "key"}]."""
+    gw = stack.url()
+    email = f"owner.{secrets.token_hex(4)}@bench.example.com"
+    async with aiohttp.ClientSession() as http:
+        await _json(await http.post(gw + "/api/v1/auth/admin-sign-up", json={
+            "firstName": "Bench", "lastName": "Owner", "email": email, "password": PASSWORD,
+            "companyName": "Bench Ltd"}))
+        text = await _mail_to(Path(stack.env["NORGATE_MAIL_DIR"]), email)
+        link = re.search(r"(http://\S+confirm-email\?token=\S+)", text).group(1)
+        async with http.get(link) as resp:
+            if resp.status >= 400:
+                raise RuntimeError(f"confirm-email: {resp.status}")
+        token = (await _json(await http.post(gw + "/api/v1/auth/sign-in", json={
+            "email": email, "password": PASSWORD})))["token"]
+        auth = {"Authorization": f"Bearer {token}"}
+        out = []
+        for i in range(merchants):
+            merchant = (await _json(await http.post(
+                gw + "/api/v1/admin/create-merchant-account", headers=auth, json={
+                    "merchantName": f"Bench Shop {i}", "ratePlan": "ENTERPRISE",
+                    "merchantEmail": f"shop{i}.{secrets.token_hex(3)}@bench.example.com"})))["data"]
+            await _json(await http.post(
+                gw + f"/api/v1/admin/merchants/{merchant['merchantId']}/activate", headers=auth))
+            key = (await _json(await http.post(gw + "/api/v1/api-keys", headers=auth, json={
+                "merchantId": merchant["merchantId"]})))["data"]["key"]
+            out.append({"merchantId": int(merchant["merchantId"]), "key": key})
+    return out
+
+
+async def register_webhooks(stack: BenchStack, merchants: list[dict], url: str) -> None:
+    async with aiohttp.ClientSession() as http:
+        for m in merchants:
+            await _json(await http.post(
+                stack.url() + "/api/v2/webhooks/endpoints", headers={"X-API-Key": m["key"]},
+                json={"url": url, "events": ["payment.created", "payment.completed"]}))
+
+
+# Quiet points -------------------------------------------------------------------
+
+async def drain(admin_dsn: str, amqp_url: str, namespace: str, timeout: float = 180) -> float:
+    """Wait until no outbox row is pending, no consumer queue holds a message and no
+    webhook delivery is due, twice in a row; returns the seconds it took."""
+    started = time.monotonic()
+    topology = Topology(namespace)
+    names = [topology.queue(service, purpose) for service, purpose in catalog.QUEUES]
+    quiet = 0
+    conn = await asyncpg.connect(admin_dsn)
+    amqp = await aio_pika.connect(amqp_url)
+    try:
+        channel = await amqp.channel()
+        while time.monotonic() - started < timeout:
+            pending = 0
+            for schema in SERVICES:
+                if await conn.fetchval("SELECT to_regclass($1)", f"{schema}.outbox"):
+                    pending += await conn.fetchval(
+                        f'SELECT count(*) FROM "{schema}".outbox WHERE published_at IS NULL')
+            pending += await conn.fetchval(
+                """SELECT count(*) FROM notifier.webhook_deliveries
+                   WHERE status = 'pending' AND next_attempt_at <= now()""")
+            for name in names:
+                queue = await channel.declare_queue(name, passive=True)
+                pending += queue.declaration_result.message_count or 0
+            quiet = quiet + 1 if pending == 0 else 0
+            if quiet >= 2:
+                return round(time.monotonic() - started, 1)
+            await asyncio.sleep(0.5)
+        raise RuntimeError(f"the stack did not drain in {timeout:.0f} s")
+    finally:
+        await amqp.close()
+        await conn.close()
+
+
+# Memory -------------------------------------------------------------------------
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == pid:
+            out.append(int(entry.name))
+    return out
+
+
+def _kib(pid: int, field: str) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def peak_rss(pids: dict[str, int]) -> dict[str, dict]:
+    """Per service: the peak resident set (VmHWM) of its largest process and the sum
+    over its processes (a worker is a full replica), in MB."""
+    out = {}
+    for name, pid in pids.items():
+        family = [pid] + _children(pid)
+        peaks = [_kib(p, "VmHWM") for p in family]
+        out[name] = {"processes": len(family), "peak_mb_max": round(max(peaks) / 1024, 1),
+                     "peak_mb_sum": round(sum(peaks) / 1024, 1)}
+    return out
+
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
+    """User + system CPU seconds so far of each service (all its processes)."""
+    out = {}
+    for name, pid in pids.items():
+        total = 0
+        for p in [pid] + _children(pid):
+            try:
+                fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+        out[name] = total / _TICKS
+    return out
