@@ -54,6 +54,7 @@ async def merchant(request: web.Request) -> web.Response:
                           "status": row["status"], "ratePlan": row["rate_plan"],
                           "merchantName": row["name"], "merchantEmail": row["email"],
                           "webServiceUrl": row["web_service_url"],
+                          "returnUrl": row["return_url"],
                           "paymentMethods": row["payment_methods"]})
 
 

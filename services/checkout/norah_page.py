@@ -14,6 +14,7 @@ public); `/check-out/pay` answers the same. CSRF: HMAC-SHA256(derive(settings,
 from __future__ import annotations
 
 import hmac
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from aiohttp import web
 from pydantic import ValidationError
@@ -33,6 +34,13 @@ from shared.money import Money, format_display, parse_major, to_major_decimal
 METHODS = (("ZIMSWITCH", "ZimSwitch"), ("OMARI", "OMARI"), ("INNBUCKS", "InnBucks"),
            ("ECOCASH", "EcoCash"), ("VISA_MASTER", "Card (Visa / Mastercard)"))
 _ECHOED = ("phone", "account", "exp_month", "exp_year")  # never the card or cvc
+
+
+def with_query(url: str, **params: str) -> str:
+    """`url` with `params` added to its query string."""
+    parts = urlsplit(url)
+    query = urlencode([*parse_qsl(parts.query, keep_blank_values=True), *params.items()])
+    return urlunsplit(parts._replace(query=query))
 
 
 def csrf_token(settings, jti: str) -> str:
@@ -155,6 +163,10 @@ async def pay(request: web.Request) -> web.Response:
                                         money=money, body=create, quote=offer["quote"],
                                         merchant_name=merchant["merchantName"],
                                         methods=merchant.get("paymentMethods"))
+            if merchant.get("returnUrl"):  # the customer goes back there, with the trace
+                back = with_query(merchant["returnUrl"], trace=str(row["trace"]))
+                row = await store.update_payment(work.conn, row["id"], {
+                    "success_url": back, "cancel_url": back})
             row, outcome = await payments.confirm(work, row, _confirm_body(body))
     except BadPaymentDetails as exc:
         return _page("pay", status=400, offer=offer, method=method, error=str(exc),
@@ -165,6 +177,8 @@ async def pay(request: web.Request) -> web.Response:
               "failure": row["failure_reason"],
               "csrf": payment_csrf(request.app[SETTINGS], pid)}
     if row["status"] == "completed":
+        if row["success_url"]:  # the merchant's returnUrl; steps (OTP, 3-D Secure) end there too
+            raise web.HTTPSeeOther(row["success_url"])
         return _page("completed", offer=offer, result=result)
     if row["status"] == "processing":
         view = "step" if row["pending_action"] in ("otp", "3ds") else "phone"

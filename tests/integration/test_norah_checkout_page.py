@@ -7,6 +7,7 @@ import re
 import time
 import uuid
 
+import asyncpg
 import jwt
 
 from services.checkout.norah_page import csrf_token
@@ -192,3 +193,22 @@ async def test_user_token_merchant_must_be_in_scope(settings, norah):  # noqa: F
                                    "merchantUid": await _uid(settings, merchant.merchant_id)})
     assert resp.status == 400
     assert "merchantUid" in (await resp.json())["message"]
+
+
+async def test_a_paid_link_returns_to_the_merchants_return_url(settings, norah):  # noqa: F811
+    client, _, merchant = norah
+    conn = await asyncpg.connect(settings.dsn_of("auth"))
+    try:  # the merchant's returnUrl, as PATCH /api/v1/admin/merchants/{id} sets it
+        await conn.execute("UPDATE merchants SET return_url = $1 WHERE id = $2",
+                           "https://shop.example/back?order=7", merchant.merchant_id)
+    finally:
+        await conn.close()
+    token = await _token(client, merchant.headers(settings))
+    resp = await _pay(client, settings, token, method="ZIMSWITCH", account="263771234567")
+    assert resp.status == 303, await resp.text()
+    location = resp.headers["Location"]
+    assert re.fullmatch(r"https://shop\.example/back\?order=7&trace=[0-9a-f-]{36}", location)
+    trace = location.rsplit("=", 1)[1]
+    status = await client.post("/api/v1/transactions/status",
+                               headers=merchant.headers(settings), json={"trace": trace})
+    assert (await status.json())["data"]["status"] == "COMPLETED"
