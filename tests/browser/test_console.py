@@ -338,6 +338,9 @@ async def test_dashboard_chart_and_billing(stack, merchant, shop_user, page, sho
     await open_page(page, "Subscriptions & invoices")
     await page.get_by_role("row").filter(has_text="Console Gold").wait_for()
     assert "49.00 ZAR" in await page.get_by_role("row").filter(has_text="Console Gold").inner_text()
+    listed = page.get_by_role("row").filter(has_text=sub["subscriptionId"])  # the list
+    await listed.wait_for()
+    assert "cust_console" in await listed.inner_text()
     await page.get_by_label("Subscription", exact=True).fill(sub["subscriptionId"])
     await page.locator("#subscription-lookup").get_by_role("button", name="Look up").click()
     await page.get_by_role("heading", name=f"Subscription {sub['subscriptionId']}").wait_for()

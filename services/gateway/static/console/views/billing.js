@@ -1,7 +1,6 @@
-// Plans, subscriptions and invoices (NorPay /api/v2). Billing has list routes for plans
-// only; subscriptions and invoices are looked up by id (and a subscription shows its
-// invoices). When billing adds GET /api/v2/subscriptions and /api/v2/invoices, the
-// lists appear here on their own.
+// Plans, subscriptions and invoices (NorPay /api/v2): the lists (newest 50 of each),
+// and a lookup by id (a subscription shows its invoices). A gateway without the list
+// routes (an older billing) shows the lookups only.
 
 import { norpay } from "../lib/api.js";
 import { badge, dl, field, formValues, h, notice, table } from "../lib/dom.js";
