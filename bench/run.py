@@ -21,7 +21,9 @@ Prints a table, writes bench/results/<timestamp>.json and bench/results/summary.
 Environment: BENCH_DURATION (s per phase, 10), BENCH_PACED_SECONDS (20), BENCH_RATE
 (payments/s of the paced phase, 300), BENCH_MERCHANTS (32), BENCH_WORKERS
 (processes per service, e.g. "gateway=2,checkout=2"; default one each),
-BENCH_SKIP_QUOTES=1.
+BENCH_SKIP_QUOTES=1, BENCH_ONLY=create (skip the floors and every phase but create at 32
+connections: a quick before/after of CPU ms per create while tuning; writes the JSON
+only, not summary.md).
 """
 
 from __future__ import annotations
@@ -227,9 +229,12 @@ async def measure_norgate(stack: BenchStack, admin: str, duration: float,
 
     await _wrk(gw, scripts.CREATE, connections=32, duration=3, data=create("warm"))
     out["warmup_drain_s"] = await settle()
-    for c in (32, 128):
+    only_create = os.environ.get("BENCH_ONLY") == "create"
+    for c in (32,) if only_create else (32, 128):
         out[f"create_c{c}"] = await _wrk(gw, scripts.CREATE, connections=c, duration=duration,
                                          data=create(f"create{c}"), stack=stack, settle=settle)
+    if only_create:
+        return out
     pairs = await _pairs(admin, "SELECT payment_id, merchant_id FROM checkout.payments "
                                 "ORDER BY random() LIMIT 2000", index)
     out["get_c32"] = await _wrk(gw, scripts.GET, connections=32, duration=duration,
@@ -303,7 +308,9 @@ async def main() -> int:
     await provision(settings)
     failed = False
     try:
-        results["floors"] = await measure_floors(admin, duration, os.cpu_count() or 1)
+        only_create = os.environ.get("BENCH_ONLY") == "create"
+        if not only_create:
+            results["floors"] = await measure_floors(admin, duration, os.cpu_count() or 1)
         await stack.start()
         results["ready_s"] = await stack.wait_ready(120)
         results["norgate"] = await measure_norgate(stack, admin, duration,
@@ -324,6 +331,16 @@ async def main() -> int:
             print(f"bench: could not delete the event namespace: {exc}")
         if not failed:
             shutil.rmtree(tmp, ignore_errors=True)
+    if only_create:
+        create = results["norgate"]["create_c32"]
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        stamp = started.strftime("%Y%m%dT%H%M%SZ")
+        (RESULTS / f"{stamp}-create.json").write_text(
+            json.dumps(results, indent=2, default=str) + "\n")
+        print(json.dumps({k: create.get(k) for k in (
+            "requests_per_s", "p50_ms", "p99_ms", "non_2xx", "drain_s",
+            "cpu_ms_per_request")}, indent=1))
+        return 0
     if os.environ.get("BENCH_SKIP_QUOTES") != "1":
         from bench import quotes
 

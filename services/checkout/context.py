@@ -2,23 +2,91 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Hashable
 
 from aiohttp import web
 
 from shared.aio import cancel_and_wait
-from shared.events import UnitOfWork
-from shared.http.app import POOL, RELAY
+from shared.events import Event, UnitOfWork
+from shared.events.subscriber import Subscriber
+from shared.http.app import BROKER, POOL, RELAY, TOPOLOGY
 from shared.http.client import InternalClient
 from shared.http.middleware import SETTINGS
+from shared.logging import get_logger
+
+log = get_logger(__name__)
 
 CLIENT = web.AppKey("internal_client", InternalClient)
 TASKS = web.AppKey("background_tasks", set)  # sandbox rail callbacks in flight
+# Fees' rule changes (as services/fees/rules_cache.py hears them).
+FEE_RULE_EVENTS = ["charge.created", "charge.updated", "charge.deleted"]
+
+
+class QuoteCache:
+    """Fee quotes from the fees service by (merchant, currency, amount), so a create
+    with an amount seen lately needs no hop to fees.
+
+    Bounds: an entry lives at most `ttl` seconds (NORGATE_API_KEY_CACHE_SECONDS, the
+    bound on account changes reaching a create; 0 turns the cache off). A fee rule
+    change (`charge.*`, heard by every replica through a broadcast subscription)
+    drops every entry at once, and for `GRACE_SECONDS` after it nothing is cached,
+    so a quote fees computed before it reloaded its own rules is not kept. A quote
+    asked before a change and answered after it is not kept either (generation).
+    After a broker (re)connection (events may have been missed) the cache is dropped.
+    """
+
+    MAX_ENTRIES = 10_000
+    GRACE_SECONDS = 2.0
+
+    def __init__(self, ttl: float) -> None:
+        self.ttl = ttl
+        self.generation = 0
+        self._entries: dict[Hashable, tuple[float, dict]] = {}
+        self._quiet_until = 0.0
+
+    def get(self, key: Hashable) -> dict | None:
+        hit = self._entries.get(key)
+        if hit is not None and hit[0] > time.monotonic():
+            return hit[1]
+        return None
+
+    def put(self, key: Hashable, quote: dict, generation: int) -> None:
+        now = time.monotonic()
+        if self.ttl <= 0 or generation != self.generation or now < self._quiet_until:
+            return
+        if len(self._entries) >= self.MAX_ENTRIES:
+            self._entries.clear()
+        self._entries[key] = (now + self.ttl, quote)
+
+    def invalidate(self, *, grace: bool = True) -> None:
+        self.generation += 1
+        self._entries.clear()
+        if grace:
+            self._quiet_until = time.monotonic() + self.GRACE_SECONDS
+
+    async def on_event(self, event: Event) -> None:
+        self.invalidate()
+        log.info("fee_quotes_dropped", cause=event.type)
+
+    async def on_resync(self) -> None:
+        self.invalidate(grace=False)
+
+
+QUOTES = web.AppKey("fee_quotes", QuoteCache)
 
 
 async def context_ctx(app: web.Application) -> AsyncIterator[None]:
     app[CLIENT] = InternalClient(app[SETTINGS], caller="checkout", timeout=5, retries=1)
     app[TASKS] = set()
+    quotes = QuoteCache(app[SETTINGS].api_key_cache_seconds)
+    app[QUOTES] = quotes
+    if app.get(BROKER) is not None:
+        await Subscriber(app[BROKER], app[TOPOLOGY], keys=FEE_RULE_EVENTS,
+                         on_event=quotes.on_event, on_resync=quotes.on_resync,
+                         name="fee-quotes").start()
+    else:  # no events to hear of rule changes: never cache
+        quotes.ttl = 0
     yield
     for task in list(app[TASKS]):
         await cancel_and_wait(task)

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from services.checkout import domain, payments, store
 from services.checkout.connectors import INSUFFICIENT, BadPaymentDetails
-from services.checkout.context import CLIENT, uow
+from services.checkout.context import CLIENT, QUOTES, uow
 from services.checkout.payments import units
 from shared.authz import company_scope, merchant_scope, require
 from shared.http.app import POOL, RELAY
@@ -71,6 +71,20 @@ async def merchant_account(request: web.Request, who) -> dict:
 
 
 async def quote_for(request: web.Request, merchant_id: int, currency: str, amount: int) -> dict:
+    """Fees' quote (cached briefly, dropped when a fee rule changes: context.QuoteCache)."""
+    quotes = request.app[QUOTES]
+    key = (merchant_id, currency, amount)
+    cached = quotes.get(key)
+    if cached is not None:
+        return cached
+    generation = quotes.generation
+    body = await _ask_fees(request, merchant_id, currency, amount)
+    quotes.put(key, body, generation)
+    return body
+
+
+async def _ask_fees(request: web.Request, merchant_id: int, currency: str,
+                    amount: int) -> dict:
     try:
         status, body = await request.app[CLIENT].request(
             "fees", "POST", "/internal/quotes",

@@ -25,7 +25,8 @@ def build_spec(settings: Settings) -> ServiceSpec:
         migrations=Path(__file__).parent / "migrations",
         setup_routes=webhooks_api.setup_routes,
         docs=webhooks_api.DOCS,
-        consumers=[ConsumerSpec("email", email_handlers(mailer, settings.smtp_from)),
+        consumers=[ConsumerSpec("email", email_handlers(mailer, settings.smtp_from),
+                                  batch=False),
                    ConsumerSpec("webhooks", webhook_handlers(shared))],
         # Runs after the database and events contexts: the dispatcher needs the pool.
         cleanup_ctx=[context_ctx(shared)],

@@ -10,6 +10,16 @@ For each message:
      the last attempt it goes to the dead-letter queue with the error attached.
 A failing handler is never skipped silently: every failure is logged with the
 event id, counted in metrics, and ends either handled or in the DLQ.
+
+Batches: messages that arrive together (already delivered, up to the prefetch) are
+handled by one worker in ONE transaction: one inbox INSERT for all their event ids
+(dedup per event id as above), each new event's handler in turn, one COMMIT, then
+each message is acked. Same guarantees as one by one: if anything in the batch fails
+(a handler, a statement, the commit), the whole transaction rolls back, so no effect
+of any message in it remains, and every message of the batch is then handled alone
+as described above (its own transaction, retries, dead letters). A failing message
+thus costs one more run of the handlers of its batch, and the others' effects are
+written once. One message at a time takes the one-by-one path directly.
 """
 
 from __future__ import annotations
@@ -47,7 +57,8 @@ class Consumer:
                  service: str, purpose: str, handlers: dict[str, Handler],
                  relay: OutboxRelay | None = None, prefetch: int = 32,
                  max_attempts: int = 8,
-                 retry_delays: Sequence[float] = (1, 5, 30, 120, 600, 1800, 3600)):
+                 retry_delays: Sequence[float] = (1, 5, 30, 120, 600, 1800, 3600),
+                 batch: bool = True):
         if not handlers:
             raise ValueError("a consumer needs at least one handler")
         self._pool = pool
@@ -60,12 +71,20 @@ class Consumer:
         self._prefetch = prefetch
         self._max_attempts = max_attempts
         self._retry_delays = tuple(retry_delays) or (1.0,)
+        # Handlers whose effects reach outside the database (an SMTP send) must not
+        # be run again when another event of their batch fails: those consumers
+        # handle each message alone, concurrently, as they arrive.
+        self._batch = batch
         self.queue_name = topology.queue(service, purpose)
         self._inbox_name = f"{service}.{purpose}"
         self._publish_channel: aio_pika.abc.AbstractChannel | None = None
         self._in_flight: set[asyncio.Task] = set()
         self._consuming_on: AbstractConnection | None = None
         self._consumer_tag: str | None = None
+        # Delivered messages waiting for the batch worker, with the future their
+        # delivery task awaits.
+        self._waiting: list[tuple[AbstractIncomingMessage, asyncio.Future]] = []
+        self._worker: asyncio.Task | None = None
 
     @property
     def is_consuming(self) -> bool:
@@ -111,10 +130,93 @@ class Consumer:
         if task is not None:
             self._in_flight.add(task)
         try:
-            await self._process(message)
+            if not self._batch:
+                await self._process(message)
+                return
+            done = asyncio.get_running_loop().create_future()
+            self._waiting.append((message, done))
+            if self._worker is None or self._worker.done():
+                self._worker = asyncio.create_task(self._work(),
+                                                   name=f"consumer-{self.queue_name}")
+            await done
         finally:
             if task is not None:
                 self._in_flight.discard(task)
+
+    async def _work(self) -> None:
+        """Handle what is waiting, batch after batch, until nothing is."""
+        while self._waiting:
+            # The other deliveries of the same read have their tasks scheduled
+            # behind this one: the batch is everything already delivered.
+            await asyncio.sleep(0)
+            batch = self._waiting[:self._prefetch]
+            del self._waiting[:len(batch)]
+            try:
+                if len(batch) == 1:
+                    await self._process(batch[0][0])
+                else:
+                    await self._process_batch([message for message, _ in batch])
+            except BaseException as exc:
+                for _, done in batch:
+                    if not done.done():
+                        done.set_exception(exc)
+                if isinstance(exc, asyncio.CancelledError):
+                    for _, done in self._waiting:
+                        done.cancel()
+                    self._waiting.clear()
+                    raise
+                continue
+            for _, done in batch:
+                if not done.done():
+                    done.set_result(None)
+
+    async def _process_batch(self, messages: list[AbstractIncomingMessage]) -> None:
+        ready: list[tuple[AbstractIncomingMessage, Event, Handler, int]] = []
+        for message in messages:
+            try:
+                attempts = int((message.headers or {}).get(ATTEMPTS_HEADER, 0))
+                event = Event.from_bytes(message.body)
+                handler = self._handlers[event.type]
+            except Exception:
+                await self._process(message)  # dead-lettered there, with the reason
+                continue
+            ready.append((message, event, handler, attempts))
+        if not ready:
+            return
+        try:
+            handled = await self._handle_batch([(e, h) for _, e, h, _ in ready])
+        except Exception as exc:
+            log.info("event_batch_failed", queue=self.queue_name, size=len(ready),
+                     error=f"{type(exc).__name__}: {exc}"[:300])
+            for message, *_ in ready:
+                await self._process(message)
+            return
+        for (message, event, _, attempts), first in zip(ready, handled, strict=True):
+            await message.ack()
+            outcome = "handled" if first else "duplicate"
+            metrics.EVENTS_HANDLED.labels(self._service, self.queue_name, outcome).inc()
+            bind_ids(request_id=new_id(), correlation_id=event.correlation_id or str(event.id))
+            log.info("event_" + outcome, event_type=event.type, event_id=str(event.id),
+                     queue=self.queue_name, attempt=attempts + 1)
+
+    async def _handle_batch(self, events: list[tuple[Event, Handler]]) -> list[bool]:
+        """All of them in one transaction; for each, whether it was new."""
+        async with UnitOfWork(self._pool, producer=self._service, relay=self._relay) as uow:
+            new = {row[0] for row in await uow.conn.fetch(
+                """INSERT INTO inbox (consumer, event_id, event_type)
+                   SELECT $1, e.id, e.type FROM unnest($2::uuid[], $3::text[]) AS e(id, type)
+                   ON CONFLICT DO NOTHING RETURNING event_id""",
+                self._inbox_name, [e.id for e, _ in events], [e.type for e, _ in events])}
+            handled = []
+            for event, handler in events:
+                first = event.id in new
+                new.discard(event.id)  # the same event twice in a batch: handled once
+                if first:
+                    bind_ids(request_id=new_id(),
+                             correlation_id=event.correlation_id or str(event.id))
+                    await handler(event, uow)
+                handled.append(first)
+            return handled
 
     async def _process(self, message: AbstractIncomingMessage) -> None:
         try:

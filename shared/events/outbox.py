@@ -69,9 +69,14 @@ class UnitOfWork:
                 return
             try:
                 if self.events:
-                    await self.conn.executemany(
-                        "INSERT INTO outbox (event_id, event_type, payload) VALUES ($1, $2, $3)",
-                        [(e.id, e.type, e.to_bytes()) for e in self.events])
+                    # One statement for all of them (executemany costs more per call).
+                    await self.conn.execute(
+                        """INSERT INTO outbox (event_id, event_type, payload)
+                           SELECT id, type, payload
+                             FROM unnest($1::uuid[], $2::text[], $3::bytea[])
+                           WITH ORDINALITY AS e(id, type, payload, n) ORDER BY n""",
+                        [e.id for e in self.events], [e.type for e in self.events],
+                        [e.to_bytes() for e in self.events])
             except BaseException:
                 await self._tx.rollback()
                 raise

@@ -46,6 +46,8 @@ SPEC = web.AppKey("spec", object)
 class ConsumerSpec:
     purpose: str
     handlers: dict[str, Handler]
+    # False when a handler acts outside the database (see shared/events/consumer.py).
+    batch: bool = True
 
 
 @dataclass
@@ -180,7 +182,7 @@ async def _events_ctx(app: web.Application) -> AsyncIterator[None]:
                 # transaction; leave some for requests and /readyz.
                 prefetch=max(1, min(settings.consumer_prefetch, settings.db_pool_max - 2)),
                 max_attempts=settings.consumer_max_attempts,
-                retry_delays=settings.consumer_retry_delays)
+                retry_delays=settings.consumer_retry_delays, batch=c.batch)
             await consumer.start()
             consumers.append(consumer)
     app[CONSUMERS] = consumers
