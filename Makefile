@@ -47,7 +47,7 @@ chaos: venv infra
 	$(PY) -m bench.chaos
 
 lint: venv
-	$(PY) -m ruff check services shared deploy tests sdk/python
+	$(PY) -m ruff check services shared deploy tests bench sdk/python
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
