@@ -55,11 +55,12 @@ def payment_handlers(settings: Settings, clock):
                                     merchant_id=merchant_id, event_id=event.id,
                                     at=event.occurred_at)
         invoice_id = (data.get("metadata") or {}).get("invoiceId")
-        if not invoice_id:
-            return
+        if not invoice_id or data.get("origin") != "billing":
+            return  # only the payments billing made for its invoices pay them
         row = await store.invoice(uow.conn, str(invoice_id), company_id=company_id,
                                   merchant_id=merchant_id)
-        if row is None:
+        if row is None or int(data["amount"]) != int(row["total"]) \
+                or data["currency"] != row["currency"]:
             return
         paid = await invoices.mark_paid(uow, settings, row["id"],
                                         payment_id=data["paymentId"], now=clock.now())

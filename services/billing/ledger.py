@@ -73,9 +73,9 @@ def product_of(data: dict) -> tuple[str, str]:
     invoice payment revenue of invoices, anything else product sales (or the product
     the merchant named in metadata.product)."""
     meta = data.get("metadata") or {}
-    if meta.get("subscriptionId"):
+    if data.get("origin") == "billing" and meta.get("subscriptionId"):
         return "subscription", str(meta.get("product") or "Subscriptions")
-    if meta.get("invoiceId"):
+    if data.get("origin") == "billing" and meta.get("invoiceId"):
         return "invoice", str(meta.get("product") or "Invoices")
     return "payment", str(meta.get("product") or "Product Sales")
 

@@ -48,6 +48,19 @@ def check_transition(current: str, target: str) -> None:
         raise InvalidTransition(current, target)
 
 
+# Metadata keys our own flows set (a price's, an invoice's or a subscription's payment,
+# a NORAH token): a merchant's or a browser's create may not, so nothing downstream can
+# be told a payment is one it is not. (Consumers also check the payment's origin.)
+RESERVED_METADATA = frozenset({"priceId", "appId", "invoiceId", "subscriptionId",
+                               "tokenJti"})
+
+
+def check_public_metadata(metadata: dict) -> None:
+    reserved = sorted(RESERVED_METADATA & set(metadata))
+    if reserved:
+        raise ValueError(f"metadata.{reserved[0]} is set by norgate itself")
+
+
 def offers(payment, method: str) -> bool:
     """Whether the payment's merchant takes `method` (its account's paymentMethods when
     the payment was made; every method when it named none)."""

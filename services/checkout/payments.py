@@ -35,7 +35,7 @@ def units(value) -> str | None:
 def event_data(row) -> dict:
     """The webhook-facing payload (the NorPay seed's shape)."""
     return {
-        "paymentId": row["payment_id"], "trace": str(row["trace"]),
+        "paymentId": row["payment_id"], "trace": str(row["trace"]), "origin": row["origin"],
         "amount": units(row["amount"]), "currency": row["currency"], "status": row["status"],
         "payer": row["payer"], "transactionHash": row["transaction_hash"],
         "paymentMethod": row["payment_method"], "metadata": row["metadata"],

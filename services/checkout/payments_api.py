@@ -99,6 +99,10 @@ async def _ask_fees(request: web.Request, merchant_id: int, currency: str,
 async def create_payment(request: web.Request) -> web.Response:
     who = require(request, "MERCHANT", allow_keys=True)
     body = await read_json(request, domain.CreatePayment)
+    try:
+        domain.check_public_metadata(body.metadata)
+    except ValueError as exc:
+        raise ApiError(Errors.VALIDATION, field="metadata", detail=str(exc)) from None
     money = parse_minor_string(body.amount, body.currency)
     merchant = await merchant_account(request, who)
     if merchant["status"] == "INACTIVE":  # DEVELOPMENT merchants take sandbox payments

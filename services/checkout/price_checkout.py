@@ -56,7 +56,7 @@ async def open_price(request: web.Request) -> web.Response:
         if price["merchant_id"] is None:
             return _page("no_merchant", 409)
         waiting = price["type"] == "dynamic" and \
-            await prices_store.open_price_payment(work.conn, price_id)
+            await prices_store.open_price_payment(work.conn, price_id, price["merchant_id"])
         if waiting:
             return _to(waiting)
         merchant = await _merchant(request, price["merchant_id"])

@@ -66,12 +66,19 @@ async def price_for_checkout(conn: asyncpg.Connection, price_id: str) -> asyncpg
            RETURNING *""", price_id)
 
 
-async def open_price_payment(conn: asyncpg.Connection, price_id: str) -> asyncpg.Record | None:
-    """A payment of the price still waiting for its payer (and not past its session)."""
+async def open_price_payment(conn: asyncpg.Connection, price_id: str,
+                             merchant_id: int) -> asyncpg.Record | None:
+    """A payment the price's checkout made that still waits for its payer (and is not
+    past its session)."""
     return await conn.fetchrow(
-        """SELECT * FROM payments WHERE metadata->>'priceId' = $1
+        """SELECT * FROM payments WHERE metadata->>'priceId' = $1 AND origin = 'prices'
+               AND merchant_id = $2
                AND status IN ('pending', 'processing') AND expires_at > now()
-           ORDER BY id DESC LIMIT 1""", price_id)
+           ORDER BY id DESC LIMIT 1""", price_id, merchant_id)
+
+
+async def price_by_id(conn: asyncpg.Connection, price_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT * FROM prices WHERE price_id = $1", price_id)
 
 
 async def expire_price(conn: asyncpg.Connection, price_id: str) -> None:
@@ -148,15 +155,23 @@ async def add_execution(conn: asyncpg.Connection, *, intent_id: str, payment_id:
         intent_id, payment_id, event_id, _json(body))
 
 
-async def due_executions(conn: asyncpg.Connection, limit: int) -> list[asyncpg.Record]:
-    """Executions due now, locked for this caller (replicas skip each other's)."""
+async def lease_executions(conn: asyncpg.Connection, limit: int,
+                           lease_seconds: float) -> list[asyncpg.Record]:
+    """Executions due now, leased to this caller: their next attempt moves past the
+    lease, so other replicas (and this one) leave them alone while the calls are made
+    outside any transaction; a caller that dies mid-call frees them when it ends."""
     return await conn.fetch(
-        """SELECT e.*, t.url, t.secret_sealed
-           FROM trigger_executions e
-           JOIN trigger_intents i USING (intent_id) JOIN triggers t USING (trigger_id)
-           WHERE e.status = 'pending' AND e.next_attempt_at <= now()
-           ORDER BY e.next_attempt_at LIMIT $1
-           FOR UPDATE OF e SKIP LOCKED""", limit)
+        """WITH due AS (
+               SELECT id FROM trigger_executions
+               WHERE status = 'pending' AND next_attempt_at <= now()
+               ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED),
+           leased AS (
+               UPDATE trigger_executions e
+               SET next_attempt_at = now() + make_interval(secs => $2)
+               FROM due WHERE e.id = due.id RETURNING e.*)
+           SELECT leased.*, t.url, t.secret_sealed
+           FROM leased JOIN trigger_intents i USING (intent_id)
+           JOIN triggers t USING (trigger_id)""", limit, lease_seconds)
 
 
 async def record_attempt(conn: asyncpg.Connection, pk: int, *, status: str,

@@ -17,10 +17,12 @@ shown once, when the trigger is created.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import secrets
 import time
 from collections.abc import AsyncIterator
+from decimal import Decimal
 from typing import Any
 
 import aiohttp
@@ -41,6 +43,7 @@ from shared.http.middleware import SETTINGS, read_json
 from shared.http.openapi import RouteDoc
 from shared.http.pagination import page_of
 from shared.logging import get_logger
+from shared.money import parse_major
 from shared.outbound import addresses, signing
 
 log = get_logger(__name__)
@@ -52,6 +55,7 @@ _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 DISPATCH_EVERY_SECONDS = 0.5
 BATCH = 20
 TIMEOUT_SECONDS = 15
+LEASE_SECONDS = TIMEOUT_SECONDS * 2  # longer than any call
 BOX = web.AppKey("trigger_secrets", SecretBox)
 _T = ("triggers",)
 
@@ -175,11 +179,23 @@ async def attach(conn: asyncpg.Connection, *, app_id: str, price_id: str, trigge
 
 # Execution ---------------------------------------------------------------------------
 
+def _minor_total(price) -> int:
+    """What the price's checkout charges: its price_item's amount_total, in minor units."""
+    return parse_major(Decimal(str(price["price_item"]["amount_total"])),
+                       price["currency"]).minor
+
+
 async def on_payment_completed(event: Event, uow: UnitOfWork) -> None:
     """A price's payment succeeded: a dynamic price is used up, and its trigger (if any)
     gets one execution to deliver."""
     price_id = (event.data.get("metadata") or {}).get("priceId")
-    if not price_id:
+    if not price_id or event.data.get("origin") != "prices":
+        return  # only a payment the price's own checkout made pays a price
+    price = await store.price_by_id(uow.conn, str(price_id))
+    if price is None or str(price["merchant_id"]) != event.merchant_id \
+            or event.data["amount"] != str(_minor_total(price)):
+        log.warning("price_payment_mismatch", price_id=price_id,
+                    payment_id=event.data.get("paymentId"))
         return
     await store.expire_price(uow.conn, price_id)
     intent = await store.intent_of_price(uow.conn, price_id)
@@ -203,28 +219,35 @@ class Dispatcher:
         self.http: aiohttp.ClientSession | None = None
 
     async def run_once(self) -> int:
-        settings = self.app[SETTINGS]
-        schedule = settings.trigger_retry_schedule
-        sent = 0
-        async with self.app[POOL].acquire() as conn, conn.transaction():
-            for row in await store.due_executions(conn, BATCH):
-                code, error = await self._deliver(row)
-                attempt = row["attempts"] + 1
-                if code is not None and 200 <= code < 300:
-                    status, delay = "delivered", None
-                elif attempt >= len(schedule):
-                    status, delay = "failed", None
-                else:
-                    status, delay = "pending", schedule[attempt]
-                await store.record_attempt(conn, row["id"], status=status, status_code=code,
-                                           error=error, next_attempt_in=delay)
-                log.info("trigger_attempt", payment_id=row["payment_id"], status=status,
-                         status_code=code, attempt=attempt)
-                sent += 1
-        return sent
+        """Lease the due executions (a short transaction), call them all at once outside
+        any transaction, record each answer in its own: one slow endpoint delays only
+        its own calls."""
+        async with self.app[POOL].acquire() as conn:
+            rows = await store.lease_executions(conn, BATCH, LEASE_SECONDS)
+        await asyncio.gather(*(self._attempt(row) for row in rows))
+        return len(rows)
+
+    async def _attempt(self, row) -> None:
+        schedule = self.app[SETTINGS].trigger_retry_schedule
+        code, error = await self._deliver(row)
+        attempt = row["attempts"] + 1
+        if code is not None and 200 <= code < 300:
+            status, delay = "delivered", None
+        elif attempt >= len(schedule):
+            status, delay = "failed", None
+        else:
+            status, delay = "pending", schedule[attempt]
+        async with self.app[POOL].acquire() as conn:
+            await store.record_attempt(conn, row["id"], status=status, status_code=code,
+                                       error=error, next_attempt_in=delay)
+        log.info("trigger_attempt", payment_id=row["payment_id"], status=status,
+                 status_code=code, attempt=attempt)
 
     async def _deliver(self, row) -> tuple[int | None, str | None]:
-        secret = self.app[BOX].open(row["secret_sealed"])
+        try:
+            secret = self.app[BOX].open(row["secret_sealed"])
+        except Exception:  # a secret sealed under another key: fail it, do not stall
+            return None, "the trigger's secret cannot be opened"
         body = dumps(row["body"])
         headers = {"Content-Type": "application/json", "User-Agent": "norgate-triggers/1",
                    **signing.headers(msg_id=f"msg_{row['event_id'].hex}",

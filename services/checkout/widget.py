@@ -131,6 +131,12 @@ async def create(request: web.Request) -> web.Response:
     who = _widget_caller(request)
     origin = _origin(request)
     body = await read_json(request, WidgetPayment)
+    try:  # a browser may not pose as a price's, invoice's or widget's own payment
+        domain.check_public_metadata(body.metadata)
+        if "widget" in body.metadata:
+            raise ValueError("metadata.widget is set by norgate itself")
+    except ValueError as exc:
+        raise ApiError(Errors.VALIDATION, field="metadata", detail=str(exc)) from None
     money = parse_minor_string(body.amount, body.currency)
     merchant = await merchant_account(request, who)
     if merchant["status"] == "INACTIVE":

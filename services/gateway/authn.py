@@ -228,10 +228,15 @@ async def authenticate(request: web.Request, handler):
 
 async def _rate_limit(request: web.Request, authn: Authenticator, who: Principal) -> None:
     if who.kind == "api_key" and who.merchant_id:
-        decision = await authn.limiter.hit(who.merchant_id, who.plan or "STARTER")
-        if not decision.allowed:
-            raise ApiError(Errors.RATE_LIMITED, headers=decision.headers())
-        request[RATE_HEADERS_KEY] = decision.headers()
+        await _spend(request, authn, who.merchant_id, who.plan or "STARTER")
+
+
+async def _spend(request: web.Request, authn: Authenticator, subject: str,
+                 plan: str) -> None:
+    decision = await authn.limiter.hit(subject, plan)
+    if not decision.allowed:
+        raise ApiError(Errors.RATE_LIMITED, headers=decision.headers())
+    request[RATE_HEADERS_KEY] = decision.headers()
 
 
 async def _lookup(authn: Authenticator, key: str) -> dict:
@@ -260,7 +265,9 @@ async def _widget(request: web.Request, handler, authn: Authenticator, ip: str |
     cors.check_origin(request, found)
     who = key_principal(found, ip)
     request[PRINCIPAL_KEY] = who
-    await _rate_limit(request, authn, who)
+    # A publishable key is public: its traffic has a budget of its own per key and
+    # client address, so nobody can spend the merchant's API budget with it.
+    await _spend(request, authn, f"widget:{who.subject}:{ip or '-'}", "WIDGET")
     return await handler(request)
 
 

@@ -41,6 +41,9 @@ PLANS: dict[str, tuple[int, int]] = {  # plan -> (per minute, per day)
     "PROFESSIONAL": (1_000, 100_000),
     "ENTERPRISE": (10_000, 1_000_000),
 }
+# Not a plan a merchant can have: a publishable key's calls from one client address
+# (the checkout widget: a create and a few status reads per shopper).
+WIDGET_LIMITS = (60, 2_000)
 DEFAULT_PLAN = "STARTER"
 MINUTE = timedelta(minutes=1)
 DAY = timedelta(days=1)
@@ -96,6 +99,8 @@ class _Window:
 
 def plan_limits(plan: str) -> tuple[int, int]:
     """(per minute, per day) of a plan; unknown plans get STARTER's."""
+    if plan == "WIDGET":
+        return WIDGET_LIMITS
     return PLANS.get(plan.upper(), PLANS[DEFAULT_PLAN])
 
 

@@ -290,3 +290,34 @@ async def test_subscriptions_and_invoices_are_listed_with_filters(settings, shop
     other = await make_merchant(settings, admin, status="ACTIVE")
     theirs = await _ok(await client.get("/api/v2/invoices", headers=other.headers(settings)))
     assert theirs["invoices"] == [] and theirs["pagination"]["total"] == 0
+
+
+async def test_only_the_invoices_own_payment_pays_it(settings, shop):
+    client, headers, merchant, checkout, _ = shop
+    inv = await _ok(await client.post("/api/v2/invoices/create", headers=headers,
+                                      json=SEED_INVOICE), 201)
+    # A merchant's (or a browser's) payment may not claim to be the invoice's.
+    resp = await checkout.post("/api/v2/payments/create", headers=headers, json={
+        "amount": "1", "currency": "NOR", "metadata": {"invoiceId": inv["invoiceId"]}})
+    assert resp.status == 400
+    assert "metadata.invoiceId is set by norgate itself" in (await resp.json())["message"]
+    # A completed payment that billing did not make, or for less than the total, is
+    # not the invoice's: it stays unpaid; the invoice's own payment then pays it.
+    async with EventTap(settings.amqp_url, Topology(settings.events_namespace),
+                        ["invoice.paid"]) as tap:
+        from tests.support.broker import publish_event
+        for origin, amount in (("norpay", SEED_INVOICE["items"][0]["amount"]),
+                               ("billing", "1")):
+            await publish_event(settings, "payment.completed", {
+                "paymentId": f"pay_forged_{origin}", "amount": amount, "currency": "NOR",
+                "status": "completed", "origin": origin,
+                "metadata": {"invoiceId": inv["invoiceId"]}}, merchant)
+        pid = inv["paymentUrl"].rsplit("/", 1)[1]
+        resp = await checkout.post(f"/api/v2/payments/{pid}/confirm", headers=headers,
+                                   json={"paymentMethod": "NOR_WALLET", "payer": WALLET})
+        assert resp.status == 200, await resp.text()
+        from tests.support.poll import poll_until
+        paid = await poll_until(lambda: [e for e in tap.events
+                                         if e.data["invoiceId"] == inv["invoiceId"]],
+                                what="invoice.paid")
+    assert len(paid) == 1 and paid[0].data["paymentId"] == pid

@@ -9,7 +9,7 @@ from shared.events import Consumer, Event, OutboxRelay, PermanentError, Topology
 from shared.events.broker import Broker
 from shared.events.consumer import ATTEMPTS_HEADER, ERROR_HEADER
 from tests.conftest import DECLARED_DELAYS, DECLARED_QUEUES
-from tests.support.broker import EventTap, queue_messages
+from tests.support.broker import EventTap, publish, queue_messages
 from tests.support.poll import poll_until
 
 
@@ -55,17 +55,7 @@ async def _queue_has_consumer(settings, queue: str) -> bool:
 
 
 async def _publish(settings, topology: Topology, event: Event, body: bytes | None = None):
-    conn = await aio_pika.connect(settings.amqp_url)
-    try:
-        channel = await conn.channel(publisher_confirms=True)
-        exchange = await topology.declare_exchange(channel)
-        await exchange.publish(
-            aio_pika.Message(body if body is not None else event.to_bytes(),
-                             message_id=str(event.id),
-                             delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
-            routing_key=event.type)
-    finally:
-        await conn.close()
+    await publish(settings.amqp_url, topology, event, body)
 
 
 async def _effects(pool, key: str) -> int:

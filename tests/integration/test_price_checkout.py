@@ -8,6 +8,7 @@ import hmac
 import re
 from datetime import UTC, datetime, timedelta
 
+import asyncpg
 import orjson
 import standardwebhooks
 from aiohttp import web
@@ -15,6 +16,7 @@ from aiohttp import web
 from services.checkout.pages import csrf_token
 from tests.conftest import serve
 from tests.integration.test_prices import _create, _new, new_trigger, shop  # noqa: F401
+from tests.integration.test_webhooks_delivery import emit  # noqa: F401 (fixture)
 from tests.support.poll import poll_until
 
 FUTURE = {"exp_month": "12", "exp_year": "2099", "cvc": "123"}
@@ -176,3 +178,38 @@ async def test_a_paid_price_executes_its_trigger_with_retries(settings, shop):  
             "paymentId": pid, "amount": "5175", "currency": "USD",
             "params": {"ticket_type": "VIP"}}
         assert call["data"]["triggerIntentId"] == price["trigger_intent_id"]
+
+
+async def test_another_payment_cannot_pose_as_a_prices_payment(
+        settings, shop, emit):  # noqa: F811
+    client, headers, app, merchant, _ = shop
+    price = await _new(client, headers, app["id"])
+    # The public create routes refuse the keys norgate's own flows set...
+    resp = await client.post("/api/v2/payments/create", headers=headers, json={
+        "amount": "1", "currency": "USD", "metadata": {"priceId": price["id"]}})
+    assert resp.status == 400
+    assert "metadata.priceId is set by norgate itself" in (await resp.json())["message"]
+    # ...and a completed payment that the price's checkout did not make (any origin but
+    # prices, or the wrong amount) neither uses the price up nor runs its trigger.
+    forged = [await emit("payment.completed", {
+        "paymentId": f"pay_forged_{origin}", "amount": amount, "currency": "USD",
+        "status": "completed", "origin": origin,
+        "metadata": {"priceId": price["id"]}}, merchant)
+        for origin, amount in (("norpay", "5175"), ("prices", "1"))]
+
+    async def handled():  # checkout's consumer has taken both (its inbox says so)
+        conn = await asyncpg.connect(settings.dsn_of("checkout"))
+        try:
+            return await conn.fetchval(
+                "SELECT count(*) FROM inbox WHERE event_id = ANY($1)",
+                [e.id for e in forged]) == 2
+        finally:
+            await conn.close()
+    await poll_until(handled, timeout=10, what="the forged events handled")
+    assert (await _price(client, headers, app["id"], price["id"]))["expired"] is False
+    pid = await _open(client, price["id"])
+    await _pay_by_card(client, settings, pid)
+
+    async def used_up():
+        return (await _price(client, headers, app["id"], price["id"]))["expired"]
+    await poll_until(used_up, timeout=10, what="the price's own payment to use it up")

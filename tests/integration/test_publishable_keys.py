@@ -224,6 +224,25 @@ async def test_the_widget_reads_only_its_own_payments(shop):
     assert resp.status == 404
 
 
+async def test_the_public_key_has_its_own_budget_not_the_merchants(shop):
+    gateway, _, _, pub, secret = shop
+    resp = await _widget_create(gateway, pub["key"])
+    assert resp.status == 201, await resp.text()
+    pid = (await resp.json())["paymentId"]
+    reads = [await gateway.get(f"/v1/widget/payments/{pid}", params={"key": pub["key"]},
+                               headers={"Origin": SHOP}) for _ in range(59)]
+    assert [r.status for r in reads if r.status == 429] == []
+    refused = await gateway.get(f"/v1/widget/payments/{pid}",
+                                params={"key": pub["key"]}, headers={"Origin": SHOP})
+    assert refused.status == 429  # 60 a minute per key and client address
+    # The merchant's server-side budget was not touched by any of it.
+    server_side = await gateway.get("/api/v1/admin/merchants", headers={
+        "X-API-Key": secret["key"]})
+    assert server_side.status == 200
+    assert server_side.headers["X-RateLimit-Remaining"] == \
+        str(int(server_side.headers["X-RateLimit-Limit"]) - 1)
+
+
 # checkout.js and the embedded page ----------------------------------------------
 
 async def test_checkout_js_is_public_javascript_with_caching_headers(env):

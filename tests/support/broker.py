@@ -69,3 +69,27 @@ async def delete_namespace(amqp_url: str, topology: Topology, queues: list[str],
                 pass
     finally:
         await conn.close()
+
+
+async def publish(amqp_url: str, topology: Topology, event: Event,
+                  body: bytes | None = None) -> None:
+    """Publish `event` (or raw `body`) to the namespace's exchange, as a relay would."""
+    conn = await aio_pika.connect(amqp_url)
+    try:
+        channel = await conn.channel(publisher_confirms=True)
+        exchange = await topology.declare_exchange(channel)
+        await exchange.publish(
+            aio_pika.Message(body if body is not None else event.to_bytes(),
+                             message_id=str(event.id),
+                             delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
+            routing_key=event.type)
+    finally:
+        await conn.close()
+
+
+async def publish_event(settings, event_type: str, data: dict, account) -> Event:
+    """A producer's event about `account`'s merchant, straight onto the exchange."""
+    event = Event(type=event_type, producer="tests", data=data,
+                  company_id=str(account.company_id), merchant_id=str(account.merchant_id))
+    await publish(settings.amqp_url, Topology(settings.events_namespace), event)
+    return event
