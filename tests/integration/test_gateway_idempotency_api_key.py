@@ -1,7 +1,6 @@
-"""Idempotency-Key with a merchant API key: the key's claim rides on the rate limit's
-counter update (one statement), so these check that both still behave as each does
-alone: two gateway replicas on one database, the real auth service, and a counting
-upstream standing in for checkout."""
+"""Idempotency-Key with a merchant API key, where the rate limit and the key's claim
+both apply: two gateway replicas on one database, the real auth service, and a
+counting upstream standing in for checkout."""
 
 from __future__ import annotations
 
