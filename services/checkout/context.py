@@ -8,8 +8,9 @@ from collections.abc import AsyncIterator, Hashable
 from aiohttp import web
 
 from shared.aio import cancel_and_wait
-from shared.events import Event, UnitOfWork
+from shared.events import Event, UnitOfWork, catalog
 from shared.events.subscriber import Subscriber
+from shared.expiring import MISSING, ExpiringCache
 from shared.http.app import BROKER, POOL, RELAY, TOPOLOGY
 from shared.http.client import InternalClient
 from shared.http.middleware import SETTINGS
@@ -19,8 +20,6 @@ log = get_logger(__name__)
 
 CLIENT = web.AppKey("internal_client", InternalClient)
 TASKS = web.AppKey("background_tasks", set)  # sandbox rail callbacks in flight
-# Fees' rule changes (as services/fees/rules_cache.py hears them).
-FEE_RULE_EVENTS = ["charge.created", "charge.updated", "charge.deleted"]
 
 
 class QuoteCache:
@@ -36,28 +35,24 @@ class QuoteCache:
     After a broker (re)connection (events may have been missed) the cache is dropped.
     """
 
-    MAX_ENTRIES = 10_000
     GRACE_SECONDS = 2.0
 
     def __init__(self, ttl: float) -> None:
-        self.ttl = ttl
+        self._entries = ExpiringCache(ttl)
         self.generation = 0
-        self._entries: dict[Hashable, tuple[float, dict]] = {}
         self._quiet_until = 0.0
 
     def get(self, key: Hashable) -> dict | None:
-        hit = self._entries.get(key)
-        if hit is not None and hit[0] > time.monotonic():
-            return hit[1]
-        return None
+        quote = self._entries.get(key)
+        return None if quote is MISSING else quote
 
     def put(self, key: Hashable, quote: dict, generation: int) -> None:
-        now = time.monotonic()
-        if self.ttl <= 0 or generation != self.generation or now < self._quiet_until:
-            return
-        if len(self._entries) >= self.MAX_ENTRIES:
-            self._entries.clear()
-        self._entries[key] = (now + self.ttl, quote)
+        if generation == self.generation and time.monotonic() >= self._quiet_until:
+            self._entries.put(key, quote)
+
+    def never(self) -> None:
+        """Keep nothing (no events can tell of rule changes)."""
+        self._entries.ttl = 0
 
     def invalidate(self, *, grace: bool = True) -> None:
         self.generation += 1
@@ -74,19 +69,21 @@ class QuoteCache:
 
 
 QUOTES = web.AppKey("fee_quotes", QuoteCache)
+MERCHANTS = web.AppKey("merchant_accounts", ExpiringCache)  # merchant id -> auth's account
 
 
 async def context_ctx(app: web.Application) -> AsyncIterator[None]:
     app[CLIENT] = InternalClient(app[SETTINGS], caller="checkout", timeout=5, retries=1)
     app[TASKS] = set()
+    app[MERCHANTS] = ExpiringCache(app[SETTINGS].api_key_cache_seconds)
     quotes = QuoteCache(app[SETTINGS].api_key_cache_seconds)
     app[QUOTES] = quotes
     if app.get(BROKER) is not None:
-        await Subscriber(app[BROKER], app[TOPOLOGY], keys=FEE_RULE_EVENTS,
+        await Subscriber(app[BROKER], app[TOPOLOGY], keys=list(catalog.CHARGE_EVENTS),
                          on_event=quotes.on_event, on_resync=quotes.on_resync,
                          name="fee-quotes").start()
     else:  # no events to hear of rule changes: never cache
-        quotes.ttl = 0
+        quotes.never()
     yield
     for task in list(app[TASKS]):
         await cancel_and_wait(task)

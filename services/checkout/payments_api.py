@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import time
-import weakref
-
 from aiohttp import web
 
 from services.checkout import domain, payments, store
 from services.checkout.connectors import INSUFFICIENT, BadPaymentDetails
-from services.checkout.context import CLIENT, QUOTES, uow
+from services.checkout.context import CLIENT, MERCHANTS, QUOTES, uow
 from services.checkout.payments import units
 from shared.authz import company_scope, merchant_scope, require
+from shared.expiring import MISSING
 from shared.http.app import POOL, RELAY
 from shared.http.client import ServiceUnavailable
 from shared.http.envelopes import Family, ok
@@ -45,28 +43,17 @@ def render(row, request: web.Request) -> dict:
     }
 
 
-# Merchant accounts from auth, per app: merchant id -> (expiry on the monotonic clock,
-# account). Kept NORGATE_API_KEY_CACHE_SECONDS, the bound the gateway's key cache
-# already puts on how long a change of the account takes to reach a create.
-_MERCHANTS: weakref.WeakKeyDictionary[web.Application, dict[str, tuple[float, dict]]] = \
-    weakref.WeakKeyDictionary()
-
-
 async def merchant_account(request: web.Request, who) -> dict:
-    """The caller's merchant account from auth (cached briefly)."""
-    cache = _MERCHANTS.setdefault(request.app, {})
-    key = str(who.merchant_id)
-    hit = cache.get(key)
-    if hit is not None and hit[0] > time.monotonic():
-        return hit[1]
-    body = await request.app[CLIENT].get_json("auth", f"/internal/merchants/{who.merchant_id}")
-    if body is None:
-        raise ApiError(Errors.UPSTREAM_UNAVAILABLE, service="auth")
-    ttl = request.app[SETTINGS].api_key_cache_seconds
-    if ttl > 0:
-        if len(cache) >= 10_000:
-            cache.clear()
-        cache[key] = (time.monotonic() + ttl, body)
+    """The caller's merchant account from auth, kept NORGATE_API_KEY_CACHE_SECONDS: the
+    bound the gateway's key cache already puts on an account change reaching a create."""
+    cache = request.app[MERCHANTS]
+    body = cache.get(who.merchant_id)
+    if body is MISSING:
+        body = await request.app[CLIENT].get_json("auth",
+                                                  f"/internal/merchants/{who.merchant_id}")
+        if body is None:
+            raise ApiError(Errors.UPSTREAM_UNAVAILABLE, service="auth")
+        cache.put(who.merchant_id, body)
     return body
 
 

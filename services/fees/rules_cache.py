@@ -17,14 +17,13 @@ from aiohttp import web
 from services.fees import store
 from services.fees.domain import Rule
 from shared.aio import cancel_and_wait, every
-from shared.events import Event
+from shared.events import Event, catalog
 from shared.events.subscriber import Subscriber
 from shared.http.app import BROKER, POOL, TOPOLOGY
 from shared.logging import get_logger
 
 log = get_logger(__name__)
 SAFETY_RELOAD_SECONDS = 60
-CHANGE_EVENTS = ["charge.created", "charge.updated", "charge.deleted"]
 
 
 class RuleCache:
@@ -63,7 +62,7 @@ async def rules_ctx(app: web.Application) -> AsyncIterator[None]:
     cache = RuleCache(app[POOL])
     await cache.reload()
     app[RULES] = cache
-    subscriber = Subscriber(app[BROKER], app[TOPOLOGY], keys=CHANGE_EVENTS,
+    subscriber = Subscriber(app[BROKER], app[TOPOLOGY], keys=list(catalog.CHARGE_EVENTS),
                             on_event=cache.on_event, on_resync=cache.reload, name="fee-rules")
     await subscriber.start()
 

@@ -28,7 +28,6 @@ import base64
 import binascii
 import re
 import time
-from collections import OrderedDict
 from collections.abc import AsyncIterator
 
 import jwt
@@ -38,6 +37,7 @@ from services.gateway import cors
 from services.gateway.ratelimit import RateLimiter
 from shared.aio import cancel_and_wait, every
 from shared.crypto import sha256_hex
+from shared.expiring import MISSING, ExpiringCache
 from shared.http.app import POOL
 from shared.http.client import InternalClient, ServiceUnavailable
 from shared.http.errors import ApiError, Errors
@@ -97,7 +97,7 @@ class Authenticator:
         self._jwks: dict[str, jwt.PyJWK] = {}
         self._jwks_fetched = 0.0
         self._jwks_lock = asyncio.Lock()
-        self._keys: OrderedDict[str, tuple[float, dict | None]] = OrderedDict()
+        self._keys = ExpiringCache(settings.api_key_cache_seconds)  # digest -> found or None
         self.limiter = RateLimiter(app[POOL])
 
     async def close(self) -> None:
@@ -149,18 +149,14 @@ class Authenticator:
         if not key.startswith("nk_") or len(key) > 200:
             raise ApiError(Errors.INVALID_API_KEY)
         digest = sha256_hex(key)
-        cached = self._keys.get(digest)
-        if cached is None or cached[0] < time.monotonic():
+        found = self._keys.get(digest)
+        if found is MISSING:
             status, body = await self._client.request(
                 "auth", "POST", "/internal/api-keys/verify", json={"key": key})
             found = body if status == 200 and isinstance(body, dict) else None
             if status not in (200, 404):
                 raise ServiceUnavailable("auth", f"key lookup answered {status}")
-            cached = (time.monotonic() + self._settings.api_key_cache_seconds, found)
-            self._keys[digest] = cached
-            while len(self._keys) > 10_000:
-                self._keys.popitem(last=False)
-        found = cached[1]
+            self._keys.put(digest, found)  # a miss too, so unknown keys cost no hop
         if found is None:
             raise ApiError(Errors.INVALID_API_KEY)
         return found

@@ -29,3 +29,7 @@ QUEUES: dict[tuple[str, str], tuple[str, ...]] = {
         "merchant.created", "merchant.updated",
     ),
 }
+
+# Broadcast (not queued): every replica that keeps fee rules or quotes in memory hears
+# these (services/fees/rules_cache.py, services/checkout/context.py).
+CHARGE_EVENTS = ("charge.created", "charge.updated", "charge.deleted")
