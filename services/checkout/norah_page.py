@@ -97,8 +97,8 @@ async def _offer(request: web.Request, token: str, kind: str, *,
              "token": token, "type": kind,
              "csrf": csrf_token(request.app[SETTINGS], claims["jti"]),
              "money": money, "charge": fee, "quote": quote,
-             "offers": lambda method: merchant.get("paymentMethods") is None
-             or method in merchant["paymentMethods"]}
+             "offers": lambda method: domain.offers(
+                 {"methods": merchant.get("paymentMethods")}, method)}
     return claims, merchant, offer
 
 
@@ -130,11 +130,6 @@ def _confirmation(form, offer: dict, merchant: dict) -> tuple[Confirmation, dict
     return Confirmation.model_validate(raw), values
 
 
-async def _used(conn, jti: str) -> bool:
-    """Serialises payers of one token, then tells whether it already paid."""
-    return await store.token_used(conn, jti)
-
-
 @html.html_handler
 async def pay(request: web.Request) -> web.Response:
     form = await request.post()
@@ -156,7 +151,7 @@ async def pay(request: web.Request) -> web.Response:
                                   metadata={"tokenJti": claims["jti"]})
     try:
         async with uow(request) as work:
-            if await _used(work.conn, claims["jti"]):
+            if await store.token_used(work.conn, claims["jti"]):
                 return _page("used", status=409)
             row = await payments.create(work, company_id=merchant["companyId"],
                                         merchant_id=merchant["merchantId"], origin="norah",

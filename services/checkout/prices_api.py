@@ -199,43 +199,40 @@ async def list_prices(request: web.Request) -> web.Response:
     return ok(Family.PRICES, [render(r, app) for r in rows], pagination=page.envelope(total))
 
 
-def _price_id(request: web.Request) -> str:
+async def _in_scope(request: web.Request) -> tuple[dict, str]:
+    """The path's app (in the caller's scope) and price id; 404s otherwise."""
+    who = require(request, allow_keys=True)
+    app = await app_in_scope(request, who)
     price_id = request.match_info["priceId"]
     if not PRICE_ID.match(price_id):
         raise ApiError(Errors.NOT_FOUND, resource=PRICE)
-    return price_id
+    return app, price_id
+
+
+def _found(row):
+    if row is None:
+        raise ApiError(Errors.NOT_FOUND, resource=PRICE)
+    return row
 
 
 async def get_price(request: web.Request) -> web.Response:
-    who = require(request, allow_keys=True)
-    app = await app_in_scope(request, who)
-    price_id = _price_id(request)
+    app, price_id = await _in_scope(request)
     async with request.app[POOL].acquire() as conn:
-        row = await store.price(conn, app["id"], price_id)
-    if row is None:
-        raise ApiError(Errors.NOT_FOUND, resource=PRICE)
+        row = _found(await store.price(conn, app["id"], price_id))
     return ok(Family.PRICES, render(row, app))
 
 
 async def delete_price(request: web.Request) -> web.Response:
-    who = require(request, allow_keys=True)
-    app = await app_in_scope(request, who)
-    price_id = _price_id(request)
+    app, price_id = await _in_scope(request)
     async with request.app[POOL].acquire() as conn:
-        row = await store.delete_price(conn, app["id"], price_id)
-    if row is None:
-        raise ApiError(Errors.NOT_FOUND, resource=PRICE)
+        row = _found(await store.delete_price(conn, app["id"], price_id))
     return ok(Family.PRICES, render(row, app))
 
 
 async def trigger_executions(request: web.Request) -> web.Response:
-    who = require(request, allow_keys=True)
-    app = await app_in_scope(request, who)
-    price_id = _price_id(request)
+    app, price_id = await _in_scope(request)
     async with request.app[POOL].acquire() as conn:
-        row = await store.price(conn, app["id"], price_id)
-        if row is None:
-            raise ApiError(Errors.NOT_FOUND, resource=PRICE)
+        row = _found(await store.price(conn, app["id"], price_id))
         rows = await store.executions(conn, row["trigger_intent_id"]) \
             if row["trigger_intent_id"] else []
     return ok(Family.PRICES, [triggers.render_execution(r) for r in rows])
