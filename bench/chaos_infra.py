@@ -17,27 +17,13 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 from pathlib import Path
 
+from tests.support.net import free_ports  # noqa: F401 (bench/chaos.py takes it from here)
+
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 RABBIT_BIN = Path("/usr/lib/rabbitmq/bin")
-
-
-def free_ports(count: int) -> list[int]:
-    """`count` distinct ports free right now on 127.0.0.1."""
-    sockets, ports = [], []
-    try:
-        for _ in range(count):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            sockets.append(s)
-            ports.append(s.getsockname()[1])
-    finally:
-        for s in sockets:
-            s.close()
-    return ports
 
 
 async def run(*cmd: str, env: dict[str, str] | None = None, timeout: float = 60,

@@ -13,17 +13,16 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import re
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import aiohttp
 import asyncpg
 
+from bench.wrk import ensure_wrk, lua_value
+from bench.wrk import run as wrk_run
 from deploy.provision import drop, provision
 from shared.principal import HEADER, Principal, sign
 from shared.settings import Settings
@@ -56,36 +55,11 @@ async def _seed(settings: Settings) -> None:
         await conn.close()
 
 
-def _ensure_wrk() -> str | None:
-    if shutil.which("wrk"):
-        return shutil.which("wrk")
-    if os.geteuid() == 0 and shutil.which("apt-get"):
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], env=env,
-                       capture_output=True, check=False)
-    return shutil.which("wrk")
-
-
-def _wrk(wrk: str, url: str, token: str) -> dict:
-    script = f"""wrk.method = "POST"
-wrk.body = '{json.dumps(BODY)}'
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["{HEADER}"] = "{token}"
-"""
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
-        f.write(script)
-    out = subprocess.run([wrk, "-t2", f"-c{CONNECTIONS}", f"-d{DURATION}s", "--latency",
-                          "-s", f.name, url], capture_output=True, text=True, check=True).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-
-    def ms(label: str) -> float:
-        m = re.search(rf"{label}%\s+([\d.]+)(us|ms|s)", out)
-        value, unit = float(m.group(1)), m.group(2)
-        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
-
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {"generator": "wrk", "requests_per_s": rps, "p50_ms": ms("50"), "p99_ms": ms("99"),
-            "non_2xx": int(errors.group(1)) if errors else 0}
+def _wrk(url: str, token: str) -> dict:
+    script = (f'wrk.method = "POST"\nwrk.body = {lua_value(json.dumps(BODY))}\n'
+              f'wrk.headers["Content-Type"] = "application/json"\n'
+              f'wrk.headers[{lua_value(HEADER)}] = {lua_value(token)}\n')
+    return wrk_run(url, script, connections=CONNECTIONS, duration=DURATION)
 
 
 async def _python_load(url: str, token: str) -> dict:
@@ -144,9 +118,9 @@ async def measure() -> dict:
         await _wait_ready(settings.fees_port, proc)  # restarted: rules loaded into the cache
         token = sign(Principal(kind="service", subject="bench"), settings, ttl=3600)
         url = f"http://127.0.0.1:{settings.fees_port}/internal/quotes"
-        wrk = _ensure_wrk()
+        wrk = ensure_wrk()
         await _python_load(url, token) if wrk is None else None  # warm-up
-        result = _wrk(wrk, url, token) if wrk else await _python_load(url, token)
+        result = _wrk(url, token) if wrk else await _python_load(url, token)
     finally:
         proc.send_signal(15)
         proc.wait(30)

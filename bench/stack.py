@@ -13,7 +13,6 @@ import asyncio
 import os
 import re
 import secrets
-import socket
 import sys
 import time
 from email import policy
@@ -28,20 +27,9 @@ import asyncpg
 from deploy.run import Stack, _die_with_parent
 from shared.events import Topology, catalog
 from shared.settings import SERVICES
+from tests.support.net import free_ports  # noqa: F401 (bench/run.py takes it from here)
 
 PASSWORD = "Bench-Owner-Password-1"
-
-
-def free_ports(n: int) -> list[int]:
-    socks = []
-    for _ in range(n):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        socks.append(s)
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
 
 
 def parse_workers(text: str) -> dict[str, int]:
