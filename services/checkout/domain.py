@@ -15,11 +15,12 @@ import re
 import secrets
 import string
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from shared.money import MinorInput
+from shared.money import MinorInput, Money, parse_major
 
 Status = Literal["pending", "processing", "completed", "failed", "canceled", "refunded"]
 TRANSITIONS: dict[str, frozenset[str]] = {
@@ -59,6 +60,13 @@ def check_public_metadata(metadata: dict) -> None:
     reserved = sorted(RESERVED_METADATA & set(metadata))
     if reserved:
         raise ValueError(f"metadata.{reserved[0]} is set by norgate itself")
+
+
+def price_part(price, name: str) -> Money:
+    """A figure of a price's `price_item` (major units, as the Prices API writes them) as
+    Money of the price's currency; `amount_total` is what its checkout charges."""
+    return parse_major(Decimal(str(price["price_item"][name])), price["currency"],
+                       allow_zero=True)
 
 
 def offers(payment, method: str) -> bool:

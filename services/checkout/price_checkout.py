@@ -11,23 +11,16 @@ each time. A deleted price is a 404 page; an expired or used-up one a 410 page.
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from aiohttp import web
 
 from services.checkout import domain, html, payments, prices_store
 from services.checkout.context import CLIENT, uow
 from services.checkout.prices_api import PRICE_ID, expired
 from shared.http.errors import ApiError
-from shared.money import parse_major
 
 
 def _page(view: str, status: int) -> web.Response:
     return html.render("price_checkout.html", status=status, view=view)
-
-
-def _minor(value, currency: str) -> int:
-    return parse_major(Decimal(str(value)), currency, allow_zero=True).minor
 
 
 async def _merchant(request: web.Request, merchant_id: int) -> dict:
@@ -60,10 +53,10 @@ async def open_price(request: web.Request) -> web.Response:
         if waiting:
             return _to(waiting)
         merchant = await _merchant(request, price["merchant_id"])
-        item, currency = price["price_item"], price["currency"]
-        total = parse_major(Decimal(str(item["amount_total"])), currency)
-        net = _minor(item["amount_app"], currency) + _minor(item["amount_seller"], currency)
-        base = _minor(item["amount"], currency)
+        total = domain.price_part(price, "amount_total")
+        net = (domain.price_part(price, "amount_app").minor
+               + domain.price_part(price, "amount_seller").minor)
+        base = domain.price_part(price, "amount").minor
         # payerFees: what the payer adds to the price (the page shows the breakdown).
         quote = {"source": "price_item", "priceId": price_id,
                  "charges": str(total.minor - net), "netAmount": str(net),

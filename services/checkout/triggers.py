@@ -22,7 +22,6 @@ import re
 import secrets
 import time
 from collections.abc import AsyncIterator
-from decimal import Decimal
 from typing import Any
 
 import aiohttp
@@ -30,6 +29,7 @@ import asyncpg
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from services.checkout import domain
 from services.checkout import prices_store as store
 from services.checkout.app_scope import app_in_scope, prices_time
 from shared.aio import cancel_and_wait, every
@@ -43,7 +43,6 @@ from shared.http.middleware import SETTINGS, read_json
 from shared.http.openapi import RouteDoc
 from shared.http.pagination import page_of
 from shared.logging import get_logger
-from shared.money import parse_major
 from shared.outbound import addresses, signing
 
 log = get_logger(__name__)
@@ -179,12 +178,6 @@ async def attach(conn: asyncpg.Connection, *, app_id: str, price_id: str, trigge
 
 # Execution ---------------------------------------------------------------------------
 
-def _minor_total(price) -> int:
-    """What the price's checkout charges: its price_item's amount_total, in minor units."""
-    return parse_major(Decimal(str(price["price_item"]["amount_total"])),
-                       price["currency"]).minor
-
-
 async def on_payment_completed(event: Event, uow: UnitOfWork) -> None:
     """A price's payment succeeded: a dynamic price is used up, and its trigger (if any)
     gets one execution to deliver."""
@@ -193,7 +186,7 @@ async def on_payment_completed(event: Event, uow: UnitOfWork) -> None:
         return  # only a payment the price's own checkout made pays a price
     price = await store.price_by_id(uow.conn, str(price_id))
     if price is None or str(price["merchant_id"]) != event.merchant_id \
-            or event.data["amount"] != str(_minor_total(price)):
+            or event.data["amount"] != str(domain.price_part(price, "amount_total").minor):
         log.warning("price_payment_mismatch", price_id=price_id,
                     payment_id=event.data.get("paymentId"))
         return
