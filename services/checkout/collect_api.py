@@ -69,8 +69,7 @@ async def collect(request: web.Request) -> web.Response:
         "description": body.description, "metadata": body.metadata})
     try:
         async with uow(request) as work:
-            row = await payments.create(work, company_id=merchant["companyId"],
-                                        merchant_id=merchant["merchantId"], origin="billing",
+            row = await payments.create(work, merchant=merchant, origin="billing",
                                         money=money, body=create, quote=quote)
             if body.expires_at is not None:
                 row = await store.update_payment(work.conn, row["id"], {

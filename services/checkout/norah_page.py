@@ -153,11 +153,8 @@ async def pay(request: web.Request) -> web.Response:
         async with uow(request) as work:
             if await store.token_used(work.conn, claims["jti"]):
                 return _page("used", status=409)
-            row = await payments.create(work, company_id=merchant["companyId"],
-                                        merchant_id=merchant["merchantId"], origin="norah",
-                                        money=money, body=create, quote=offer["quote"],
-                                        merchant_name=merchant["merchantName"],
-                                        methods=merchant.get("paymentMethods"))
+            row = await payments.create(work, merchant=merchant, origin="norah",
+                                        money=money, body=create, quote=offer["quote"])
             if merchant.get("returnUrl"):  # the customer goes back there, with the trace
                 back = with_query(merchant["returnUrl"], trace=str(row["trace"]))
                 row = await store.update_payment(work.conn, row["id"], {

@@ -49,18 +49,20 @@ def _ids(row) -> dict:
     return {"company_id": str(row["company_id"]), "merchant_id": str(row["merchant_id"])}
 
 
-async def create(uow: UnitOfWork, *, company_id: int, merchant_id: int, origin: str,
-                 money: Money, body: domain.CreatePayment, quote: dict,
-                 merchant_name: str | None = None, methods: list[str] | None = None):
+async def create(uow: UnitOfWork, *, merchant: dict, origin: str, money: Money,
+                 body: domain.CreatePayment, quote: dict):
+    """A pending payment for `merchant` (auth's account: its ids, its name for the hosted
+    page, the methods it takes)."""
     event_id = uuid.uuid4()  # the history row names the event it emitted
     row = await store.insert_payment(
-        uow.conn, payment_id=domain.new_payment_id(), company_id=company_id,
-        merchant_id=merchant_id, origin=origin, amount=money.minor,
+        uow.conn, payment_id=domain.new_payment_id(), company_id=merchant["companyId"],
+        merchant_id=merchant["merchantId"], origin=origin, amount=money.minor,
         currency=money.currency.code, description=body.description, metadata=body.metadata,
         success_url=body.success_url, cancel_url=body.cancel_url, quote=quote,
         charges=int(quote["charges"]), net_amount=int(quote["netAmount"]),
-        expires_at=datetime.now(UTC) + domain.SESSION_TTL, merchant_name=merchant_name,
-        methods=methods, history={"origin": origin, "eventId": str(event_id)})
+        expires_at=datetime.now(UTC) + domain.SESSION_TTL,
+        merchant_name=merchant.get("merchantName"), methods=merchant.get("paymentMethods"),
+        history={"origin": origin, "eventId": str(event_id)})
     uow.emit("payment.created", event_data(row), **_ids(row), event_id=event_id)
     return row
 

@@ -97,11 +97,8 @@ async def create_payment(request: web.Request) -> web.Response:
     quote = await quote_for(request, merchant["merchantId"], money.currency.code, money.minor)
     async with uow(request) as work:
         # merchant_name: the hosted page names the merchant without asking auth again.
-        row = await payments.create(work, company_id=merchant["companyId"],
-                                    merchant_id=merchant["merchantId"], origin="norpay",
-                                    money=money, body=body, quote=quote,
-                                    merchant_name=merchant["merchantName"],
-                                    methods=merchant.get("paymentMethods"))
+        row = await payments.create(work, merchant=merchant, origin="norpay",
+                                    money=money, body=body, quote=quote)
     data = render(row, request)
     return ok(Family.NORPAY, {k: data[k] for k in ("paymentId", "amount", "currency", "status",
                                                    "checkoutUrl", "expiresAt", "createdAt")},

@@ -65,11 +65,8 @@ async def open_price(request: web.Request) -> web.Response:
             amount=str(total.minor), currency=total.currency.code,
             description=price["name"] or None,
             metadata={"priceId": price_id, "appId": price["app_id"]})
-        row = await payments.create(work, company_id=merchant["companyId"],
-                                    merchant_id=merchant["merchantId"], origin="prices",
-                                    money=total, body=body, quote=quote,
-                                    merchant_name=merchant["merchantName"],
-                                    methods=merchant.get("paymentMethods"))
+        row = await payments.create(work, merchant=merchant, origin="prices",
+                                    money=total, body=body, quote=quote)
     return _to(row)
 
 

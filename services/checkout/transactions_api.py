@@ -176,11 +176,8 @@ async def confirmation(request: web.Request) -> web.Response:
                                   metadata={"user": body.user} if body.user else {})
     try:
         async with uow(request) as work:
-            row = await payments.create(work, company_id=merchant["companyId"],
-                                        merchant_id=merchant["merchantId"], origin="norah",
-                                        money=money, body=create, quote=quote,
-                                        merchant_name=merchant["merchantName"],
-                                        methods=merchant.get("paymentMethods"))
+            row = await payments.create(work, merchant=merchant, origin="norah",
+                                        money=money, body=create, quote=quote)
             row, outcome = await payments.confirm(work, row, _confirm_body(body))
     except BadPaymentDetails as exc:
         raise ApiError(Errors.VALIDATION, field=exc.field, detail=str(exc)) from None

@@ -146,11 +146,8 @@ async def create(request: web.Request) -> web.Response:
         amount=body.amount, currency=body.currency, description=body.description,
         metadata={**body.metadata, "widget": {"origin": origin, "keyId": who.subject}})
     async with uow(request) as work:
-        row = await payments.create(work, company_id=merchant["companyId"],
-                                    merchant_id=merchant["merchantId"], origin="norpay",
-                                    money=money, body=intent, quote=quote,
-                                    merchant_name=merchant["merchantName"],
-                                    methods=merchant.get("paymentMethods"))
+        row = await payments.create(work, merchant=merchant, origin="norpay",
+                                    money=money, body=intent, quote=quote)
     settings = request.app[SETTINGS]
     data = render(row)
     data["expiresAt"] = _epoch(row["expires_at"])
