@@ -50,13 +50,28 @@ async def plan(conn, plan_id: str, *, company_id, merchant_id) -> asyncpg.Record
                                       company_id, merchant_id), *args)
 
 
+def _filter(where: str, args: list, column: str, value) -> str:
+    """`where` narrowed to `column = value` when a filter value is given."""
+    if value is None:
+        return where
+    args.append(value)
+    return where + f" AND {column} = ${len(args)}"
+
+
+async def _page(conn, *, select: str, table: str, where: str, args: list, order: str,
+                limit: int, offset: int):
+    """(rows, total) of one page, newest first."""
+    total = await conn.fetchval(f"SELECT count(*) FROM {table} {where}", *args)
+    rows = await conn.fetch(f"{select} {where} ORDER BY {order} DESC "
+                            f"LIMIT {int(limit)} OFFSET {int(offset)}", *args)
+    return rows, total
+
+
 async def plans(conn, *, company_id, merchant_id, limit: int, offset: int):
     args: list = []
     where = _scope("WHERE true", args, company_id, merchant_id)
-    total = await conn.fetchval(f"SELECT count(*) FROM plans {where}", *args)
-    rows = await conn.fetch(f"SELECT * FROM plans {where} ORDER BY id DESC "
-                            f"LIMIT {int(limit)} OFFSET {int(offset)}", *args)
-    return rows, total
+    return await _page(conn, select="SELECT * FROM plans", table="plans", where=where,
+                       args=args, order="id", limit=limit, offset=offset)
 
 
 # Subscriptions -------------------------------------------------------------------------
@@ -92,16 +107,10 @@ async def subscriptions_page(conn, *, company_id, merchant_id, status: str | Non
                              customer_id: str | None, limit: int, offset: int):
     args: list = []
     where = _scope("WHERE true", args, company_id, merchant_id, "s.")
-    if status is not None:
-        args.append(status)
-        where += f" AND s.status = ${len(args)}"
-    if customer_id is not None:
-        args.append(customer_id)
-        where += f" AND s.customer_id = ${len(args)}"
-    total = await conn.fetchval(f"SELECT count(*) FROM subscriptions s {where}", *args)
-    rows = await conn.fetch(f"{_SUB} {where} ORDER BY s.id DESC "
-                            f"LIMIT {int(limit)} OFFSET {int(offset)}", *args)
-    return rows, total
+    where = _filter(where, args, "s.status", status)
+    where = _filter(where, args, "s.customer_id", customer_id)
+    return await _page(conn, select=_SUB, table="subscriptions s", where=where, args=args,
+                       order="s.id", limit=limit, offset=offset)
 
 
 async def subscription_by_pk(conn, pk: int, *, for_update: bool = False):
@@ -176,16 +185,11 @@ async def invoices_page(conn, *, company_id, merchant_id, status: str | None,
                         customer_email: str | None, limit: int, offset: int):
     args: list = []
     where = _scope("WHERE true", args, company_id, merchant_id)
-    if status is not None:
-        args.append(status)
-        where += f" AND status = ${len(args)}"
-    if customer_email is not None:
-        args.append(customer_email)
-        where += f" AND lower(customer->>'email') = lower(${len(args)})"
-    total = await conn.fetchval(f"SELECT count(*) FROM invoices {where}", *args)
-    rows = await conn.fetch(f"SELECT * FROM invoices {where} ORDER BY id DESC "
-                            f"LIMIT {int(limit)} OFFSET {int(offset)}", *args)
-    return rows, total
+    where = _filter(where, args, "status", status)
+    where = _filter(where, args, "lower(customer->>'email')",
+                    customer_email.lower() if customer_email else None)
+    return await _page(conn, select="SELECT * FROM invoices", table="invoices", where=where,
+                       args=args, order="id", limit=limit, offset=offset)
 
 
 async def invoice(conn, invoice_id: str, *, company_id, merchant_id, for_update=False):
