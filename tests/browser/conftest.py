@@ -50,6 +50,7 @@ import asyncpg
 import pytest
 from aiohttp import web
 
+from tests.conftest import serve
 from tests.e2e.conftest import stack, wait_stack_ready  # noqa: F401 (the fixture, reused)
 from tests.support.onboarding import Onboarded, onboard
 
@@ -197,8 +198,6 @@ class ShopSite:
 
 @pytest.fixture(scope="module")
 async def shop_site():
-    from tests.support.net import free_port
-
     site = ShopSite(base="")
 
     async def landing(request: web.Request) -> web.Response:
@@ -210,15 +209,9 @@ async def shop_site():
 
     app = web.Application()
     app.router.add_get("/{tail:.*}", landing)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    site.base = f"http://127.0.0.1:{port}"
-    try:
+    async with serve(app) as client:
+        site.base = f"http://127.0.0.1:{client.server.port}"
         yield site
-    finally:
-        await runner.cleanup()
 
 
 # --- what a page looks like to a person: JavaScript for page.evaluate ------------------

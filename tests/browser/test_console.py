@@ -27,7 +27,7 @@ from tests.browser.conftest import (
     _json,
     create_payment,
 )
-from tests.support.net import free_port
+from tests.conftest import serve
 from tests.support.onboarding import mail_text
 from tests.support.poll import poll_until
 
@@ -74,15 +74,9 @@ async def receiver():
 
     app = web.Application()
     app.router.add_post("/hooks", hook)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    found.url = f"http://127.0.0.1:{port}/hooks"
-    try:
+    async with serve(app) as client:
+        found.url = f"http://127.0.0.1:{client.server.port}/hooks"
         yield found
-    finally:
-        await runner.cleanup()
 
 
 # --- helpers ----------------------------------------------------------------------------
