@@ -3,6 +3,7 @@
 // again from here.
 
 import { norpay } from "../lib/api.js";
+import { deliveryColumns } from "../lib/deliveries.js";
 import { badge, busy, button, dl, h, notice, table } from "../lib/dom.js";
 import { minor, when } from "../lib/format.js";
 
@@ -91,18 +92,7 @@ function loadDeliveries(section, events, announce, stale) {
     body.replaceChildren(table({
       caption: "Deliveries of this payment's events, newest first",
       empty: "No webhook endpoint received this payment's events.",
-      columns: [
-        { label: "Event", class: "mono", cell: (d) => d.event },
-        { label: "Delivery", class: "mono", cell: (d) => d.deliveryId },
-        { label: "Endpoint", class: "mono", cell: (d) => d.endpointId },
-        { label: "Status", cell: (d) => badge(d.status) },
-        { label: "Trigger", cell: (d) => d.trigger },
-        { label: "Attempts", class: "num", cell: (d) => String(d.attempts) },
-        { label: "Last answer", cell: (d) => d.lastStatusCode ? `HTTP ${d.lastStatusCode}` : (d.lastError || "—") },
-        { label: "Created", cell: (d) => when(d.createdAt) },
-        { label: "Actions", cell: (d) => button("Redeliver", (event) => redeliver(event.currentTarget, d),
-          { "aria-label": `Redeliver ${d.event} delivery ${d.deliveryId}` }) },
-      ],
+      columns: deliveryColumns({ redeliver }),
       rows,
     }));
     if (hadFocus) again.focus();

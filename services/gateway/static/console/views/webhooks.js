@@ -2,6 +2,7 @@
 // secret is shown once), send it a test event, follow deliveries and send one again.
 
 import { norpay } from "../lib/api.js";
+import { deliveryColumns } from "../lib/deliveries.js";
 import { badge, busy, button, dl, field, formValues, h, notice, table } from "../lib/dom.js";
 import { when } from "../lib/format.js";
 import { merchantField, merchantIdOf } from "../lib/merchants.js";
@@ -73,19 +74,11 @@ export default {
           table({
             caption: "Deliveries, newest first",
             empty: "No deliveries yet.",
-            columns: [
-              { label: "Event", class: "mono", cell: (d) => d.event },
-              { label: "Delivery", class: "mono", cell: (d) => button(d.deliveryId, () => showDelivery(d.deliveryId),
-                { class: "link-button", "aria-label": `Attempts of delivery ${d.deliveryId}` }) },
-              { label: "Endpoint", class: "mono", cell: (d) => d.endpointId },
-              { label: "Status", cell: (d) => badge(d.status) },
-              { label: "Trigger", cell: (d) => d.trigger },
-              { label: "Attempts", class: "num", cell: (d) => String(d.attempts) },
-              { label: "Last answer", cell: (d) => d.lastStatusCode ? `HTTP ${d.lastStatusCode}` : (d.lastError || "—") },
-              { label: "Created", cell: (d) => when(d.createdAt) },
-              { label: "Actions", cell: (d) => button("Redeliver", (event) => redeliver(event.currentTarget, d),
-                { "aria-label": `Redeliver ${d.event} delivery ${d.deliveryId}` }) },
-            ],
+            columns: deliveryColumns({
+              redeliver,
+              delivery: (d) => button(d.deliveryId, () => showDelivery(d.deliveryId),
+                { class: "link-button", "aria-label": `Attempts of delivery ${d.deliveryId}` }),
+            }),
             rows: result.deliveries,
           }));
         if (hadFocus) deliveries.querySelector("h2").focus();
