@@ -53,7 +53,7 @@ def check_transition(current: str, target: str) -> None:
 # a NORAH token): a merchant's or a browser's create may not, so nothing downstream can
 # be told a payment is one it is not. (Consumers also check the payment's origin.)
 RESERVED_METADATA = frozenset({"priceId", "appId", "invoiceId", "subscriptionId",
-                               "tokenJti"})
+                               "tokenJti", "widget"})
 
 
 def check_public_metadata(metadata: dict) -> None:
@@ -89,8 +89,9 @@ def _url(value: str | None) -> str | None:
     return value or None
 
 
-class CreatePayment(BaseModel):
-    """NorPay `POST /api/v2/payments/create` (amount in minor units: wei for NOR)."""
+class PaymentIntent(BaseModel):
+    """What every create names: amount in minor units (wei for NOR), currency, and the
+    merchant's description and metadata."""
 
     model_config = ConfigDict(populate_by_name=True, extra="forbid")
 
@@ -98,6 +99,11 @@ class CreatePayment(BaseModel):
     currency: str = Field(min_length=2, max_length=5)
     description: str | None = Field(default=None, max_length=1000)
     metadata: dict[str, Any] = Field(default_factory=dict, max_length=50)
+
+
+class CreatePayment(PaymentIntent):
+    """NorPay `POST /api/v2/payments/create`."""
+
     success_url: str | None = Field(default=None, alias="successUrl", max_length=2000)
     cancel_url: str | None = Field(default=None, alias="cancelUrl", max_length=2000)
 

@@ -16,7 +16,7 @@ from shared.http.envelopes import Family, ok
 from shared.http.errors import ApiError, Errors
 from shared.http.middleware import SETTINGS, principal_of, read_json
 from shared.http.openapi import RouteDoc
-from shared.money import parse_minor_string
+from shared.money import Money, parse_minor_string
 
 PAYMENT = "Payment"
 
@@ -83,9 +83,10 @@ async def _ask_fees(request: web.Request, merchant_id: int, currency: str,
     return body
 
 
-async def create_payment(request: web.Request) -> web.Response:
-    who = require(request, "MERCHANT", allow_keys=True)
-    body = await read_json(request, domain.CreatePayment)
+async def prepare_create(request: web.Request, who,
+                         body: domain.PaymentIntent) -> tuple[dict, Money, dict]:
+    """(merchant, money, quote) for a public create (the API's or the widget's): its
+    metadata free of the keys norgate's own flows set, its merchant active."""
     try:
         domain.check_public_metadata(body.metadata)
     except ValueError as exc:
@@ -95,8 +96,14 @@ async def create_payment(request: web.Request) -> web.Response:
     if merchant["status"] == "INACTIVE":  # DEVELOPMENT merchants take sandbox payments
         raise ApiError(Errors.MERCHANT_INACTIVE)
     quote = await quote_for(request, merchant["merchantId"], money.currency.code, money.minor)
+    return merchant, money, quote
+
+
+async def create_payment(request: web.Request) -> web.Response:
+    who = require(request, "MERCHANT", allow_keys=True)
+    body = await read_json(request, domain.CreatePayment)
+    merchant, money, quote = await prepare_create(request, who, body)
     async with uow(request) as work:
-        # merchant_name: the hosted page names the merchant without asking auth again.
         row = await payments.create(work, merchant=merchant, origin="norpay",
                                     money=money, body=body, quote=quote)
     data = render(row, request)

@@ -23,20 +23,19 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from services.checkout import domain, payments, store
 from services.checkout.context import uow
 from services.checkout.pages import embed_query
 from services.checkout.payments import units
-from services.checkout.payments_api import merchant_account, quote_for
+from services.checkout.payments_api import prepare_create
 from shared.authz import require
 from shared.http.app import POOL, RELAY
 from shared.http.envelopes import Family, ok
 from shared.http.errors import ApiError, Errors
 from shared.http.middleware import SETTINGS, read_json
 from shared.http.openapi import RouteDoc
-from shared.money import MinorInput, parse_minor_string
 
 VERSION = "1.0.0"  # must match `VERSION` in static/checkout.js
 STATIC = Path(__file__).parent / "static"
@@ -86,14 +85,9 @@ async def frame_js(request: web.Request) -> web.Response:
     return _script(request, ASSETS["checkout-frame.js"], LATEST_CACHE)
 
 
-class WidgetPayment(BaseModel):
+class WidgetPayment(domain.PaymentIntent):
     """What checkout.js sends: the seed's options (apiKey travels as `?key=`)."""
 
-    model_config = ConfigDict(populate_by_name=True, extra="forbid")
-
-    amount: MinorInput
-    currency: str = Field(min_length=2, max_length=5)
-    description: str | None = Field(default=None, max_length=1000)
     metadata: dict[str, Any] = Field(default_factory=dict, max_length=20)
 
 
@@ -131,17 +125,7 @@ async def create(request: web.Request) -> web.Response:
     who = _widget_caller(request)
     origin = _origin(request)
     body = await read_json(request, WidgetPayment)
-    try:  # a browser may not pose as a price's, invoice's or widget's own payment
-        domain.check_public_metadata(body.metadata)
-        if "widget" in body.metadata:
-            raise ValueError("metadata.widget is set by norgate itself")
-    except ValueError as exc:
-        raise ApiError(Errors.VALIDATION, field="metadata", detail=str(exc)) from None
-    money = parse_minor_string(body.amount, body.currency)
-    merchant = await merchant_account(request, who)
-    if merchant["status"] == "INACTIVE":
-        raise ApiError(Errors.MERCHANT_INACTIVE)
-    quote = await quote_for(request, merchant["merchantId"], money.currency.code, money.minor)
+    merchant, money, quote = await prepare_create(request, who, body)
     intent = domain.CreatePayment(
         amount=body.amount, currency=body.currency, description=body.description,
         metadata={**body.metadata, "widget": {"origin": origin, "keyId": who.subject}})
