@@ -15,7 +15,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from services.auth.domain import check_email
 
 INVITATION_TTL = timedelta(days=7)
-RATE_PLANS = ("STARTER", "PROFESSIONAL", "ENTERPRISE")
 MERCHANT_STATUSES = ("DEVELOPMENT", "ACTIVE", "INACTIVE")
 RatePlan = Literal["STARTER", "PROFESSIONAL", "ENTERPRISE"]
 # The methods a merchant may offer (checkout's connectors); a merchant's

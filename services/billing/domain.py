@@ -51,7 +51,7 @@ INVOICE_TRANSITIONS: dict[str, frozenset[str]] = {
 }
 # Methods billing may charge without the customer present: they settle at once and
 # need nothing secret stored (a wallet address, an account number; never a card).
-OFF_SESSION_METHODS = ("NOR_WALLET", "ZIMSWITCH", "INNBUCKS")
+OffSessionMethod = Literal["NOR_WALLET", "ZIMSWITCH", "INNBUCKS"]
 
 
 class InvalidTransition(Exception):
@@ -144,10 +144,9 @@ class CreatePlan(_Body):
 
 
 class SavedMethod(_Body):
-    """A method billing may charge for renewals (see OFF_SESSION_METHODS)."""
+    """A method billing may charge for renewals (an OffSessionMethod)."""
 
-    payment_method: Literal["NOR_WALLET", "ZIMSWITCH", "INNBUCKS"] = Field(
-        alias="paymentMethod")
+    payment_method: OffSessionMethod = Field(alias="paymentMethod")
     payer: str | None = Field(default=None, pattern=r"^0x[0-9a-fA-F]{40}$")
     account: str | None = Field(default=None, pattern=r"^[0-9]{4,40}$")
 

@@ -93,18 +93,6 @@ async def accounts(conn, *, company_id, merchant_id, currency: str | None = None
                             "ORDER BY merchant_id, currency, code", *args)
 
 
-async def entry_sums(conn, *, company_id, merchant_id):
-    """Each account's debits and credits summed from its entries (not the running totals)."""
-    where, args = ["true"], []
-    _scope(where, args, company_id, merchant_id, "a.")
-    return await conn.fetch(
-        f"""SELECT a.id,
-                   COALESCE(SUM(e.amount) FILTER (WHERE e.direction = 'debit'), 0) AS debits,
-                   COALESCE(SUM(e.amount) FILTER (WHERE e.direction = 'credit'), 0) AS credits
-              FROM ledger_accounts a LEFT JOIN ledger_entries e ON e.account_pk = a.id
-             WHERE {' AND '.join(where)} GROUP BY a.id""", *args)
-
-
 async def transaction(conn, transaction_id: str, *, company_id, merchant_id):
     where, args = ["transaction_id = $1"], [transaction_id]
     _scope(where, args, company_id, merchant_id, "")

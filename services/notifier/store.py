@@ -13,7 +13,3 @@ async def record_email(conn: asyncpg.Connection, *, event_id: uuid.UUID, recipie
         """INSERT INTO emails (event_id, recipients, subject, correlation_id, message_id)
            VALUES ($1, $2, $3, $4, $5) ON CONFLICT (event_id) DO NOTHING""",
         event_id, recipients, subject, correlation_id, message_id)
-
-
-async def sent_email(conn: asyncpg.Connection, event_id: uuid.UUID) -> asyncpg.Record | None:
-    return await conn.fetchrow("SELECT * FROM emails WHERE event_id = $1", event_id)

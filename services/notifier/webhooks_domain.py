@@ -103,10 +103,6 @@ class Redeliver(_Body):
         return self
 
 
-def subscribed(event_types: list[str], event_type: str) -> bool:
-    return ALL in event_types or event_type in event_types
-
-
 def payload(*, event_id: str, event_type: str, occurred_at: datetime,
             data: dict[str, Any]) -> bytes:
     """The body merchants receive: the NorPay seed's shape (event, timestamp as an
