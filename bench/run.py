@@ -51,6 +51,7 @@ from bench.stack import (
     cpu_seconds,
     drain,
     free_ports,
+    infra_cpu_seconds,
     onboard,
     parse_workers,
     peak_rss,
@@ -113,6 +114,7 @@ async def _wrk(url: str, script: str, *, stack: BenchStack | None = None,
     on the machine disturbs far less than requests/s."""
     pids = {n: p.pid for n, p in stack.procs.items() if n != "mailsink"} if stack else {}
     before = cpu_seconds(pids)
+    infra_before = infra_cpu_seconds()
     result = await asyncio.to_thread(wrk.run, url, script, **kwargs)
     if settle is not None:
         result["drain_s"] = await settle()
@@ -122,6 +124,10 @@ async def _wrk(url: str, script: str, *, stack: BenchStack | None = None,
             n: round((after[n] - before[n]) * 1000 / result["requests"], 3) for n in pids}
         result["cpu_ms_per_request"]["total"] = round(
             sum(result["cpu_ms_per_request"].values()), 3)
+        infra_after = infra_cpu_seconds()
+        result["infra_cpu_ms_per_request"] = {
+            n: round((infra_after[n] - infra_before[n]) * 1000 / result["requests"], 3)
+            for n in infra_after}
     return result
 
 
@@ -339,7 +345,7 @@ async def main() -> int:
             json.dumps(results, indent=2, default=str) + "\n")
         print(json.dumps({k: create.get(k) for k in (
             "requests_per_s", "p50_ms", "p99_ms", "non_2xx", "drain_s",
-            "cpu_ms_per_request")}, indent=1))
+            "cpu_ms_per_request", "infra_cpu_ms_per_request")}, indent=1))
         return 0
     if os.environ.get("BENCH_SKIP_QUOTES") != "1":
         from bench import quotes

@@ -238,3 +238,27 @@ def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
             total += int(fields[11]) + int(fields[12])  # utime, stime
         out[name] = total / _TICKS
     return out
+
+
+def infra_cpu_seconds() -> dict[str, float]:
+    """User + system CPU seconds so far of PostgreSQL's processes (every backend: the
+    stack's pools keep theirs for the whole run), RabbitMQ's Erlang VM, and the whole
+    machine (every core busy, from /proc/stat: wrk and this process included)."""
+    out = {"postgres": 0, "rabbitmq": 0}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            head, tail = (entry / "stat").read_text().rsplit(")", 1)
+        except OSError:
+            continue
+        comm = head.split("(", 1)[1]
+        kind = "postgres" if comm == "postgres" else "rabbitmq" if comm.startswith(
+            "beam") else None
+        if kind:
+            fields = tail.split()
+            out[kind] += int(fields[11]) + int(fields[12])
+    cpu = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    busy = sum(int(v) for v in cpu) - int(cpu[3]) - int(cpu[4])  # minus idle, iowait
+    out["machine"] = busy
+    return {k: v / _TICKS for k, v in out.items()}

@@ -14,7 +14,7 @@ import asyncpg
 from services.checkout import connectors, domain, store
 from services.checkout.context import TASKS
 from shared import principal as principal_mod
-from shared.events import UnitOfWork
+from shared.events import SingleStatement, UnitOfWork
 from shared.http.errors import ApiError, Errors
 from shared.http.middleware import SETTINGS
 from shared.logging import get_logger
@@ -49,22 +49,29 @@ def _ids(row) -> dict:
     return {"company_id": str(row["company_id"]), "merchant_id": str(row["merchant_id"])}
 
 
-async def create(uow: UnitOfWork, *, merchant: dict, origin: str, money: Money,
-                 body: domain.CreatePayment, quote: dict):
+async def create(work: UnitOfWork | SingleStatement, *, merchant: dict, origin: str,
+                 money: Money, body: domain.CreatePayment, quote: dict):
     """A pending payment for `merchant` (auth's account: its ids, its name for the hosted
-    page, the methods it takes)."""
-    event_id = uuid.uuid4()  # the history row names the event it emitted
-    row = await store.insert_payment(
-        uow.conn, payment_id=domain.new_payment_id(), company_id=merchant["companyId"],
-        merchant_id=merchant["merchantId"], origin=origin, amount=money.minor,
-        currency=money.currency.code, description=body.description, metadata=body.metadata,
-        success_url=body.success_url, cancel_url=body.cancel_url, quote=quote,
-        charges=int(quote["charges"]), net_amount=int(quote["netAmount"]),
+    page, the methods it takes). With a SingleStatement (the public creates) the payment,
+    its history and its event are written in one round trip."""
+    payment = {
+        "payment_id": domain.new_payment_id(), "trace": uuid.uuid4(), "origin": origin,
+        "amount": money.minor, "currency": money.currency.code, "status": "pending",
+        "payer": None, "transaction_hash": None, "payment_method": None,
+        "metadata": body.metadata, "charges": int(quote["charges"]),
+        "net_amount": int(quote["netAmount"]), "refunded_amount": 0,
+        "company_id": merchant["companyId"], "merchant_id": merchant["merchantId"]}
+    # Emitted first so the insert carries it; the history row names it.
+    event = work.emit("payment.created", event_data(payment), **_ids(payment))
+    return await store.insert_payment(
+        work, payment_id=payment["payment_id"], trace=payment["trace"],
+        company_id=merchant["companyId"], merchant_id=merchant["merchantId"], origin=origin,
+        amount=money.minor, currency=money.currency.code, description=body.description,
+        metadata=body.metadata, success_url=body.success_url, cancel_url=body.cancel_url,
+        quote=quote, charges=payment["charges"], net_amount=payment["net_amount"],
         expires_at=datetime.now(UTC) + domain.SESSION_TTL,
         merchant_name=merchant.get("merchantName"), methods=merchant.get("paymentMethods"),
-        history={"origin": origin, "eventId": str(event_id)})
-    uow.emit("payment.created", event_data(row), **_ids(row), event_id=event_id)
-    return row
+        history={"origin": origin, "eventId": str(event.id)})
 
 
 async def transition(uow: UnitOfWork, row, target: str, *, changes: dict | None = None,

@@ -7,19 +7,22 @@ from datetime import datetime
 
 import asyncpg
 
+from shared.events import SingleStatement, UnitOfWork
+
 COLUMNS = "*"
 
 
-async def insert_payment(conn: asyncpg.Connection, *, payment_id: str, company_id: int,
-                         merchant_id: int, origin: str, amount: int, currency: str,
-                         description: str | None, metadata: dict, success_url: str | None,
-                         cancel_url: str | None, quote: dict, charges: int, net_amount: int,
-                         expires_at: datetime, merchant_name: str | None = None,
-                         methods: list[str] | None = None,
+async def insert_payment(work: UnitOfWork | SingleStatement, *, payment_id: str, trace: uuid.UUID,
+                         company_id: int, merchant_id: int, origin: str, amount: int,
+                         currency: str, description: str | None, metadata: dict,
+                         success_url: str | None, cancel_url: str | None, quote: dict,
+                         charges: int, net_amount: int, expires_at: datetime,
+                         merchant_name: str | None = None, methods: list[str] | None = None,
                          history: dict | None = None) -> asyncpg.Record:
-    # The payment and its first history row in one statement: one round trip.
-    return await conn.fetchrow(
-        """WITH p AS (
+    # The payment, its first history row and the events emitted before it (outbox) in
+    # one statement: one round trip, and with a SingleStatement no BEGIN or COMMIT.
+    return await work.fetchrow(
+        """WITH {outbox} p AS (
                INSERT INTO payments (payment_id, trace, company_id, merchant_id, origin,
                    amount, currency, description, metadata, success_url, cancel_url, quote,
                    charges, net_amount, expires_at, merchant_name, methods)
@@ -29,7 +32,7 @@ async def insert_payment(conn: asyncpg.Connection, *, payment_id: str, company_i
            h AS (INSERT INTO payment_history (payment_pk, status, detail)
                  SELECT id, 'pending', $18::jsonb FROM p)
            SELECT * FROM p""",
-        payment_id, uuid.uuid4(), company_id, merchant_id, origin, amount, currency,
+        payment_id, trace, company_id, merchant_id, origin, amount, currency,
         description, metadata, success_url, cancel_url, quote, charges, net_amount, expires_at,
         merchant_name, methods, history or {"origin": origin})
 

@@ -14,6 +14,7 @@ import pytest
 
 from services.checkout import store
 from shared.db import _init_connection
+from shared.events import UnitOfWork
 from shared.principal import HEADER, Principal, sign
 from tests.integration.test_payments import services
 from tests.support.auth import make_company_admin, make_merchant, service_headers
@@ -275,15 +276,15 @@ async def test_another_tenants_merchant_and_trace_are_not_found(settings, norah)
 async def _seed(settings, merchant, *, status="completed", currency="USD", amount=10_000,
                 charges=250, created_at: datetime | None = None, name="Corner Shop"):
     """A payment row written straight through checkout's store, as checkout would."""
-    conn = await asyncpg.connect(settings.dsn_of("checkout"))
-    await _init_connection(conn)  # the pool's json/jsonb codecs
+    pool = await asyncpg.create_pool(settings.dsn_of("checkout"), min_size=1, max_size=1,
+                                     init=_init_connection)  # the pool's json/jsonb codecs
     try:
-        async with conn.transaction():
+        async with UnitOfWork(pool, producer="checkout") as work:
             quote = {"charges": str(charges), "netAmount": str(amount - charges),
                      "breakdown": [{"type": "PERCENTAGE", "value": 2.5,
                                     "amount": str(charges)}] if charges else []}
             row = await store.insert_payment(
-                conn, payment_id=f"pay_{uuid.uuid4().hex[:24]}",
+                work, payment_id=f"pay_{uuid.uuid4().hex[:24]}", trace=uuid.uuid4(),
                 company_id=merchant.company_id, merchant_id=merchant.merchant_id,
                 origin="norah", amount=amount, currency=currency, description=None,
                 metadata={}, success_url=None, cancel_url=None, quote=quote,
@@ -293,9 +294,9 @@ async def _seed(settings, merchant, *, status="completed", currency="USD", amoun
                        "payment_method": "ZIMSWITCH"}
             if created_at is not None:
                 changes["created_at"] = created_at
-            return await store.update_payment(conn, row["id"], changes)
+            return await store.update_payment(work.conn, row["id"], changes)
     finally:
-        await conn.close()
+        await pool.close()
 
 
 async def _all_pages(client, path, headers, per_page=25, **params):
