@@ -7,14 +7,25 @@ Design
 - The counters are in PostgreSQL, not in process memory, because the gateway runs as
   several replicas behind a load balancer: per-process counters would let a merchant
   have N times its budget with N replicas, and would reset on every restart.
-- Cost: one database round trip per authenticated merchant request. `hit` is a single
-  `INSERT ... ON CONFLICT DO UPDATE ... RETURNING` that upserts the minute and the day
-  row together; the row locks serialize concurrent hits, so each hit gets its own count
-  and the budget is never overshot, whichever replica serves it.
-- Every attempt counts, including refused ones: deciding first and incrementing only
-  when allowed would need a read and a conditional write (two statements, or a lock).
-  The effect is that a client hammering while limited stays limited, and its refused
-  requests also spend its day budget.
+- A claim is a single `INSERT ... ON CONFLICT DO UPDATE ... RETURNING` that adds to the
+  minute and the day row together; the row locks serialize concurrent claims, so each
+  gets its own count and the budget is never overshot, whichever replica serves it.
+- Leases: a plan whose minute budget is at least 200 (PROFESSIONAL, ENTERPRISE) claims
+  `lease_size` = 1 % of it at once (10 and 100 requests) and spends that lease in the
+  replica's memory, so a busy merchant costs one database round trip per 100 requests
+  instead of one per request. A claim that meets the limit is granted only what is
+  left, so the shared count still never lets more than the budget through; the cost is
+  that requests leased by one replica and not yet used are not available to another
+  (at most lease_size - 1 per replica and window: a merchant at its limit may be
+  refused up to 1 % early on one replica while another holds the rest). Once a claim is
+  refused, the replica refuses that merchant without asking again until the binding
+  window ends (counters only grow within a window, so nothing can change before).
+  `X-RateLimit-Remaining` then counts the replica's own unspent lease as remaining.
+- Smaller budgets (STARTER's 100 a minute, the widget's 60) are counted exactly, one
+  claim per request, and every attempt counts, including refused ones: deciding first
+  and incrementing only when allowed would need a read and a conditional write (two
+  statements, or a lock). A client hammering while limited stays limited, and its
+  refused requests also spend its day budget.
 - A request is allowed when neither counter exceeds its limit after the increment.
 - Headers describe the *binding* window: when a window is exhausted (nothing remains),
   the exhausted one with the later reset (the day, when both are); otherwise the minute
@@ -49,12 +60,14 @@ MINUTE = timedelta(minutes=1)
 DAY = timedelta(days=1)
 RETENTION = timedelta(days=1)
 
-_HIT = """
+_CLAIM = """
 INSERT INTO rate_limit_counters AS c (merchant_id, window_kind, window_start, count)
-VALUES ($1, 'minute', $2, 1), ($1, 'day', $3, 1)
-ON CONFLICT (merchant_id, window_kind, window_start) DO UPDATE SET count = c.count + 1
+VALUES ($1, 'minute', $2, $4), ($1, 'day', $3, $4)
+ON CONFLICT (merchant_id, window_kind, window_start) DO UPDATE SET count = c.count + $4
 RETURNING window_kind, count
 """
+LEASE_FROM = 200  # minute budgets from this size on are leased (see the docstring)
+MAX_LEASES = 10_000  # merchants whose lease a replica keeps; more drops the stale ones
 
 _CLEANUP = """
 DELETE FROM rate_limit_counters
@@ -104,10 +117,28 @@ def plan_limits(plan: str) -> tuple[int, int]:
     return PLANS.get(plan.upper(), PLANS[DEFAULT_PLAN])
 
 
+def lease_size(per_minute: int) -> int:
+    return per_minute // 100 if per_minute >= LEASE_FROM else 1
+
+
+@dataclass
+class _Lease:
+    """A replica's share of one merchant's current windows."""
+
+    plan: str
+    minute_start: datetime
+    day_start: datetime
+    minute_count: int  # the shared counts after this replica's last claim
+    day_count: int
+    tokens: int = 0  # claimed and not yet spent
+    refused: bool = False  # the last claim got nothing: refuse until the window ends
+
+
 class RateLimiter:
     def __init__(self, pool: asyncpg.Pool, *, clock: Callable[[], datetime] = utcnow) -> None:
         self._pool = pool
         self._clock = clock
+        self._leases: dict[str, _Lease] = {}
 
     def _now(self) -> datetime:
         now = self._clock()
@@ -121,12 +152,59 @@ class RateLimiter:
         now = self._now()
         minute_start = now.replace(second=0, microsecond=0)
         day_start = minute_start.replace(hour=0, minute=0)
-        rows = await self._pool.fetch(_HIT, merchant_id, minute_start, day_start)
-        counts = {r["window_kind"]: r["count"] for r in rows}
-        minute = _Window(per_minute, counts["minute"], minute_start + MINUTE)
-        day = _Window(per_day, counts["day"], day_start + DAY)
+        size = lease_size(per_minute)
+        if size == 1:  # counted exactly: every attempt is a claim
+            counts = await self._claim(merchant_id, minute_start, day_start, 1)
+            lease = _Lease(plan, minute_start, day_start, counts["minute"], counts["day"])
+            return self._decide(lease, per_minute, per_day, now, allowed=None)
 
-        allowed = minute.count <= minute.limit and day.count <= day.limit
+        lease = self._leases.get(merchant_id)
+        current = lease is not None and (lease.plan, lease.minute_start,
+                                         lease.day_start) == (plan, minute_start, day_start)
+        if not (current and (lease.refused or lease.tokens > 0)):
+            counts = await self._claim(merchant_id, minute_start, day_start, size)
+            # What the claim may use: its size, or what was left below either limit.
+            granted = max(0, min(size, per_minute - (counts["minute"] - size),
+                                 per_day - (counts["day"] - size)))
+            lease = self._leases.get(merchant_id)  # another request may have claimed too
+            if lease is None or (lease.plan, lease.minute_start, lease.day_start) != (
+                    plan, minute_start, day_start):
+                if len(self._leases) >= MAX_LEASES:
+                    self._forget_before(minute_start)
+                lease = self._leases[merchant_id] = _Lease(
+                    plan, minute_start, day_start, 0, 0)
+            # Counts only grow; beyond a limit they are that limit (a refused or partly
+            # granted claim added more than was used).
+            lease.minute_count = max(lease.minute_count, min(counts["minute"], per_minute))
+            lease.day_count = max(lease.day_count, min(counts["day"], per_day))
+            lease.tokens += granted
+            lease.refused = lease.tokens == 0
+        if lease.refused:
+            return self._decide(lease, per_minute, per_day, now, allowed=False)
+        lease.tokens -= 1
+        return self._decide(lease, per_minute, per_day, now, allowed=True)
+
+    async def _claim(self, merchant_id: str, minute_start: datetime, day_start: datetime,
+                     size: int) -> dict[str, int]:
+        rows = await self._pool.fetch(_CLAIM, merchant_id, minute_start, day_start, size)
+        return {r["window_kind"]: r["count"] for r in rows}
+
+    def _forget_before(self, minute_start: datetime) -> None:
+        for key in [k for k, v in self._leases.items() if v.minute_start < minute_start]:
+            del self._leases[key]
+        if len(self._leases) >= MAX_LEASES:  # all current: start afresh
+            self._leases.clear()
+
+    @staticmethod
+    def _decide(lease: _Lease, per_minute: int, per_day: int, now: datetime, *,
+                allowed: bool | None) -> Decision:
+        """`allowed` None: decided by the counts (exact counting)."""
+        # Unspent lease counts as remaining: the shared counts minus what we still hold.
+        minute = _Window(per_minute, lease.minute_count - lease.tokens,
+                         lease.minute_start + MINUTE)
+        day = _Window(per_day, lease.day_count - lease.tokens, lease.day_start + DAY)
+        if allowed is None:
+            allowed = minute.count <= minute.limit and day.count <= day.limit
         exhausted = [w for w in (minute, day) if w.remaining == 0]
         binding = max(exhausted, key=lambda w: w.end) if exhausted else minute
         retry_after = None

@@ -9,7 +9,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from services.gateway.ratelimit import PLANS, RateLimiter
+from services.gateway.ratelimit import PLANS, RateLimiter, lease_size
 from shared.db import apply_migrations, create_pool, discover
 
 GATEWAY_MIGRATIONS = Path(__file__).resolve().parents[2] / "services" / "gateway" / "migrations"
@@ -198,3 +198,57 @@ async def test_a_misaligned_window_is_rejected_by_the_table(pool, merchant):
     with pytest.raises(asyncpg.CheckViolationError):
         await pool.execute("INSERT INTO rate_limit_counters VALUES ($1, 'minute', $2, 1)",
                            merchant, T0)
+
+
+async def test_a_large_budget_is_leased_a_hundredth_at_a_time(pool, merchant):
+    limiter = RateLimiter(pool, clock=Clock())
+    assert (lease_size(100), lease_size(1_000), lease_size(10_000)) == (1, 10, 100)
+    decisions = [await limiter.hit(merchant, "ENTERPRISE") for _ in range(150)]
+
+    assert all(d.allowed for d in decisions)
+    # Two claims of 100 (one round trip each), not 150 increments.
+    assert set((await _counts(pool, merchant)).values()) == {200}
+    assert [d.remaining for d in decisions[:3]] == [9_999, 9_998, 9_997]
+    assert decisions[-1].remaining == 10_000 - 150
+
+
+async def test_two_replicas_leasing_one_budget_never_let_more_through_than_is_left(
+        settings, pool, merchant):
+    minute_start = T0.replace(second=0)
+    await pool.execute("INSERT INTO rate_limit_counters VALUES ($1, 'minute', $2, 9850)",
+                       merchant, minute_start)
+    other = await _pool(settings)
+    try:
+        replicas = [RateLimiter(pool, clock=Clock()), RateLimiter(other, clock=Clock())]
+        decisions = await asyncio.gather(
+            *(replicas[i % 2].hit(merchant, "ENTERPRISE") for i in range(300)))
+        # Refused for the rest of the minute without another claim.
+        before = await _counts(pool, merchant)
+        again = [await replicas[0].hit(merchant, "ENTERPRISE") for _ in range(5)]
+        assert await _counts(pool, merchant) == before
+    finally:
+        await other.close()
+
+    # 150 were left; each replica asked for 150: its leases were used up whole.
+    assert sum(d.allowed for d in decisions) == 150
+    refused = [d for d in decisions + again if not d.allowed]
+    assert len(refused) == 155
+    assert all(d.retry_after == 45 and d.remaining == 0 and d.limit == 10_000
+               for d in refused)
+
+
+async def test_a_leased_budget_refused_by_the_day_waits_for_midnight(pool, merchant):
+    clock = Clock()
+    limiter = RateLimiter(pool, clock=clock)
+    day_start = datetime(2030, 5, 17, tzinfo=UTC)
+    await pool.execute("INSERT INTO rate_limit_counters VALUES ($1, 'day', $2, 999950)",
+                       merchant, day_start)
+    decisions = [await limiter.hit(merchant, "ENTERPRISE") for _ in range(60)]
+
+    assert sum(d.allowed for d in decisions) == 50  # a partial grant: what the day had
+    refused = decisions[-1]
+    assert (refused.limit, refused.remaining) == (1_000_000, 0)
+    midnight = day_start + timedelta(days=1)
+    assert refused.retry_after == int((midnight - clock.now).total_seconds())
+    clock.now = midnight
+    assert (await limiter.hit(merchant, "ENTERPRISE")).allowed
