@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 async def cancel_and_wait(task: asyncio.Task | None, *, retry_every: float = 0.5) -> None:
@@ -48,3 +52,61 @@ def every(seconds: float, job: Callable[[], Awaitable[object]], *, name: str) ->
                 log.exception("periodic_job_failed", job=name)
 
     return asyncio.create_task(loop(), name=name)
+
+
+class Coalescer(Generic[T, R]):
+    """Many concurrent callers' small statements as one: while a batch is in flight,
+    what is submitted waits, and goes together in the next batch. One caller alone
+    waits for nothing (its batch starts at the next turn of the loop); under load a
+    round trip and a commit serve many requests.
+
+    `run` takes the items of a batch and returns one result per item, in order. Items
+    with the same `key` never share a batch (a multi-row `INSERT ... ON CONFLICT`
+    cannot touch one row twice): a repeat waits for the next. When `run` raises, every
+    caller of that batch gets the exception.
+    """
+
+    def __init__(self, run: Callable[[list[T]], Awaitable[list[R]]], *,
+                 key: Callable[[T], Hashable] = id, max_batch: int = 256) -> None:
+        self._run = run
+        self._key = key
+        self._max_batch = max_batch
+        self._pending: list[tuple[T, asyncio.Future[R]]] = []
+        self._task: asyncio.Task | None = None
+
+    async def submit(self, item: T) -> R:
+        future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        # Retrieved even when its caller was cancelled (no "never retrieved" warning).
+        future.add_done_callback(lambda f: f.cancelled() or f.exception())
+        self._pending.append((item, future))
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._drain(), name="coalescer")
+        # Shielded: a cancelled caller must not cancel the batch others wait on.
+        return await asyncio.shield(future)
+
+    async def _drain(self) -> None:
+        while self._pending:
+            batch, rest, keys = [], [], set()
+            for entry in self._pending:
+                key = self._key(entry[0])
+                if key in keys or len(batch) >= self._max_batch:
+                    rest.append(entry)
+                else:
+                    keys.add(key)
+                    batch.append(entry)
+            self._pending = rest
+            try:
+                results = await self._run([item for item, _ in batch])
+            except BaseException as exc:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                if isinstance(exc, asyncio.CancelledError):
+                    for _, future in self._pending:
+                        future.cancel()
+                    self._pending = []
+                    raise
+                continue
+            for (_, future), result in zip(batch, results, strict=True):
+                if not future.done():
+                    future.set_result(result)

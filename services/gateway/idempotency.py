@@ -19,8 +19,11 @@ Semantics (as Stripe's), with rows in `gateway.idempotency_keys` (0002):
   a body holding a password cannot be attacked offline with a dictionary.
 - First request: one `INSERT ... ON CONFLICT DO UPDATE ... WHERE expired` claims
   the row as `in_progress` (an expired row counts as absent and is taken over in
-  the same statement). The request is proxied with its body already read (the
-  proxy forwards the bytes) and its answer buffered up to 1 MiB.
+  the same statement). Concurrent requests' claims go together in one such
+  statement, and so do their completions (`shared.aio.Coalescer`): under load one
+  round trip and one commit serve a batch of requests. The request is proxied with
+  its body already read (the proxy forwards the bytes) and its answer buffered up to
+  1 MiB.
 - The upstream's answer, when status < 500 and not 429 and at most 1 MiB, is
   stored (`done`, kept 24 h): status, Content-Type, Content-Encoding, Location,
   X-Error-Code and the body, sealed with AES-256-GCM (creates return secrets such
@@ -53,13 +56,14 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import asyncpg
+import orjson
 from aiohttp import web
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from multidict import CIMultiDict
 
 from services.gateway.authn import RATE_HEADERS_KEY
 from services.gateway.proxy import BUFFER_RESPONSE_KEY, REQUEST_BODY_KEY
-from shared.aio import cancel_and_wait, every
+from shared.aio import Coalescer, cancel_and_wait, every
 from shared.http import envelopes
 from shared.http.app import POOL
 from shared.http.errors import ApiError, Errors
@@ -85,9 +89,13 @@ CLEANUP_EVERY_SECONDS = 3600
 
 IDEMPOTENCY = web.AppKey("idempotency", "IdempotencyStore")
 
+# Claims and completions of concurrent requests go to PostgreSQL together (see
+# shared.aio.Coalescer): one statement and one commit for every request in the batch.
 _CLAIM = """
 INSERT INTO idempotency_keys AS k (scope, key, owner, fingerprint, state, expires_at)
-VALUES ($1, $2, $3, $4, 'in_progress', now() + make_interval(secs => $5))
+SELECT scope, key, owner, fingerprint, 'in_progress', now() + make_interval(secs => $5)
+  FROM unnest($1::text[], $2::text[], $3::uuid[], $4::bytea[])
+    AS c(scope, key, owner, fingerprint)
 ON CONFLICT (scope, key) DO UPDATE
    SET owner = EXCLUDED.owner, fingerprint = EXCLUDED.fingerprint, state = 'in_progress',
        status = NULL, headers = NULL, body = NULL, created_at = now(),
@@ -102,10 +110,14 @@ WHERE scope = $1 AND key = $2 AND expires_at > now()
 """
 
 _COMPLETE = """
-UPDATE idempotency_keys
-   SET state = 'done', status = $4, headers = $5, body = $6,
+UPDATE idempotency_keys AS k
+   SET state = 'done', status = d.status, headers = d.headers::jsonb, body = d.body,
        expires_at = now() + make_interval(secs => $7)
- WHERE scope = $1 AND key = $2 AND owner = $3 AND state = 'in_progress'
+  FROM unnest($1::text[], $2::text[], $3::uuid[], $4::smallint[], $5::text[], $6::bytea[])
+    AS d(scope, key, owner, status, headers, body)
+ WHERE k.scope = d.scope AND k.key = d.key AND k.owner = d.owner
+   AND k.state = 'in_progress'
+RETURNING k.owner
 """
 
 _RELEASE = """
@@ -157,6 +169,8 @@ class IdempotencyStore:
         self._fingerprint_key = bytes.fromhex(derive(settings, "idempotency-fingerprint"))
         self._aead = AESGCM(bytes.fromhex(derive(settings, "secret-box:idempotency-response")))
         self.lease_seconds = max(60.0, 4 * float(settings.upstream_timeout_seconds))
+        self._claims = Coalescer(self._claim_many, key=lambda c: (c[0], c[1]))
+        self._completions = Coalescer(self._complete_many)
 
     # Fingerprints and sealing ---------------------------------------------------
 
@@ -185,8 +199,7 @@ class IdempotencyStore:
         """Our claim (a new owner id) when the key was free or expired; otherwise the
         live row that holds it."""
         for _ in range(5):
-            owner = await self._pool.fetchval(_CLAIM, scope, key, uuid.uuid4(), fingerprint,
-                                              self.lease_seconds)
+            owner = await self._claims.submit((scope, key, uuid.uuid4(), fingerprint))
             if owner is not None:
                 return owner
             row = await self._pool.fetchrow(_LOOKUP, scope, key)
@@ -197,11 +210,25 @@ class IdempotencyStore:
         # Only a key churned by other requests without pause gets here.
         return Record(fingerprint, "in_progress", None, None, None)
 
+    async def _claim_many(self, claims: list[tuple[str, str, uuid.UUID, bytes]]
+                          ) -> list[uuid.UUID | None]:
+        """Each claim's owner when it got the row, else None (a live row holds it)."""
+        rows = await self._pool.fetch(_CLAIM, *map(list, zip(*claims, strict=True)),
+                                      self.lease_seconds)
+        won = {row["owner"] for row in rows}
+        return [owner if owner in won else None for _, _, owner, _ in claims]
+
     async def complete(self, scope: str, key: str, owner: uuid.UUID, status: int,
                        headers: list[list[str]], body: bytes) -> bool:
-        result = await self._pool.execute(_COMPLETE, scope, key, owner, status, headers,
-                                          self.seal(scope, key, body), float(TTL_SECONDS))
-        return result.split()[-1] == "1"
+        return await self._completions.submit(
+            (scope, key, owner, status, orjson.dumps(headers).decode(),
+             self.seal(scope, key, body)))
+
+    async def _complete_many(self, done: list[tuple]) -> list[bool]:
+        rows = await self._pool.fetch(_COMPLETE, *map(list, zip(*done, strict=True)),
+                                      float(TTL_SECONDS))
+        kept = {row["owner"] for row in rows}
+        return [owner in kept for _, _, owner, *_ in done]
 
     async def release(self, scope: str, key: str, owner: uuid.UUID) -> None:
         await self._pool.execute(_RELEASE, scope, key, owner)
