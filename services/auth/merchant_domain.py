@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import re
-import secrets
-import string
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Literal
@@ -13,6 +11,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from services.auth.domain import check_email
+from shared.crypto import base62
 
 INVITATION_TTL = timedelta(days=7)
 MERCHANT_STATUSES = ("DEVELOPMENT", "ACTIVE", "INACTIVE")
@@ -22,7 +21,6 @@ RatePlan = Literal["STARTER", "PROFESSIONAL", "ENTERPRISE"]
 PaymentMethod = Literal["VISA_MASTER", "ZIMSWITCH", "OMARI", "INNBUCKS", "ECOCASH",
                         "NOR_WALLET"]
 
-_BASE62 = string.ascii_letters + string.digits
 API_KEY_PREFIX, API_KEY_LENGTH, API_KEY_SHOWN = "nk_", 40, 11
 # Publishable keys are safe to embed in a web page (checkout.js). Base62 has no "_",
 # so no secret key can ever start with this prefix.
@@ -31,10 +29,6 @@ MAX_ORIGINS = 20
 KEY_ID = re.compile(r"^key_[A-Za-z0-9]{22}$")
 APP_ID = re.compile(r"^app_[A-Za-z0-9]{22}$")
 _URL = re.compile(r"^https?://[^\s/]+\S*$")
-
-
-def base62(length: int) -> str:
-    return "".join(secrets.choice(_BASE62) for _ in range(length))
 
 
 def new_api_key() -> str:

@@ -23,17 +23,15 @@ from __future__ import annotations
 
 import calendar
 import re
-import secrets
-import string
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from shared.crypto import base62
 from shared.money import MajorInput, MinorInput
 
-_ALPHABET = string.ascii_letters + string.digits
 Interval = Literal["day", "week", "month", "year"]
 
 SUBSCRIPTION_TRANSITIONS: dict[str, frozenset[str]] = {
@@ -70,7 +68,7 @@ def check_invoice(current: str, target: str) -> None:
 
 
 def new_id(prefix: str) -> str:
-    return prefix + "_" + "".join(secrets.choice(_ALPHABET) for _ in range(24))
+    return prefix + "_" + base62(24)
 
 
 def epoch(value: datetime | None) -> str | None:

@@ -12,14 +12,13 @@ NORAH shows the same statuses upper-case (PENDING, ..., CANCELLED).
 from __future__ import annotations
 
 import re
-import secrets
-import string
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from shared.crypto import base62
 from shared.money import MinorInput, Money, parse_major
 
 Status = Literal["pending", "processing", "completed", "failed", "canceled", "refunded"]
@@ -35,7 +34,6 @@ NORAH_STATUS = {"pending": "PENDING", "processing": "PROCESSING", "completed": "
                 "failed": "FAILED", "canceled": "CANCELLED", "refunded": "REFUNDED"}
 SESSION_TTL = timedelta(hours=1)
 METHODS = ("VISA_MASTER", "ZIMSWITCH", "OMARI", "INNBUCKS", "ECOCASH", "NOR_WALLET")
-_ALPHABET = string.ascii_letters + string.digits
 
 
 class InvalidTransition(Exception):
@@ -76,11 +74,11 @@ def offers(payment, method: str) -> bool:
 
 
 def new_payment_id() -> str:
-    return "pay_" + "".join(secrets.choice(_ALPHABET) for _ in range(24))
+    return "pay_" + base62(24)
 
 
 def new_refund_id() -> str:
-    return "re_" + "".join(secrets.choice(_ALPHABET) for _ in range(24))
+    return "re_" + base62(24)
 
 
 def _url(value: str | None) -> str | None:

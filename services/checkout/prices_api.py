@@ -12,8 +12,6 @@ paid on its card checkout (services/checkout/price_checkout.py), whose openings
 from __future__ import annotations
 
 import re
-import secrets
-import string
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Literal
@@ -26,6 +24,7 @@ from services.checkout import triggers
 from services.checkout.app_scope import app_in_scope, prices_time
 from services.checkout.context import CLIENT
 from shared.authz import require
+from shared.crypto import base62
 from shared.http.app import POOL
 from shared.http.client import ServiceUnavailable
 from shared.http.envelopes import Family, ok
@@ -40,12 +39,11 @@ MIN_AMOUNT = Decimal(5)
 PRICE_ID = re.compile(r"^price_[A-Za-z0-9]{22}$")
 APP_FIELDS = ("id", "name", "type", "status", "use_explorer", "created_at", "updated_at",
               "kyc_return_url", "app_fee")
-_BASE62 = string.digits + string.ascii_letters
 _T = ("prices",)
 
 
 def new_price_id() -> str:
-    return "price_" + "".join(secrets.choice(_BASE62) for _ in range(22))
+    return "price_" + base62(22)
 
 
 class CreatePrice(BaseModel):

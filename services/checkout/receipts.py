@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import secrets
 import string
 import time
 from datetime import UTC, datetime, timedelta
@@ -22,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from fpdf import FPDF
 
 from services.checkout import domain
+from shared.crypto import base62
 from shared.money import Money, format_display, get_currency
 from shared.secrets import derive
 from shared.settings import Settings
@@ -33,7 +33,7 @@ _ALPHABET = string.ascii_letters + string.digits
 
 
 def new_receipt_id() -> str:
-    return "rcpt_" + "".join(secrets.choice(_ALPHABET) for _ in range(24))
+    return "rcpt_" + base62(24)
 
 
 def is_receipt_id(value: str) -> bool:

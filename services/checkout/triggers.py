@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import secrets
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -34,7 +33,7 @@ from services.checkout import prices_store as store
 from services.checkout.app_scope import app_in_scope, prices_time
 from shared.aio import cancel_and_wait, every
 from shared.authz import require
-from shared.crypto import SecretBox
+from shared.crypto import SecretBox, base62
 from shared.events import Event, UnitOfWork
 from shared.http.app import POOL
 from shared.http.envelopes import Family, dumps, ok
@@ -50,7 +49,6 @@ log = get_logger(__name__)
 TRIGGER = "Trigger"
 TRIGGER_ID = re.compile(r"^tri_[A-Za-z0-9]{22}$")
 PARAM = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
-_BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 DISPATCH_EVERY_SECONDS = 0.5
 BATCH = 20
 TIMEOUT_SECONDS = 15
@@ -60,7 +58,7 @@ _T = ("triggers",)
 
 
 def _id(prefix: str) -> str:
-    return prefix + "".join(secrets.choice(_BASE62) for _ in range(22))
+    return prefix + base62(22)
 
 
 class CreateTrigger(BaseModel):

@@ -14,12 +14,12 @@ event id, counted in metrics, and ends either handled or in the DLQ.
 Batches: messages that arrive together (already delivered, up to the prefetch) are
 handled by one worker in ONE transaction: one inbox INSERT for all their event ids
 (dedup per event id as above), each new event's handler in turn, one COMMIT, then
-each message is acked. Same guarantees as one by one: if anything in the batch fails
-(a handler, a statement, the commit), the whole transaction rolls back, so no effect
-of any message in it remains, and every message of the batch is then handled alone
-as described above (its own transaction, retries, dead letters). A failing message
-thus costs one more run of the handlers of its batch, and the others' effects are
-written once. One message at a time takes the one-by-one path directly.
+one ack for the batch (`multiple`). Same guarantees as one by one: if anything in
+the batch fails (a handler, a statement, the commit), the whole transaction rolls
+back, so no effect of any message in it remains, and every message of the batch is
+then handled alone as described above (its own transaction, retries, dead letters).
+A failing message thus costs one more run of the handlers of its batch, and the
+others' effects are written once. One message at a time takes the one-by-one path directly.
 """
 
 from __future__ import annotations
@@ -191,8 +191,11 @@ class Consumer:
             for message, *_ in ready:
                 await self._process(message)
             return
-        for (message, event, _, attempts), first in zip(ready, handled, strict=True):
-            await message.ack()
+        # One ack for the batch: every delivery up to its last tag is settled by now
+        # (this worker handles deliveries in order; the ones handled alone above were
+        # acked or rejected already), and `multiple` acks only the outstanding ones.
+        await max((m for m, *_ in ready), key=lambda m: m.delivery_tag).ack(multiple=True)
+        for (_, event, _, attempts), first in zip(ready, handled, strict=True):
             outcome = "handled" if first else "duplicate"
             metrics.EVENTS_HANDLED.labels(self._service, self.queue_name, outcome).inc()
             bind_ids(request_id=new_id(), correlation_id=event.correlation_id or str(event.id))
