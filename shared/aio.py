@@ -63,7 +63,8 @@ class Coalescer(Generic[T, R]):
     `run` takes the items of a batch and returns one result per item, in order. Items
     with the same `key` never share a batch (a multi-row `INSERT ... ON CONFLICT`
     cannot touch one row twice): a repeat waits for the next. When `run` raises, every
-    caller of that batch gets the exception.
+    caller of that batch gets the exception; a result that is an exception is raised
+    to its caller alone.
     """
 
     def __init__(self, run: Callable[[list[T]], Awaitable[list[R]]], *,
@@ -108,5 +109,9 @@ class Coalescer(Generic[T, R]):
                     raise
                 continue
             for (_, future), result in zip(batch, results, strict=True):
-                if not future.done():
+                if future.done():
+                    continue
+                if isinstance(result, BaseException):
+                    future.set_exception(result)
+                else:
                     future.set_result(result)

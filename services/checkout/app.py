@@ -10,6 +10,7 @@ from services.checkout import (
     collect_api,
     norah_page,
     pages,
+    payments,
     payments_api,
     price_checkout,
     prices_api,
@@ -38,4 +39,5 @@ def build_spec(settings: Settings) -> ServiceSpec:
                        migrations=Path(__file__).parent / "migrations",
                        docs=[doc for module in API_MODULES for doc in module.DOCS],
                        consumers=[ConsumerSpec("prices", triggers.HANDLERS)],
-                       cleanup_ctx=[context_ctx, triggers.dispatcher_ctx])
+                       cleanup_ctx=[context_ctx, payments.creates_ctx,
+                                    triggers.dispatcher_ctx])

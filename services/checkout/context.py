@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Hashable
 from aiohttp import web
 
 from shared.aio import cancel_and_wait
-from shared.events import Event, SingleStatement, UnitOfWork, catalog
+from shared.events import Event, UnitOfWork, catalog
 from shared.events.subscriber import Subscriber
 from shared.expiring import MISSING, ExpiringCache
 from shared.http.app import BROKER, POOL, RELAY, TOPOLOGY
@@ -93,8 +93,3 @@ async def context_ctx(app: web.Application) -> AsyncIterator[None]:
 def uow(request: web.Request) -> UnitOfWork:
     return UnitOfWork(request.app[POOL], producer="checkout", relay=request.app.get(RELAY))
 
-
-def single(request: web.Request) -> SingleStatement:
-    """A unit of work of one statement (see shared.events.SingleStatement)."""
-    return SingleStatement(request.app[POOL], producer="checkout",
-                           relay=request.app.get(RELAY))

@@ -6,15 +6,19 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import aiohttp
 import asyncpg
+from aiohttp import web
 
 from services.checkout import connectors, domain, store
 from services.checkout.context import TASKS
 from shared import principal as principal_mod
-from shared.events import SingleStatement, UnitOfWork
+from shared.aio import Coalescer
+from shared.events import Event, UnitOfWork
+from shared.http.app import POOL, RELAY
 from shared.http.errors import ApiError, Errors
 from shared.http.middleware import SETTINGS
 from shared.logging import get_logger
@@ -49,29 +53,75 @@ def _ids(row) -> dict:
     return {"company_id": str(row["company_id"]), "merchant_id": str(row["merchant_id"])}
 
 
-async def create(work: UnitOfWork | SingleStatement, *, merchant: dict, origin: str,
-                 money: Money, body: domain.CreatePayment, quote: dict):
-    """A pending payment for `merchant` (auth's account: its ids, its name for the hosted
-    page, the methods it takes). With a SingleStatement (the public creates) the payment,
-    its history and its event are written in one round trip."""
-    payment = {
+def _pending(merchant: dict, origin: str, money: Money, body: domain.CreatePayment,
+             quote: dict) -> dict:
+    """A new pending payment's row as far as the create knows it (what event_data and
+    the insert need)."""
+    return {
         "payment_id": domain.new_payment_id(), "trace": uuid.uuid4(), "origin": origin,
         "amount": money.minor, "currency": money.currency.code, "status": "pending",
         "payer": None, "transaction_hash": None, "payment_method": None,
         "metadata": body.metadata, "charges": int(quote["charges"]),
         "net_amount": int(quote["netAmount"]), "refunded_amount": 0,
-        "company_id": merchant["companyId"], "merchant_id": merchant["merchantId"]}
+        "company_id": merchant["companyId"], "merchant_id": merchant["merchantId"],
+        "description": body.description, "success_url": body.success_url,
+        "cancel_url": body.cancel_url, "quote": quote,
+        "expires_at": datetime.now(UTC) + domain.SESSION_TTL,
+        "merchant_name": merchant.get("merchantName"),
+        "methods": merchant.get("paymentMethods")}
+
+
+async def create(work: UnitOfWork, *, merchant: dict, origin: str,
+                 money: Money, body: domain.CreatePayment, quote: dict):
+    """A pending payment for `merchant` (auth's account: its ids, its name for the hosted
+    page, the methods it takes), inside a unit of work that may do more."""
+    payment = _pending(merchant, origin, money, body, quote)
     # Emitted first so the insert carries it; the history row names it.
     event = work.emit("payment.created", event_data(payment), **_ids(payment))
     return await store.insert_payment(
-        work, payment_id=payment["payment_id"], trace=payment["trace"],
-        company_id=merchant["companyId"], merchant_id=merchant["merchantId"], origin=origin,
-        amount=money.minor, currency=money.currency.code, description=body.description,
-        metadata=body.metadata, success_url=body.success_url, cancel_url=body.cancel_url,
-        quote=quote, charges=payment["charges"], net_amount=payment["net_amount"],
-        expires_at=datetime.now(UTC) + domain.SESSION_TTL,
-        merchant_name=merchant.get("merchantName"), methods=merchant.get("paymentMethods"),
+        work, **{c: payment[c] for c in store.PAYMENT_COLUMNS if c != "history"},
         history={"origin": origin, "eventId": str(event.id)})
+
+
+class PaymentCreates:
+    """Public creates (the API's and the widget's), which are a whole unit of work
+    each: those that arrive together are written by one statement
+    (store.insert_payments), one round trip and one commit for all. When that
+    statement fails, each is written alone, so one bad row fails only its request."""
+
+    def __init__(self, pool: asyncpg.Pool, relay=None) -> None:
+        self._pool = pool
+        self._relay = relay
+        self._batches = Coalescer(self._insert)
+
+    async def create(self, *, merchant: dict, origin: str, money: Money,
+                     body: domain.CreatePayment, quote: dict):
+        payment = _pending(merchant, origin, money, body, quote)
+        event = Event(type="payment.created", producer="checkout",
+                      data=event_data(payment), **_ids(payment))
+        payment["history"] = {"origin": origin, "eventId": str(event.id)}
+        return await self._batches.submit((payment, event))
+
+    async def _insert(self, items: list[tuple[dict, Event]]) -> list:
+        try:
+            async with self._pool.acquire() as conn:
+                rows = await store.insert_payments(conn, [p for p, _ in items],
+                                                   [e for _, e in items])
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+            if len(items) == 1:
+                return [exc]
+            return [(await self._insert([item]))[0] for item in items]
+        if self._relay is not None:
+            self._relay.wake()
+        return rows
+
+
+CREATES = web.AppKey("payment_creates", PaymentCreates)
+
+
+async def creates_ctx(app: web.Application) -> AsyncIterator[None]:
+    app[CREATES] = PaymentCreates(app[POOL], app.get(RELAY))
+    yield
 
 
 async def transition(uow: UnitOfWork, row, target: str, *, changes: dict | None = None,

@@ -6,7 +6,7 @@ from aiohttp import web
 
 from services.checkout import domain, payments, store
 from services.checkout.connectors import INSUFFICIENT, BadPaymentDetails
-from services.checkout.context import CLIENT, MERCHANTS, QUOTES, single, uow
+from services.checkout.context import CLIENT, MERCHANTS, QUOTES, uow
 from services.checkout.payments import units
 from shared.authz import company_scope, merchant_scope, require
 from shared.expiring import MISSING
@@ -103,8 +103,8 @@ async def create_payment(request: web.Request) -> web.Response:
     who = require(request, "MERCHANT", allow_keys=True)
     body = await read_json(request, domain.CreatePayment)
     merchant, money, quote = await prepare_create(request, who, body)
-    row = await payments.create(single(request), merchant=merchant, origin="norpay",
-                                money=money, body=body, quote=quote)
+    row = await request.app[payments.CREATES].create(
+        merchant=merchant, origin="norpay", money=money, body=body, quote=quote)
     data = render(row, request)
     return ok(Family.NORPAY, {k: data[k] for k in ("paymentId", "amount", "currency", "status",
                                                    "checkoutUrl", "expiresAt", "createdAt")},

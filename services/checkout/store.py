@@ -6,13 +6,14 @@ import uuid
 from datetime import datetime
 
 import asyncpg
+import orjson
 
-from shared.events import SingleStatement, UnitOfWork
+from shared.events import Event, UnitOfWork, outbox_clause
 
 COLUMNS = "*"
 
 
-async def insert_payment(work: UnitOfWork | SingleStatement, *, payment_id: str, trace: uuid.UUID,
+async def insert_payment(work: UnitOfWork, *, payment_id: str, trace: uuid.UUID,
                          company_id: int, merchant_id: int, origin: str, amount: int,
                          currency: str, description: str | None, metadata: dict,
                          success_url: str | None, cancel_url: str | None, quote: dict,
@@ -20,7 +21,7 @@ async def insert_payment(work: UnitOfWork | SingleStatement, *, payment_id: str,
                          merchant_name: str | None = None, methods: list[str] | None = None,
                          history: dict | None = None) -> asyncpg.Record:
     # The payment, its first history row and the events emitted before it (outbox) in
-    # one statement: one round trip, and with a SingleStatement no BEGIN or COMMIT.
+    # one statement, in the unit of work's transaction.
     return await work.fetchrow(
         """WITH {outbox} p AS (
                INSERT INTO payments (payment_id, trace, company_id, merchant_id, origin,
@@ -35,6 +36,49 @@ async def insert_payment(work: UnitOfWork | SingleStatement, *, payment_id: str,
         payment_id, trace, company_id, merchant_id, origin, amount, currency,
         description, metadata, success_url, cancel_url, quote, charges, net_amount, expires_at,
         merchant_name, methods, history or {"origin": origin})
+
+
+_INSERT_MANY = """
+WITH {outbox} p AS (
+    INSERT INTO payments (payment_id, trace, company_id, merchant_id, origin, amount,
+        currency, description, metadata, success_url, cancel_url, quote, charges,
+        net_amount, expires_at, merchant_name, methods)
+    SELECT payment_id, trace, company_id, merchant_id, origin, amount, currency,
+           description, metadata::jsonb, success_url, cancel_url, quote::jsonb, charges,
+           net_amount, expires_at, merchant_name,
+           CASE WHEN methods IS NULL THEN NULL
+                ELSE ARRAY(SELECT jsonb_array_elements_text(methods::jsonb)) END
+      FROM unnest($1::text[], $2::uuid[], $3::bigint[], $4::bigint[], $5::text[],
+                  $6::numeric[], $7::text[], $8::text[], $9::text[], $10::text[],
+                  $11::text[], $12::text[], $13::numeric[], $14::numeric[],
+                  $15::timestamptz[], $16::text[], $17::text[])
+        AS i(payment_id, trace, company_id, merchant_id, origin, amount, currency,
+             description, metadata, success_url, cancel_url, quote, charges, net_amount,
+             expires_at, merchant_name, methods)
+    RETURNING *),
+h AS (INSERT INTO payment_history (payment_pk, status, detail)
+      SELECT p.id, 'pending', d.detail::jsonb
+        FROM p JOIN unnest($1::text[], $18::text[]) AS d(payment_id, detail) USING (payment_id))
+SELECT * FROM p"""
+_JSON_COLUMNS = ("metadata", "quote", "methods")
+PAYMENT_COLUMNS = ("payment_id", "trace", "company_id", "merchant_id", "origin", "amount",
+                   "currency", "description", "metadata", "success_url", "cancel_url",
+                   "quote", "charges", "net_amount", "expires_at", "merchant_name", "methods",
+                   "history")
+
+
+async def insert_payments(conn: asyncpg.Connection, payments: list[dict],
+                          events: list[Event]) -> list[asyncpg.Record]:
+    """Pending payments (PAYMENT_COLUMNS each), their first history rows and `events`
+    in one statement, which PostgreSQL runs as one transaction: concurrent creates
+    share one round trip and one commit (payments.PaymentCreates). Rows in the order
+    given."""
+    columns = [[None if c in _JSON_COLUMNS and p[c] is None else
+                orjson.dumps(p[c]).decode() if c in _JSON_COLUMNS or c == "history" else p[c]
+                for p in payments] for c in PAYMENT_COLUMNS]
+    sql, args = outbox_clause(_INSERT_MANY, tuple(columns), events)
+    rows = {r["payment_id"]: r for r in await conn.fetch(sql, *args)}
+    return [rows[p["payment_id"]] for p in payments]
 
 
 async def payment(conn: asyncpg.Connection, payment_id: str, *, company_id: int | None,

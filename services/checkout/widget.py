@@ -26,7 +26,6 @@ from aiohttp import web
 from pydantic import Field
 
 from services.checkout import domain, payments, store
-from services.checkout.context import single
 from services.checkout.pages import embed_query
 from services.checkout.payments import units
 from services.checkout.payments_api import prepare_create
@@ -129,8 +128,8 @@ async def create(request: web.Request) -> web.Response:
     intent = domain.CreatePayment(
         amount=body.amount, currency=body.currency, description=body.description,
         metadata={**body.metadata, "widget": {"origin": origin, "keyId": who.subject}})
-    row = await payments.create(single(request), merchant=merchant, origin="norpay",
-                                money=money, body=intent, quote=quote)
+    row = await request.app[payments.CREATES].create(
+        merchant=merchant, origin="norpay", money=money, body=intent, quote=quote)
     settings = request.app[SETTINGS]
     data = render(row)
     data["expiresAt"] = _epoch(row["expires_at"])

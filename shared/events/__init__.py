@@ -2,8 +2,8 @@
 
 from shared.events.consumer import Consumer, Handler, PermanentError
 from shared.events.envelope import Event
-from shared.events.outbox import OutboxRelay, SingleStatement, UnitOfWork
+from shared.events.outbox import OutboxRelay, UnitOfWork, outbox_clause
 from shared.events.topology import Topology
 
-__all__ = ["Consumer", "Event", "Handler", "OutboxRelay", "PermanentError", "SingleStatement",
-           "Topology", "UnitOfWork"]
+__all__ = ["Consumer", "Event", "Handler", "OutboxRelay", "PermanentError", "Topology",
+           "UnitOfWork", "outbox_clause"]

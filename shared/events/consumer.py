@@ -58,7 +58,7 @@ class Consumer:
                  relay: OutboxRelay | None = None, prefetch: int = 32,
                  max_attempts: int = 8,
                  retry_delays: Sequence[float] = (1, 5, 30, 120, 600, 1800, 3600),
-                 batch: bool = True):
+                 batch: bool = True, linger: float = 0.0):
         if not handlers:
             raise ValueError("a consumer needs at least one handler")
         self._pool = pool
@@ -75,6 +75,9 @@ class Consumer:
         # be run again when another event of their batch fails: those consumers
         # handle each message alone, concurrently, as they arrive.
         self._batch = batch
+        # How long the batch worker lets deliveries gather before it takes a batch:
+        # under load, a few milliseconds turn many one-message transactions into one.
+        self._linger = linger
         self.queue_name = topology.queue(service, purpose)
         self._inbox_name = f"{service}.{purpose}"
         self._publish_channel: aio_pika.abc.AbstractChannel | None = None
@@ -147,8 +150,8 @@ class Consumer:
         """Handle what is waiting, batch after batch, until nothing is."""
         while self._waiting:
             # The other deliveries of the same read have their tasks scheduled
-            # behind this one: the batch is everything already delivered.
-            await asyncio.sleep(0)
+            # behind this one: the batch is everything delivered by then.
+            await asyncio.sleep(self._linger)
             batch = self._waiting[:self._prefetch]
             del self._waiting[:len(batch)]
             try:

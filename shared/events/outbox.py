@@ -30,17 +30,39 @@ _OUTBOX_INSERT = """INSERT INTO outbox (event_id, event_type, payload)
     SELECT id, type, payload
       FROM unnest(${0}::uuid[], ${1}::text[], ${2}::bytea[])
     WITH ORDINALITY AS e(id, type, payload, n) ORDER BY n"""
-OUTBOX = "{outbox}"  # where a statement takes its events' outbox rows (see _Work.fetchrow)
+OUTBOX = "{outbox}"  # where a statement takes its events' outbox rows (outbox_clause)
 
 
 def _outbox_args(events: list[Event]) -> tuple[list, list, list]:
     return ([e.id for e in events], [e.type for e in events], [e.to_bytes() for e in events])
 
 
-class _Work:
-    """What both kinds of unit of work share: events are collected by `emit`, and a
-    statement written with the `{outbox}` marker carries the outbox rows of the events
-    emitted before it, so they cost no round trip of their own."""
+def outbox_clause(sql: str, args: tuple, events: list[Event]) -> tuple[str, tuple]:
+    """`sql` (written with the `{outbox}` marker at the start of its WITH list) and its
+    arguments, with the marker made into a data-modifying CTE that inserts `events`'
+    outbox rows (nothing when there are none): the statement commits them with its own
+    writes, in the same round trip."""
+    if OUTBOX not in sql:
+        raise ValueError("the statement has no {outbox} marker")
+    clause = ""
+    if events:
+        n = len(args) + 1
+        clause = f"outbox_rows AS ({_OUTBOX_INSERT.format(n, n + 1, n + 2)}), "
+        args = (*args, *_outbox_args(events))
+    return sql.replace(OUTBOX, clause), args
+
+
+class UnitOfWork:
+    """Owns one transaction and the events emitted inside it.
+
+        async with UnitOfWork(pool, producer="checkout", relay=relay) as uow:
+            await store.insert_payment(uow.conn, payment)
+            uow.emit("payment.created", {...}, merchant_id=...)
+
+    The events' outbox rows are inserted with one statement before the commit; or, for
+    events emitted before a statement run with `fetchrow` and the `{outbox}` marker, by
+    that statement itself, which saves the round trip.
+    """
 
     def __init__(self, pool: asyncpg.Pool, *, producer: str,
                  relay: "OutboxRelay | None" = None):
@@ -49,6 +71,7 @@ class _Work:
         self._relay = relay
         self.events: list[Event] = []  # every event emitted, in order
         self._written = 0  # how many of them are in the outbox already
+        self.conn: asyncpg.Connection
 
     def emit(self, event_type: str, data: dict[str, Any], *, company_id: str | None = None,
              merchant_id: str | None = None, event_id: uuid.UUID | None = None) -> Event:
@@ -59,44 +82,6 @@ class _Work:
                       **({"id": event_id} if event_id is not None else {}))
         self.events.append(event)
         return event
-
-    async def _fetchrow(self, conn: asyncpg.Connection, sql: str, *args) -> asyncpg.Record:
-        """Run `sql`, whose WITH clause starts with the `{outbox}` marker
-        (`WITH {outbox} p AS (...) SELECT ...`): the marker becomes a data-modifying CTE
-        inserting the unwritten events' outbox rows (nothing when there are none)."""
-        if OUTBOX not in sql:
-            raise ValueError("the statement has no {outbox} marker")
-        pending = self.events[self._written:]
-        clause = ""
-        if pending:
-            n = len(args) + 1
-            clause = f"outbox_rows AS ({_OUTBOX_INSERT.format(n, n + 1, n + 2)}), "
-            args = (*args, *_outbox_args(pending))
-        row = await conn.fetchrow(sql.replace(OUTBOX, clause), *args)
-        self._written = len(self.events)
-        return row
-
-    async def _write_rest(self, conn: asyncpg.Connection) -> None:
-        pending = self.events[self._written:]
-        if pending:
-            # One statement for all of them (executemany costs more per call).
-            await conn.execute(_OUTBOX_INSERT.format(1, 2, 3), *_outbox_args(pending))
-            self._written = len(self.events)
-
-    def _wake_relay(self) -> None:
-        if self.events and self._relay is not None:
-            self._relay.wake()
-
-
-class UnitOfWork(_Work):
-    """Owns one transaction and the events emitted inside it.
-
-        async with UnitOfWork(pool, producer="checkout", relay=relay) as uow:
-            await store.insert_payment(uow.conn, payment)
-            uow.emit("payment.created", {...}, merchant_id=...)
-    """
-
-    conn: asyncpg.Connection
 
     async def __aenter__(self) -> UnitOfWork:
         self.conn = await self._pool.acquire()
@@ -109,8 +94,13 @@ class UnitOfWork(_Work):
         return self
 
     async def fetchrow(self, sql: str, *args) -> asyncpg.Record:
-        """A statement with the `{outbox}` marker, in this transaction."""
-        return await self._fetchrow(self.conn, sql, *args)
+        """Run `sql`, whose WITH list starts with the `{outbox}` marker
+        (`WITH {outbox} p AS (...) SELECT ...`), in this transaction: the marker becomes
+        a data-modifying CTE inserting the outbox rows of the events emitted so far."""
+        sql, args = outbox_clause(sql, args, self.events[self._written:])
+        row = await self.conn.fetchrow(sql, *args)
+        self._written = len(self.events)
+        return row
 
     async def __aexit__(self, exc_type, exc, tb) -> None:
         try:
@@ -118,35 +108,19 @@ class UnitOfWork(_Work):
                 await self._tx.rollback()
                 return
             try:
-                await self._write_rest(self.conn)
+                pending = self.events[self._written:]
+                if pending:
+                    # One statement for all of them (executemany costs more per call).
+                    await self.conn.execute(_OUTBOX_INSERT.format(1, 2, 3),
+                                            *_outbox_args(pending))
             except BaseException:
                 await self._tx.rollback()
                 raise
             await self._tx.commit()
         finally:
             await self._pool.release(self.conn)
-        self._wake_relay()
-
-
-class SingleStatement(_Work):
-    """A unit of work that is one statement: emit its events first, then run it with
-    `fetchrow` (`{outbox}` marker). PostgreSQL runs one statement, data-modifying CTEs
-    and all, as one transaction, so the state change and its outbox rows commit
-    together in a single round trip, where a UnitOfWork needs four (BEGIN, the
-    statement, the outbox insert, COMMIT). The hot path of a payment create uses it.
-
-        work = SingleStatement(pool, producer="checkout", relay=relay)
-        work.emit("payment.created", {...})
-        row = await work.fetchrow("WITH {outbox} p AS (INSERT ...) SELECT * FROM p", ...)
-    """
-
-    async def fetchrow(self, sql: str, *args) -> asyncpg.Record:
-        if self._written:
-            raise RuntimeError("a SingleStatement runs one statement")
-        async with self._pool.acquire() as conn:
-            row = await self._fetchrow(conn, sql, *args)
-        self._wake_relay()
-        return row
+        if self.events and self._relay is not None:
+            self._relay.wake()
 
 
 class OutboxRelay:
@@ -154,13 +128,16 @@ class OutboxRelay:
 
     def __init__(self, pool: asyncpg.Pool, broker: Broker, topology: Topology, *,
                  service: str, batch_size: int = 200, poll_seconds: float = 1.0,
-                 retention_days: int = 7):
+                 retention_days: int = 7, linger_seconds: float = 0.0):
         self._pool = pool
         self._broker = broker
         self._topology = topology
         self._service = service
         self._batch_size = batch_size
         self._poll_seconds = poll_seconds
+        # After a wake-up, how long commits may gather before the batch is read: under
+        # load, one transaction and one round of confirms then carry many events.
+        self._linger = linger_seconds
         self._retention_days = retention_days
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task | None = None
@@ -225,11 +202,14 @@ class OutboxRelay:
                 continue  # more are waiting
             # asyncio.timeout, not wait_for: 3.11's wait_for can swallow the
             # cancellation that stop() sends, leaving shutdown hanging.
+            woken = True
             try:
                 async with asyncio.timeout(self._poll_seconds):
                     await self._wakeup.wait()
             except TimeoutError:
-                pass
+                woken = False
+            if woken and self._linger:
+                await asyncio.sleep(self._linger)
             self._wakeup.clear()
 
     async def publish_batch(self) -> int:

@@ -166,7 +166,8 @@ async def _events_ctx(app: web.Application) -> AsyncIterator[None]:
             application_name=f"norgate-{spec.name}-relay")
         relay = OutboxRelay(relay_pool, broker, topology, service=spec.name,
                             batch_size=settings.relay_batch_size,
-                            poll_seconds=settings.relay_poll_seconds)
+                            poll_seconds=settings.relay_poll_seconds,
+                            linger_seconds=settings.relay_linger_seconds)
         app[RELAY] = relay
         await relay.start()
         for c in spec.consumers:
@@ -178,11 +179,13 @@ async def _events_ctx(app: web.Application) -> AsyncIterator[None]:
             consumer = Consumer(
                 pool=app[POOL], broker=broker, topology=topology, service=spec.name,
                 purpose=c.purpose, handlers=c.handlers, relay=relay,
-                # Each message in flight holds a pooled connection for its
-                # transaction; leave some for requests and /readyz.
-                prefetch=max(1, min(settings.consumer_prefetch, settings.db_pool_max - 2)),
+                # One-by-one, each message in flight holds a pooled connection for its
+                # transaction: leave some for requests and /readyz. A batch holds one.
+                prefetch=settings.consumer_prefetch if c.batch else max(
+                    1, min(settings.consumer_prefetch, settings.db_pool_max - 2)),
                 max_attempts=settings.consumer_max_attempts,
-                retry_delays=settings.consumer_retry_delays, batch=c.batch)
+                retry_delays=settings.consumer_retry_delays, batch=c.batch,
+                linger=settings.consumer_linger_seconds)
             await consumer.start()
             consumers.append(consumer)
     app[CONSUMERS] = consumers

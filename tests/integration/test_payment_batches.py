@@ -1,0 +1,90 @@
+"""Public creates that arrive together share one statement (payments.PaymentCreates):
+each still gets its own payment, history row and payment.created event, and a row the
+database refuses fails only its own create."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+
+import asyncpg
+import pytest
+
+from services.checkout import domain
+from services.checkout.payments import PaymentCreates
+from shared.db import create_pool
+from shared.money import parse_minor_string
+from tests.integration.test_payments import _create, shop  # noqa: F401 - fixture
+
+
+async def test_fifty_concurrent_creates_each_get_their_payment_history_and_event(
+        settings, shop):  # noqa: F811
+    client, headers, merchant = shop
+    answers = await asyncio.gather(*(
+        _create(client, headers, amount=str(100 + i), currency="USD") for i in range(50)))
+    bodies = [await a.json() for a in answers]
+    assert [a.status for a in answers] == [201] * 50, bodies[:2]
+    ids = [b["result"]["paymentId"] for b in bodies]
+    assert len(set(ids)) == 50
+    assert sorted(int(b["result"]["amount"]) for b in bodies) == list(range(100, 150))
+
+    conn = await asyncpg.connect(settings.dsn_of("checkout"))
+    try:
+        rows = await conn.fetch(
+            """SELECT p.payment_id, p.amount, p.status, p.methods,
+                      (SELECT count(*) FROM payment_history h WHERE h.payment_pk = p.id) AS h,
+                      (SELECT h.detail->>'eventId' FROM payment_history h
+                        WHERE h.payment_pk = p.id) AS event_id
+                 FROM payments p WHERE p.payment_id = ANY($1)""", ids)
+        events = await conn.fetch(
+            "SELECT event_id::text AS id, event_type FROM outbox WHERE event_id::text = ANY($1)",
+            [r["event_id"] for r in rows])
+    finally:
+        await conn.close()
+    assert len(rows) == 50 and all(r["status"] == "pending" and r["h"] == 1 for r in rows)
+    # Each history row names the payment.created event that went out with it.
+    assert sorted(e["id"] for e in events) == sorted(r["event_id"] for r in rows)
+    assert {e["event_type"] for e in events} == {"payment.created"}
+    by_id = {b["result"]["paymentId"]: b["result"] for b in bodies}
+    assert all(Decimal(by_id[r["payment_id"]]["amount"]) == r["amount"] for r in rows)
+
+
+@pytest.fixture
+async def checkout_pool(settings, shop):  # noqa: F811 - shop: checkout has migrated
+    pool = await create_pool(settings.dsn_of("checkout"), schema="checkout",
+                             application_name="tests")
+    yield pool, shop[2]
+    await pool.close()
+
+
+async def test_a_row_the_database_refuses_fails_only_its_own_create(checkout_pool):
+    pool, merchant = checkout_pool
+    creates = PaymentCreates(pool)
+    account = {"companyId": merchant.company_id, "merchantId": merchant.merchant_id,
+               "merchantName": "Shop", "paymentMethods": ["CARD"]}
+    quote = {"charges": "0", "netAmount": "100", "breakdown": []}
+
+    def create(amount: int):
+        body = domain.CreatePayment(amount=str(amount), currency="USD", description="x")
+        # Zero is what validation never lets through: the table's CHECK refuses it.
+        money = parse_minor_string(str(amount), "USD", allow_zero=True)
+        return creates.create(merchant=account, origin="norpay", money=money, body=body,
+                              quote=quote)
+
+    outbox_before = await pool.fetchval("SELECT count(*) FROM outbox")
+    results = await asyncio.gather(*(create(0 if i == 7 else 100 + i) for i in range(20)),
+                                   return_exceptions=True)
+    assert isinstance(results[7], asyncpg.CheckViolationError)
+    good = [r for i, r in enumerate(results) if i != 7]
+    assert all(not isinstance(r, BaseException) for r in good), good
+    assert sorted(int(r["amount"]) for r in good) == [100 + i for i in range(20) if i != 7]
+    assert all(r["methods"] == ["CARD"] and r["status"] == "pending" for r in good)
+    # Each good one has its history row and its event; the refused one left nothing.
+    event_ids = await pool.fetch(
+        """SELECT (h.detail->>'eventId')::uuid AS id FROM payment_history h
+             JOIN payments p ON p.id = h.payment_pk WHERE p.payment_id = ANY($1)""",
+        [r["payment_id"] for r in good])
+    assert len(event_ids) == 19
+    assert await pool.fetchval("SELECT count(*) FROM outbox WHERE event_id = ANY($1)",
+                               [r["id"] for r in event_ids]) == 19
+    assert await pool.fetchval("SELECT count(*) FROM outbox") - outbox_before == 19
