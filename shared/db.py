@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +40,19 @@ def quote_ident(name: str) -> str:
     if not _IDENT.match(name):
         raise ValueError(f"not a safe SQL identifier: {name!r}")
     return f'"{name}"'
+
+
+@asynccontextmanager
+async def snapshot(conn: asyncpg.Connection) -> AsyncIterator[None]:
+    """One snapshot for several reads (a page and its total count): a read-only
+    REPEATABLE READ transaction. Two statements in autocommit each see what was committed
+    when they started, so a commit between them gives a page that disagrees with its
+    total. Inside a transaction already, the reads simply join it."""
+    if conn.is_in_transaction():
+        yield
+        return
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        yield
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:

@@ -12,6 +12,7 @@ import uuid
 import asyncpg
 
 from services.auth.merchant_domain import CreateMerchant
+from shared.db import snapshot
 
 # Request field -> column; the only names an UPDATE is ever built from.
 _MERCHANT_COLUMNS = {
@@ -75,9 +76,10 @@ async def list_merchants(conn: asyncpg.Connection, *, company_id: int | None,
                AND ($5::text IS NULL OR lower(city) = lower($5))
                AND ($6::text IS NULL OR name ILIKE $6 OR email ILIKE $6)"""
     args = [company_id, only_merchant, status, country, city, _like(search)]
-    rows = await conn.fetch(f"SELECT * FROM merchants WHERE {where} ORDER BY id "
-                            "LIMIT $7 OFFSET $8", *args, limit, offset)
-    total = await conn.fetchval(f"SELECT count(*) FROM merchants WHERE {where}", *args)
+    async with snapshot(conn):
+        rows = await conn.fetch(f"SELECT * FROM merchants WHERE {where} ORDER BY id "
+                                "LIMIT $7 OFFSET $8", *args, limit, offset)
+        total = await conn.fetchval(f"SELECT count(*) FROM merchants WHERE {where}", *args)
     return rows, total
 
 
@@ -152,10 +154,11 @@ async def list_api_keys(conn: asyncpg.Connection, *, company_id: int | None,
     where = """($1::bigint IS NULL OR k.company_id = $1) AND ($2::bigint IS NULL
                OR k.merchant_id = $2) AND ($3::bigint IS NULL OR k.merchant_id = $3)"""
     args = [company_id, only_merchant, merchant_id]
-    rows = await conn.fetch(
-        f"""SELECT {_KEY_COLUMNS} FROM api_keys k LEFT JOIN apps a ON a.id = k.app_id
-            WHERE {where} ORDER BY k.id LIMIT $4 OFFSET $5""", *args, limit, offset)
-    total = await conn.fetchval(f"SELECT count(*) FROM api_keys k WHERE {where}", *args)
+    async with snapshot(conn):
+        rows = await conn.fetch(
+            f"""SELECT {_KEY_COLUMNS} FROM api_keys k LEFT JOIN apps a ON a.id = k.app_id
+                WHERE {where} ORDER BY k.id LIMIT $4 OFFSET $5""", *args, limit, offset)
+        total = await conn.fetchval(f"SELECT count(*) FROM api_keys k WHERE {where}", *args)
     return rows, total
 
 
@@ -219,9 +222,10 @@ async def list_apps(conn: asyncpg.Connection, *, company_id: int | None,
                AND ($2::bigint IS NULL OR merchant_id = $2)
                AND ($3::text IS NULL OR status = $3) AND ($4::text IS NULL OR type = $4)"""
     args = [company_id, only_merchant, status, app_type]
-    rows = await conn.fetch(f"SELECT * FROM apps WHERE {where} ORDER BY id LIMIT $5 OFFSET $6",
-                            *args, limit, offset)
-    total = await conn.fetchval(f"SELECT count(*) FROM apps WHERE {where}", *args)
+    async with snapshot(conn):
+        rows = await conn.fetch(f"SELECT * FROM apps WHERE {where} ORDER BY id LIMIT $5 OFFSET $6",
+                                *args, limit, offset)
+        total = await conn.fetchval(f"SELECT count(*) FROM apps WHERE {where}", *args)
     return rows, total
 
 

@@ -8,6 +8,7 @@ from datetime import datetime
 import asyncpg
 
 from services.auth.domain import AdminSignUp
+from shared.db import snapshot
 
 
 class EmailTaken(Exception):
@@ -123,12 +124,13 @@ async def list_users(conn: asyncpg.Connection, *, company_id: int | None, role: 
                AND ($2::text IS NULL OR u.role = $2)
                AND ($3::text IS NULL OR u.email ILIKE '%' || $3 || '%'
                     OR (u.first_name || ' ' || u.last_name) ILIKE '%' || $3 || '%')"""
-    rows = await conn.fetch(
-        f"""SELECT {USER_COLUMNS} FROM users u LEFT JOIN companies c ON c.id = u.company_id
-            WHERE {where} ORDER BY u.id LIMIT $4 OFFSET $5""",
-        company_id, role, search, limit, offset)
-    total = await conn.fetchval(f"SELECT count(*) FROM users u WHERE {where}",
-                                company_id, role, search)
+    async with snapshot(conn):
+        rows = await conn.fetch(
+            f"""SELECT {USER_COLUMNS} FROM users u LEFT JOIN companies c ON c.id = u.company_id
+                WHERE {where} ORDER BY u.id LIMIT $4 OFFSET $5""",
+            company_id, role, search, limit, offset)
+        total = await conn.fetchval(f"SELECT count(*) FROM users u WHERE {where}",
+                                    company_id, role, search)
     return rows, total
 
 

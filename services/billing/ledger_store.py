@@ -9,6 +9,7 @@ import asyncpg
 
 from services.billing import domain
 from services.billing.ledger import Account, Line, Posting
+from shared.db import snapshot
 
 
 async def _account_pk(conn, company_id: int, merchant_id: int, account: Account,
@@ -72,14 +73,15 @@ async def entries(conn, *, company_id, merchant_id, reference_type: str | None,
             where.append(f"{column} = ${len(args)}")
     sql = f"""FROM ledger_entries e JOIN ledger_transactions t ON t.id = e.transaction_pk
                 JOIN ledger_accounts a ON a.id = e.account_pk WHERE {' AND '.join(where)}"""
-    total = await conn.fetchval("SELECT count(*) " + sql, *args)
-    rows = await conn.fetch(
-        f"""SELECT e.id, e.direction, e.amount, t.transaction_id, t.reference_type,
-                   t.reference_id, t.description, t.currency, t.posted_at, t.merchant_id,
-                   a.code, a.name, r.transaction_id AS reverses
-            {sql.replace('WHERE', 'LEFT JOIN ledger_transactions r ON r.id = t.reverses WHERE',
-                         1)}
-            ORDER BY t.id, e.id LIMIT {int(limit)} OFFSET {int(offset)}""", *args)
+    async with snapshot(conn):
+        total = await conn.fetchval("SELECT count(*) " + sql, *args)
+        rows = await conn.fetch(
+            f"""SELECT e.id, e.direction, e.amount, t.transaction_id, t.reference_type,
+                       t.reference_id, t.description, t.currency, t.posted_at, t.merchant_id,
+                       a.code, a.name, r.transaction_id AS reverses
+                {sql.replace('WHERE', 'LEFT JOIN ledger_transactions r ON r.id = t.reverses WHERE',
+                             1)}
+                ORDER BY t.id, e.id LIMIT {int(limit)} OFFSET {int(offset)}""", *args)
     return rows, total
 
 

@@ -9,6 +9,8 @@ from datetime import datetime
 
 import asyncpg
 
+from shared.db import snapshot
+
 _COLUMN = __import__("re").compile(r"^[a-z_]+$")
 
 
@@ -61,9 +63,10 @@ def _filter(where: str, args: list, column: str, value) -> str:
 async def _page(conn, *, select: str, table: str, where: str, args: list, order: str,
                 limit: int, offset: int):
     """(rows, total) of one page, newest first."""
-    total = await conn.fetchval(f"SELECT count(*) FROM {table} {where}", *args)
-    rows = await conn.fetch(f"{select} {where} ORDER BY {order} DESC "
-                            f"LIMIT {int(limit)} OFFSET {int(offset)}", *args)
+    async with snapshot(conn):
+        total = await conn.fetchval(f"SELECT count(*) FROM {table} {where}", *args)
+        rows = await conn.fetch(f"{select} {where} ORDER BY {order} DESC "
+                                f"LIMIT {int(limit)} OFFSET {int(offset)}", *args)
     return rows, total
 
 

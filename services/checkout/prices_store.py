@@ -7,6 +7,7 @@ from typing import Any
 
 import asyncpg
 
+from shared.db import snapshot
 from shared.http.envelopes import dumps
 
 
@@ -35,11 +36,12 @@ async def insert_price(conn: asyncpg.Connection, *, price_id: str, app_id: str,
 async def list_prices(conn: asyncpg.Connection, app_id: str, *, include_deleted: bool,
                       limit: int, offset: int) -> tuple[list[asyncpg.Record], int]:
     where = "app_id = $1 AND ($2 OR NOT deleted)"
-    rows = await conn.fetch(
-        f"SELECT * FROM prices WHERE {where} ORDER BY created_at DESC, id DESC "
-        "LIMIT $3 OFFSET $4", app_id, include_deleted, limit, offset)
-    total = await conn.fetchval(f"SELECT count(*) FROM prices WHERE {where}",
-                                app_id, include_deleted)
+    async with snapshot(conn):
+        rows = await conn.fetch(
+            f"SELECT * FROM prices WHERE {where} ORDER BY created_at DESC, id DESC "
+            "LIMIT $3 OFFSET $4", app_id, include_deleted, limit, offset)
+        total = await conn.fetchval(f"SELECT count(*) FROM prices WHERE {where}",
+                                    app_id, include_deleted)
     return rows, total
 
 
@@ -101,11 +103,12 @@ async def insert_trigger(conn: asyncpg.Connection, *, trigger_id: str, app_id: s
 
 async def list_triggers(conn: asyncpg.Connection, app_id: str, *, limit: int,
                         offset: int) -> tuple[list[asyncpg.Record], int]:
-    rows = await conn.fetch(
-        """SELECT * FROM triggers WHERE app_id = $1 AND NOT deleted
-           ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3""", app_id, limit, offset)
-    total = await conn.fetchval(
-        "SELECT count(*) FROM triggers WHERE app_id = $1 AND NOT deleted", app_id)
+    async with snapshot(conn):
+        rows = await conn.fetch(
+            """SELECT * FROM triggers WHERE app_id = $1 AND NOT deleted
+               ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3""", app_id, limit, offset)
+        total = await conn.fetchval(
+            "SELECT count(*) FROM triggers WHERE app_id = $1 AND NOT deleted", app_id)
     return rows, total
 
 

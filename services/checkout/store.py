@@ -8,6 +8,7 @@ from datetime import datetime
 import asyncpg
 import orjson
 
+from shared.db import snapshot
 from shared.events import Event, UnitOfWork, outbox_clause
 
 COLUMNS = "*"
@@ -161,10 +162,11 @@ async def list_transactions(conn: asyncpg.Connection, *, company_id: int | None,
                AND (NOT $8::boolean OR charges > 0)"""
     args = (company_id, merchant_id, _like(search) if search else None, status, currency,
             created_from, created_before, charged_only)
-    rows = await conn.fetch(
-        f"""SELECT * FROM payments WHERE {where}
-            ORDER BY created_at DESC, id DESC LIMIT $9 OFFSET $10""", *args, limit, offset)
-    total = await conn.fetchval(f"SELECT count(*) FROM payments WHERE {where}", *args)
+    async with snapshot(conn):
+        rows = await conn.fetch(
+            f"""SELECT * FROM payments WHERE {where}
+                ORDER BY created_at DESC, id DESC LIMIT $9 OFFSET $10""", *args, limit, offset)
+        total = await conn.fetchval(f"SELECT count(*) FROM payments WHERE {where}", *args)
     return rows, total
 
 

@@ -8,6 +8,7 @@ import asyncpg
 
 from services.fees.domain import Rule
 from services.fees.models import ChargeFields
+from shared.db import snapshot
 
 CHARGE_COLUMNS = """id, scope, merchant_id, company_id, merchant_user_name, charge_type,
     charge_source, charge_category, status, currency, value, statement_narration,
@@ -86,9 +87,10 @@ async def list_charges(conn: asyncpg.Connection, *, scope: str, company_id: int 
                AND ($5::text IS NULL OR status = $5)
                AND ($6::text IS NULL OR charge_category = $6)"""
     args = [scope, company_id, only_merchant, currency, status, category]
-    rows = await conn.fetch(f"SELECT {CHARGE_COLUMNS} FROM charges WHERE {where} ORDER BY id "
-                            "LIMIT $7 OFFSET $8", *args, limit, offset)
-    total = await conn.fetchval(f"SELECT count(*) FROM charges WHERE {where}", *args)
+    async with snapshot(conn):
+        rows = await conn.fetch(f"SELECT {CHARGE_COLUMNS} FROM charges WHERE {where} ORDER BY id "
+                                "LIMIT $7 OFFSET $8", *args, limit, offset)
+        total = await conn.fetchval(f"SELECT count(*) FROM charges WHERE {where}", *args)
     return rows, total
 
 
