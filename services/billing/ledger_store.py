@@ -11,44 +11,46 @@ from services.billing import domain
 from services.billing.ledger import Account, Line, Posting
 from shared.db import snapshot
 
-
-async def _account_pk(conn, company_id: int, merchant_id: int, account: Account,
-                      currency: str) -> int:
-    pk = await conn.fetchval(
-        """INSERT INTO ledger_accounts (company_id, merchant_id, code, name, type, currency)
-           VALUES ($1, $2, $3, $4, $5, $6)
-           ON CONFLICT (merchant_id, code, currency) DO NOTHING RETURNING id""",
-        company_id, merchant_id, account.code, account.name, account.type, currency)
-    if pk is None:
-        pk = await conn.fetchval("SELECT id FROM ledger_accounts WHERE merchant_id = $1 "
-                                 "AND code = $2 AND currency = $3",
-                                 merchant_id, account.code, currency)
-    return pk
+_POST = """
+WITH lines AS (
+    SELECT * FROM unnest($11::text[], $12::text[], $13::text[], $14::text[], $15::numeric[])
+        WITH ORDINALITY AS l(code, name, type, direction, amount, n)),
+accounts AS (
+    -- Creates the posting's accounts when new and adds to their running totals, in
+    -- one upsert; rows in code order, so concurrent postings lock them in one order.
+    INSERT INTO ledger_accounts AS a (company_id, merchant_id, code, name, type, currency,
+                                      debits, credits)
+    SELECT $2, $3, code, min(name), min(type), $7,
+           coalesce(sum(amount) FILTER (WHERE direction = 'debit'), 0),
+           coalesce(sum(amount) FILTER (WHERE direction = 'credit'), 0)
+      FROM lines GROUP BY code ORDER BY code
+    ON CONFLICT (merchant_id, code, currency) DO UPDATE
+       SET debits = a.debits + EXCLUDED.debits, credits = a.credits + EXCLUDED.credits
+    RETURNING a.id, a.code),
+tx AS (
+    INSERT INTO ledger_transactions (transaction_id, company_id, merchant_id,
+        reference_type, reference_id, description, currency, event_id, reverses, posted_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, COALESCE($10, now())) RETURNING id)
+INSERT INTO ledger_entries (transaction_pk, account_pk, direction, amount)
+SELECT tx.id, accounts.id, lines.direction, lines.amount
+  FROM lines JOIN accounts USING (code) CROSS JOIN tx ORDER BY lines.n"""
 
 
 async def post(conn: asyncpg.Connection, posting: Posting, *, company_id: int,
                merchant_id: int, event_id: uuid.UUID | None = None,
                reverses: int | None = None, at: datetime | None = None) -> str:
-    """One balanced transaction, its entries, and the accounts' running totals."""
+    """One balanced transaction, its entries, and the accounts' running totals: one
+    statement (a unique violation, such as an event posted twice, leaves nothing)."""
     if not posting.balanced():
         raise ValueError(f"unbalanced posting {posting}")
     transaction_id = domain.new_id("ltx")
-    tx_pk = await conn.fetchval(
-        """INSERT INTO ledger_transactions (transaction_id, company_id, merchant_id,
-               reference_type, reference_id, description, currency, event_id, reverses,
-               posted_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, COALESCE($10, now())) RETURNING id""",
-        transaction_id, company_id, merchant_id, posting.reference_type, posting.reference_id,
-        posting.description, posting.currency, event_id, reverses, at)
-    for line in posting.lines:
-        account_pk = await _account_pk(conn, company_id, merchant_id, line.account,
-                                       posting.currency)
-        await conn.execute("INSERT INTO ledger_entries (transaction_pk, account_pk, direction, "
-                           "amount) VALUES ($1, $2, $3, $4)",
-                           tx_pk, account_pk, line.direction, line.amount)
-        column = "debits" if line.direction == "debit" else "credits"
-        await conn.execute(f"UPDATE ledger_accounts SET {column} = {column} + $2 WHERE id = $1",
-                           account_pk, line.amount)
+    lines = posting.lines
+    await conn.execute(
+        _POST, transaction_id, company_id, merchant_id, posting.reference_type,
+        posting.reference_id, posting.description, posting.currency, event_id, reverses, at,
+        [ln.account.code for ln in lines], [ln.account.name for ln in lines],
+        [ln.account.type for ln in lines], [ln.direction for ln in lines],
+        [ln.amount for ln in lines])
     return transaction_id
 
 

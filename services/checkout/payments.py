@@ -135,12 +135,11 @@ async def transition(uow: UnitOfWork, row, target: str, *, changes: dict | None 
         changes["pending_action"] = None
     if target == "canceled":
         changes["canceled_at"] = datetime.now(UTC)
-    updated = await store.update_payment(uow.conn, row["id"], changes)
-    # Each status change names the event it emitted (the timeline links its webhooks).
-    event = uow.emit(EVENT_OF[target], event_data(updated), **_ids(updated))
-    await store.add_history(uow.conn, row["id"], target,
-                            {**(detail or {}), "eventId": str(event.id)})
-    return updated
+    # Each status change names the event it emitted (the timeline links its webhooks);
+    # emitted first, so the update carries its outbox row.
+    event = uow.emit(EVENT_OF[target], event_data({**dict(row), **changes}), **_ids(row))
+    return await store.transition_payment(uow, row["id"], changes, target,
+                                          {**(detail or {}), "eventId": str(event.id)})
 
 
 async def apply(uow: UnitOfWork, row, outcome: connectors.Outcome, *, method: str | None = None):
@@ -161,9 +160,12 @@ def _expired(row) -> bool:
     return row["status"] == "pending" and row["expires_at"] <= datetime.now(UTC)
 
 
-async def confirm(uow: UnitOfWork, row, body: domain.ConfirmPayment):
-    """Lock, check, charge through the connector, record the outcome."""
-    row = await store.payment_by_pk_for_update(uow.conn, row["id"])
+async def confirm(uow: UnitOfWork, row, body: domain.ConfirmPayment, *,
+                  locked: bool = False):
+    """Lock (unless the caller read `row` FOR UPDATE), check, charge through the
+    connector, record the outcome."""
+    if not locked:
+        row = await store.payment_by_pk_for_update(uow.conn, row["id"])
     if _expired(row):
         raise ApiError(Errors.PAYMENT_EXPIRED)
     if row["status"] != "pending":
@@ -175,8 +177,9 @@ async def confirm(uow: UnitOfWork, row, body: domain.ConfirmPayment):
     return await apply(uow, row, outcome, method=body.payment_method), outcome
 
 
-async def act(uow: UnitOfWork, row, body: domain.PaymentAction):
-    row = await store.payment_by_pk_for_update(uow.conn, row["id"])
+async def act(uow: UnitOfWork, row, body: domain.PaymentAction, *, locked: bool = False):
+    if not locked:
+        row = await store.payment_by_pk_for_update(uow.conn, row["id"])
     if row["status"] != "processing" or row["pending_action"] not in ("otp", "3ds"):
         raise ApiError(Errors.PAYMENT_STATE, status=row["status"], action="authenticated")
     outcome = connectors.act(row, body)

@@ -111,9 +111,10 @@ async def create_payment(request: web.Request) -> web.Response:
               status=201)
 
 
-async def _load(request: web.Request, conn, who):
+async def _load(request: web.Request, conn, who, *, for_update: bool = False):
     row = await store.payment(conn, request.match_info["paymentId"],
-                              company_id=company_scope(who), merchant_id=merchant_scope(who))
+                              company_id=company_scope(who), merchant_id=merchant_scope(who),
+                              for_update=for_update)
     if row is None:
         raise ApiError(Errors.NOT_FOUND, resource=PAYMENT)
     return row
@@ -142,8 +143,8 @@ async def _step(request: web.Request, model, use_case) -> web.Response:
     body = await read_json(request, model)
     try:
         async with uow(request) as work:
-            row = await _load(request, work.conn, who)
-            row, outcome = await use_case(work, row, body)
+            row = await _load(request, work.conn, who, for_update=True)
+            row, outcome = await use_case(work, row, body, locked=True)
     except BadPaymentDetails as exc:
         raise ApiError(Errors.VALIDATION, field=exc.field, detail=str(exc)) from None
     return _settle(request, row, outcome)

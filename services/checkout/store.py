@@ -105,6 +105,20 @@ async def update_payment(conn: asyncpg.Connection, pk: int, changes: dict) -> as
         pk, *[changes[c] for c in columns])
 
 
+async def transition_payment(work: UnitOfWork, pk: int, changes: dict, status: str,
+                             detail: dict) -> asyncpg.Record:
+    """A status change: the column changes, the history row and the events emitted
+    before it (outbox) in one statement."""
+    columns = list(changes)
+    sets = ", ".join(f"{c} = ${i + 4}" for i, c in enumerate(columns))
+    return await work.fetchrow(
+        f"""WITH {{outbox}} u AS (
+                UPDATE payments SET {sets}, updated_at = now() WHERE id = $1 RETURNING *),
+            h AS (INSERT INTO payment_history (payment_pk, status, detail)
+                  SELECT id, $2, $3::jsonb FROM u)
+            SELECT * FROM u""", pk, status, detail, *[changes[c] for c in columns])
+
+
 async def history(conn: asyncpg.Connection, payment_pk: int) -> list[asyncpg.Record]:
     return await conn.fetch(
         "SELECT status, detail, at FROM payment_history WHERE payment_pk = $1 ORDER BY id",

@@ -3,6 +3,7 @@ reversals, the settlement report and the dashboard."""
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 
 import aio_pika
@@ -12,6 +13,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
+from services.billing import ledger, ledger_store
 from services.billing.app import build_spec as billing_spec
 from shared.events import Event, Topology
 from shared.http.app import create_app
@@ -259,3 +261,40 @@ async def test_random_payments_and_refunds_keep_every_balance_equal_to_its_entri
     for row in sums:
         assert (row["debits"], row["credits"]) == (row["d"], row["c"]), row["code"]
     assert sum(r["d"] for r in sums) == sum(r["c"] for r in sums)  # trial balance is zero
+
+
+async def test_concurrent_postings_to_a_new_merchants_accounts_create_each_account_once(
+        settings):
+    """One statement creates a posting's accounts and adds to their totals: postings
+    racing on accounts that do not exist yet all land, on one row per account."""
+    async with serve(create_app(settings, billing_spec(settings, run_scheduler=False))):
+        pool = await asyncpg.create_pool(settings.dsn_of("billing"), min_size=20,
+                                         max_size=20, server_settings={"search_path": "billing"})
+        try:
+            company, merchant = secrets.randbelow(10**12) + 1, secrets.randbelow(10**12) + 1
+
+            async def post(i: int):
+                async with pool.acquire() as conn, conn.transaction():
+                    for posting in ledger.payment_completed({
+                            "paymentId": f"pay_race{i}", "amount": str(1000 + i),
+                            "currency": "USD", "charges": "25", "metadata": {}}):
+                        await ledger_store.post(conn, posting, company_id=company,
+                                                merchant_id=merchant)
+            await asyncio.gather(*(post(i) for i in range(20)))
+            rows = await pool.fetch(
+                """SELECT a.code, a.debits, a.credits, count(e.id) AS entries,
+                          COALESCE(SUM(e.amount) FILTER (WHERE e.direction = 'debit'), 0) AS d,
+                          COALESCE(SUM(e.amount) FILTER (WHERE e.direction = 'credit'), 0) AS c
+                     FROM ledger_accounts a LEFT JOIN ledger_entries e ON e.account_pk = a.id
+                    WHERE a.merchant_id = $1 GROUP BY a.id""", merchant)
+        finally:
+            await pool.close()
+    by_code = {r["code"]: r for r in rows}
+    total = sum(1000 + i for i in range(20))
+    assert sorted(by_code) == ["customer_wallet", "fees", "revenue:product_sales"]
+    assert all((r["debits"], r["credits"]) == (r["d"], r["c"]) for r in rows)
+    assert (by_code["customer_wallet"]["debits"], by_code["customer_wallet"]["credits"]) == (
+        total, 20 * 25)
+    assert by_code["revenue:product_sales"]["credits"] == total
+    assert by_code["fees"]["debits"] == 20 * 25
+    assert by_code["customer_wallet"]["entries"] == 40
