@@ -21,9 +21,9 @@ Prints a table, writes bench/results/<timestamp>.json and bench/results/summary.
 Environment: BENCH_DURATION (s per phase, 10), BENCH_PACED_SECONDS (20), BENCH_RATE
 (payments/s of the paced phase, 300), BENCH_MERCHANTS (32), BENCH_WORKERS
 (processes per service, e.g. "gateway=2,checkout=2"; default one each),
-BENCH_SKIP_QUOTES=1, BENCH_ONLY=create (skip the floors and every phase but create at 32
-connections: a quick before/after of CPU ms per create while tuning; writes the JSON
-only, not summary.md).
+BENCH_SKIP_QUOTES=1, BENCH_ONLY=create or create,confirm or create,paced (skip the floors
+and every phase but create at 32 connections and those named: a quick before/after of
+CPU ms per request while tuning; writes the JSON only, not summary.md).
 """
 
 from __future__ import annotations
@@ -235,26 +235,46 @@ async def measure_norgate(stack: BenchStack, admin: str, duration: float,
 
     await _wrk(gw, scripts.CREATE, connections=32, duration=3, data=create("warm"))
     out["warmup_drain_s"] = await settle()
-    only_create = os.environ.get("BENCH_ONLY") == "create"
-    for c in (32,) if only_create else (32, 128):
+    only = _only()
+    for c in (32,) if only else (32, 128):
         out[f"create_c{c}"] = await _wrk(gw, scripts.CREATE, connections=c, duration=duration,
                                          data=create(f"create{c}"), stack=stack, settle=settle)
-    if only_create:
+    if only and "confirm" not in only and "paced" not in only:
+        return out
+    if only and "paced" in only:
+        return await _paced_phases(stack, admin, keys, onboarded, out)
+    if only:
+        out["confirm_c32"] = await _confirm(gw, admin, keys, index, duration, stack, settle)
         return out
     pairs = await _pairs(admin, "SELECT payment_id, merchant_id FROM checkout.payments "
                                 "ORDER BY random() LIMIT 2000", index)
     out["get_c32"] = await _wrk(gw, scripts.GET, connections=32, duration=duration,
                                 data={"KEYS": keys}, rows={"PAIRS": pairs}, stack=stack)
+    out["confirm_c32"] = await _confirm(gw, admin, keys, index, duration, stack, settle)
+    out["fee_quote_c32"] = await _wrk(gw, scripts.FEE_QUOTE, connections=32,
+                                      duration=duration, data={"KEYS": keys}, stack=stack)
+    return await _paced_phases(stack, admin, keys, onboarded, out)
+
+
+def _only() -> set[str]:
+    """BENCH_ONLY's phases (empty: the whole run)."""
+    return {p.strip() for p in os.environ.get("BENCH_ONLY", "").split(",") if p.strip()}
+
+
+async def _confirm(gw: str, admin: str, keys: list[str], index: dict, duration: float,
+                   stack: BenchStack, settle) -> dict:
     pending = await _pairs(admin, "SELECT payment_id, merchant_id FROM checkout.payments "
                                   "WHERE status = 'pending' ORDER BY id", index)
-    out["confirm_c32"] = await _wrk(
+    result = await _wrk(
         gw, scripts.CONFIRM, connections=32, duration=duration,
         data={"KEYS": keys, "CONFIRM_BODY": scripts.CONFIRM_BODY}, rows={"PAIRS": pending},
         stack=stack, settle=settle)
-    out["confirm_c32"]["pending_payments_available"] = len(pending)
-    out["fee_quote_c32"] = await _wrk(gw, scripts.FEE_QUOTE, connections=32,
-                                      duration=duration, data={"KEYS": keys}, stack=stack)
+    result["pending_payments_available"] = len(pending)
+    return result
 
+
+async def _paced_phases(stack: BenchStack, admin: str, keys: list[str], onboarded: list,
+                        out: dict) -> dict:
     receiver = Receiver()
     await receiver.start()
     try:
@@ -314,8 +334,7 @@ async def main() -> int:
     await provision(settings)
     failed = False
     try:
-        only_create = os.environ.get("BENCH_ONLY") == "create"
-        if not only_create:
+        if not _only():
             results["floors"] = await measure_floors(admin, duration, os.cpu_count() or 1)
         await stack.start()
         results["ready_s"] = await stack.wait_ready(120)
@@ -337,15 +356,16 @@ async def main() -> int:
             print(f"bench: could not delete the event namespace: {exc}")
         if not failed:
             shutil.rmtree(tmp, ignore_errors=True)
-    if only_create:
-        create = results["norgate"]["create_c32"]
+    if _only():
         RESULTS.mkdir(parents=True, exist_ok=True)
         stamp = started.strftime("%Y%m%dT%H%M%SZ")
-        (RESULTS / f"{stamp}-create.json").write_text(
+        (RESULTS / f"{stamp}-{'-'.join(sorted(_only()))}.json").write_text(
             json.dumps(results, indent=2, default=str) + "\n")
-        print(json.dumps({k: create.get(k) for k in (
-            "requests_per_s", "p50_ms", "p99_ms", "non_2xx", "drain_s",
-            "cpu_ms_per_request", "infra_cpu_ms_per_request")}, indent=1))
+        print(json.dumps({phase: {k: r.get(k) for k in (
+            "requests_per_s", "payments_per_s", "p50_ms", "p99_ms", "non_2xx", "drain_s",
+            "cpu_ms_per_request", "infra_cpu_ms_per_request", "webhook_latency",
+            "ledger_lag") if k in r} for phase, r in results["norgate"].items()
+            if isinstance(r, dict)}, indent=1))
         return 0
     if os.environ.get("BENCH_SKIP_QUOTES") != "1":
         from bench import quotes

@@ -38,6 +38,7 @@ def build_spec(settings: Settings) -> ServiceSpec:
     return ServiceSpec(name="checkout", setup_routes=setup_routes,
                        migrations=Path(__file__).parent / "migrations",
                        docs=[doc for module in API_MODULES for doc in module.DOCS],
-                       consumers=[ConsumerSpec("prices", triggers.HANDLERS)],
+                       consumers=[ConsumerSpec("prices", triggers.HANDLERS,
+                                               wants=triggers.pays_a_price)],
                        cleanup_ctx=[context_ctx, payments.creates_ctx,
                                     triggers.dispatcher_ctx])

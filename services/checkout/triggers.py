@@ -176,12 +176,19 @@ async def attach(conn: asyncpg.Connection, *, app_id: str, price_id: str, trigge
 
 # Execution ---------------------------------------------------------------------------
 
+def pays_a_price(event: Event) -> bool:
+    """Only a payment the price's own checkout made pays a price; the consumer acks the
+    others untouched (ConsumerSpec.wants)."""
+    return event.data.get("origin") == "prices" and bool(
+        (event.data.get("metadata") or {}).get("priceId"))
+
+
 async def on_payment_completed(event: Event, uow: UnitOfWork) -> None:
     """A price's payment succeeded: a dynamic price is used up, and its trigger (if any)
     gets one execution to deliver."""
-    price_id = (event.data.get("metadata") or {}).get("priceId")
-    if not price_id or event.data.get("origin") != "prices":
-        return  # only a payment the price's own checkout made pays a price
+    if not pays_a_price(event):
+        return
+    price_id = event.data["metadata"]["priceId"]
     price = await store.price_by_id(uow.conn, str(price_id))
     if price is None or str(price["merchant_id"]) != event.merchant_id \
             or event.data["amount"] != str(domain.price_part(price, "amount_total").minor):

@@ -58,7 +58,8 @@ class Consumer:
                  relay: OutboxRelay | None = None, prefetch: int = 32,
                  max_attempts: int = 8,
                  retry_delays: Sequence[float] = (1, 5, 30, 120, 600, 1800, 3600),
-                 batch: bool = True, linger: float = 0.0):
+                 batch: bool = True, linger: float = 0.0,
+                 wants: Callable[[Event], bool] | None = None):
         if not handlers:
             raise ValueError("a consumer needs at least one handler")
         self._pool = pool
@@ -78,6 +79,10 @@ class Consumer:
         # How long the batch worker lets deliveries gather before it takes a batch:
         # under load, a few milliseconds turn many one-message transactions into one.
         self._linger = linger
+        # Events this consumer has nothing to do with (a price's consumer and a payment
+        # no price made) are acked without a transaction or an inbox row: their
+        # handler would do nothing, so handling them twice is harmless too.
+        self._wants = wants
         self.queue_name = topology.queue(service, purpose)
         self._inbox_name = f"{service}.{purpose}"
         self._publish_channel: aio_pika.abc.AbstractChannel | None = None
@@ -175,6 +180,7 @@ class Consumer:
 
     async def _process_batch(self, messages: list[AbstractIncomingMessage]) -> None:
         ready: list[tuple[AbstractIncomingMessage, Event, Handler, int]] = []
+        skipped: list[AbstractIncomingMessage] = []
         for message in messages:
             try:
                 attempts = int((message.headers or {}).get(ATTEMPTS_HEADER, 0))
@@ -183,21 +189,28 @@ class Consumer:
             except Exception:
                 await self._process(message)  # dead-lettered there, with the reason
                 continue
+            if self._wants is not None and not self._wants(event):
+                skipped.append(message)
+                metrics.EVENTS_HANDLED.labels(self._service, self.queue_name, "skipped").inc()
+                continue
             ready.append((message, event, handler, attempts))
-        if not ready:
-            return
-        try:
-            handled = await self._handle_batch([(e, h) for _, e, h, _ in ready])
-        except Exception as exc:
-            log.info("event_batch_failed", queue=self.queue_name, size=len(ready),
-                     error=f"{type(exc).__name__}: {exc}"[:300])
-            for message, *_ in ready:
-                await self._process(message)
+        handled: list[bool] = []
+        if ready:
+            try:
+                handled = await self._handle_batch([(e, h) for _, e, h, _ in ready])
+            except Exception as exc:
+                log.info("event_batch_failed", queue=self.queue_name, size=len(ready),
+                         error=f"{type(exc).__name__}: {exc}"[:300])
+                for message, *_ in ready:
+                    await self._process(message)
+                ready = []
+        settled = skipped + [m for m, *_ in ready]
+        if not settled:
             return
         # One ack for the batch: every delivery up to its last tag is settled by now
         # (this worker handles deliveries in order; the ones handled alone above were
         # acked or rejected already), and `multiple` acks only the outstanding ones.
-        await max((m for m, *_ in ready), key=lambda m: m.delivery_tag).ack(multiple=True)
+        await max(settled, key=lambda m: m.delivery_tag).ack(multiple=True)
         for (_, event, _, attempts), first in zip(ready, handled, strict=True):
             outcome = "handled" if first else "duplicate"
             metrics.EVENTS_HANDLED.labels(self._service, self.queue_name, outcome).inc()
@@ -244,6 +257,10 @@ class Consumer:
             log.error("event_without_handler", queue=self.queue_name, event_type=event.type,
                       event_id=str(event.id))
             await self._dead_letter(message, attempts, f"no handler for {event.type}")
+            return
+        if self._wants is not None and not self._wants(event):
+            await message.ack()
+            metrics.EVENTS_HANDLED.labels(self._service, self.queue_name, "skipped").inc()
             return
         try:
             handled = await self._handle(event, handler)

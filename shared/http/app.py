@@ -24,7 +24,7 @@ from aiohttp import web
 
 from shared import metrics
 from shared.db import apply_migrations, create_pool, discover
-from shared.events import Consumer, Handler, OutboxRelay, Topology, catalog
+from shared.events import Consumer, Event, Handler, OutboxRelay, Topology, catalog
 from shared.events.broker import Broker
 from shared.http import envelopes
 from shared.http.middleware import SERVICE_NAME, SETTINGS, context_middleware, principal_middleware
@@ -48,6 +48,8 @@ class ConsumerSpec:
     handlers: dict[str, Handler]
     # False when a handler acts outside the database (see shared/events/consumer.py).
     batch: bool = True
+    # Which events the handlers act on at all; the others are acked untouched.
+    wants: Callable[[Event], bool] | None = None
 
 
 @dataclass
@@ -185,7 +187,7 @@ async def _events_ctx(app: web.Application) -> AsyncIterator[None]:
                     1, min(settings.consumer_prefetch, settings.db_pool_max - 2)),
                 max_attempts=settings.consumer_max_attempts,
                 retry_delays=settings.consumer_retry_delays, batch=c.batch,
-                linger=settings.consumer_linger_seconds)
+                linger=settings.consumer_linger_seconds, wants=c.wants)
             await consumer.start()
             consumers.append(consumer)
     app[CONSUMERS] = consumers

@@ -29,7 +29,7 @@ async def harness(settings, billing_pool, unique):
                             service="billing", purpose=purpose, handlers=handlers, relay=relay,
                             max_attempts=kw.get("max_attempts", 3),
                             retry_delays=kw.get("retry_delays", (0.1, 0.2)),
-                            batch=kw.get("batch", True))
+                            batch=kw.get("batch", True), wants=kw.get("wants"))
         DECLARED_QUEUES.append(consumer.queue_name)
         await consumer.start()
         await poll_until(lambda: _queue_has_consumer(settings, consumer.queue_name),

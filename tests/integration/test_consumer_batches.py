@@ -139,3 +139,35 @@ async def test_an_unbatched_consumer_runs_outside_effects_once_when_a_neighbour_
     await poll_until(lambda: _queue_empty(settings, consumer.queue_name), what="drained")
     await asyncio.sleep(0.3)
     assert sorted(sent) == sorted(e.id for e in good)  # each once
+
+
+async def test_events_the_consumer_does_not_want_are_acked_without_a_transaction(
+        harness, settings, billing_pool, unique, gated):
+    start, topology = harness
+    gate_type, event_type, opened, release, gate = gated
+    key, calls = f"wants-{unique}", []
+
+    async def record(event: Event, uow: UnitOfWork) -> None:
+        calls.append(event.id)
+        await uow.conn.execute("INSERT INTO test_effects (key, event_id) VALUES ($1, $2)",
+                               key, event.id)
+
+    purpose = f"wants_{unique}"
+    consumer = await start(purpose, {gate_type: gate, event_type: record},
+                           wants=lambda e: e.type == gate_type or e.data.get("mine", False))
+    unwanted = [Event(type=event_type, producer="tests", data={"n": n}) for n in range(40)]
+    wanted = [Event(type=event_type, producer="tests", data={"mine": True, "n": n})
+              for n in range(3)]
+    # A batch mixing both (held behind the gate), then more unwanted than the prefetch
+    # (32) one by one: were they left unacked, the last wanted event would never come.
+    await _pile_up(settings, topology, consumer, gate_type, opened,
+                   unwanted[:5] + wanted[:2] + unwanted[5:8])
+    release.set()
+    await poll_until(lambda: _count_is(billing_pool, key, 2), what="two wanted effects")
+    for event in unwanted[8:] + wanted[2:]:
+        await _publish(settings, topology, event)
+    await poll_until(lambda: _count_is(billing_pool, key, 3), what="the last wanted effect")
+    assert sorted(calls) == sorted(e.id for e in wanted)
+    rows = await _handled_at(billing_pool, f"billing.{purpose}", [e.id for e in unwanted])
+    assert rows == []  # no inbox row, no transaction for them
+    await poll_until(lambda: _queue_empty(settings, consumer.queue_name), what="drained")
