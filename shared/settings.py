@@ -115,6 +115,7 @@ class Settings(BaseSettings):
     webhook_retry_schedule: tuple[float, ...] = (0, 5, 300, 1800, 7200, 18000, 36000, 36000)
     webhook_timeout_seconds: float = Field(default=15.0, gt=0, le=120)
     webhook_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    webhook_linger_seconds: float = Field(default=0.005, ge=0, le=1)
     webhook_disable_after_seconds: float = Field(default=5 * 86_400, gt=0)
     webhook_rotation_grace_seconds: float = Field(default=86_400, ge=0, le=30 * 86_400)
     webhook_concurrency: int = Field(default=64, ge=1, le=1000)

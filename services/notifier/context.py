@@ -31,7 +31,7 @@ class Shared:
 
     def wake(self) -> None:
         if self.dispatcher is not None:
-            self.dispatcher.wake_soon()
+            self.dispatcher.wake()
 
 
 def context_ctx(shared: Shared):

@@ -21,7 +21,7 @@ from prometheus_client import Counter
 
 from services.notifier import webhooks_domain as domain
 from services.notifier import webhooks_store as store
-from shared.aio import being_cancelled, cancel_and_wait
+from shared.aio import Coalescer, being_cancelled, cancel_and_wait
 from shared.crypto import SecretBox
 from shared.events import OutboxRelay, UnitOfWork
 from shared.http.client import InternalClient, ServiceUnavailable
@@ -60,13 +60,11 @@ class Dispatcher:
         self._task: asyncio.Task | None = None
         self._sends: dict[asyncio.Task, str] = {}  # task -> endpoint id
         self._http: aiohttp.ClientSession | None = None
+        # Successful sends finishing together are recorded by one statement.
+        self._successes = Coalescer(self._record_successes)
 
     def wake(self) -> None:
         self._wake.set()
-
-    def wake_soon(self) -> None:
-        """After the caller's transaction commits (the consumer's, for a fan-out)."""
-        asyncio.get_running_loop().call_later(0.05, self._wake.set)
 
     async def start(self) -> None:
         connector = aiohttp.TCPConnector(
@@ -113,7 +111,9 @@ class Dispatcher:
                 async with asyncio.timeout(self._settings.webhook_poll_seconds):
                     await self._wake.wait()
             except TimeoutError:
-                pass
+                continue
+            # Let more fan-outs and finished sends gather: one claim for all of them.
+            await asyncio.sleep(self._settings.webhook_linger_seconds)
 
     def _done(self, task: asyncio.Task) -> None:
         self._sends.pop(task, None)
@@ -206,15 +206,17 @@ class Dispatcher:
                  endpoint_id=row["endpoint_id"], event_id=str(row["event_id"]),
                  attempt=row["attempts"], status_code=result.status_code,
                  outcome=outcome.status, error=result.error, ms=result.response_ms)
+        if outcome.status == "succeeded":
+            await self._successes.submit((
+                row["seq"], row["attempts"], result.status_code, result.response_ms,
+                result.response_body, row["endpoint_id"]))
+            return
         async with UnitOfWork(self._pool, producer="notifier", relay=self._relay) as uow:
             await store.record_attempt(
                 uow.conn, seq=row["seq"], attempt=row["attempts"],
                 status_code=result.status_code, error=error, response_ms=result.response_ms,
                 response_body=result.response_body, status=outcome.status,
                 next_attempt_at=outcome.next_attempt_at)
-            if outcome.status == "succeeded":
-                await store.endpoint_succeeded(uow.conn, row["endpoint_id"])
-                return
             endpoint = await store.endpoint_failed(uow.conn, row["endpoint_id"])
             reason = outcome.disable_reason or (
                 "failing" if domain.should_disable(
@@ -224,6 +226,11 @@ class Dispatcher:
                 log.warning("webhook_endpoint_disabled", endpoint_id=row["endpoint_id"],
                             reason=reason)
                 await self._tell_merchant(uow, endpoint, reason)
+
+    async def _record_successes(self, sent: list[tuple]) -> list[None]:
+        async with self._pool.acquire() as conn:
+            await store.record_successes(conn, sent)
+        return [None] * len(sent)
 
     async def _tell_merchant(self, uow: UnitOfWork, endpoint, reason: str) -> None:
         """E-mail the merchant through the notifier's own outbox (email.requested)."""

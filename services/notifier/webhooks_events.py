@@ -19,7 +19,7 @@ def webhook_handlers(shared) -> dict:
         if created:
             log.info("webhook_fanned_out", event_id=str(event.id), event_type=event.type,
                      deliveries=len(created))
-            shared.wake()
+            uow.after_commit(shared.wake)  # the dispatcher must see the committed rows
 
     async def on_merchant(event: Event, uow: UnitOfWork) -> None:
         data = event.data

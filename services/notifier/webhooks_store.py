@@ -105,11 +105,6 @@ async def endpoint_failed(conn: asyncpg.Connection, endpoint_id: str) -> asyncpg
            WHERE endpoint_id = $1 RETURNING *""", endpoint_id)
 
 
-async def endpoint_succeeded(conn: asyncpg.Connection, endpoint_id: str) -> None:
-    await conn.execute("""UPDATE webhook_endpoints SET failing_since = NULL
-                          WHERE endpoint_id = $1 AND failing_since IS NOT NULL""", endpoint_id)
-
-
 async def disable_endpoint(conn: asyncpg.Connection, endpoint_id: str,
                            reason: str) -> bool:
     """True when this call disabled it (it was enabled)."""
@@ -208,6 +203,30 @@ async def record_attempt(conn: asyncpg.Connection, *, seq: int, attempt: int,
                completed_at = CASE WHEN $2 = 'pending' THEN NULL ELSE now() END
            WHERE seq = $1 AND status = 'pending'""",
         seq, status, next_attempt_at, status_code, error)
+
+
+async def record_successes(conn: asyncpg.Connection,
+                           sent: list[tuple[int, int, int, int, str | None, str]]) -> None:
+    """Successful attempts (seq, attempt, status code, ms, response body, endpoint id)
+    of many deliveries in one statement: their attempt rows, the deliveries succeeded,
+    their endpoints no longer failing."""
+    seqs, attempts, codes, ms, bodies, endpoints = map(list, zip(*sent, strict=True))
+    await conn.execute(
+        """WITH a AS (
+               INSERT INTO webhook_attempts (delivery_seq, attempt, status_code, error,
+                   response_ms, response_body)
+               SELECT seq, attempt, code, NULL, ms, body
+                 FROM unnest($1::bigint[], $2::int[], $3::int[], $4::int[], $5::text[])
+                   AS s(seq, attempt, code, ms, body)),
+           d AS (
+               UPDATE webhook_deliveries d SET status = 'succeeded',
+                      last_attempt_at = now(), last_status_code = s.code, last_error = NULL,
+                      completed_at = now()
+                 FROM unnest($1::bigint[], $3::int[]) AS s(seq, code)
+                WHERE d.seq = s.seq AND d.status = 'pending')
+           UPDATE webhook_endpoints SET failing_since = NULL
+            WHERE endpoint_id = ANY($6::text[]) AND failing_since IS NOT NULL""",
+        seqs, attempts, codes, ms, bodies, sorted(set(endpoints)))
 
 
 # The delivery log -----------------------------------------------------------------

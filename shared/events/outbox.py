@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import aio_pika
@@ -71,7 +72,14 @@ class UnitOfWork:
         self._relay = relay
         self.events: list[Event] = []  # every event emitted, in order
         self._written = 0  # how many of them are in the outbox already
+        self._after_commit: list[Callable[[], object]] = []
         self.conn: asyncpg.Connection
+
+    def after_commit(self, callback: Callable[[], object]) -> None:
+        """Call `callback` once the transaction has committed (not when it rolls
+        back): to wake a worker that should see what it wrote."""
+        if callback not in self._after_commit:
+            self._after_commit.append(callback)
 
     def emit(self, event_type: str, data: dict[str, Any], *, company_id: str | None = None,
              merchant_id: str | None = None, event_id: uuid.UUID | None = None) -> Event:
@@ -121,6 +129,8 @@ class UnitOfWork:
             await self._pool.release(self.conn)
         if self.events and self._relay is not None:
             self._relay.wake()
+        for callback in self._after_commit:
+            callback()
 
 
 class OutboxRelay:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -152,3 +153,33 @@ async def test_two_relays_on_one_outbox_publish_each_event_exactly_once(
 
 async def _pending_is_all_zero(pool, events) -> bool:
     return await _pending(pool, [e.id for e in events]) == 0
+
+
+async def test_after_commit_callbacks_run_once_committed_and_never_on_rollback(
+        billing_pool, unique):
+    key, seen = f"after.{unique}", []
+
+    async def count() -> int:
+        async with billing_pool.acquire() as conn:
+            return await conn.fetchval("SELECT count(*) FROM test_effects WHERE key = $1", key)
+
+    def on_commit() -> None:
+        # Scheduled, not awaited: what it sees is read right after the commit.
+        seen.append(asyncio.get_running_loop().create_task(count()))
+
+    with pytest.raises(RuntimeError):
+        async with UnitOfWork(billing_pool, producer="billing") as uow:
+            uow.after_commit(on_commit)
+            await uow.conn.execute("INSERT INTO test_effects (key, event_id) VALUES ($1, $2)",
+                               key, uuid.uuid4())
+            raise RuntimeError("boom")
+    assert seen == []
+
+    async with UnitOfWork(billing_pool, producer="billing") as uow:
+        uow.after_commit(on_commit)
+        uow.after_commit(on_commit)  # the same callback once
+        await uow.conn.execute("INSERT INTO test_effects (key, event_id) VALUES ($1, $2)",
+                               key, uuid.uuid4())
+        assert seen == []  # not before the commit
+    assert len(seen) == 1
+    assert await seen[0] == 1  # the committed row is visible to it
