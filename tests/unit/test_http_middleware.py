@@ -71,6 +71,9 @@ def build_app(settings: Settings) -> web.Application:
         # What asyncpg raises while PostgreSQL restarts.
         if request.query.get("kind") == "closed":
             raise asyncpg.InterfaceError("cannot call Connection.fetch(): connection is closed")
+        if request.query.get("kind") == "cut":  # seen in make chaos: a connection cut mid-op
+            raise asyncpg.InternalClientError(
+                "cannot switch to state 12; another operation (2) is in progress")
         raise asyncpg.ConnectionDoesNotExistError("connection was closed in the middle of "
                                                   "operation")
 
@@ -397,7 +400,7 @@ async def test_signed_principal_with_an_unknown_role_is_401(client: TestClient,
 
 
 async def test_a_database_outage_is_a_503_to_retry_not_a_500(client: TestClient) -> None:
-    for query in ("", "?kind=closed"):
+    for query in ("", "?kind=closed", "?kind=cut"):
         response = await client.get("/api/v2/database-gone" + query)
         assert response.status == 503
         assert response.headers["Retry-After"] == "1"
