@@ -108,10 +108,16 @@ def table(results: dict) -> str:
     share = next((t["value"] for t in results.get("targets", [])
                   if "floor" in t["target"]), None)
     lines.append(f"| ratio: create / aiohttp + asyncpg floor | {share} | | | | | |")
-    cpu = (n.get("create_c32") or {}).get("cpu_ms_per_request")
-    if cpu:
-        lines.append("| create: CPU ms per request by service (until events handled) | "
-                     + ", ".join(f"{k} {v:g}" for k, v in cpu.items()) + " | | | | | |")
+    for key, name in (("create_c32", "create"), ("confirm_c32", "confirm")):
+        cpu = (n.get(key) or {}).get("cpu_ms_per_request")
+        if cpu:
+            lines.append(f"| {name}: CPU ms per request by service (until events handled) | "
+                         + ", ".join(f"{k} {v:g}" for k, v in cpu.items()) + " | | | | | |")
+        infra = (n.get(key) or {}).get("infra_cpu_ms_per_request")
+        if infra:
+            lines.append(f"| {name}: CPU ms per request of PostgreSQL, RabbitMQ and the whole "
+                         "machine (wrk included) | " + ", ".join(
+                             f"{k} {v:g}" for k, v in infra.items()) + " | | | | | |")
     mem = results.get("memory") or {}
     lines.append("| peak RSS per process, MB | " + ", ".join(
         f"{k} {v['peak_mb_max']:g}" + (f" (x{v['processes']})" if v["processes"] > 1 else "")
