@@ -23,7 +23,9 @@ Environment: BENCH_DURATION (s per phase, 10), BENCH_PACED_SECONDS (20), BENCH_R
 (processes per service, e.g. "gateway=2,checkout=2"; default one each),
 BENCH_SKIP_QUOTES=1, BENCH_ONLY=create or create,confirm or create,paced (skip the floors
 and every phase but create at 32 connections and those named: a quick before/after of
-CPU ms per request while tuning; writes the JSON only, not summary.md).
+CPU ms per request while tuning; writes the JSON only, not summary.md),
+BENCH_NORGATE_<SETTING> (the stack runs with NORGATE_<SETTING>, e.g.
+BENCH_NORGATE_CONSUMER_LINGER_SECONDS=0.02).
 """
 
 from __future__ import annotations

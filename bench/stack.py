@@ -45,6 +45,11 @@ def bench_env(tmp: Path, run_id: str) -> dict[str, str]:
     base = os.environ.get("NORGATE_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/norgate")
     parts = urlsplit(base)
     env = {k: v for k, v in os.environ.items() if not k.startswith("NORGATE_")}
+    # Tuning to try (NORGATE_CONSUMER_LINGER_SECONDS=0.02 make bench) reaches the stack
+    # through BENCH_NORGATE_*: plain NORGATE_* of the shell (a developer's own database,
+    # workers or secrets) must not.
+    env.update({k.removeprefix("BENCH_"): v for k, v in os.environ.items()
+                if k.startswith("BENCH_NORGATE_")})
     ports = free_ports(len(SERVICES) + 2)
     env.update({f"NORGATE_{name.upper()}_PORT": str(port)
                 for name, port in zip(SERVICES, ports, strict=False)})
