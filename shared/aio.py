@@ -98,6 +98,8 @@ class Coalescer(Generic[T, R]):
             self._pending = rest
             try:
                 results = await self._run([item for item, _ in batch])
+                if len(results) != len(batch):
+                    raise RuntimeError(f"{len(results)} results for {len(batch)} items")
             except BaseException as exc:
                 for _, future in batch:
                     if not future.done():

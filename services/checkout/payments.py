@@ -86,8 +86,9 @@ async def create(work: UnitOfWork, *, merchant: dict, origin: str,
 class PaymentCreates:
     """Public creates (the API's and the widget's), which are a whole unit of work
     each: those that arrive together are written by one statement
-    (store.insert_payments), one round trip and one commit for all. When that
-    statement fails, each is written alone, so one bad row fails only its request."""
+    (store.insert_payments), one round trip and one commit for all. When the database
+    refuses a row of the batch, each is written alone, so one bad row fails only its
+    own request."""
 
     def __init__(self, pool: asyncpg.Pool, relay=None) -> None:
         self._pool = pool
@@ -107,7 +108,10 @@ class PaymentCreates:
             async with self._pool.acquire() as conn:
                 rows = await store.insert_payments(conn, [p for p, _ in items],
                                                    [e for _, e in items])
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+        except (asyncpg.IntegrityConstraintViolationError, asyncpg.DataError) as exc:
+            # A row the database refused: the others are written again one by one.
+            # (A lost connection is no such case: every create of the batch gets its
+            # error, a 503, since the batch may even have committed.)
             if len(items) == 1:
                 return [exc]
             return [(await self._insert([item]))[0] for item in items]
