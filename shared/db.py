@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
-import orjson
 
+from shared import jsontext
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -42,6 +42,26 @@ def quote_ident(name: str) -> str:
     return f'"{name}"'
 
 
+_GONE = (asyncpg.CannotConnectNowError, asyncpg.ConnectionDoesNotExistError,
+         asyncpg.AdminShutdownError, asyncpg.ConnectionFailureError,
+         asyncpg.TooManyConnectionsError, ConnectionRefusedError, ConnectionResetError)
+
+
+def database_gone(exc: BaseException) -> bool:
+    """PostgreSQL restarting or unreachable (what a request answers with a 503): the
+    statement may not have run, or its connection died before its answer came."""
+    return isinstance(exc, _GONE) or (
+        isinstance(exc, asyncpg.InterfaceError) and "closed" in str(exc)) or (
+        # A pooled connection that PostgreSQL's shutdown cut mid-operation, handed out
+        # again before asyncpg noticed (seen once in 3,103 creates of make chaos).
+        isinstance(exc, asyncpg.InternalClientError) and "in progress" in str(exc))
+
+
+def json_text(value: object) -> str:
+    """JSON text for a json/jsonb parameter, numbers exactly as sent (shared.jsontext)."""
+    return jsontext.dumps(value).decode()
+
+
 @asynccontextmanager
 async def snapshot(conn: asyncpg.Connection) -> AsyncIterator[None]:
     """One snapshot for several reads (a page and its total count): a read-only
@@ -58,8 +78,8 @@ async def snapshot(conn: asyncpg.Connection) -> AsyncIterator[None]:
 async def _init_connection(conn: asyncpg.Connection) -> None:
     for typ in ("json", "jsonb"):
         await conn.set_type_codec(
-            typ, schema="pg_catalog", encoder=lambda v: orjson.dumps(v).decode(),
-            decoder=orjson.loads, format="text",
+            typ, schema="pg_catalog", encoder=json_text,
+            decoder=jsontext.loads, format="text",
         )
 
 

@@ -17,6 +17,7 @@ from services.checkout import connectors, domain, store
 from services.checkout.context import TASKS
 from shared import principal as principal_mod
 from shared.aio import Coalescer
+from shared.db import database_gone
 from shared.events import Event, UnitOfWork
 from shared.http.app import POOL, RELAY
 from shared.http.errors import ApiError, Errors
@@ -108,10 +109,11 @@ class PaymentCreates:
             async with self._pool.acquire() as conn:
                 rows = await store.insert_payments(conn, [p for p, _ in items],
                                                    [e for _, e in items])
-        except (asyncpg.IntegrityConstraintViolationError, asyncpg.DataError) as exc:
-            # A row the database refused: the others are written again one by one.
-            # (A lost connection is no such case: every create of the batch gets its
-            # error, a 503, since the batch may even have committed.)
+        except Exception as exc:
+            if database_gone(exc):
+                raise  # every create of the batch gets it (a 503): it may have committed
+            # A row the database (or its encoding) refused: the others are written
+            # again one by one, so only the bad one fails.
             if len(items) == 1:
                 return [exc]
             return [(await self._insert([item]))[0] for item in items]

@@ -6,9 +6,8 @@ import uuid
 from datetime import datetime
 
 import asyncpg
-import orjson
 
-from shared.db import snapshot
+from shared.db import json_text, snapshot
 from shared.events import Event, UnitOfWork, outbox_clause
 
 COLUMNS = "*"
@@ -75,7 +74,7 @@ async def insert_payments(conn: asyncpg.Connection, payments: list[dict],
     share one round trip and one commit (payments.PaymentCreates). Rows in the order
     given."""
     columns = [[None if c in _JSON_COLUMNS and p[c] is None else
-                orjson.dumps(p[c]).decode() if c in _JSON_COLUMNS or c == "history" else p[c]
+                json_text(p[c]) if c in _JSON_COLUMNS or c == "history" else p[c]
                 for p in payments] for c in PAYMENT_COLUMNS]
     sql, args = outbox_clause(_INSERT_MANY, tuple(columns), events)
     rows = {r["payment_id"]: r for r in await conn.fetch(sql, *args)}

@@ -91,11 +91,14 @@ IDEMPOTENCY = web.AppKey("idempotency", "IdempotencyStore")
 
 # Claims and completions of concurrent requests go to PostgreSQL together (see
 # shared.aio.Coalescer): one statement and one commit for every request in the batch.
+# Every statement that locks several rows locks them in (scope, key) order, so two
+# batches (a claim and a completion, two replicas' claims, the cleanup) never deadlock.
 _CLAIM = """
 INSERT INTO idempotency_keys AS k (scope, key, owner, fingerprint, state, expires_at)
 SELECT scope, key, owner, fingerprint, 'in_progress', now() + make_interval(secs => $5)
   FROM unnest($1::text[], $2::text[], $3::uuid[], $4::bytea[])
     AS c(scope, key, owner, fingerprint)
+ ORDER BY scope, key
 ON CONFLICT (scope, key) DO UPDATE
    SET owner = EXCLUDED.owner, fingerprint = EXCLUDED.fingerprint, state = 'in_progress',
        status = NULL, headers = NULL, body = NULL, created_at = now(),
@@ -110,12 +113,18 @@ WHERE scope = $1 AND key = $2 AND expires_at > now()
 """
 
 _COMPLETE = """
+WITH d AS (
+    SELECT * FROM unnest($1::text[], $2::text[], $3::uuid[], $4::smallint[], $5::text[],
+                         $6::bytea[]) AS d(scope, key, owner, status, headers, body)),
+locked AS (
+    SELECT k.scope, k.key FROM idempotency_keys k JOIN d USING (scope, key)
+     WHERE k.owner = d.owner AND k.state = 'in_progress'
+     ORDER BY k.scope, k.key FOR UPDATE OF k)
 UPDATE idempotency_keys AS k
    SET state = 'done', status = d.status, headers = d.headers::jsonb, body = d.body,
        expires_at = now() + make_interval(secs => $7)
-  FROM unnest($1::text[], $2::text[], $3::uuid[], $4::smallint[], $5::text[], $6::bytea[])
-    AS d(scope, key, owner, status, headers, body)
- WHERE k.scope = d.scope AND k.key = d.key AND k.owner = d.owner
+  FROM locked JOIN d USING (scope, key)
+ WHERE k.scope = locked.scope AND k.key = locked.key AND k.owner = d.owner
    AND k.state = 'in_progress'
 RETURNING k.owner
 """
@@ -125,7 +134,11 @@ DELETE FROM idempotency_keys
 WHERE scope = $1 AND key = $2 AND owner = $3 AND state = 'in_progress'
 """
 
-_CLEANUP = "DELETE FROM idempotency_keys WHERE expires_at <= now()"
+_CLEANUP = """
+DELETE FROM idempotency_keys WHERE (scope, key) IN (
+    SELECT scope, key FROM idempotency_keys WHERE expires_at <= now()
+     ORDER BY scope, key FOR UPDATE SKIP LOCKED)
+"""
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,9 @@ Design
   (at most lease_size - 1 per replica and window: a merchant at its limit may be
   refused up to 1 % early on one replica while another holds the rest). Once a claim is
   refused, the replica refuses that merchant without asking again until the binding
-  window ends (counters only grow within a window, so nothing can change before).
+  window ends (counters only grow within a window, so nothing can change before). What
+  a minute's lease left unspent goes back to the day counter with the replica's next
+  claim, so idle leases do not eat the day budget.
   `X-RateLimit-Remaining` then counts the replica's own unspent lease as remaining.
 - Smaller budgets (STARTER's 100 a minute, the widget's 60) are counted exactly, one
   claim per request, and every attempt counts, including refused ones: deciding first
@@ -62,8 +64,9 @@ RETENTION = timedelta(days=1)
 
 _CLAIM = """
 INSERT INTO rate_limit_counters AS c (merchant_id, window_kind, window_start, count)
-VALUES ($1, 'minute', $2, $4), ($1, 'day', $3, $4)
-ON CONFLICT (merchant_id, window_kind, window_start) DO UPDATE SET count = c.count + $4
+VALUES ($1, 'minute', $2, $4), ($1, 'day', $3, $5)
+ON CONFLICT (merchant_id, window_kind, window_start)
+DO UPDATE SET count = c.count + EXCLUDED.count
 RETURNING window_kind, count
 """
 LEASE_FROM = 200  # minute budgets from this size on are leased (see the docstring)
@@ -154,7 +157,7 @@ class RateLimiter:
         day_start = minute_start.replace(hour=0, minute=0)
         size = lease_size(per_minute)
         if size == 1:  # counted exactly: every attempt is a claim
-            counts = await self._claim(merchant_id, minute_start, day_start, 1)
+            counts = await self._claim(merchant_id, minute_start, day_start, 1, day_size=1)
             lease = _Lease(plan, minute_start, day_start, counts["minute"], counts["day"])
             return self._decide(lease, per_minute, per_day, now, allowed=None)
 
@@ -162,7 +165,13 @@ class RateLimiter:
         current = lease is not None and (lease.plan, lease.minute_start,
                                          lease.day_start) == (plan, minute_start, day_start)
         if not (current and (lease.refused or lease.tokens > 0)):
-            counts = await self._claim(merchant_id, minute_start, day_start, size)
+            # What the previous minute's lease left unspent is given back to the day
+            # (taken off the lease first, so concurrent requests give it back once).
+            unspent = 0
+            if lease is not None and not current and lease.day_start == day_start:
+                unspent, lease.tokens = lease.tokens, 0
+            counts = await self._claim(merchant_id, minute_start, day_start, size,
+                                       day_size=size - unspent)
             # What the claim may use: its size, or what was left below either limit.
             granted = max(0, min(size, per_minute - (counts["minute"] - size),
                                  per_day - (counts["day"] - size)))
@@ -185,8 +194,9 @@ class RateLimiter:
         return self._decide(lease, per_minute, per_day, now, allowed=True)
 
     async def _claim(self, merchant_id: str, minute_start: datetime, day_start: datetime,
-                     size: int) -> dict[str, int]:
-        rows = await self._pool.fetch(_CLAIM, merchant_id, minute_start, day_start, size)
+                     size: int, *, day_size: int) -> dict[str, int]:
+        rows = await self._pool.fetch(_CLAIM, merchant_id, minute_start, day_start, size,
+                                      day_size)
         return {r["window_kind"]: r["count"] for r in rows}
 
     def _forget_before(self, minute_start: datetime) -> None:

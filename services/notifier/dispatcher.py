@@ -23,6 +23,7 @@ from services.notifier import webhooks_domain as domain
 from services.notifier import webhooks_store as store
 from shared.aio import Coalescer, being_cancelled, cancel_and_wait
 from shared.crypto import SecretBox
+from shared.db import database_gone
 from shared.events import OutboxRelay, UnitOfWork
 from shared.http.client import InternalClient, ServiceUnavailable
 from shared.logging import get_logger
@@ -177,7 +178,9 @@ class Dispatcher:
             async with self._http.post(url, data=body, headers=self._headers(row, body),
                                        allow_redirects=False) as resp:
                 raw = await resp.content.read(domain.RESPONSE_BODY_LIMIT * 4)
-                text = raw.decode("utf-8", errors="replace")[:domain.RESPONSE_BODY_LIMIT]
+                # Kept for the delivery log; a NUL cannot be stored in a text column.
+                text = raw.decode("utf-8", errors="replace").replace(
+                    "\x00", "\ufffd")[:domain.RESPONSE_BODY_LIMIT]
                 return Result(resp.status, None, ms(), text or None,
                               domain.parse_retry_after(resp.headers.get("Retry-After"),
                                                        datetime.now(UTC)))
@@ -207,9 +210,9 @@ class Dispatcher:
                  attempt=row["attempts"], status_code=result.status_code,
                  outcome=outcome.status, error=result.error, ms=result.response_ms)
         if outcome.status == "succeeded":
-            await self._successes.submit((
-                row["seq"], row["attempts"], result.status_code, result.response_ms,
-                result.response_body, row["endpoint_id"]))
+            await self.record_success((row["seq"], row["attempts"], result.status_code,
+                                       result.response_ms, result.response_body,
+                                       row["endpoint_id"]))
             return
         async with UnitOfWork(self._pool, producer="notifier", relay=self._relay) as uow:
             await store.record_attempt(
@@ -227,10 +230,29 @@ class Dispatcher:
                             reason=reason)
                 await self._tell_merchant(uow, endpoint, reason)
 
-    async def _record_successes(self, sent: list[tuple]) -> list[None]:
-        async with self._pool.acquire() as conn:
-            await store.record_successes(conn, sent)
+    async def record_success(self, sent: tuple) -> None:
+        """(seq, attempt, status code, ms, response body, endpoint id) of a successful
+        send, recorded with the others finishing at the same time."""
+        await self._successes.submit(sent)
+
+    async def _record_successes(self, sent: list[tuple]) -> list:
+        try:
+            async with self._pool.acquire() as conn:
+                await store.record_successes(conn, sent)
+        except Exception as exc:
+            if len(sent) == 1 or database_gone(exc):
+                raise
+            # One row the database refused must not leave the others unrecorded.
+            return [await self._record_one(item) for item in sent]
         return [None] * len(sent)
+
+    async def _record_one(self, item: tuple) -> Exception | None:
+        try:
+            async with self._pool.acquire() as conn:
+                await store.record_successes(conn, [item])
+        except Exception as exc:
+            return exc
+        return None
 
     async def _tell_merchant(self, uow: UnitOfWork, endpoint, reason: str) -> None:
         """E-mail the merchant through the notifier's own outbox (email.requested)."""

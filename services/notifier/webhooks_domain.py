@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from shared import jsontext
 from shared.events import catalog
 
 # Everything the webhooks consumer is bound to, except what only keeps the
@@ -107,8 +107,8 @@ def payload(*, event_id: str, event_type: str, occurred_at: datetime,
             data: dict[str, Any]) -> bytes:
     """The body merchants receive: the NorPay seed's shape (event, timestamp as an
     epoch-seconds string, data), plus `id`, the stable event id to deduplicate by."""
-    return orjson.dumps({"id": event_id, "event": event_type,
-                         "timestamp": str(int(occurred_at.timestamp())), "data": data})
+    return jsontext.dumps({"id": event_id, "event": event_type,
+                           "timestamp": str(int(occurred_at.timestamp())), "data": data})
 
 
 def sample_data(event_type: str, endpoint_id: str) -> dict[str, Any]:

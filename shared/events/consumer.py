@@ -189,7 +189,7 @@ class Consumer:
             except Exception:
                 await self._process(message)  # dead-lettered there, with the reason
                 continue
-            if self._wants is not None and not self._wants(event):
+            if not self._wanted(event):
                 skipped.append(message)
                 metrics.EVENTS_HANDLED.labels(self._service, self.queue_name, "skipped").inc()
                 continue
@@ -217,6 +217,18 @@ class Consumer:
             bind_ids(request_id=new_id(), correlation_id=event.correlation_id or str(event.id))
             log.info("event_" + outcome, event_type=event.type, event_id=str(event.id),
                      queue=self.queue_name, attempt=attempts + 1)
+
+    def _wanted(self, event: Event) -> bool:
+        """The `wants` predicate; one that fails hands the event to its handler, whose
+        failures are retried and dead-lettered as usual."""
+        if self._wants is None:
+            return True
+        try:
+            return bool(self._wants(event))
+        except Exception as exc:
+            log.warning("event_wants_failed", queue=self.queue_name, event_id=str(event.id),
+                        error=f"{type(exc).__name__}: {exc}"[:300])
+            return True
 
     async def _handle_batch(self, events: list[tuple[Event, Handler]]) -> list[bool]:
         """All of them in one transaction; for each, whether it was new."""
@@ -258,7 +270,7 @@ class Consumer:
                       event_id=str(event.id))
             await self._dead_letter(message, attempts, f"no handler for {event.type}")
             return
-        if self._wants is not None and not self._wants(event):
+        if not self._wanted(event):
             await message.ack()
             metrics.EVENTS_HANDLED.labels(self._service, self.queue_name, "skipped").inc()
             return

@@ -6,9 +6,9 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared import jsontext
 from shared.logging import current_correlation_id
 
 
@@ -31,8 +31,8 @@ class Event(BaseModel):
     data: dict[str, Any] = Field(default_factory=dict)
 
     def to_bytes(self) -> bytes:
-        return orjson.dumps(self.model_dump(mode="json"))
+        return jsontext.dumps(self.model_dump(mode="json"))  # integers of any size
 
     @classmethod
     def from_bytes(cls, body: bytes) -> "Event":
-        return cls.model_validate(orjson.loads(body))
+        return cls.model_validate(jsontext.loads(body))

@@ -14,6 +14,7 @@ from typing import Any
 import aiohttp
 import orjson
 
+from shared import jsontext
 from shared import principal as principal_mod
 from shared.events.broker import backoff_delays
 from shared.http.middleware import CORRELATION_ID, REQUEST_ID
@@ -51,7 +52,7 @@ class InternalClient:
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
-                timeout=self._timeout, json_serialize=lambda o: orjson.dumps(o).decode())
+                timeout=self._timeout, json_serialize=lambda o: jsontext.dumps(o).decode())
         return self._session
 
     async def close(self) -> None:

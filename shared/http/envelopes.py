@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import enum
 from datetime import UTC, datetime
-from decimal import Decimal
 from http import HTTPStatus
 from typing import Any
 
-import orjson
 from aiohttp import web
 
+from shared import jsontext
 from shared.http.errors import ApiError
 
 
@@ -40,19 +39,8 @@ def family_of(path: str) -> Family:
     return Family.PLAIN
 
 
-def _default(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        if not value.is_finite():
-            raise TypeError(f"cannot serialise the non-finite amount {value}")
-        # Written verbatim as a JSON number: 975.00 stays 975.00, no float on the way.
-        return orjson.Fragment(f"{value:f}".encode())
-    if hasattr(value, "model_dump"):
-        return value.model_dump(mode="json", by_alias=True)
-    raise TypeError(f"cannot serialise {type(value).__name__}")
-
-
 def dumps(payload: Any) -> bytes:
-    return orjson.dumps(payload, default=_default)
+    return jsontext.dumps(payload)
 
 
 def _status_name(status: int) -> str:

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import re
 import time
-from decimal import Decimal
 
 import asyncpg
-import orjson
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from shared import metrics
+from shared import jsontext, metrics
 from shared import principal as principal_mod
+from shared.db import database_gone
 from shared.http import envelopes
 from shared.http.errors import ApiError, ErrorKind, Errors, from_validation_error
 from shared.logging import bind_ids, get_logger, new_id
@@ -60,23 +58,19 @@ def to_api_error(exc: BaseException, request: web.Request) -> ApiError | None:
         # caller's input, never our own data.
         return ApiError(Errors.VALIDATION, detail="text contains a character that cannot "
                         "be stored (such as NUL)")
-    if isinstance(exc, _DATABASE_GONE) or (
-            isinstance(exc, asyncpg.InterfaceError) and "closed" in str(exc)) or (
-            isinstance(exc, asyncpg.InternalClientError) and "in progress" in str(exc)):
-        # (The last: a pooled connection that PostgreSQL's shutdown cut mid-operation,
-        # handed out again before asyncpg noticed; the statement was never sent. Seen
-        # once in 3,000 creates of `make chaos` while PostgreSQL restarted.)
-        # PostgreSQL restarting or unreachable: nothing was written (the transaction
-        # never committed), and a retry in a moment succeeds. A 503, not a bug.
+    if database_gone(exc):
+        # PostgreSQL restarting or unreachable: a retry in a moment succeeds. A 503.
+        if isinstance(exc, asyncpg.InternalClientError):
+            # Also what one connection used twice at once would raise: a bug to see.
+            log.error("database_connection_cut", error=str(exc), path=request.path,
+                      exc_info=exc)
         log.warning("database_unavailable", error=type(exc).__name__, path=request.path)
         return ApiError(Errors.DATABASE_UNAVAILABLE, headers={"Retry-After": "1"})
+    if isinstance(exc, asyncpg.DeadlockDetectedError | asyncpg.SerializationError):
+        # Chosen as a deadlock's victim: rolled back whole, so a retry is safe.
+        log.warning("database_conflict", error=type(exc).__name__, path=request.path)
+        return ApiError(Errors.DATABASE_UNAVAILABLE, headers={"Retry-After": "1"})
     return None
-
-
-_DATABASE_GONE = (asyncpg.CannotConnectNowError, asyncpg.ConnectionDoesNotExistError,
-                  asyncpg.AdminShutdownError, asyncpg.ConnectionFailureError,
-                  asyncpg.TooManyConnectionsError, ConnectionRefusedError,
-                  ConnectionResetError)
 
 
 def _check_url(request: web.Request) -> None:
@@ -150,33 +144,10 @@ def _parse(raw: bytes) -> object:
     float: amounts such as 1.123456789012345678 NOR must arrive exactly as sent.
     orjson first (fast); bodies holding a float are parsed again by the stdlib."""
     try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        data = None  # the stdlib parser below names the problem
-    else:
-        try:
-            if not _has_float(data):
-                return data
-        except RecursionError:
-            raise ApiError(Errors.MALFORMED_JSON, detail="nested too deeply") from None
-    try:
-        return json.loads(raw, parse_float=Decimal, parse_constant=_reject_constant)
+        return jsontext.loads(raw)
     except (ValueError, RecursionError) as exc:
-        raise ApiError(Errors.MALFORMED_JSON, detail=str(exc)) from None
-
-
-def _has_float(value: object) -> bool:
-    if isinstance(value, float):
-        return True
-    if isinstance(value, dict):
-        return any(_has_float(v) for v in value.values())
-    if isinstance(value, list):
-        return any(_has_float(v) for v in value)
-    return False
-
-
-def _reject_constant(name: str):
-    raise ValueError(f"{name} is not a valid JSON number")
+        detail = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise ApiError(Errors.MALFORMED_JSON, detail=detail) from None
 
 
 async def read_json(request: web.Request, model: type[BaseModel] | None = None):

@@ -153,11 +153,15 @@ async def test_events_the_consumer_does_not_want_are_acked_without_a_transaction
                                key, event.id)
 
     purpose = f"wants_{unique}"
-    consumer = await start(purpose, {gate_type: gate, event_type: record},
-                           wants=lambda e: e.type == gate_type or e.data.get("mine", False))
+    def wants(event: Event) -> bool:
+        if event.data.get("odd"):
+            raise ValueError("a predicate that fails hands the event to its handler")
+        return event.type == gate_type or event.data.get("mine", False)
+
+    consumer = await start(purpose, {gate_type: gate, event_type: record}, wants=wants)
     unwanted = [Event(type=event_type, producer="tests", data={"n": n}) for n in range(40)]
     wanted = [Event(type=event_type, producer="tests", data={"mine": True, "n": n})
-              for n in range(3)]
+              for n in range(2)] + [Event(type=event_type, producer="tests", data={"odd": 1})]
     # A batch mixing both (held behind the gate), then more unwanted than the prefetch
     # (32) one by one: were they left unacked, the last wanted event would never come.
     await _pile_up(settings, topology, consumer, gate_type, opened,

@@ -88,3 +88,35 @@ async def test_a_row_the_database_refuses_fails_only_its_own_create(checkout_poo
     assert await pool.fetchval("SELECT count(*) FROM outbox WHERE event_id = ANY($1)",
                                [r["id"] for r in event_ids]) == 19
     assert await pool.fetchval("SELECT count(*) FROM outbox") - outbox_before == 19
+
+
+async def test_fractional_and_huge_numbers_in_metadata_are_kept_and_fail_nobody(
+        settings, shop):  # noqa: F811
+    client, headers, _ = shop
+    # Raw JSON: a Python float could not even hold 1.123456789012345678.
+    odd = ('{"amount": "%d", "currency": "USD", "metadata": {"taxRate": 0.15, '
+           '"big": 1180591620717411303424, "exact": 1.123456789012345678}}')
+
+    def create(i: int):
+        if i in (3, 7):
+            return client.post("/api/v2/payments/create", data=(odd % (100 + i)).encode(),
+                               headers={**headers, "Content-Type": "application/json"})
+        return _create(client, headers, amount=str(100 + i), currency="USD",
+                       metadata={"n": i})
+
+    answers = await asyncio.gather(*(create(i) for i in range(20)))
+    assert [a.status for a in answers] == [201] * 20, [await a.text() for a in answers][:3]
+    ids = [(await answers[i].json())["result"]["paymentId"] for i in (3, 7)]
+    conn = await asyncpg.connect(settings.dsn_of("checkout"))
+    try:
+        stored = await conn.fetch(
+            "SELECT metadata::text AS m FROM payments WHERE payment_id = ANY($1)", ids)
+    finally:
+        await conn.close()
+    # The numbers as sent, not rounded through a float.
+    assert all('"exact": 1.123456789012345678' in r["m"] and '"taxRate": 0.15' in r["m"]
+               and '"big": 1180591620717411303424' in r["m"] for r in stored), stored
+    # ...and read back exactly too.
+    got = await client.get(f"/api/v2/payments/{ids[0]}", headers=headers)
+    raw = await got.text()
+    assert '"exact":1.123456789012345678' in raw and '"big":1180591620717411303424' in raw

@@ -252,3 +252,19 @@ async def test_a_leased_budget_refused_by_the_day_waits_for_midnight(pool, merch
     assert refused.retry_after == int((midnight - clock.now).total_seconds())
     clock.now = midnight
     assert (await limiter.hit(merchant, "ENTERPRISE")).allowed
+
+
+async def test_a_minutes_unspent_lease_goes_back_to_the_day(pool, merchant):
+    clock = Clock()
+    limiter = RateLimiter(pool, clock=clock)
+    for _ in range(3):  # PROFESSIONAL leases 10 at a time; 7 are left unspent
+        assert (await limiter.hit(merchant, "PROFESSIONAL")).allowed
+    clock.now = T0 + timedelta(minutes=1)
+    for _ in range(3):
+        assert (await limiter.hit(merchant, "PROFESSIONAL")).allowed
+    counts = await _counts(pool, merchant)
+    day = datetime(2030, 5, 17, tzinfo=UTC)
+    # Ten claimed in each minute; the day holds the 3 + 10 still counted, not 20.
+    assert counts[("day", day)] == 13
+    assert counts[("minute", T0.replace(second=0))] == 10
+    assert counts[("minute", (T0 + timedelta(minutes=1)).replace(second=0))] == 10

@@ -1,0 +1,65 @@
+"""Idempotency claims and completions are multi-row statements (shared.aio.Coalescer):
+they lock their rows in (scope, key) order, so a claim batch and a completion batch
+holding the same keys in opposite orders do not deadlock (found by review: they did)."""
+import asyncio
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from services.gateway.idempotency import IdempotencyStore, Record
+from shared.db import apply_migrations, create_pool, discover
+from tests.support.poll import poll_until
+
+SERVICES = Path(__file__).resolve().parents[2] / "services"
+
+
+@pytest.fixture
+async def gw_pool(settings, unique):
+    conn = await asyncpg.connect(settings.dsn_of("gateway"))
+    try:
+        await apply_migrations(conn, "gateway", discover(SERVICES / "gateway" / "migrations"))
+    finally:
+        await conn.close()
+    pool = await create_pool(settings.dsn_of("gateway"), schema="gateway",
+                             application_name=f"tests-idem-{unique}")
+    yield pool
+    await pool.close()
+
+
+async def _waiting_on_locks(pool, unique: str) -> int:
+    return await pool.fetchval(
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1"
+        " AND wait_event_type = 'Lock'", f"tests-idem-{unique}")
+
+
+async def test_a_claim_batch_and_a_completion_batch_in_opposite_orders_do_not_deadlock(
+        settings, gw_pool, unique):
+    store = IdempotencyStore(gw_pool, settings)
+    scope, fp = f"api_key:{unique} POST /api/v2/payments/create", b"f" * 32
+    owner_a = await store.claim(scope, "A", fp)
+    owner_b = await store.claim(scope, "B", fp)
+    holder = await gw_pool.acquire()
+    tx = holder.transaction()
+    await tx.start()
+    # Holds B so that the batches below line up on it.
+    await holder.execute("SELECT 1 FROM idempotency_keys WHERE scope = $1 AND key = 'B' "
+                         "FOR UPDATE", scope)
+    # Retries of B and A arrive together: one claim statement.
+    claims = [asyncio.create_task(store.claim(scope, k, fp)) for k in ("B", "A")]
+    await poll_until(lambda: _waiting_on_locks(gw_pool, unique), what="claims waiting")
+    # The originals finish together: one completion statement, A first.
+    done = [asyncio.create_task(store.complete(scope, k, o, 201, [], b"{}"))
+            for k, o in (("A", owner_a), ("B", owner_b))]
+    await poll_until(lambda: _count_is(_waiting_on_locks(gw_pool, unique), 2),
+                     what="completions waiting too")
+    await tx.commit()
+    await gw_pool.release(holder)
+    results = await asyncio.gather(*claims, *done, return_exceptions=True)
+    assert not any(isinstance(r, BaseException) for r in results), results
+    assert results[2:] == [True, True]  # both answers kept
+    assert all(isinstance(r, Record) for r in results[:2])  # the retries see the rows
+
+
+async def _count_is(count, n: int) -> bool:
+    return await count == n
