@@ -356,7 +356,7 @@ async def main() -> int:
                                     settings.consumer_retry_delays)
         except Exception as exc:  # leftovers of a failed run are harmless
             print(f"bench: could not delete the event namespace: {exc}")
-        if not failed:
+        if not failed and os.environ.get("BENCH_KEEP") != "1":
             shutil.rmtree(tmp, ignore_errors=True)
     if _only():
         RESULTS.mkdir(parents=True, exist_ok=True)

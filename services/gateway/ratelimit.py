@@ -169,7 +169,9 @@ class RateLimiter:
             # (taken off the lease first, so concurrent requests give it back once).
             unspent = 0
             if lease is not None and not current and lease.day_start == day_start:
-                unspent, lease.tokens = lease.tokens, 0
+                # At most size - 1, so the day's increment stays positive (concurrent
+                # claims may have pooled more than one lease; the rest stays counted).
+                unspent, lease.tokens = min(lease.tokens, size - 1), 0
             counts = await self._claim(merchant_id, minute_start, day_start, size,
                                        day_size=size - unspent)
             # What the claim may use: its size, or what was left below either limit.

@@ -268,3 +268,19 @@ async def test_a_minutes_unspent_lease_goes_back_to_the_day(pool, merchant):
     assert counts[("day", day)] == 13
     assert counts[("minute", T0.replace(second=0))] == 10
     assert counts[("minute", (T0 + timedelta(minutes=1)).replace(second=0))] == 10
+
+
+async def test_concurrent_claims_pool_more_than_a_lease_and_the_next_minute_still_counts(
+        pool, merchant):
+    clock = Clock()
+    limiter = RateLimiter(pool, clock=clock)
+    # Thirty at once: several claims of 10 go out together and pool their grants.
+    assert all(d.allowed for d in await asyncio.gather(
+        *(limiter.hit(merchant, "PROFESSIONAL") for _ in range(30))))
+    claimed = (await _counts(pool, merchant))[("minute", T0.replace(second=0))]
+    assert claimed >= 30
+    clock.now = T0 + timedelta(minutes=1)
+    assert (await limiter.hit(merchant, "PROFESSIONAL")).allowed  # (was a CHECK violation)
+    day = (await _counts(pool, merchant))[("day", datetime(2030, 5, 17, tzinfo=UTC))]
+    # What the first minute left unspent went back, up to one lease less one.
+    assert claimed + 1 <= day <= claimed + 10
