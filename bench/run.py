@@ -25,7 +25,8 @@ BENCH_SKIP_QUOTES=1, BENCH_ONLY=create or create,confirm or create,paced (skip t
 and every phase but create at 32 connections and those named: a quick before/after of
 CPU ms per request while tuning; writes the JSON only, not summary.md),
 BENCH_NORGATE_<SETTING> (the stack runs with NORGATE_<SETTING>, e.g.
-BENCH_NORGATE_CONSUMER_LINGER_SECONDS=0.02).
+BENCH_NORGATE_CONSUMER_LINGER_SECONDS=0.02), BENCH_KEEP=1 (keep the temporary directory with
+the services' logs after a successful run).
 """
 
 from __future__ import annotations
