@@ -39,6 +39,11 @@ def _first(items, n: int = 5) -> str:
     return ", ".join(str(i) for i in items[:n]) + more
 
 
+def _problems(*found: tuple[str, object]) -> list[str]:
+    """"<what>: <the first few>" for each kind of problem that was found."""
+    return [f"{what}: {_first(items)}" for what, items in found if items]
+
+
 async def backlog(conn: asyncpg.Connection, rabbit: PrivateRabbit) -> dict:
     """What is still on its way: outbox rows, queued messages, pending webhooks."""
     outbox = {s: await conn.fetchval(
@@ -100,15 +105,12 @@ def _answered_payments_exist(load: Load, payments: dict) -> Check:
              if p in payments and payments[p]["status"] != status]
     completed = sum(1 for s in load.confirmed.values() if s == "completed")
     orphans = [p for p in payments if p not in load.created]
-    details = []
-    if missing:
-        details.append(f"answered 2xx but absent: {_first(missing)}")
-    if wrong:
-        details.append("status differs from the 2xx confirm answer: " +
-                       _first(f"{p} answered {load.confirmed[p]} is "
-                              f"{payments[p]['status']}" for p in wrong))
+    details = _problems(
+        ("answered 2xx but absent", missing),
+        ("status differs from the 2xx confirm answer",
+         [f"{p} answered {load.confirmed[p]} is {payments[p]['status']}" for p in wrong]))
     return Check(
-        "every 2xx payment exists", not missing and not wrong and bool(load.created),
+        "every 2xx payment exists", not details and bool(load.created),
         f"{len(load.created)} creates and {len(load.confirmed)} confirms answered 2xx "
         f"({completed} completed); {len(load.created) - len(missing)} found, status as "
         f"answered; {len(orphans)} more in the database whose answer was lost", details)
@@ -136,15 +138,13 @@ def _one_balanced_ledger_transaction(payments: dict, ledger) -> Check:
             problems.append(f"{pid}: {len(fees)} fee transactions for charges {row['charges']}")
     stray = [ref for ref in by_ref if ref[0] in ("payment", "fee") and ref[1] not in completed]
     unbalanced = [tx["id"] for tx in ledger if tx["debits"] != tx["credits"]]
-    details = [f"completed payments posted wrong: {_first(problems)}"] if problems else []
-    if stray:
-        details.append(f"postings for payments not completed: {_first(stray)}")
-    if unbalanced:
-        details.append(f"unbalanced transactions: {_first(unbalanced)}")
+    details = _problems(("completed payments posted wrong", problems),
+                        ("postings for payments not completed", stray),
+                        ("unbalanced transactions", unbalanced))
     fee_txs = sum(1 for ref in by_ref if ref[0] == "fee")
     return Check(
         "each completed payment: one balanced ledger transaction",
-        not problems and not stray and not unbalanced and bool(completed),
+        not details and bool(completed),
         f"{len(completed)} completed payments, {len(completed) - len(problems)} with exactly "
         f"one balanced payment transaction for their amount (and {fee_txs} fee transactions "
         f"for their charges); {len(ledger)} transactions in all, "
@@ -179,19 +179,14 @@ async def _one_webhook_per_event(conn: asyncpg.Connection, receiver: Receiver,
         """SELECT count(*) FROM notifier.webhook_attempts a
            JOIN notifier.webhook_deliveries d ON d.seq = a.delivery_seq
            WHERE d.endpoint_id = $1""", endpoint_id)
-    details = []
-    if not_one:
-        details.append("not exactly one succeeded delivery: " + _first(
-            f"{e} {dict(by_event.get(e, {}))}" for e in not_one))
-    if unreceived:
-        details.append(f"never accepted by the receiver: {_first(unreceived)}")
-    if unknown:
-        details.append(f"received but not emitted by checkout: {_first(unknown)}")
-    if untold:
-        details.append(f"payments whose event never arrived: {_first(untold)}")
-    if receiver.bad:
-        details.append(f"bad signature or id: {_first(set(receiver.bad))}")
-    ok = not (not_one or unreceived or unknown or untold or receiver.bad) and bool(events)
+    details = _problems(
+        ("not exactly one succeeded delivery",
+         [f"{e} {dict(by_event.get(e, {}))}" for e in not_one]),
+        ("never accepted by the receiver", unreceived),
+        ("received but not emitted by checkout", unknown),
+        ("payments whose event never arrived", untold),
+        ("bad signature or id", set(receiver.bad)))
+    ok = not details and bool(events)
     return Check(
         "each payment event: one successful webhook delivery", ok,
         f"{len(events)} payment events, {len(events) - len(not_one)} with exactly one "
@@ -220,16 +215,11 @@ async def _no_double_charge(conn: asyncpg.Connection, payments: dict, completion
     wrong_wallets = [f"{w['address']}: debited {ONE_THOUSAND_NOR - int(w['balance'])}, "
                      f"paid {spent[w['address']]}" for w in wallets
                      if ONE_THOUSAND_NOR - int(w["balance"]) != spent[w["address"]]]
-    details = []
-    if twice:
-        details.append(f"completed more than once: {_first(twice)}")
-    if posted_twice:
-        details.append(f"posted to the ledger more than once: {_first(posted_twice)}")
-    if told_twice:
-        details.append(f"two payment.completed events: {_first(told_twice)}")
-    if wrong_wallets:
-        details.append(f"wallets debited other than paid: {_first(wrong_wallets)}")
-    ok = not (twice or posted_twice or told_twice or wrong_wallets)
+    details = _problems(("completed more than once", twice),
+                        ("posted to the ledger more than once", posted_twice),
+                        ("two payment.completed events", told_twice),
+                        ("wallets debited other than paid", wrong_wallets))
+    ok = not details
     return Check(
         "no payment charged twice", ok,
         f"{sum(completions.values())} completions for {len(completions)} payments; "

@@ -17,38 +17,24 @@ from collections import Counter
 
 from aiohttp import web
 
+from bench.hooks import HookServer
 
-class Receiver:
+
+class Receiver(HookServer):
     def __init__(self, port: int):
-        self.port = port
+        super().__init__(port)
         self.secret: str | None = None
         self.accepted: Counter[str] = Counter()  # webhook-id -> 2xx answers given
         self.events: dict[str, dict] = {}  # webhook-id -> body, kept once
         self.refused = 0  # 500s answered while failing
         self.bad: list[str] = []  # bad signature or id mismatch
         self._fail_until = 0.0
-        self._runner: web.AppRunner | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hooks"
 
     def fail_for(self, seconds: float) -> None:
         self._fail_until = time.monotonic() + seconds
 
     def heal(self) -> None:
         self._fail_until = 0.0
-
-    async def start(self) -> None:
-        app = web.Application()
-        app.router.add_post("/hooks", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
 
     def _signed(self, body: bytes, headers) -> bool:
         if self.secret is None:

@@ -48,6 +48,7 @@ import asyncpg
 from aiohttp import web
 
 from bench import floors, report, scripts, wrk
+from bench.hooks import HookServer
 from bench.stack import (
     BenchStack,
     bench_env,
@@ -71,33 +72,20 @@ def _env_float(name: str, default: float) -> float:
     return float(os.environ.get(name, default))
 
 
-class Receiver:
+class Receiver(HookServer):
     """The merchants' webhook endpoint: notes when each event id first arrives."""
 
     def __init__(self) -> None:
+        super().__init__(free_ports(1)[0])
         self.arrived: dict[str, float] = {}
         self.deliveries = 0
-        self.port = free_ports(1)[0]
-        self.url = f"http://127.0.0.1:{self.port}/hooks"
-        self._runner: web.AppRunner | None = None
 
-    async def _hook(self, request: web.Request) -> web.Response:
+    async def _handle(self, request: web.Request) -> web.Response:
         now = time.time()
         await request.read()
         self.deliveries += 1
         self.arrived.setdefault(request.headers.get("webhook-id", ""), now)
         return web.Response(status=204)
-
-    async def start(self) -> None:
-        app = web.Application()
-        app.router.add_post("/hooks", self._hook)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
 
 
 def _percentiles(values: list[float]) -> dict:

@@ -55,23 +55,28 @@ def every(seconds: float, job: Callable[[], Awaitable[object]], *, name: str) ->
 
 
 class Coalescer(Generic[T, R]):
-    """Many concurrent callers' small statements as one: while a batch is in flight,
+    """Many concurrent callers' work done as one batch: while a batch is in flight,
     what is submitted waits, and goes together in the next batch. One caller alone
-    waits for nothing (its batch starts at the next turn of the loop); under load a
-    round trip and a commit serve many requests.
+    waits for nothing (its batch starts at the next turn of the loop, or after `linger`
+    seconds); under load one round trip and one commit serve many requests.
 
-    `run` takes the items of a batch and returns one result per item, in order. Items
-    with the same `key` never share a batch (a multi-row `INSERT ... ON CONFLICT`
-    cannot touch one row twice): a repeat waits for the next. When `run` raises, every
-    caller of that batch gets the exception; a result that is an exception is raised
-    to its caller alone.
+    `run` takes the items of a batch and returns one result per item, in order; a
+    result that is an exception is raised to its caller alone. Items with the same
+    `key` never share a batch (a multi-row `INSERT ... ON CONFLICT` cannot touch one
+    row twice): a repeat waits for the next. When `run` raises, every caller of the
+    batch gets the exception, unless `alone_on(exc)` says the batch may be tried again
+    item by item (a row the database refused must fail only its own caller).
     """
 
     def __init__(self, run: Callable[[list[T]], Awaitable[list[R]]], *,
-                 key: Callable[[T], Hashable] = id, max_batch: int = 256) -> None:
+                 key: Callable[[T], Hashable] = id, max_batch: int = 256,
+                 linger: float = 0.0,
+                 alone_on: Callable[[Exception], bool] | None = None) -> None:
         self._run = run
         self._key = key
         self._max_batch = max_batch
+        self._linger = linger
+        self._alone_on = alone_on
         self._pending: list[tuple[T, asyncio.Future[R]]] = []
         self._task: asyncio.Task | None = None
 
@@ -85,21 +90,37 @@ class Coalescer(Generic[T, R]):
         # Shielded: a cancelled caller must not cancel the batch others wait on.
         return await asyncio.shield(future)
 
+    def _take(self) -> list[tuple[T, asyncio.Future[R]]]:
+        batch, rest, keys = [], [], set()
+        for entry in self._pending:
+            key = self._key(entry[0])
+            if key in keys or len(batch) >= self._max_batch:
+                rest.append(entry)
+            else:
+                keys.add(key)
+                batch.append(entry)
+        self._pending = rest
+        return batch
+
+    async def _results(self, items: list[T]) -> list:
+        results = await self._run(items)
+        if len(results) != len(items):
+            raise RuntimeError(f"{len(results)} results for {len(items)} items")
+        return results
+
     async def _drain(self) -> None:
         while self._pending:
-            batch, rest, keys = [], [], set()
-            for entry in self._pending:
-                key = self._key(entry[0])
-                if key in keys or len(batch) >= self._max_batch:
-                    rest.append(entry)
-                else:
-                    keys.add(key)
-                    batch.append(entry)
-            self._pending = rest
+            if self._linger:
+                await asyncio.sleep(self._linger)
+            batch = self._take()
+            items = [item for item, _ in batch]
             try:
-                results = await self._run([item for item, _ in batch])
-                if len(results) != len(batch):
-                    raise RuntimeError(f"{len(results)} results for {len(batch)} items")
+                try:
+                    results = await self._results(items)
+                except Exception as exc:
+                    if len(items) == 1 or self._alone_on is None or not self._alone_on(exc):
+                        raise
+                    results = [await self._alone(item) for item in items]
             except BaseException as exc:
                 for _, future in batch:
                     if not future.done():
@@ -117,3 +138,9 @@ class Coalescer(Generic[T, R]):
                     future.set_exception(result)
                 else:
                     future.set_result(result)
+
+    async def _alone(self, item: T):
+        try:
+            return (await self._results([item]))[0]
+        except Exception as exc:
+            return exc

@@ -94,7 +94,10 @@ class PaymentCreates:
     def __init__(self, pool: asyncpg.Pool, relay=None) -> None:
         self._pool = pool
         self._relay = relay
-        self._batches = Coalescer(self._insert)
+        # A lost connection fails every create of the batch (a 503): it may have
+        # committed. Any other failure is a row the database (or its encoding) refused:
+        # the others are written again one by one, so only the bad one fails.
+        self._batches = Coalescer(self._insert, alone_on=lambda exc: not database_gone(exc))
 
     async def create(self, *, merchant: dict, origin: str, money: Money,
                      body: domain.CreatePayment, quote: dict):
@@ -105,18 +108,9 @@ class PaymentCreates:
         return await self._batches.submit((payment, event))
 
     async def _insert(self, items: list[tuple[dict, Event]]) -> list:
-        try:
-            async with self._pool.acquire() as conn:
-                rows = await store.insert_payments(conn, [p for p, _ in items],
-                                                   [e for _, e in items])
-        except Exception as exc:
-            if database_gone(exc):
-                raise  # every create of the batch gets it (a 503): it may have committed
-            # A row the database (or its encoding) refused: the others are written
-            # again one by one, so only the bad one fails.
-            if len(items) == 1:
-                return [exc]
-            return [(await self._insert([item]))[0] for item in items]
+        async with self._pool.acquire() as conn:
+            rows = await store.insert_payments(conn, [p for p, _ in items],
+                                               [e for _, e in items])
         if self._relay is not None:
             self._relay.wake()
         return rows

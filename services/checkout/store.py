@@ -13,31 +13,6 @@ from shared.events import Event, UnitOfWork, outbox_clause
 COLUMNS = "*"
 
 
-async def insert_payment(work: UnitOfWork, *, payment_id: str, trace: uuid.UUID,
-                         company_id: int, merchant_id: int, origin: str, amount: int,
-                         currency: str, description: str | None, metadata: dict,
-                         success_url: str | None, cancel_url: str | None, quote: dict,
-                         charges: int, net_amount: int, expires_at: datetime,
-                         merchant_name: str | None = None, methods: list[str] | None = None,
-                         history: dict | None = None) -> asyncpg.Record:
-    # The payment, its first history row and the events emitted before it (outbox) in
-    # one statement, in the unit of work's transaction.
-    return await work.fetchrow(
-        """WITH {outbox} p AS (
-               INSERT INTO payments (payment_id, trace, company_id, merchant_id, origin,
-                   amount, currency, description, metadata, success_url, cancel_url, quote,
-                   charges, net_amount, expires_at, merchant_name, methods)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
-                       $17)
-               RETURNING *),
-           h AS (INSERT INTO payment_history (payment_pk, status, detail)
-                 SELECT id, 'pending', $18::jsonb FROM p)
-           SELECT * FROM p""",
-        payment_id, trace, company_id, merchant_id, origin, amount, currency,
-        description, metadata, success_url, cancel_url, quote, charges, net_amount, expires_at,
-        merchant_name, methods, history or {"origin": origin})
-
-
 _INSERT_MANY = """
 WITH {outbox} p AS (
     INSERT INTO payments (payment_id, trace, company_id, merchant_id, origin, amount,
@@ -79,6 +54,17 @@ async def insert_payments(conn: asyncpg.Connection, payments: list[dict],
     sql, args = outbox_clause(_INSERT_MANY, tuple(columns), events)
     rows = {r["payment_id"]: r for r in await conn.fetch(sql, *args)}
     return [rows[p["payment_id"]] for p in payments]
+
+
+async def insert_payment(work: UnitOfWork, *, merchant_name: str | None = None,
+                         methods: list[str] | None = None, history: dict | None = None,
+                         **payment) -> asyncpg.Record:
+    """One pending payment (the other PAYMENT_COLUMNS as keywords) inside a unit of work
+    that may do more: written with the events emitted before it, in its transaction."""
+    payment.update(merchant_name=merchant_name, methods=methods,
+                   history=history or {"origin": payment["origin"]})
+    [row] = await insert_payments(work.conn, [payment], work.take_unwritten())
+    return row
 
 
 async def payment(conn: asyncpg.Connection, payment_id: str, *, company_id: int | None,

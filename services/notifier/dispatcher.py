@@ -62,7 +62,9 @@ class Dispatcher:
         self._sends: dict[asyncio.Task, str] = {}  # task -> endpoint id
         self._http: aiohttp.ClientSession | None = None
         # Successful sends finishing together are recorded by one statement.
-        self._successes = Coalescer(self._record_successes)
+        # One row the database refused must not leave the others unrecorded.
+        self._successes = Coalescer(self._record_successes,
+                                    alone_on=lambda exc: not database_gone(exc))
 
     def wake(self) -> None:
         self._wake.set()
@@ -235,24 +237,10 @@ class Dispatcher:
         send, recorded with the others finishing at the same time."""
         await self._successes.submit(sent)
 
-    async def _record_successes(self, sent: list[tuple]) -> list:
-        try:
-            async with self._pool.acquire() as conn:
-                await store.record_successes(conn, sent)
-        except Exception as exc:
-            if len(sent) == 1 or database_gone(exc):
-                raise
-            # One row the database refused must not leave the others unrecorded.
-            return [await self._record_one(item) for item in sent]
+    async def _record_successes(self, sent: list[tuple]) -> list[None]:
+        async with self._pool.acquire() as conn:
+            await store.record_successes(conn, sent)
         return [None] * len(sent)
-
-    async def _record_one(self, item: tuple) -> Exception | None:
-        try:
-            async with self._pool.acquire() as conn:
-                await store.record_successes(conn, [item])
-        except Exception as exc:
-            return exc
-        return None
 
     async def _tell_merchant(self, uow: UnitOfWork, endpoint, reason: str) -> None:
         """E-mail the merchant through the notifier's own outbox (email.requested)."""

@@ -32,6 +32,7 @@ import asyncpg
 from aio_pika.abc import AbstractConnection, AbstractIncomingMessage
 
 from shared import metrics
+from shared.aio import Coalescer
 from shared.events.broker import Broker
 from shared.events.envelope import Event
 from shared.events.outbox import OutboxRelay, UnitOfWork
@@ -76,9 +77,10 @@ class Consumer:
         # be run again when another event of their batch fails: those consumers
         # handle each message alone, concurrently, as they arrive.
         self._batch = batch
-        # How long the batch worker lets deliveries gather before it takes a batch:
-        # under load, a few milliseconds turn many one-message transactions into one.
-        self._linger = linger
+        # Deliveries are handled batch after batch (everything delivered by the time a
+        # batch starts, up to the prefetch); `linger` lets them gather first: under
+        # load, a few milliseconds turn many one-message transactions into one.
+        self._batches = Coalescer(self._handle_delivered, max_batch=prefetch, linger=linger)
         # Events this consumer has nothing to do with (a price's consumer and a payment
         # no price made) are acked without a transaction or an inbox row: their
         # handler would do nothing, so handling them twice is harmless too.
@@ -89,10 +91,6 @@ class Consumer:
         self._in_flight: set[asyncio.Task] = set()
         self._consuming_on: AbstractConnection | None = None
         self._consumer_tag: str | None = None
-        # Delivered messages waiting for the batch worker, with the future their
-        # delivery task awaits.
-        self._waiting: list[tuple[AbstractIncomingMessage, asyncio.Future]] = []
-        self._worker: asyncio.Task | None = None
 
     @property
     def is_consuming(self) -> bool:
@@ -138,45 +136,20 @@ class Consumer:
         if task is not None:
             self._in_flight.add(task)
         try:
-            if not self._batch:
+            if self._batch:
+                await self._batches.submit(message)
+            else:
                 await self._process(message)
-                return
-            done = asyncio.get_running_loop().create_future()
-            self._waiting.append((message, done))
-            if self._worker is None or self._worker.done():
-                self._worker = asyncio.create_task(self._work(),
-                                                   name=f"consumer-{self.queue_name}")
-            await done
         finally:
             if task is not None:
                 self._in_flight.discard(task)
 
-    async def _work(self) -> None:
-        """Handle what is waiting, batch after batch, until nothing is."""
-        while self._waiting:
-            # The other deliveries of the same read have their tasks scheduled
-            # behind this one: the batch is everything delivered by then.
-            await asyncio.sleep(self._linger)
-            batch = self._waiting[:self._prefetch]
-            del self._waiting[:len(batch)]
-            try:
-                if len(batch) == 1:
-                    await self._process(batch[0][0])
-                else:
-                    await self._process_batch([message for message, _ in batch])
-            except BaseException as exc:
-                for _, done in batch:
-                    if not done.done():
-                        done.set_exception(exc)
-                if isinstance(exc, asyncio.CancelledError):
-                    for _, done in self._waiting:
-                        done.cancel()
-                    self._waiting.clear()
-                    raise
-                continue
-            for _, done in batch:
-                if not done.done():
-                    done.set_result(None)
+    async def _handle_delivered(self, messages: list[AbstractIncomingMessage]) -> list[None]:
+        if len(messages) == 1:
+            await self._process(messages[0])
+        else:
+            await self._process_batch(messages)
+        return [None] * len(messages)
 
     async def _process_batch(self, messages: list[AbstractIncomingMessage]) -> None:
         ready: list[tuple[AbstractIncomingMessage, Event, Handler, int]] = []

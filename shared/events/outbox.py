@@ -101,14 +101,19 @@ class UnitOfWork:
             raise
         return self
 
+    def take_unwritten(self) -> list[Event]:
+        """The events emitted and not in the outbox yet, for the caller's statement to
+        write (`outbox_clause`); the commit then writes only those emitted after."""
+        pending = self.events[self._written:]
+        self._written = len(self.events)
+        return pending
+
     async def fetchrow(self, sql: str, *args) -> asyncpg.Record:
         """Run `sql`, whose WITH list starts with the `{outbox}` marker
         (`WITH {outbox} p AS (...) SELECT ...`), in this transaction: the marker becomes
         a data-modifying CTE inserting the outbox rows of the events emitted so far."""
-        sql, args = outbox_clause(sql, args, self.events[self._written:])
-        row = await self.conn.fetchrow(sql, *args)
-        self._written = len(self.events)
-        return row
+        sql, args = outbox_clause(sql, args, self.take_unwritten())
+        return await self.conn.fetchrow(sql, *args)
 
     async def __aexit__(self, exc_type, exc, tb) -> None:
         try:

@@ -32,6 +32,17 @@ def gated(unique):
     return gate_type, event_type, opened, release, gate
 
 
+def _recorder(key: str):
+    """A handler that writes an effect under `key` per event, and the ids it saw."""
+    calls: list = []
+
+    async def record(event: Event, uow: UnitOfWork) -> None:
+        calls.append(event.id)
+        await uow.conn.execute("INSERT INTO test_effects (key, event_id) VALUES ($1, $2)",
+                               key, event.id)
+    return calls, record
+
+
 async def _pile_up(settings, topology, consumer, gate_type, opened, events) -> None:
     await _publish(settings, topology, Event(type=gate_type, producer="tests"))
     await poll_until(lambda: opened.is_set(), what="gate handler running")
@@ -53,12 +64,8 @@ async def test_messages_delivered_together_are_handled_in_one_transaction(
         harness, settings, billing_pool, unique, gated):
     start, topology = harness
     gate_type, event_type, opened, release, gate = gated
-    key, calls = f"batch-{unique}", []
-
-    async def record(event: Event, uow: UnitOfWork) -> None:
-        calls.append(event.id)
-        await uow.conn.execute("INSERT INTO test_effects (key, event_id) VALUES ($1, $2)",
-                               key, event.id)
+    key = f"batch-{unique}"
+    calls, record = _recorder(key)
 
     purpose = f"batch_{unique}"
     consumer = await start(purpose, {gate_type: gate, event_type: record})
@@ -145,12 +152,8 @@ async def test_events_the_consumer_does_not_want_are_acked_without_a_transaction
         harness, settings, billing_pool, unique, gated):
     start, topology = harness
     gate_type, event_type, opened, release, gate = gated
-    key, calls = f"wants-{unique}", []
-
-    async def record(event: Event, uow: UnitOfWork) -> None:
-        calls.append(event.id)
-        await uow.conn.execute("INSERT INTO test_effects (key, event_id) VALUES ($1, $2)",
-                               key, event.id)
+    key = f"wants-{unique}"
+    calls, record = _recorder(key)
 
     purpose = f"wants_{unique}"
     def wants(event: Event) -> bool:

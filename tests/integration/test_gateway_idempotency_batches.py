@@ -2,25 +2,18 @@
 they lock their rows in (scope, key) order, so a claim batch and a completion batch
 holding the same keys in opposite orders do not deadlock (found by review: they did)."""
 import asyncio
-from pathlib import Path
 
-import asyncpg
 import pytest
 
 from services.gateway.idempotency import IdempotencyStore, Record
-from shared.db import apply_migrations, create_pool, discover
+from shared.db import create_pool
+from tests.integration.conftest import migrate
 from tests.support.poll import poll_until
-
-SERVICES = Path(__file__).resolve().parents[2] / "services"
 
 
 @pytest.fixture
 async def gw_pool(settings, unique):
-    conn = await asyncpg.connect(settings.dsn_of("gateway"))
-    try:
-        await apply_migrations(conn, "gateway", discover(SERVICES / "gateway" / "migrations"))
-    finally:
-        await conn.close()
+    await migrate(settings, "gateway")
     pool = await create_pool(settings.dsn_of("gateway"), schema="gateway",
                              application_name=f"tests-idem-{unique}")
     yield pool

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import asyncpg
 import pytest
 
 from services.gateway.ratelimit import PLANS, RateLimiter, lease_size
-from shared.db import apply_migrations, create_pool, discover
+from shared.db import create_pool
+from tests.integration.conftest import migrate
 
-GATEWAY_MIGRATIONS = Path(__file__).resolve().parents[2] / "services" / "gateway" / "migrations"
 T0 = datetime(2030, 5, 17, 12, 30, 15, tzinfo=UTC)  # 45 s before the minute ends
 
 
@@ -31,11 +30,7 @@ async def _pool(settings) -> asyncpg.Pool:
 
 @pytest.fixture(scope="module")
 async def migrated(settings):
-    conn = await asyncpg.connect(settings.dsn_of("gateway"))
-    try:
-        await apply_migrations(conn, "gateway", discover(GATEWAY_MIGRATIONS))
-    finally:
-        await conn.close()
+    await migrate(settings, "gateway")
 
 
 @pytest.fixture

@@ -3,25 +3,19 @@ the database refuses (found by review: a NUL in a receiver's answer) must not le
 others unrecorded, to be sent again."""
 import asyncio
 import uuid
-from pathlib import Path
 
 import asyncpg
 import pytest
 
 from services.notifier.dispatcher import Dispatcher
 from shared.crypto import SecretBox
-from shared.db import apply_migrations, create_pool, discover
-
-SERVICES = Path(__file__).resolve().parents[2] / "services"
+from shared.db import create_pool
+from tests.integration.conftest import migrate
 
 
 @pytest.fixture
 async def nt_pool(settings):
-    conn = await asyncpg.connect(settings.dsn_of("notifier"))
-    try:
-        await apply_migrations(conn, "notifier", discover(SERVICES / "notifier" / "migrations"))
-    finally:
-        await conn.close()
+    await migrate(settings, "notifier")
     pool = await create_pool(settings.dsn_of("notifier"), schema="notifier",
                              application_name="tests")
     yield pool
