@@ -10,7 +10,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ValidationError
 
 from services.billing import invoices, ledger, ledger_store, projections, store, subscriptions
-from shared.events import Event, PermanentError, UnitOfWork
+from shared.events import Event, PermanentError, UnitOfWork, bind_event, handles_batches
 from shared.settings import Settings
 
 PAYMENT_EVENTS = ("payment.created", "payment.processing", "payment.completed",
@@ -33,21 +33,29 @@ def _checked(event: Event) -> tuple[dict, int, int]:
 
 
 def payment_handlers(settings: Settings, clock):
-    async def on_payment(event: Event, uow: UnitOfWork) -> None:
-        data, company_id, merchant_id = _checked(event)
-        kind, product = ledger.product_of(data)
-        await projections.upsert_payment(uow.conn, data=data, company_id=company_id,
-                                         merchant_id=merchant_id, kind=kind, product=product,
-                                         at=event.occurred_at)
-        customer = (data.get("metadata") or {}).get("customerId")
-        if customer:
-            await projections.see_customer(uow.conn, company_id=company_id,
-                                           merchant_id=merchant_id, customer_id=str(customer),
-                                           at=event.occurred_at)
-        if event.type == "payment.completed":
-            await _completed(event, uow, data, company_id, merchant_id)
-        elif event.type == "payment.refunded":
-            await _refunded(event, uow, data, company_id, merchant_id)
+    async def on_payments(events: list[Event], uow: UnitOfWork) -> None:
+        """A batch in order: the projections of all of them in one statement each,
+        then each completion's and refund's postings."""
+        checked = [(event, *_checked(event)) for event in events]
+        rows, customers = [], []
+        for event, data, company_id, merchant_id in checked:
+            kind, product = ledger.product_of(data)
+            rows.append(projections.payment_row(
+                data=data, company_id=company_id, merchant_id=merchant_id, kind=kind,
+                product=product, at=event.occurred_at))
+            customer = (data.get("metadata") or {}).get("customerId")
+            if customer:
+                customers.append((company_id, merchant_id, str(customer), event.occurred_at))
+        await projections.upsert_payments(uow.conn, rows)
+        await projections.see_customers(uow.conn, customers)
+        for event, data, company_id, merchant_id in checked:
+            if event.type not in ("payment.completed", "payment.refunded"):
+                continue
+            bind_event(event)
+            if event.type == "payment.completed":
+                await _completed(event, uow, data, company_id, merchant_id)
+            else:
+                await _refunded(event, uow, data, company_id, merchant_id)
 
     async def _completed(event, uow, data, company_id, merchant_id) -> None:
         for posting in ledger.payment_completed(data):
@@ -76,4 +84,5 @@ def payment_handlers(settings: Settings, clock):
             await projections.set_refund_posted(uow.conn, data["paymentId"],
                                                 posted + posting.lines[0].amount)
 
+    on_payment = handles_batches(on_payments)
     return {name: on_payment for name in PAYMENT_EVENTS}

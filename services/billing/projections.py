@@ -9,16 +9,53 @@ STATUS_RANK = {"pending": 0, "processing": 1, "completed": 2, "failed": 2, "canc
                "refunded": 3}
 
 
-async def upsert_payment(conn, *, data: dict, company_id: int, merchant_id: int, kind: str,
-                         product: str, at: datetime):
+def payment_row(*, data: dict, company_id: int, merchant_id: int, kind: str, product: str,
+                at: datetime) -> tuple:
+    """The projection's columns for one payment event (upsert_payments' rows)."""
     status = data["status"]
-    completed_at = at if status == "completed" else None
     customer = (data.get("metadata") or {}).get("customerId")
-    return await conn.fetchrow(
+    return (data["paymentId"], company_id, merchant_id, status, STATUS_RANK.get(status, 0),
+            int(data["amount"]), data["currency"], int(data.get("charges") or 0),
+            int(data.get("refundedAmount") or 0), kind, product[:200],
+            str(customer)[:200] if customer else None, at,
+            at if status == "completed" else None)
+
+
+_ID, _STATUS, _RANK, _CHARGES, _REFUNDED, _CREATED, _COMPLETED = 0, 3, 4, 7, 8, 12, 13
+
+
+def _merged(rows: list[tuple]) -> list[tuple]:
+    """One row per payment, as if each were upserted in turn (the ON CONFLICT rules
+    below): one INSERT cannot touch a row twice."""
+    out: dict[str, list] = {}
+    for row in rows:
+        seen = out.get(row[_ID])
+        if seen is None:
+            out[row[_ID]] = list(row)
+            continue
+        if row[_RANK] >= seen[_RANK]:
+            seen[_STATUS] = row[_STATUS]
+        seen[_RANK] = max(seen[_RANK], row[_RANK])
+        seen[_CHARGES] = max(seen[_CHARGES], row[_CHARGES])
+        seen[_REFUNDED] = max(seen[_REFUNDED], row[_REFUNDED])
+        seen[_CREATED] = min(seen[_CREATED], row[_CREATED])
+        seen[_COMPLETED] = seen[_COMPLETED] or row[_COMPLETED]
+    return [tuple(r) for r in out.values()]
+
+
+async def upsert_payments(conn, rows: list[tuple]) -> None:
+    """Upsert payment_row()s, in order, in one statement. Events can arrive out of
+    order (retries, replicas): a status only moves forward."""
+    if not rows:
+        return
+    columns = list(zip(*_merged(rows), strict=True))
+    await conn.execute(
         """INSERT INTO payment_projection AS p (payment_id, company_id, merchant_id, status,
                status_rank, amount, currency, charges, refunded_amount, kind, product,
                customer_id, created_at, completed_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+           SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[],
+               $5::int[], $6::numeric[], $7::text[], $8::numeric[], $9::numeric[],
+               $10::text[], $11::text[], $12::text[], $13::timestamptz[], $14::timestamptz[])
            ON CONFLICT (payment_id) DO UPDATE SET
                status = CASE WHEN EXCLUDED.status_rank >= p.status_rank
                              THEN EXCLUDED.status ELSE p.status END,
@@ -26,12 +63,8 @@ async def upsert_payment(conn, *, data: dict, company_id: int, merchant_id: int,
                charges = GREATEST(p.charges, EXCLUDED.charges),
                refunded_amount = GREATEST(p.refunded_amount, EXCLUDED.refunded_amount),
                created_at = LEAST(p.created_at, EXCLUDED.created_at),
-               completed_at = COALESCE(p.completed_at, EXCLUDED.completed_at)
-           RETURNING *""",
-        data["paymentId"], company_id, merchant_id, status, STATUS_RANK.get(status, 0),
-        int(data["amount"]), data["currency"], int(data.get("charges") or 0),
-        int(data.get("refundedAmount") or 0), kind, product[:200],
-        str(customer)[:200] if customer else None, at, completed_at)
+               completed_at = COALESCE(p.completed_at, EXCLUDED.completed_at)""",
+        *columns)
 
 
 async def refund_posted(conn, payment_id: str) -> int:
@@ -46,14 +79,21 @@ async def set_refund_posted(conn, payment_id: str, value: int) -> None:
                        payment_id, value)
 
 
-async def see_customer(conn, *, company_id: int, merchant_id: int, customer_id: str,
-                       at: datetime) -> None:
+async def see_customers(conn, rows: list[tuple[int, int, str, datetime]]) -> None:
+    """(company_id, merchant_id, customer_id, at): each customer's first sighting."""
+    first: dict[tuple[int, str], tuple] = {}
+    for company_id, merchant_id, customer_id, at in rows:
+        key = (merchant_id, customer_id[:200])
+        if key not in first or at < first[key][3]:
+            first[key] = (company_id, merchant_id, customer_id[:200], at)
+    if not first:
+        return
     await conn.execute(
         """INSERT INTO customers (company_id, merchant_id, customer_id, first_seen_at)
-           VALUES ($1, $2, $3, $4)
+           SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::timestamptz[])
            ON CONFLICT (merchant_id, customer_id) DO UPDATE
                SET first_seen_at = LEAST(customers.first_seen_at, EXCLUDED.first_seen_at)""",
-        company_id, merchant_id, customer_id[:200], at)
+        *zip(*first.values(), strict=True))
 
 
 def _where(company_id, merchant_id, args: list, prefix: str = "") -> str:

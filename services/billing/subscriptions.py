@@ -57,9 +57,8 @@ async def create(uow: UnitOfWork, *, plan, body: domain.CreateSubscription, now:
         period_number=number, current_period_start=start, current_period_end=end,
         trial_end=trial_end, next_charge_at=next_charge, metadata=body.metadata,
         payment_method=method, now=now)
-    await projections.see_customer(uow.conn, company_id=plan["company_id"],
-                                   merchant_id=plan["merchant_id"],
-                                   customer_id=body.customer_id, at=now)
+    await projections.see_customers(
+        uow.conn, [(plan["company_id"], plan["merchant_id"], body.customer_id, now)])
     _emit(uow, "created", row)
     return row
 

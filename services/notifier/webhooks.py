@@ -65,41 +65,57 @@ async def rotate_secret(conn: asyncpg.Connection, box: SecretBox, row, *,
     return updated, secret
 
 
-async def fan_out(conn: asyncpg.Connection, event: Event) -> list[str]:
-    """One pending delivery per enabled endpoint of the merchant subscribed to the
-    event type, written in the consumer's inbox transaction."""
-    if not event.merchant_id:
+async def fan_out(conn: asyncpg.Connection,
+                  events: list[Event]) -> list[tuple[Event, list[str]]]:
+    """One pending delivery per enabled endpoint of the event's merchant subscribed to
+    its type, for each event in turn, written in the consumer's inbox transaction:
+    one statement for the endpoints of them all, and when any has one, one to store
+    the events and one for their deliveries. Returns (event, delivery ids) for the
+    events that have deliveries."""
+    merchants: list[tuple[Event, int]] = []
+    for event in events:
+        if not event.merchant_id:
+            continue
+        try:
+            merchants.append((event, int(event.merchant_id)))
+        except ValueError:
+            log.warning("webhook_event_bad_merchant", event_id=str(event.id))
+    if not merchants:
         return []
-    try:
-        merchant_id = int(event.merchant_id)
-    except ValueError:
-        log.warning("webhook_event_bad_merchant", event_id=str(event.id))
-        return []
-    endpoints = await store.subscribers(conn, merchant_id, event.type)
-    if not endpoints:
-        return []
-    await _store_event(conn, event.id, event.type, event.company_id, merchant_id,
-                       event.occurred_at, event.data)
-    return await store.insert_deliveries(
-        conn, [(domain.new_delivery_id(), e["endpoint_id"], event.id) for e in endpoints],
-        "event")
+    endpoints: dict[int, list] = {}
+    for row in await store.subscriptions(conn, sorted({m for _, m in merchants})):
+        endpoints.setdefault(row["merchant_id"], []).append(row)
+    stored, deliveries, out = [], [], []
+    for event, merchant_id in merchants:
+        ids = [e["endpoint_id"] for e in endpoints.get(merchant_id, ())
+               if domain.ALL in e["event_types"] or event.type in e["event_types"]]
+        if not ids:
+            continue
+        stored.append(_event_row(event.id, event.type, event.company_id, merchant_id,
+                                 event.occurred_at, event.data))
+        made = [(domain.new_delivery_id(), endpoint_id, event.id) for endpoint_id in ids]
+        deliveries.extend(made)
+        out.append((event, [d[0] for d in made]))
+    if stored:
+        await store.insert_events(conn, stored)
+        await store.insert_deliveries(conn, deliveries, "event")
+    return out
 
 
-async def _store_event(conn, event_id: uuid.UUID, event_type: str, company_id, merchant_id: int,
-                       occurred_at: datetime, data: dict[str, Any]) -> None:
+def _event_row(event_id: uuid.UUID, event_type: str, company_id, merchant_id: int,
+               occurred_at: datetime, data: dict[str, Any]) -> tuple:
     body = domain.payload(event_id=str(event_id), event_type=event_type,
                           occurred_at=occurred_at, data=data)
-    await store.insert_event(
-        conn, event_id=event_id, event_type=event_type,
-        company_id=int(company_id) if company_id and str(company_id).isdigit() else None,
-        merchant_id=merchant_id, occurred_at=occurred_at, body=body)
+    return (event_id, event_type,
+            int(company_id) if company_id and str(company_id).isdigit() else None,
+            merchant_id, occurred_at, body)
 
 
 async def send_test(conn: asyncpg.Connection, endpoint, event_type: str) -> str:
     event_id = uuid.uuid4()
-    await _store_event(conn, event_id, event_type, endpoint["company_id"],
-                       endpoint["merchant_id"], datetime.now(UTC),
-                       domain.sample_data(event_type, endpoint["endpoint_id"]))
+    await store.insert_events(conn, [_event_row(
+        event_id, event_type, endpoint["company_id"], endpoint["merchant_id"],
+        datetime.now(UTC), domain.sample_data(event_type, endpoint["endpoint_id"]))])
     [delivery_id] = await store.insert_deliveries(
         conn, [(domain.new_delivery_id(), endpoint["endpoint_id"], event_id)], "test")
     return delivery_id

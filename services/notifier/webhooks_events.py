@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from services.notifier import webhooks
 from services.notifier import webhooks_domain as domain
-from shared.events import Event, UnitOfWork
+from shared.events import Event, UnitOfWork, bind_event, handles_batches
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -14,11 +14,13 @@ log = get_logger(__name__)
 def webhook_handlers(shared) -> dict:
     """`shared` is the notifier's context holder (services/notifier/context.py)."""
 
-    async def on_event(event: Event, uow: UnitOfWork) -> None:
-        created = await webhooks.fan_out(uow.conn, event)
-        if created:
+    async def on_events(events: list[Event], uow: UnitOfWork) -> None:
+        fanned = await webhooks.fan_out(uow.conn, events)
+        for event, created in fanned:
+            bind_event(event)
             log.info("webhook_fanned_out", event_id=str(event.id), event_type=event.type,
                      deliveries=len(created))
+        if fanned:
             uow.after_commit(shared.wake)  # the dispatcher must see the committed rows
 
     async def on_merchant(event: Event, uow: UnitOfWork) -> None:
@@ -36,6 +38,7 @@ def webhook_handlers(shared) -> dict:
             uow.conn, shared.box, shared.settings, merchant_id=int(info["merchantId"]),
             company_id=int(info["companyId"]), url=info.get("webServiceUrl"))
 
+    on_event = handles_batches(on_events)
     handlers = {t: on_event for t in domain.EVENT_TYPES}
     handlers.update({t: on_merchant for t in domain.MERCHANT_EVENTS})
     return handlers

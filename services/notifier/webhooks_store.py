@@ -90,13 +90,13 @@ async def set_endpoint_url(conn: asyncpg.Connection, endpoint_id: str, url: str)
                        "WHERE endpoint_id = $1 AND url <> $2", endpoint_id, url)
 
 
-async def subscribers(conn: asyncpg.Connection, merchant_id: int,
-                      event_type: str) -> list[asyncpg.Record]:
+async def subscriptions(conn: asyncpg.Connection,
+                        merchant_ids: list[int]) -> list[asyncpg.Record]:
+    """The enabled endpoints of these merchants, with the event types they take."""
     return await conn.fetch(
-        """SELECT endpoint_id FROM webhook_endpoints
-           WHERE merchant_id = $1 AND enabled AND deleted_at IS NULL
-             AND ('*' = ANY(event_types) OR $2 = ANY(event_types))
-           ORDER BY endpoint_id""", merchant_id, event_type)
+        """SELECT endpoint_id, merchant_id, event_types FROM webhook_endpoints
+           WHERE merchant_id = ANY($1::bigint[]) AND enabled AND deleted_at IS NULL
+           ORDER BY endpoint_id""", merchant_ids)
 
 
 async def endpoint_failed(conn: asyncpg.Connection, endpoint_id: str) -> asyncpg.Record:
@@ -117,25 +117,32 @@ async def disable_endpoint(conn: asyncpg.Connection, endpoint_id: str,
 
 # Events and deliveries ------------------------------------------------------------
 
-async def insert_event(conn: asyncpg.Connection, *, event_id: uuid.UUID, event_type: str,
-                       company_id: int | None, merchant_id: int, occurred_at: datetime,
-                       body: bytes) -> None:
+async def insert_events(conn: asyncpg.Connection,
+                        rows: list[tuple[uuid.UUID, str, int | None, int, datetime, bytes]]
+                        ) -> None:
+    """rows: (event_id, event_type, company_id, merchant_id, occurred_at, body); an
+    event stored already stays as it is."""
     await conn.execute(
         """INSERT INTO webhook_events (event_id, event_type, company_id, merchant_id,
-               occurred_at, body) VALUES ($1, $2, $3, $4, $5, $6)
-           ON CONFLICT (event_id) DO NOTHING""",
-        event_id, event_type, company_id, merchant_id, occurred_at, body)
+               occurred_at, body)
+           SELECT * FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::bigint[],
+                                $5::timestamptz[], $6::bytea[])
+           ON CONFLICT (event_id) DO NOTHING""", *zip(*rows, strict=True))
 
 
 async def insert_deliveries(conn: asyncpg.Connection, rows: list[tuple[str, str, uuid.UUID]],
                             trigger: str) -> list[str]:
-    """rows: (delivery_id, endpoint_id, event_id), inserted in this order."""
-    for delivery_id, endpoint_id, event_id in rows:
+    """rows: (delivery_id, endpoint_id, event_id) of stored events, inserted in this
+    order (one statement)."""
+    if rows:
         await conn.execute(
             """INSERT INTO webhook_deliveries (delivery_id, endpoint_id, event_id, trigger,
                    occurred_at)
-               SELECT $1, $2, $3, $4, occurred_at FROM webhook_events WHERE event_id = $3""",
-            delivery_id, endpoint_id, event_id, trigger)
+               SELECT d.delivery_id, d.endpoint_id, d.event_id, $4, e.occurred_at
+               FROM unnest($1::text[], $2::text[], $3::uuid[])
+                    WITH ORDINALITY AS d(delivery_id, endpoint_id, event_id, ord)
+               JOIN webhook_events e ON e.event_id = d.event_id
+               ORDER BY d.ord""", *zip(*rows, strict=True), trigger)
     return [r[0] for r in rows]
 
 

@@ -13,13 +13,15 @@ event id, counted in metrics, and ends either handled or in the DLQ.
 
 Batches: messages that arrive together (already delivered, up to the prefetch) are
 handled by one worker in ONE transaction: one inbox INSERT for all their event ids
-(dedup per event id as above), each new event's handler in turn, one COMMIT, then
-one ack for the batch (`multiple`). Same guarantees as one by one: if anything in
-the batch fails (a handler, a statement, the commit), the whole transaction rolls
-back, so no effect of any message in it remains, and every message of the batch is
-then handled alone as described above (its own transaction, retries, dead letters).
-A failing message thus costs one more run of the handlers of its batch, and the
-others' effects are written once. One message at a time takes the one-by-one path directly.
+(dedup per event id as above), each new event's handler in turn (consecutive events
+of a handler made with `handles_batches` in one call, so it can write them with one
+statement), one COMMIT, then one ack for the batch (`multiple`). Same guarantees as
+one by one: if anything in the batch fails (a handler, a statement, the commit), the
+whole transaction rolls back, so no effect of any message in it remains, and every
+message of the batch is then handled alone as described above (its own transaction,
+retries, dead letters). A failing message thus costs one more run of the handlers of
+its batch, and the others' effects are written once. One message at a time takes the
+one-by-one path directly.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from shared.logging import bind_ids, get_logger, new_id
 log = get_logger(__name__)
 
 Handler = Callable[[Event, UnitOfWork], Awaitable[None]]
+BatchHandler = Callable[[list[Event], UnitOfWork], Awaitable[None]]
 ATTEMPTS_HEADER = "x-norgate-attempts"
 
 
@@ -51,6 +54,23 @@ class PermanentError(Exception):
 
 
 ERROR_HEADER = "x-norgate-error"
+
+
+def handles_batches(many: BatchHandler) -> Handler:
+    """A handler that takes several events in one call (one statement for many): a
+    batch's consecutive new events bound to it go to `many` together, in delivery
+    order; alone, an event goes as a list of one. `many` binds each event's ids
+    (bind_event) before it logs about that event."""
+    async def one(event: Event, uow: UnitOfWork) -> None:
+        await many([event], uow)
+
+    one.many = many  # type: ignore[attr-defined]
+    return one
+
+
+def bind_event(event: Event) -> None:
+    """Log lines from here on carry this event's correlation id and a new request id."""
+    bind_ids(request_id=new_id(), correlation_id=event.correlation_id or str(event.id))
 
 
 class Consumer:
@@ -187,7 +207,7 @@ class Consumer:
         for (_, event, _, attempts), first in zip(ready, handled, strict=True):
             outcome = "handled" if first else "duplicate"
             metrics.EVENTS_HANDLED.labels(self._service, self.queue_name, outcome).inc()
-            bind_ids(request_id=new_id(), correlation_id=event.correlation_id or str(event.id))
+            bind_event(event)
             log.info("event_" + outcome, event_type=event.type, event_id=str(event.id),
                      queue=self.queue_name, attempt=attempts + 1)
 
@@ -211,15 +231,27 @@ class Consumer:
                    SELECT $1, e.id, e.type FROM unnest($2::uuid[], $3::text[]) AS e(id, type)
                    ON CONFLICT DO NOTHING RETURNING event_id""",
                 self._inbox_name, [e.id for e, _ in events], [e.type for e, _ in events])}
-            handled = []
+            handled, todo = [], []
             for event, handler in events:
                 first = event.id in new
                 new.discard(event.id)  # the same event twice in a batch: handled once
                 if first:
-                    bind_ids(request_id=new_id(),
-                             correlation_id=event.correlation_id or str(event.id))
-                    await handler(event, uow)
+                    todo.append((event, handler))
                 handled.append(first)
+            start = 0
+            while start < len(todo):
+                event, handler = todo[start]
+                many = getattr(handler, "many", None)
+                end = start + 1
+                while many is not None and end < len(todo) \
+                        and getattr(todo[end][1], "many", None) is many:
+                    end += 1
+                bind_event(event)
+                if many is None:
+                    await handler(event, uow)
+                else:
+                    await many([e for e, _ in todo[start:end]], uow)
+                start = end
             return handled
 
     async def _process(self, message: AbstractIncomingMessage) -> None:
@@ -235,7 +267,7 @@ class Consumer:
                       message_id=message.message_id)
             await self._dead_letter(message, attempts, f"unparseable envelope: {exc}")
             return
-        bind_ids(request_id=new_id(), correlation_id=event.correlation_id or str(event.id))
+        bind_event(event)
         handler = self._handlers.get(event.type)
         if handler is None:
             # Bindings come from the handler table, so this is a misconfiguration.

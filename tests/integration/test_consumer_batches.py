@@ -8,7 +8,7 @@ import asyncio
 
 import pytest
 
-from shared.events import Event, PermanentError, Topology, UnitOfWork
+from shared.events import Event, PermanentError, Topology, UnitOfWork, handles_batches
 from shared.events.consumer import ATTEMPTS_HEADER, ERROR_HEADER
 from tests.integration import test_consumer as base
 from tests.integration.test_consumer import _effects, _publish, _queue_empty
@@ -177,4 +177,42 @@ async def test_events_the_consumer_does_not_want_are_acked_without_a_transaction
     assert sorted(calls) == sorted(e.id for e in wanted)
     rows = await _handled_at(billing_pool, f"billing.{purpose}", [e.id for e in unwanted])
     assert rows == []  # no inbox row, no transaction for them
+    await poll_until(lambda: _queue_empty(settings, consumer.queue_name), what="drained")
+
+
+async def test_a_batch_handler_takes_consecutive_events_in_one_call_in_order(
+        harness, settings, billing_pool, unique, gated):
+    start, topology = harness
+    gate_type, event_type, opened, release, gate = gated
+    other_type, key = f"test.other_{unique}", f"many-{unique}"
+    order, calls = [], []
+
+    async def many(events: list[Event], uow: UnitOfWork) -> None:
+        calls.append([e.id for e in events])
+        order.extend(e.id for e in events)
+        await uow.conn.execute(
+            "INSERT INTO test_effects (key, event_id) SELECT $1, unnest($2::uuid[])",
+            key, [e.id for e in events])
+
+    async def other(event: Event, uow: UnitOfWork) -> None:
+        order.append(event.id)
+
+    purpose = f"many_{unique}"
+    consumer = await start(purpose, {gate_type: gate, event_type: handles_batches(many),
+                                     other_type: other})
+    first = [Event(type=event_type, producer="tests", data={"n": n}) for n in range(3)]
+    between = Event(type=other_type, producer="tests")
+    last = [Event(type=event_type, producer="tests", data={"n": n}) for n in range(3, 5)]
+    # The first event twice: its copy in the same batch is a duplicate, not handled.
+    await _pile_up(settings, topology, consumer, gate_type, opened,
+                   first + [between] + first[:1] + last)
+    release.set()
+    await poll_until(lambda: _count_is(billing_pool, key, 5), what="five effects")
+    assert calls == [[e.id for e in first], [e.id for e in last]]
+    assert order == [e.id for e in first] + [between.id] + [e.id for e in last]
+    # Alone, an event goes to the batch handler as a list of one.
+    lone = Event(type=event_type, producer="tests")
+    await _publish(settings, topology, lone)
+    await poll_until(lambda: _count_is(billing_pool, key, 6), what="the lone effect")
+    assert calls[-1] == [lone.id]
     await poll_until(lambda: _queue_empty(settings, consumer.queue_name), what="drained")
