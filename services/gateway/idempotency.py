@@ -117,15 +117,20 @@ WITH d AS (
     SELECT * FROM unnest($1::text[], $2::text[], $3::uuid[], $4::smallint[], $5::text[],
                          $6::bytea[]) AS d(scope, key, owner, status, headers, body)),
 locked AS (
-    SELECT k.scope, k.key FROM idempotency_keys k JOIN d USING (scope, key)
-     WHERE k.owner = d.owner AND k.state = 'in_progress'
-     ORDER BY k.scope, k.key FOR UPDATE OF k)
+    -- Row by row through the primary key, in (scope, key) order: a plan that does not
+    -- depend on the table's statistics, which lag behind a table growing fast.
+    SELECT k.scope, k.key, d.owner, d.status, d.headers, d.body
+      FROM (SELECT * FROM d ORDER BY scope, key) d
+      CROSS JOIN LATERAL (
+          SELECT k.scope, k.key FROM idempotency_keys k
+           WHERE k.scope = d.scope AND k.key = d.key AND k.owner = d.owner
+             AND k.state = 'in_progress'
+             FOR UPDATE) k)
 UPDATE idempotency_keys AS k
-   SET state = 'done', status = d.status, headers = d.headers::jsonb, body = d.body,
-       expires_at = now() + make_interval(secs => $7)
-  FROM locked JOIN d USING (scope, key)
- WHERE k.scope = locked.scope AND k.key = locked.key AND k.owner = d.owner
-   AND k.state = 'in_progress'
+   SET state = 'done', status = locked.status, headers = locked.headers::jsonb,
+       body = locked.body, expires_at = now() + make_interval(secs => $7)
+  FROM locked
+ WHERE k.scope = locked.scope AND k.key = locked.key
 RETURNING k.owner
 """
 

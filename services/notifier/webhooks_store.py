@@ -142,6 +142,7 @@ async def insert_deliveries(conn: asyncpg.Connection, rows: list[tuple[str, str,
                FROM unnest($1::text[], $2::text[], $3::uuid[])
                     WITH ORDINALITY AS d(delivery_id, endpoint_id, event_id, ord)
                JOIN webhook_events e ON e.event_id = d.event_id
+               WHERE e.event_id = ANY($3::uuid[])  -- by its key, whatever the statistics say
                ORDER BY d.ord""", *zip(*rows, strict=True), trigger)
     return [r[0] for r in rows]
 
@@ -226,11 +227,22 @@ async def record_successes(conn: asyncpg.Connection,
                  FROM unnest($1::bigint[], $2::int[], $3::int[], $4::int[], $5::text[])
                    AS s(seq, attempt, code, ms, body)),
            d AS (
-               UPDATE webhook_deliveries d SET status = 'succeeded',
-                      last_attempt_at = now(), last_status_code = s.code, last_error = NULL,
-                      completed_at = now()
+               -- Pending ones only, checked in the CASEs rather than the WHERE: a WHERE
+               -- on the status lets the planner scan the pending index (all of them)
+               -- when its statistics lag behind, instead of finding each by its seq.
+               UPDATE webhook_deliveries d
+                  SET status = CASE WHEN d.status = 'pending' THEN 'succeeded'
+                                    ELSE d.status END,
+                      last_attempt_at = CASE WHEN d.status = 'pending' THEN now()
+                                             ELSE d.last_attempt_at END,
+                      last_status_code = CASE WHEN d.status = 'pending' THEN s.code
+                                              ELSE d.last_status_code END,
+                      last_error = CASE WHEN d.status = 'pending' THEN NULL
+                                        ELSE d.last_error END,
+                      completed_at = CASE WHEN d.status = 'pending' THEN now()
+                                          ELSE d.completed_at END
                  FROM unnest($1::bigint[], $3::int[]) AS s(seq, code)
-                WHERE d.seq = s.seq AND d.status = 'pending')
+                WHERE d.seq = s.seq)
            UPDATE webhook_endpoints SET failing_since = NULL
             WHERE endpoint_id = ANY($6::text[]) AND failing_since IS NOT NULL""",
         seqs, attempts, codes, ms, bodies, sorted(set(endpoints)))
