@@ -137,10 +137,11 @@ def _settle(request: web.Request, row, outcome) -> web.Response:
     return ok(Family.NORPAY, render(row, request))
 
 
-async def _step(request: web.Request, model, use_case) -> web.Response:
+async def _step(request: web.Request, model, use_case, *, body=None) -> web.Response:
     """Confirm, or answer a pending action: the same lock-charge-record path."""
     who = require(request, allow_keys=True)
-    body = await read_json(request, model)
+    if body is None:
+        body = await read_json(request, model)
     try:
         async with uow(request) as work:
             row = await _load(request, work.conn, who, for_update=True)
@@ -151,7 +152,18 @@ async def _step(request: web.Request, model, use_case) -> web.Response:
 
 
 async def confirm_payment(request: web.Request) -> web.Response:
-    return await _step(request, domain.ConfirmPayment, payments.confirm)
+    who = require(request, allow_keys=True)
+    body = await read_json(request, domain.ConfirmPayment)
+    try:
+        async with request.app[POOL].acquire() as conn:
+            done = await payments.confirm_at_once(conn, await _load(request, conn, who), body)
+    except BadPaymentDetails as exc:
+        raise ApiError(Errors.VALIDATION, field=exc.field, detail=str(exc)) from None
+    if done is None:  # the rail needs the database, or the payment changed meanwhile
+        return await _step(request, domain.ConfirmPayment, payments.confirm, body=body)
+    if relay := request.app.get(RELAY):
+        relay.wake()
+    return _settle(request, *done)
 
 
 async def payment_action(request: web.Request) -> web.Response:

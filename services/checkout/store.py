@@ -104,6 +104,26 @@ async def transition_payment(work: UnitOfWork, pk: int, changes: dict, status: s
             SELECT * FROM u""", pk, status, detail, *[changes[c] for c in columns])
 
 
+async def transition_payment_if_unchanged(conn: asyncpg.Connection, row, changes: dict,
+                                         status: str, detail: dict,
+                                         events: list[Event]) -> asyncpg.Record | None:
+    """transition_payment without a transaction or a lock: one statement that applies
+    (with its history row and its events) only if the payment is still as `row` read
+    it (same status, same updated_at). None when it changed meanwhile."""
+    columns = list(changes)
+    sets = ", ".join(f"{c} = ${i + 6}" for i, c in enumerate(columns))
+    sql, args = outbox_clause(
+        f"""WITH u AS (
+                UPDATE payments SET {sets}, updated_at = now()
+                 WHERE id = $1 AND status = $4 AND updated_at = $5 RETURNING *),
+            {{outbox}} h AS (INSERT INTO payment_history (payment_pk, status, detail)
+                  SELECT id, $2, $3::jsonb FROM u)
+            SELECT * FROM u""",
+        (row["id"], status, detail, row["status"], row["updated_at"],
+         *[changes[c] for c in columns]), events, when="u")
+    return await conn.fetchrow(sql, *args)
+
+
 async def history(conn: asyncpg.Connection, payment_pk: int) -> list[asyncpg.Record]:
     return await conn.fetch(
         "SELECT status, detail, at FROM payment_history WHERE payment_pk = $1 ORDER BY id",

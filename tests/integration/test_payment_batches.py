@@ -10,9 +10,10 @@ from decimal import Decimal
 import asyncpg
 import pytest
 
-from services.checkout import domain
+from services.checkout import domain, store
 from services.checkout.payments import PaymentCreates
 from shared.db import create_pool
+from shared.events import Event
 from shared.money import parse_minor_string
 from tests.integration.test_payments import _create, shop  # noqa: F401 - fixture
 
@@ -120,3 +121,41 @@ async def test_fractional_and_huge_numbers_in_metadata_are_kept_and_fail_nobody(
     got = await client.get(f"/api/v2/payments/{ids[0]}", headers=headers)
     raw = await got.text()
     assert '"exact":1.123456789012345678' in raw and '"big":1180591620717411303424' in raw
+
+
+async def test_a_confirm_written_at_once_writes_nothing_when_the_payment_changed(checkout_pool):
+    """store.transition_payment_if_unchanged: on a row read before another write, no
+    update, no history row and no event; on the row as it is, all three."""
+    pool, merchant = checkout_pool
+    account = {"companyId": merchant.company_id, "merchantId": merchant.merchant_id,
+               "merchantName": "Shop", "paymentMethods": ["CARD"]}
+    body = domain.CreatePayment(amount="100", currency="USD", description="x")
+    created = await PaymentCreates(pool).create(
+        merchant=account, origin="norpay", money=parse_minor_string("100", "USD"), body=body,
+        quote={"charges": "0", "netAmount": "100", "breakdown": []})
+    stale = await pool.fetchrow("SELECT * FROM payments WHERE id = $1", created["id"])
+    await pool.execute("UPDATE payments SET description = 'y', updated_at = now() "
+                       "WHERE id = $1", created["id"])
+
+    def event():
+        return Event(type="payment.completed", producer="tests", data={"n": 1})
+
+    async def written(ev: Event) -> tuple[int, int]:
+        return (await pool.fetchval("SELECT count(*) FROM outbox WHERE event_id = $1", ev.id),
+                await pool.fetchval("SELECT count(*) FROM payment_history WHERE payment_pk = $1"
+                                    " AND status = 'completed'", created["id"]))
+
+    lost = event()
+    assert await store.transition_payment_if_unchanged(
+        pool, stale, {"status": "completed"}, "completed", {"eventId": str(lost.id)},
+        [lost]) is None
+    assert await written(lost) == (0, 0)
+    assert await pool.fetchval("SELECT status FROM payments WHERE id = $1",
+                               created["id"]) == "pending"
+
+    fresh = await pool.fetchrow("SELECT * FROM payments WHERE id = $1", created["id"])
+    won = event()
+    row = await store.transition_payment_if_unchanged(
+        pool, fresh, {"status": "completed"}, "completed", {"eventId": str(won.id)}, [won])
+    assert row["status"] == "completed" and row["description"] == "y"
+    assert await written(won) == (1, 1)

@@ -204,14 +204,20 @@ async def test_an_inactive_merchant_cannot_create_payments(settings):
     assert body["message"] == "Error! This merchant is inactive and cannot take new payments"
 
 
-async def test_twenty_parallel_confirms_charge_once(settings, shop):
+@pytest.mark.parametrize("method", ["NOR_WALLET", "VISA_MASTER"])
+async def test_twenty_parallel_confirms_charge_once(settings, shop, method):
+    """The wallet's confirm locks the payment; the card's is one conditional statement
+    (payments.confirm_at_once): either way one charge, one event, nineteen 409s."""
     client, headers, _ = shop
-    pid = await _new(client, headers)
+    pid = await _new(client, headers, **({} if method == "NOR_WALLET" else
+                                         {"amount": "1050", "currency": "USD"}))
+    confirm = {"paymentMethod": "NOR_WALLET", "payer": WALLET} if method == "NOR_WALLET" \
+        else {"paymentMethod": "VISA_MASTER", "card": {
+            "number": "4242424242424242", "expMonth": 12, "expYear": 2099, "cvc": "123"}}
     async with EventTap(settings.amqp_url, Topology(settings.events_namespace),
                         ["payment.completed"]) as tap:
         answers = await asyncio.gather(*(
-            client.post(f"/api/v2/payments/{pid}/confirm", headers=headers,
-                        json={"paymentMethod": "NOR_WALLET", "payer": WALLET})
+            client.post(f"/api/v2/payments/{pid}/confirm", headers=headers, json=confirm)
             for _ in range(20)))
         statuses = sorted(r.status for r in answers)
         await poll_until(lambda: _ours(tap, pid), timeout=10, what="payment.completed")
