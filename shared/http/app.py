@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import gc
 import os
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -248,6 +249,7 @@ def run_service(spec_factory: Callable[[Settings], ServiceSpec]) -> None:
         pass
     children = _fork_workers(settings.workers)
     app = create_app(settings, spec)
+    _tune_gc()
     log.info("service_starting", port=settings.port_of(spec.name), host=settings.bind_host,
              worker=len(children) if children is not None else 0)
     loop = asyncio.new_event_loop()
@@ -266,6 +268,17 @@ def run_service(spec_factory: Callable[[Settings], ServiceSpec]) -> None:
     log.info("service_stopped")
     if children is not None and not children:
         os._exit(0)  # a forked worker: leave without running the parent's exit handlers
+
+
+def _tune_gc() -> None:
+    """What is loaded by now (modules, the app) lives as long as the process: frozen,
+    the cyclic collector no longer walks it. Requests make short-lived containers by
+    the thousand, nearly all freed by reference counting: a first generation of 10,000
+    instead of 700 runs the young collections 14 times less often (py-spy showed the
+    collector at 3 % of a consumer's CPU), for a few MB more between them."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, 10, 10)
 
 
 async def _serve(app: web.Application, settings: Settings, name: str) -> None:
