@@ -23,6 +23,9 @@ EVENTS_HANDLED = Counter(
 UPSTREAM_ERRORS = Counter(
     "norgate_upstream_errors_total", "Gateway proxy failures by upstream service and kind",
     ["upstream", "kind"])
+CLIENTS_GONE = Counter(
+    "norgate_clients_gone_total", "Proxied requests whose client hung up before the end "
+    "(mid-request or mid-answer), by upstream service", ["upstream"])
 
 
 _children: dict[tuple, tuple] = {}

@@ -72,22 +72,34 @@ class _LimitedBody:
     """Streams the request body upstream, stopping once it passes `limit` bytes.
 
     The client library wraps errors raised while sending, so the overflow is
-    remembered here and turned into a 413 by the caller.
+    remembered here and turned into a 413 by the caller, and so is a client that
+    stopped sending (hung up mid-body): that is no upstream failure.
     """
 
     def __init__(self, stream: aiohttp.StreamReader, limit: int):
         self._stream = stream
         self._limit = limit
         self.exceeded = False
+        self.client_error: Exception | None = None
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         seen = 0
-        async for chunk in self._stream.iter_chunked(CHUNK):
-            seen += len(chunk)
-            if seen > self._limit:
-                self.exceeded = True
-                raise ApiError(Errors.BODY_TOO_LARGE, limit=self._limit)
-            yield chunk
+        try:
+            async for chunk in self._stream.iter_any():  # on as it arrives
+                seen += len(chunk)
+                if seen > self._limit:
+                    self.exceeded = True
+                    raise ApiError(Errors.BODY_TOO_LARGE, limit=self._limit)
+                yield chunk
+        except ApiError:
+            raise
+        except Exception as exc:
+            self.client_error = exc
+            raise
+
+
+def _client_gone(request: web.Request) -> bool:
+    return request.transport is None or request.transport.is_closing()
 
 
 def _has_dot_segment(path: str) -> bool:
@@ -157,9 +169,21 @@ async def proxy(request: web.Request) -> web.StreamResponse:
             return response
     except ApiError:
         raise
+    except asyncio.CancelledError as exc:
+        # The client library cancels the exchange when the body it sends fails.
+        if (body is not None and body.client_error is not None) or _client_gone(request):
+            _client_went_away(service, body, exc)
+        raise
     except (TimeoutError, aiohttp.ClientError) as exc:
         if body is not None and body.exceeded:
             raise ApiError(Errors.BODY_TOO_LARGE, limit=limit) from None
+        if (body is not None and body.client_error is not None) or _client_gone(request):
+            # The client hung up (mid-body, or while its answer streamed): nothing is
+            # wrong upstream, and nobody is left to answer.
+            _client_went_away(service, body, exc)
+            if response is not None and response.prepared:
+                return response
+            raise ApiError(Errors.CLIENT_CLOSED) from None
         if response is not None and response.prepared:
             # Headers are out: all we can do is cut the stream so the client sees it.
             log.warning("upstream_broke_mid_stream", upstream=service, error=repr(exc))
@@ -168,6 +192,12 @@ async def proxy(request: web.Request) -> web.StreamResponse:
                 request.transport.close()
             return response
         raise _upstream_error(service, exc) from None
+
+
+def _client_went_away(service: str, body: _LimitedBody | None, exc: BaseException) -> None:
+    metrics.CLIENTS_GONE.labels(service).inc()
+    log.info("client_went_away", upstream=service,
+             error=repr(body.client_error if body is not None and body.client_error else exc))
 
 
 async def _read_at_most(stream: aiohttp.StreamReader, cap: int) -> tuple[bytes, bool]:

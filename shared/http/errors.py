@@ -101,6 +101,11 @@ class Errors:
     IDEMPOTENCY_KEY_IN_PROGRESS = ErrorKind(
         "idempotency_key_in_progress", 409,
         "A request with this Idempotency-Key is still in progress")
+    # nginx's 499: the client hung up before its request was sent on; nobody reads the
+    # answer, but the access log and the metrics then say what happened.
+    CLIENT_CLOSED = ErrorKind(
+        "client_closed_request", 499, "The client closed the connection before its request "
+        "was complete")
     UPSTREAM_UNAVAILABLE = ErrorKind(
         "upstream_unavailable", 502, "The {service} service is unavailable; retry later")
     UPSTREAM_TIMEOUT = ErrorKind(

@@ -15,11 +15,13 @@ from pydantic import SecretStr
 
 from services.auth.app import build_spec as auth_spec
 from services.gateway.app import build_spec
-from shared import principal
+from services.gateway.proxy import UPSTREAM_SESSION
+from shared import metrics, principal
 from shared.http.app import create_app
 from tests.conftest import serve
 from tests.support.auth import PASSWORD, make_company_admin
 from tests.support.net import free_port
+from tests.support.poll import poll_until
 
 
 def echo_app() -> web.Application:
@@ -246,3 +248,35 @@ async def test_readyz_is_503_naming_the_broker_while_rabbitmq_is_unreachable(set
         body = await resp.json()
     assert body["status"] == "not_ready"
     assert body["checks"]["broker"] == "down" and body["checks"]["database"] == "up"
+
+
+async def test_a_client_hanging_up_mid_body_is_counted_as_gone_not_as_an_upstream_failure(
+        gateway):
+    """Found by the benchmark: wrk closing its connections at a phase's end made the
+    gateway log and count upstream failures (502s) that were the client's doing."""
+    client, _ = gateway
+    gone = metrics.CLIENTS_GONE.labels("checkout")
+    broken = [metrics.UPSTREAM_ERRORS.labels("checkout", kind)
+              for kind in ("broken", "unavailable", "timeout", "mid_stream")]
+    gone_before, broken_before = gone._value.get(), [c._value.get() for c in broken]
+    reader, writer = await asyncio.open_connection("127.0.0.1", client.server.port)
+    writer.write(("POST /api/v2/payments/create HTTP/1.1\r\nHost: x\r\n"
+                  f"Authorization: {client.session.headers['Authorization']}\r\n"
+                  "Content-Type: application/json\r\nContent-Length: 40000\r\n\r\n"
+                  ).encode() + b"a" * 1000)
+    await writer.drain()
+    # The gateway has the request on its way upstream, its body unfinished: hang up.
+    session = client.server.app[UPSTREAM_SESSION]
+    await poll_until(lambda: len(session.connector._acquired) > 0,  # noqa: SLF001
+                     what="the request forwarded")
+    writer.close()
+    await writer.wait_closed()
+    await poll_until(lambda: _counted(gone, gone_before), what="the client counted as gone")
+    assert [c._value.get() for c in broken] == broken_before
+    # The gateway still serves the next request.
+    resp = await client.post("/api/v2/payments/create", data=b"{}")
+    assert resp.status == 200
+
+
+async def _counted(counter, before: float) -> bool:
+    return counter._value.get() > before
