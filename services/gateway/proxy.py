@@ -71,16 +71,17 @@ async def upstream_session_ctx(app: web.Application) -> AsyncIterator[None]:
 class _LimitedBody:
     """Streams the request body upstream, stopping once it passes `limit` bytes.
 
-    The client library wraps errors raised while sending, so the overflow is
-    remembered here and turned into a 413 by the caller, and so is a client that
-    stopped sending (hung up mid-body): that is no upstream failure.
+    The client library wraps errors raised while sending, so what went wrong is
+    remembered here: an overflow (a 413), a client that stopped sending (hung up
+    mid-body: no upstream failure, a 499). (A body that does not parse, such as a bad
+    chunked encoding, is answered 400 by aiohttp's parser itself.)
     """
 
     def __init__(self, stream: aiohttp.StreamReader, limit: int):
         self._stream = stream
         self._limit = limit
         self.exceeded = False
-        self.client_error: Exception | None = None
+        self.client_error: ConnectionResetError | None = None
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         seen = 0
@@ -93,9 +94,20 @@ class _LimitedBody:
                 yield chunk
         except ApiError:
             raise
-        except Exception as exc:
+        except ConnectionResetError as exc:  # aiohttp's "Connection lost"
             self.client_error = exc
             raise
+
+
+class _ClientGone(Exception):
+    """Writing the answer failed: the client hung up while it streamed."""
+
+
+async def _to_client(write) -> None:
+    try:
+        await write
+    except ConnectionResetError as exc:  # aiohttp's ClientConnectionResetError too
+        raise _ClientGone(str(exc)) from exc
 
 
 def _client_gone(request: web.Request) -> bool:
@@ -160,29 +172,33 @@ async def proxy(request: web.Request) -> web.StreamResponse:
                                         headers=response.headers, body=head)
             if upstream.content_length is not None:
                 response.content_length = upstream.content_length
-            await response.prepare(request)
+            await _to_client(response.prepare(request))
             if head:
-                await response.write(head)
+                await _to_client(response.write(head))
             async for chunk in upstream.content.iter_chunked(CHUNK):
-                await response.write(chunk)
-            await response.write_eof()
+                await _to_client(response.write(chunk))
+            await _to_client(response.write_eof())
             return response
     except ApiError:
         raise
+    except _ClientGone as exc:
+        # The client hung up while its answer streamed: nothing is wrong upstream.
+        _client_went_away(service, exc)
+        return response
     except asyncio.CancelledError as exc:
-        # The client library cancels the exchange when the body it sends fails.
+        # A handler is cancelled at shutdown, or (with handler_cancellation) when its
+        # client hangs up: only the latter is counted here.
         if (body is not None and body.client_error is not None) or _client_gone(request):
-            _client_went_away(service, body, exc)
+            _client_went_away(service, exc)
         raise
     except (TimeoutError, aiohttp.ClientError) as exc:
         if body is not None and body.exceeded:
             raise ApiError(Errors.BODY_TOO_LARGE, limit=limit) from None
-        if (body is not None and body.client_error is not None) or _client_gone(request):
-            # The client hung up (mid-body, or while its answer streamed): nothing is
-            # wrong upstream, and nobody is left to answer.
-            _client_went_away(service, body, exc)
-            if response is not None and response.prepared:
-                return response
+        if body is not None and body.client_error is not None:
+            # The client hung up mid-body: the upstream saw half a request, and nobody
+            # is left to answer. (An upstream failure after the client left is still
+            # the upstream's, below.)
+            _client_went_away(service, body.client_error)
             raise ApiError(Errors.CLIENT_CLOSED) from None
         if response is not None and response.prepared:
             # Headers are out: all we can do is cut the stream so the client sees it.
@@ -194,10 +210,9 @@ async def proxy(request: web.Request) -> web.StreamResponse:
         raise _upstream_error(service, exc) from None
 
 
-def _client_went_away(service: str, body: _LimitedBody | None, exc: BaseException) -> None:
+def _client_went_away(service: str, exc: BaseException) -> None:
     metrics.CLIENTS_GONE.labels(service).inc()
-    log.info("client_went_away", upstream=service,
-             error=repr(body.client_error if body is not None and body.client_error else exc))
+    log.info("client_went_away", upstream=service, error=repr(exc))
 
 
 async def _read_at_most(stream: aiohttp.StreamReader, cap: int) -> tuple[bytes, bool]:

@@ -11,7 +11,7 @@ import asyncpg
 from services.notifier import webhooks_domain as domain
 from services.notifier import webhooks_store as store
 from shared.crypto import SecretBox
-from shared.events import Event
+from shared.events import Event, bind_event
 from shared.http.client import InternalClient, ServiceUnavailable
 from shared.http.errors import ApiError, Errors
 from shared.logging import get_logger
@@ -79,6 +79,7 @@ async def fan_out(conn: asyncpg.Connection,
         try:
             merchants.append((event, int(event.merchant_id)))
         except ValueError:
+            bind_event(event)
             log.warning("webhook_event_bad_merchant", event_id=str(event.id))
     if not merchants:
         return []

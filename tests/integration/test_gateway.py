@@ -8,6 +8,7 @@ the services' own behaviour is tested against the services themselves.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
 from aiohttp import web
@@ -250,32 +251,94 @@ async def test_readyz_is_503_naming_the_broker_while_rabbitmq_is_unreachable(set
     assert body["checks"]["broker"] == "down" and body["checks"]["database"] == "up"
 
 
+@contextlib.asynccontextmanager
+async def production_gateway(s):
+    """The gateway as shared/http/app.py runs it: a plain AppRunner, whose handlers go
+    on when their client hangs up (the test server cancels them instead)."""
+    runner = web.AppRunner(create_app(s, build_spec(s)), access_log=None)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield port, runner.app
+    finally:
+        await runner.cleanup()
+
+
+def _counters() -> list:
+    return [metrics.CLIENTS_GONE.labels("checkout")] + [
+        metrics.UPSTREAM_ERRORS.labels("checkout", kind)
+        for kind in ("broken", "unavailable", "timeout", "mid_stream")]
+
+
+async def _moved(before: list[float]) -> list[float]:
+    """How much each of _counters() moved since `before` (gone, broken, unavailable,
+    timeout, mid_stream)."""
+    return [c._value.get() - b for c, b in zip(_counters(), before, strict=True)]
+
+
+async def _hang_up(port: int, head: str, body: bytes, *, then) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(head.encode() + body)
+    await writer.drain()
+    await poll_until(then, what="the request forwarded")
+    writer.close()
+    await writer.wait_closed()
+
+
 async def test_a_client_hanging_up_mid_body_is_counted_as_gone_not_as_an_upstream_failure(
         gateway):
     """Found by the benchmark: wrk closing its connections at a phase's end made the
     gateway log and count upstream failures (502s) that were the client's doing."""
-    client, _ = gateway
-    gone = metrics.CLIENTS_GONE.labels("checkout")
-    broken = [metrics.UPSTREAM_ERRORS.labels("checkout", kind)
-              for kind in ("broken", "unavailable", "timeout", "mid_stream")]
-    gone_before, broken_before = gone._value.get(), [c._value.get() for c in broken]
-    reader, writer = await asyncio.open_connection("127.0.0.1", client.server.port)
-    writer.write(("POST /api/v2/payments/create HTTP/1.1\r\nHost: x\r\n"
-                  f"Authorization: {client.session.headers['Authorization']}\r\n"
-                  "Content-Type: application/json\r\nContent-Length: 40000\r\n\r\n"
-                  ).encode() + b"a" * 1000)
-    await writer.drain()
-    # The gateway has the request on its way upstream, its body unfinished: hang up.
-    session = client.server.app[UPSTREAM_SESSION]
-    await poll_until(lambda: len(session.connector._acquired) > 0,  # noqa: SLF001
-                     what="the request forwarded")
-    writer.close()
-    await writer.wait_closed()
-    await poll_until(lambda: _counted(gone, gone_before), what="the client counted as gone")
-    assert [c._value.get() for c in broken] == broken_before
-    # The gateway still serves the next request.
-    resp = await client.post("/api/v2/payments/create", data=b"{}")
-    assert resp.status == 200
+    client, s = gateway
+    async with production_gateway(s) as (port, app):
+        before = [c._value.get() for c in _counters()]
+        head = ("POST /api/v2/payments/create HTTP/1.1\r\nHost: x\r\n"
+                f"Authorization: {client.session.headers['Authorization']}\r\n"
+                "Content-Type: application/json\r\nContent-Length: 40000\r\n\r\n")
+        # Hang up once the gateway has the request on its way upstream, body unfinished.
+        await _hang_up(port, head, b"a" * 1000, then=lambda: _forwarding(app))
+        await poll_until(lambda: _is(_moved(before), [1, 0, 0, 0, 0]),
+                         what="the client counted as gone, and nothing else")
+
+
+async def test_an_upstream_timeout_after_the_client_left_is_still_the_upstreams(gateway):
+    """Found by review: a client gone before a slow upstream's timeout must not hide the
+    timeout (norgate_upstream_errors_total, the upstream_timeout warning)."""
+    client, s = gateway
+    async with production_gateway(s) as (port, app):
+        before = [c._value.get() for c in _counters()]
+        head = ("GET /api/v2/payments/slow HTTP/1.1\r\nHost: x\r\n"
+                f"Authorization: {client.session.headers['Authorization']}\r\n\r\n")
+        await _hang_up(port, head, b"", then=lambda: _forwarding(app))
+        await poll_until(lambda: _is(_moved(before), [0, 0, 0, 1, 0]),
+                         what="an upstream timeout, and no client gone")
+
+
+async def test_a_chunked_body_that_does_not_parse_is_a_400(gateway):
+    """Bad input: aiohttp's parser answers it (the proxy never mistakes it for a client
+    that hung up, a 499, or an upstream failure, a 502)."""
+    client, s = gateway
+    async with production_gateway(s) as (port, app):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write((
+            "POST /api/v2/payments/create HTTP/1.1\r\nHost: x\r\n"
+            f"Authorization: {client.session.headers['Authorization']}\r\n"
+            "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+            "5\r\n{\"a\":\r\nzz\r\n").encode())
+        await writer.drain()
+        status_line = await asyncio.wait_for(reader.readline(), 10)
+        writer.close()
+    assert status_line.split()[1] == b"400", status_line
+
+
+def _forwarding(app) -> bool:
+    """True while the gateway holds a connection upstream for a request."""
+    return len(app[UPSTREAM_SESSION].connector._acquired) > 0  # noqa: SLF001
+
+
+async def _is(value, expected) -> bool:
+    return await value == expected
 
 
 async def _counted(counter, before: float) -> bool:
