@@ -13,7 +13,8 @@ Sandbox test data (docs/payments.md lists it for merchants):
   ZIMSWITCH, INNBUCKS   account ending 0001 is declined, any other succeeds
   NOR_WALLET   payer 0x + 40 hex; a sandbox balance of 1,000 NOR, or none for
                addresses ending in "dead"; completes with a transaction hash
-A real connector implements the same `start`/`act` pair and is chosen by config.
+A real connector implements the same `start`/`act` pair (its `decided` answers None:
+it charges under the lock) and is chosen by config.
 Card numbers never leave this module: only brand and last four are kept.
 """
 
