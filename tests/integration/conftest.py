@@ -34,3 +34,13 @@ async def billing_pool(settings):
                              application_name="norgate-tests")
     yield pool
     await pool.close()
+
+
+@pytest.fixture
+async def notifier_pool(settings):
+    """A pool as the notifier role, its migrations applied."""
+    await migrate(settings, "notifier")
+    pool = await create_pool(settings.dsn_of("notifier"), schema="notifier",
+                             application_name="tests")
+    yield pool
+    await pool.close()

@@ -7,13 +7,9 @@ import random
 import uuid
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
 from services.billing import projections
 from services.notifier import webhooks
-from shared.db import create_pool
 from shared.events import Event
-from tests.integration.conftest import migrate
 
 
 def _payment_event(payment_id: str, status: str, at: datetime, **data) -> dict:
@@ -76,20 +72,14 @@ async def test_a_customer_seen_twice_in_a_batch_keeps_the_first_sighting(billing
         [(7, t0), (8, t0 + timedelta(hours=2))]
 
 
-@pytest.fixture
-async def nt_pool(settings):
-    await migrate(settings, "notifier")
-    pool = await create_pool(settings.dsn_of("notifier"), schema="notifier",
-                             application_name="tests")
-    yield pool
-    await pool.close()
 
 
-async def test_fan_out_of_a_batch_gives_each_event_its_subscribers_in_order(nt_pool):
+async def test_fan_out_of_a_batch_gives_each_event_its_subscribers_in_order(
+        notifier_pool):
     base = random.randint(10**9, 2 * 10**9)
     every, paid_only, silent = base, base + 1, base + 2  # merchants
     endpoints = {}
-    async with nt_pool.acquire() as conn:
+    async with notifier_pool.acquire() as conn:
         for merchant, types, enabled in [(every, ["*"], True),
                                          (paid_only, ["payment.completed"], True),
                                          (paid_only, ["*"], False)]:

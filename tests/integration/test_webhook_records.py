@@ -5,26 +5,14 @@ import asyncio
 import uuid
 
 import asyncpg
-import pytest
 
 from services.notifier.dispatcher import Dispatcher
 from shared.crypto import SecretBox
-from shared.db import create_pool
-from tests.integration.conftest import migrate
-
-
-@pytest.fixture
-async def nt_pool(settings):
-    await migrate(settings, "notifier")
-    pool = await create_pool(settings.dsn_of("notifier"), schema="notifier",
-                             application_name="tests")
-    yield pool
-    await pool.close()
 
 
 async def test_one_refused_row_does_not_keep_the_batchs_other_successes_unrecorded(
-        settings, nt_pool):
-    pool = nt_pool
+        settings, notifier_pool):
+    pool = notifier_pool
     seqs = []
     for i in range(3):
         ep = f"ep_test_{uuid.uuid4().hex[:8]}"
