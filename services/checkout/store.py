@@ -17,29 +17,29 @@ _INSERT_MANY = """
 WITH {outbox} p AS (
     INSERT INTO payments (payment_id, trace, company_id, merchant_id, origin, amount,
         currency, description, metadata, success_url, cancel_url, quote, charges,
-        net_amount, expires_at, merchant_name, methods)
+        net_amount, expires_at, created_at, merchant_name, methods)
     SELECT payment_id, trace, company_id, merchant_id, origin, amount, currency,
            description, metadata::jsonb, success_url, cancel_url, quote::jsonb, charges,
-           net_amount, expires_at, merchant_name,
+           net_amount, expires_at, created_at, merchant_name,
            CASE WHEN methods IS NULL THEN NULL
                 ELSE ARRAY(SELECT jsonb_array_elements_text(methods::jsonb)) END
       FROM unnest($1::text[], $2::uuid[], $3::bigint[], $4::bigint[], $5::text[],
                   $6::numeric[], $7::text[], $8::text[], $9::text[], $10::text[],
                   $11::text[], $12::text[], $13::numeric[], $14::numeric[],
-                  $15::timestamptz[], $16::text[], $17::text[])
+                  $15::timestamptz[], $16::timestamptz[], $17::text[], $18::text[])
         AS i(payment_id, trace, company_id, merchant_id, origin, amount, currency,
              description, metadata, success_url, cancel_url, quote, charges, net_amount,
-             expires_at, merchant_name, methods)
+             expires_at, created_at, merchant_name, methods)
     RETURNING *),
 h AS (INSERT INTO payment_history (payment_pk, status, detail)
       SELECT p.id, 'pending', d.detail::jsonb
-        FROM p JOIN unnest($1::text[], $18::text[]) AS d(payment_id, detail) USING (payment_id))
+        FROM p JOIN unnest($1::text[], $19::text[]) AS d(payment_id, detail) USING (payment_id))
 SELECT * FROM p"""
 _JSON_COLUMNS = ("metadata", "quote", "methods")
 PAYMENT_COLUMNS = ("payment_id", "trace", "company_id", "merchant_id", "origin", "amount",
                    "currency", "description", "metadata", "success_url", "cancel_url",
-                   "quote", "charges", "net_amount", "expires_at", "merchant_name", "methods",
-                   "history")
+                   "quote", "charges", "net_amount", "expires_at", "created_at",
+                   "merchant_name", "methods", "history")
 
 
 async def insert_payments(conn: asyncpg.Connection, payments: list[dict],

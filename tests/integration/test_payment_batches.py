@@ -159,3 +159,21 @@ async def test_a_confirm_written_at_once_writes_nothing_when_the_payment_changed
         pool, fresh, {"status": "completed"}, "completed", {"eventId": str(won.id)}, [won])
     assert row["status"] == "completed" and row["description"] == "y"
     assert await written(won) == (1, 1)
+
+
+async def test_a_batched_create_expires_exactly_one_session_after_it_was_created(
+        settings, shop):  # noqa: F811
+    """Found by the SDK e2e (expiresAt - createdAt was 3599 once): a create waiting for
+    its batch took its creation time from the insert's clock and its expiry from the
+    request's, a few milliseconds apart."""
+    client, headers, _ = shop
+    answers = await asyncio.gather(*(_create(client, headers, amount=str(100 + i),
+                                             currency="USD") for i in range(20)))
+    ids = [(await a.json())["result"]["paymentId"] for a in answers]
+    conn = await asyncpg.connect(settings.dsn_of("checkout"))
+    try:
+        rows = await conn.fetch("SELECT expires_at - created_at AS ttl FROM payments "
+                                "WHERE payment_id = ANY($1)", ids)
+    finally:
+        await conn.close()
+    assert [r["ttl"] for r in rows] == [domain.SESSION_TTL] * 20
