@@ -120,7 +120,7 @@ def decided(payment, body: ConfirmPayment) -> Outcome | None:
     """start's outcome when the rail decides from the details alone, with no effect
     anywhere (every sandbox rail but the NOR wallet, whose balance is in the database);
     None otherwise. It runs before the payment is locked, once per concurrent confirm
-    (payments.confirm_at_once), so it must never reach outside this process: a connector
+    (payments.PaymentConfirms), so it must never reach outside this process: a connector
     that calls a real network returns None here and charges in `start`, under the lock."""
     method = body.payment_method
     if method == "VISA_MASTER":

@@ -124,6 +124,8 @@ CREATES = web.AppKey("payment_creates", PaymentCreates)
 
 async def creates_ctx(app: web.Application) -> AsyncIterator[None]:
     app[CREATES] = PaymentCreates(app[POOL], app.get(RELAY))
+    app[READS] = PaymentReads(app[POOL])
+    app[CONFIRMS] = PaymentConfirms(app[POOL], app.get(RELAY))
     yield
 
 
@@ -194,26 +196,70 @@ async def confirm(uow: UnitOfWork, row, body: domain.ConfirmPayment, *,
     return await apply(uow, row, outcome, method=body.payment_method), outcome
 
 
-async def confirm_at_once(conn: asyncpg.Connection, row, body: domain.ConfirmPayment):
-    """A confirm whose rail decides from the details alone (connectors.decided): checked
-    against `row` as read without a lock, then written, with its history row and its
-    event, by one statement that applies only if the payment is still as read. A status
-    only moves forward, so what the checks refuse on the row read they would refuse
-    locked. (row, outcome); None when the rail needs the database or the payment
-    changed meanwhile: then `confirm` runs, locked. Saves confirm's transaction:
-    two round trips instead of four."""
-    _check_confirmable(row, body)
-    outcome = connectors.decided(row, body)
-    if outcome is None:
-        return None
-    changes, detail = _outcome_changes(outcome, body.payment_method)
-    changes = _status_changes(row, outcome.status, changes)
-    event = Event(type=EVENT_OF[outcome.status], producer="checkout",
-                  data=event_data({**dict(row), **changes}), **_ids(row))
-    updated = await store.transition_payment_if_unchanged(
-        conn, row, changes, outcome.status, {**detail, "eventId": str(event.id)}, [event])
-    return None if updated is None else (updated, outcome)
+class PaymentReads:
+    """Payments read by id (GET, confirm) that arrive together are read by one
+    statement; each read starts after its request arrived, so it is as fresh as a read
+    of its own."""
 
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+        self._reads = Coalescer(self._read)
+
+    async def payment(self, payment_id: str):
+        """The payment in any scope (the caller checks it), or None."""
+        return await self._reads.submit(payment_id)
+
+    async def _read(self, payment_ids: list[str]) -> list:
+        async with self._pool.acquire() as conn:
+            found = await store.payments_by_id(conn, sorted(set(payment_ids)))
+        return [found.get(payment_id) for payment_id in payment_ids]
+
+
+class PaymentConfirms:
+    """Confirms whose rail decides from the details alone (connectors.decided), shared
+    as creates are: those that arrive together are written by one statement
+    (store.transitions_if_unchanged), which applies each change, with its history row
+    and its event, only if that payment is still as it was read (PaymentReads, no
+    lock). A status only moves forward, so what the checks refuse on the row read they
+    would refuse locked. A confirm this cannot do (a rail that needs the database, such
+    as the NOR wallet; a payment that changed meanwhile) gets None and runs `confirm`,
+    locked, instead. Two round trips for many confirms, where the locked path takes
+    four for each."""
+
+    def __init__(self, pool: asyncpg.Pool, relay=None) -> None:
+        self._pool = pool
+        self._relay = relay
+        # A payment appears once in a batch (one UPDATE cannot change a row twice); a
+        # refused row is written again alone, a lost connection fails the batch (503).
+        self._writes = Coalescer(self._write, key=lambda item: item[0]["id"],
+                                 alone_on=lambda exc: not database_gone(exc))
+
+    async def confirm(self, row, body: domain.ConfirmPayment):
+        """(row, outcome) once written; None when `confirm` must run, locked."""
+        _check_confirmable(row, body)
+        outcome = connectors.decided(row, body)
+        if outcome is None:
+            return None
+        changes, detail = _outcome_changes(outcome, body.payment_method)
+        changes = _status_changes(row, outcome.status, changes)
+        if not set(changes) - {"status"} <= store.CHANGE_TYPES.keys():
+            return None
+        event = Event(type=EVENT_OF[outcome.status], producer="checkout",
+                      data=event_data({**dict(row), **changes}), **_ids(row))
+        updated = await self._writes.submit(
+            (row, changes, {**detail, "eventId": str(event.id)}, event))
+        return None if updated is None else (updated, outcome)
+
+    async def _write(self, items: list[tuple]) -> list:
+        async with self._pool.acquire() as conn:
+            rows = await store.transitions_if_unchanged(conn, items)
+        if self._relay is not None and any(row is not None for row in rows):
+            self._relay.wake()
+        return rows
+
+
+READS = web.AppKey("payment_reads", PaymentReads)
+CONFIRMS = web.AppKey("payment_confirms", PaymentConfirms)
 
 async def act(uow: UnitOfWork, row, body: domain.PaymentAction, *, locked: bool = False):
     if not locked:

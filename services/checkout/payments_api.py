@@ -122,9 +122,8 @@ async def _load(request: web.Request, conn, who, *, for_update: bool = False):
 
 async def get_payment(request: web.Request) -> web.Response:
     who = require(request, allow_keys=True)
-    async with request.app[POOL].acquire() as conn:
-        row = await _load(request, conn, who)
-    row = await payments.settle_if_timed_out(request.app[POOL], request.app.get(RELAY), row)
+    row = await payments.settle_if_timed_out(request.app[POOL], request.app.get(RELAY),
+                                             await _read(request, who))
     return ok(Family.NORPAY, render(row, request))
 
 
@@ -154,16 +153,25 @@ async def _step(request: web.Request, model, use_case, *, body=None) -> web.Resp
 async def confirm_payment(request: web.Request) -> web.Response:
     who = require(request, allow_keys=True)
     body = await read_json(request, domain.ConfirmPayment)
+    row = await _read(request, who)
     try:
-        async with request.app[POOL].acquire() as conn:
-            done = await payments.confirm_at_once(conn, await _load(request, conn, who), body)
+        done = await request.app[payments.CONFIRMS].confirm(row, body)
     except BadPaymentDetails as exc:
         raise ApiError(Errors.VALIDATION, field=exc.field, detail=str(exc)) from None
     if done is None:  # the rail needs the database, or the payment changed meanwhile
         return await _step(request, domain.ConfirmPayment, payments.confirm, body=body)
-    if relay := request.app.get(RELAY):
-        relay.wake()
     return _settle(request, *done)
+
+
+async def _read(request: web.Request, who):
+    """The payment of the path, read with the others that arrive together
+    (payments.PaymentReads), within the caller's scope (store.payment's rule)."""
+    row = await request.app[payments.READS].payment(request.match_info["paymentId"])
+    company, merchant = company_scope(who), merchant_scope(who)
+    if row is None or (company is not None and row["company_id"] != company) \
+            or (merchant is not None and row["merchant_id"] != merchant):
+        raise ApiError(Errors.NOT_FOUND, resource=PAYMENT)
+    return row
 
 
 async def payment_action(request: web.Request) -> web.Response:

@@ -104,24 +104,68 @@ async def transition_payment(work: UnitOfWork, pk: int, changes: dict, status: s
             SELECT * FROM u""", pk, status, detail, *[changes[c] for c in columns])
 
 
-async def transition_payment_if_unchanged(conn: asyncpg.Connection, row, changes: dict,
-                                         status: str, detail: dict,
-                                         events: list[Event]) -> asyncpg.Record | None:
-    """transition_payment without a transaction or a lock: one statement that applies
-    (with its history row and its events) only if the payment is still as `row` read
-    it (same status, same updated_at). None when it changed meanwhile."""
-    columns = list(changes)
-    sets = ", ".join(f"{c} = ${i + 6}" for i, c in enumerate(columns))
-    sql, args = outbox_clause(
-        f"""WITH u AS (
-                UPDATE payments SET {sets}, updated_at = now()
-                 WHERE id = $1 AND status = $4 AND updated_at = $5 RETURNING *),
-            {{outbox}} h AS (INSERT INTO payment_history (payment_pk, status, detail)
-                  SELECT id, $2, $3::jsonb FROM u)
-            SELECT * FROM u""",
-        (row["id"], status, detail, row["status"], row["updated_at"],
-         *[changes[c] for c in columns]), events, when="u")
-    return await conn.fetchrow(sql, *args)
+async def payments_by_id(conn: asyncpg.Connection,
+                         payment_ids: list[str]) -> dict[str, asyncpg.Record]:
+    """Payments by their ids, in any scope (the caller checks it), in one statement."""
+    rows = await conn.fetch("SELECT * FROM payments WHERE payment_id = ANY($1::text[])",
+                            payment_ids)
+    return {r["payment_id"]: r for r in rows}
+
+
+# The columns a status change may set, with their types (transitions_if_unchanged).
+CHANGE_TYPES = {"payment_method": "text", "completed_at": "timestamptz",
+                "canceled_at": "timestamptz", "pending_action": "text",
+                "failure_reason": "text", "card_brand": "text", "card_last4": "text",
+                "payer": "text", "phone_number": "text", "transaction_hash": "text"}
+
+
+async def transitions_if_unchanged(conn: asyncpg.Connection,
+                                   items: list[tuple]) -> list[asyncpg.Record | None]:
+    """Status changes of many payments in one statement, without a transaction or a
+    lock, each applied (with its history row and its event) only if the payment is still
+    as it was read: same status, same updated_at. items: (row as read, changes with
+    "status" and CHANGE_TYPES columns only, history detail, event), one per payment.
+    For each, the updated row, or None when the payment changed since it was read (then
+    neither its history row nor its event is written)."""
+    columns = sorted({c for _, changes, _, _ in items for c in changes} - {"status"})
+    args: list = [[row["id"] for row, *_ in items], [row["status"] for row, *_ in items],
+                  [row["updated_at"] for row, *_ in items],
+                  [changes["status"] for _, changes, _, _ in items],
+                  [json_text(detail) for _, _, detail, _ in items],
+                  [event.id for *_, event in items], [event.type for *_, event in items],
+                  [event.to_bytes() for *_, event in items]]
+    arrays = ["$1::bigint[]", "$2::text[]", "$3::timestamptz[]", "$4::text[]", "$5::text[]",
+              "$6::uuid[]", "$7::text[]", "$8::bytea[]"]
+    names = ["id", "seen_status", "seen_updated", "status", "detail", "event_id",
+             "event_type", "payload"]
+    sets = []
+    for column in columns:
+        args.append([changes.get(column) for _, changes, _, _ in items])
+        args.append([column in changes for _, changes, _, _ in items])
+        arrays += [f"${len(args) - 1}::{CHANGE_TYPES[column]}[]", f"${len(args)}::bool[]"]
+        names += [column, f"set_{column}"]
+        sets.append(f"{column} = CASE WHEN d.set_{column} THEN d.{column} "
+                    f"ELSE p.{column} END")
+    rows = await conn.fetch(
+        f"""WITH d AS (
+                SELECT * FROM unnest({", ".join(arrays)})
+                    WITH ORDINALITY AS d({", ".join(names)}, n)),
+            u AS (
+                UPDATE payments p SET status = d.status, {"".join(s + ", " for s in sets)}
+                       updated_at = now()
+                  FROM d
+                 WHERE p.id = ANY($1::bigint[])  -- by key, whatever the statistics say
+                   AND p.id = d.id AND p.status = d.seen_status
+                   AND p.updated_at = d.seen_updated
+                RETURNING p.*),
+            h AS (INSERT INTO payment_history (payment_pk, status, detail)
+                  SELECT u.id, d.status, d.detail::jsonb FROM u JOIN d ON d.id = u.id),
+            o AS (INSERT INTO outbox (event_id, event_type, payload)
+                  SELECT d.event_id, d.event_type, d.payload
+                    FROM d JOIN u ON u.id = d.id ORDER BY d.n)
+            SELECT * FROM u""", *args)
+    by_pk = {r["id"]: r for r in rows}
+    return [by_pk.get(row["id"]) for row, *_ in items]
 
 
 async def history(conn: asyncpg.Connection, payment_pk: int) -> list[asyncpg.Record]:

@@ -30,7 +30,7 @@ log = get_logger(__name__)
 _OUTBOX_INSERT = """INSERT INTO outbox (event_id, event_type, payload)
     SELECT id, type, payload
       FROM unnest(${0}::uuid[], ${1}::text[], ${2}::bytea[])
-    WITH ORDINALITY AS e(id, type, payload, n) {3} ORDER BY n"""
+    WITH ORDINALITY AS e(id, type, payload, n) ORDER BY n"""
 OUTBOX = "{outbox}"  # where a statement takes its events' outbox rows (outbox_clause)
 
 
@@ -38,20 +38,17 @@ def _outbox_args(events: list[Event]) -> tuple[list, list, list]:
     return ([e.id for e in events], [e.type for e in events], [e.to_bytes() for e in events])
 
 
-def outbox_clause(sql: str, args: tuple, events: list[Event], *,
-                  when: str | None = None) -> tuple[str, tuple]:
-    """`sql` (written with the `{outbox}` marker in its WITH list, at its start or after
-    the CTE named by `when`) and its arguments, with the marker made into a
-    data-modifying CTE that inserts `events`' outbox rows (nothing when there are none):
-    the statement commits them with its own writes, in the same round trip. With
-    `when`, only if that CTE returns a row (a conditional update's events)."""
+def outbox_clause(sql: str, args: tuple, events: list[Event]) -> tuple[str, tuple]:
+    """`sql` (written with the `{outbox}` marker at the start of its WITH list) and its
+    arguments, with the marker made into a data-modifying CTE that inserts `events`'
+    outbox rows (nothing when there are none): the statement commits them with its own
+    writes, in the same round trip."""
     if OUTBOX not in sql:
         raise ValueError("the statement has no {outbox} marker")
     clause = ""
     if events:
         n = len(args) + 1
-        where = f"WHERE EXISTS (SELECT 1 FROM {when})" if when else ""
-        clause = f"outbox_rows AS ({_OUTBOX_INSERT.format(n, n + 1, n + 2, where)}), "
+        clause = f"outbox_rows AS ({_OUTBOX_INSERT.format(n, n + 1, n + 2)}), "
         args = (*args, *_outbox_args(events))
     return sql.replace(OUTBOX, clause), args
 
@@ -127,7 +124,7 @@ class UnitOfWork:
                 pending = self.events[self._written:]
                 if pending:
                     # One statement for all of them (executemany costs more per call).
-                    await self.conn.execute(_OUTBOX_INSERT.format(1, 2, 3, ""),
+                    await self.conn.execute(_OUTBOX_INSERT.format(1, 2, 3),
                                             *_outbox_args(pending))
             except BaseException:
                 await self._tx.rollback()

@@ -5,6 +5,7 @@ database refuses fails only its own create."""
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import asyncpg
@@ -123,42 +124,54 @@ async def test_fractional_and_huge_numbers_in_metadata_are_kept_and_fail_nobody(
     assert '"exact":1.123456789012345678' in raw and '"big":1180591620717411303424' in raw
 
 
-async def test_a_confirm_written_at_once_writes_nothing_when_the_payment_changed(checkout_pool):
-    """store.transition_payment_if_unchanged: on a row read before another write, no
-    update, no history row and no event; on the row as it is, all three."""
+async def test_confirms_written_together_skip_exactly_the_payments_that_changed(
+        checkout_pool):
+    """store.transitions_if_unchanged: three payments in one statement, one of them
+    changed after it was read. That one gets no update, no history row and no event;
+    the other two get all three, each with its own columns (and the ones it does not
+    set left as they were)."""
     pool, merchant = checkout_pool
     account = {"companyId": merchant.company_id, "merchantId": merchant.merchant_id,
                "merchantName": "Shop", "paymentMethods": ["CARD"]}
-    body = domain.CreatePayment(amount="100", currency="USD", description="x")
-    created = await PaymentCreates(pool).create(
-        merchant=account, origin="norpay", money=parse_minor_string("100", "USD"), body=body,
-        quote={"charges": "0", "netAmount": "100", "breakdown": []})
-    stale = await pool.fetchrow("SELECT * FROM payments WHERE id = $1", created["id"])
+    creates = PaymentCreates(pool)
+    made = [await creates.create(
+        merchant=account, origin="norpay", money=parse_minor_string(str(100 + i), "USD"),
+        body=domain.CreatePayment(amount=str(100 + i), currency="USD", description="x"),
+        quote={"charges": "0", "netAmount": "100", "breakdown": []}) for i in range(3)]
+    read = [await pool.fetchrow("SELECT * FROM payments WHERE id = $1", m["id"])
+            for m in made]
     await pool.execute("UPDATE payments SET description = 'y', updated_at = now() "
-                       "WHERE id = $1", created["id"])
+                       "WHERE id = $1", made[1]["id"])  # changed after it was read
+    done_at = datetime(2026, 1, 2, tzinfo=UTC)
+    changes = [
+        {"status": "completed", "completed_at": done_at, "card_last4": "4242",
+         "payment_method": "VISA_MASTER"},
+        {"status": "completed", "completed_at": done_at},
+        {"status": "failed", "failure_reason": "Card declined", "payment_method": "VISA_MASTER"},
+    ]
+    events = [Event(type="payment." + c["status"], producer="tests", data={"n": i})
+              for i, c in enumerate(changes)]
+    rows = await store.transitions_if_unchanged(pool, [
+        (row, change, {"eventId": str(ev.id)}, ev)
+        for row, change, ev in zip(read, changes, events, strict=True)])
 
-    def event():
-        return Event(type="payment.completed", producer="tests", data={"n": 1})
-
-    async def written(ev: Event) -> tuple[int, int]:
-        return (await pool.fetchval("SELECT count(*) FROM outbox WHERE event_id = $1", ev.id),
-                await pool.fetchval("SELECT count(*) FROM payment_history WHERE payment_pk = $1"
-                                    " AND status = 'completed'", created["id"]))
-
-    lost = event()
-    assert await store.transition_payment_if_unchanged(
-        pool, stale, {"status": "completed"}, "completed", {"eventId": str(lost.id)},
-        [lost]) is None
-    assert await written(lost) == (0, 0)
+    assert rows[1] is None
+    assert (rows[0]["status"], rows[0]["completed_at"], rows[0]["card_last4"],
+            rows[0]["failure_reason"]) == ("completed", done_at, "4242", None)
+    assert (rows[2]["status"], rows[2]["failure_reason"], rows[2]["completed_at"],
+            rows[2]["card_last4"]) == ("failed", "Card declined", None, None)
     assert await pool.fetchval("SELECT status FROM payments WHERE id = $1",
-                               created["id"]) == "pending"
-
-    fresh = await pool.fetchrow("SELECT * FROM payments WHERE id = $1", created["id"])
-    won = event()
-    row = await store.transition_payment_if_unchanged(
-        pool, fresh, {"status": "completed"}, "completed", {"eventId": str(won.id)}, [won])
-    assert row["status"] == "completed" and row["description"] == "y"
-    assert await written(won) == (1, 1)
+                               made[1]["id"]) == "pending"
+    outbox = {r["event_id"] for r in await pool.fetch(
+        "SELECT event_id FROM outbox WHERE event_id = ANY($1)", [e.id for e in events])}
+    assert outbox == {events[0].id, events[2].id}
+    history = await pool.fetch(
+        """SELECT payment_pk, status, detail->>'eventId' AS event FROM payment_history
+            WHERE payment_pk = ANY($1) AND status <> 'pending' ORDER BY payment_pk""",
+        [m["id"] for m in made])
+    assert [(h["payment_pk"], h["status"], h["event"]) for h in history] == [
+        (made[0]["id"], "completed", str(events[0].id)),
+        (made[2]["id"], "failed", str(events[2].id))]
 
 
 async def test_a_batched_create_expires_exactly_one_session_after_it_was_created(

@@ -192,6 +192,13 @@ async def test_another_merchants_payment_is_not_found(settings, shop):
     other = await make_merchant(settings, await make_company_admin(settings), status="ACTIVE")
     resp = await client.get(f"/api/v2/payments/{pid}", headers=other.headers(settings))
     assert resp.status == 404
+    resp = await client.post(f"/api/v2/payments/{pid}/confirm", headers=other.headers(settings),
+                             json={"paymentMethod": "VISA_MASTER", "card": {
+                                 "number": "4242424242424242", "expMonth": 12,
+                                 "expYear": 2099, "cvc": "123"}})
+    assert resp.status == 404
+    mine = await client.get(f"/api/v2/payments/{pid}", headers=headers)
+    assert (await mine.json())["result"]["status"] == "pending"
 
 
 async def test_an_inactive_merchant_cannot_create_payments(settings):
@@ -207,7 +214,7 @@ async def test_an_inactive_merchant_cannot_create_payments(settings):
 @pytest.mark.parametrize("method", ["NOR_WALLET", "VISA_MASTER"])
 async def test_twenty_parallel_confirms_charge_once(settings, shop, method):
     """The wallet's confirm locks the payment; the card's is one conditional statement
-    (payments.confirm_at_once): either way one charge, one event, nineteen 409s."""
+    (payments.PaymentConfirms): either way one charge, one event, nineteen 409s."""
     client, headers, _ = shop
     pid = await _new(client, headers, **({} if method == "NOR_WALLET" else
                                          {"amount": "1050", "currency": "USD"}))
@@ -299,3 +306,50 @@ async def test_the_timeline_names_each_event_the_payment_emitted(settings, shop)
         ("pending", "payment.created"), ("completed", "payment.completed"),
         ("partially_refunded", "payment.refunded")]
     assert [e["eventId"] for e in timeline["events"]] == [str(e.id) for e in mine]
+
+
+async def test_forty_concurrent_card_confirms_each_get_their_own_outcome(settings, shop):
+    """Confirms that arrive together share their read and their write
+    (payments.PaymentConfirms): each payment still gets its own outcome, status, history
+    row and event, and one confirmed twice at once is charged once."""
+    client, headers, _ = shop
+    cards = {"4242424242424242": (200, "completed"), "4000000000000002": (402, "failed"),
+             "4000000000009995": (402, "failed"), "4000002500003155": (200, "processing")}
+    numbers = list(cards) * 10
+    pids = [await _new(client, headers, amount=str(1000 + i), currency="USD")
+            for i in range(len(numbers))]
+
+    def confirm(pid: str, number: str):
+        return client.post(f"/api/v2/payments/{pid}/confirm", headers=headers, json={
+            "paymentMethod": "VISA_MASTER",
+            "card": {"number": number, "expMonth": 12, "expYear": 2099, "cvc": "123"}})
+
+    async with EventTap(settings.amqp_url, Topology(settings.events_namespace),
+                        ["payment.completed", "payment.failed", "payment.processing"]) as tap:
+        # The first payment twice in the same burst: one charge, one 409.
+        answers = await asyncio.gather(*(confirm(p, n) for p, n in zip(
+            pids + pids[:1], numbers + numbers[:1], strict=True)))
+        await poll_until(lambda: _all_seen(tap, pids), timeout=10, what="every event")
+        await asyncio.sleep(0.3)  # a window for a second (wrong) event to show up
+    statuses = [a.status for a in answers]
+    assert sorted([statuses[0], statuses[-1]]) == [200, 409]
+    assert statuses[1:-1] == [cards[n][0] for n in numbers[1:]]
+    conn = await asyncpg.connect(settings.dsn_of("checkout"))
+    try:
+        rows = {r["payment_id"]: r for r in await conn.fetch(
+            """SELECT p.payment_id, p.status, p.card_last4,
+                      (SELECT count(*) FROM payment_history h
+                        WHERE h.payment_pk = p.id AND h.status <> 'pending') AS changes
+                 FROM payments p WHERE p.payment_id = ANY($1)""", pids)}
+    finally:
+        await conn.close()
+    assert [rows[p]["status"] for p in pids] == [cards[n][1] for n in numbers]
+    assert [(rows[p]["changes"], rows[p]["card_last4"]) for p in pids] == \
+        [(1, n[-4:]) for n in numbers]
+    events = [e for e in tap.events if e.data["paymentId"] in set(pids)]
+    assert sorted(e.data["paymentId"] for e in events) == sorted(pids)  # one each
+    assert all(e.type == "payment." + rows[e.data["paymentId"]]["status"] for e in events)
+
+
+async def _all_seen(tap, pids) -> bool:
+    return {e.data["paymentId"] for e in tap.events} >= set(pids)
