@@ -20,7 +20,7 @@ WITH {outbox} p AS (
         net_amount, expires_at, created_at, merchant_name, methods)
     SELECT payment_id, trace, company_id, merchant_id, origin, amount, currency,
            description, metadata::jsonb, success_url, cancel_url, quote::jsonb, charges,
-           net_amount, expires_at, created_at, merchant_name,
+           net_amount, expires_at, COALESCE(created_at, now()), merchant_name,
            CASE WHEN methods IS NULL THEN NULL
                 ELSE ARRAY(SELECT jsonb_array_elements_text(methods::jsonb)) END
       FROM unnest($1::text[], $2::uuid[], $3::bigint[], $4::bigint[], $5::text[],
@@ -49,7 +49,8 @@ async def insert_payments(conn: asyncpg.Connection, payments: list[dict],
     share one round trip and one commit (payments.PaymentCreates). Rows in the order
     given."""
     columns = [[None if c in _JSON_COLUMNS and p[c] is None else
-                json_text(p[c]) if c in _JSON_COLUMNS or c == "history" else p[c]
+                json_text(p[c]) if c in _JSON_COLUMNS or c == "history" else
+                p.get(c) if c == "created_at" else p[c]  # None: the statement's now()
                 for p in payments] for c in PAYMENT_COLUMNS]
     sql, args = outbox_clause(_INSERT_MANY, tuple(columns), events)
     rows = {r["payment_id"]: r for r in await conn.fetch(sql, *args)}
