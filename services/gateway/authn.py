@@ -154,6 +154,10 @@ class Authenticator:
             status, body = await self._client.request(
                 "auth", "POST", "/internal/api-keys/verify", json={"key": key})
             found = body if status == 200 and isinstance(body, dict) else None
+            if status == 503:
+                # Auth is up and its database is not (a restart, a failover): the same
+                # answer it gave, to retry shortly, rather than a 502 for auth itself.
+                raise ApiError(Errors.DATABASE_UNAVAILABLE, headers={"Retry-After": "1"})
             if status not in (200, 404):
                 raise ServiceUnavailable("auth", f"key lookup answered {status}")
             self._keys.put(digest, found)  # a miss too, so unknown keys cost no hop

@@ -343,3 +343,27 @@ async def _is(value, expected) -> bool:
 
 async def _counted(counter, before: float) -> bool:
     return counter._value.get() > before
+
+
+async def test_an_api_key_lookup_auth_answers_503_is_a_503_to_retry(settings):
+    """Found by make chaos: while PostgreSQL restarted, auth answered the gateway's key
+    lookups 503 (its database was down) and the gateway answered 502, as if auth itself
+    were gone. It now passes the 503 on, with Retry-After. The stand-in answers as auth
+    does then (its own 503 is tested in the chaos run and the database tests)."""
+    async def verify(_request: web.Request) -> web.Response:
+        return web.json_response({"error": {"code": "database_unavailable"}}, status=503,
+                                 headers={"Retry-After": "1"})
+
+    busy = web.Application()
+    busy.router.add_post("/internal/api-keys/verify", verify)
+    async with serve(busy) as auth:
+        down = f"http://127.0.0.1:{free_port()}"
+        s = settings.model_copy(update={
+            "auth_url": f"http://127.0.0.1:{auth.server.port}", "checkout_url": down,
+            "billing_url": down, "fees_url": down, "notifier_url": down})
+        async with serve(create_app(s, build_spec(s))) as client:
+            resp = await client.get("/api/v2/payments/p1",
+                                    headers={"X-API-Key": "nk_live_" + "a" * 40})
+            body = await resp.json()
+    assert (resp.status, resp.headers.get("Retry-After")) == (503, "1")
+    assert body["message"] == "Error! The database is unavailable; retry shortly"
