@@ -324,9 +324,15 @@ async def test_a_receiver_that_is_down_for_a_while_delays_but_never_drops(
             log = await client.get(f"/api/v2/webhooks/deliveries?eventId={later[0].id}",
                                    headers=merchant.headers(settings))
             [delivery] = (await log.json())["result"]["deliveries"]
-            detail = await (await client.get(
-                f"/api/v2/webhooks/deliveries/{delivery['deliveryId']}",
-                headers=merchant.headers(settings))).json()
+
+            async def recorded():
+                # The success is recorded just after the receiver answered.
+                body = await (await client.get(
+                    f"/api/v2/webhooks/deliveries/{delivery['deliveryId']}",
+                    headers=merchant.headers(settings))).json()
+                return body if body["result"]["status"] != "pending" else None
+
+            detail = await poll_until(recorded, timeout=10, what="the success recorded")
         finally:
             await receiver.stop()
     errors = [a["error"] for a in detail["result"]["attemptLog"][:-1]]
