@@ -109,11 +109,12 @@ def table(results: dict) -> str:
                   if "floor" in t["target"]), None)
     lines.append(f"| ratio: create / aiohttp + asyncpg floor | {share} | | | | | |")
     for key, name in (("create_c32", "create"), ("confirm_c32", "confirm")):
-        cpu = (n.get(key) or {}).get("cpu_ms_per_request")
+        phase = n.get(key) or {}
+        cpu = phase.get("cpu_ms_per_request")
         if cpu:
             lines.append(f"| {name}: CPU ms per request by service (until events handled) | "
                          + ", ".join(f"{k} {v:g}" for k, v in cpu.items()) + " | | | | | |")
-        infra = (n.get(key) or {}).get("infra_cpu_ms_per_request")
+        infra = phase.get("infra_cpu_ms_per_request")
         if infra:
             lines.append(f"| {name}: CPU ms per request of PostgreSQL, RabbitMQ and the whole "
                          "machine (wrk included) | " + ", ".join(

@@ -57,18 +57,18 @@ def loads(raw: bytes | str) -> Any:
     except orjson.JSONDecodeError:
         data = None  # the stdlib parser below names the problem
     else:
-        if not has_float(data):
+        if not _has_float(data):
             return data
     return json.loads(raw, parse_float=Decimal, parse_constant=_reject_constant)
 
 
-def has_float(value: Any) -> bool:
+def _has_float(value: Any) -> bool:
     if isinstance(value, float):
         return True
     if isinstance(value, dict):
-        return any(has_float(v) for v in value.values())
+        return any(_has_float(v) for v in value.values())
     if isinstance(value, list):
-        return any(has_float(v) for v in value)
+        return any(_has_float(v) for v in value)
     return False
 
 

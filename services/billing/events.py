@@ -37,17 +37,14 @@ def payment_handlers(settings: Settings, clock):
         """A batch in order: the projections of all of them in one statement each,
         then each completion's and refund's postings."""
         checked = [(event, *_checked(event)) for event in events]
-        rows, customers = [], []
+        rows = []
         for event, data, company_id, merchant_id in checked:
             kind, product = ledger.product_of(data)
             rows.append(projections.payment_row(
                 data=data, company_id=company_id, merchant_id=merchant_id, kind=kind,
                 product=product, at=event.occurred_at))
-            customer = (data.get("metadata") or {}).get("customerId")
-            if customer:
-                customers.append((company_id, merchant_id, str(customer), event.occurred_at))
         await projections.upsert_payments(uow.conn, rows)
-        await projections.see_customers(uow.conn, customers)
+        await projections.see_customers(uow.conn, projections.customers_of(rows))
         for event, data, company_id, merchant_id in checked:
             if event.type not in ("payment.completed", "payment.refunded"):
                 continue

@@ -21,7 +21,13 @@ def payment_row(*, data: dict, company_id: int, merchant_id: int, kind: str, pro
             at if status == "completed" else None)
 
 
-_ID, _STATUS, _RANK, _CHARGES, _REFUNDED, _CREATED, _COMPLETED = 0, 3, 4, 7, 8, 12, 13
+_ID, _STATUS, _RANK, _CHARGES, _REFUNDED, _CUSTOMER, _CREATED, _COMPLETED = \
+    0, 3, 4, 7, 8, 11, 12, 13
+
+
+def customers_of(rows: list[tuple]) -> list[tuple]:
+    """The customers payment_row()s name, as see_customers takes them."""
+    return [(r[1], r[2], r[_CUSTOMER], r[_CREATED]) for r in rows if r[_CUSTOMER]]
 
 
 def _merged(rows: list[tuple]) -> list[tuple]:

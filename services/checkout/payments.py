@@ -1,6 +1,8 @@
-"""Payment use cases: each runs in one unit of work, so a status change and its
-event commit together; confirms lock the payment row, so concurrent confirms of
-one payment charge it once."""
+"""Payment use cases: a status change and its event commit together (one unit of
+work, or one statement). Concurrent confirms of one payment charge it once: a rail
+that needs the database confirms under the payment row's lock; one that decides from
+the details alone writes with a statement that applies only if the payment is still
+as read (PaymentConfirms), and a confirm that loses that race takes the locked path."""
 
 from __future__ import annotations
 

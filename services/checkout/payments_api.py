@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 from aiohttp import web
 
 from services.checkout import domain, payments, store
@@ -136,17 +138,26 @@ def _settle(request: web.Request, row, outcome) -> web.Response:
     return ok(Family.NORPAY, render(row, request))
 
 
-async def _step(request: web.Request, model, use_case, *, body=None) -> web.Response:
+@contextmanager
+def _details_checked():
+    """Payment details a rail refuses are a 400 naming the field."""
+    try:
+        yield
+    except BadPaymentDetails as exc:
+        raise ApiError(Errors.VALIDATION, field=exc.field, detail=str(exc)) from None
+
+
+async def _step(request: web.Request, model, use_case) -> web.Response:
     """Confirm, or answer a pending action: the same lock-charge-record path."""
     who = require(request, allow_keys=True)
-    if body is None:
-        body = await read_json(request, model)
-    try:
+    return await _locked(request, who, await read_json(request, model), use_case)
+
+
+async def _locked(request: web.Request, who, body, use_case) -> web.Response:
+    with _details_checked():
         async with uow(request) as work:
             row = await _load(request, work.conn, who, for_update=True)
             row, outcome = await use_case(work, row, body, locked=True)
-    except BadPaymentDetails as exc:
-        raise ApiError(Errors.VALIDATION, field=exc.field, detail=str(exc)) from None
     return _settle(request, row, outcome)
 
 
@@ -154,12 +165,10 @@ async def confirm_payment(request: web.Request) -> web.Response:
     who = require(request, allow_keys=True)
     body = await read_json(request, domain.ConfirmPayment)
     row = await _read(request, who)
-    try:
+    with _details_checked():
         done = await request.app[payments.CONFIRMS].confirm(row, body)
-    except BadPaymentDetails as exc:
-        raise ApiError(Errors.VALIDATION, field=exc.field, detail=str(exc)) from None
     if done is None:  # the rail needs the database, or the payment changed meanwhile
-        return await _step(request, domain.ConfirmPayment, payments.confirm, body=body)
+        return await _locked(request, who, body, payments.confirm)
     return _settle(request, *done)
 
 

@@ -7,13 +7,12 @@ from typing import Any
 
 import asyncpg
 
-from shared.db import snapshot
-from shared.http.envelopes import dumps
+from shared.db import json_text, snapshot
 
 
 def _json(value: Any) -> str | None:
     """JSON text for a jsonb column, numbers exact (a request's Decimals stay as sent)."""
-    return None if value is None else dumps(value).decode()
+    return None if value is None else json_text(value)
 
 
 async def insert_price(conn: asyncpg.Connection, *, price_id: str, app_id: str,

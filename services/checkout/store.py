@@ -49,8 +49,7 @@ async def insert_payments(conn: asyncpg.Connection, payments: list[dict],
     share one round trip and one commit (payments.PaymentCreates). Rows in the order
     given."""
     columns = [[None if c in _JSON_COLUMNS and p[c] is None else
-                json_text(p[c]) if c in _JSON_COLUMNS or c == "history" else
-                p.get(c) if c == "created_at" else p[c]  # None: the statement's now()
+                json_text(p[c]) if c in _JSON_COLUMNS or c == "history" else p[c]
                 for p in payments] for c in PAYMENT_COLUMNS]
     sql, args = outbox_clause(_INSERT_MANY, tuple(columns), events)
     rows = {r["payment_id"]: r for r in await conn.fetch(sql, *args)}
@@ -64,6 +63,7 @@ async def insert_payment(work: UnitOfWork, *, merchant_name: str | None = None,
     that may do more: written with the events emitted before it, in its transaction."""
     payment.update(merchant_name=merchant_name, methods=methods,
                    history=history or {"origin": payment["origin"]})
+    payment.setdefault("created_at", None)  # None: the statement's now()
     [row] = await insert_payments(work.conn, [payment], work.take_unwritten())
     return row
 

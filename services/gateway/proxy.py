@@ -92,8 +92,6 @@ class _LimitedBody:
                     self.exceeded = True
                     raise ApiError(Errors.BODY_TOO_LARGE, limit=self._limit)
                 yield chunk
-        except ApiError:
-            raise
         except ConnectionResetError as exc:  # aiohttp's "Connection lost"
             self.client_error = exc
             raise

@@ -57,7 +57,7 @@ class UnitOfWork:
     """Owns one transaction and the events emitted inside it.
 
         async with UnitOfWork(pool, producer="checkout", relay=relay) as uow:
-            await store.insert_payment(uow.conn, payment)
+            await store.insert_payment(uow, **payment)
             uow.emit("payment.created", {...}, merchant_id=...)
 
     The events' outbox rows are inserted with one statement before the commit; or, for

@@ -14,8 +14,8 @@ from typing import Any
 import aiohttp
 import orjson
 
-from shared import jsontext
 from shared import principal as principal_mod
+from shared.db import json_text
 from shared.events.broker import backoff_delays
 from shared.http.middleware import CORRELATION_ID, REQUEST_ID
 from shared.logging import current_correlation_id, current_request_id, get_logger
@@ -52,7 +52,7 @@ class InternalClient:
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
-                timeout=self._timeout, json_serialize=lambda o: jsontext.dumps(o).decode())
+                timeout=self._timeout, json_serialize=json_text)
         return self._session
 
     async def close(self) -> None:

@@ -43,6 +43,17 @@ def _recorder(key: str):
     return calls, record
 
 
+async def _recording(harness, gated, unique: str, name: str, **kw):
+    """A consumer named `name` with the gate and a recorder under its own key: the
+    consumer, the key, the recorder's calls and the consumer's purpose."""
+    start, _ = harness
+    gate_type, event_type, _, _, gate = gated
+    key, purpose = f"{name}-{unique}", f"{name}_{unique}"
+    calls, record = _recorder(key)
+    consumer = await start(purpose, {gate_type: gate, event_type: record}, **kw)
+    return consumer, key, calls, purpose
+
+
 async def _pile_up(settings, topology, consumer, gate_type, opened, events) -> None:
     await _publish(settings, topology, Event(type=gate_type, producer="tests"))
     await poll_until(lambda: opened.is_set(), what="gate handler running")
@@ -62,13 +73,9 @@ async def _handled_at(pool, consumer: str, ids) -> list:
 
 async def test_messages_delivered_together_are_handled_in_one_transaction(
         harness, settings, billing_pool, unique, gated):
-    start, topology = harness
-    gate_type, event_type, opened, release, gate = gated
-    key = f"batch-{unique}"
-    calls, record = _recorder(key)
-
-    purpose = f"batch_{unique}"
-    consumer = await start(purpose, {gate_type: gate, event_type: record})
+    _, topology = harness
+    gate_type, event_type, opened, release, _ = gated
+    consumer, key, calls, purpose = await _recording(harness, gated, unique, "batch")
     events = [Event(type=event_type, producer="tests", data={"n": n}) for n in range(5)]
     # The first event twice: the copy in the same batch is a duplicate.
     await _pile_up(settings, topology, consumer, gate_type, opened, events + events[:1])
@@ -150,18 +157,16 @@ async def test_an_unbatched_consumer_runs_outside_effects_once_when_a_neighbour_
 
 async def test_events_the_consumer_does_not_want_are_acked_without_a_transaction(
         harness, settings, billing_pool, unique, gated):
-    start, topology = harness
-    gate_type, event_type, opened, release, gate = gated
-    key = f"wants-{unique}"
-    calls, record = _recorder(key)
+    _, topology = harness
+    gate_type, event_type, opened, release, _ = gated
 
-    purpose = f"wants_{unique}"
     def wants(event: Event) -> bool:
         if event.data.get("odd"):
             raise ValueError("a predicate that fails hands the event to its handler")
         return event.type == gate_type or event.data.get("mine", False)
 
-    consumer = await start(purpose, {gate_type: gate, event_type: record}, wants=wants)
+    consumer, key, calls, purpose = await _recording(harness, gated, unique, "wants",
+                                                     wants=wants)
     unwanted = [Event(type=event_type, producer="tests", data={"n": n}) for n in range(40)]
     wanted = [Event(type=event_type, producer="tests", data={"mine": True, "n": n})
               for n in range(2)] + [Event(type=event_type, producer="tests", data={"odd": 1})]
