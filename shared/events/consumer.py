@@ -28,16 +28,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 
 import aio_pika
 import asyncpg
 from aio_pika.abc import AbstractConnection, AbstractIncomingMessage
 
-from shared import metrics
+from shared import jsontext, metrics
 from shared.aio import Coalescer
 from shared.events.broker import Broker
-from shared.events.envelope import Event
-from shared.events.outbox import OutboxRelay, UnitOfWork
+from shared.events.envelope import Event, bundled, is_bundle
+from shared.events.outbox import BUNDLE_SIZE_HEADER, OutboxRelay, UnitOfWork
 from shared.events.topology import Topology
 from shared.logging import bind_ids, get_logger, new_id
 
@@ -165,46 +166,82 @@ class Consumer:
                 self._in_flight.discard(task)
 
     async def _handle_delivered(self, messages: list[AbstractIncomingMessage]) -> list[None]:
-        if len(messages) == 1:
+        if len(messages) == 1 and not is_bundle(messages[0].content_type):
             await self._process(messages[0])
         else:
             await self._process_batch(messages)
         return [None] * len(messages)
 
+    @staticmethod
+    def _attempts(message: AbstractIncomingMessage) -> int:
+        try:
+            return int((message.headers or {}).get(ATTEMPTS_HEADER, 0))
+        except (TypeError, ValueError):
+            return 0
+
+    def _items(self, message: AbstractIncomingMessage) -> list[Event | _Unreadable]:
+        """The message's events for this queue, in order: a lone envelope, or those of a
+        bundle whose type this queue handles (it was routed the bundle for them). What
+        cannot be read is an `_Unreadable` with the body to dead-letter."""
+        if not is_bundle(message.content_type):
+            try:
+                return [Event.from_bytes(message.body)]
+            except Exception as exc:
+                return [_Unreadable(message.body, str(exc))]
+        try:
+            elements = bundled(message.body)
+        except Exception as exc:
+            return [_Unreadable(message.body, str(exc))]
+        items: list[Event | _Unreadable] = []
+        for element in elements:
+            if isinstance(element, dict) and element.get("type") not in self._handlers:
+                continue
+            try:
+                items.append(Event.model_validate(element))
+            except Exception as exc:
+                items.append(_Unreadable(jsontext.dumps(element), str(exc)))
+        return items
+
     async def _process_batch(self, messages: list[AbstractIncomingMessage]) -> None:
         ready: list[tuple[AbstractIncomingMessage, Event, Handler, int]] = []
-        skipped: list[AbstractIncomingMessage] = []
+        settled: list[AbstractIncomingMessage] = []
         for message in messages:
-            try:
-                attempts = int((message.headers or {}).get(ATTEMPTS_HEADER, 0))
-                event = Event.from_bytes(message.body)
-                handler = self._handlers[event.type]
-            except Exception:
+            attempts = self._attempts(message)
+            items = self._items(message)
+            if any(isinstance(i, _Unreadable) or i.type not in self._handlers for i in items):
                 await self._process(message)  # dead-lettered there, with the reason
                 continue
-            if not self._wanted(event):
-                skipped.append(message)
-                metrics.EVENTS_HANDLED.labels(self._service, self.queue_name, "skipped").inc()
-                continue
-            ready.append((message, event, handler, attempts))
-        handled: list[bool] = []
-        if ready:
+            mine = []
+            for event in items:
+                if self._wanted(event):
+                    mine.append((message, event, self._handlers[event.type], attempts))
+                else:
+                    metrics.EVENTS_HANDLED.labels(
+                        self._service, self.queue_name, "skipped").inc()
+            if mine:
+                ready.extend(mine)
+            else:
+                settled.append(message)
+        done: list[tuple[Event, int, bool]] = []
+        for chunk in _chunks(ready, MAX_BATCH_EVENTS):
             try:
-                handled = await self._handle_batch([(e, h) for _, e, h, _ in ready])
+                handled = await self._handle_batch([(e, h) for _, e, h, _ in chunk])
             except Exception as exc:
-                log.info("event_batch_failed", queue=self.queue_name, size=len(ready),
+                log.info("event_batch_failed", queue=self.queue_name, size=len(chunk),
                          error=f"{type(exc).__name__}: {exc}"[:300])
-                for message, *_ in ready:
+                for message in dict.fromkeys(m for m, *_ in chunk):
                     await self._process(message)
-                ready = []
-        settled = skipped + [m for m, *_ in ready]
+                continue
+            settled.extend(dict.fromkeys(m for m, *_ in chunk))
+            done.extend((e, a, first) for (_, e, _, a), first in zip(chunk, handled,
+                                                                      strict=True))
         if not settled:
             return
         # One ack for the batch: every delivery up to its last tag is settled by now
         # (this worker handles deliveries in order; the ones handled alone above were
         # acked or rejected already), and `multiple` acks only the outstanding ones.
         await max(settled, key=lambda m: m.delivery_tag).ack(multiple=True)
-        for (_, event, _, attempts), first in zip(ready, handled, strict=True):
+        for event, attempts, first in done:
             outcome = "handled" if first else "duplicate"
             metrics.EVENTS_HANDLED.labels(self._service, self.queue_name, outcome).inc()
             bind_event(event)
@@ -255,40 +292,52 @@ class Consumer:
             return handled
 
     async def _process(self, message: AbstractIncomingMessage) -> None:
-        try:
-            attempts = int((message.headers or {}).get(ATTEMPTS_HEADER, 0))
-        except (TypeError, ValueError):
-            attempts = 0
-        try:
-            event = Event.from_bytes(message.body)
-        except Exception as exc:
+        """The message alone: each of its events in a transaction of its own, then one
+        ack. If a copy (retry, dead letter) cannot be published, the message goes back
+        to the queue; the events handled already are then duplicates (inbox)."""
+        attempts = self._attempts(message)
+        for item in self._items(message):
+            if not await self._process_one(message, item, attempts):
+                await message.nack(requeue=True)
+                return
+        await message.ack()
+
+    async def _process_one(self, message: AbstractIncomingMessage,
+                           item: Event | _Unreadable, attempts: int) -> bool:
+        """One event; False when its retry or dead-letter copy could not be published."""
+        if isinstance(item, _Unreadable):
             bind_ids(request_id=new_id(), correlation_id=None)
-            log.error("event_unparseable", queue=self.queue_name, error=str(exc)[:500],
+            log.error("event_unparseable", queue=self.queue_name, error=item.error[:500],
                       message_id=message.message_id)
-            await self._dead_letter(message, attempts, f"unparseable envelope: {exc}")
-            return
+            return await self._dead_letter(message, item.body, attempts,
+                                           f"unparseable envelope: {item.error}")
+        event = item
         bind_event(event)
         handler = self._handlers.get(event.type)
         if handler is None:
             # Bindings come from the handler table, so this is a misconfiguration.
             log.error("event_without_handler", queue=self.queue_name, event_type=event.type,
                       event_id=str(event.id))
-            await self._dead_letter(message, attempts, f"no handler for {event.type}")
-            return
+            return await self._dead_letter(message, self._body_of(message, event), attempts,
+                                           f"no handler for {event.type}")
         if not self._wanted(event):
-            await message.ack()
             metrics.EVENTS_HANDLED.labels(self._service, self.queue_name, "skipped").inc()
-            return
+            return True
         try:
             handled = await self._handle(event, handler)
         except Exception as exc:
-            await self._on_failure(message, event, attempts + 1, exc)
-            return
-        await message.ack()
+            return await self._on_failure(message, event, attempts + 1, exc)
         outcome = "handled" if handled else "duplicate"
         metrics.EVENTS_HANDLED.labels(self._service, self.queue_name, outcome).inc()
         log.info("event_" + outcome, event_type=event.type, event_id=str(event.id),
                  queue=self.queue_name, attempt=attempts + 1)
+        return True
+
+    @staticmethod
+    def _body_of(message: AbstractIncomingMessage, event: Event) -> bytes:
+        """The envelope of `event` alone: a lone message's own body, or, out of a
+        bundle, the event serialised again."""
+        return event.to_bytes() if is_bundle(message.content_type) else message.body
 
     async def _handle(self, event: Event, handler: Handler) -> bool:
         async with UnitOfWork(self._pool, producer=self._service, relay=self._relay) as uow:
@@ -302,40 +351,69 @@ class Consumer:
             return True
 
     async def _on_failure(self, message: AbstractIncomingMessage, event: Event,
-                          attempts: int, exc: Exception) -> None:
+                          attempts: int, exc: Exception) -> bool:
         error = f"{type(exc).__name__}: {exc}"[:1000]
+        body = self._body_of(message, event)
         if attempts >= self._max_attempts or isinstance(exc, PermanentError):
             log.error("event_dead_lettered", event_type=event.type, event_id=str(event.id),
                       queue=self.queue_name, attempts=attempts, error=error)
-            await self._dead_letter(message, attempts, error)
-            return
+            return await self._dead_letter(message, body, attempts, error)
         delay = self._retry_delays[min(attempts - 1, len(self._retry_delays) - 1)]
         log.warning("event_handler_failed", event_type=event.type, event_id=str(event.id),
                     queue=self.queue_name, attempt=attempts, retry_in=delay, error=error,
                     exc_info=exc)
         metrics.EVENTS_HANDLED.labels(self._service, self.queue_name, "retried").inc()
-        await self._republish(message, self._delays[delay], attempts, error)
+        return await self._send_copy(message, body, self._delays[delay], attempts, error)
 
-    async def _dead_letter(self, message: AbstractIncomingMessage, attempts: int,
-                           error: str) -> None:
+    async def _dead_letter(self, message: AbstractIncomingMessage, body: bytes,
+                           attempts: int, error: str) -> bool:
         metrics.EVENTS_HANDLED.labels(self._service, self.queue_name, "dead_lettered").inc()
-        await self._republish(message, self._dlx, attempts, error)
+        return await self._send_copy(message, body, self._dlx, attempts, error)
 
-    async def _republish(self, message: AbstractIncomingMessage, exchange, attempts: int,
-                         error: str) -> None:
-        """Publish a copy (confirmed) before acking the original: at-least-once."""
-        headers = dict(message.headers or {})
+    async def _send_copy(self, message: AbstractIncomingMessage, body: bytes, exchange,
+                         attempts: int, error: str) -> bool:
+        """Publish a copy of one event (confirmed), to be acked with its message after:
+        at-least-once. False if it could not be published."""
+        headers = {k: v for k, v in (message.headers or {}).items()
+                   if k not in ("CC", BUNDLE_SIZE_HEADER)}
         headers[ATTEMPTS_HEADER] = attempts
         headers[ERROR_HEADER] = error
+        lone = not is_bundle(message.content_type)
         copy = aio_pika.Message(
-            message.body, headers=headers, message_id=message.message_id, type=message.type,
-            content_type=message.content_type, app_id=message.app_id,
-            delivery_mode=aio_pika.DeliveryMode.PERSISTENT)
+            body, headers=headers, message_id=message.message_id if lone else None,
+            type=message.type if lone else None,
+            content_type=message.content_type if lone else "application/json",
+            app_id=message.app_id, delivery_mode=aio_pika.DeliveryMode.PERSISTENT)
         try:
             await exchange.publish(copy, routing_key=self.queue_name, timeout=10)
         except Exception:
             log.exception("event_republish_failed", queue=self.queue_name,
                           message_id=message.message_id)
-            await message.nack(requeue=True)
-            return
-        await message.ack()
+            return False
+        return True
+
+
+@dataclass(frozen=True)
+class _Unreadable:
+    """What could not be read as an event, with the body to dead-letter."""
+    body: bytes
+    error: str
+
+
+# Events handled in one transaction at most: a batch of bundles is split between them.
+MAX_BATCH_EVENTS = 500
+
+
+def _chunks(ready: list[tuple], limit: int) -> list[list[tuple]]:
+    """`ready` (a message's events next to each other) cut between messages into runs of
+    about `limit` events: a run ends once it holds `limit`."""
+    out: list[list[tuple]] = []
+    run: list[tuple] = []
+    for i, entry in enumerate(ready):
+        run.append(entry)
+        if len(run) >= limit and (i + 1 == len(ready) or ready[i + 1][0] is not entry[0]):
+            out.append(run)
+            run = []
+    if run:
+        out.append(run)
+    return out

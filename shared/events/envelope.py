@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,3 +37,51 @@ class Event(BaseModel):
     @classmethod
     def from_bytes(cls, body: bytes) -> "Event":
         return cls.model_validate(jsontext.loads(body))
+
+
+# A relay publishes the events of one batch as ONE message (a bundle): a JSON array of
+# envelopes in outbox order, routed by every event type in it (the first as routing key,
+# the others in the `CC` header, which RabbitMQ routes like extra routing keys), so each
+# queue bound to any of them gets the bundle once, in order. A receiver keeps the events
+# it is bound to and ignores the rest. A lone event is published as its own envelope.
+BUNDLE_CONTENT_TYPE = "application/vnd.norgate.events+json"
+
+
+def bundle_body(payloads: list[bytes]) -> bytes:
+    """The bundle of already serialised envelopes, without parsing them again."""
+    return b"[" + b",".join(payloads) + b"]"
+
+
+def is_bundle(content_type: str | None) -> bool:
+    return content_type == BUNDLE_CONTENT_TYPE
+
+
+def bundled(body: bytes) -> list[Any]:
+    """A bundle's elements, each still unvalidated (a dict, if well formed); a body that
+    is not a JSON array raises ValueError."""
+    elements = jsontext.loads(body)
+    if not isinstance(elements, list):
+        raise ValueError("an event bundle must be a JSON array")
+    return elements
+
+
+def topic_matches(pattern: str, key: str) -> bool:
+    """Whether an AMQP topic binding `pattern` (`*` one word, `#` zero or more) takes
+    routing key `key`: what a queue bound with it was routed a bundle for."""
+    def match(p: list[str], k: list[str]) -> bool:
+        if not p:
+            return not k
+        if p[0] == "#":
+            return any(match(p[1:], k[i:]) for i in range(len(k) + 1))
+        return bool(k) and p[0] in ("*", k[0]) and match(p[1:], k[1:])
+    return match(pattern.split("."), key.split("."))
+
+
+def events_of(body: bytes, content_type: str | None,
+              wanted: Callable[[str], bool]) -> list[Event]:
+    """The events of a message (a lone envelope or a bundle) whose type is `wanted`;
+    raises (ValueError, pydantic's ValidationError) on one that cannot be read."""
+    if not is_bundle(content_type):
+        return [Event.from_bytes(body)]
+    return [Event.model_validate(e) for e in bundled(body)
+            if not isinstance(e, dict) or wanted(str(e.get("type")))]

@@ -20,7 +20,7 @@ import asyncpg
 from shared import metrics
 from shared.aio import being_cancelled, cancel_and_wait
 from shared.events.broker import Broker, backoff_delays
-from shared.events.envelope import Event
+from shared.events.envelope import BUNDLE_CONTENT_TYPE, Event, bundle_body
 from shared.events.topology import Topology
 from shared.logging import get_logger
 
@@ -31,6 +31,9 @@ _OUTBOX_INSERT = """INSERT INTO outbox (event_id, event_type, payload)
     SELECT id, type, payload
       FROM unnest(${0}::uuid[], ${1}::text[], ${2}::bytea[])
     WITH ORDINALITY AS e(id, type, payload, n) ORDER BY n"""
+# A bundle stays well under RabbitMQ's largest message (16 MiB by default in 4.x).
+MAX_BUNDLE_BYTES = 1 << 20
+BUNDLE_SIZE_HEADER = "x-norgate-events"
 OUTBOX = "{outbox}"  # where a statement takes its events' outbox rows (outbox_clause)
 
 
@@ -237,15 +240,11 @@ class OutboxRelay:
             if not rows:
                 return 0
             exchange = await self._ensure_exchange()
-            # Published in seq order on one channel; confirms awaited together.
+            # In seq order on one channel, as few messages as the size cap allows
+            # (bundles); confirms awaited together.
             await asyncio.gather(*(
-                exchange.publish(
-                    aio_pika.Message(
-                        bytes(row["payload"]), message_id=str(row["event_id"]),
-                        type=row["event_type"], content_type="application/json",
-                        delivery_mode=aio_pika.DeliveryMode.PERSISTENT, app_id=self._service),
-                    routing_key=row["event_type"], mandatory=False, timeout=10)
-                for row in rows))
+                exchange.publish(message, routing_key=routing_key, mandatory=False, timeout=10)
+                for routing_key, message in self._messages(rows)))
             # The payload is dropped once published: it may hold secrets meant only
             # for the recipient (a confirmation token), and RabbitMQ has it now.
             await conn.execute(
@@ -253,6 +252,38 @@ class OutboxRelay:
                 [row["seq"] for row in rows])
         metrics.EVENTS_PUBLISHED.labels(self._service).inc(len(rows))
         return len(rows)
+
+    def _messages(self, rows: list) -> list[tuple[str, aio_pika.Message]]:
+        """The batch as messages, in order: a bundle for each run of rows under the size
+        cap, a lone envelope for a run of one."""
+        out: list[tuple[str, aio_pika.Message]] = []
+        run: list = []
+        size = 0
+        for row in [*rows, None]:
+            if row is not None:
+                payload = row["payload"]
+                if not run or size + len(payload) <= MAX_BUNDLE_BYTES:
+                    run.append(row)
+                    size += len(payload)
+                    continue
+            if len(run) == 1:
+                one = run[0]
+                out.append((one["event_type"], aio_pika.Message(
+                    bytes(one["payload"]), message_id=str(one["event_id"]),
+                    type=one["event_type"], content_type="application/json",
+                    delivery_mode=aio_pika.DeliveryMode.PERSISTENT, app_id=self._service)))
+            elif run:
+                types = list(dict.fromkeys(r["event_type"] for r in run))
+                out.append((types[0], aio_pika.Message(
+                    bundle_body([bytes(r["payload"]) for r in run]),
+                    message_id=str(run[0]["event_id"]), type="bundle",
+                    content_type=BUNDLE_CONTENT_TYPE,
+                    headers={"CC": types[1:], BUNDLE_SIZE_HEADER: len(run)} if len(types) > 1
+                    else {BUNDLE_SIZE_HEADER: len(run)},
+                    delivery_mode=aio_pika.DeliveryMode.PERSISTENT, app_id=self._service)))
+            if row is not None:
+                run, size = [row], len(row["payload"])
+        return out
 
     async def pending(self) -> int:
         async with self._pool.acquire() as conn:

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from aio_pika.abc import AbstractConnection, AbstractIncomingMessage
 
 from shared.events.broker import Broker
-from shared.events.envelope import Event
+from shared.events.envelope import Event, events_of, topic_matches
 from shared.events.topology import Topology
 from shared.logging import get_logger
 
@@ -49,7 +49,18 @@ class Subscriber:
 
     async def _deliver(self, message: AbstractIncomingMessage) -> None:
         try:
-            await self._on_event(Event.from_bytes(message.body))
+            events = events_of(message.body, message.content_type, self._hears)
         except Exception:
-            log.exception("subscriber_handler_failed", subscriber=self._name,
+            log.exception("subscriber_unparseable", subscriber=self._name,
                           message_id=message.message_id)
+            return
+        for event in events:
+            try:
+                await self._on_event(event)
+            except Exception:
+                log.exception("subscriber_handler_failed", subscriber=self._name,
+                              event_id=str(event.id))
+
+    def _hears(self, event_type: str) -> bool:
+        """Whether this subscriber is bound to `event_type` (a bundle holds others too)."""
+        return any(topic_matches(key, event_type) for key in self._keys)

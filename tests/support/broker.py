@@ -5,6 +5,12 @@ from __future__ import annotations
 import aio_pika
 
 from shared.events import Event, Topology
+from shared.events.envelope import (
+    BUNDLE_CONTENT_TYPE,
+    bundle_body,
+    events_of,
+    topic_matches,
+)
 
 
 class EventTap:
@@ -29,7 +35,8 @@ class EventTap:
 
     async def _on_message(self, message) -> None:
         self.messages.append(message)
-        self.events.append(Event.from_bytes(message.body))
+        self.events.extend(events_of(message.body, message.content_type, lambda t: any(
+            topic_matches(key, t) for key in self._keys)))
 
     async def __aexit__(self, *exc) -> None:
         await self._conn.close()
@@ -83,6 +90,23 @@ async def publish(amqp_url: str, topology: Topology, event: Event,
                              message_id=str(event.id),
                              delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
             routing_key=event.type)
+    finally:
+        await conn.close()
+
+
+async def publish_bundle(amqp_url: str, topology: Topology, elements: list[bytes],
+                         types: list[str]) -> None:
+    """Publish serialised envelopes (or anything) as one bundle routed by `types`, as a
+    relay publishes a batch."""
+    conn = await aio_pika.connect(amqp_url)
+    try:
+        channel = await conn.channel(publisher_confirms=True)
+        exchange = await topology.declare_exchange(channel)
+        await exchange.publish(
+            aio_pika.Message(bundle_body(elements), content_type=BUNDLE_CONTENT_TYPE,
+                             headers={"CC": types[1:]},
+                             delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
+            routing_key=types[0])
     finally:
         await conn.close()
 
