@@ -6,6 +6,13 @@ them to come due again), sends each in its own task, and records the attempt and
 what happens next in one transaction. A slow endpoint ties up only its own tasks:
 each endpoint has at most `PER_ENDPOINT` sends in flight, and the others go on.
 Endpoints that ask for ordering get one delivery at a time, oldest first.
+
+The common case skips the claim: the webhooks consumer asks the dispatcher for room
+(`reserve`) while it fans an event out, writes the deliveries it got room for already
+leased (first attempt counted, due again only when the lease runs out), and hands them
+over once its transaction commits (`send_leased`). The lease is the same guarantee as
+a claim's: if this process dies before or during the send, the delivery comes due and
+any replica's claim sends it. Ordered endpoints always go through the claim.
 """
 
 from __future__ import annotations
@@ -60,6 +67,14 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
         self._sends: dict[asyncio.Task, str] = {}  # task -> endpoint id
+        # Room set aside for deliveries being fanned out, to be sent once committed
+        # (reserve, send_leased): endpoint id -> how many.
+        self._reserved: dict[str, int] = {}
+        # Whether a claim may find something: deliveries fanned out without a lease,
+        # a claim that filled every free slot, an ordered endpoint's send finishing.
+        # Without one, a finished send does not wake the loop (its poll still runs).
+        self._backlog = True
+        self.lease_seconds = settings.webhook_timeout_seconds + LEASE_MARGIN
         self._http: aiohttp.ClientSession | None = None
         # Successful sends finishing together are recorded by one statement.
         # One row the database refused must not leave the others unrecorded.
@@ -67,7 +82,48 @@ class Dispatcher:
                                     alone_on=lambda exc: not database_gone(exc))
 
     def wake(self) -> None:
+        self._backlog = True
         self._wake.set()
+
+    # Deliveries sent as soon as their fan-out commits ---------------------------------
+
+    def _in_flight(self) -> int:
+        return len(self._sends) + sum(self._reserved.values())
+
+    def reserve(self, endpoint_id: str) -> bool:
+        """Set aside room for one send to `endpoint_id` (within the concurrency and
+        per-endpoint limits): its delivery is then born leased to this dispatcher, and
+        sent by `send_leased` after the commit, or given back by `unreserve`."""
+        if self._task is None or self._task.done() \
+                or self._in_flight() >= self._settings.webhook_concurrency:
+            return False
+        busy = self._reserved.get(endpoint_id, 0) + sum(
+            1 for e in self._sends.values() if e == endpoint_id)
+        if busy >= PER_ENDPOINT:
+            return False
+        self._reserved[endpoint_id] = self._reserved.get(endpoint_id, 0) + 1
+        return True
+
+    def unreserve(self, rows: list) -> None:
+        """Give back the room of deliveries whose fan-out did not commit."""
+        for row in rows:
+            left = self._reserved.get(row["endpoint_id"], 0) - 1
+            if left > 0:
+                self._reserved[row["endpoint_id"]] = left
+            else:
+                self._reserved.pop(row["endpoint_id"], None)
+
+    def send_leased(self, rows: list) -> None:
+        """Send deliveries born leased (their fan-out has committed). If this process
+        dies first, their lease runs out and a claim sends them."""
+        self.unreserve(rows)
+        for row in rows:
+            self._start(row)
+
+    def _start(self, row) -> None:
+        task = asyncio.create_task(self._deliver(row), name="webhook-send")
+        self._sends[task] = row["endpoint_id"]
+        task.add_done_callback(lambda t, ordered=row["ordered"]: self._done(t, ordered))
 
     async def start(self) -> None:
         connector = aiohttp.TCPConnector(
@@ -90,9 +146,13 @@ class Dispatcher:
     async def _run(self) -> None:
         backoff = 0.2
         while True:
-            free = self._settings.webhook_concurrency - len(self._sends)
+            # Cleared before the claim, not after: a wake-up while it runs (rows it may
+            # not have seen) makes the wait below return at once.
+            self._wake.clear()
+            free = self._settings.webhook_concurrency - self._in_flight()
             claimed = []
             if free > 0:
+                self._backlog = False
                 try:
                     claimed = await self._claim(free)
                     backoff = 0.2
@@ -104,12 +164,12 @@ class Dispatcher:
                     backoff = min(backoff * 2, 15.0)
                     continue
             for row in claimed:
-                task = asyncio.create_task(self._deliver(row), name="webhook-send")
-                self._sends[task] = row["endpoint_id"]
-                task.add_done_callback(self._done)
+                self._start(row)
             if claimed and len(claimed) == free:
+                self._backlog = True
                 continue  # maybe more due right now
-            self._wake.clear()
+            if free <= 0:
+                self._backlog = True  # what is due waits for a free slot
             try:
                 async with asyncio.timeout(self._settings.webhook_poll_seconds):
                     await self._wake.wait()
@@ -118,19 +178,21 @@ class Dispatcher:
             # Let more fan-outs and finished sends gather: one claim for all of them.
             await asyncio.sleep(self._settings.webhook_linger_seconds)
 
-    def _done(self, task: asyncio.Task) -> None:
+    def _done(self, task: asyncio.Task, ordered: bool) -> None:
         self._sends.pop(task, None)
-        self._wake.set()  # a slot is free; an ordered endpoint may have its next one due
+        if ordered or self._backlog:
+            # A slot is free for what is due; an ordered endpoint may have its next one.
+            self._wake.set()
 
     async def _claim(self, free: int) -> list[asyncpg.Record]:
-        counts: dict[str, int] = {}
+        counts: dict[str, int] = dict(self._reserved)
         for endpoint_id in self._sends.values():
             counts[endpoint_id] = counts.get(endpoint_id, 0) + 1
         busy = [e for e, n in counts.items() if n >= PER_ENDPOINT]
         async with self._pool.acquire() as conn, conn.transaction():
             return await store.claim_due(
                 conn, limit=min(free, 100), busy=busy, per_endpoint=PER_ENDPOINT,
-                lease_seconds=self._settings.webhook_timeout_seconds + LEASE_MARGIN)
+                lease_seconds=self.lease_seconds)
 
     # One delivery ------------------------------------------------------------------
 

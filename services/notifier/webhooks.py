@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
 
@@ -65,13 +65,21 @@ async def rotate_secret(conn: asyncpg.Connection, box: SecretBox, row, *,
     return updated, secret
 
 
-async def fan_out(conn: asyncpg.Connection,
-                  events: list[Event]) -> list[tuple[Event, list[str]]]:
+class Taker(Protocol):
+    """Who sends deliveries as soon as they are committed (the dispatcher)."""
+    lease_seconds: float
+
+    def reserve(self, endpoint_id: str) -> bool: ...
+
+
+async def fan_out(conn: asyncpg.Connection, events: list[Event], taker: Taker | None = None
+                  ) -> tuple[list[tuple[Event, list[str]]], list[dict[str, Any]]]:
     """One pending delivery per enabled endpoint of the event's merchant subscribed to
     its type, for each event in turn, written in the consumer's inbox transaction:
     one statement for the endpoints of them all, and when any has one, one to store
     the events and one for their deliveries. Returns (event, delivery ids) for the
-    events that have deliveries."""
+    events that have deliveries, and the deliveries born leased to `taker` (those to
+    unordered endpoints it has room for), as the rows it sends them from."""
     merchants: list[tuple[Event, int]] = []
     for event in events:
         if not event.merchant_id:
@@ -82,25 +90,39 @@ async def fan_out(conn: asyncpg.Connection,
             bind_event(event)
             log.warning("webhook_event_bad_merchant", event_id=str(event.id))
     if not merchants:
-        return []
+        return [], []
     endpoints: dict[int, list] = {}
     for row in await store.subscriptions(conn, sorted({m for _, m in merchants})):
         endpoints.setdefault(row["merchant_id"], []).append(row)
-    stored, deliveries, out = [], [], []
+    stored, deliveries, leased, sends, out = [], [], [], [], []
     for event, merchant_id in merchants:
-        ids = [e["endpoint_id"] for e in endpoints.get(merchant_id, ())
-               if domain.ALL in e["event_types"] or event.type in e["event_types"]]
-        if not ids:
+        targets = [e for e in endpoints.get(merchant_id, ())
+                   if domain.ALL in e["event_types"] or event.type in e["event_types"]]
+        if not targets:
             continue
-        stored.append(_event_row(event.id, event.type, event.company_id, merchant_id,
-                                 event.occurred_at, event.data))
-        made = [(domain.new_delivery_id(), endpoint_id, event.id) for endpoint_id in ids]
-        deliveries.extend(made)
-        out.append((event, [d[0] for d in made]))
+        row = _event_row(event.id, event.type, event.company_id, merchant_id,
+                         event.occurred_at, event.data)
+        stored.append(row)
+        ids = []
+        for endpoint in targets:
+            delivery_id = domain.new_delivery_id()
+            ids.append(delivery_id)
+            deliveries.append((delivery_id, endpoint["endpoint_id"], event.id))
+            taken = taker is not None and not endpoint["ordered"] \
+                and taker.reserve(endpoint["endpoint_id"])
+            leased.append(taken)
+            if taken:
+                sends.append({**endpoint, "delivery_id": delivery_id, "event_id": event.id,
+                              "event_type": event.type, "body": row[-1], "attempts": 1})
+        out.append((event, ids))
     if stored:
         await store.insert_events(conn, stored)
-        await store.insert_deliveries(conn, deliveries, "event")
-    return out
+        seqs = await store.insert_deliveries(
+            conn, deliveries, "event", leased=leased,
+            lease_seconds=taker.lease_seconds if taker is not None else 0.0)
+        for send in sends:
+            send["seq"] = seqs[send["delivery_id"]]
+    return out, sends
 
 
 def _event_row(event_id: uuid.UUID, event_type: str, company_id, merchant_id: int,
@@ -137,9 +159,9 @@ async def redeliver(conn: asyncpg.Connection, endpoint, body: domain.Redeliver) 
         limit=REDELIVERY_LIMIT)
     if event_id is not None and not rows:
         raise ApiError(Errors.NOT_FOUND, resource="Event")
-    return await store.insert_deliveries(
+    return list(await store.insert_deliveries(
         conn, [(domain.new_delivery_id(), endpoint["endpoint_id"], r["event_id"])
-               for r in rows], "redelivery")
+               for r in rows], "redelivery"))
 
 
 async def sync_merchant_endpoint(conn: asyncpg.Connection, box: SecretBox, settings: Settings, *,

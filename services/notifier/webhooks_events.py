@@ -15,12 +15,18 @@ def webhook_handlers(shared) -> dict:
     """`shared` is the notifier's context holder (services/notifier/context.py)."""
 
     async def on_events(events: list[Event], uow: UnitOfWork) -> None:
-        fanned = await webhooks.fan_out(uow.conn, events)
+        dispatcher = shared.dispatcher
+        fanned, leased = await webhooks.fan_out(uow.conn, events, dispatcher)
         for event, created in fanned:
             bind_event(event)
             log.info("webhook_fanned_out", event_id=str(event.id), event_type=event.type,
                      deliveries=len(created))
-        if fanned:
+        if leased:
+            # Sent at once when the transaction commits, without a claim; given back
+            # if it does not.
+            uow.after_commit(lambda: dispatcher.send_leased(leased))
+            uow.after_rollback(lambda: dispatcher.unreserve(leased))
+        if sum(len(created) for _, created in fanned) > len(leased):
             uow.after_commit(shared.wake)  # the dispatcher must see the committed rows
 
     async def on_merchant(event: Event, uow: UnitOfWork) -> None:

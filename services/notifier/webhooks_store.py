@@ -92,9 +92,11 @@ async def set_endpoint_url(conn: asyncpg.Connection, endpoint_id: str, url: str)
 
 async def subscriptions(conn: asyncpg.Connection,
                         merchant_ids: list[int]) -> list[asyncpg.Record]:
-    """The enabled endpoints of these merchants, with the event types they take."""
+    """The enabled endpoints of these merchants, with the event types they take and
+    what a send to them needs."""
     return await conn.fetch(
-        """SELECT endpoint_id, merchant_id, event_types FROM webhook_endpoints
+        """SELECT endpoint_id, merchant_id, event_types, ordered, url, secret,
+                  previous_secret, previous_secret_until FROM webhook_endpoints
            WHERE merchant_id = ANY($1::bigint[]) AND enabled AND deleted_at IS NULL
            ORDER BY endpoint_id""", merchant_ids)
 
@@ -131,20 +133,30 @@ async def insert_events(conn: asyncpg.Connection,
 
 
 async def insert_deliveries(conn: asyncpg.Connection, rows: list[tuple[str, str, uuid.UUID]],
-                            trigger: str) -> list[str]:
+                            trigger: str, *, leased: list[bool] | None = None,
+                            lease_seconds: float = 0.0) -> dict[str, int]:
     """rows: (delivery_id, endpoint_id, event_id) of stored events, inserted in this
-    order (one statement)."""
-    if rows:
-        await conn.execute(
-            """INSERT INTO webhook_deliveries (delivery_id, endpoint_id, event_id, trigger,
-                   occurred_at)
-               SELECT d.delivery_id, d.endpoint_id, d.event_id, $4, e.occurred_at
-               FROM unnest($1::text[], $2::text[], $3::uuid[])
-                    WITH ORDINALITY AS d(delivery_id, endpoint_id, event_id, ord)
-               JOIN webhook_events e ON e.event_id = d.event_id
-               WHERE e.event_id = ANY($3::uuid[])  -- by its key, whatever the statistics say
-               ORDER BY d.ord""", *zip(*rows, strict=True), trigger)
-    return [r[0] for r in rows]
+    order (one statement); each delivery's seq by its id, in that order. A delivery
+    `leased` is born leased to the caller, as a claim would have left it (its first
+    attempt counted, due again only when the lease runs out)."""
+    if not rows:
+        return {}
+    made = await conn.fetch(
+        """INSERT INTO webhook_deliveries (delivery_id, endpoint_id, event_id, trigger,
+               occurred_at, attempts, next_attempt_at)
+           SELECT d.delivery_id, d.endpoint_id, d.event_id, $4, e.occurred_at,
+                  CASE WHEN d.leased THEN 1 ELSE 0 END,
+                  CASE WHEN d.leased THEN now() + make_interval(secs => $6) ELSE now() END
+           FROM unnest($1::text[], $2::text[], $3::uuid[], $5::bool[])
+                WITH ORDINALITY AS d(delivery_id, endpoint_id, event_id, leased, ord)
+           JOIN webhook_events e ON e.event_id = d.event_id
+           WHERE e.event_id = ANY($3::uuid[])  -- by its key, whatever the statistics say
+           ORDER BY d.ord
+           RETURNING delivery_id, seq""",
+        *zip(*rows, strict=True), trigger, leased or [False] * len(rows),
+        float(lease_seconds))
+    seqs = {r["delivery_id"]: r["seq"] for r in made}
+    return {delivery_id: seqs[delivery_id] for delivery_id, _, _ in rows}
 
 
 async def claim_due(conn: asyncpg.Connection, *, limit: int, lease_seconds: float,
@@ -181,7 +193,7 @@ async def claim_due(conn: asyncpg.Connection, *, limit: int, lease_seconds: floa
                FROM picked WHERE d.seq = picked.seq
                RETURNING d.seq, d.delivery_id, d.endpoint_id, d.event_id, d.attempts)
            SELECT l.*, e.url, e.secret, e.previous_secret, e.previous_secret_until,
-                  ev.body, ev.event_type
+                  e.ordered, ev.body, ev.event_type
            FROM leased l
            JOIN webhook_endpoints e ON e.endpoint_id = l.endpoint_id
            JOIN webhook_events ev ON ev.event_id = l.event_id

@@ -76,6 +76,7 @@ class UnitOfWork:
         self.events: list[Event] = []  # every event emitted, in order
         self._written = 0  # how many of them are in the outbox already
         self._after_commit: list[Callable[[], object]] = []
+        self._after_rollback: list[Callable[[], object]] = []
         self.conn: asyncpg.Connection
 
     def after_commit(self, callback: Callable[[], object]) -> None:
@@ -83,6 +84,11 @@ class UnitOfWork:
         back): to wake a worker that should see what it wrote."""
         if callback not in self._after_commit:
             self._after_commit.append(callback)
+
+    def after_rollback(self, callback: Callable[[], object]) -> None:
+        """Call `callback` if the transaction does not commit: to give back what was
+        set aside for what it wrote."""
+        self._after_rollback.append(callback)
 
     def emit(self, event_type: str, data: dict[str, Any], *, company_id: str | None = None,
              merchant_id: str | None = None, event_id: uuid.UUID | None = None) -> Event:
@@ -119,6 +125,7 @@ class UnitOfWork:
         return await self.conn.fetchrow(sql, *args)
 
     async def __aexit__(self, exc_type, exc, tb) -> None:
+        committed = False
         try:
             if exc_type is not None:
                 await self._tx.rollback()
@@ -133,8 +140,14 @@ class UnitOfWork:
                 await self._tx.rollback()
                 raise
             await self._tx.commit()
+            committed = True
         finally:
-            await self._pool.release(self.conn)
+            try:
+                await self._pool.release(self.conn)
+            finally:
+                if not committed:
+                    for callback in self._after_rollback:
+                        callback()
         if self.events and self._relay is not None:
             self._relay.wake()
         for callback in self._after_commit:

@@ -96,7 +96,7 @@ async def test_fan_out_of_a_batch_gives_each_event_its_subscribers_in_order(
                       ("payment.completed", paid_only), ("payment.completed", silent),
                       ("payment.completed", every)])]
         async with conn.transaction():
-            fanned = await webhooks.fan_out(conn, events)
+            fanned, leased = await webhooks.fan_out(conn, events)
         rows = await conn.fetch(
             """SELECT d.delivery_id, d.endpoint_id, d.event_id, d.occurred_at, e.body
                FROM webhook_deliveries d JOIN webhook_events e USING (event_id)
@@ -110,6 +110,7 @@ async def test_fan_out_of_a_batch_gives_each_event_its_subscribers_in_order(
     assert [(e.id, ids) for e, ids in fanned] == \
         [(eid, [r["delivery_id"]]) for (eid, _), r in zip(expected, rows, strict=True)]
     assert stored == 3  # events nobody takes are not stored
+    assert leased == []  # nobody to send them at once: all wait for a claim
     occurred = {e.id: e.occurred_at for e in events}
     assert [r["occurred_at"] for r in rows] == [occurred[r["event_id"]] for r in rows]
     assert b'"paymentId":"pay_2"' in rows[1]["body"].replace(b" ", b"")

@@ -183,3 +183,29 @@ async def test_after_commit_callbacks_run_once_committed_and_never_on_rollback(
         assert seen == []  # not before the commit
     assert len(seen) == 1
     assert await seen[0] == 1  # the committed row is visible to it
+
+
+async def test_after_commit_and_after_rollback_callbacks_follow_the_outcome(
+        billing_pool, unique):
+    seen: list[str] = []
+    async with UnitOfWork(billing_pool, producer="billing") as uow:
+        uow.after_commit(lambda: seen.append("committed"))
+        uow.after_rollback(lambda: seen.append("rolled back"))
+    assert seen == ["committed"]
+    seen.clear()
+    with pytest.raises(RuntimeError):
+        async with UnitOfWork(billing_pool, producer="billing") as uow:
+            uow.after_commit(lambda: seen.append("committed"))
+            uow.after_rollback(lambda: seen.append("rolled back"))
+            raise RuntimeError("handler failed")
+    assert seen == ["rolled back"]
+    seen.clear()
+    with pytest.raises(Exception, match="duplicate key"):  # the commit itself fails
+        async with UnitOfWork(billing_pool, producer="billing") as uow:
+            await uow.conn.execute("SET CONSTRAINTS ALL DEFERRED")
+            await uow.conn.execute(
+                "CREATE TEMP TABLE t (id int PRIMARY KEY DEFERRABLE INITIALLY DEFERRED)")
+            await uow.conn.execute("INSERT INTO t VALUES (1), (1)")
+            uow.after_commit(lambda: seen.append("committed"))
+            uow.after_rollback(lambda: seen.append("rolled back"))
+    assert seen == ["rolled back"]

@@ -338,3 +338,43 @@ async def test_a_receiver_that_is_down_for_a_while_delays_but_never_drops(
     errors = [a["error"] for a in detail["result"]["attemptLog"][:-1]]
     assert errors and all(e.startswith("connection failed") for e in errors)
     assert detail["result"]["status"] == "succeeded"
+
+
+class _SenderThatDied:
+    """The fan-out's side of a notifier that took deliveries at birth (leased to it)
+    and died before sending them: it reserves room and never sends."""
+
+    lease_seconds = 1.5
+
+    def reserve(self, endpoint_id: str) -> bool:
+        return True
+
+
+async def test_a_delivery_born_leased_to_a_sender_that_died_is_sent_when_its_lease_ends(
+        settings, tmp_path, verifier, merchant, notifier_pool):
+    from services.notifier import webhooks
+    from shared.events import Event
+
+    receiver = Receiver(verifier, fail_first=0)
+    await receiver.start()
+    try:
+        async with notifier(settings, tmp_path) as client:
+            endpoint = await register(client, merchant, settings, receiver)
+            event = Event(type="payment.completed", producer="tests", data=payment(7),
+                          merchant_id=str(merchant.merchant_id),
+                          company_id=str(merchant.company_id))
+            async with notifier_pool.acquire() as conn, conn.transaction():
+                _, leased = await webhooks.fan_out(conn, [event], _SenderThatDied())
+            committed = time.monotonic()
+            assert [d["endpoint_id"] for d in leased] == [endpoint["endpointId"]]
+            await poll_until(lambda: str(event.id) in receiver.events, timeout=15,
+                             what="the delivery sent by a claim once its lease ended")
+            waited = time.monotonic() - committed
+            log = await client.get(f"/api/v2/webhooks/deliveries?eventId={event.id}",
+                                   headers=merchant.headers(settings))
+            [delivery] = (await log.json())["result"]["deliveries"]
+    finally:
+        await receiver.stop()
+    assert waited >= 1.4  # not before the lease ran out: nobody else sent it meanwhile
+    assert receiver.attempts[str(event.id)] == 1
+    assert delivery["attempts"] == 2  # the lost first attempt counts
