@@ -93,13 +93,23 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
 
 
 async def create_pool(dsn: str, *, schema: str, application_name: str,
-                      min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+                      min_size: int = 1, max_size: int = 10,
+                      custom_plans: bool = False) -> asyncpg.Pool:
+    """`custom_plans`: every execution of a prepared statement is planned for its own
+    arguments and the tables as they are now (`plan_cache_mode = force_custom_plan`).
+    PostgreSQL otherwise settles on a generic plan after five executions, made with the
+    statistics of that moment; a batch statement joining an array of keys to a table
+    that was small then keeps scanning the whole table as it grows, until the table is
+    analyzed again (never, where autovacuum is off). Planning each time costs a little
+    per statement; a service whose hot statements cannot be written plan-proof (the
+    notifier's updates of many deliveries) takes it."""
     quote_ident(schema)
+    settings = {"search_path": schema, "application_name": application_name}
+    if custom_plans:
+        settings["plan_cache_mode"] = "force_custom_plan"
     return await asyncpg.create_pool(
         dsn, min_size=min_size, max_size=max_size, init=_init_connection,
-        reset=_keep_session,
-        server_settings={"search_path": schema, "application_name": application_name},
-        command_timeout=30,
+        reset=_keep_session, server_settings=settings, command_timeout=30,
     )
 
 

@@ -72,6 +72,8 @@ class ServiceSpec:
     # Who the caller is. Services trust only the gateway's signed principal;
     # the gateway replaces this with its own authentication of public requests.
     identity_middleware: Callable = principal_middleware
+    # Plan every statement for its arguments (shared.db.create_pool).
+    custom_plans: bool = False
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -132,7 +134,8 @@ async def _database_ctx(app: web.Application) -> AsyncIterator[None]:
     finally:
         await conn.close()
     pool = await create_pool(dsn, schema=spec.name, application_name=f"norgate-{spec.name}",
-                             min_size=settings.db_pool_min, max_size=settings.db_pool_max)
+                             min_size=settings.db_pool_min, max_size=settings.db_pool_max,
+                             custom_plans=spec.custom_plans)
     app[POOL] = pool
     try:
         yield

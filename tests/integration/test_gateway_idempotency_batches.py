@@ -42,7 +42,7 @@ async def test_a_claim_batch_and_a_completion_batch_in_opposite_orders_do_not_de
     claims = [asyncio.create_task(store.claim(scope, k, fp)) for k in ("B", "A")]
     await poll_until(lambda: _waiting_on_locks(gw_pool, unique), what="claims waiting")
     # The originals finish together: one completion statement, A first.
-    done = [asyncio.create_task(store.complete(scope, k, o, 201, [], b"{}"))
+    done = [asyncio.create_task(store.complete(scope, k, o, fp, 201, [], b"{}"))
             for k, o in (("A", owner_a), ("B", owner_b))]
     await poll_until(lambda: _count_is(_waiting_on_locks(gw_pool, unique), 2),
                      what="completions waiting too")
@@ -56,3 +56,33 @@ async def test_a_claim_batch_and_a_completion_batch_in_opposite_orders_do_not_de
 
 async def _count_is(count, n: int) -> bool:
     return await count == n
+
+
+async def test_an_answer_whose_expired_claim_was_cleaned_up_is_still_kept(
+        settings, gw_pool, unique):
+    store = IdempotencyStore(gw_pool, settings)
+    scope, fp = f"api_key:{unique} POST /api/v2/payments/create", b"g" * 32
+    owner = await store.claim(scope, "slow", fp)
+    # The upstream took longer than the lease, and cleanup deleted the claim meanwhile.
+    await gw_pool.execute("DELETE FROM idempotency_keys WHERE scope = $1", scope)
+    assert await store.complete(scope, "slow", owner, fp, 201, [["Location", "/x"]],
+                                b'{"ok": true}') is True
+    again = await store.claim(scope, "slow", fp)
+    assert isinstance(again, Record) and again.state == "done" and again.status == 201
+    assert store.open(scope, "slow", again.body) == b'{"ok": true}'
+    assert again.headers == [["Location", "/x"]]
+
+
+async def test_an_answer_after_another_request_took_the_key_over_is_not_kept(
+        settings, gw_pool, unique):
+    store = IdempotencyStore(gw_pool, settings)
+    scope, fp = f"api_key:{unique} POST /api/v2/payments/create", b"h" * 32
+    first = await store.claim(scope, "k", fp)
+    await gw_pool.execute("UPDATE idempotency_keys SET expires_at = now() WHERE scope = $1",
+                          scope)  # its lease ran out
+    second = await store.claim(scope, "k", fp)
+    assert second != first
+    assert await store.complete(scope, "k", first, fp, 201, [], b"late") is False
+    assert await store.complete(scope, "k", second, fp, 200, [], b"mine") is True
+    row = await store.claim(scope, "k", fp)
+    assert isinstance(row, Record) and store.open(scope, "k", row.body) == b"mine"
