@@ -104,9 +104,9 @@ class Settings(BaseSettings):
     db_pool_max: int = Field(default=10, ge=1)
     relay_batch_size: int = Field(default=200, ge=1, le=10_000)
     relay_poll_seconds: float = Field(default=1.0, gt=0)
-    relay_linger_seconds: float = Field(default=0.005, ge=0, le=1)
+    relay_linger_seconds: float = Field(default=0.01, ge=0, le=1)
     consumer_prefetch: int = Field(default=32, ge=1)
-    consumer_linger_seconds: float = Field(default=0.005, ge=0, le=1)
+    consumer_linger_seconds: float = Field(default=0.02, ge=0, le=1)
     consumer_max_attempts: int = Field(default=8, ge=1, le=20)
     consumer_retry_delays: tuple[float, ...] = (1, 5, 30, 120, 600, 1800, 3600)
 
