@@ -22,6 +22,7 @@ from yarl import URL
 
 from services.gateway.authn import RATE_HEADERS_KEY
 from services.gateway.routing import route_for
+from services.gateway.upstream import Pool, UpstreamError, Upstreams
 from shared import metrics
 from shared import principal as principal_mod
 from shared.http.errors import ApiError, Errors
@@ -38,6 +39,9 @@ from shared.logging import current_correlation_id, get_logger
 log = get_logger(__name__)
 
 UPSTREAM_SESSION = web.AppKey("upstream_session", aiohttp.ClientSession)
+# The gateway's own client (services/gateway/upstream.py), for requests whose body is
+# in hand; aiohttp's session carries the rest.
+UPSTREAMS = web.AppKey("upstreams", Upstreams)
 # Set by a middleware that already read the request body: forward these bytes.
 REQUEST_BODY_KEY = web.RequestKey("request_body", bytes)
 # Set to N to get an upstream answer of at most N bytes back as an unprepared
@@ -55,6 +59,13 @@ _DROP_RESPONSE = frozenset(h.lower() for h in (
     "Connection", "Keep-Alive", "Transfer-Encoding", "Trailer", "Upgrade", "Content-Length",
     "Server", "Date"))
 CHUNK = 64 * 1024
+# A request body up to this size is read before it is forwarded (the lean client); a
+# larger one streams through aiohttp.
+SMALL_BODY = 16 * 1024
+# An answer up to this size is read whole and sent with one write; a larger one streams.
+INLINE_ANSWER = 256 * 1024
+# Sent by the lean client itself, or meaningless once the body is in hand.
+_LEAN_DROP = frozenset(("content-length", "expect"))
 
 
 async def upstream_session_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -64,7 +75,9 @@ async def upstream_session_ctx(app: web.Application) -> AsyncIterator[None]:
         connector=connector, auto_decompress=False,
         timeout=aiohttp.ClientTimeout(total=None, connect=5,
                                       sock_read=settings.upstream_timeout_seconds))
+    app[UPSTREAMS] = Upstreams()
     yield
+    app[UPSTREAMS].close()
     await app[UPSTREAM_SESSION].close()
 
 
@@ -143,6 +156,15 @@ async def proxy(request: web.Request) -> web.StreamResponse:
     if request.content_length is not None and request.content_length > limit:
         raise ApiError(Errors.BODY_TOO_LARGE, limit=limit)
     buffered = request.get(REQUEST_BODY_KEY)
+    pool = request.app[UPSTREAMS].pool(settings.url_of(service))
+    if pool is not None and request.method != "HEAD":
+        if buffered is None and not request.body_exists:
+            buffered = b""
+        elif buffered is None and request.content_length is not None \
+                and request.content_length <= SMALL_BODY:
+            buffered = await _read_small(request, service)
+        if buffered is not None:
+            return await _proxy_lean(request, service, pool, buffered)
     body = _LimitedBody(request.content, limit) \
         if request.body_exists and buffered is None else None
     data = body.__aiter__() if body else (buffered if request.body_exists else None)
@@ -208,6 +230,73 @@ async def proxy(request: web.Request) -> web.StreamResponse:
         raise _upstream_error(service, exc) from None
 
 
+async def _read_small(request: web.Request, service: str) -> bytes:
+    try:
+        return await request.read()
+    except ConnectionResetError as exc:  # hung up mid-body
+        _client_went_away(service, exc)
+        raise ApiError(Errors.CLIENT_CLOSED) from None
+
+
+async def _proxy_lean(request: web.Request, service: str, pool: Pool,
+                      body: bytes) -> web.StreamResponse:
+    """The proxy through the gateway's own client: the request body is in hand."""
+    settings = request.app[SETTINGS]
+    headers = [(k, v) for k, v in _forward_headers(request).items()
+               if k.lower() not in _LEAN_DROP]
+    try:
+        upstream = await pool.request(request.method, request.raw_path, headers, body,
+                                      settings.upstream_timeout_seconds)
+    except UpstreamError as exc:
+        raise _upstream_error(service, exc) from None
+    except asyncio.CancelledError as exc:
+        if _client_gone(request):
+            _client_went_away(service, exc)
+        raise
+    answer = CIMultiDict((k, v) for k, v in upstream.headers
+                         if k.lower() not in _DROP_RESPONSE)
+    answer.update(request.get(RATE_HEADERS_KEY, {}))
+    answer[REQUEST_ID] = request[REQUEST_ID_KEY]
+    answer[CORRELATION_ID] = current_correlation_id() or request[REQUEST_ID_KEY]
+    cap = request.get(BUFFER_RESPONSE_KEY, INLINE_ANSWER)
+    response: web.StreamResponse | None = None
+    try:
+        head = b""
+        if (upstream.content_length or 0) <= cap:
+            head, complete = await upstream.read_at_most(cap)
+            if complete:
+                return web.Response(status=upstream.status, reason=upstream.reason,
+                                    headers=answer, body=head)
+        response = web.StreamResponse(status=upstream.status, reason=upstream.reason,
+                                      headers=answer)
+        if upstream.content_length is not None:
+            response.content_length = upstream.content_length
+        await _to_client(response.prepare(request))
+        if head:
+            await _to_client(response.write(head))
+        async for chunk in upstream.chunks():
+            await _to_client(response.write(chunk))
+        await _to_client(response.write_eof())
+        return response
+    except _ClientGone as exc:
+        _client_went_away(service, exc)
+        return response
+    except asyncio.CancelledError as exc:
+        if _client_gone(request):
+            _client_went_away(service, exc)
+        raise
+    except UpstreamError as exc:
+        if response is not None and response.prepared:
+            log.warning("upstream_broke_mid_stream", upstream=service, error=str(exc))
+            metrics.UPSTREAM_ERRORS.labels(service, "mid_stream").inc()
+            if request.transport is not None:
+                request.transport.close()
+            return response
+        raise _upstream_error(service, exc) from None
+    finally:
+        upstream.close_unless_released()
+
+
 def _client_went_away(service: str, exc: BaseException) -> None:
     metrics.CLIENTS_GONE.labels(service).inc()
     log.info("client_went_away", upstream=service, error=repr(exc))
@@ -227,6 +316,15 @@ async def _read_at_most(stream: aiohttp.StreamReader, cap: int) -> tuple[bytes, 
 
 
 def _upstream_error(service: str, exc: BaseException) -> ApiError:
+    if isinstance(exc, UpstreamError):
+        if exc.kind == "timeout":
+            metrics.UPSTREAM_ERRORS.labels(service, "timeout").inc()
+            log.warning("upstream_timeout", upstream=service)
+            return ApiError(Errors.UPSTREAM_TIMEOUT, service=service)
+        metrics.UPSTREAM_ERRORS.labels(service, exc.kind).inc()
+        log.warning("upstream_unavailable" if exc.kind == "unavailable" else "upstream_failed",
+                    upstream=service, error=str(exc))
+        return ApiError(Errors.UPSTREAM_UNAVAILABLE, service=service)
     if isinstance(exc, aiohttp.ClientConnectorError):
         metrics.UPSTREAM_ERRORS.labels(service, "unavailable").inc()
         log.warning("upstream_unavailable", upstream=service, error=str(exc))

@@ -16,7 +16,7 @@ from pydantic import SecretStr
 
 from services.auth.app import build_spec as auth_spec
 from services.gateway.app import build_spec
-from services.gateway.proxy import UPSTREAM_SESSION
+from services.gateway.proxy import UPSTREAM_SESSION, UPSTREAMS
 from shared import metrics, principal
 from shared.http.app import create_app
 from tests.conftest import serve
@@ -296,10 +296,28 @@ async def test_a_client_hanging_up_mid_body_is_counted_as_gone_not_as_an_upstrea
         head = ("POST /api/v2/payments/create HTTP/1.1\r\nHost: x\r\n"
                 f"Authorization: {client.session.headers['Authorization']}\r\n"
                 "Content-Type: application/json\r\nContent-Length: 40000\r\n\r\n")
-        # Hang up once the gateway has the request on its way upstream, body unfinished.
+        # A large body streams upstream as it arrives: hang up once the gateway has the
+        # request on its way upstream, body unfinished.
         await _hang_up(port, head, b"a" * 1000, then=lambda: _forwarding(app))
         await poll_until(lambda: _is(_moved(before), [1, 0, 0, 0, 0]),
                          what="the client counted as gone, and nothing else")
+
+
+async def test_a_client_hanging_up_mid_small_body_is_counted_as_gone(gateway):
+    """A small body is read whole before it is forwarded (the lean client): a client that
+    hangs up while it is read is gone, nothing upstream failed, nothing was forwarded."""
+    client, s = gateway
+    async with production_gateway(s) as (port, app):
+        before = [c._value.get() for c in _counters()]
+        head = ("POST /api/v2/payments/create HTTP/1.1\r\nHost: x\r\n"
+                f"Authorization: {client.session.headers['Authorization']}\r\n"
+                "Content-Type: application/json\r\nContent-Length: 4000\r\n\r\n")
+        # Hang up as soon as the head and part of the body are out.
+        await _hang_up(port, head, b"a" * 1000, then=lambda: True)
+        await poll_until(lambda: _is(_moved(before), [1, 0, 0, 0, 0]),
+                         what="the client counted as gone, and nothing else")
+        assert app[UPSTREAMS].in_use() == 0
+
 
 
 async def test_an_upstream_timeout_after_the_client_left_is_still_the_upstreams(gateway):
@@ -334,7 +352,8 @@ async def test_a_chunked_body_that_does_not_parse_is_a_400(gateway):
 
 def _forwarding(app) -> bool:
     """True while the gateway holds a connection upstream for a request."""
-    return len(app[UPSTREAM_SESSION].connector._acquired) > 0  # noqa: SLF001
+    return len(app[UPSTREAM_SESSION].connector._acquired) > 0 \
+        or app[UPSTREAMS].in_use() > 0  # noqa: SLF001
 
 
 async def _is(value, expected) -> bool:
