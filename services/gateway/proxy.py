@@ -1,10 +1,12 @@
 """Streaming reverse proxy from the public port to the services.
 
-Request and response bodies stream through without being buffered, with one
-exception: a middleware that needed the whole request (Idempotency-Key, which
-fingerprints the body) leaves the bytes it read in `REQUEST_BODY_KEY`, and asks
-for the answer as a `web.Response` up to `BUFFER_RESPONSE_KEY` bytes (a larger
-answer streams as usual). The caller's identity is forwarded only as a
+A request whose body is in hand (none; the bytes a middleware that needed the whole
+request left in `REQUEST_BODY_KEY`, as Idempotency-Key does to fingerprint it; or a
+body up to `SMALL_BODY` read at once) goes through the gateway's own HTTP/1.1 client
+(services/gateway/upstream.py), its answer read whole up to `INLINE_ANSWER` (or
+`BUFFER_RESPONSE_KEY` bytes, for a middleware that wants it as a `web.Response`) and
+streamed beyond. A larger body streams through aiohttp's client as it arrives, and so
+does its answer. The caller's identity is forwarded only as a
 principal the gateway signed itself; any `X-Norgate-Principal` a client sends
 is dropped. A service that is down is a 502, one that is too slow a 504, each
 in the family's envelope.
