@@ -54,14 +54,18 @@ class Response:
         self.complete = False
         self._error: UpstreamError | None = None
         self._released = False
+        self.until_close = False
 
     # Fed by the connection -----------------------------------------------------------
 
-    def _headers_done(self, status: int, reason: str, headers: list[tuple[str, str]]) -> None:
+    def _headers_done(self, status: int, reason: str, headers: list[tuple[str, str]], *,
+                      until_close: bool) -> None:
         self.status, self.reason, self.headers = status, reason, headers
         for name, value in headers:
             if name.lower() == "content-length" and value.isdigit():
                 self.content_length = int(value)
+        # Neither a length nor chunks: the body ends when the upstream closes.
+        self.until_close = until_close and self.content_length is None
         if not self._head.done():
             self._head.set_result(None)
 
@@ -164,6 +168,7 @@ class _Connection(asyncio.Protocol):
         self._headers: list[tuple[str, str]] = []
         self._keep_alive = True
         self._paused = False
+        self._interim = False
 
     # asyncio.Protocol
 
@@ -178,15 +183,20 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc) -> None:
         self.closed = True
-        if self._response is not None and not self._response.complete:
-            self._response._fail(UpstreamError(
-                "broken", f"the connection closed mid-answer: {exc or 'EOF'}"))
+        response = self._response
+        if response is not None and not response.complete:
+            if exc is None and response._head.done() and response.until_close:
+                response._done()  # a body delimited by the end of the connection
+            else:
+                response._fail(UpstreamError(
+                    "broken", f"the connection closed mid-answer: {exc or 'EOF'}"))
 
     # httptools callbacks
 
     def on_message_begin(self) -> None:
         self._reason = b""
         self._headers = []
+        self._interim = False
 
     def on_status(self, status: bytes) -> None:
         self._reason += status
@@ -195,17 +205,25 @@ class _Connection(asyncio.Protocol):
         self._headers.append((name.decode("latin-1"), value.decode("latin-1")))
 
     def on_headers_complete(self) -> None:
+        status = self._parser.get_status_code()
+        if 100 <= status < 200:
+            # An interim answer (100 Continue, 103 Early Hints): the real one follows
+            # on this connection, and it alone is the request's.
+            self._interim = True
+            return
         self._keep_alive = self._parser.should_keep_alive()
         if self._response is not None:
-            self._response._headers_done(self._parser.get_status_code(),
-                                         self._reason.decode("latin-1"), self._headers)
+            chunked = any(n.lower() == "transfer-encoding" and "chunked" in v.lower()
+                          for n, v in self._headers)
+            self._response._headers_done(status, self._reason.decode("latin-1"),
+                                         self._headers, until_close=not chunked)
 
     def on_body(self, body: bytes) -> None:
-        if self._response is not None:
+        if self._response is not None and not self._interim:
             self._response._body(body)
 
     def on_message_complete(self) -> None:
-        if self._response is not None:
+        if self._response is not None and not self._interim:
             self._response._done()
 
     # Used by the pool and the response
@@ -239,6 +257,7 @@ class _Connection(asyncio.Protocol):
         self._pool.in_use.discard(self)
         if response.complete and self._keep_alive and not self.closed:
             self.used_at = time.monotonic()
+            self.resume()  # reading may have paused for this answer's back-pressure
             self._pool.give_back(self)
         else:
             self.close()
@@ -284,9 +303,13 @@ class Pool:
         """Send the request and wait for the answer's head. `target` is the path and
         query as the client encoded them; `headers` are sent as given, with Host and
         Content-Length set here."""
-        head = [f"{method} {target} HTTP/1.1\r\n".encode(), self._host_header]
+        head = [f"{method} {target} HTTP/1.1\r\n".encode("utf-8", "surrogateescape"),
+                self._host_header]
         for name, value in headers:
-            head.append(f"{name}: {value}\r\n".encode())
+            if "\r" in value or "\n" in value or "\r" in name or "\n" in name:
+                raise UpstreamError("broken", f"a line break in header {name!r}")
+            # The bytes the client sent (aiohttp keeps what is not UTF-8 as surrogates).
+            head.append(f"{name}: {value}\r\n".encode("utf-8", "surrogateescape"))
         if body or method not in ("GET", "HEAD", "DELETE", "OPTIONS"):
             head.append(f"Content-Length: {len(body)}\r\n".encode())
         head.append(b"\r\n")

@@ -40,6 +40,7 @@ from shared.settings import Settings
 log = get_logger(__name__)
 PER_ENDPOINT = 4
 LEASE_MARGIN = 30.0  # seconds a lease outlives the request timeout
+RESERVATION_SECONDS = 60.0  # room reserved for a fan-out is lost after this
 USER_AGENT = "norgate-webhooks/1"
 
 ATTEMPTS = Counter("norgate_webhook_attempts_total", "Webhook delivery attempts by outcome",
@@ -70,11 +71,13 @@ class Dispatcher:
         # Room set aside for deliveries being fanned out, to be sent once committed
         # (reserve, send_leased): endpoint id -> how many.
         self._reserved: dict[str, int] = {}
+        self._reserved_at: dict[str, float] = {}  # endpoint id -> its latest reservation
         # Whether a claim may find something: deliveries fanned out without a lease,
         # a claim that filled every free slot, an ordered endpoint's send finishing.
         # Without one, a finished send does not wake the loop (its poll still runs).
         self._backlog = True
         self.lease_seconds = settings.webhook_timeout_seconds + LEASE_MARGIN
+        self._stopping = False
         self._http: aiohttp.ClientSession | None = None
         # Successful sends finishing together are recorded by one statement.
         # One row the database refused must not leave the others unrecorded.
@@ -94,7 +97,7 @@ class Dispatcher:
         """Set aside room for one send to `endpoint_id` (within the concurrency and
         per-endpoint limits): its delivery is then born leased to this dispatcher, and
         sent by `send_leased` after the commit, or given back by `unreserve`."""
-        if self._task is None or self._task.done() \
+        if self._task is None or self._task.done() or self._stopping \
                 or self._in_flight() >= self._settings.webhook_concurrency:
             return False
         busy = self._reserved.get(endpoint_id, 0) + sum(
@@ -102,7 +105,21 @@ class Dispatcher:
         if busy >= PER_ENDPOINT:
             return False
         self._reserved[endpoint_id] = self._reserved.get(endpoint_id, 0) + 1
+        self._reserved_at[endpoint_id] = time.monotonic()
         return True
+
+    def _expire_reservations(self) -> None:
+        """A safety net: room reserved longer ago than any fan-out transaction lasts was
+        lost (a path that neither sent nor gave it back); without this, an endpoint
+        whose room leaked would be skipped by every claim."""
+        now = time.monotonic()
+        for endpoint_id, at in list(self._reserved_at.items()):
+            if now - at > RESERVATION_SECONDS:
+                lost = self._reserved.pop(endpoint_id, 0)
+                del self._reserved_at[endpoint_id]
+                if lost:
+                    log.warning("webhook_reservations_expired", endpoint_id=endpoint_id,
+                                count=lost)
 
     def unreserve(self, rows: list) -> None:
         """Give back the room of deliveries whose fan-out did not commit."""
@@ -112,11 +129,15 @@ class Dispatcher:
                 self._reserved[row["endpoint_id"]] = left
             else:
                 self._reserved.pop(row["endpoint_id"], None)
+                self._reserved_at.pop(row["endpoint_id"], None)
 
     def send_leased(self, rows: list) -> None:
         """Send deliveries born leased (their fan-out has committed). If this process
-        dies first, their lease runs out and a claim sends them."""
+        dies first, or is stopping, their lease runs out and a claim sends them."""
         self.unreserve(rows)
+        if self._stopping:
+            log.info("webhook_sends_left_to_their_lease", deliveries=len(rows))
+            return
         for row in rows:
             self._start(row)
 
@@ -135,6 +156,7 @@ class Dispatcher:
         self._task = asyncio.create_task(self._run(), name="webhook-dispatcher")
 
     async def stop(self) -> None:
+        self._stopping = True
         await cancel_and_wait(self._task)
         for task in list(self._sends):
             await cancel_and_wait(task)
@@ -149,12 +171,13 @@ class Dispatcher:
             # Cleared before the claim, not after: a wake-up while it runs (rows it may
             # not have seen) makes the wait below return at once.
             self._wake.clear()
+            self._expire_reservations()
             free = self._settings.webhook_concurrency - self._in_flight()
             claimed = []
             if free > 0:
                 self._backlog = False
                 try:
-                    claimed = await self._claim(free)
+                    claimed, skipped = await self._claim(free)
                     backoff = 0.2
                 except Exception as exc:
                     if being_cancelled():
@@ -168,8 +191,10 @@ class Dispatcher:
             if claimed and len(claimed) == free:
                 self._backlog = True
                 continue  # maybe more due right now
-            if free <= 0:
-                self._backlog = True  # what is due waits for a free slot
+            if claimed or skipped or free <= 0:
+                # More may be due: behind the per-endpoint limit, a claim's own cap, or
+                # a free slot. Finished sends wake the loop until a claim finds nothing.
+                self._backlog = True
             try:
                 async with asyncio.timeout(self._settings.webhook_poll_seconds):
                     await self._wake.wait()
@@ -184,15 +209,17 @@ class Dispatcher:
             # A slot is free for what is due; an ordered endpoint may have its next one.
             self._wake.set()
 
-    async def _claim(self, free: int) -> list[asyncpg.Record]:
+    async def _claim(self, free: int) -> tuple[list[asyncpg.Record], bool]:
+        """Leased due deliveries, and whether endpoints at their limit were skipped."""
         counts: dict[str, int] = dict(self._reserved)
         for endpoint_id in self._sends.values():
             counts[endpoint_id] = counts.get(endpoint_id, 0) + 1
         busy = [e for e, n in counts.items() if n >= PER_ENDPOINT]
         async with self._pool.acquire() as conn, conn.transaction():
-            return await store.claim_due(
+            rows = await store.claim_due(
                 conn, limit=min(free, 100), busy=busy, per_endpoint=PER_ENDPOINT,
                 lease_seconds=self.lease_seconds)
+        return rows, bool(busy)
 
     # One delivery ------------------------------------------------------------------
 

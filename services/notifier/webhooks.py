@@ -71,6 +71,8 @@ class Taker(Protocol):
 
     def reserve(self, endpoint_id: str) -> bool: ...
 
+    def unreserve(self, rows: list) -> None: ...
+
 
 async def fan_out(conn: asyncpg.Connection, events: list[Event], taker: Taker | None = None
                   ) -> tuple[list[tuple[Event, list[str]]], list[dict[str, Any]]]:
@@ -116,10 +118,15 @@ async def fan_out(conn: asyncpg.Connection, events: list[Event], taker: Taker | 
                               "event_type": event.type, "body": row[-1], "attempts": 1})
         out.append((event, ids))
     if stored:
-        await store.insert_events(conn, stored)
-        seqs = await store.insert_deliveries(
-            conn, deliveries, "event", leased=leased,
-            lease_seconds=taker.lease_seconds if taker is not None else 0.0)
+        try:
+            await store.insert_events(conn, stored)
+            seqs = await store.insert_deliveries(
+                conn, deliveries, "event", leased=leased,
+                lease_seconds=taker.lease_seconds if taker is not None else 0.0)
+        except BaseException:
+            if taker is not None and sends:
+                taker.unreserve(sends)  # the caller never sees them: give the room back
+            raise
         for send in sends:
             send["seq"] = seqs[send["delivery_id"]]
     return out, sends

@@ -145,13 +145,15 @@ class UnitOfWork:
             try:
                 await self._pool.release(self.conn)
             finally:
-                if not committed:
+                # Whatever happens to the connection, the outcome decides which run.
+                if committed:
+                    if self.events and self._relay is not None:
+                        self._relay.wake()
+                    for callback in self._after_commit:
+                        callback()
+                else:
                     for callback in self._after_rollback:
                         callback()
-        if self.events and self._relay is not None:
-            self._relay.wake()
-        for callback in self._after_commit:
-            callback()
 
 
 class OutboxRelay:

@@ -14,8 +14,9 @@ from collections.abc import Awaitable, Callable
 
 from aio_pika.abc import AbstractConnection, AbstractIncomingMessage
 
+from shared import jsontext
 from shared.events.broker import Broker
-from shared.events.envelope import Event, events_of, topic_matches
+from shared.events.envelope import Event, bundled, is_bundle, topic_matches
 from shared.events.topology import Topology
 from shared.logging import get_logger
 
@@ -48,12 +49,22 @@ class Subscriber:
         log.info("subscriber_started", subscriber=self._name, keys=self._keys)
 
     async def _deliver(self, message: AbstractIncomingMessage) -> None:
+        events = []
         try:
-            events = events_of(message.body, message.content_type, self._hears)
+            elements = bundled(message.body) if is_bundle(message.content_type) \
+                else [jsontext.loads(message.body)]
         except Exception:
             log.exception("subscriber_unparseable", subscriber=self._name,
                           message_id=message.message_id)
             return
+        for element in elements:  # one that cannot be read does not cost the others
+            if isinstance(element, dict) and not self._hears(str(element.get("type"))):
+                continue
+            try:
+                events.append(Event.model_validate(element))
+            except Exception:
+                log.exception("subscriber_unparseable", subscriber=self._name,
+                              message_id=message.message_id)
         for event in events:
             try:
                 await self._on_event(event)

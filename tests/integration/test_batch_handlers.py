@@ -7,6 +7,9 @@ import random
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import asyncpg
+import pytest
+
 from services.billing import projections
 from services.notifier import webhooks
 from shared.events import Event
@@ -114,3 +117,46 @@ async def test_fan_out_of_a_batch_gives_each_event_its_subscribers_in_order(
     occurred = {e.id: e.occurred_at for e in events}
     assert [r["occurred_at"] for r in rows] == [occurred[r["event_id"]] for r in rows]
     assert b'"paymentId":"pay_2"' in rows[1]["body"].replace(b" ", b"")
+
+
+class _RecordingTaker:
+    """The dispatcher's side of a fan-out, recorded: room asked for and given back."""
+
+    lease_seconds = 60.0
+
+    def __init__(self):
+        self.reserved: list[str] = []
+        self.given_back: list[str] = []
+
+    def reserve(self, endpoint_id: str) -> bool:
+        self.reserved.append(endpoint_id)
+        return True
+
+    def unreserve(self, rows: list) -> None:
+        self.given_back += [r["endpoint_id"] for r in rows]
+
+
+async def test_a_fan_out_whose_writes_fail_gives_back_the_room_it_reserved(notifier_pool):
+    merchant = random.randint(2 * 10**9, 3 * 10**9)
+    ep = f"ep_t{uuid.uuid4().hex[:10]}"
+    event = Event(type="payment.created", producer="tests", merchant_id=str(merchant),
+                  company_id="1", data={"paymentId": "pay_x"})
+    taker = _RecordingTaker()
+    async with notifier_pool.acquire() as conn, notifier_pool.acquire() as other:
+        await conn.execute(
+            """INSERT INTO webhook_endpoints (endpoint_id, company_id, merchant_id, url,
+                   event_types, secret, enabled) VALUES ($1, 1, $2, $3, $4, 's', true)""",
+            ep, merchant, f"https://example.com/{ep}", ["*"])
+        holder = other.transaction()
+        await holder.start()
+        # Another transaction is writing the same event: ours must wait for it, and
+        # gives up after its lock timeout, once the room is reserved.
+        await other.execute(
+            """INSERT INTO webhook_events (event_id, event_type, merchant_id, occurred_at,
+                   body) VALUES ($1, 'payment.created', $2, now(), '')""", event.id, merchant)
+        with pytest.raises(asyncpg.LockNotAvailableError):
+            async with conn.transaction():
+                await conn.execute("SET LOCAL lock_timeout = '200ms'")
+                await webhooks.fan_out(conn, [event], taker)
+        await holder.rollback()
+    assert taker.reserved == [ep] and taker.given_back == [ep]

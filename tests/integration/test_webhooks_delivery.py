@@ -349,6 +349,9 @@ class _SenderThatDied:
     def reserve(self, endpoint_id: str) -> bool:
         return True
 
+    def unreserve(self, rows: list) -> None:
+        raise AssertionError("the fan-out committed: nothing to give back")
+
 
 async def test_a_delivery_born_leased_to_a_sender_that_died_is_sent_when_its_lease_ends(
         settings, tmp_path, verifier, merchant, notifier_pool):

@@ -13,6 +13,7 @@ from services.gateway import upstream as upstream_mod
 from services.gateway.upstream import UpstreamError, Upstreams
 from tests.conftest import serve
 from tests.support.net import free_port
+from tests.support.poll import poll_until
 
 BIG = b"x" * (3 * upstream_mod.HIGH_WATER)
 PEERS = web.AppKey("peers", list)
@@ -40,6 +41,9 @@ def _app() -> web.Application:
     async def big(request: web.Request) -> web.Response:
         return web.Response(body=BIG)
 
+    async def just_over(request: web.Request) -> web.Response:
+        return web.Response(body=b"y" * (upstream_mod.HIGH_WATER + 100))
+
     async def slow(request: web.Request) -> web.Response:
         await asyncio.sleep(5)
         return web.Response(text="late")
@@ -57,6 +61,7 @@ def _app() -> web.Application:
     app.router.add_get("/chunked", chunked)
     app.router.add_get("/big", big)
     app.router.add_get("/slow", slow)
+    app.router.add_get("/just-over", just_over)
     app.router.add_get("/cut", cut)
     return app
 
@@ -152,3 +157,59 @@ def test_only_plain_http_host_and_port_urls_get_a_pool():
     assert ups.pool("https://checkout:8002") is None
     assert ups.pool("http://checkout:8002/prefix") is None
     assert ups.pool("http://user@checkout:8002") is None
+
+
+async def _raw_server(answer: bytes):
+    """A server that answers every request on a connection with `answer` (raw bytes),
+    then closes if the answer says so."""
+    async def handle(reader, writer):
+        while True:
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = [int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                      if line.lower().startswith(b"content-length")]
+            if length:
+                await reader.readexactly(length[0])
+            writer.write(answer)
+            await writer.drain()
+            if b"Connection: close" in answer or b"Content-Length" not in answer:
+                writer.close()
+                return
+    return await asyncio.start_server(handle, "127.0.0.1", 0)
+
+
+async def test_an_interim_answer_is_skipped_and_each_request_gets_its_own():
+    server = await _raw_server(b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n"
+                               b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst")
+    async with server:
+        pool = Upstreams().pool(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}")
+        for _ in range(2):
+            response = await pool.request("GET", "/", [], b"", timeout=5)
+            assert response.status == 200
+            assert await response.read_at_most(1024) == (b"first", True)
+
+
+async def test_an_answer_delimited_by_the_close_of_the_connection_is_whole():
+    server = await _raw_server(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nto the end")
+    async with server:
+        pool = Upstreams().pool(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}")
+        response = await pool.request("GET", "/", [], b"", timeout=5)
+        assert await response.read_at_most(1024) == (b"to the end", True)
+
+
+async def test_a_connection_paused_for_back_pressure_is_resumed_before_reuse(server):
+    pool = _pool(server)
+    response = await pool.request("GET", "/just-over", [], b"", timeout=5)
+    conn = next(iter(pool.in_use))
+    # Nobody reads: the whole answer arrives, and its last bytes pass the high water.
+    await poll_until(lambda: conn._paused and response.complete,  # noqa: SLF001
+                     what="the answer buffered, reading paused")
+    response.close_unless_released()  # the client left; the answer was complete
+    again = await pool.request("GET", "/echo", [], b"", timeout=2)
+    assert again.status == 200
+    assert (await again.read_at_most(1 << 20))[1]
+
+
+async def test_a_header_with_a_line_break_is_refused_before_anything_is_sent(server):
+    with pytest.raises(UpstreamError):
+        await _pool(server).request("GET", "/echo", [("X-A", "a\r\nX-Injected: 1")], b"",
+                                    timeout=5)
