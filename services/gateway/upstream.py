@@ -324,9 +324,10 @@ class Pool:
         return response
 
     def close(self) -> None:
-        for conn in self._idle:
+        for conn in [*self._idle, *self.in_use]:
             conn.close()
         self._idle.clear()
+        self.in_use.clear()
 
 
 class Upstreams:

@@ -72,12 +72,20 @@ async def server():
         yield client
 
 
-def _pool(server):
-    return Upstreams().pool(f"http://127.0.0.1:{server.server.port}")
+@pytest.fixture
+async def upstreams():
+    made = Upstreams()
+    yield made
+    made.close()
 
 
-async def test_requests_share_one_kept_alive_connection_and_arrive_as_sent(server):
-    pool = _pool(server)
+@pytest.fixture
+def pool_of(upstreams):
+    return lambda server: upstreams.pool(f"http://127.0.0.1:{server.server.port}")
+
+
+async def test_requests_share_one_kept_alive_connection_and_arrive_as_sent(pool_of, server):
+    pool = pool_of(server)
     answers = []
     for n in range(3):
         response = await pool.request("POST", f"/echo?n={n}&q=%20x", [("X-Thing", "yes")],
@@ -91,21 +99,21 @@ async def test_requests_share_one_kept_alive_connection_and_arrive_as_sent(serve
     assert len(pool.in_use) == 0
 
 
-async def test_a_get_has_no_body_and_no_content_length(server):
-    response = await _pool(server).request("GET", "/echo", [], b"", timeout=5)
+async def test_a_get_has_no_body_and_no_content_length(pool_of, server):
+    response = await pool_of(server).request("GET", "/echo", [], b"", timeout=5)
     body, _ = await response.read_at_most(1 << 20)
     assert b'"length": null' in body and b'"method": "GET"' in body
 
 
-async def test_a_chunked_answer_is_read_to_its_end(server):
-    response = await _pool(server).request("GET", "/chunked", [], b"", timeout=5)
+async def test_a_chunked_answer_is_read_to_its_end(pool_of, server):
+    response = await pool_of(server).request("GET", "/chunked", [], b"", timeout=5)
     assert response.content_length is None
     body, complete = await response.read_at_most(1 << 20)
     assert (body, complete) == (b"one,two,three", True)
 
 
-async def test_a_large_answer_streams_with_back_pressure_and_arrives_whole(server):
-    response = await _pool(server).request("GET", "/big", [], b"", timeout=5)
+async def test_a_large_answer_streams_with_back_pressure_and_arrives_whole(pool_of, server):
+    response = await pool_of(server).request("GET", "/big", [], b"", timeout=5)
     assert response.content_length == len(BIG)
     head, complete = await response.read_at_most(1024)
     assert not complete
@@ -116,15 +124,15 @@ async def test_a_large_answer_streams_with_back_pressure_and_arrives_whole(serve
     assert b"".join(parts) == BIG
 
 
-async def test_an_upstream_that_is_down_is_unavailable():
-    pool = Upstreams().pool(f"http://127.0.0.1:{free_port()}")
+async def test_an_upstream_that_is_down_is_unavailable(upstreams):
+    pool = upstreams.pool(f"http://127.0.0.1:{free_port()}")
     with pytest.raises(UpstreamError) as caught:
         await pool.request("GET", "/", [], b"", timeout=5)
     assert caught.value.kind == "unavailable"
 
 
-async def test_a_slow_upstream_times_out_and_its_connection_is_not_reused(server):
-    pool = _pool(server)
+async def test_a_slow_upstream_times_out_and_its_connection_is_not_reused(pool_of, server):
+    pool = pool_of(server)
     with pytest.raises(UpstreamError) as caught:
         await pool.request("GET", "/slow", [], b"", timeout=0.3)
     assert caught.value.kind == "timeout"
@@ -133,16 +141,16 @@ async def test_a_slow_upstream_times_out_and_its_connection_is_not_reused(server
     assert response.status == 200
 
 
-async def test_an_answer_cut_short_is_broken(server):
-    response = await _pool(server).request("GET", "/cut", [], b"", timeout=5)
+async def test_an_answer_cut_short_is_broken(pool_of, server):
+    response = await pool_of(server).request("GET", "/cut", [], b"", timeout=5)
     with pytest.raises(UpstreamError) as caught:
         await response.read_at_most(1 << 20)
     assert caught.value.kind == "broken"
     response.close_unless_released()
 
 
-async def test_an_idle_connection_past_its_time_is_not_reused(server, monkeypatch):
-    pool = _pool(server)
+async def test_an_idle_connection_past_its_time_is_not_reused(pool_of, server, monkeypatch):
+    pool = pool_of(server)
     for _ in range(2):
         response = await pool.request("GET", "/echo", [], b"", timeout=5)
         await response.read_at_most(1 << 20)
@@ -150,8 +158,8 @@ async def test_an_idle_connection_past_its_time_is_not_reused(server, monkeypatc
     assert len(set(server.server.app[PEERS])) == 2
 
 
-def test_only_plain_http_host_and_port_urls_get_a_pool():
-    ups = Upstreams()
+def test_only_plain_http_host_and_port_urls_get_a_pool(upstreams):
+    ups = upstreams
     assert ups.pool("http://checkout:8002") is not None
     assert ups.pool("http://[::1]:8002").host == "::1"
     assert ups.pool("https://checkout:8002") is None
@@ -164,7 +172,11 @@ async def _raw_server(answer: bytes):
     then closes if the answer says so."""
     async def handle(reader, writer):
         while True:
-            head = await reader.readuntil(b"\r\n\r\n")
+            try:
+                head = await reader.readuntil(b"\r\n\r\n")
+            except (asyncio.IncompleteReadError, ConnectionError):
+                writer.close()
+                return
             length = [int(line.split(b":")[1]) for line in head.split(b"\r\n")
                       if line.lower().startswith(b"content-length")]
             if length:
@@ -177,27 +189,27 @@ async def _raw_server(answer: bytes):
     return await asyncio.start_server(handle, "127.0.0.1", 0)
 
 
-async def test_an_interim_answer_is_skipped_and_each_request_gets_its_own():
+async def test_an_interim_answer_is_skipped_and_each_request_gets_its_own(upstreams):
     server = await _raw_server(b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n"
                                b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst")
     async with server:
-        pool = Upstreams().pool(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}")
+        pool = upstreams.pool(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}")
         for _ in range(2):
             response = await pool.request("GET", "/", [], b"", timeout=5)
             assert response.status == 200
             assert await response.read_at_most(1024) == (b"first", True)
 
 
-async def test_an_answer_delimited_by_the_close_of_the_connection_is_whole():
+async def test_an_answer_delimited_by_the_close_of_the_connection_is_whole(upstreams):
     server = await _raw_server(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nto the end")
     async with server:
-        pool = Upstreams().pool(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}")
+        pool = upstreams.pool(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}")
         response = await pool.request("GET", "/", [], b"", timeout=5)
         assert await response.read_at_most(1024) == (b"to the end", True)
 
 
-async def test_a_connection_paused_for_back_pressure_is_resumed_before_reuse(server):
-    pool = _pool(server)
+async def test_a_connection_paused_for_back_pressure_is_resumed_before_reuse(pool_of, server):
+    pool = pool_of(server)
     response = await pool.request("GET", "/just-over", [], b"", timeout=5)
     conn = next(iter(pool.in_use))
     # Nobody reads: the whole answer arrives, and its last bytes pass the high water.
@@ -209,7 +221,7 @@ async def test_a_connection_paused_for_back_pressure_is_resumed_before_reuse(ser
     assert (await again.read_at_most(1 << 20))[1]
 
 
-async def test_a_header_with_a_line_break_is_refused_before_anything_is_sent(server):
+async def test_a_header_with_a_line_break_is_refused_before_anything_is_sent(pool_of, server):
     with pytest.raises(UpstreamError):
-        await _pool(server).request("GET", "/echo", [("X-A", "a\r\nX-Injected: 1")], b"",
+        await pool_of(server).request("GET", "/echo", [("X-A", "a\r\nX-Injected: 1")], b"",
                                     timeout=5)
