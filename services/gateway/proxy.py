@@ -223,13 +223,19 @@ async def proxy(request: web.Request) -> web.StreamResponse:
             _client_went_away(service, body.client_error)
             raise ApiError(Errors.CLIENT_CLOSED) from None
         if response is not None and response.prepared:
-            # Headers are out: all we can do is cut the stream so the client sees it.
-            log.warning("upstream_broke_mid_stream", upstream=service, error=repr(exc))
-            metrics.UPSTREAM_ERRORS.labels(service, "mid_stream").inc()
-            if request.transport is not None:
-                request.transport.close()
-            return response
+            return _cut(request, service, response, exc)
         raise _upstream_error(service, exc) from None
+
+
+def _cut(request: web.Request, service: str, response: web.StreamResponse,
+         exc: BaseException) -> web.StreamResponse:
+    """The upstream broke after the answer's headers went out: all we can do is cut the
+    stream so the client sees it."""
+    log.warning("upstream_broke_mid_stream", upstream=service, error=repr(exc))
+    metrics.UPSTREAM_ERRORS.labels(service, "mid_stream").inc()
+    if request.transport is not None:
+        request.transport.close()
+    return response
 
 
 async def _read_small(request: web.Request, service: str) -> bytes:
@@ -289,11 +295,7 @@ async def _proxy_lean(request: web.Request, service: str, pool: Pool,
         raise
     except UpstreamError as exc:
         if response is not None and response.prepared:
-            log.warning("upstream_broke_mid_stream", upstream=service, error=str(exc))
-            metrics.UPSTREAM_ERRORS.labels(service, "mid_stream").inc()
-            if request.transport is not None:
-                request.transport.close()
-            return response
+            return _cut(request, service, response, exc)
         raise _upstream_error(service, exc) from None
     finally:
         upstream.close_unless_released()

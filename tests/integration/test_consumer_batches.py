@@ -43,6 +43,18 @@ def _recorder(key: str):
     return calls, record
 
 
+def poisonable_recorder(key: str, calls: list):
+    """A handler that writes an effect under `key` per event and notes its id, then
+    fails for good on an event whose data says `poison` (its effect rolled back)."""
+    async def record(event: Event, uow: UnitOfWork) -> None:
+        calls.append(event.id)
+        await uow.conn.execute("INSERT INTO test_effects (key, event_id) VALUES ($1, $2)",
+                               key, event.id)
+        if event.data.get("poison"):
+            raise PermanentError("cannot be handled")  # after writing an effect
+    return record
+
+
 async def _recording(harness, gated, unique: str, name: str, **kw):
     """A consumer named `name` with the gate and a recorder under its own key: the
     consumer, the key, the recorder's calls and the consumer's purpose."""
@@ -100,13 +112,7 @@ async def test_a_failing_message_in_a_batch_is_dead_lettered_alone(
     gate_type, event_type, opened, release, gate = gated
     key, calls = f"batchfail-{unique}", []
     poison = Event(type=event_type, producer="tests", data={"poison": True})
-
-    async def record(event: Event, uow: UnitOfWork) -> None:
-        calls.append(event.id)
-        await uow.conn.execute("INSERT INTO test_effects (key, event_id) VALUES ($1, $2)",
-                               key, event.id)
-        if event.data.get("poison"):
-            raise PermanentError("cannot be handled")  # after writing an effect
+    record = poisonable_recorder(key, calls)
 
     purpose = f"batchfail_{unique}"
     consumer = await start(purpose, {gate_type: gate, event_type: record})

@@ -8,12 +8,13 @@ from __future__ import annotations
 import pytest
 
 from shared import jsontext
-from shared.events import Event, OutboxRelay, PermanentError, Topology, UnitOfWork
+from shared.events import Event, OutboxRelay, Topology, UnitOfWork
 from shared.events.broker import Broker
 from shared.events.consumer import ATTEMPTS_HEADER, ERROR_HEADER
 from shared.events.envelope import BUNDLE_CONTENT_TYPE, events_of, topic_matches
 from tests.integration import test_consumer as base
 from tests.integration.test_consumer import _effects, _queue_empty
+from tests.integration.test_consumer_batches import poisonable_recorder
 from tests.support.broker import EventTap, publish_bundle, queue_messages
 from tests.support.poll import poll_until
 
@@ -81,15 +82,7 @@ async def test_a_bundles_failing_and_unreadable_events_are_dead_lettered_alone(
     start, topology = harness
     bound, other = f"test.bundled_{unique}", f"test.unbound_{unique}"
     key, calls = f"bundle-{unique}", []
-
-    async def record(event: Event, uow: UnitOfWork) -> None:
-        calls.append(event.id)
-        await uow.conn.execute("INSERT INTO test_effects (key, event_id) VALUES ($1, $2)",
-                               key, event.id)
-        if event.data.get("poison"):
-            raise PermanentError("cannot be handled")  # after writing an effect
-
-    consumer = await start(f"bundle_{unique}", {bound: record})
+    consumer = await start(f"bundle_{unique}", {bound: poisonable_recorder(key, calls)})
     good = [Event(type=bound, producer="tests", data={"n": n}) for n in range(3)]
     poison = Event(type=bound, producer="tests", data={"poison": True})
     unbound = Event(type=other, producer="tests")
