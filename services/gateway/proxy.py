@@ -24,7 +24,7 @@ from yarl import URL
 
 from services.gateway.authn import RATE_HEADERS_KEY
 from services.gateway.routing import route_for
-from services.gateway.upstream import Pool, UpstreamError, Upstreams
+from services.gateway.upstream import Pool, UpstreamError, Upstreams, read_at_most
 from shared import metrics
 from shared import principal as principal_mod
 from shared.http.errors import ApiError, Errors
@@ -179,28 +179,17 @@ async def proxy(request: web.Request) -> web.StreamResponse:
         async with session.request(request.method, url, headers=_forward_headers(request),
                                    data=data,
                                    allow_redirects=False) as upstream:
-            response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
-            for key, value in upstream.headers.items():
-                if key.lower() not in _DROP_RESPONSE:
-                    response.headers.add(key, value)
-            response.headers.update(request.get(RATE_HEADERS_KEY, {}))
-            response.headers[REQUEST_ID] = request[REQUEST_ID_KEY]
-            response.headers[CORRELATION_ID] = current_correlation_id() or request[REQUEST_ID_KEY]
+            answer = _answer_headers(request, upstream.headers.items())
             head = b""
             if buffer_cap is not None and (upstream.content_length or 0) <= buffer_cap:
-                head, complete = await _read_at_most(upstream.content, buffer_cap)
+                head, complete = await read_at_most(upstream.content.readany, buffer_cap)
                 if complete:
                     return web.Response(status=upstream.status, reason=upstream.reason,
-                                        headers=response.headers, body=head)
-            if upstream.content_length is not None:
-                response.content_length = upstream.content_length
-            await _to_client(response.prepare(request))
-            if head:
-                await _to_client(response.write(head))
-            async for chunk in upstream.content.iter_chunked(CHUNK):
-                await _to_client(response.write(chunk))
-            await _to_client(response.write_eof())
-            return response
+                                        headers=answer, body=head)
+            response = web.StreamResponse(status=upstream.status, reason=upstream.reason,
+                                          headers=answer)
+            return await _stream(request, response, upstream.content_length, head,
+                                 upstream.content.iter_chunked(CHUNK))
     except ApiError:
         raise
     except _ClientGone as exc:
@@ -225,6 +214,31 @@ async def proxy(request: web.Request) -> web.StreamResponse:
         if response is not None and response.prepared:
             return _cut(request, service, response, exc)
         raise _upstream_error(service, exc) from None
+
+
+def _answer_headers(request: web.Request, upstream_headers) -> CIMultiDict:
+    """The upstream's headers (name, value pairs) less the hop-by-hop ones, with the
+    rate-limit headers and the request and correlation ids."""
+    answer = CIMultiDict((k, v) for k, v in upstream_headers
+                         if k.lower() not in _DROP_RESPONSE)
+    answer.update(request.get(RATE_HEADERS_KEY, {}))
+    answer[REQUEST_ID] = request[REQUEST_ID_KEY]
+    answer[CORRELATION_ID] = current_correlation_id() or request[REQUEST_ID_KEY]
+    return answer
+
+
+async def _stream(request: web.Request, response: web.StreamResponse,
+                  content_length: int | None, head: bytes, chunks) -> web.StreamResponse:
+    """Send the answer: `head` (already read), then the rest as it arrives."""
+    if content_length is not None:
+        response.content_length = content_length
+    await _to_client(response.prepare(request))
+    if head:
+        await _to_client(response.write(head))
+    async for chunk in chunks:
+        await _to_client(response.write(chunk))
+    await _to_client(response.write_eof())
+    return response
 
 
 def _cut(request: web.Request, service: str, response: web.StreamResponse,
@@ -261,11 +275,7 @@ async def _proxy_lean(request: web.Request, service: str, pool: Pool,
         if _client_gone(request):
             _client_went_away(service, exc)
         raise
-    answer = CIMultiDict((k, v) for k, v in upstream.headers
-                         if k.lower() not in _DROP_RESPONSE)
-    answer.update(request.get(RATE_HEADERS_KEY, {}))
-    answer[REQUEST_ID] = request[REQUEST_ID_KEY]
-    answer[CORRELATION_ID] = current_correlation_id() or request[REQUEST_ID_KEY]
+    answer = _answer_headers(request, upstream.headers)
     cap = request.get(BUFFER_RESPONSE_KEY, INLINE_ANSWER)
     response: web.StreamResponse | None = None
     try:
@@ -277,15 +287,8 @@ async def _proxy_lean(request: web.Request, service: str, pool: Pool,
                                     headers=answer, body=head)
         response = web.StreamResponse(status=upstream.status, reason=upstream.reason,
                                       headers=answer)
-        if upstream.content_length is not None:
-            response.content_length = upstream.content_length
-        await _to_client(response.prepare(request))
-        if head:
-            await _to_client(response.write(head))
-        async for chunk in upstream.chunks():
-            await _to_client(response.write(chunk))
-        await _to_client(response.write_eof())
-        return response
+        return await _stream(request, response, upstream.content_length, head,
+                             upstream.chunks())
     except _ClientGone as exc:
         _client_went_away(service, exc)
         return response
@@ -304,19 +307,6 @@ async def _proxy_lean(request: web.Request, service: str, pool: Pool,
 def _client_went_away(service: str, exc: BaseException) -> None:
     metrics.CLIENTS_GONE.labels(service).inc()
     log.info("client_went_away", upstream=service, error=repr(exc))
-
-
-async def _read_at_most(stream: aiohttp.StreamReader, cap: int) -> tuple[bytes, bool]:
-    """Up to a little more than `cap` bytes; True when that was the whole body."""
-    parts: list[bytes] = []
-    size = 0
-    while size <= cap:
-        chunk = await stream.readany()
-        if not chunk:
-            return b"".join(parts), True
-        parts.append(chunk)
-        size += len(chunk)
-    return b"".join(parts), False
 
 
 def _upstream_error(service: str, exc: BaseException) -> ApiError:

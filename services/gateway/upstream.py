@@ -36,6 +36,20 @@ class UpstreamError(Exception):
         self.kind = kind
 
 
+async def read_at_most(readany, cap: int) -> tuple[bytes, bool]:
+    """Up to a little more than `cap` bytes of a body, read with `readany` (b"" at its
+    end, as aiohttp's StreamReader.readany); True when that was the whole body."""
+    parts: list[bytes] = []
+    size = 0
+    while size <= cap:
+        chunk = await readany()
+        if not chunk:
+            return b"".join(parts), True
+        parts.append(chunk)
+        size += len(chunk)
+    return b"".join(parts), False
+
+
 class Response:
     """An answer: status, reason and headers once `start` returns; the body as it
     arrives (`read_at_most`, `chunks`)."""
@@ -125,23 +139,20 @@ class Response:
         self._conn.resume()
         return data
 
+    async def readany(self) -> bytes:
+        """The body bytes arrived so far, once there are some; b"" at the end of the
+        answer (its connection given back then)."""
+        if not await self._more():
+            self.release()
+            return b""
+        return self._take()
+
     async def read_at_most(self, cap: int) -> tuple[bytes, bool]:
-        """Up to a little more than `cap` bytes; True when that was the whole body."""
-        parts: list[bytes] = []
-        size = 0
-        while size <= cap:
-            if not await self._more():
-                self.release()
-                return b"".join(parts), True
-            chunk = self._take()
-            parts.append(chunk)
-            size += len(chunk)
-        return b"".join(parts), False
+        return await read_at_most(self.readany, cap)
 
     async def chunks(self):
-        while await self._more():
-            yield self._take()
-        self.release()
+        while chunk := await self.readany():
+            yield chunk
 
     def release(self) -> None:
         """Give the connection back (kept only if the answer was read to its end)."""

@@ -28,16 +28,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 
 import aio_pika
 import asyncpg
 from aio_pika.abc import AbstractConnection, AbstractIncomingMessage
 
-from shared import jsontext, metrics
+from shared import metrics
 from shared.aio import Coalescer
 from shared.events.broker import Broker
-from shared.events.envelope import Event, bundled, is_bundle
+from shared.events.envelope import Event, Unreadable, is_bundle, read_events
 from shared.events.outbox import BUNDLE_SIZE_HEADER, OutboxRelay, UnitOfWork
 from shared.events.topology import Topology
 from shared.logging import bind_ids, get_logger, new_id
@@ -179,28 +178,9 @@ class Consumer:
         except (TypeError, ValueError):
             return 0
 
-    def _items(self, message: AbstractIncomingMessage) -> list[Event | _Unreadable]:
-        """The message's events for this queue, in order: a lone envelope, or those of a
-        bundle whose type this queue handles (it was routed the bundle for them). What
-        cannot be read is an `_Unreadable` with the body to dead-letter."""
-        if not is_bundle(message.content_type):
-            try:
-                return [Event.from_bytes(message.body)]
-            except Exception as exc:
-                return [_Unreadable(message.body, str(exc))]
-        try:
-            elements = bundled(message.body)
-        except Exception as exc:
-            return [_Unreadable(message.body, str(exc))]
-        items: list[Event | _Unreadable] = []
-        for element in elements:
-            if isinstance(element, dict) and element.get("type") not in self._handlers:
-                continue
-            try:
-                items.append(Event.model_validate(element))
-            except Exception as exc:
-                items.append(_Unreadable(jsontext.dumps(element), str(exc)))
-        return items
+    def _items(self, message: AbstractIncomingMessage) -> list[Event | Unreadable]:
+        """The message's events for this queue (envelope.read_events)."""
+        return read_events(message.body, message.content_type, self._handlers.__contains__)
 
     async def _process_batch(self, messages: list[AbstractIncomingMessage]) -> None:
         ready: list[tuple[AbstractIncomingMessage, Event, Handler, int]] = []
@@ -208,7 +188,7 @@ class Consumer:
         for message in messages:
             attempts = self._attempts(message)
             items = self._items(message)
-            if any(isinstance(i, _Unreadable) or i.type not in self._handlers for i in items):
+            if any(isinstance(i, Unreadable) or i.type not in self._handlers for i in items):
                 await self._process(message)  # dead-lettered there, with the reason
                 continue
             mine = []
@@ -303,9 +283,9 @@ class Consumer:
         await message.ack()
 
     async def _process_one(self, message: AbstractIncomingMessage,
-                           item: Event | _Unreadable, attempts: int) -> bool:
+                           item: Event | Unreadable, attempts: int) -> bool:
         """One event; False when its retry or dead-letter copy could not be published."""
-        if isinstance(item, _Unreadable):
+        if isinstance(item, Unreadable):
             bind_ids(request_id=new_id(), correlation_id=None)
             log.error("event_unparseable", queue=self.queue_name, error=item.error[:500],
                       message_id=message.message_id)
@@ -391,13 +371,6 @@ class Consumer:
                           message_id=message.message_id)
             return False
         return True
-
-
-@dataclass(frozen=True)
-class _Unreadable:
-    """What could not be read as an event, with the body to dead-letter."""
-    body: bytes
-    error: str
 
 
 # Events handled in one transaction at most: a batch of bundles is split between them.

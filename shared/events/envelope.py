@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -77,11 +78,44 @@ def topic_matches(pattern: str, key: str) -> bool:
     return match(pattern.split("."), key.split("."))
 
 
+@dataclass(frozen=True)
+class Unreadable:
+    """What could not be read as an event, with the body to dead-letter."""
+    body: bytes
+    error: str
+
+
+def read_events(body: bytes, content_type: str | None,
+                wanted: Callable[[str], bool]) -> list[Event | Unreadable]:
+    """The events of a message, in order: a lone envelope (whatever its type: the queue
+    was bound to it), or those of a bundle whose type is `wanted` (the receiver was
+    routed the bundle for them). What cannot be read is an `Unreadable`, alone: one bad
+    element does not cost the others."""
+    if not is_bundle(content_type):
+        try:
+            return [Event.from_bytes(body)]
+        except Exception as exc:
+            return [Unreadable(body, str(exc))]
+    try:
+        elements = bundled(body)
+    except Exception as exc:
+        return [Unreadable(body, str(exc))]
+    items: list[Event | Unreadable] = []
+    for element in elements:
+        if isinstance(element, dict) and not wanted(str(element.get("type"))):
+            continue
+        try:
+            items.append(Event.model_validate(element))
+        except Exception as exc:
+            items.append(Unreadable(jsontext.dumps(element), str(exc)))
+    return items
+
+
 def events_of(body: bytes, content_type: str | None,
               wanted: Callable[[str], bool]) -> list[Event]:
-    """The events of a message (a lone envelope or a bundle) whose type is `wanted`;
-    raises (ValueError, pydantic's ValidationError) on one that cannot be read."""
-    if not is_bundle(content_type):
-        return [Event.from_bytes(body)]
-    return [Event.model_validate(e) for e in bundled(body)
-            if not isinstance(e, dict) or wanted(str(e.get("type")))]
+    """read_events, raising ValueError on anything that cannot be read."""
+    items = read_events(body, content_type, wanted)
+    for item in items:
+        if isinstance(item, Unreadable):
+            raise ValueError(item.error)
+    return items  # type: ignore[return-value]

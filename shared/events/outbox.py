@@ -289,12 +289,13 @@ class OutboxRelay:
                     delivery_mode=aio_pika.DeliveryMode.PERSISTENT, app_id=self._service)))
             elif run:
                 types = list(dict.fromkeys(r["event_type"] for r in run))
+                headers = {BUNDLE_SIZE_HEADER: len(run)}
+                if len(types) > 1:
+                    headers["CC"] = types[1:]
                 out.append((types[0], aio_pika.Message(
                     bundle_body([bytes(r["payload"]) for r in run]),
                     message_id=str(run[0]["event_id"]), type="bundle",
-                    content_type=BUNDLE_CONTENT_TYPE,
-                    headers={"CC": types[1:], BUNDLE_SIZE_HEADER: len(run)} if len(types) > 1
-                    else {BUNDLE_SIZE_HEADER: len(run)},
+                    content_type=BUNDLE_CONTENT_TYPE, headers=headers,
                     delivery_mode=aio_pika.DeliveryMode.PERSISTENT, app_id=self._service)))
             if row is not None:
                 run, size = [row], len(row["payload"])

@@ -14,9 +14,8 @@ from collections.abc import Awaitable, Callable
 
 from aio_pika.abc import AbstractConnection, AbstractIncomingMessage
 
-from shared import jsontext
 from shared.events.broker import Broker
-from shared.events.envelope import Event, bundled, is_bundle, topic_matches
+from shared.events.envelope import Event, Unreadable, read_events, topic_matches
 from shared.events.topology import Topology
 from shared.logging import get_logger
 
@@ -49,28 +48,16 @@ class Subscriber:
         log.info("subscriber_started", subscriber=self._name, keys=self._keys)
 
     async def _deliver(self, message: AbstractIncomingMessage) -> None:
-        events = []
-        try:
-            elements = bundled(message.body) if is_bundle(message.content_type) \
-                else [jsontext.loads(message.body)]
-        except Exception:
-            log.exception("subscriber_unparseable", subscriber=self._name,
-                          message_id=message.message_id)
-            return
-        for element in elements:  # one that cannot be read does not cost the others
-            if isinstance(element, dict) and not self._hears(str(element.get("type"))):
+        for item in read_events(message.body, message.content_type, self._hears):
+            if isinstance(item, Unreadable):
+                log.error("subscriber_unparseable", subscriber=self._name,
+                          message_id=message.message_id, error=item.error[:500])
                 continue
             try:
-                events.append(Event.model_validate(element))
-            except Exception:
-                log.exception("subscriber_unparseable", subscriber=self._name,
-                              message_id=message.message_id)
-        for event in events:
-            try:
-                await self._on_event(event)
+                await self._on_event(item)
             except Exception:
                 log.exception("subscriber_handler_failed", subscriber=self._name,
-                              event_id=str(event.id))
+                              event_id=str(item.id))
 
     def _hears(self, event_type: str) -> bool:
         """Whether this subscriber is bound to `event_type` (a bundle holds others too)."""

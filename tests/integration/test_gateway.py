@@ -277,6 +277,13 @@ async def _moved(before: list[float]) -> list[float]:
     return [c._value.get() - b for c, b in zip(_counters(), before, strict=True)]
 
 
+def _create_head(client, framing: str) -> str:
+    """The head of a raw authenticated payment create, its body framed by `framing`."""
+    return ("POST /api/v2/payments/create HTTP/1.1\r\nHost: x\r\n"
+            f"Authorization: {client.session.headers['Authorization']}\r\n"
+            f"Content-Type: application/json\r\n{framing}\r\n\r\n")
+
+
 async def _hang_up(port: int, head: str, body: bytes, *, then) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(head.encode() + body)
@@ -293,9 +300,7 @@ async def test_a_client_hanging_up_mid_body_is_counted_as_gone_not_as_an_upstrea
     client, s = gateway
     async with production_gateway(s) as (port, app):
         before = [c._value.get() for c in _counters()]
-        head = ("POST /api/v2/payments/create HTTP/1.1\r\nHost: x\r\n"
-                f"Authorization: {client.session.headers['Authorization']}\r\n"
-                "Content-Type: application/json\r\nContent-Length: 40000\r\n\r\n")
+        head = _create_head(client, "Content-Length: 40000")
         # A large body streams upstream as it arrives: hang up once the gateway has the
         # request on its way upstream, body unfinished.
         await _hang_up(port, head, b"a" * 1000, then=lambda: _forwarding(app))
@@ -309,9 +314,7 @@ async def test_a_client_hanging_up_mid_small_body_is_counted_as_gone(gateway):
     client, s = gateway
     async with production_gateway(s) as (port, app):
         before = [c._value.get() for c in _counters()]
-        head = ("POST /api/v2/payments/create HTTP/1.1\r\nHost: x\r\n"
-                f"Authorization: {client.session.headers['Authorization']}\r\n"
-                "Content-Type: application/json\r\nContent-Length: 4000\r\n\r\n")
+        head = _create_head(client, "Content-Length: 4000")
         # Hang up as soon as the head and part of the body are out.
         await _hang_up(port, head, b"a" * 1000, then=lambda: True)
         await poll_until(lambda: _is(_moved(before), [1, 0, 0, 0, 0]),
@@ -340,10 +343,8 @@ async def test_a_chunked_body_that_does_not_parse_is_a_400(gateway):
     async with production_gateway(s) as (port, app):
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write((
-            "POST /api/v2/payments/create HTTP/1.1\r\nHost: x\r\n"
-            f"Authorization: {client.session.headers['Authorization']}\r\n"
-            "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
-            "5\r\n{\"a\":\r\nzz\r\n").encode())
+            _create_head(client, "Transfer-Encoding: chunked")
+            + "5\r\n{\"a\":\r\nzz\r\n").encode())
         await writer.drain()
         status_line = await asyncio.wait_for(reader.readline(), 10)
         writer.close()

@@ -19,9 +19,10 @@ from aiohttp import web
 from standardwebhooks import Webhook
 
 from deploy.mailsink import start_mailsink
+from services.notifier import webhooks
 from services.notifier.app import build_spec
 from shared.db import apply_migrations, discover
-from shared.events import OutboxRelay, Topology, UnitOfWork
+from shared.events import Event, OutboxRelay, Topology, UnitOfWork
 from shared.events.broker import Broker
 from shared.http.app import create_app
 from tests.conftest import DECLARED_DELAYS, DECLARED_QUEUES, serve
@@ -355,9 +356,6 @@ class _SenderThatDied:
 
 async def test_a_delivery_born_leased_to_a_sender_that_died_is_sent_when_its_lease_ends(
         settings, tmp_path, verifier, merchant, notifier_pool):
-    from services.notifier import webhooks
-    from shared.events import Event
-
     receiver = Receiver(verifier, fail_first=0)
     await receiver.start()
     try:
