@@ -30,35 +30,49 @@ WITH {outbox} p AS (
         AS i(payment_id, trace, company_id, merchant_id, origin, amount, currency,
              description, metadata, success_url, cancel_url, quote, charges, net_amount,
              expires_at, created_at, merchant_name, methods)
-    RETURNING *),
+    RETURNING id, payment_id, created_at, updated_at),
 h AS (INSERT INTO payment_history (payment_pk, status, detail)
       SELECT p.id, 'pending', d.detail::jsonb
         FROM p JOIN unnest($1::text[], $19::text[]) AS d(payment_id, detail) USING (payment_id))
-SELECT * FROM p"""
+SELECT id, payment_id, created_at, updated_at FROM p"""
 _JSON_COLUMNS = ("metadata", "quote", "methods")
 PAYMENT_COLUMNS = ("payment_id", "trace", "company_id", "merchant_id", "origin", "amount",
                    "currency", "description", "metadata", "success_url", "cancel_url",
                    "quote", "charges", "net_amount", "expires_at", "created_at",
                    "merchant_name", "methods", "history")
+# What a new payment's other columns hold (their defaults in the migrations): the insert
+# reads back only what the database made (id, the clock), and the row is whole without
+# decoding every column again (the jsonb ones most of all).
+NEW_PAYMENT_DEFAULTS = {
+    "status": "pending", "payment_method": None, "pending_action": None, "payer": None,
+    "transaction_hash": None, "card_brand": None, "card_last4": None, "phone_number": None,
+    "failure_reason": None, "refunded_amount": 0, "completed_at": None, "canceled_at": None}
 
 
 async def insert_payments(conn: asyncpg.Connection, payments: list[dict],
-                          events: list[Event]) -> list[asyncpg.Record]:
+                          events: list[Event]) -> list[dict]:
     """Pending payments (PAYMENT_COLUMNS each), their first history rows and `events`
     in one statement, which PostgreSQL runs as one transaction: concurrent creates
-    share one round trip and one commit (payments.PaymentCreates). Rows in the order
-    given."""
+    share one round trip and one commit (payments.PaymentCreates). Rows (every column,
+    as `SELECT *` would give them) in the order given."""
     columns = [[None if c in _JSON_COLUMNS and p[c] is None else
                 json_text(p[c]) if c in _JSON_COLUMNS or c == "history" else p[c]
                 for p in payments] for c in PAYMENT_COLUMNS]
     sql, args = outbox_clause(_INSERT_MANY, tuple(columns), events)
-    rows = {r["payment_id"]: r for r in await conn.fetch(sql, *args)}
-    return [rows[p["payment_id"]] for p in payments]
+    made = {r["payment_id"]: r for r in await conn.fetch(sql, *args)}
+    return [_new_row(p, made[p["payment_id"]]) for p in payments]
+
+
+def _new_row(payment: dict, made: asyncpg.Record) -> dict:
+    row = {c: payment[c] for c in PAYMENT_COLUMNS if c != "history"}
+    row.update(NEW_PAYMENT_DEFAULTS, id=made["id"], created_at=made["created_at"],
+               updated_at=made["updated_at"])
+    return row
 
 
 async def insert_payment(work: UnitOfWork, *, merchant_name: str | None = None,
                          methods: list[str] | None = None, history: dict | None = None,
-                         **payment) -> asyncpg.Record:
+                         **payment) -> dict:
     """One pending payment (the other PAYMENT_COLUMNS as keywords) inside a unit of work
     that may do more: written with the events emitted before it, in its transaction."""
     payment.update(merchant_name=merchant_name, methods=methods,

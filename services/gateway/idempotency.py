@@ -19,9 +19,9 @@ Semantics (as Stripe's), with rows in `gateway.idempotency_keys` (0002):
   a body holding a password cannot be attacked offline with a dictionary.
 - First request: one `INSERT ... ON CONFLICT DO UPDATE ... WHERE expired` claims
   the row as `in_progress` (an expired row counts as absent and is taken over in
-  the same statement). Concurrent requests' claims go together in one such
-  statement, and so do their completions (`shared.aio.Coalescer`): under load one
-  round trip and one commit serve a batch of requests. The request is proxied with
+  the same statement). The claims and the completions (below) of concurrent
+  requests go together in one such statement (`shared.aio.Coalescer`): under load
+  one round trip and one commit serve a batch of requests. The request is proxied with
   its body already read (the proxy forwards the bytes) and its answer buffered up to
   1 MiB.
 - The upstream's answer, when status < 500 and not 429 and at most 1 MiB, is
@@ -90,48 +90,48 @@ CLEANUP_EVERY_SECONDS = 3600
 IDEMPOTENCY = web.AppKey("idempotency", "IdempotencyStore")
 
 # Claims and completions of concurrent requests go to PostgreSQL together (see
-# shared.aio.Coalescer): one statement and one commit for every request in the batch.
-# Every statement that locks several rows locks them in (scope, key) order, so two
-# batches (a claim and a completion, two replicas' claims, the cleanup) never deadlock.
-_CLAIM = """
-INSERT INTO idempotency_keys AS k (scope, key, owner, fingerprint, state, expires_at)
-SELECT scope, key, owner, fingerprint, 'in_progress', now() + make_interval(secs => $5)
-  FROM unnest($1::text[], $2::text[], $3::uuid[], $4::bytea[])
-    AS c(scope, key, owner, fingerprint)
- ORDER BY scope, key
+# shared.aio.Coalescer), in one statement: one round trip and one commit for every
+# request in the batch, whichever of the two it asks. The statement locks its rows in
+# (scope, key) order, as the cleanup does, so two batches (two replicas') never deadlock.
+#
+# An INSERT whose conflicts update, not an UPDATE ... FROM: each row is found through
+# the primary key by the conflict check itself, so no join is planned. (An UPDATE's
+# join to the batch was planned once, while the table was small, and the cached plan
+# then scanned the whole table on every completion: 130 us a row at 6,000 rows, and
+# growing.)
+# - A claim (status NULL) inserts its row `in_progress` for a lease, or takes over a row
+#   whose time ran out; a live row stays as it is, and the claim gets no owner back.
+# - A completion (status set) makes its own claim's row `done` with the answer, for
+#   TTL_SECONDS; a row that is no longer there (its lease ran out and cleanup deleted
+#   it) is written afresh with the answer, and one another request took over is left
+#   alone.
+# RETURNING gives the owner of every row written: claims and completions are told apart
+# by their owners, which are new for every claim (one key is never in a batch twice).
+_WRITE = """
+INSERT INTO idempotency_keys AS k (scope, key, owner, fingerprint, state, status, headers,
+                                   body, expires_at)
+SELECT w.scope, w.key, w.owner, w.fingerprint,
+       CASE WHEN w.status IS NULL THEN 'in_progress' ELSE 'done' END,
+       w.status, w.headers::jsonb, w.body,
+       now() + make_interval(secs => CASE WHEN w.status IS NULL THEN $8::float8
+                                          ELSE $9::float8 END)
+  FROM unnest($1::text[], $2::text[], $3::uuid[], $4::bytea[], $5::smallint[], $6::text[],
+              $7::bytea[]) AS w(scope, key, owner, fingerprint, status, headers, body)
+ ORDER BY w.scope, w.key
 ON CONFLICT (scope, key) DO UPDATE
-   SET owner = EXCLUDED.owner, fingerprint = EXCLUDED.fingerprint, state = 'in_progress',
-       status = NULL, headers = NULL, body = NULL, created_at = now(),
+   SET owner = EXCLUDED.owner, fingerprint = EXCLUDED.fingerprint, state = EXCLUDED.state,
+       status = EXCLUDED.status, headers = EXCLUDED.headers, body = EXCLUDED.body,
+       created_at = CASE WHEN EXCLUDED.state = 'in_progress' THEN now()
+                         ELSE k.created_at END,
        expires_at = EXCLUDED.expires_at
- WHERE k.expires_at <= now()
+ WHERE CASE WHEN EXCLUDED.state = 'in_progress' THEN k.expires_at <= now()
+            ELSE k.owner = EXCLUDED.owner AND k.state = 'in_progress' END
 RETURNING k.owner
 """
 
 _LOOKUP = """
 SELECT fingerprint, state, status, headers, body FROM idempotency_keys
 WHERE scope = $1 AND key = $2 AND expires_at > now()
-"""
-
-_COMPLETE = """
--- An INSERT whose rows all conflict, not an UPDATE ... FROM: each row is found through
--- the primary key by the conflict check itself, so no join is planned. (The UPDATE's
--- join to the batch was planned once, while the table was small, and the cached plan
--- then scanned the whole table on every completion: 130 us a row at 6,000 rows, and
--- growing.) The rows are locked in (scope, key) order, as the claims lock theirs. A
--- row that is no longer there (its lease ran out and cleanup deleted it) is written
--- afresh with the answer; one another request took over is left alone.
-INSERT INTO idempotency_keys AS k (scope, key, owner, fingerprint, state, status, headers,
-                                   body, expires_at)
-SELECT d.scope, d.key, d.owner, d.fingerprint, 'done', d.status, d.headers::jsonb, d.body,
-       now() + make_interval(secs => $8)
-  FROM unnest($1::text[], $2::text[], $3::uuid[], $4::bytea[], $5::smallint[], $6::text[],
-              $7::bytea[]) AS d(scope, key, owner, fingerprint, status, headers, body)
- ORDER BY d.scope, d.key
-ON CONFLICT (scope, key) DO UPDATE
-   SET state = 'done', status = EXCLUDED.status, headers = EXCLUDED.headers,
-       body = EXCLUDED.body, expires_at = EXCLUDED.expires_at
- WHERE k.owner = EXCLUDED.owner AND k.state = 'in_progress'
-RETURNING k.owner
 """
 
 _RELEASE = """
@@ -187,9 +187,8 @@ class IdempotencyStore:
         self._fingerprint_key = bytes.fromhex(derive(settings, "idempotency-fingerprint"))
         self._aead = AESGCM(bytes.fromhex(derive(settings, "secret-box:idempotency-response")))
         self.lease_seconds = max(60.0, 4 * float(settings.upstream_timeout_seconds))
-        self._claims = Coalescer(self._claim_many, key=lambda c: (c[0], c[1]))
         # One statement cannot write a row twice: the same key waits for the next.
-        self._completions = Coalescer(self._complete_many, key=lambda c: (c[0], c[1]))
+        self._writes = Coalescer(self._write_many, key=lambda w: (w[0], w[1]))
 
     # Fingerprints and sealing ---------------------------------------------------
 
@@ -218,8 +217,8 @@ class IdempotencyStore:
         """Our claim (a new owner id) when the key was free or expired; otherwise the
         live row that holds it."""
         for _ in range(5):
-            owner = await self._claims.submit((scope, key, uuid.uuid4(), fingerprint))
-            if owner is not None:
+            owner = uuid.uuid4()
+            if await self._writes.submit((scope, key, owner, fingerprint, None, None, None)):
                 return owner
             row = await self._pool.fetchrow(_LOOKUP, scope, key)
             if row is not None:
@@ -229,26 +228,19 @@ class IdempotencyStore:
         # Only a key churned by other requests without pause gets here.
         return Record(fingerprint, "in_progress", None, None, None)
 
-    async def _claim_many(self, claims: list[tuple[str, str, uuid.UUID, bytes]]
-                          ) -> list[uuid.UUID | None]:
-        """Each claim's owner when it got the row, else None (a live row holds it)."""
-        rows = await self._pool.fetch(_CLAIM, *map(list, zip(*claims, strict=True)),
-                                      self.lease_seconds)
-        won = {row["owner"] for row in rows}
-        return [owner if owner in won else None for _, _, owner, _ in claims]
-
     async def complete(self, scope: str, key: str, owner: uuid.UUID, fingerprint: bytes,
                        status: int, headers: list[list[str]], body: bytes) -> bool:
         """Keep the answer of our claim; False when another request holds the key now."""
-        return await self._completions.submit(
+        return await self._writes.submit(
             (scope, key, owner, fingerprint, status, orjson.dumps(headers).decode(),
              self.seal(scope, key, body)))
 
-    async def _complete_many(self, done: list[tuple]) -> list[bool]:
-        rows = await self._pool.fetch(_COMPLETE, *map(list, zip(*done, strict=True)),
-                                      float(TTL_SECONDS))
-        kept = {row["owner"] for row in rows}
-        return [owner in kept for _, _, owner, *_ in done]
+    async def _write_many(self, writes: list[tuple]) -> list[bool]:
+        """Claims and completions (see _WRITE): for each, whether it wrote its row."""
+        rows = await self._pool.fetch(_WRITE, *map(list, zip(*writes, strict=True)),
+                                      self.lease_seconds, float(TTL_SECONDS))
+        written = {row["owner"] for row in rows}
+        return [owner in written for _, _, owner, *_ in writes]
 
     async def release(self, scope: str, key: str, owner: uuid.UUID) -> None:
         await self._pool.execute(_RELEASE, scope, key, owner)

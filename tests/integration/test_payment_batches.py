@@ -92,6 +92,31 @@ async def test_a_row_the_database_refuses_fails_only_its_own_create(checkout_poo
     assert await pool.fetchval("SELECT count(*) FROM outbox") - outbox_before == 19
 
 
+async def test_a_created_row_is_the_row_the_database_holds(checkout_pool):
+    """The insert reads back only id and the clock and fills in the rest from what it
+    wrote and the columns' defaults (store.NEW_PAYMENT_DEFAULTS): every column must be
+    what `SELECT *` gives, so a new column or a changed default fails here."""
+    pool, merchant = checkout_pool
+    creates = PaymentCreates(pool)
+    account = {"companyId": merchant.company_id, "merchantId": merchant.merchant_id,
+               "merchantName": "Shop", "paymentMethods": ["CARD", "ECOCASH"]}
+    body = domain.CreatePayment(amount="1234", currency="USD", description="Tea",
+                                metadata={"order": "A-1", "rate": Decimal("0.15")},
+                                successUrl="https://shop.example/ok")
+    made = await asyncio.gather(*(creates.create(
+        merchant=account, origin="norpay", money=parse_minor_string("1234", "USD"),
+        body=body, quote={"charges": "34", "netAmount": "1200", "breakdown": []})
+        for _ in range(3)))
+    async with pool.acquire() as conn:
+        rows = await conn.fetch("SELECT * FROM payments WHERE payment_id = ANY($1)",
+                                [m["payment_id"] for m in made])
+    held = {r["payment_id"]: dict(r) for r in rows}
+    assert len(held) == 3
+    for row in made:
+        assert row == held[row["payment_id"]]
+        assert row.keys() == held[row["payment_id"]].keys()
+
+
 async def test_fractional_and_huge_numbers_in_metadata_are_kept_and_fail_nobody(
         settings, shop):  # noqa: F811
     client, headers, _ = shop
