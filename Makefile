@@ -2,7 +2,8 @@
 # Both set up what they need first: virtualenv, PostgreSQL, RabbitMQ, database.
 
 SHELL := /bin/bash
-PYTHON ?= python3
+# Empty: the OS's own python3 when it is 3.11+, else python3 on PATH (ensure-python.sh).
+PYTHON ?=
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import sys
 from pathlib import Path
 
 CREATE_RPS, CREATE_P99, FLOOR_SHARE = 1_000, 50.0, 0.5
@@ -19,7 +20,8 @@ def machine() -> dict:
                 break
     except OSError:
         pass
-    return {"cpus": os.cpu_count(), "cpu": model, "python": platform.python_version(),
+    python = f"{platform.python_version()} ({os.path.realpath(sys.executable)})"
+    return {"cpus": os.cpu_count(), "cpu": model, "python": python,
             "load_before": os.getloadavg()}
 
 
@@ -138,7 +140,8 @@ def markdown(results: dict, table_text: str) -> str:
 ({m['cpu'] or 'unknown CPU'}), Python {m['python']}, load average before the run
 {', '.join(f'{x:.2f}' for x in m['load_before'])}. Stack: NORGATE_ENV={s['env']}, logging at
 {s['log_level']}, processes per service {s['workers'] or 'one each'} (others 1),
-{s['merchants']} merchants with an API key each, {s['duration_s']:g} s per phase.
+{s['merchants']} merchants with an API key each, {s['duration_s']:g} s per phase; PostgreSQL
+reached over {s.get('postgres', 'TCP')} (the floors too).
 How each figure is measured: docs/benchmarks.md.
 
 {table_text}

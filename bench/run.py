@@ -26,7 +26,8 @@ and every phase but create at 32 connections and those named: a quick before/aft
 CPU ms per request while tuning; writes the JSON only, not summary.md),
 BENCH_NORGATE_<SETTING> (the stack runs with NORGATE_<SETTING>, e.g.
 BENCH_NORGATE_CONSUMER_LINGER_SECONDS=0.02), BENCH_KEEP=1 (keep the temporary directory with
-the services' logs after a successful run).
+the services' logs after a successful run), BENCH_PG_SOCKET=1 (the stack and the floors
+reach a PostgreSQL on this machine over its Unix socket instead of TCP, when it has one).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 import asyncpg
@@ -320,6 +322,23 @@ async def _delete_namespace(amqp_url: str, namespace: str, delays: tuple[float, 
         await conn.close()
 
 
+async def _provisioned(settings) -> bool:
+    """Provision the bench database; whether the services' roles then connect."""
+    try:
+        await provision(settings)
+        conn = await asyncpg.connect(settings.dsn_of("gateway"), timeout=10)
+    except (OSError, asyncpg.PostgresError, TimeoutError, SystemExit):
+        return False
+    await conn.close()
+    return True
+
+
+def _postgres_reached(settings) -> str:
+    parts = urlsplit(settings.database_url)
+    socket_dir = parse_qs(parts.query).get("host")
+    return f"Unix socket {socket_dir[0]}" if socket_dir else f"TCP {parts.netloc.split('@')[-1]}"
+
+
 async def main() -> int:
     if wrk.ensure_wrk() is None:
         raise SystemExit("bench: wrk is needed (Debian package `wrk`)")
@@ -327,7 +346,13 @@ async def main() -> int:
     duration = _env_float("BENCH_DURATION", 10)
     workers = parse_workers(os.environ.get("BENCH_WORKERS", ""))
     tmp = Path(tempfile.mkdtemp(prefix="norgate-bench-"))
-    stack = BenchStack(bench_env(tmp, run_id), workers, log_dir=tmp / "logs")
+    socket = os.environ.get("BENCH_PG_SOCKET") == "1"
+    stack = BenchStack(bench_env(tmp, run_id, socket=socket), workers, log_dir=tmp / "logs")
+    if not await _provisioned(stack.settings) and socket:
+        # The socket refuses us or the services' roles (peer authentication): TCP.
+        stack = BenchStack(bench_env(tmp, run_id, socket=False), workers,
+                           log_dir=tmp / "logs")
+        await provision(stack.settings)
     settings = stack.settings
     admin = admin_dsn(settings)
     started = datetime.now(UTC)
@@ -337,9 +362,9 @@ async def main() -> int:
         "settings": {"env": "dev (production tuning; see docs/benchmarks.md)",
                      "log_level": settings.log_level, "workers": workers,
                      "duration_s": duration, "merchants": int(os.environ.get(
-                         "BENCH_MERCHANTS", 32))},
+                         "BENCH_MERCHANTS", 32)),
+                     "postgres": _postgres_reached(settings)},
     }
-    await provision(settings)
     failed = False
     try:
         if not only:

@@ -41,8 +41,34 @@ def parse_workers(text: str) -> dict[str, int]:
     return out
 
 
-def bench_env(tmp: Path, run_id: str) -> dict[str, str]:
-    base = os.environ.get("NORGATE_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/norgate")
+DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/norgate"
+SOCKET_DIRS = ("/run/postgresql", "/var/run/postgresql", "/tmp")
+
+
+def socket_url(url: str) -> str | None:
+    """`url` over the Unix socket of the same server, when it runs on this machine and
+    has one: how a stack on one machine may connect (BENCH_PG_SOCKET=1; the floors then
+    connect the same way). A round trip over the socket skips the TCP stack on both
+    sides. The default stays TCP, as in docker compose and on Kubernetes."""
+    parts = urlsplit(url)
+    if parts.hostname not in ("127.0.0.1", "localhost", "::1") or parts.query:
+        return None
+    port = parts.port or 5432
+    for directory in SOCKET_DIRS:
+        if os.path.exists(f"{directory}/.s.PGSQL.{port}"):
+            user = f"{parts.username}@" if parts.username else ""
+            password = f":{parts.password}" if parts.password else ""
+            if password:
+                user = f"{parts.username}{password}@"
+            return urlunsplit((parts.scheme, f"{user}:{port}" if port != 5432 else user,
+                               parts.path, f"host={directory}", ""))
+    return None
+
+
+def bench_env(tmp: Path, run_id: str, *, socket: bool = False) -> dict[str, str]:
+    base = os.environ.get("NORGATE_DATABASE_URL", DEFAULT_DATABASE_URL)
+    if socket:
+        base = socket_url(base) or base
     parts = urlsplit(base)
     env = {k: v for k, v in os.environ.items() if not k.startswith("NORGATE_")}
     # Tuning to try (NORGATE_CONSUMER_LINGER_SECONDS=0.02 make bench) reaches the stack

@@ -11,7 +11,7 @@ import re
 import sys
 from decimal import Decimal
 from typing import Literal
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -249,7 +249,7 @@ class Settings(BaseSettings):
         if self.service_database_url:
             return self.service_database_url
         parts = urlsplit(self.database_url)
-        host = parts.hostname or "127.0.0.1"
+        host = parts.hostname or ("" if "host" in parse_qs(parts.query) else "127.0.0.1")
         if ":" in host:
             host = f"[{host}]"
         port = f":{parts.port}" if parts.port else ""

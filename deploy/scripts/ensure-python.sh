@@ -1,9 +1,29 @@
 #!/usr/bin/env bash
 # Create the virtualenv with a Python >= 3.11, installing Debian's python3-venv
-# when it is missing and we are root. Usage: ensure-python.sh PYTHON VENV
+# when it is missing and we are root. Usage: ensure-python.sh [PYTHON] [VENV]
+#
+# Without PYTHON, the operating system's own /usr/bin/python3 is preferred when it is
+# 3.11 or newer, then python3 on PATH. Distributions build their interpreter with
+# profile-guided and link-time optimization; a default pyenv or source build has
+# neither, and runs norgate's code about a quarter slower (docs/benchmarks.md, sixth
+# pass). An existing virtualenv is kept as it is.
 set -euo pipefail
-python=${1:-python3}
+python=${1:-}
 venv=${2:-.venv}
+
+supported() {
+  command -v "$1" >/dev/null 2>&1 \
+    && "$1" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' 2>/dev/null
+}
+if [ -z "$python" ]; then
+  for candidate in /usr/bin/python3 python3; do
+    if supported "$candidate"; then
+      python=$candidate
+      break
+    fi
+  done
+  python=${python:-python3}
+fi
 
 if ! command -v "$python" >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

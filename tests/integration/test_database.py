@@ -89,3 +89,21 @@ async def test_service_role_search_path_is_its_own_schema(settings, billing_pool
     async with billing_pool.acquire() as conn:
         assert await conn.fetchval("SELECT current_schema()") == "billing"
         assert await conn.fetchval("SELECT current_user") == settings.role_of("billing")
+
+
+async def test_a_service_role_connects_over_the_unix_socket(settings):
+    """A one-machine deployment (and the benchmark) may name the server's socket
+    directory instead of a host: the services' own roles connect through it."""
+    from bench.stack import socket_url
+
+    url = socket_url(settings.database_url)
+    if url is None:
+        pytest.skip("no local PostgreSQL socket next to NORGATE_DATABASE_URL's server")
+    over_socket = settings.model_copy(update={"database_url": url})
+    conn = await asyncpg.connect(over_socket.dsn_of("billing"))
+    try:
+        assert await conn.fetchval("SELECT current_user") == settings.role_of("billing")
+        # A Unix socket has no client address.
+        assert await conn.fetchval("SELECT inet_client_addr()") is None
+    finally:
+        await conn.close()

@@ -315,6 +315,19 @@ def test_dsn_of_without_port_leaves_the_port_out() -> None:
     assert dsn.port is None
 
 
+def test_dsn_of_keeps_a_unix_socket_url_on_its_socket() -> None:
+    """No host in the URL and a `host` query: the services connect over that socket
+    directory as well (asyncpg takes the query's host only when the URL has none)."""
+    s = load_settings(database_url="postgresql://postgres@/norgate?host=/run/postgresql")
+    dsn = urlsplit(s.dsn_of("checkout"))
+    assert dsn.hostname is None
+    assert parse_qs(dsn.query) == {"host": ["/run/postgresql"]}
+    assert (dsn.username, dsn.path) == ("norgate_checkout", "/norgate")
+    # Without either, the default stays loopback TCP.
+    assert urlsplit(load_settings(database_url="postgresql:///norgate").dsn_of("auth")
+                    ).hostname == "127.0.0.1"
+
+
 def test_service_database_url_overrides_the_derived_dsn(monkeypatch: pytest.MonkeyPatch) -> None:
     explicit = "postgresql://app:pw@pgbouncer:6432/norgate"
     setenv(monkeypatch, NORGATE_SERVICE_DATABASE_URL=explicit)
