@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Hashable
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 
 from aiohttp import web
 
@@ -47,8 +47,21 @@ class QuoteCache:
         return None if quote is MISSING else quote
 
     def put(self, key: Hashable, quote: dict, generation: int) -> None:
-        if generation == self.generation and time.monotonic() >= self._quiet_until:
+        if self._keeps(generation):
             self._entries.put(key, quote)
+
+    def _keeps(self, generation: int) -> bool:
+        return generation == self.generation and time.monotonic() >= self._quiet_until
+
+    async def fetch(self, key: Hashable, ask: Callable[[], Awaitable[dict]]) -> dict:
+        """The cached quote, else `ask()`'s (ExpiringCache.fetch: one question for
+        concurrent callers, renewed before it runs out), kept only if no rule change
+        came since it was asked."""
+        generation = self.generation
+        return await self._entries.fetch(key, ask, keep=lambda: self._keeps(generation))
+
+    async def close(self) -> None:
+        await self._entries.close()
 
     def never(self) -> None:
         """Keep nothing (no events can tell of rule changes)."""
@@ -87,6 +100,8 @@ async def context_ctx(app: web.Application) -> AsyncIterator[None]:
     yield
     for task in list(app[TASKS]):
         await cancel_and_wait(task)
+    await app[MERCHANTS].close()
+    await quotes.close()
     await app[CLIENT].close()
 
 

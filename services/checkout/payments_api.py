@@ -11,7 +11,6 @@ from services.checkout.connectors import INSUFFICIENT, BadPaymentDetails
 from services.checkout.context import CLIENT, MERCHANTS, QUOTES, uow
 from services.checkout.payments import units
 from shared.authz import company_scope, merchant_scope, require
-from shared.expiring import MISSING
 from shared.http.app import POOL, RELAY
 from shared.http.client import ServiceUnavailable
 from shared.http.envelopes import Family, ok
@@ -48,28 +47,21 @@ def render(row, request: web.Request) -> dict:
 async def merchant_account(request: web.Request, who) -> dict:
     """The caller's merchant account from auth, kept NORGATE_API_KEY_CACHE_SECONDS: the
     bound the gateway's key cache already puts on an account change reaching a create."""
-    cache = request.app[MERCHANTS]
-    body = cache.get(who.merchant_id)
-    if body is MISSING:
+    async def ask_auth() -> dict:
         body = await request.app[CLIENT].get_json("auth",
                                                   f"/internal/merchants/{who.merchant_id}")
         if body is None:
             raise ApiError(Errors.UPSTREAM_UNAVAILABLE, service="auth")
-        cache.put(who.merchant_id, body)
-    return body
+        return body
+
+    return await request.app[MERCHANTS].fetch(who.merchant_id, ask_auth)
 
 
 async def quote_for(request: web.Request, merchant_id: int, currency: str, amount: int) -> dict:
     """Fees' quote (cached briefly, dropped when a fee rule changes: context.QuoteCache)."""
-    quotes = request.app[QUOTES]
-    key = (merchant_id, currency, amount)
-    cached = quotes.get(key)
-    if cached is not None:
-        return cached
-    generation = quotes.generation
-    body = await _ask_fees(request, merchant_id, currency, amount)
-    quotes.put(key, body, generation)
-    return body
+    return await request.app[QUOTES].fetch(
+        (merchant_id, currency, amount),
+        lambda: _ask_fees(request, merchant_id, currency, amount))
 
 
 async def _ask_fees(request: web.Request, merchant_id: int, currency: str,

@@ -37,7 +37,7 @@ from services.gateway import cors
 from services.gateway.ratelimit import RateLimiter
 from shared.aio import cancel_and_wait, every
 from shared.crypto import sha256_hex
-from shared.expiring import MISSING, ExpiringCache
+from shared.expiring import ExpiringCache
 from shared.http.app import POOL
 from shared.http.client import InternalClient, ServiceUnavailable
 from shared.http.errors import ApiError, Errors
@@ -101,6 +101,7 @@ class Authenticator:
         self.limiter = RateLimiter(app[POOL])
 
     async def close(self) -> None:
+        await self._keys.close()
         await self._client.close()
 
     # JWT ---------------------------------------------------------------------
@@ -148,19 +149,19 @@ class Authenticator:
         """What auth knows of a live key (cached), or 401 invalid_api_key."""
         if not key.startswith("nk_") or len(key) > 200:
             raise ApiError(Errors.INVALID_API_KEY)
-        digest = sha256_hex(key)
-        found = self._keys.get(digest)
-        if found is MISSING:
+        async def ask_auth() -> dict | None:
             status, body = await self._client.request(
                 "auth", "POST", "/internal/api-keys/verify", json={"key": key})
-            found = body if status == 200 and isinstance(body, dict) else None
             if status == 503:
                 # Auth is up and its database is not (a restart, a failover): the same
                 # answer it gave, to retry shortly, rather than a 502 for auth itself.
                 raise ApiError(Errors.DATABASE_UNAVAILABLE, headers={"Retry-After": "1"})
             if status not in (200, 404):
                 raise ServiceUnavailable("auth", f"key lookup answered {status}")
-            self._keys.put(digest, found)  # a miss too, so unknown keys cost no hop
+            return body if status == 200 and isinstance(body, dict) else None
+
+        # A miss is kept too, so unknown keys cost no hop.
+        found = await self._keys.fetch(sha256_hex(key), ask_auth)
         if found is None:
             raise ApiError(Errors.INVALID_API_KEY)
         return found

@@ -48,7 +48,6 @@ and a refused 401 or 429 never claims a key.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import hmac
 import os
 import uuid
@@ -158,7 +157,8 @@ class Record:
 
 
 def valid_key(value: str) -> bool:
-    return 1 <= len(value) <= MAX_KEY_LENGTH and all(" " <= c <= "~" for c in value)
+    # Printable ASCII: for ASCII text, isprintable() is exactly " " to "~".
+    return 1 <= len(value) <= MAX_KEY_LENGTH and value.isascii() and value.isprintable()
 
 
 def key_of(request: web.Request) -> str | None:
@@ -193,12 +193,9 @@ class IdempotencyStore:
     # Fingerprints and sealing ---------------------------------------------------
 
     def fingerprint(self, method: str, raw_path: str, raw_query: str, body: bytes) -> bytes:
-        mac = hmac.new(self._fingerprint_key, digestmod=hashlib.sha256)
-        for part in (method.encode(), raw_path.encode(), raw_query.encode()):
-            mac.update(part)
-            mac.update(b"\x00")
-        mac.update(body)
-        return mac.digest()
+        message = b"".join((method.encode(), b"\x00", raw_path.encode(), b"\x00",
+                            raw_query.encode(), b"\x00", body))
+        return hmac.digest(self._fingerprint_key, message, "sha256")
 
     @staticmethod
     def _aad(scope: str, key: str) -> bytes:
