@@ -35,14 +35,20 @@ def _age(cache: ExpiringCache, key: str, seconds_left: float) -> None:
     cache._entries[key] = (time.monotonic() + seconds_left, value)
 
 
-async def test_concurrent_misses_share_one_load():
-    cache = ExpiringCache(60)
+async def _fetched_together(cache: ExpiringCache, callers: int) -> tuple[list, Loader]:
+    """`callers` fetches of one missing key, all in before its load ends."""
     gate = asyncio.Event()
     load = Loader(gate)
-    waiting = [asyncio.create_task(cache.fetch("k", load)) for _ in range(20)]
+    waiting = [asyncio.create_task(cache.fetch("k", load)) for _ in range(callers)]
     await poll_until(lambda: load.calls == 1, what="the first load")
     gate.set()
-    assert await asyncio.gather(*waiting) == ["value 1"] * 20
+    return await asyncio.gather(*waiting), load
+
+
+async def test_concurrent_misses_share_one_load():
+    cache = ExpiringCache(60)
+    results, load = await _fetched_together(cache, 20)
+    assert results == ["value 1"] * 20
     assert load.calls == 1
     assert await cache.fetch("k", load) == "value 1"  # kept
     assert load.calls == 1
@@ -117,12 +123,8 @@ async def test_a_cancelled_caller_does_not_cancel_the_others_load():
 
 async def test_without_a_ttl_nothing_is_kept_but_concurrent_callers_still_share():
     cache = ExpiringCache(0)
-    gate = asyncio.Event()
-    load = Loader(gate)
-    both = [asyncio.create_task(cache.fetch("k", load)) for _ in range(2)]
-    await poll_until(lambda: load.calls == 1, what="the load")
-    gate.set()
-    assert await asyncio.gather(*both) == ["value 1", "value 1"]
+    results, load = await _fetched_together(cache, 2)
+    assert results == ["value 1", "value 1"] and load.calls == 1
     again = Loader()
     assert await cache.fetch("k", again) == "value 1" and again.calls == 1  # nothing kept
 
