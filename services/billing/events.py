@@ -35,7 +35,8 @@ def _checked(event: Event) -> tuple[dict, int, int]:
 def payment_handlers(settings: Settings, clock):
     async def on_payments(events: list[Event], uow: UnitOfWork) -> None:
         """A batch in order: the projections of all of them in one statement each,
-        then each completion's and refund's postings."""
+        the completions' postings in one more, then each refund's postings and the
+        invoices completions pay."""
         checked = [(event, *_checked(event)) for event in events]
         rows = []
         for event, data, company_id, merchant_id in checked:
@@ -45,6 +46,14 @@ def payment_handlers(settings: Settings, clock):
                 product=product, at=event.occurred_at))
         await projections.upsert_payments(uow.conn, rows)
         await projections.see_customers(uow.conn, projections.customers_of(rows))
+        # Every completion's postings in one statement (a refund's depend on what was
+        # refunded before it, so refunds post one by one, after them and in order).
+        await ledger_store.post_many(uow.conn, [
+            ledger_store.Post(posting, company_id, merchant_id, event.id,
+                              at=event.occurred_at)
+            for event, data, company_id, merchant_id in checked
+            if event.type == "payment.completed"
+            for posting in ledger.payment_completed(data)])
         for event, data, company_id, merchant_id in checked:
             if event.type not in ("payment.completed", "payment.refunded"):
                 continue
@@ -55,10 +64,7 @@ def payment_handlers(settings: Settings, clock):
                 await _refunded(event, uow, data, company_id, merchant_id)
 
     async def _completed(event, uow, data, company_id, merchant_id) -> None:
-        for posting in ledger.payment_completed(data):
-            await ledger_store.post(uow.conn, posting, company_id=company_id,
-                                    merchant_id=merchant_id, event_id=event.id,
-                                    at=event.occurred_at)
+        """What else a completion does once posted: the invoice it pays."""
         invoice_id = (data.get("metadata") or {}).get("invoiceId")
         if not invoice_id or data.get("origin") != "billing":
             return  # only the payments billing made for its invoices pay them

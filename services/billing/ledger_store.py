@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
@@ -12,28 +13,55 @@ from services.billing.ledger import Account, Line, Posting
 from shared.db import snapshot
 
 _POST = """
-WITH lines AS (
-    SELECT * FROM unnest($11::text[], $12::text[], $13::text[], $14::text[], $15::numeric[])
-        WITH ORDINALITY AS l(code, name, type, direction, amount, n)),
+WITH t AS (
+    SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::text[],
+                         $6::text[], $7::text[], $8::uuid[], $9::bigint[], $10::timestamptz[])
+        WITH ORDINALITY AS t(transaction_id, company_id, merchant_id, reference_type,
+                             reference_id, description, currency, event_id, reverses,
+                             posted_at, tn)),
+lines AS (
+    SELECT * FROM unnest($11::bigint[], $12::text[], $13::text[], $14::text[], $15::text[],
+                         $16::numeric[])
+        WITH ORDINALITY AS l(tn, code, name, type, direction, amount, n)),
 accounts AS (
-    -- Creates the posting's accounts when new and adds to their running totals, in
-    -- one upsert; rows in code order, so concurrent postings lock them in one order.
+    -- Creates the postings' accounts when new and adds to their running totals, in
+    -- one upsert; rows in (merchant, code, currency) order, so concurrent postings
+    -- lock them in one order.
     INSERT INTO ledger_accounts AS a (company_id, merchant_id, code, name, type, currency,
                                       debits, credits)
-    SELECT $2, $3, code, min(name), min(type), $7,
-           coalesce(sum(amount) FILTER (WHERE direction = 'debit'), 0),
-           coalesce(sum(amount) FILTER (WHERE direction = 'credit'), 0)
-      FROM lines GROUP BY code ORDER BY code
+    SELECT t.company_id, t.merchant_id, l.code, min(l.name), min(l.type), t.currency,
+           coalesce(sum(l.amount) FILTER (WHERE l.direction = 'debit'), 0),
+           coalesce(sum(l.amount) FILTER (WHERE l.direction = 'credit'), 0)
+      FROM lines l JOIN t USING (tn)
+     GROUP BY t.company_id, t.merchant_id, l.code, t.currency
+     ORDER BY t.merchant_id, l.code, t.currency
     ON CONFLICT (merchant_id, code, currency) DO UPDATE
        SET debits = a.debits + EXCLUDED.debits, credits = a.credits + EXCLUDED.credits
-    RETURNING a.id, a.code),
+    RETURNING a.id, a.merchant_id, a.code, a.currency),
 tx AS (
     INSERT INTO ledger_transactions (transaction_id, company_id, merchant_id,
         reference_type, reference_id, description, currency, event_id, reverses, posted_at)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, COALESCE($10, now())) RETURNING id)
+    SELECT transaction_id, company_id, merchant_id, reference_type, reference_id,
+           description, currency, event_id, reverses, COALESCE(posted_at, now())
+      FROM t ORDER BY tn
+    RETURNING id, transaction_id)
 INSERT INTO ledger_entries (transaction_pk, account_pk, direction, amount)
-SELECT tx.id, accounts.id, lines.direction, lines.amount
-  FROM lines JOIN accounts USING (code) CROSS JOIN tx ORDER BY lines.n"""
+SELECT tx.id, a.id, l.direction, l.amount
+  FROM lines l JOIN t USING (tn) JOIN tx USING (transaction_id)
+  JOIN accounts a ON a.merchant_id = t.merchant_id AND a.code = l.code
+                 AND a.currency = t.currency
+ ORDER BY l.n"""
+
+
+@dataclass(frozen=True)
+class Post:
+    """One posting to write, with what it belongs to."""
+    posting: Posting
+    company_id: int
+    merchant_id: int
+    event_id: uuid.UUID | None = None
+    reverses: int | None = None
+    at: datetime | None = None
 
 
 async def post(conn: asyncpg.Connection, posting: Posting, *, company_id: int,
@@ -41,17 +69,31 @@ async def post(conn: asyncpg.Connection, posting: Posting, *, company_id: int,
                reverses: int | None = None, at: datetime | None = None) -> str:
     """One balanced transaction, its entries, and the accounts' running totals: one
     statement (a unique violation, such as an event posted twice, leaves nothing)."""
-    if not posting.balanced():
-        raise ValueError(f"unbalanced posting {posting}")
-    transaction_id = domain.new_id("ltx")
-    lines = posting.lines
-    await conn.execute(
-        _POST, transaction_id, company_id, merchant_id, posting.reference_type,
-        posting.reference_id, posting.description, posting.currency, event_id, reverses, at,
-        [ln.account.code for ln in lines], [ln.account.name for ln in lines],
-        [ln.account.type for ln in lines], [ln.direction for ln in lines],
-        [ln.amount for ln in lines])
+    [transaction_id] = await post_many(conn, [Post(posting, company_id, merchant_id,
+                                                   event_id, reverses, at)])
     return transaction_id
+
+
+async def post_many(conn: asyncpg.Connection, posts: list[Post]) -> list[str]:
+    """Balanced transactions (each with its entries) and the accounts' running totals,
+    all in one statement, in the order given: a consumer's batch of completed payments
+    costs one round trip, not two per payment. All or nothing."""
+    if not posts:
+        return []
+    for p in posts:
+        if not p.posting.balanced():
+            raise ValueError(f"unbalanced posting {p.posting}")
+    ids = [domain.new_id("ltx") for _ in posts]
+    lines = [(tn, ln) for tn, p in enumerate(posts, start=1) for ln in p.posting.lines]
+    await conn.execute(
+        _POST, ids, [p.company_id for p in posts], [p.merchant_id for p in posts],
+        [p.posting.reference_type for p in posts], [p.posting.reference_id for p in posts],
+        [p.posting.description for p in posts], [p.posting.currency for p in posts],
+        [p.event_id for p in posts], [p.reverses for p in posts], [p.at for p in posts],
+        [tn for tn, _ in lines], [ln.account.code for _, ln in lines],
+        [ln.account.name for _, ln in lines], [ln.account.type for _, ln in lines],
+        [ln.direction for _, ln in lines], [ln.amount for _, ln in lines])
+    return ids
 
 
 def _scope(where: list[str], args: list, company_id, merchant_id, prefix: str) -> None:

@@ -298,3 +298,62 @@ async def test_concurrent_postings_to_a_new_merchants_accounts_create_each_accou
     assert by_code["revenue:product_sales"]["credits"] == total
     assert by_code["fees"]["debits"] == 20 * 25
     assert by_code["customer_wallet"]["entries"] == 40
+
+
+async def test_postings_written_together_are_the_postings_written_one_by_one(settings):
+    """ledger_store.post_many (a consumer's batch of completions): transactions in the
+    order given, each with its own entries, across merchants and currencies, and every
+    account's totals equal to its entries, as separate posts would leave them."""
+    async with serve(create_app(settings, billing_spec(settings, run_scheduler=False))):
+        pool = await asyncpg.create_pool(settings.dsn_of("billing"), min_size=1,
+                                         max_size=2, server_settings={"search_path": "billing"})
+        try:
+            company = secrets.randbelow(10**12) + 1
+            shops = [secrets.randbelow(10**12) + 1 for _ in range(2)]
+            payments = [(shops[i % 2], ("USD", "NOR")[i // 2 % 2], 1000 + i, i * 10)
+                        for i in range(6)]
+            posts = [ledger_store.Post(posting, company, merchant)
+                     for merchant, currency, amount, charges in payments
+                     for posting in ledger.payment_completed({
+                         "paymentId": f"pay_many{amount}", "amount": str(amount),
+                         "currency": currency, "charges": str(charges), "metadata": {}})]
+            async with pool.acquire() as conn, conn.transaction():
+                ids = await ledger_store.post_many(conn, posts)
+            bad = ledger.Posting("payment", "pay_bad", "x", "USD", (
+                ledger.Line(ledger.wallet("USD"), ledger.DEBIT, 5),))
+            async with pool.acquire() as conn:
+                with pytest.raises(ValueError):
+                    await ledger_store.post_many(
+                        conn, [posts[0], ledger_store.Post(bad, company, shops[0])])
+            txs = await pool.fetch(
+                """SELECT t.transaction_id, t.merchant_id, t.currency, t.reference_id,
+                          t.reference_type, count(e.id) AS n,
+                          sum(e.amount) FILTER (WHERE e.direction = 'debit') AS d,
+                          sum(e.amount) FILTER (WHERE e.direction = 'credit') AS c
+                     FROM ledger_transactions t JOIN ledger_entries e ON e.transaction_pk = t.id
+                    WHERE t.merchant_id = ANY($1) GROUP BY t.id ORDER BY t.id""", shops)
+            accounts = await pool.fetch(
+                """SELECT a.merchant_id, a.currency, a.code, a.debits, a.credits,
+                          COALESCE(SUM(e.amount) FILTER (WHERE e.direction = 'debit'), 0) AS d,
+                          COALESCE(SUM(e.amount) FILTER (WHERE e.direction = 'credit'), 0) AS c
+                     FROM ledger_accounts a LEFT JOIN ledger_entries e ON e.account_pk = a.id
+                    WHERE a.merchant_id = ANY($1) GROUP BY a.id""", shops)
+        finally:
+            await pool.close()
+    # Each posting is its own balanced transaction, in the order given (the bad batch
+    # left nothing).
+    assert [t["transaction_id"] for t in txs] == ids
+    assert [(t["merchant_id"], t["currency"], t["reference_id"], t["reference_type"])
+            for t in txs] == [(p.merchant_id, p.posting.currency, p.posting.reference_id,
+                               p.posting.reference_type) for p in posts]
+    assert all(t["d"] == t["c"] and t["n"] == len(p.posting.lines)
+               for t, p in zip(txs, posts, strict=True))
+    # One account per merchant, currency and code, its totals equal to its entries.
+    keys = [(a["merchant_id"], a["currency"], a["code"]) for a in accounts]
+    assert len(keys) == len(set(keys))
+    assert all((a["debits"], a["credits"]) == (a["d"], a["c"]) for a in accounts)
+    wallets = {(a["merchant_id"], a["currency"]): a["debits"] for a in accounts
+               if a["code"] == "customer_wallet"}
+    for merchant, currency in wallets:
+        assert wallets[(merchant, currency)] == sum(
+            amount for m, c, amount, _ in payments if (m, c) == (merchant, currency))
