@@ -322,8 +322,9 @@ async def _delete_namespace(amqp_url: str, namespace: str, delays: tuple[float, 
         await conn.close()
 
 
-async def _provisioned(settings) -> bool:
-    """Provision the bench database; whether the services' roles then connect."""
+async def _over_socket(settings) -> bool:
+    """Provision the bench database over the socket; whether that worked and the
+    services' roles then connect through it."""
     try:
         await provision(settings)
         conn = await asyncpg.connect(settings.dsn_of("gateway"), timeout=10)
@@ -348,11 +349,11 @@ async def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="norgate-bench-"))
     socket = os.environ.get("BENCH_PG_SOCKET") == "1"
     stack = BenchStack(bench_env(tmp, run_id, socket=socket), workers, log_dir=tmp / "logs")
-    if not await _provisioned(stack.settings) and socket:
-        # The socket refuses us or the services' roles (peer authentication): TCP.
-        stack = BenchStack(bench_env(tmp, run_id, socket=False), workers,
-                           log_dir=tmp / "logs")
-        await provision(stack.settings)
+    if not (socket and await _over_socket(stack.settings)):
+        if socket:  # the socket refuses us or the services' roles (peer auth): TCP
+            stack = BenchStack(bench_env(tmp, run_id, socket=False), workers,
+                               log_dir=tmp / "logs")
+        await provision(stack.settings)  # over TCP, a failure stops the run as it says
     settings = stack.settings
     admin = admin_dsn(settings)
     started = datetime.now(UTC)

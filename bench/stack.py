@@ -56,12 +56,10 @@ def socket_url(url: str) -> str | None:
     port = parts.port or 5432
     for directory in SOCKET_DIRS:
         if os.path.exists(f"{directory}/.s.PGSQL.{port}"):
-            user = f"{parts.username}@" if parts.username else ""
-            password = f":{parts.password}" if parts.password else ""
-            if password:
-                user = f"{parts.username}{password}@"
-            return urlunsplit((parts.scheme, f"{user}:{port}" if port != 5432 else user,
-                               parts.path, f"host={directory}", ""))
+            credentials, at, _ = parts.netloc.rpartition("@")
+            user = credentials + at
+            at_port = f":{port}" if port != 5432 else ""
+            return f"{parts.scheme}://{user}{at_port}{parts.path}?host={directory}"
     return None
 
 

@@ -32,7 +32,8 @@ class ExpiringCache:
         self.ttl = ttl
         self._max = max_entries
         self._entries: OrderedDict[Hashable, tuple[float, Any]] = OrderedDict()
-        self._loading: dict[Hashable, asyncio.Task] = {}
+        self._loading: dict[Hashable, asyncio.Task] = {}  # what a fetch may join
+        self._tasks: set[asyncio.Task] = set()  # every load running, for close()
 
     def get(self, key: Hashable) -> Any:
         hit = self._entries.get(key)
@@ -49,7 +50,10 @@ class ExpiringCache:
             self._entries.popitem(last=False)
 
     def clear(self) -> None:
+        """Forget every entry, and the loads in flight too: a fetch from now on loads
+        afresh rather than join one that started before."""
         self._entries.clear()
+        self._loading.clear()
 
     async def fetch(self, key: Hashable, load: Callable[[], Awaitable[Any]], *,
                     keep: Callable[[], bool] | None = None) -> Any:
@@ -73,20 +77,26 @@ class ExpiringCache:
             try:
                 value = await load()
             finally:
-                del self._loading[key]
+                if self._loading.get(key) is task:  # not forgotten by clear()
+                    del self._loading[key]
             if keep is None or keep():
                 self.put(key, value)
             return value
 
         task = asyncio.get_running_loop().create_task(run(), name="cache-load")
         self._loading[key] = task
-        # A renewal nobody waits for may fail: the entry then just runs out.
-        task.add_done_callback(lambda t: t.cancelled() or t.exception())
+        self._tasks.add(task)
+        task.add_done_callback(self._finished)
         return task
+
+    def _finished(self, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
+        # A renewal nobody waits for may fail: the entry then just runs out.
+        task.cancelled() or task.exception()
 
     async def close(self) -> None:
         """Stop the loads in flight (at shutdown)."""
-        tasks = list(self._loading.values())
+        tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

@@ -35,7 +35,7 @@ if ! command -v "$python" >/dev/null 2>&1; then
     exit 1
   fi
 fi
-if ! "$python" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)'; then
+if ! supported "$python"; then
   echo "norgate: $python is $("$python" -V 2>&1); norgate needs Python 3.11 or newer" >&2
   exit 1
 fi

@@ -29,11 +29,11 @@ accounts AS (
     -- lock them in one order.
     INSERT INTO ledger_accounts AS a (company_id, merchant_id, code, name, type, currency,
                                       debits, credits)
-    SELECT t.company_id, t.merchant_id, l.code, min(l.name), min(l.type), t.currency,
+    SELECT min(t.company_id), t.merchant_id, l.code, min(l.name), min(l.type), t.currency,
            coalesce(sum(l.amount) FILTER (WHERE l.direction = 'debit'), 0),
            coalesce(sum(l.amount) FILTER (WHERE l.direction = 'credit'), 0)
       FROM lines l JOIN t USING (tn)
-     GROUP BY t.company_id, t.merchant_id, l.code, t.currency
+     GROUP BY t.merchant_id, l.code, t.currency
      ORDER BY t.merchant_id, l.code, t.currency
     ON CONFLICT (merchant_id, code, currency) DO UPDATE
        SET debits = a.debits + EXCLUDED.debits, credits = a.credits + EXCLUDED.credits

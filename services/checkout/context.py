@@ -10,7 +10,7 @@ from aiohttp import web
 from shared.aio import cancel_and_wait
 from shared.events import Event, UnitOfWork, catalog
 from shared.events.subscriber import Subscriber
-from shared.expiring import MISSING, ExpiringCache
+from shared.expiring import ExpiringCache
 from shared.http.app import BROKER, POOL, RELAY, TOPOLOGY
 from shared.http.client import InternalClient
 from shared.http.middleware import SETTINGS
@@ -42,23 +42,14 @@ class QuoteCache:
         self.generation = 0
         self._quiet_until = 0.0
 
-    def get(self, key: Hashable) -> dict | None:
-        quote = self._entries.get(key)
-        return None if quote is MISSING else quote
-
-    def put(self, key: Hashable, quote: dict, generation: int) -> None:
-        if self._keeps(generation):
-            self._entries.put(key, quote)
-
-    def _keeps(self, generation: int) -> bool:
-        return generation == self.generation and time.monotonic() >= self._quiet_until
-
     async def fetch(self, key: Hashable, ask: Callable[[], Awaitable[dict]]) -> dict:
         """The cached quote, else `ask()`'s (ExpiringCache.fetch: one question for
         concurrent callers, renewed before it runs out), kept only if no rule change
         came since it was asked."""
         generation = self.generation
-        return await self._entries.fetch(key, ask, keep=lambda: self._keeps(generation))
+        return await self._entries.fetch(
+            key, ask, keep=lambda: generation == self.generation
+            and time.monotonic() >= self._quiet_until)
 
     async def close(self) -> None:
         await self._entries.close()

@@ -64,11 +64,11 @@ def _pending(merchant: dict, origin: str, money: Money, body: domain.CreatePayme
     second turned in between."""
     now = datetime.now(UTC)
     return {
+        **store.NEW_PAYMENT_DEFAULTS,
         "payment_id": domain.new_payment_id(), "trace": uuid.uuid4(), "origin": origin,
-        "amount": money.minor, "currency": money.currency.code, "status": "pending",
-        "payer": None, "transaction_hash": None, "payment_method": None,
+        "amount": money.minor, "currency": money.currency.code,
         "metadata": body.metadata, "charges": int(quote["charges"]),
-        "net_amount": int(quote["netAmount"]), "refunded_amount": 0,
+        "net_amount": int(quote["netAmount"]),
         "company_id": merchant["companyId"], "merchant_id": merchant["merchantId"],
         "description": body.description, "success_url": body.success_url,
         "cancel_url": body.cancel_url, "quote": quote,

@@ -34,7 +34,7 @@ WITH {outbox} p AS (
 h AS (INSERT INTO payment_history (payment_pk, status, detail)
       SELECT p.id, 'pending', d.detail::jsonb
         FROM p JOIN unnest($1::text[], $19::text[]) AS d(payment_id, detail) USING (payment_id))
-SELECT id, payment_id, created_at, updated_at FROM p"""
+SELECT * FROM p"""
 _JSON_COLUMNS = ("metadata", "quote", "methods")
 PAYMENT_COLUMNS = ("payment_id", "trace", "company_id", "merchant_id", "origin", "amount",
                    "currency", "description", "metadata", "success_url", "cancel_url",

@@ -174,28 +174,17 @@ async def proxy(request: web.Request) -> web.StreamResponse:
     # Forward the path exactly as the client encoded it, query string included.
     url = URL(settings.url_of(service) + request.raw_path, encoded=True)
     session = request.app[UPSTREAM_SESSION]
-    response: web.StreamResponse | None = None
     try:
         async with session.request(request.method, url, headers=_forward_headers(request),
                                    data=data,
                                    allow_redirects=False) as upstream:
-            answer = _answer_headers(request, upstream.headers.items())
-            head = b""
-            if buffer_cap is not None and (upstream.content_length or 0) <= buffer_cap:
-                head, complete = await read_at_most(upstream.content.readany, buffer_cap)
-                if complete:
-                    return web.Response(status=upstream.status, reason=upstream.reason,
-                                        headers=answer, body=head)
-            response = web.StreamResponse(status=upstream.status, reason=upstream.reason,
-                                          headers=answer)
-            return await _stream(request, response, upstream.content_length, head,
-                                 upstream.content.iter_chunked(CHUNK))
+            return await _answer(
+                request, service, upstream.status, upstream.reason,
+                _answer_headers(request, upstream.headers.items()), upstream.content_length,
+                buffer_cap, lambda cap: read_at_most(upstream.content.readany, cap),
+                upstream.content.iter_chunked(CHUNK), broken=(TimeoutError, aiohttp.ClientError))
     except ApiError:
         raise
-    except _ClientGone as exc:
-        # The client hung up while its answer streamed: nothing is wrong upstream.
-        _client_went_away(service, exc)
-        return response
     except asyncio.CancelledError as exc:
         # A handler is cancelled at shutdown, or (with handler_cancellation) when its
         # client hangs up: only the latter is counted here.
@@ -211,8 +200,6 @@ async def proxy(request: web.Request) -> web.StreamResponse:
             # the upstream's, below.)
             _client_went_away(service, body.client_error)
             raise ApiError(Errors.CLIENT_CLOSED) from None
-        if response is not None and response.prepared:
-            return _cut(request, service, response, exc)
         raise _upstream_error(service, exc) from None
 
 
@@ -227,18 +214,41 @@ def _answer_headers(request: web.Request, upstream_headers) -> CIMultiDict:
     return answer
 
 
-async def _stream(request: web.Request, response: web.StreamResponse,
-                  content_length: int | None, head: bytes, chunks) -> web.StreamResponse:
-    """Send the answer: `head` (already read), then the rest as it arrives."""
-    if content_length is not None:
-        response.content_length = content_length
-    await _to_client(response.prepare(request))
-    if head:
-        await _to_client(response.write(head))
-    async for chunk in chunks:
-        await _to_client(response.write(chunk))
-    await _to_client(response.write_eof())
-    return response
+async def _answer(request: web.Request, service: str, status: int, reason: str | None,
+                  headers: CIMultiDict, content_length: int | None, cap: int | None,
+                  read_at_most, chunks, *,
+                  broken: tuple[type[BaseException], ...]) -> web.StreamResponse:
+    """The upstream's answer for the client (both clients' paths): read whole, up to
+    `cap` bytes, as a web.Response; beyond that (or with no `cap`), streamed from the
+    part already read (`read_at_most(cap)`) through `chunks`. A client that hangs up
+    mid-answer is counted; an upstream that breaks (`broken`) after the headers went
+    out cuts the stream. Anything else, before that, goes to the caller."""
+    response: web.StreamResponse | None = None
+    try:
+        head = b""
+        if cap is not None and (content_length or 0) <= cap:
+            head, complete = await read_at_most(cap)
+            if complete:
+                return web.Response(status=status, reason=reason, headers=headers,
+                                    body=head)
+        response = web.StreamResponse(status=status, reason=reason, headers=headers)
+        if content_length is not None:
+            response.content_length = content_length
+        await _to_client(response.prepare(request))
+        if head:
+            await _to_client(response.write(head))
+        async for chunk in chunks:
+            await _to_client(response.write(chunk))
+        await _to_client(response.write_eof())
+        return response
+    except _ClientGone as exc:
+        # The client hung up while its answer streamed: nothing is wrong upstream.
+        _client_went_away(service, exc)
+        return response
+    except broken as exc:
+        if response is not None and response.prepared:
+            return _cut(request, service, response, exc)
+        raise
 
 
 def _cut(request: web.Request, service: str, response: web.StreamResponse,
@@ -275,30 +285,17 @@ async def _proxy_lean(request: web.Request, service: str, pool: Pool,
         if _client_gone(request):
             _client_went_away(service, exc)
         raise
-    answer = _answer_headers(request, upstream.headers)
-    cap = request.get(BUFFER_RESPONSE_KEY, INLINE_ANSWER)
-    response: web.StreamResponse | None = None
     try:
-        head = b""
-        if (upstream.content_length or 0) <= cap:
-            head, complete = await upstream.read_at_most(cap)
-            if complete:
-                return web.Response(status=upstream.status, reason=upstream.reason,
-                                    headers=answer, body=head)
-        response = web.StreamResponse(status=upstream.status, reason=upstream.reason,
-                                      headers=answer)
-        return await _stream(request, response, upstream.content_length, head,
-                             upstream.chunks())
-    except _ClientGone as exc:
-        _client_went_away(service, exc)
-        return response
+        return await _answer(
+            request, service, upstream.status, upstream.reason,
+            _answer_headers(request, upstream.headers), upstream.content_length,
+            request.get(BUFFER_RESPONSE_KEY, INLINE_ANSWER), upstream.read_at_most,
+            upstream.chunks(), broken=(UpstreamError,))
     except asyncio.CancelledError as exc:
         if _client_gone(request):
             _client_went_away(service, exc)
         raise
     except UpstreamError as exc:
-        if response is not None and response.prepared:
-            return _cut(request, service, response, exc)
         raise _upstream_error(service, exc) from None
     finally:
         upstream.close_unless_released()

@@ -173,7 +173,7 @@ class Dispatcher:
             self._wake.clear()
             self._expire_reservations()
             free = self._settings.webhook_concurrency - self._in_flight()
-            claimed = []
+            claimed, skipped = [], False
             if free > 0:
                 self._backlog = False
                 try:

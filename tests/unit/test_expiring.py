@@ -136,3 +136,18 @@ async def test_close_stops_the_loads_in_flight():
     await cache.close()
     with pytest.raises(asyncio.CancelledError):
         await waiting
+
+
+async def test_after_clear_a_fetch_loads_afresh_instead_of_joining_an_older_load():
+    cache = ExpiringCache(60)
+    old_gate = asyncio.Event()
+    before = asyncio.create_task(cache.fetch("k", Loader(old_gate)))
+    await poll_until(lambda: cache._loading, what="the older load")
+    cache.clear()  # e.g. a fee rule changed meanwhile
+    fresh = Loader()
+    # Its own load, answered while the older one still waits.
+    assert await asyncio.wait_for(cache.fetch("k", fresh), 5) == "value 1"
+    assert fresh.calls == 1 and not before.done()
+    old_gate.set()
+    assert await before == "value 1"
+    await cache.close()
