@@ -13,6 +13,7 @@ from services.gateway.cors import setup_cors
 from services.gateway.docs import merged_openapi, setup_docs
 from services.gateway.idempotency import idempotency, idempotency_ctx
 from services.gateway.proxy import proxy, upstream_session_ctx
+from services.gateway.readiness import readiness_ctx, upstream_checks
 from shared.http.app import ServiceSpec
 from shared.settings import Settings
 
@@ -37,6 +38,7 @@ def build_spec(settings: Settings) -> ServiceSpec:
         setup_routes=setup_routes,
         migrations=Path(__file__).parent / "migrations",
         openapi=merged_openapi,
-        cleanup_ctx=[upstream_session_ctx, authn_ctx, idempotency_ctx],
+        cleanup_ctx=[upstream_session_ctx, readiness_ctx, authn_ctx, idempotency_ctx],
         identity_middleware=identify,
+        readiness=[upstream_checks],
     )

@@ -24,7 +24,9 @@ _CACHE = web.AppKey("openapi_cache", dict)
 
 GATEWAY_DOCS = [
     RouteDoc("GET", "/healthz", "Liveness of the gateway", ("operations",), auth=False),
-    RouteDoc("GET", "/readyz", "Readiness: database and broker connections are up",
+    RouteDoc("GET", "/readyz",
+             "Readiness: database and broker up, and (since start-up) every service behind "
+             "the gateway answered its own /readyz 200; wait for this before the first request",
              ("operations",), auth=False),
     RouteDoc("GET", "/metrics", "Prometheus metrics", ("operations",), auth=False),
 ]

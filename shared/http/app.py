@@ -74,6 +74,9 @@ class ServiceSpec:
     identity_middleware: Callable = principal_middleware
     # Plan every statement for its arguments (shared.db.create_pool).
     custom_plans: bool = False
+    # More of /readyz: each answers {check: "up" | anything else}; ready when all are up.
+    readiness: list[Callable[[web.Application], Awaitable[dict[str, str]]]] = field(
+        default_factory=list)
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -95,10 +98,14 @@ async def readyz(request: web.Request) -> web.Response:
         consumers = app.get(CONSUMERS, [])
         if consumers:
             checks["consumers"] = "up" if all(c.is_consuming for c in consumers) else "down"
-    ready = all(v == "up" for v in checks.values())
-    return envelopes.json_response(
-        {"status": "ready" if ready else "not_ready", "service": app[SERVICE_NAME],
-         "checks": checks}, status=200 if ready else 503)
+    for more in spec.readiness:
+        checks.update(await more(app))
+    waiting = [name for name, state in checks.items() if state != "up"]
+    body: dict = {"status": "not_ready" if waiting else "ready",
+                  "service": app[SERVICE_NAME], "checks": checks}
+    if waiting:
+        body["waitingFor"] = waiting
+    return envelopes.json_response(body, status=503 if waiting else 200)
 
 
 async def _check_database(app: web.Application) -> str:

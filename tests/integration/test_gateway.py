@@ -79,11 +79,16 @@ async def gateway(settings, upstream):
             yield client, s
 
 
-async def test_gateway_is_ready_with_its_database_and_broker(gateway):
+async def test_gateway_is_not_ready_while_services_behind_it_are_not(gateway):
     client, _ = gateway
     resp = await client.get("/readyz")
-    assert resp.status == 200
-    assert (await resp.json())["checks"] == {"database": "up", "broker": "up"}
+    assert resp.status == 503  # billing, fees and notifier never started here
+    body = await resp.json()
+    assert body["checks"] == {
+        "database": "up", "broker": "up", "upstream.auth": "up", "upstream.checkout": "up",
+        "upstream.billing": "not_ready", "upstream.fees": "not_ready",
+        "upstream.notifier": "not_ready"}
+    assert body["waitingFor"] == ["upstream.billing", "upstream.fees", "upstream.notifier"]
 
 
 async def test_a_route_without_credentials_is_401_in_its_familys_envelope(gateway):

@@ -1,0 +1,88 @@
+"""The gateway's /readyz covers the services behind it at start-up (and only then), with
+every service real: an orchestrator or a script that waits on it never meets a 502 on
+its first request, and a service that goes down later fails only its own routes."""
+
+from __future__ import annotations
+
+from contextlib import AsyncExitStack
+
+from aiohttp.test_utils import TestServer
+
+from services.auth.app import build_spec as auth_spec
+from services.billing.app import build_spec as billing_spec
+from services.checkout.app import build_spec as checkout_spec
+from services.fees.app import build_spec as fees_spec
+from services.gateway.app import build_spec as gateway_spec
+from services.notifier.app import build_spec as notifier_spec
+from shared.http.app import create_app
+from tests.conftest import serve
+from tests.support.auth import PASSWORD, make_company_admin
+from tests.support.net import free_ports
+from tests.support.poll import poll_until
+
+UPSTREAMS = {"auth": auth_spec, "checkout": checkout_spec,
+             "billing": lambda s: billing_spec(s, run_scheduler=False),
+             "fees": fees_spec, "notifier": notifier_spec}
+
+
+async def _start(stack: AsyncExitStack, settings, name: str, port: int) -> TestServer:
+    server = TestServer(create_app(settings, UPSTREAMS[name](settings)), host="127.0.0.1",
+                        port=port)
+    await server.start_server()
+    stack.push_async_callback(server.close)
+    return server
+
+
+async def test_gateway_is_not_ready_until_every_upstream_is_then_stays_ready(settings):
+    *free, smtp = free_ports(len(UPSTREAMS) + 1)
+    ports = dict(zip(UPSTREAMS, free, strict=True))
+    s = settings.model_copy(update={
+        "smtp_url": f"smtp://127.0.0.1:{smtp}",  # the notifier needs one; no mail is sent
+        **{f"{name}_url": f"http://127.0.0.1:{port}" for name, port in ports.items()}})
+    async with AsyncExitStack() as stack, serve(create_app(s, gateway_spec(s))) as gateway:
+        # Nothing behind it yet: 503, naming every upstream.
+        resp = await gateway.get("/readyz")
+        assert resp.status == 503
+        body = await resp.json()
+        assert body["status"] == "not_ready"
+        assert sorted(body["waitingFor"]) == sorted(f"upstream.{n}" for n in UPSTREAMS)
+        assert body["checks"]["database"] == body["checks"]["broker"] == "up"
+
+        for name in ("auth", "checkout", "billing", "notifier"):
+            await _start(stack, s, name, ports[name])
+
+        async def only_fees_missing():
+            resp = await gateway.get("/readyz")
+            waiting = (await resp.json()).get("waitingFor")
+            return resp.status == 503 and waiting == ["upstream.fees"]
+
+        await poll_until(only_fees_missing, timeout=20, what="only fees not ready")
+
+        fees = await _start(stack, s, "fees", ports["fees"])
+
+        async def ready():
+            resp = await gateway.get("/readyz")
+            return resp.status == 200 and (await resp.json())["status"] == "ready"
+
+        await poll_until(ready, timeout=20, what="gateway ready")
+        resp = await gateway.get("/readyz")
+        assert (await resp.json())["checks"]["upstream.fees"] == "up"
+        # Ready means routed: the first sign-in through it reaches auth, a quote fees.
+        admin = await make_company_admin(s)
+        resp = await gateway.post("/api/v1/auth/sign-in",
+                                  json={"email": admin.email, "password": PASSWORD})
+        assert resp.status == 200, await resp.text()
+        auth = {"Authorization": f"Bearer {(await resp.json())['token']}"}
+        quote = {"amount": 100, "currency": "USD"}
+        resp = await gateway.post("/api/v1/test-charge-calculation", json=quote, headers=auth)
+        assert resp.status == 200, await resp.text()
+
+        # Once ready, an upstream going down fails its own routes only.
+        await fees.close()
+        resp = await gateway.post("/api/v1/test-charge-calculation", json=quote, headers=auth)
+        assert resp.status == 502
+        assert "fees" in (await resp.json())["message"]
+        resp = await gateway.get("/readyz")
+        assert resp.status == 200
+        resp = await gateway.get("/api/v1/admin/merchants", headers=auth)
+        assert resp.status == 200  # auth's routes still answer
