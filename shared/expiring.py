@@ -56,10 +56,10 @@ class ExpiringCache:
         self._loading.clear()
 
     async def fetch(self, key: Hashable, load: Callable[[], Awaitable[Any]], *,
-                    keep: Callable[[], bool] | None = None) -> Any:
-        """The live entry for `key`, else what `load()` gives (kept unless `keep()`, asked
-        when the load ends, says no). A load's exception reaches the callers waiting for
-        it and nothing is kept."""
+                    keep: Callable[[Any], bool] | None = None) -> Any:
+        """The live entry for `key`, else what `load()` gives (kept unless `keep(value)`,
+        asked when the load ends, says no). A load's exception reaches the callers
+        waiting for it and nothing is kept."""
         hit = self._entries.get(key)
         if hit is not None:
             left = hit[0] - time.monotonic()
@@ -72,14 +72,14 @@ class ExpiringCache:
         return await asyncio.shield(task)
 
     def _load(self, key: Hashable, load: Callable[[], Awaitable[Any]],
-              keep: Callable[[], bool] | None) -> asyncio.Task:
+              keep: Callable[[Any], bool] | None) -> asyncio.Task:
         async def run() -> Any:
             try:
                 value = await load()
             finally:
                 if self._loading.get(key) is task:  # not forgotten by clear()
                     del self._loading[key]
-            if keep is None or keep():
+            if keep is None or keep(value):
                 self.put(key, value)
             return value
 

@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     sign_in_max_failures_per_ip: int = Field(default=50, ge=1, le=10_000)
     sign_in_lock_seconds: int = Field(default=900, ge=1, le=86_400)
     api_key_cache_seconds: float = Field(default=5.0, ge=0, le=300)
+    # Fee rules: how long a cached version vouches for quotes; a rule write answers
+    # after it (read-your-writes on every replica, shared/lease.py).
+    fee_rules_lease_seconds: float = Field(default=0.3, ge=0.05, le=10)
 
     # Prices breakdown (price_item), platform-wide; each app adds its own app_fee
     price_provider_fee_percent: Decimal = Field(default=Decimal("2.9"), ge=0, lt=100)

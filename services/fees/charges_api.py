@@ -7,7 +7,8 @@ Who may do what (docs/fees.md has the table):
 - system charges: only SUPER writes them; every signed-in caller reads them, since
   they are the fees every merchant without rules of its own pays.
 Every change emits charge.created|updated|deleted through the outbox, which makes
-every fees replica reload its rule cache (rules_cache.py).
+every fees replica reload its rule cache (rules_cache.py), and answers only once every
+replica's next quote uses it (RuleCache.written: read-your-writes).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from aiohttp import web
 
 from services.fees import models, store
 from services.fees.context import resolve_merchant, uow
+from services.fees.rules_cache import RULES
 from shared.authz import company_scope, merchant_scope, require
 from shared.events import UnitOfWork
 from shared.http.app import POOL
@@ -109,6 +111,7 @@ async def add_merchant_charge(request: web.Request) -> web.Response:
             work.conn, body, scope="MERCHANT", merchant_id=int(merchant["merchantId"]),
             company_id=int(merchant["companyId"]), merchant_user_name=body.merchant_user_name)
         _emit(work, "charge.created", row)
+    await request.app[RULES].written()
     return ok(Family.NORAH, models.render_charge(row), status=201,
               message="Merchant charge created successfully")
 
@@ -139,6 +142,7 @@ async def update_merchant_charge(request: web.Request) -> web.Response:
                                   " delete it and add a new one")
         row = await store.replace_charge(work.conn, current["id"], body)
         _emit(work, "charge.updated", row)
+    await request.app[RULES].written()
     return ok(Family.NORAH, models.render_charge(row),
               message="Merchant charge updated successfully")
 
@@ -148,6 +152,7 @@ async def _delete(request: web.Request, who, scope: str, label: str) -> web.Resp
         current = await _charge(request, work.conn, who, scope, for_update=True)
         row = await store.delete_charge(work.conn, current["id"])
         _emit(work, "charge.deleted", row)
+    await request.app[RULES].written()
     return ok(Family.NORAH, models.render_charge(row),
               message=f"{label} charge deleted successfully")
 
@@ -164,6 +169,7 @@ async def add_system_charge(request: web.Request) -> web.Response:
     async with uow(request) as work:
         row = await store.insert_charge(work.conn, body, scope="SYSTEM")
         _emit(work, "charge.created", row)
+    await request.app[RULES].written()
     return ok(Family.NORAH, models.render_charge(row), status=201,
               message="System charge created successfully")
 
@@ -180,6 +186,7 @@ async def update_system_charge(request: web.Request) -> web.Response:
         current = await _charge(request, work.conn, who, "SYSTEM", for_update=True)
         row = await store.replace_charge(work.conn, current["id"], body)
         _emit(work, "charge.updated", row)
+    await request.app[RULES].written()
     return ok(Family.NORAH, models.render_charge(row),
               message="System charge updated successfully")
 

@@ -1,6 +1,6 @@
 """Quotes: the NORAH test calculation, and the internal endpoints checkout and
 billing call at payment time. Every quote is computed from the in-memory rule
-cache (rules_cache.py): no database round trip."""
+cache (rules_cache.py): no database round trip, once its lease is current."""
 
 from __future__ import annotations
 
@@ -64,10 +64,12 @@ class PriceItemRequest(BaseModel):
     app_type: Literal["individual", "marketplace"] = "individual"
 
 
-def _quote(request: web.Request, merchant_id: int | None, money: Money,
-           category: str) -> domain.Quote:
+async def _quote(request: web.Request, merchant_id: int | None, money: Money,
+                 category: str) -> domain.Quote:
     category = category.upper()
-    return domain.quote(request.app[RULES].candidates(money.currency.code, category),
+    rules = request.app[RULES]
+    await rules.current()  # every rule written before this request is in the cache
+    return domain.quote(rules.candidates(money.currency.code, category),
                         merchant_id=merchant_id, currency=money.currency, category=category,
                         amount_minor=money.minor)
 
@@ -100,7 +102,7 @@ async def test_charge_calculation(request: web.Request) -> web.Response:
     body = await read_json(request, TestCalculation)
     money = parse_major(body.amount, body.currency)
     merchant_id = await _merchant_for(request, body.user_email)
-    quote = _quote(request, merchant_id, money, body.category)
+    quote = await _quote(request, merchant_id, money, body.category)
     return ok(Family.NORAH, {
         "amount": to_major_decimal(money),
         "currency": money.currency.code,
@@ -122,16 +124,30 @@ async def internal_quote(request: web.Request) -> web.Response:
     _require_service(request)
     body = await read_json(request, QuoteRequest)
     money = parse_minor_string(body.amount, body.currency)
-    quote = _quote(request, body.merchant_id, money, body.category)
+    quote = await _quote(request, body.merchant_id, money, body.category)
     return json_response({
         "currency": money.currency.code, "category": quote.category,
         "merchantId": body.merchant_id, "amount": str(quote.amount_minor),
         "charges": str(quote.charges_minor), "netAmount": str(quote.net_minor),
         "breakdown": [{"chargeId": line.rule_id, "type": line.charge_type, "value": line.value,
                        "amount": str(line.amount_minor)} for line in quote.lines],
-        "rulesVersion": request.app[RULES].version,
+        **_rules_version(request),
         "quotedAt": datetime.now(UTC).isoformat(),
     })
+
+
+def _rules_version(request: web.Request) -> dict:
+    """The version the answer was made with, and how long ago it was last confirmed:
+    a cache of fees' answers holds the same lease (checkout's QuoteCache)."""
+    rules = request.app[RULES]
+    return {"rulesVersion": rules.version, "rulesAge": round(rules.lease.age(), 6)}
+
+
+async def internal_rules_version(request: web.Request) -> web.Response:
+    """The rules' current version (checkout checks its cached quotes against it)."""
+    _require_service(request)
+    await request.app[RULES].current()
+    return json_response(_rules_version(request))
 
 
 async def internal_price_item(request: web.Request) -> web.Response:
@@ -143,7 +159,7 @@ async def internal_price_item(request: web.Request) -> web.Response:
     fees = domain.PriceFees(settings.price_provider_fee_percent,
                             settings.price_provider_min_fee,
                             settings.price_platform_fee_percent, body.app_fee, body.app_type)
-    charges = _quote(request, body.merchant_id, money, DEFAULT_CATEGORY).charges_minor
+    charges = (await _quote(request, body.merchant_id, money, DEFAULT_CATEGORY)).charges_minor
     try:
         item = domain.price_item(money.minor, money.currency, fees,
                                  transaction_fee_minor=charges)
@@ -171,6 +187,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_post("/api/v1/test-charge-calculation", test_charge_calculation)
     app.router.add_post("/internal/quotes", internal_quote)
     app.router.add_post("/internal/price-items", internal_price_item)
+    app.router.add_get("/internal/rules-version", internal_rules_version)
 
 
 DOCS = [

@@ -33,11 +33,20 @@ def to_rule(row: asyncpg.Record) -> Rule:
                 allow_above_amount=row["allow_above_amount"])
 
 
-async def load_rules(conn: asyncpg.Connection) -> list[Rule]:
-    """Every live ACTIVE rule: what the quote cache holds."""
-    rows = await conn.fetch(
-        f"SELECT {CHARGE_COLUMNS} FROM charges WHERE deleted_at IS NULL AND status = 'ACTIVE'")
-    return [to_rule(r) for r in rows]
+async def load_rules(conn: asyncpg.Connection) -> tuple[int, list[Rule]]:
+    """Every live ACTIVE rule, and the rules' version, from one snapshot: what the quote
+    cache holds."""
+    async with snapshot(conn):
+        version = await rules_version(conn)
+        rows = await conn.fetch(
+            f"SELECT {CHARGE_COLUMNS} FROM charges "
+            "WHERE deleted_at IS NULL AND status = 'ACTIVE'")
+    return version, [to_rule(r) for r in rows]
+
+
+async def rules_version(conn: asyncpg.Connection) -> int:
+    """Bumped by every change to the rules (migration 0002's trigger)."""
+    return int(await conn.fetchval("SELECT version FROM rules_version"))
 
 
 # Charge rules CRUD ---------------------------------------------------------------

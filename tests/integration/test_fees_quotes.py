@@ -37,7 +37,7 @@ async def _rule(settings, fees, *, value: str, charge_type="PERCENTAGE", merchan
             charge_type, category, currency, value, lo, hi)
     finally:
         await conn.close()
-    await fees.app[RULES].reload()
+    await fees.app[RULES].lease.refresh()
     return rule_id
 
 

@@ -48,7 +48,7 @@ async def _zero_rule(settings, fees, merchant) -> None:
             merchant.merchant_id, merchant.company_id, merchant.email)
     finally:
         await conn.close()
-    await fees.app[RULES].reload()
+    await fees.app[RULES].lease.refresh()
 
 
 async def _new_app(auth, settings, account, **fields) -> dict:

@@ -102,7 +102,7 @@ async def test_a_failed_renewal_leaves_the_entry_to_run_out():
 async def test_keep_decides_whether_a_load_is_kept():
     cache = ExpiringCache(60)
     load = Loader()
-    assert await cache.fetch("k", load, keep=lambda: False) == "value 1"
+    assert await cache.fetch("k", load, keep=lambda value: value != "value 1") == "value 1"
     assert await cache.fetch("k", load) == "value 2"
     assert await cache.fetch("k", load) == "value 2"
 
