@@ -80,12 +80,14 @@ async def merchant_by_uid(request: web.Request) -> web.Response:
 
 async def transaction_secret(request: web.Request) -> web.Response:
     """The opened transaction-signing secret of a user or merchant (checkout signs and
-    verifies NORAH payment tokens with it). Only checkout may ask: a secret handed to
+    verifies NORAH payment tokens with it; the notifier signs a merchant's
+    webServiceUrl callbacks with the merchant's). Only they may ask: a secret handed to
     any service would widen what one compromised service exposes."""
     require_service(request)
-    if principal_of(request).subject != "checkout":
-        raise ApiError(Errors.FORBIDDEN)
     kind, raw = request.match_info["kind"], request.match_info["id"]
+    caller = principal_of(request).subject
+    if not (caller == "checkout" or (caller == "notifier" and kind == "merchant")):
+        raise ApiError(Errors.FORBIDDEN)
     row = None
     if kind in ("user", "merchant") and raw.isascii() and raw.isdigit() and len(raw) <= 18:
         async with request.app[POOL].acquire() as conn:

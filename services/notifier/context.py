@@ -7,9 +7,11 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from services.notifier.dispatcher import Dispatcher
+from services.notifier.merchant_secrets import SECRET_EVENTS, MerchantSecrets
 from shared.crypto import SecretBox
 from shared.events import UnitOfWork
-from shared.http.app import POOL, RELAY
+from shared.events.subscriber import Subscriber
+from shared.http.app import BROKER, POOL, RELAY, TOPOLOGY
 from shared.http.client import InternalClient
 from shared.http.middleware import SETTINGS
 from shared.settings import Settings
@@ -38,8 +40,15 @@ def context_ctx(shared: Shared):
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         app[BOX] = shared.box
         app[CLIENT] = shared.client
+        secrets = MerchantSecrets(shared.client, app[SETTINGS].api_key_cache_seconds)
+        if app.get(BROKER) is not None:
+            await Subscriber(app[BROKER], app[TOPOLOGY], keys=list(SECRET_EVENTS),
+                             on_event=secrets.on_event, on_resync=secrets.on_resync,
+                             name="merchant-secrets").start()
+        else:  # no events to hear of a regenerate: never keep a secret
+            secrets.never()
         dispatcher = Dispatcher(app[POOL], app[SETTINGS], shared.box, shared.client,
-                                relay=app.get(RELAY))
+                                relay=app.get(RELAY), secrets=secrets)
         shared.dispatcher = dispatcher
         app[DISPATCHER] = dispatcher
         await dispatcher.start()
@@ -48,6 +57,7 @@ def context_ctx(shared: Shared):
         finally:
             shared.dispatcher = None
             await dispatcher.stop()
+            await secrets.close()
             await shared.client.close()
     return ctx
 

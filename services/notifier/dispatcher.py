@@ -13,6 +13,12 @@ leased (first attempt counted, due again only when the lease runs out), and hand
 over once its transaction commits (`send_leased`). The lease is the same guarantee as
 a claim's: if this process dies before or during the send, the delivery comes due and
 any replica's claim sends it. Ordered endpoints always go through the claim.
+
+A merchant's webServiceUrl endpoint (source 'merchant') signs X-NorPay-Signature with
+the merchant's secret, which auth holds (merchant_secrets.py). If auth cannot give it,
+the delivery's lease is handed back to come due again shortly, its attempt not
+counted: it is neither sent unsigned nor lost, and our outage does not count against
+the merchant's endpoint. Endpoints registered through the API never ask for it.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from prometheus_client import Counter
 
 from services.notifier import webhooks_domain as domain
 from services.notifier import webhooks_store as store
+from services.notifier.merchant_secrets import MerchantSecrets, SecretNotFound, SecretUnavailable
 from shared.aio import Coalescer, being_cancelled, cancel_and_wait
 from shared.crypto import SecretBox
 from shared.db import database_gone
@@ -42,6 +49,7 @@ PER_ENDPOINT = 4
 LEASE_MARGIN = 30.0  # seconds a lease outlives the request timeout
 RESERVATION_SECONDS = 60.0  # room reserved for a fan-out is lost after this
 USER_AGENT = "norgate-webhooks/1"
+SECRET_RETRY_SECONDS = 5.0  # a send waiting for the merchant's secret is tried again after
 
 ATTEMPTS = Counter("norgate_webhook_attempts_total", "Webhook delivery attempts by outcome",
                    ["outcome"])
@@ -58,11 +66,14 @@ class Result:
 
 class Dispatcher:
     def __init__(self, pool: asyncpg.Pool, settings: Settings, box: SecretBox,
-                 client: InternalClient, *, relay: OutboxRelay | None = None):
+                 client: InternalClient, *, relay: OutboxRelay | None = None,
+                 secrets: MerchantSecrets | None = None):
         self._pool = pool
         self._settings = settings
         self._box = box
         self._client = client
+        # Without the regenerate events to drop a copy, nothing is kept (ttl 0).
+        self._secrets = secrets or MerchantSecrets(client, ttl=0)
         self._relay = relay
         self._strict = settings.env == "prod"
         self._wake = asyncio.Event()
@@ -225,7 +236,7 @@ class Dispatcher:
 
     async def _deliver(self, row: asyncpg.Record) -> None:
         try:
-            result = await self._send(row)
+            result = await self._attempt(row)
         except asyncio.CancelledError:
             # Shutting down: hand the lease back so another replica sends it now.
             try:
@@ -235,6 +246,9 @@ class Dispatcher:
             except Exception:
                 pass  # the lease runs out on its own
             raise
+        if isinstance(result, SecretUnavailable):
+            await self._postpone(row, result)
+            return
         try:
             await self._record(row, result)
         except Exception:
@@ -242,20 +256,48 @@ class Dispatcher:
             # (at least once; receivers deduplicate by webhook-id).
             log.exception("webhook_record_failed", delivery_id=row["delivery_id"])
 
-    def _headers(self, row: asyncpg.Record, body: bytes) -> dict[str, str]:
+    async def _attempt(self, row: asyncpg.Record) -> Result | SecretUnavailable:
+        """The attempt's result, or why it could not be signed yet (nothing was sent)."""
+        norpay_secret = None
+        if row["source"] == "merchant":  # the only endpoints that need more than the row
+            try:
+                norpay_secret = await self._secrets.get(row["merchant_id"])
+            except SecretUnavailable as exc:
+                return exc
+            except SecretNotFound:
+                return Result(None, "the merchant's signing secret was not found", 0,
+                              None, None)
+        return await self._send(row, norpay_secret)
+
+    async def _postpone(self, row: asyncpg.Record, why: SecretUnavailable) -> None:
+        """Hand the lease back, due again soon, the attempt not counted. Outside the
+        send's cancellation handler, so a shutdown cannot hand it back twice."""
+        log.warning("webhook_send_postponed", delivery_id=row["delivery_id"],
+                    endpoint_id=row["endpoint_id"], reason=str(why),
+                    retry_in=SECRET_RETRY_SECONDS)
+        try:
+            async with self._pool.acquire() as conn:
+                await store.release(conn, row["seq"], after=SECRET_RETRY_SECONDS)
+        except Exception:
+            log.exception("webhook_postpone_failed", delivery_id=row["delivery_id"])
+            # The lease runs out and a claim tries it again.
+
+    def _headers(self, row: asyncpg.Record, body: bytes,
+                 norpay_secret: str | None) -> dict[str, str]:
         secret = self._box.open(row["secret"])
         previous = None
         if row["previous_secret"] and row["previous_secret_until"] and \
                 row["previous_secret_until"] > datetime.now(UTC):
             previous = self._box.open(row["previous_secret"])
         headers = signing.headers(msg_id=str(row["event_id"]), timestamp=int(time.time()),
-                                  body=body, secret=secret, previous=previous)
+                                  body=body, secret=secret, previous=previous,
+                                  norpay_secret=norpay_secret)
         headers.update({"Content-Type": "application/json", "User-Agent": USER_AGENT,
                         "X-NorPay-Event": row["event_type"],
                         "X-NorPay-Delivery": row["delivery_id"]})
         return headers
 
-    async def _send(self, row: asyncpg.Record) -> Result:
+    async def _send(self, row: asyncpg.Record, norpay_secret: str | None) -> Result:
         body = bytes(row["body"])
         url = row["url"]
         started = time.monotonic()
@@ -266,7 +308,8 @@ class Dispatcher:
         try:
             addresses.check_literal_host(url, strict=self._strict)
             assert self._http is not None
-            async with self._http.post(url, data=body, headers=self._headers(row, body),
+            headers = self._headers(row, body, norpay_secret)
+            async with self._http.post(url, data=body, headers=headers,
                                        allow_redirects=False) as resp:
                 raw = await resp.content.read(domain.RESPONSE_BODY_LIMIT * 4)
                 # Kept for the delivery log; a NUL cannot be stored in a text column.

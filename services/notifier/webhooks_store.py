@@ -95,7 +95,7 @@ async def subscriptions(conn: asyncpg.Connection,
     """The enabled endpoints of these merchants, with the event types they take and
     what a send to them needs."""
     return await conn.fetch(
-        """SELECT endpoint_id, merchant_id, event_types, ordered, url, secret,
+        """SELECT endpoint_id, merchant_id, source, event_types, ordered, url, secret,
                   previous_secret, previous_secret_until FROM webhook_endpoints
            WHERE merchant_id = ANY($1::bigint[]) AND enabled AND deleted_at IS NULL
            ORDER BY endpoint_id""", merchant_ids)
@@ -193,7 +193,7 @@ async def claim_due(conn: asyncpg.Connection, *, limit: int, lease_seconds: floa
                FROM picked WHERE d.seq = picked.seq
                RETURNING d.seq, d.delivery_id, d.endpoint_id, d.event_id, d.attempts)
            SELECT l.*, e.url, e.secret, e.previous_secret, e.previous_secret_until,
-                  e.ordered, ev.body, ev.event_type
+                  e.ordered, e.merchant_id, e.source, ev.body, ev.event_type
            FROM leased l
            JOIN webhook_endpoints e ON e.endpoint_id = l.endpoint_id
            JOIN webhook_events ev ON ev.event_id = l.event_id
@@ -201,11 +201,13 @@ async def claim_due(conn: asyncpg.Connection, *, limit: int, lease_seconds: floa
         limit, busy, lease_seconds, per_endpoint)
 
 
-async def release(conn: asyncpg.Connection, seq: int) -> None:
-    """Give back a leased delivery that was not attempted (shutdown)."""
+async def release(conn: asyncpg.Connection, seq: int, *, after: float = 0.0) -> None:
+    """Give back a leased delivery that was not attempted (shutdown; or its signing
+    secret could not be had), due again `after` seconds from now."""
     await conn.execute(
-        """UPDATE webhook_deliveries SET attempts = attempts - 1, next_attempt_at = now()
-           WHERE seq = $1 AND status = 'pending'""", seq)
+        """UPDATE webhook_deliveries SET attempts = attempts - 1,
+               next_attempt_at = now() + make_interval(secs => $2)
+           WHERE seq = $1 AND status = 'pending'""", seq, float(after))
 
 
 async def record_attempt(conn: asyncpg.Connection, *, seq: int, attempt: int,

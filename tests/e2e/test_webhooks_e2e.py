@@ -1,16 +1,24 @@
 """Signed webhooks through a `make run` stack: a merchant onboarded through the
 gateway registers an endpoint with its API key, takes payments, and its receiver
 (the seed's verifyWebhook under node, and standardwebhooks) gets every event
-exactly once although it fails the first three attempts of each."""
+exactly once although it fails the first three attempts of each. The callbacks to a
+merchant's webServiceUrl verify with its merchant secret, across a regenerate."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+
 import aiohttp
+import orjson
 import pytest
+from aiohttp import web
+from standardwebhooks import Webhook
 
 from tests.conftest import TEST_ENV
 from tests.e2e.conftest import wait_stack_ready
 from tests.integration.test_webhooks_delivery import Receiver, SeedVerifier
+from tests.support.net import free_port
 from tests.support.onboarding import onboard
 from tests.support.poll import poll_until
 
@@ -87,3 +95,103 @@ async def test_receiver_failing_three_times_gets_each_payment_event_exactly_once
     completed = [p for p in receiver.events.values() if p["event"] == "payment.completed"]
     assert all(p["data"]["status"] == "completed" and p["data"]["payer"] == WALLET
                and p["data"]["metadata"] == {"orderId": "order_123"} for p in completed)
+
+
+class RawReceiver:
+    """A merchant's webServiceUrl: keeps every callback as it came and answers 200."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[bytes, dict[str, str]]] = []
+        self.port = free_port()
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/norah/callbacks"
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        self.calls.append((await request.read(), dict(request.headers)))
+        return web.json_response({"received": True})
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_post("/norah/callbacks", self._handle)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    def created(self, payment_id: str) -> tuple[bytes, dict[str, str]] | None:
+        """The first payment.created callback of `payment_id`."""
+        for body, headers in self.calls:
+            payload = orjson.loads(body)
+            if payload["event"] == "payment.created" and \
+                    payload["data"]["paymentId"] == payment_id:
+                return body, headers
+        return None
+
+
+def _hex_hmac(secret: str, body: bytes) -> str:
+    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+async def test_web_service_url_callbacks_verify_with_the_merchant_secret_across_a_regenerate(
+        hooked, tmp_path):
+    shop = await onboard(hooked, "wsurl", name="Callback Shop")
+    gw, receiver = hooked.gateway, RawReceiver()
+    await receiver.start()
+    try:
+        async with aiohttp.ClientSession() as http, SeedVerifier(tmp_path) as seed:
+            async def call(method: str, path: str, headers: dict, **kw) -> dict:
+                async with http.request(method, gw + path, headers=headers, **kw) as resp:
+                    body = await resp.json()
+                    assert resp.status < 300, (path, resp.status, body)
+                    return body
+
+            async def merchant_secret() -> str:
+                return (await call("GET", f"/api/v1/admin/merchant/secret/{shop.id}",
+                                   shop.admin_headers))["data"]["secret"]
+
+            await call("PATCH", f"/api/v1/admin/merchants/{shop.id}", shop.admin_headers,
+                       json={"webServiceUrl": receiver.url})
+
+            async def implicit():
+                listed = await call("GET", "/api/v2/webhooks/endpoints", shop.headers)
+                return [e for e in listed["result"]["endpoints"]
+                        if e["source"] == "webServiceUrl" and e["url"] == receiver.url]
+            [endpoint] = await poll_until(implicit, timeout=20,
+                                          what="the webServiceUrl endpoint")
+            # Its own whsec_ secret (shown by a rotation) keeps signing webhook-signature.
+            whsec = (await call("POST", "/api/v2/webhooks/endpoints/"
+                                f"{endpoint['endpointId']}/rotate-secret",
+                                shop.headers))["result"]["secret"]
+
+            async def paid_and_called_back() -> tuple[bytes, dict[str, str]]:
+                created = await call("POST", "/api/v2/payments/create", shop.headers, json={
+                    "amount": "1000000000000000000", "currency": "NOR"})
+                pid = created["result"]["paymentId"]
+                return await poll_until(lambda: receiver.created(pid), timeout=30,
+                                        what=f"the payment.created callback of {pid}")
+
+            old = await merchant_secret()
+            body, headers = await paid_and_called_back()
+            assert headers["X-NorPay-Signature"] == _hex_hmac(old, body)
+            assert await seed.verify(body.decode(), headers["X-NorPay-Signature"], old)
+            assert Webhook(whsec).verify(body, headers)["event"] == "payment.created"
+
+            fresh = (await call("POST", f"/api/v1/admin/merchant/secret/{shop.id}/regenerate",
+                                shop.admin_headers))["data"]["secret"]
+            assert fresh != old and await merchant_secret() == fresh
+            body, headers = await paid_and_called_back()
+            assert headers["X-NorPay-Signature"] == _hex_hmac(fresh, body)
+            assert headers["X-NorPay-Signature"] != _hex_hmac(old, body)
+            assert await seed.verify(body.decode(), headers["X-NorPay-Signature"], fresh)
+            assert not await seed.verify(body.decode(), headers["X-NorPay-Signature"], old)
+            assert Webhook(whsec).verify(body, headers)["event"] == "payment.created"
+    finally:
+        await receiver.stop()
+    output = hooked.output()
+    assert old not in output and fresh not in output  # no secret in any service's log

@@ -22,6 +22,7 @@ from tests.integration.test_webhooks_delivery import (  # noqa: F401 - fixtures
 from tests.support.auth import make_company_admin, make_merchant
 from tests.support.broker import EventTap
 from tests.support.poll import poll_until
+from tests.support.tcp_proxy import TcpProxy
 
 BASE = "/api/v2/webhooks"
 
@@ -259,31 +260,42 @@ async def test_ordered_endpoint_receives_events_in_order_and_others_are_not_held
     assert ordered.order == ids
 
 
-async def test_the_merchants_web_service_url_is_an_endpoint(
-        settings, tmp_path, emit, verifier, merchant):
+async def _web_service_url_endpoint(client, settings, emit, merchant,
+                                    receiver: Receiver) -> dict:
+    """The merchant sets webServiceUrl on its account (auth emits the update) and the
+    notifier follows it. `receiver` then holds the endpoint's whsec_ secret (only a
+    rotation shows it) and the merchant secret, which X-NorPay-Signature is keyed with."""
     h = merchant.headers(settings)
+    conn = await asyncpg.connect(settings.dsn_of("auth"))
+    try:
+        await conn.execute("UPDATE merchants SET web_service_url = $1 WHERE id = $2",
+                           receiver.url, merchant.merchant_id)
+    finally:
+        await conn.close()
+    await emit("merchant.updated", {"merchantId": merchant.merchant_id,
+                                    "changed": ["webServiceUrl"]}, merchant)
+
+    async def implicit():
+        listed = (await (await client.get(f"{BASE}/endpoints", headers=h)).json())
+        return [e for e in listed["result"]["endpoints"] if e["source"] == "webServiceUrl"]
+    [endpoint] = await poll_until(implicit, what="the webServiceUrl endpoint")
+    assert endpoint["url"] == receiver.url
+    rotated = (await _json(await client.post(
+        f"{BASE}/endpoints/{endpoint['endpointId']}/rotate-secret", headers=h)))
+    receiver.secrets.append(rotated["result"]["secret"])
+    secret = (await _json(await client.auth.get(
+        f"/api/v1/admin/merchant/secret/{merchant.merchant_id}", headers=h)))["data"]["secret"]
+    receiver.norpay_secrets = [secret]
+    return endpoint
+
+
+async def test_the_merchants_web_service_url_is_an_endpoint_signed_with_the_merchant_secret(
+        settings, tmp_path, emit, verifier, merchant):
     receiver = Receiver(verifier, fail_first=0)
     await receiver.start()
     try:
         async with notifier(settings, tmp_path) as client:
-            conn = await asyncpg.connect(settings.dsn_of("auth"))
-            try:  # the merchant sets webServiceUrl on its account (auth emits the update)
-                await conn.execute("UPDATE merchants SET web_service_url = $1 WHERE id = $2",
-                                   receiver.url, merchant.merchant_id)
-            finally:
-                await conn.close()
-            await emit("merchant.updated", {"merchantId": merchant.merchant_id,
-                                            "changed": ["webServiceUrl"]}, merchant)
-
-            async def implicit():
-                listed = (await (await client.get(f"{BASE}/endpoints", headers=h)).json())
-                return [e for e in listed["result"]["endpoints"]
-                        if e["source"] == "webServiceUrl"]
-            [endpoint] = await poll_until(implicit, what="the webServiceUrl endpoint")
-            assert endpoint["url"] == receiver.url
-            rotated = (await _json(await client.post(
-                f"{BASE}/endpoints/{endpoint['endpointId']}/rotate-secret", headers=h)))
-            receiver.secrets.append(rotated["result"]["secret"])
+            await _web_service_url_endpoint(client, settings, emit, merchant, receiver)
             await emit("payment.completed", payment(7), merchant)
             await poll_until(lambda: len(receiver.events) == 1, timeout=15,
                              what="the payment event at the webServiceUrl")
@@ -292,3 +304,43 @@ async def test_the_merchants_web_service_url_is_an_endpoint(
                 ("payment.completed", "pay_0007")
     finally:
         await receiver.stop()
+    # The seed's verifyWebhook accepted X-NorPay-Signature with the merchant secret only.
+    assert receiver.rejected == []
+
+
+async def test_a_web_service_url_callback_waits_while_auth_is_away_and_is_never_sent_unsigned(
+        settings, tmp_path, emit, verifier, merchant, notifier_pool, monkeypatch):
+    from services.notifier import dispatcher
+
+    monkeypatch.setattr(dispatcher, "SECRET_RETRY_SECONDS", 0.5)
+    proxy = TcpProxy("127.0.0.1", 0)
+    receiver = Receiver(verifier, fail_first=0)
+    await receiver.start()
+    try:
+        async with notifier(settings, tmp_path, auth_proxy=proxy) as client:
+            await _web_service_url_endpoint(client, settings, emit, merchant, receiver)
+            await proxy.stop()  # auth is away: the merchant secret cannot be had
+            event = await emit("payment.completed", payment(8), merchant)
+
+            async def postponed():
+                # Handed back, due later, its attempt not counted (a lease counts one).
+                return await notifier_pool.fetchval(
+                    """SELECT true FROM webhook_deliveries WHERE event_id = $1
+                         AND status = 'pending' AND attempts = 0
+                         AND next_attempt_at > now()""", event.id)
+            await poll_until(postponed, timeout=15, what="the send put off")
+            assert receiver.attempts == {} and receiver.rejected == []
+            await proxy.start()
+            await poll_until(lambda: str(event.id) in receiver.events, timeout=15,
+                             what="the callback once auth is back")
+
+            async def recorded():
+                log = await client.get(f"{BASE}/deliveries?eventId={event.id}",
+                                       headers=merchant.headers(settings))
+                found = (await log.json())["result"]["deliveries"]
+                return found if found and found[0]["status"] == "succeeded" else None
+            [delivery] = await poll_until(recorded, what="the success recorded")
+    finally:
+        await receiver.stop()
+    assert receiver.rejected == [] and receiver.attempts[str(event.id)] == 1
+    assert delivery["attempts"] == 1  # the waits for auth are not attempts

@@ -29,6 +29,7 @@ from tests.conftest import DECLARED_DELAYS, DECLARED_QUEUES, serve
 from tests.support.auth import make_company_admin, make_merchant
 from tests.support.net import free_port
 from tests.support.poll import poll_until
+from tests.support.tcp_proxy import TcpProxy
 
 REPO = Path(__file__).resolve().parents[2]
 SEED = REPO.parent / "shared" / "seeds" / "norpay-payments-api.txt"
@@ -91,6 +92,9 @@ class Receiver:
     def __init__(self, verifier: SeedVerifier, *, fail_first: int = 3, slow_seconds: float = 2):
         self.verifier = verifier
         self.secrets: list[str] = []
+        # What X-NorPay-Signature is checked with when not the endpoint's secrets:
+        # a webServiceUrl's merchant secret.
+        self.norpay_secrets: list[str] | None = None
         self.fail_first = fail_first
         self.slow_seconds = slow_seconds
         self.attempts: Counter[str] = Counter()
@@ -124,10 +128,11 @@ class Receiver:
                 continue
             # X-NorPay-Signature is made with the newest secret; while a rotation's
             # grace lasts, X-NorPay-Signature-Previous carries the old secret's.
-            for header in ("X-NorPay-Signature", "X-NorPay-Signature-Previous"):
-                if header in headers and await self.verifier.verify(
-                        body.decode(), headers[header], secret):
-                    return True
+            for key in self.norpay_secrets or [secret]:
+                for header in ("X-NorPay-Signature", "X-NorPay-Signature-Previous"):
+                    if header in headers and await self.verifier.verify(
+                            body.decode(), headers[header], key):
+                        return True
         return False
 
     async def handle(self, request: web.Request) -> web.Response:
@@ -157,18 +162,24 @@ class Receiver:
 
 
 @asynccontextmanager
-async def notifier(settings, tmp_path, **overrides):
+async def notifier(settings, tmp_path, *, auth_proxy: TcpProxy | None = None, **overrides):
     """The notifier in-process with a short retry schedule, its own mail sink, and
-    auth (for merchant lookups)."""
+    auth (for merchant lookups and secrets; `client.auth`), reached through
+    `auth_proxy` when given, so a test can take it away."""
     from services.auth.app import build_spec as auth_spec
 
     sink = await start_mailsink(settings, host="127.0.0.1", smtp_port=0, http_port=0,
                                 mail_dir=tmp_path / "mail")
     try:
         async with serve(create_app(settings, auth_spec(settings))) as auth:
+            auth_port = auth.server.port
+            if auth_proxy is not None:
+                auth_proxy.target = ("127.0.0.1", auth_port)
+                await auth_proxy.start()
+                auth_port = auth_proxy.port
             s = settings.model_copy(update={
                 "smtp_url": f"smtp://127.0.0.1:{sink.smtp_port}",
-                "auth_url": f"http://127.0.0.1:{auth.server.port}",
+                "auth_url": f"http://127.0.0.1:{auth_port}",
                 "webhook_retry_schedule": SCHEDULE, "webhook_timeout_seconds": 1.0,
                 "webhook_poll_seconds": 0.2, **overrides})
             DECLARED_DELAYS.extend(s.consumer_retry_delays)
@@ -177,8 +188,11 @@ async def notifier(settings, tmp_path, **overrides):
             async with serve(create_app(s, build_spec(s))) as client:
                 await poll_until(lambda: _ready(client), what="notifier ready")
                 client.mail_dir = tmp_path / "mail"
+                client.auth = auth
                 yield client
     finally:
+        if auth_proxy is not None:
+            await auth_proxy.stop()
         await sink.stop()
 
 

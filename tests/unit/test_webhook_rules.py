@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import socket
@@ -12,6 +13,9 @@ from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from services.notifier import webhooks_domain as domain
+from services.notifier.merchant_secrets import MerchantSecrets, SecretUnavailable
+from shared.events import Event
+from shared.http.client import ServiceUnavailable
 from shared.outbound import addresses, signing
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -39,6 +43,75 @@ def test_during_rotation_the_old_and_the_new_secret_both_verify():
     Webhook(old).verify(body, headers)
     assert headers["X-NorPay-Signature"] == signing.norpay_signature(body, new)
     assert headers["X-NorPay-Signature-Previous"] == signing.norpay_signature(body, old)
+
+
+def test_a_web_service_url_callback_is_keyed_with_the_merchant_secret():
+    whsec, old = signing.new_secret(), signing.new_secret()
+    merchant_secret = "m3rchant-secret-as-auth-answers-it"
+    body = b'{"id":"x","event":"payment.created"}'
+    ts = int(datetime.now(UTC).timestamp())
+    headers = signing.headers(msg_id="m", timestamp=ts, body=body, secret=whsec,
+                              previous=old, norpay_secret=merchant_secret)
+    assert headers["X-NorPay-Signature"] == hmac.new(merchant_secret.encode(), body,
+                                                     hashlib.sha256).hexdigest()
+    # The endpoint's own secrets keep the Standard Webhooks signature; the previous
+    # whsec_ must not appear next to a merchant-keyed X-NorPay-Signature.
+    Webhook(whsec).verify(body, headers)
+    Webhook(old).verify(body, headers)
+    assert "X-NorPay-Signature-Previous" not in headers
+
+
+class _Auth:
+    """Auth's internal client: answers the current secret, or is down."""
+
+    def __init__(self) -> None:
+        self.secret, self.down, self.asked = "s1", False, 0
+        self.gate: asyncio.Event | None = None
+
+    async def request(self, service: str, method: str, path: str):
+        assert (service, method, path) == ("auth", "GET", "/internal/secrets/merchant/7")
+        self.asked += 1
+        secret = self.secret
+        if self.gate is not None:
+            await self.gate.wait()
+        if self.down:
+            raise ServiceUnavailable("auth", "connection refused")
+        return 200, {"secret": secret}
+
+
+async def test_merchant_secrets_are_kept_until_a_regenerate_drops_them():
+    auth = _Auth()
+    secrets = MerchantSecrets(auth, ttl=60)
+    assert await secrets.get(7) == "s1" and await secrets.get(7) == "s1"
+    assert auth.asked == 1
+    auth.secret = "s2"
+    await secrets.on_event(Event(type="merchant.secret_regenerated", producer="auth",
+                                 data={"merchantId": 7}))
+    assert await secrets.get(7) == "s2" and auth.asked == 2
+    # Asked before a regenerate, answered after: used once, not kept.
+    auth.secret, auth.gate = "s3", asyncio.Event()
+    await secrets.on_resync()
+    pending = asyncio.create_task(secrets.get(7))
+    await asyncio.sleep(0)
+    await secrets.on_event(Event(type="merchant.secret_regenerated", producer="auth",
+                                 data={"merchantId": 7}))
+    auth.gate.set()
+    assert await pending == "s3"
+    auth.secret, auth.gate = "s4", None
+    assert await secrets.get(7) == "s4"
+    await secrets.close()
+
+
+async def test_merchant_secrets_raise_when_auth_is_down_and_keep_nothing():
+    auth = _Auth()
+    auth.down = True
+    secrets = MerchantSecrets(auth, ttl=60)
+    with pytest.raises(SecretUnavailable) as caught:
+        await secrets.get(7)
+    assert "s1" not in str(caught.value)
+    auth.down = False
+    assert await secrets.get(7) == "s1"
+    await secrets.close()
 
 
 def test_a_tampered_body_or_replayed_old_timestamp_is_refused_by_the_library():
