@@ -41,4 +41,4 @@ def build_spec(settings: Settings) -> ServiceSpec:
                        consumers=[ConsumerSpec("prices", triggers.HANDLERS,
                                                wants=triggers.pays_a_price)],
                        cleanup_ctx=[context_ctx, payments.creates_ctx,
-                                    triggers.dispatcher_ctx])
+                                    payments.expiry_sweep_ctx, triggers.dispatcher_ctx])

@@ -4,19 +4,21 @@
     pending ──confirm──▶ processing ──▶ completed | failed
                          (3-D Secure, OTP, phone prompt, or an asynchronous rail)
     pending | processing ──cancel──▶ canceled
+    pending ──session ended (expiry sweep)──▶ canceled  (cancellation_reason "expired")
     completed ──refund (all of it)──▶ refunded         (partial refunds stay completed)
-A pending payment past `expires_at` cannot be confirmed ("Payment session expired").
+A pending payment past `expires_at` cannot be confirmed ("Payment session expired"); the
+expiry sweep then cancels it (`cancellation_reason` "expired"), and it still answers so.
 NORAH shows the same statuses upper-case (PENDING, ..., CANCELLED).
 """
 
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 
 from shared.crypto import base62
 from shared.money import MinorInput, Money, parse_major
@@ -32,7 +34,12 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 }
 NORAH_STATUS = {"pending": "PENDING", "processing": "PROCESSING", "completed": "COMPLETED",
                 "failed": "FAILED", "canceled": "CANCELLED", "refunded": "REFUNDED"}
-SESSION_TTL = timedelta(hours=1)
+SESSION_TTL = timedelta(hours=1)  # a session's length when the create names no expiresAt
+# What a public create may ask for: long enough to pay, short enough that a forgotten
+# link does not hold a price or stock for days (invoices' links use the internal route).
+SESSION_MIN = timedelta(minutes=5)
+SESSION_MAX = timedelta(hours=24)
+EXPIRED = "expired"  # cancellation_reason of a payment the expiry sweep canceled
 METHODS = ("VISA_MASTER", "ZIMSWITCH", "OMARI", "INNBUCKS", "ECOCASH", "NOR_WALLET")
 
 
@@ -52,6 +59,32 @@ def check_transition(current: str, target: str) -> None:
 # be told a payment is one it is not. (Consumers also check the payment's origin.)
 RESERVED_METADATA = frozenset({"priceId", "appId", "invoiceId", "subscriptionId",
                                "tokenJti", "widget"})
+
+
+class SessionEndOutOfRange(ValueError):
+    """A public create's expiresAt outside SESSION_MIN..SESSION_MAX from now."""
+
+
+def session_end(requested: int, now: datetime) -> datetime:
+    """When a public create's session ends, asked as `expiresAt` (Unix seconds): between
+    SESSION_MIN and SESSION_MAX after `now`. Compared as seconds, so no value, however
+    large, overflows a datetime."""
+    start = int(now.timestamp())
+    if not start + SESSION_MIN.total_seconds() <= requested \
+            <= start + SESSION_MAX.total_seconds():
+        raise SessionEndOutOfRange(
+            "expiresAt: must be between 5 minutes and 24 hours from now "
+            f"(Unix seconds, {start + int(SESSION_MIN.total_seconds())} to "
+            f"{start + int(SESSION_MAX.total_seconds())})")
+    return datetime.fromtimestamp(requested, UTC)
+
+
+def expired(row, now: datetime) -> bool:
+    """Whether the payment's session is over: pending past `expires_at`, or canceled by
+    the expiry sweep for that (so a late confirm or page load says so either way)."""
+    if row["status"] == "pending":
+        return row["expires_at"] <= now
+    return row["status"] == "canceled" and row["cancellation_reason"] == EXPIRED
 
 
 def check_public_metadata(metadata: dict) -> None:
@@ -89,7 +122,8 @@ def _url(value: str | None) -> str | None:
 
 class PaymentIntent(BaseModel):
     """What every create names: amount in minor units (wei for NOR), currency, and the
-    merchant's description and metadata."""
+    merchant's description and metadata; a public create may name when its session ends
+    (`expiresAt`, checked against the clock by session_end)."""
 
     model_config = ConfigDict(populate_by_name=True, extra="forbid")
 
@@ -97,6 +131,25 @@ class PaymentIntent(BaseModel):
     currency: str = Field(min_length=2, max_length=5)
     description: str | None = Field(default=None, max_length=1000)
     metadata: dict[str, Any] = Field(default_factory=dict, max_length=50)
+    expires_at: Annotated[int | None, WithJsonSchema({
+        "anyOf": [{"type": "string", "pattern": "^[0-9]{1,12}$"},
+                  {"type": "integer", "minimum": 0}, {"type": "null"}],
+        "description": "When the session ends (Unix seconds), 5 minutes to 24 hours "
+                       "from now; one hour when absent"})] = Field(default=None,
+                                                                alias="expiresAt")
+
+    @field_validator("expires_at", mode="before")
+    @classmethod
+    def _unix_seconds(cls, value: object) -> object:
+        # As the answer writes it ("1640998800"), or a JSON integer as `amount` takes
+        # one; never true/false or a fraction, which lax int parsing would let through.
+        if value is None or (isinstance(value, int) and not isinstance(value, bool)
+                             and value >= 0):
+            return value
+        if isinstance(value, str) and re.fullmatch(r"[0-9]{1,12}", value):
+            return int(value)
+        raise ValueError('must be Unix seconds: a string of digits ("1640998800") or a '
+                         "whole number")
 
 
 class CreatePayment(PaymentIntent):

@@ -110,14 +110,10 @@ def _page(request: web.Request, row, view: str, *, status: int = 200, **extra) -
     return response
 
 
-def _expired(row) -> bool:
-    return row["status"] == "pending" and row["expires_at"] <= datetime.now(UTC)
-
-
 def _state_page(request: web.Request, row) -> web.Response:
     """The page for the payment as it stands."""
     status = row["status"]
-    if _expired(row):
+    if domain.expired(row, datetime.now(UTC)):  # swept or not yet: the same page
         return _page(request, row, "expired", status=410)
     if status == "pending":
         return _page(request, row, "pay")

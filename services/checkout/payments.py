@@ -18,7 +18,7 @@ from aiohttp import web
 from services.checkout import connectors, domain, store
 from services.checkout.context import TASKS
 from shared import principal as principal_mod
-from shared.aio import Coalescer
+from shared.aio import Coalescer, cancel_and_wait, every
 from shared.db import database_gone
 from shared.events import Event, UnitOfWork
 from shared.http.app import POOL, RELAY
@@ -49,6 +49,10 @@ def event_data(row) -> dict:
         "charges": units(row["charges"]),
         "netAmount": units(row["net_amount"]),
         "refundedAmount": units(row["refunded_amount"]),
+        # Only on payment.canceled (additive): "expired" when the expiry sweep canceled
+        # it, null for a merchant's or payer's cancel.
+        **({"cancellationReason": row["cancellation_reason"]}
+           if row["status"] == "canceled" else {}),
     }
 
 
@@ -57,11 +61,12 @@ def _ids(row) -> dict:
 
 
 def _pending(merchant: dict, origin: str, money: Money, body: domain.CreatePayment,
-             quote: dict) -> dict:
+             quote: dict, expires_at: datetime | None) -> dict:
     """A new pending payment's row as far as the create knows it (what event_data and
-    the insert need). Created and expiring by one reading of the clock: a batched insert
-    runs a little later, and its own now() would make the session a second short when a
-    second turned in between."""
+    the insert need). `expires_at`: the session end the caller chose (a public create's
+    expiresAt, which domain.session_end checked); without one, SESSION_TTL after creation,
+    by the same reading of the clock: a batched insert runs a little later, and its own
+    now() would make the session a second short when a second turned in between."""
     now = datetime.now(UTC)
     return {
         **store.NEW_PAYMENT_DEFAULTS,
@@ -72,16 +77,18 @@ def _pending(merchant: dict, origin: str, money: Money, body: domain.CreatePayme
         "company_id": merchant["companyId"], "merchant_id": merchant["merchantId"],
         "description": body.description, "success_url": body.success_url,
         "cancel_url": body.cancel_url, "quote": quote,
-        "expires_at": now + domain.SESSION_TTL, "created_at": now,
+        "expires_at": expires_at or now + domain.SESSION_TTL, "created_at": now,
         "merchant_name": merchant.get("merchantName"),
         "methods": merchant.get("paymentMethods")}
 
 
 async def create(work: UnitOfWork, *, merchant: dict, origin: str,
-                 money: Money, body: domain.CreatePayment, quote: dict):
+                 money: Money, body: domain.CreatePayment, quote: dict,
+                 expires_at: datetime | None = None):
     """A pending payment for `merchant` (auth's account: its ids, its name for the hosted
-    page, the methods it takes), inside a unit of work that may do more."""
-    payment = _pending(merchant, origin, money, body, quote)
+    page, the methods it takes), inside a unit of work that may do more; its session
+    ends at `expires_at` (else SESSION_TTL after it is made)."""
+    payment = _pending(merchant, origin, money, body, quote, expires_at)
     # Emitted first so the insert carries it; the history row names it.
     event = work.emit("payment.created", event_data(payment), **_ids(payment))
     return await store.insert_payment(
@@ -105,8 +112,9 @@ class PaymentCreates:
         self._batches = Coalescer(self._insert, alone_on=lambda exc: not database_gone(exc))
 
     async def create(self, *, merchant: dict, origin: str, money: Money,
-                     body: domain.CreatePayment, quote: dict):
-        payment = _pending(merchant, origin, money, body, quote)
+                     body: domain.CreatePayment, quote: dict,
+                     expires_at: datetime | None = None):
+        payment = _pending(merchant, origin, money, body, quote, expires_at)
         event = Event(type="payment.created", producer="checkout",
                       data=event_data(payment), **_ids(payment))
         payment["history"] = {"origin": origin, "eventId": str(event.id)}
@@ -173,12 +181,8 @@ async def apply(uow: UnitOfWork, row, outcome: connectors.Outcome, *, method: st
     return await transition(uow, row, outcome.status, changes=changes, detail=detail)
 
 
-def _expired(row) -> bool:
-    return row["status"] == "pending" and row["expires_at"] <= datetime.now(UTC)
-
-
 def _check_confirmable(row, body: domain.ConfirmPayment) -> None:
-    if _expired(row):
+    if domain.expired(row, datetime.now(UTC)):
         raise ApiError(Errors.PAYMENT_EXPIRED)
     if row["status"] != "pending":
         raise ApiError(Errors.PAYMENT_STATE, status=row["status"], action="confirmed")
@@ -304,6 +308,41 @@ async def refund(uow: UnitOfWork, row, body: domain.RefundPayment):
                                 {"refundId": refund_row["refund_id"], "amount": str(amount),
                                  "eventId": str(event.id)})
     return updated, refund_row
+
+
+# The expiry sweep: a session's end is enforced at once by every confirm and page
+# (domain.expired); the sweep only makes the status (and its event) follow, so a few
+# seconds' lag costs nothing and one indexed query per replica per run is cheap.
+SWEEP_EVERY_SECONDS = 15.0
+SWEEP_BATCH = 100  # payments per transaction: a short lock, a bounded outbox insert
+
+
+async def sweep_expired(pool: asyncpg.Pool, relay=None, *, batch: int = SWEEP_BATCH) -> int:
+    """Cancel the pending payments whose session has ended, `batch` at a time, each
+    batch one transaction in which every status change commits with its
+    payment.canceled event (cancellationReason "expired"). Rows another transaction
+    holds are skipped (a confirm deciding the payment, another replica's sweep): the
+    next run sees them again if still pending. How many it canceled."""
+    swept = 0
+    while True:
+        async with UnitOfWork(pool, producer="checkout", relay=relay) as uow:
+            rows = await store.expired_payments_for_update(uow.conn, batch)
+            for row in rows:
+                await transition(uow, row, "canceled",
+                                 changes={"cancellation_reason": domain.EXPIRED},
+                                 detail={"cancellationReason": domain.EXPIRED})
+        swept += len(rows)
+        if len(rows) < batch:
+            if swept:
+                log.info("payments_expired", count=swept)
+            return swept
+
+
+async def expiry_sweep_ctx(app: web.Application) -> AsyncIterator[None]:
+    task = every(SWEEP_EVERY_SECONDS, lambda: sweep_expired(app[POOL], app.get(RELAY)),
+                 name="payment-expiry-sweep")
+    yield
+    await cancel_and_wait(task)
 
 
 RAIL_TIMEOUT = timedelta(minutes=2)  # a phone prompt nobody answers fails after this

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
+from datetime import UTC, datetime
 
 from aiohttp import web
 
@@ -77,28 +78,42 @@ async def _ask_fees(request: web.Request, merchant_id: int, currency: str,
     return body
 
 
-async def prepare_create(request: web.Request, who,
-                         body: domain.PaymentIntent) -> tuple[dict, Money, dict]:
-    """(merchant, money, quote) for a public create (the API's or the widget's): its
-    metadata free of the keys norgate's own flows set, its merchant active."""
+def session_end(body: domain.PaymentIntent) -> datetime | None:
+    """When a public create's session ends, as it asked (None: the default length); a
+    400 naming expiresAt outside the bounds (domain.session_end)."""
+    if body.expires_at is None:
+        return None
+    try:
+        return domain.session_end(body.expires_at, datetime.now(UTC))
+    except domain.SessionEndOutOfRange as exc:
+        raise ApiError(Errors.VALIDATION, field="expiresAt", detail=str(exc)) from None
+
+
+async def prepare_create(request: web.Request, who, body: domain.PaymentIntent
+                         ) -> tuple[dict, Money, dict, datetime | None]:
+    """(merchant, money, quote, session end) for a public create (the API's or the
+    widget's): its metadata free of the keys norgate's own flows set, its session within
+    the bounds, its merchant active."""
     try:
         domain.check_public_metadata(body.metadata)
     except ValueError as exc:
         raise ApiError(Errors.VALIDATION, field="metadata", detail=str(exc)) from None
     money = parse_minor_string(body.amount, body.currency)
+    expires_at = session_end(body)
     merchant = await merchant_account(request, who)
     if merchant["status"] == "INACTIVE":  # DEVELOPMENT merchants take sandbox payments
         raise ApiError(Errors.MERCHANT_INACTIVE)
     quote = await quote_for(request, merchant["merchantId"], money.currency.code, money.minor)
-    return merchant, money, quote
+    return merchant, money, quote, expires_at
 
 
 async def create_payment(request: web.Request) -> web.Response:
     who = require(request, "MERCHANT", allow_keys=True)
     body = await read_json(request, domain.CreatePayment)
-    merchant, money, quote = await prepare_create(request, who, body)
+    merchant, money, quote, expires_at = await prepare_create(request, who, body)
     row = await request.app[payments.CREATES].create(
-        merchant=merchant, origin="norpay", money=money, body=body, quote=quote)
+        merchant=merchant, origin="norpay", money=money, body=body, quote=quote,
+        expires_at=expires_at)
     data = render(row, request)
     return ok(Family.NORPAY, {k: data[k] for k in ("paymentId", "amount", "currency", "status",
                                                    "checkoutUrl", "expiresAt", "createdAt")},

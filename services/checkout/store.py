@@ -46,7 +46,8 @@ PAYMENT_COLUMNS = ("payment_id", "trace", "company_id", "merchant_id", "origin",
 NEW_PAYMENT_DEFAULTS = {
     "status": "pending", "payment_method": None, "pending_action": None, "payer": None,
     "transaction_hash": None, "card_brand": None, "card_last4": None, "phone_number": None,
-    "failure_reason": None, "refunded_amount": 0, "completed_at": None, "canceled_at": None}
+    "failure_reason": None, "refunded_amount": 0, "completed_at": None, "canceled_at": None,
+    "cancellation_reason": None}
 
 
 async def insert_payments(conn: asyncpg.Connection, payments: list[dict],
@@ -125,6 +126,16 @@ async def payments_by_id(conn: asyncpg.Connection,
     rows = await conn.fetch("SELECT * FROM payments WHERE payment_id = ANY($1::text[])",
                             payment_ids)
     return {r["payment_id"]: r for r in rows}
+
+
+async def expired_payments_for_update(conn: asyncpg.Connection,
+                                      limit: int) -> list[asyncpg.Record]:
+    """Up to `limit` pending payments past their session, locked, the longest ended
+    first (the partial index payments_pending_expiry). SKIP LOCKED: a row a confirm or
+    another replica's sweep holds is left to it, so sweepers never wait or collide."""
+    return await conn.fetch(
+        """SELECT * FROM payments WHERE status = 'pending' AND expires_at <= now()
+            ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED""", limit)
 
 
 # The columns a status change may set, with their types (transitions_if_unchanged).

@@ -85,7 +85,8 @@ async def frame_js(request: web.Request) -> web.Response:
 
 
 class WidgetPayment(domain.PaymentIntent):
-    """What checkout.js sends: the seed's options (apiKey travels as `?key=`)."""
+    """What checkout.js sends: the seed's options (apiKey travels as `?key=`), and
+    `expiresAt` within the API create's bounds (payments_api.session_end)."""
 
     metadata: dict[str, Any] = Field(default_factory=dict, max_length=20)
 
@@ -124,12 +125,13 @@ async def create(request: web.Request) -> web.Response:
     who = _widget_caller(request)
     origin = _origin(request)
     body = await read_json(request, WidgetPayment)
-    merchant, money, quote = await prepare_create(request, who, body)
+    merchant, money, quote, expires_at = await prepare_create(request, who, body)
     intent = domain.CreatePayment(
         amount=body.amount, currency=body.currency, description=body.description,
         metadata={**body.metadata, "widget": {"origin": origin, "keyId": who.subject}})
     row = await request.app[payments.CREATES].create(
-        merchant=merchant, origin="norpay", money=money, body=intent, quote=quote)
+        merchant=merchant, origin="norpay", money=money, body=intent, quote=quote,
+        expires_at=expires_at)
     settings = request.app[SETTINGS]
     data = render(row)
     data["expiresAt"] = _epoch(row["expires_at"])

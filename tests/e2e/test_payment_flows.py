@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import time
+
 import aiohttp
 import pytest
 
@@ -101,6 +103,22 @@ async def test_ecocash_settles_through_its_callback(stack, merchant, phone, expe
     async def settled():
         return await _status(stack, merchant, pid) == expected
     await poll_until(settled, timeout=15, what=f"ECOCASH {expected}")
+
+
+async def test_a_create_chooses_its_session_length_within_the_bounds(stack, merchant):
+    """expiresAt (Unix seconds) from 5 minutes to 24 hours ahead; else a 400 naming it."""
+    ten_minutes = int(time.time()) + 600
+    async with aiohttp.ClientSession(headers={"X-API-Key": merchant.key}) as http:
+        async with http.post(stack.gateway + "/api/v2/payments/create", json={
+                "amount": "1050", "currency": "USD", "expiresAt": str(ten_minutes)}) as resp:
+            assert resp.status == 201, await resp.text()
+            assert (await resp.json())["result"]["expiresAt"] == str(ten_minutes)
+        async with http.post(stack.gateway + "/api/v2/payments/create", json={
+                "amount": "1050", "currency": "USD",
+                "expiresAt": str(int(time.time()) + 60)}) as resp:
+            body = await resp.json()
+    assert resp.status == 400 and body["result"] is None
+    assert body["message"].startswith("Error! expiresAt: must be between 5 minutes and 24 hours")
 
 
 async def test_a_retried_create_with_an_idempotency_key_makes_one_payment(stack, merchant):
