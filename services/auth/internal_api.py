@@ -49,13 +49,70 @@ async def merchant(request: web.Request) -> web.Response:
             row = await ms.merchant_by_id(conn, int(raw), company_id=None)
     if row is None:
         raise ApiError(Errors.NOT_FOUND, resource="Merchant")
-    # The notifier mails the merchant and follows its webServiceUrl as an endpoint.
-    return json_response({"merchantId": row["id"], "companyId": row["company_id"],
-                          "status": row["status"], "ratePlan": row["rate_plan"],
-                          "merchantName": row["name"], "merchantEmail": row["email"],
-                          "webServiceUrl": row["web_service_url"],
-                          "returnUrl": row["return_url"],
-                          "paymentMethods": row["payment_methods"]})
+    return json_response(_account_json(row))
+
+
+def _account_json(row) -> dict:
+    """A merchant's account as checkout takes payments for it (the notifier mails the
+    merchant and follows its webServiceUrl as an endpoint)."""
+    return {"merchantId": row["id"], "companyId": row["company_id"],
+            "merchantUid": str(row["uid"]), "status": row["status"],
+            "ratePlan": row["rate_plan"], "merchantName": row["name"],
+            "merchantEmail": row["email"], "webServiceUrl": row["web_service_url"],
+            "returnUrl": row["return_url"], "paymentMethods": row["payment_methods"]}
+
+
+class PayeeAnswer(BaseModel):
+    """`/internal/payees/...`: the merchant account a payment token pays, or why none."""
+
+    merchant: dict | None = None
+    problem: md.PayeeProblem | None = None
+
+
+async def payee(request: web.Request) -> web.Response:
+    """The merchant a NORAH payment token signed by user or merchant `id` pays, given its
+    `mid` claim (`?mid=`, absent when the token names none): the signer's own merchant,
+    one in the signer's scope, or for an ADMIN the company's default. The token's
+    signature proves only who signed it; which merchant it may pay is decided here."""
+    require_service(request)
+    if principal_of(request).subject != "checkout":
+        raise ApiError(Errors.FORBIDDEN)
+    kind, raw = request.match_info["kind"], request.match_info["id"]
+    mid = request.query.get("mid")
+    if kind not in ("user", "merchant") or not _digits(raw):
+        raise ApiError(Errors.NOT_FOUND, resource="Signer")
+    if mid is not None and not _digits(mid):
+        return json_response(PayeeAnswer(problem="out_of_scope").model_dump())
+    async with request.app[POOL].acquire() as conn:
+        if kind == "user":
+            user = await users_store.user_by_id(conn, int(raw))
+            signer = None if user is None else md.Signer(
+                kind="user", role=user["role"], enabled=user["enabled"],
+                company_id=user["company_id"], merchant_id=user["merchant_id"])
+        else:
+            own = await ms.merchant_by_id(conn, int(raw), company_id=None)
+            signer = None if own is None else md.Signer(
+                kind="merchant", role="MERCHANT", company_id=own["company_id"],
+                merchant_id=own["id"])
+        if signer is None:
+            raise ApiError(Errors.NOT_FOUND, resource="Signer")
+        rule = md.payee_rule(signer, None if mid is None else int(mid))
+        row = None
+        if rule.source == "default":
+            row = await ms.default_merchant(conn, signer.company_id or 0)
+            if row is None:
+                rule = md.PayeeRule(problem="no_merchant")
+        elif rule.merchant_id is not None:
+            row = await ms.merchant_by_id(conn, rule.merchant_id, company_id=None)
+            if row is None or not md.payee_in_scope(signer, row["company_id"]):
+                rule, row = md.PayeeRule(problem="out_of_scope"), None
+    answer = PayeeAnswer(merchant=None if row is None else _account_json(row),
+                         problem=rule.problem)
+    return json_response(answer.model_dump())
+
+
+def _digits(raw: str) -> bool:
+    return raw.isascii() and raw.isdigit() and len(raw) <= 18
 
 
 def _merchant_json(row) -> dict:
@@ -119,6 +176,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/internal/merchants/by-uid/{uid}", merchant_by_uid)
     app.router.add_get("/internal/merchants/{merchantId}", merchant)
     app.router.add_get("/internal/secrets/{kind}/{id}", transaction_secret)
+    app.router.add_get("/internal/payees/{kind}/{id}", payee)
     app.router.add_get("/internal/apps/{appId}", app_by_id)
 
 

@@ -193,7 +193,7 @@ def render_merchant(row) -> dict:
         "merchantCity": row["city"], "merchantWebsite": row["website"],
         "merchantDescription": row["description"], "returnUrl": row["return_url"],
         "webServiceUrl": row["web_service_url"], "paymentMethods": row["payment_methods"],
-        "status": row["status"],
+        "status": row["status"], "isDefault": row["is_default"],
         "ratePlan": row["rate_plan"], "companyId": row["company_id"],
         "createdAt": row["created_at"].isoformat(), "updatedAt": row["updated_at"].isoformat(),
     }
@@ -331,3 +331,49 @@ def render_app(row) -> dict:
         "app_fee": row["app_fee"].normalize(), "company_id": row["company_id"],
         "merchant_id": row["merchant_id"],
     }
+
+
+# Who a NORAH payment token pays ---------------------------------------------------
+
+PayeeProblem = Literal["no_merchant", "out_of_scope", "signer_disabled"]
+
+
+class Signer(BaseModel):
+    """Who signed a NORAH payment token: a user (its role, company and, for a MERCHANT
+    user, its merchant) or a merchant itself."""
+
+    kind: Literal["user", "merchant"]
+    role: str | None = None
+    enabled: bool = True
+    company_id: int | None = None
+    merchant_id: int | None = None  # a MERCHANT user's merchant; a merchant signer's own id
+
+
+class PayeeRule(BaseModel):
+    """Which merchant a token pays, before it is looked up: a fixed one (the signer's
+    own), the one its `mid` claim names, or the company's default; or why none."""
+
+    source: Literal["own", "claimed", "default"] | None = None
+    merchant_id: int | None = None
+    problem: PayeeProblem | None = None
+
+
+def payee_rule(signer: Signer, claimed: int | None) -> PayeeRule:
+    """A token's `mid` claim is the signer's word only: a merchant (or a MERCHANT user)
+    pays itself alone, an ADMIN its company's merchants (checked once the merchant is
+    found: `payee_in_scope`), SUPER any merchant it names."""
+    if not signer.enabled:
+        return PayeeRule(problem="signer_disabled")
+    if signer.merchant_id is not None:
+        if claimed is not None and claimed != signer.merchant_id:
+            return PayeeRule(problem="out_of_scope")
+        return PayeeRule(source="own", merchant_id=signer.merchant_id)
+    if claimed is not None:
+        return PayeeRule(source="claimed", merchant_id=claimed)
+    if signer.role == "ADMIN":
+        return PayeeRule(source="default")
+    return PayeeRule(problem="no_merchant")  # SUPER has no company to default to
+
+
+def payee_in_scope(signer: Signer, merchant_company_id: int) -> bool:
+    return signer.role == "SUPER" or merchant_company_id == signer.company_id

@@ -166,6 +166,21 @@ async def inactivate(request: web.Request) -> web.Response:
     return await _set_status(request, "INACTIVE", "merchant.inactivated")
 
 
+async def make_default(request: web.Request) -> web.Response:
+    """The company's default merchant: what its users' NORAH payment tokens pay when
+    they name none (an ADMIN's /transaction/u/generate with the seed's body)."""
+    who = require(request, *MANAGERS)
+    async with uow(request) as work:
+        merchant = await merchant_in_scope(request, work.conn, who, for_update=True)
+        if not merchant["is_default"]:
+            await ms.set_default_merchant(work.conn, merchant["company_id"], merchant["id"])
+            work.emit("merchant.updated", {"merchantId": merchant["id"],
+                                           "changed": ["isDefault"]}, **_ids(merchant))
+            merchant = await ms.merchant_by_id(work.conn, merchant["id"], company_id=None)
+    return ok(Family.NORAH, md.render_merchant(merchant),
+              message="Merchant is the company's default")
+
+
 async def merchant_secret(request: web.Request) -> web.Response:
     who = require(request, *MANAGERS, "MERCHANT")
     async with request.app[POOL].acquire() as conn:
@@ -197,6 +212,8 @@ def setup_routes(app: web.Application) -> None:
     for method in ("POST", "PUT", "PATCH"):
         r.add_route(method, "/api/v1/admin/merchants/{merchantId}/activate", activate)
         r.add_route(method, "/api/v1/admin/merchants/{merchantId}/inactivate", inactivate)
+    for method in ("POST", "PUT"):
+        r.add_route(method, "/api/v1/admin/merchants/{merchantId}/default", make_default)
     r.add_get("/api/v1/admin/merchant/secret/{merchantId}", merchant_secret)
     r.add_post("/api/v1/admin/merchant/secret/{merchantId}/regenerate", regenerate_secret)
 
@@ -219,6 +236,10 @@ DOCS = [
                f"Set the merchant {status} (SUPER/ADMIN)", _TAGS)
       for action, status in (("activate", "ACTIVE"), ("inactivate", "INACTIVE"))
       for method in ("POST", "PUT", "PATCH")],
+    *[RouteDoc(method, "/api/v1/admin/merchants/{merchantId}/default",
+               "Make the merchant its company's default (SUPER/ADMIN): the one a user "
+               "payment token pays when it names no merchantUid", _TAGS)
+      for method in ("POST", "PUT")],
     RouteDoc("GET", "/api/v1/admin/merchant/secret/{merchantId}",
              "The merchant's transaction-signing secret", _TAGS),
     RouteDoc("POST", "/api/v1/admin/merchant/secret/{merchantId}/regenerate",

@@ -42,25 +42,49 @@ def _assignments(changes: dict, columns: dict[str, str]) -> tuple[str, list]:
 
 # Merchants ---------------------------------------------------------------------
 
+# Every merchant row read or written here carries `is_default`: whether it is its
+# company's default merchant (what an ADMIN's NORAH user payment tokens pay).
+_ROW = """*, EXISTS (SELECT 1 FROM companies c WHERE c.id = merchants.company_id
+                      AND c.default_merchant_id = merchants.id) AS is_default"""
+
 async def create_merchant(conn: asyncpg.Connection, body: CreateMerchant, *, company_id: int,
                           sealed_secret: str) -> asyncpg.Record:
-    return await conn.fetchrow(
+    row = await conn.fetchrow(
         """INSERT INTO merchants (uid, company_id, name, email, address, phone, country, city,
                                   website, description, return_url, web_service_url,
                                   rate_plan, secret, payment_methods)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
-           RETURNING *""",
+           RETURNING id""",
         uuid.uuid4(), company_id, body.merchant_name, body.merchant_email,
         body.merchant_address, body.merchant_phone, body.merchant_country, body.merchant_city,
         body.merchant_website, body.merchant_description, body.return_url,
         body.web_service_url, body.rate_plan, sealed_secret, body.payment_methods)
+    # A company's first merchant is its default.
+    await conn.execute("""UPDATE companies SET default_merchant_id = $1
+                          WHERE id = $2 AND default_merchant_id IS NULL""",
+                       row["id"], company_id)
+    return await conn.fetchrow(f"SELECT {_ROW} FROM merchants WHERE id = $1", row["id"])
+
+
+async def set_default_merchant(conn: asyncpg.Connection, company_id: int,
+                               merchant_id: int) -> None:
+    await conn.execute("UPDATE companies SET default_merchant_id = $2 WHERE id = $1",
+                       company_id, merchant_id)
+
+
+async def default_merchant(conn: asyncpg.Connection,
+                           company_id: int) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        f"""SELECT {_ROW} FROM merchants
+            WHERE id = (SELECT default_merchant_id FROM companies WHERE id = $1)""",
+        company_id)
 
 
 async def merchant_by_id(conn: asyncpg.Connection, merchant_id: int, *,
                          company_id: int | None, only_merchant: int | None = None,
                          for_update: bool = False) -> asyncpg.Record | None:
     return await conn.fetchrow(
-        f"""SELECT * FROM merchants
+        f"""SELECT {_ROW} FROM merchants
             WHERE id = $1 AND ($2::bigint IS NULL OR company_id = $2)
               AND ($3::bigint IS NULL OR id = $3)
             {"FOR UPDATE" if for_update else ""}""", merchant_id, company_id, only_merchant)
@@ -77,7 +101,7 @@ async def list_merchants(conn: asyncpg.Connection, *, company_id: int | None,
                AND ($6::text IS NULL OR name ILIKE $6 OR email ILIKE $6)"""
     args = [company_id, only_merchant, status, country, city, _like(search)]
     async with snapshot(conn):
-        rows = await conn.fetch(f"SELECT * FROM merchants WHERE {where} ORDER BY id "
+        rows = await conn.fetch(f"SELECT {_ROW} FROM merchants WHERE {where} ORDER BY id "
                                 "LIMIT $7 OFFSET $8", *args, limit, offset)
         total = await conn.fetchval(f"SELECT count(*) FROM merchants WHERE {where}", *args)
     return rows, total
@@ -86,10 +110,10 @@ async def list_merchants(conn: asyncpg.Connection, *, company_id: int | None,
 async def update_merchant(conn: asyncpg.Connection, merchant_id: int,
                           changes: dict) -> asyncpg.Record:
     if not changes:
-        return await conn.fetchrow("SELECT * FROM merchants WHERE id = $1", merchant_id)
+        return await conn.fetchrow(f"SELECT {_ROW} FROM merchants WHERE id = $1", merchant_id)
     sets, values = _assignments(changes, _MERCHANT_COLUMNS)
     return await conn.fetchrow(
-        f"UPDATE merchants SET {sets}, updated_at = now() WHERE id = $1 RETURNING *",
+        f"UPDATE merchants SET {sets}, updated_at = now() WHERE id = $1 RETURNING {_ROW}",
         merchant_id, *values)
 
 
@@ -97,8 +121,8 @@ async def set_merchant_status(conn: asyncpg.Connection, merchant_id: int,
                               status: str) -> asyncpg.Record | None:
     """The updated merchant; None when it already had that status."""
     return await conn.fetchrow(
-        """UPDATE merchants SET status = $2, updated_at = now()
-           WHERE id = $1 AND status <> $2 RETURNING *""", merchant_id, status)
+        f"""UPDATE merchants SET status = $2, updated_at = now()
+            WHERE id = $1 AND status <> $2 RETURNING {_ROW}""", merchant_id, status)
 
 
 async def set_merchant_secret(conn: asyncpg.Connection, merchant_id: int,
@@ -261,4 +285,4 @@ async def merchant_by_user_name(conn: asyncpg.Connection, user_name: str) -> asy
 
 
 async def merchant_by_uid(conn: asyncpg.Connection, uid) -> asyncpg.Record | None:
-    return await conn.fetchrow("SELECT * FROM merchants WHERE uid = $1", uid)
+    return await conn.fetchrow(f"SELECT {_ROW} FROM merchants WHERE uid = $1", uid)

@@ -24,8 +24,8 @@ from services.checkout.connectors import BadPaymentDetails
 from services.checkout.context import CLIENT, uow
 from services.checkout.pages import csrf_token as payment_csrf
 from services.checkout.payments_api import quote_for
-from services.checkout.transaction_tokens import verify_transaction_token
-from services.checkout.transactions_api import Confirmation, _auth, _confirm_body
+from services.checkout.transaction_tokens import payee_of, verify_transaction_token
+from services.checkout.transactions_api import Confirmation, _confirm_body
 from shared.http.app import POOL
 from shared.http.errors import ApiError, Errors
 from shared.http.middleware import SETTINGS
@@ -72,9 +72,21 @@ async def _claims(request: web.Request, token: str, kind: str, *, leeway: int = 
         if exc.kind is Errors.PAYMENT_TOKEN_INVALID:
             raise html.Answer(_page("invalid", status=400)) from None
         raise
-    if not claims.get("mid"):  # a user token of a user with no merchant named
-        raise html.Answer(_page("needs_merchant", status=400))
     return claims
+
+
+async def _payee(request: web.Request, claims: dict, kind: str) -> dict:
+    """The merchant the token pays, within what its signer may pay (auth decides:
+    transaction_tokens.payee_of); a finished error page otherwise."""
+    mid = claims.get("mid")
+    if mid is not None and not (isinstance(mid, str) and mid.isascii() and mid.isdigit()):
+        raise html.Answer(_page("invalid", status=400))
+    payee = await payee_of(request.app[CLIENT], kind, claims["sub"], mid)  # type: ignore[arg-type]
+    if payee.problem == "no_merchant":
+        raise html.Answer(_page("no_merchant", status=409))
+    if payee.merchant is None:  # a merchant outside the signer's scope, a disabled signer
+        raise html.Answer(_page("invalid", status=400))
+    return payee.merchant
 
 
 async def _offer(request: web.Request, token: str, kind: str, *,
@@ -85,9 +97,7 @@ async def _offer(request: web.Request, token: str, kind: str, *,
         money = parse_major(claims["amount"], claims["currency"])
     except ApiError:
         raise html.Answer(_page("invalid", status=400)) from None
-    merchant = await _auth(request, f"/internal/merchants/{claims['mid']}")
-    if merchant is None:
-        raise html.Answer(_page("invalid", status=400))
+    merchant = await _payee(request, claims, kind)
     if merchant["status"] == "INACTIVE":
         raise html.Answer(_page("inactive", status=403))
     quote = await quote_for(request, merchant["merchantId"], money.currency.code, money.minor)

@@ -145,12 +145,21 @@ async def test_wrong_csrf_is_forbidden(settings, norah):  # noqa: F811
     assert resp.status == 200
 
 
-async def test_user_token_needs_a_merchant(settings, norah):  # noqa: F811
+async def test_an_admins_token_pays_the_companys_default_merchant(settings, norah):  # noqa: F811
     client, admin, _ = norah
     token = await _token(client, admin.headers(settings), kind="u")
     resp = await client.get("/check-out", params={"token": token, "type": "u"})
-    assert resp.status == 400
-    assert "This payment link needs a merchant" in await resp.text()
+    assert resp.status == 200, await resp.text()
+    assert "100.00 USD" in await resp.text() and "Corner Shop" in await resp.text()
+
+
+async def test_a_company_without_merchants_gets_a_page_that_says_so(settings, norah):  # noqa: F811
+    client, _, _ = norah
+    alone = await make_company_admin(settings)
+    token = await _token(client, alone.headers(settings), kind="u")
+    resp = await client.get("/check-out", params={"token": token, "type": "u"})
+    assert resp.status == 409
+    assert "its company has no active merchant" in " ".join((await resp.text()).split())
 
 
 async def test_user_token_naming_a_merchant_pays_that_merchant(settings, norah):  # noqa: F811

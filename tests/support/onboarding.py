@@ -57,14 +57,11 @@ async def _ok(resp: aiohttp.ClientResponse) -> dict:
     return body
 
 
-async def onboard(stack, slug: str, *, name: str | None = None,
-                  plan: str = "ENTERPRISE") -> Onboarded:
-    """A new company (ADMIN `<slug>.owner@example.com`) with one ACTIVE merchant on `plan`
-    and its API key, all through the gateway. Suites make many calls with one key, so
-    they take the plan with the largest rate limit unless they test the limit."""
+async def sign_up(stack, slug: str) -> tuple[str, str, str]:
+    """A new company and its ADMIN `<slug>.owner@example.com`, signed up, confirmed and
+    signed in through the gateway: (e-mail, password, access token)."""
     gw = stack.gateway
     email, password = f"{slug}.owner@example.com", f"{slug.title()}-Owner-2025"
-    name = name or f"{slug.title()} Shop"
     async with aiohttp.ClientSession() as http:
         await _ok(await http.post(gw + "/api/v1/auth/admin-sign-up", json={
             "firstName": slug.title(), "lastName": "Owner", "email": email,
@@ -74,6 +71,18 @@ async def onboard(stack, slug: str, *, name: str | None = None,
             assert resp.status < 400, await resp.text()
         token = (await _ok(await http.post(gw + "/api/v1/auth/sign-in", json={
             "email": email, "password": password})))["token"]
+    return email, password, token
+
+
+async def onboard(stack, slug: str, *, name: str | None = None,
+                  plan: str = "ENTERPRISE") -> Onboarded:
+    """A new company (ADMIN `<slug>.owner@example.com`) with one ACTIVE merchant on `plan`
+    and its API key, all through the gateway. Suites make many calls with one key, so
+    they take the plan with the largest rate limit unless they test the limit."""
+    gw = stack.gateway
+    email, password, token = await sign_up(stack, slug)
+    name = name or f"{slug.title()} Shop"
+    async with aiohttp.ClientSession() as http:
         auth = {"Authorization": f"Bearer {token}"}
         merchant = (await _ok(await http.post(
             gw + "/api/v1/admin/create-merchant-account", headers=auth,
