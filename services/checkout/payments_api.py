@@ -36,6 +36,8 @@ def render(row, request: web.Request) -> dict:
         "transactionHash": row["transaction_hash"], "metadata": row["metadata"],
         "paymentMethod": row["payment_method"], "nextAction": row["pending_action"],
         "failureReason": row["failure_reason"],
+        # "expired" when the session ran out (the expiry sweep), else null.
+        "cancellationReason": row["cancellation_reason"],
         "charges": units(row["charges"]),
         "netAmount": units(row["net_amount"]),
         "refundedAmount": units(row["refunded_amount"]),

@@ -226,6 +226,9 @@ async def test_an_ended_session_is_refused_shown_expired_and_swept_to_canceled(
         ("pending", "payment.created", {"origin": "norpay"}),
         ("canceled", "payment.canceled", {"cancellationReason": "expired"})]
     assert events[1]["eventId"] == str(event.id)
+    got = (await (await gateway.get(f"/api/v2/payments/{pid}", headers=headers)).json())
+    assert (got["result"]["status"], got["result"]["cancellationReason"]) == \
+        ("canceled", "expired")
 
 
 async def _is_canceled(gateway, headers, pid: str) -> bool:
