@@ -41,8 +41,9 @@ async def test_sigterm_lets_an_in_flight_request_finish_then_exits_cleanly(setti
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
         try:
             base = f"http://127.0.0.1:{port}"
-            await poll_until(lambda: _is(get_status(base + "/readyz"), 200), timeout=30,
-                             what="gateway ready")
+            # Serving (its start-up done); not ready, as no other service runs here.
+            await poll_until(lambda: _is(get_status(base + "/healthz"), 200), timeout=30,
+                             what="gateway serving")
             async with aiohttp.ClientSession() as http:
                 request = asyncio.create_task(http.get(base + "/checkout/slow"))
                 await asyncio.wait_for(arrived.wait(), 10)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from contextlib import AsyncExitStack
 
+import pytest
 from aiohttp.test_utils import TestServer
 
 from services.auth.app import build_spec as auth_spec
@@ -14,9 +15,11 @@ from services.checkout.app import build_spec as checkout_spec
 from services.fees.app import build_spec as fees_spec
 from services.gateway.app import build_spec as gateway_spec
 from services.notifier.app import build_spec as notifier_spec
+from shared.events import Topology, catalog
 from shared.http.app import create_app
 from tests.conftest import serve
 from tests.support.auth import PASSWORD, make_company_admin
+from tests.support.broker import delete_namespace
 from tests.support.net import free_ports
 from tests.support.poll import poll_until
 
@@ -33,12 +36,39 @@ async def _start(stack: AsyncExitStack, settings, name: str, port: int) -> TestS
     return server
 
 
-async def test_gateway_is_not_ready_until_every_upstream_is_then_stays_ready(settings):
+async def _until(probe, what: str, seen: list[dict]) -> None:
+    try:
+        await poll_until(probe, timeout=30, interval=0.1, what=what)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; the gateway's last /readyz: {seen}") from None
+
+
+@pytest.fixture
+async def own_namespace(settings):
+    """An event namespace of this test's own: the consumers of the services it starts
+    must not take (and fail) the queued events of other tests."""
+    topology = Topology(f"{settings.events_namespace}_ready")
+    yield topology.namespace
+    await delete_namespace(settings.amqp_url, topology,
+                           [topology.queue(*key) for key in catalog.QUEUES],
+                           tuple(settings.consumer_retry_delays))
+
+
+async def test_gateway_is_not_ready_until_every_upstream_is_then_stays_ready(
+        settings, own_namespace):
     *free, smtp = free_ports(len(UPSTREAMS) + 1)
     ports = dict(zip(UPSTREAMS, free, strict=True))
     s = settings.model_copy(update={
         "smtp_url": f"smtp://127.0.0.1:{smtp}",  # the notifier needs one; no mail is sent
+        "events_namespace": own_namespace,
         **{f"{name}_url": f"http://127.0.0.1:{port}" for name, port in ports.items()}})
+    seen: list[dict] = []  # the last answer, for a failure's message
+
+    async def readyz() -> tuple[int, dict]:
+        resp = await gateway.get("/readyz")
+        seen[:] = [await resp.json()]
+        return resp.status, seen[0]
+
     async with AsyncExitStack() as stack, serve(create_app(s, gateway_spec(s))) as gateway:
         # Nothing behind it yet: 503, naming every upstream.
         resp = await gateway.get("/readyz")
@@ -52,19 +82,18 @@ async def test_gateway_is_not_ready_until_every_upstream_is_then_stays_ready(set
             await _start(stack, s, name, ports[name])
 
         async def only_fees_missing():
-            resp = await gateway.get("/readyz")
-            waiting = (await resp.json()).get("waitingFor")
-            return resp.status == 503 and waiting == ["upstream.fees"]
+            status, body = await readyz()
+            return status == 503 and body.get("waitingFor") == ["upstream.fees"]
 
-        await poll_until(only_fees_missing, timeout=20, what="only fees not ready")
+        await _until(only_fees_missing, "only fees not ready", seen)
 
         fees = await _start(stack, s, "fees", ports["fees"])
 
         async def ready():
-            resp = await gateway.get("/readyz")
-            return resp.status == 200 and (await resp.json())["status"] == "ready"
+            status, body = await readyz()
+            return status == 200 and body["status"] == "ready"
 
-        await poll_until(ready, timeout=20, what="gateway ready")
+        await _until(ready, "gateway ready", seen)
         resp = await gateway.get("/readyz")
         assert (await resp.json())["checks"]["upstream.fees"] == "up"
         # Ready means routed: the first sign-in through it reaches auth, a quote fees.
