@@ -62,7 +62,8 @@ def check_link(settings: Settings, receipt_id: str, expires: str, sig: str,
                *, now: float | None = None) -> str | None:
     """None when the link is good; otherwise "invalid" or "expired". The signature is
     checked first, so an expiry is only reported for a link norgate really issued."""
-    if not expires.isdigit() or len(expires) > 12 or not sig or len(sig) > 128:
+    if not (expires.isascii() and expires.isdigit()) or len(expires) > 12 or not sig \
+            or len(sig) > 128:
         return "invalid"
     expected = signature(settings, receipt_id, int(expires))
     if not hmac.compare_digest(expected.encode(), sig.lower().encode()):

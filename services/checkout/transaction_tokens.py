@@ -113,7 +113,8 @@ async def verify_transaction_token(client, token: str, kind: Literal["u", "m"], 
         raise ApiError(Errors.PAYMENT_TOKEN_INVALID, field="token",
                        detail="not a payment token") from None
     subject = unverified.get("sub")
-    if header.get("alg") != "HS256" or not isinstance(subject, str) or not subject.isdigit():
+    if header.get("alg") != "HS256" or not isinstance(subject, str) \
+            or not (subject.isascii() and subject.isdigit()) or len(subject) > 18:
         raise ApiError(Errors.PAYMENT_TOKEN_INVALID, field="token",
                        detail="not a payment token")
     secret = await fetch_secret(client, kind, subject)

@@ -118,7 +118,8 @@ async def merchant_in_scope(request: web.Request, who: Principal, *, uid: str | 
     if uid is not None:
         parsed = uuid_or_none(uid)
         found = await _auth(request, f"/internal/merchants/by-uid/{parsed}") if parsed else None
-    elif merchant_id is not None and merchant_id.isdigit() and len(merchant_id) <= 18:
+    elif merchant_id is not None and merchant_id.isascii() and merchant_id.isdigit() \
+            and len(merchant_id) <= 18:
         found = await _auth(request, f"/internal/merchants/{merchant_id}")
     if found is None or not _visible(who, found):
         raise ApiError(Errors.NOT_FOUND, resource=MERCHANT)

@@ -76,7 +76,7 @@ class Response:
                       until_close: bool) -> None:
         self.status, self.reason, self.headers = status, reason, headers
         for name, value in headers:
-            if name.lower() == "content-length" and value.isdigit():
+            if name.lower() == "content-length" and value.isascii() and value.isdigit():
                 self.content_length = int(value)
         # Neither a length nor chunks: the body ends when the upstream closes.
         self.until_close = until_close and self.content_length is None

@@ -228,3 +228,12 @@ async def test_signed_links_work_without_credentials(settings, norah):  # noqa: 
     missing = await client.get(f"/api/v1/receipts/download/{ghost}", params={
         "expires": str(future), "sig": receipts.signature(settings, ghost, future)})
     assert missing.status == 404
+
+
+async def test_a_download_link_with_a_non_ascii_digit_expiry_is_refused_not_a_500(
+        settings, norah):  # noqa: F811
+    client, _, _ = norah
+    for expires in ("²", "１２３", "٣"):  # str.isdigit() says yes to each; int() does not
+        resp = await client.get("/api/v1/receipts/download/rcpt_x",
+                                params={"expires": expires, "sig": "ab"})
+        assert resp.status in (400, 403, 404), (expires, resp.status, await resp.text())
