@@ -7,8 +7,11 @@ PYTHON ?=
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# The versions the suite passed with (deploy/scripts/freeze-constraints.py): a fresh
+# clone installs those, within pyproject.toml's floors.
+CONSTRAINTS := constraints.txt
 
-.PHONY: run test bench chaos venv infra provision lint clean help browser
+.PHONY: run test bench chaos venv infra provision lint clean help browser compose-secrets
 
 help:
 	@echo "make run    set up and start the whole stack in the foreground (Ctrl-C stops it)"
@@ -16,10 +19,12 @@ help:
 	@echo "make bench  run the benchmarks and print their figures (bench/results/)"
 	@echo "make chaos  faults under load (kill -9, broker and database outages, failing webhooks), then consistency checks"
 	@echo "make lint   ruff over the code"
+	@echo "make compose-secrets  per-service env files for docker compose (var/compose/)"
 
-$(STAMP): pyproject.toml sdk/python/pyproject.toml
+$(STAMP): pyproject.toml sdk/python/pyproject.toml $(CONSTRAINTS)
 	@bash deploy/scripts/ensure-python.sh "$(PYTHON)" "$(VENV)"
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]' -e sdk/python
+	$(PY) -m pip install --quiet --disable-pip-version-check -c $(CONSTRAINTS) \
+		-e '.[dev]' -e sdk/python
 	@touch $(STAMP)
 
 venv: $(STAMP)
@@ -27,8 +32,10 @@ venv: $(STAMP)
 infra:
 	@bash deploy/scripts/ensure-infra.sh
 
+# Both read this checkout's generated secret key and SUPER password (var/secrets.env,
+# created on first use) for whichever of the two the environment does not set.
 provision: venv infra
-	@$(PY) -m deploy.provision
+	@$(PY) -m deploy.provision --local-secrets
 
 run: venv infra provision
 	exec $(PY) -m deploy.run
@@ -47,8 +54,15 @@ bench: venv infra
 chaos: venv infra
 	$(PY) -m bench.chaos
 
+# docker compose reads var/compose/<service>.env: each service's own secrets only.
+compose-secrets: venv
+	@$(PY) -m deploy.service_secrets compose var/compose
+
 lint: venv
 	$(PY) -m ruff check services shared deploy tests bench sdk/python
 
+# var/secrets.env stays: the database it keys (role passwords, sealed secrets) outlives
+# clean. Remove it together with that database to start afresh.
 clean:
-	rm -rf $(VENV) var .pytest_cache
+	rm -rf $(VENV) .pytest_cache
+	@if [ -d var ]; then find var -mindepth 1 -maxdepth 1 ! -name secrets.env -exec rm -rf {} +; fi

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import secrets
 import signal
 import sys
 import time
@@ -22,7 +23,7 @@ from shared.settings import SERVICES
 ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "Chaos-Owner-2025!"
 SUPER_EMAIL = "super@chaos.local"
-SUPER_PASSWORD = "Chaos-Super-2025!"
+SUPER_PASSWORD = secrets.token_urlsafe(16)  # new each run: no public password
 
 
 class Processes:

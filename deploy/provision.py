@@ -6,11 +6,17 @@ LOGIN role `<database>_<service>` (password derived from NORGATE_SECRET_KEY)
 that owns its schema and nothing else; PUBLIC loses CONNECT on the database
 and CREATE on `public`, so a service's role cannot reach another's tables.
 Migrations are not applied here: each service applies its own at start-up.
+
+This is the one process of a split deployment that holds the master key and the
+administrator DSN; the services get their role DSNs and derived keys instead
+(deploy/service_secrets.py). `--local-secrets` (make) first takes whatever of the
+secret key and SUPER password the environment lacks from var/secrets.env.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import sys
 from urllib.parse import urlsplit, urlunsplit
@@ -18,6 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 
 from shared.db import quote_ident
+from shared.secrets import MissingSecret
 from shared.settings import SERVICES, Settings, load_settings
 
 _HEX = re.compile(r"^[0-9a-f]{64}$")
@@ -104,10 +111,39 @@ async def drop(settings: Settings) -> None:
         await conn.close()
 
 
-def main() -> None:
-    settings = load_settings()
+async def _database_exists(settings: Settings) -> bool:
+    conn = await asyncpg.connect(admin_dsn(settings, "postgres"))
     try:
+        return bool(await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1",
+                                        settings.database_name))
+    finally:
+        await conn.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    fresh = False
+    if args == ["--local-secrets"]:
+        from deploy import local_secrets
+
+        fresh = local_secrets.apply(os.environ).created
+    elif args:
+        raise SystemExit("usage: python -m deploy.provision [--local-secrets]")
+    settings = load_settings()
+    if settings.secret_key is None:
+        raise SystemExit("norgate: NORGATE_SECRET_KEY is not set: provisioning derives the "
+                         "service roles' passwords from it")
+    try:
+        if fresh and asyncio.run(_database_exists(settings)):
+            # Made before this checkout had its own key, under another one: what its
+            # services sealed (signing keys, secrets) will not open with the new key.
+            print(f"norgate: warning: database {settings.database_name} predates "
+                  "the generated secret key. Made with a NORGATE_SECRET_KEY of yours: set "
+                  "it again. Made with the old built-in key: drop the database (dropdb) "
+                  "and start afresh.", file=sys.stderr)
         asyncio.run(provision(settings))
+    except MissingSecret as exc:
+        raise SystemExit(str(exc)) from None
     except (OSError, asyncpg.PostgresError) as exc:
         raise SystemExit(f"norgate: cannot provision the database at NORGATE_DATABASE_URL: "
                          f"{exc}") from None

@@ -5,6 +5,12 @@ Ctrl-C or SIGTERM stops every process it started (SIGTERM first, so services
 drain; SIGKILL after the grace period). If one service dies, the runner stops
 the rest and exits non-zero rather than leave a half-working stack.
 The e2e tests drive the same `Stack` class.
+
+Secrets: whatever of NORGATE_SECRET_KEY and NORGATE_BOOTSTRAP_SUPER_PASSWORD the
+environment lacks comes from this checkout's var/secrets.env (deploy/local_secrets.py),
+and the banner prints the SUPER password when it came from there.
+`Stack(split=True)` starts each service with only its own secrets, the way compose
+and Kubernetes do (deploy/service_secrets.py).
 """
 
 from __future__ import annotations
@@ -19,7 +25,8 @@ from pathlib import Path
 
 import aiohttp
 
-from shared.settings import DEV_SUPER_PASSWORD, SERVICES, Settings, load_settings
+from deploy import local_secrets, service_secrets
+from shared.settings import SERVICES, Settings, load_settings
 
 READY_TIMEOUT = 60.0
 
@@ -36,11 +43,13 @@ def _die_with_parent() -> None:
 
 class Stack:
     def __init__(self, env: dict[str, str], *, log_dir: Path | None = None,
-                 echo: bool = False, services: tuple[str, ...] = SERVICES):
+                 echo: bool = False, services: tuple[str, ...] = SERVICES,
+                 split: bool = False):
         self.env = dict(env)
         self.log_dir = log_dir
         self.echo = echo
         self.services = services
+        self.split = split
         self.procs: dict[str, asyncio.subprocess.Process] = {}
         self._pumps: list[asyncio.Task] = []
         self.settings = self._settings()
@@ -55,9 +64,17 @@ class Stack:
             os.environ.clear()
             os.environ.update(saved)
 
+    def env_of(self, name: str) -> dict[str, str]:
+        """The environment process `name` starts with: all of it, or (split) its own
+        secrets only."""
+        if not self.split:
+            return self.env
+        return service_secrets.split_env(self.env, self.settings, name)
+
     async def _spawn(self, name: str, module: str) -> None:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", module, env=self.env, stdout=asyncio.subprocess.PIPE,
+            sys.executable, "-m", module, env=self.env_of(name),
+            stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT, start_new_session=True,
             preexec_fn=_die_with_parent)
         self.procs[name] = proc
@@ -85,6 +102,7 @@ class Stack:
             await self._spawn("mailsink", "deploy.mailsink")
             self.env["NORGATE_SMTP_URL"] = \
                 f"smtp://127.0.0.1:{self.settings.mailsink_smtp_port}"
+            self.settings = self._settings()
         for name in self.services:
             await self._spawn(name, f"services.{name}")
 
@@ -138,7 +156,8 @@ class Stack:
         return codes
 
 
-def banner(settings: Settings, ready: dict[str, float], mailsink: bool) -> str:
+def banner(settings: Settings, ready: dict[str, float], mailsink: bool,
+           local: local_secrets.Applied | None = None) -> str:
     gateway = f"http://127.0.0.1:{settings.gateway_port}"
     lines = [
         "",
@@ -152,11 +171,15 @@ def banner(settings: Settings, ready: dict[str, float], mailsink: bool) -> str:
     if mailsink:
         lines.append(f"  mail sink    http://127.0.0.1:{settings.mailsink_http_port}   "
                      f"(messages also in {settings.mail_dir}/)")
-    password = settings.bootstrap_super_password.get_secret_value()
-    # Only the well-known development default is ever printed.
-    shown = (f"{password}   (development default: set NORGATE_BOOTSTRAP_SUPER_PASSWORD)"
-             if password == DEV_SUPER_PASSWORD
-             else "(the NORGATE_BOOTSTRAP_SUPER_PASSWORD you set)")
+    # The generated password is printed: it is how the operator signs in the first
+    # time. One the operator set is theirs to know, and stays off the terminal.
+    if settings.bootstrap_super_password is None:
+        shown = "(none: NORGATE_BOOTSTRAP_SUPER_PASSWORD is unset)"
+    elif local is not None and "NORGATE_BOOTSTRAP_SUPER_PASSWORD" in local.filled:
+        shown = (f"{settings.bootstrap_super_password.get_secret_value()}   "
+                 f"(generated for this checkout, kept in {local.path})")
+    else:
+        shown = "(the NORGATE_BOOTSTRAP_SUPER_PASSWORD you set)"
     lines += [
         f"  SUPER login  {settings.bootstrap_super_email} / {shown}",
         "Ctrl-C stops everything.",
@@ -166,6 +189,7 @@ def banner(settings: Settings, ready: dict[str, float], mailsink: bool) -> str:
 
 
 async def main() -> int:
+    applied = local_secrets.apply(os.environ)
     load_settings()  # fail fast, naming the bad variable
     stack = Stack(dict(os.environ), echo=True)
     stop = asyncio.Event()
@@ -184,7 +208,7 @@ async def main() -> int:
             ready_task.cancel()
             return 0
         ready = ready_task.result()
-        print(banner(stack.settings, ready, mailsink), flush=True)
+        print(banner(stack.settings, ready, mailsink, applied), flush=True)
         exit_task = asyncio.create_task(stack.wait_any_exit())
         done, _ = await asyncio.wait({exit_task, stop_task},
                                      return_when=asyncio.FIRST_COMPLETED)

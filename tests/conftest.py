@@ -34,10 +34,15 @@ TEST_ENV = {
     "NORGATE_AMQP_URL": _BASE_AMQP,
     "NORGATE_EVENTS_NAMESPACE": f"t_{RUN_ID}",
     "NORGATE_SECRET_KEY": secrets.token_hex(32),
+    # No built-in default (a public one would sign in anywhere): each run has its own.
+    "NORGATE_BOOTSTRAP_SUPER_PASSWORD": secrets.token_urlsafe(18),
     "NORGATE_CONSUMER_RETRY_DELAYS": "[0.2, 0.5, 1]",
     "NORGATE_CONSUMER_MAX_ATTEMPTS": "4",
     "NORGATE_RELAY_POLL_SECONDS": "0.2",
     "NORGATE_SHUTDOWN_GRACE_SECONDS": "3",
+    # The suite signs up many companies from 127.0.0.1 in an hour; the tests of that
+    # budget set their own (tests/integration/test_auth_sign_up_limits.py).
+    "NORGATE_SIGN_UPS_PER_CLIENT_PER_HOUR": "10000",
 }
 os.environ.update(TEST_ENV)
 

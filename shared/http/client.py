@@ -59,9 +59,13 @@ class InternalClient:
         if self._session is not None:
             await self._session.close()
 
-    def headers(self, principal: principal_mod.Principal | None = None) -> dict[str, str]:
+    def headers(self, principal: principal_mod.Principal | None = None, *,
+                audience: str) -> dict[str, str]:
+        """Headers for a call to the service `audience`: the principal is signed for it
+        alone, so the service it reaches cannot replay it to another."""
         who = principal or principal_mod.Principal(kind="service", subject=self._caller)
-        headers = {principal_mod.HEADER: principal_mod.sign(who, self._settings)}
+        headers = {principal_mod.HEADER: principal_mod.sign(who, self._settings,
+                                                            audience=audience)}
         if rid := current_request_id():
             headers[REQUEST_ID] = rid
         if cid := current_correlation_id():
@@ -77,10 +81,11 @@ class InternalClient:
         attempts = 1 + (self._retries if method in IDEMPOTENT else 0)
         delays = backoff_delays(first=0.1, cap=1.0)
         last = "no attempt"
+        headers = self.headers(principal, audience=service)
         for attempt in range(1, attempts + 1):
             try:
                 async with self._http().request(method, url, json=json, params=params,
-                                                headers=self.headers(principal)) as resp:
+                                                headers=headers) as resp:
                     body = await resp.read()
                     if resp.status in RETRY_STATUSES and attempt < attempts:
                         last = f"HTTP {resp.status}"

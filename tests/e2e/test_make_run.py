@@ -14,6 +14,7 @@ import aiohttp
 import orjson
 import pytest
 
+from tests.conftest import TEST_ENV
 from tests.e2e.conftest import SERVICES, get_status, wait_gateway_ready, wait_stack_ready
 from tests.support.poll import poll_until
 
@@ -36,6 +37,10 @@ async def test_make_run_brings_every_service_up_and_gateway_ready_within_60s(sta
     out = await poll_until(lambda: _banner(stack), timeout=10, what="start-up banner")
     assert f"{stack.gateway}/docs" in out
     assert "SUPER login  super@norgate.local" in out
+    # A password the operator set stays off the terminal (a generated one is printed:
+    # test_make_run_secrets.py).
+    assert "(the NORGATE_BOOTSTRAP_SUPER_PASSWORD you set)" in out
+    assert TEST_ENV["NORGATE_BOOTSTRAP_SUPER_PASSWORD"] not in stack.output()
     assert f"http://127.0.0.1:{stack.env['NORGATE_MAILSINK_HTTP_PORT']}" in out
 
 

@@ -18,23 +18,27 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from deploy import service_secrets
+from shared.secrets import derive
 from shared.settings import DEFAULT_PORTS, SERVICES, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
 PORTS = DEFAULT_PORTS  # the manifests must agree with the settings' defaults
+GATEWAY_METRICS = 8090  # NORGATE_GATEWAY_METRICS_PORT in gateway.yaml
 INTERNAL = tuple(s for s in SERVICES if s != "gateway")
 AUTOSCALED = {"gateway", "checkout", "notifier"}
 # The oldest Kubernetes minor still supported by the main managed offerings, and the
 # newest one the bundled schemas know.
 K8S_VERSIONS = ("1.29.0", kubernetes_validate.latest_version())
+# One Secret per process, each with that process's own secrets only (blast radius).
+_SERVICE_SECRET = {"NORGATE_SERVICE_DATABASE_URL", "NORGATE_AMQP_URL", "NORGATE_SERVICE_KEYS"}
 SECRET_KEYS = {
-    "NORGATE_DATABASE_URL",
-    "NORGATE_AMQP_URL",
-    "NORGATE_SECRET_KEY",
-    "NORGATE_BOOTSTRAP_SUPER_PASSWORD",
-    "NORGATE_SMTP_URL",
+    "norgate-provision": {"NORGATE_DATABASE_URL", "NORGATE_SECRET_KEY"},
+    **{f"norgate-{s}": set(_SERVICE_SECRET) for s in SERVICES},
 }
+SECRET_KEYS["norgate-auth"].add("NORGATE_BOOTSTRAP_SUPER_PASSWORD")
+SECRET_KEYS["norgate-notifier"].add("NORGATE_SMTP_URL")
 
 
 def _load() -> dict[str, list[dict]]:
@@ -124,15 +128,31 @@ def test_kustomization_lists_every_file_but_the_example_secret():
     assert ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
 
 
+def _example_secrets() -> dict[str, dict[str, str]]:
+    return {d["metadata"]["name"]: d["stringData"] for d in DOCS["secret.example.yaml"]}
+
+
+def _operator_settings() -> Settings:
+    """What an operator generates the Secrets from (python -m deploy.service_secrets k8s)."""
+    return Settings(secret_key="operator-master-key-" + "q" * 40,
+                    database_url="postgresql://admin:pw@postgres.example.internal:5432/norgate"
+                                 "?sslmode=require",
+                    amqp_url="amqps://norgate:pw@rabbitmq.example.internal:5671/norgate",
+                    smtp_url="smtps://u:p@smtp.example.com:465",
+                    bootstrap_super_password="a-strong-first-password")
+
+
 def test_configmap_and_example_secret_split_settings_and_secrets():
     config = _kinds("ConfigMap")["norgate-config"]["data"]
-    [secret] = DOCS["secret.example.yaml"]
-    assert secret["metadata"]["name"] == "norgate-secrets"
-    assert set(secret["stringData"]) == SECRET_KEYS
-    assert not SECRET_KEYS & set(config)
+    examples = _example_secrets()
+    assert {n: set(v) for n, v in examples.items()} == SECRET_KEYS
+    assert not set().union(*SECRET_KEYS.values()) & set(config)
+    secret = {"stringData": examples["norgate-provision"] | examples["norgate-auth"]}
     assert config["NORGATE_ENV"] == "prod"
     assert config["NORGATE_BIND_HOST"] == "0.0.0.0"
-    assert config["NORGATE_TRUSTED_PROXY_HOPS"] == "1"  # behind the ingress controller
+    # Behind the ingress controller: its pods' network is trusted to name the client.
+    assert "NORGATE_TRUSTED_PROXY_HOPS" not in config
+    assert Settings(trusted_proxies=config["NORGATE_TRUSTED_PROXIES"]).trusted_proxies
     for other in INTERNAL:
         assert config[f"NORGATE_{other.upper()}_URL"] == f"http://{other}:{PORTS[other]}"
     # PostgreSQL and RabbitMQ are external: no in-cluster host names.
@@ -140,14 +160,37 @@ def test_configmap_and_example_secret_split_settings_and_secrets():
     assert secret["stringData"]["NORGATE_AMQP_URL"].startswith("amqps://")
 
 
-def test_every_key_is_a_real_setting_and_together_they_load(monkeypatch):
+def test_the_generated_secrets_are_the_ones_the_manifests_read():
+    generated = {s["metadata"]["name"]: s["stringData"]
+                 for s in service_secrets.k8s_secrets(_operator_settings())}
+    assert {n: set(v) for n, v in generated.items()} == SECRET_KEYS
+
+
+def test_the_example_placeholders_refuse_to_start(monkeypatch):
+    """Applied unedited, the example must stop the pods, not run on public values."""
+    for key in list(os.environ):
+        if key.startswith("NORGATE_"):
+            monkeypatch.delenv(key)
+    for data in _example_secrets().values():
+        for key, value in data.items():
+            monkeypatch.setenv(key, value)
+        with pytest.raises(Exception):  # noqa: B017 - pydantic's or ours, either refuses
+            Settings()
+        for key in data:
+            monkeypatch.delenv(key)
+
+
+@pytest.mark.parametrize("name", ("provision", *SERVICES))
+def test_every_key_is_a_real_setting_and_together_they_load(monkeypatch, name):
     """A typo'd key would be silently ignored by pydantic-settings: refuse it here.
-    With the example secret filled in, the production settings validate."""
+    The ConfigMap plus a process's generated Secret validate as production settings,
+    and give it every secret its code derives (and no master key to a service)."""
     config = _kinds("ConfigMap")["norgate-config"]["data"]
-    [secret] = DOCS["secret.example.yaml"]
-    env = {**config, **secret["stringData"]}
+    operator = _operator_settings()
+    env = {**config, **service_secrets.service_env(operator, name)}
     fields = {f"NORGATE_{f.upper()}" for f in Settings.model_fields}
     assert set(env) <= fields, sorted(set(env) - fields)
+    assert set(_example_secrets()[f"norgate-{name}"]) <= fields
     for key in list(os.environ):
         if key.startswith("NORGATE_"):
             monkeypatch.delenv(key)
@@ -156,6 +199,13 @@ def test_every_key_is_a_real_setting_and_together_they_load(monkeypatch):
     settings = Settings()
     assert settings.env == "prod"
     assert settings.url_of("fees") == "http://fees:8084"
+    if name == "provision":
+        assert settings.secret_key is not None
+    else:
+        assert settings.secret_key is None
+        assert settings.dsn_of(name) == operator.dsn_of(name)
+        for purpose in service_secrets.purposes_of(name):
+            assert derive(settings, purpose) == derive(operator, purpose)
     # Pods stop within their grace period: preStop sleep + the service's own drain.
     grace = {
         d["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
@@ -183,8 +233,11 @@ def test_deployment_runs_the_service_with_probes_resources_and_hardening(name: s
     c = _container(dep)
     assert c["image"] == "norgate"
     assert c["args"] == [f"services.{name}"]
-    [port] = c["ports"]
+    port, *more = c["ports"]
     assert port == {"name": "http", "containerPort": PORTS[name]}
+    # The gateway alone has a second port: its metrics (test_gateway_metrics_...).
+    assert more == ([{"name": "metrics", "containerPort": GATEWAY_METRICS}]
+                    if name == "gateway" else [])
     for probe, path in (("readinessProbe", "/readyz"), ("livenessProbe", "/healthz"),
                         ("startupProbe", "/healthz")):
         get = c[probe]["httpGet"]
@@ -199,7 +252,10 @@ def test_deployment_runs_the_service_with_probes_resources_and_hardening(name: s
     assert c["securityContext"]["capabilities"]["drop"] == ["ALL"]
     assert {m["mountPath"] for m in c["volumeMounts"]} == {"/tmp"}
     refs = {next(iter(e.values()))["name"] for e in c["envFrom"]}
-    assert refs == {"norgate-config", "norgate-secrets"}
+    assert refs == {"norgate-config", f"norgate-{name}"}  # its own Secret, no other
+    # Nothing secret inline either (the gateway sets its metrics port there).
+    secret_names = set().union(*SECRET_KEYS.values())
+    assert not {e["name"] for e in c.get("env", [])} & secret_names
 
 
 @pytest.mark.parametrize("name", SERVICES)
@@ -234,7 +290,8 @@ def test_the_migrations_job_provisions_with_the_admin_secret():
     c = _container(job)
     assert c["args"] == ["deploy.provision"]
     refs = {next(iter(e.values()))["name"] for e in c["envFrom"]}
-    assert refs == {"norgate-config", "norgate-secrets"}
+    # The admin DSN and the master key: this Job alone.
+    assert refs == {"norgate-config", "norgate-provision"}
     assert c["resources"]["limits"]
     assert job["spec"]["backoffLimit"] >= 1 and job["spec"]["activeDeadlineSeconds"]
 
@@ -251,6 +308,29 @@ def test_ingress_exposes_only_the_gateway():
     assert "http" in svc_ports
     config = _kinds("ConfigMap")["norgate-config"]["data"]
     assert config["NORGATE_PUBLIC_URL"] == f"https://{ingress['spec']['rules'][0]['host']}"
+
+
+def test_gateway_metrics_are_scraped_on_their_own_port_and_never_exposed():
+    dep = _kinds("Deployment")["gateway"]
+    c = _container(dep)
+    env = {e["name"]: e["value"] for e in c.get("env", [])}
+    assert env["NORGATE_GATEWAY_METRICS_PORT"] == str(GATEWAY_METRICS)
+    config = _kinds("ConfigMap")["norgate-config"]["data"]
+    assert "NORGATE_GATEWAY_METRICS_PORT" not in config  # the gateway's own setting
+    annotations = dep["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/port"] == str(GATEWAY_METRICS)
+    assert annotations["prometheus.io/path"] == "/metrics"
+    # Not in the Service, so not reachable through the Ingress (which names the Service
+    # port `http`) nor from other pods by the Service's name.
+    svc_ports = _kinds("Service")["gateway"]["spec"]["ports"]
+    assert [p["targetPort"] for p in svc_ports] == ["http"]
+    assert all(p["port"] != GATEWAY_METRICS for p in svc_ports)
+    settings = Settings(gateway_metrics_port=int(env["NORGATE_GATEWAY_METRICS_PORT"]))
+    assert settings.gateway_metrics_port not in {settings.port_of(s) for s in SERVICES}
+    # The other services are scraped on their own (internal) ports.
+    for name in INTERNAL:
+        meta = _kinds("Deployment")[name]["spec"]["template"]["metadata"]
+        assert meta["annotations"]["prometheus.io/port"] == str(PORTS[name]), name
 
 
 def test_hpas_scale_gateway_checkout_and_notifier():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -10,10 +11,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from shared.secrets import MissingSecret, derive
 from shared.settings import (
     DEFAULT_PORTS,
-    DEV_SECRET_KEY,
-    DEV_SUPER_PASSWORD,
+    PUBLIC_SECRETS,
     SERVICES,
     Settings,
     load_settings,
@@ -55,8 +56,10 @@ def test_defaults_load_without_any_variable() -> None:
     assert s.database_url == "postgresql://postgres@127.0.0.1:5432/norgate"
     assert s.amqp_url == "amqp://guest:guest@127.0.0.1:5672/"
     assert s.events_namespace == "norgate"
-    assert s.secret_key.get_secret_value() == DEV_SECRET_KEY
-    assert s.bootstrap_super_password.get_secret_value() == DEV_SUPER_PASSWORD
+    # No built-in secret: a value in the source would be a key everyone has.
+    assert s.secret_key is None
+    assert s.bootstrap_super_password is None
+    assert s.service_keys == {}
     assert s.smtp_url is None
     assert s.service_database_url is None
     assert s.max_body_bytes == 1_048_576
@@ -139,10 +142,20 @@ BAD_VALUES = [
     pytest.param({"NORGATE_PUBLIC_URL": "ftp://x"}, "NORGATE_PUBLIC_URL", id="public-url"),
     pytest.param({"NORGATE_AUTH_URL": "auth:8081"}, "NORGATE_AUTH_URL", id="service-url"),
     pytest.param({"NORGATE_SECRET_KEY": "x" * 31}, "NORGATE_SECRET_KEY", id="short-secret"),
-    pytest.param({"NORGATE_ENV": "prod", "NORGATE_BOOTSTRAP_SUPER_PASSWORD": "a-real-one"},
-                 "NORGATE_SECRET_KEY", id="prod-default-secret"),
-    pytest.param({"NORGATE_ENV": "prod", "NORGATE_SECRET_KEY": GOOD_KEY},
-                 "NORGATE_BOOTSTRAP_SUPER_PASSWORD", id="prod-default-super-password"),
+    # The old built-in values and the example Secret's placeholders, in any environment.
+    pytest.param({"NORGATE_SECRET_KEY": "dev-only-secret-key-change-me-in-production"},
+                 "NORGATE_SECRET_KEY", id="old-public-secret"),
+    pytest.param({"NORGATE_ENV": "dev", "NORGATE_BOOTSTRAP_SUPER_PASSWORD": "Norgate-dev-super-1"},
+                 "NORGATE_BOOTSTRAP_SUPER_PASSWORD", id="old-public-super-password"),
+    pytest.param({"NORGATE_ENV": "prod",
+                  "NORGATE_SECRET_KEY": "REPLACE-WITH-AT-LEAST-32-RANDOM-CHARACTERS"},
+                 "NORGATE_SECRET_KEY", id="placeholder-secret"),
+    pytest.param({"NORGATE_SERVICE_KEYS": "REPLACE-WITH-deploy.service_secrets"},
+                 "NORGATE_SERVICE_KEYS", id="service-keys-not-json"),
+    pytest.param({"NORGATE_SERVICE_KEYS": '{"internal-principal:auth": "short"}'},
+                 "NORGATE_SERVICE_KEYS", id="service-key-not-hex"),
+    pytest.param({"NORGATE_SERVICE_KEYS": '{"No Purpose": "' + "a" * 64 + '"}'},
+                 "NORGATE_SERVICE_KEYS", id="service-key-bad-purpose"),
     pytest.param({"NORGATE_DB_POOL_MIN": "11", "NORGATE_DB_POOL_MAX": "10"},
                  "NORGATE_DB_POOL_MIN", id="pool-min-above-max"),
     pytest.param({"NORGATE_EVENTS_NAMESPACE": "Norgate"}, "NORGATE_EVENTS_NAMESPACE",
@@ -239,13 +252,54 @@ def test_secret_key_is_not_echoed_when_another_variable_is_bad(
     assert GOOD_KEY not in captured_err
 
 
-def test_secret_key_is_not_echoed_by_the_production_checks(
+def test_secrets_are_not_echoed_by_the_public_value_checks(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    setenv(monkeypatch, NORGATE_SECRET_KEY=GOOD_KEY, NORGATE_ENV="prod")
+    [password] = [v for v in PUBLIC_SECRETS if len(v) < 32]
+    setenv(monkeypatch, NORGATE_SECRET_KEY=GOOD_KEY, NORGATE_ENV="prod",
+           NORGATE_BOOTSTRAP_SUPER_PASSWORD=password)
     err = fails_naming(capsys, "NORGATE_BOOTSTRAP_SUPER_PASSWORD")
     assert GOOD_KEY not in err
-    assert DEV_SUPER_PASSWORD not in err
+    assert password not in err
+
+
+def test_a_service_key_is_not_echoed_when_malformed(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    almost = "f" * 63 + "X"
+    setenv(monkeypatch, NORGATE_SERVICE_KEYS=json.dumps({"secret-box:account-secrets": almost}))
+    err = fails_naming(capsys, "NORGATE_SERVICE_KEYS")
+    assert "secret-box:account-secrets" in err
+    assert almost not in err
+
+
+def test_production_without_any_secret_loads_for_processes_that_need_none(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The mail sink, or a service of a split deployment reading its keys from
+    NORGATE_SERVICE_KEYS: prod alone demands nothing, every use of a missing secret
+    fails instead (below)."""
+    setenv(monkeypatch, NORGATE_ENV="prod")
+    s = load_settings()
+    assert (s.secret_key, s.bootstrap_super_password) == (None, None)
+    with pytest.raises(MissingSecret, match="NORGATE_SECRET_KEY"):
+        derive(s, "internal-principal:auth")
+    with pytest.raises(MissingSecret):
+        s.role_password("auth")
+
+
+def test_service_keys_stand_in_for_the_master_key_purpose_by_purpose(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    master = load_settings(secret_key=GOOD_KEY)
+    given = {"secret-box:account-secrets": derive(master, "secret-box:account-secrets")}
+    setenv(monkeypatch, NORGATE_SERVICE_KEYS=json.dumps(given))
+    s = load_settings()
+    assert s.secret_key is None
+    assert derive(s, "secret-box:account-secrets") == given["secret-box:account-secrets"]
+    with pytest.raises(MissingSecret, match="secret-box:webhook-secrets"):
+        derive(s, "secret-box:webhook-secrets")
+    assert GOOD_KEY not in repr(s) and given["secret-box:account-secrets"] not in repr(s)
 
 
 # --- derived values: roles, DSNs, URLs ------------------------------------------------
@@ -301,7 +355,8 @@ def test_role_password_depends_on_secret_key_and_database() -> None:
 
 
 def test_dsn_of_keeps_an_ipv6_host_bracketed() -> None:
-    s = load_settings(database_url="postgresql://postgres@[::1]:5432/norgate")
+    s = load_settings(database_url="postgresql://postgres@[::1]:5432/norgate",
+                      secret_key=GOOD_KEY)
     dsn = urlsplit(s.dsn_of("auth"))
     assert dsn.hostname == "::1"
     assert dsn.port == 5432
@@ -309,7 +364,7 @@ def test_dsn_of_keeps_an_ipv6_host_bracketed() -> None:
 
 
 def test_dsn_of_without_port_leaves_the_port_out() -> None:
-    s = load_settings(database_url="postgresql://postgres@db/norgate")
+    s = load_settings(database_url="postgresql://postgres@db/norgate", secret_key=GOOD_KEY)
     dsn = urlsplit(s.dsn_of("fees"))
     assert dsn.hostname == "db"
     assert dsn.port is None
@@ -318,14 +373,15 @@ def test_dsn_of_without_port_leaves_the_port_out() -> None:
 def test_dsn_of_keeps_a_unix_socket_url_on_its_socket() -> None:
     """No host in the URL and a `host` query: the services connect over that socket
     directory as well (asyncpg takes the query's host only when the URL has none)."""
-    s = load_settings(database_url="postgresql://postgres@/norgate?host=/run/postgresql")
+    s = load_settings(database_url="postgresql://postgres@/norgate?host=/run/postgresql",
+                      secret_key=GOOD_KEY)
     dsn = urlsplit(s.dsn_of("checkout"))
     assert dsn.hostname is None
     assert parse_qs(dsn.query) == {"host": ["/run/postgresql"]}
     assert (dsn.username, dsn.path) == ("norgate_checkout", "/norgate")
     # Without either, the default stays loopback TCP.
-    assert urlsplit(load_settings(database_url="postgresql:///norgate").dsn_of("auth")
-                    ).hostname == "127.0.0.1"
+    assert urlsplit(load_settings(database_url="postgresql:///norgate",
+                                  secret_key=GOOD_KEY).dsn_of("auth")).hostname == "127.0.0.1"
 
 
 def test_service_database_url_overrides_the_derived_dsn(monkeypatch: pytest.MonkeyPatch) -> None:
