@@ -1,11 +1,22 @@
-"""What the server-rendered checkout pages share: templates, HTML answers, CSRF."""
+"""What the server-rendered checkout pages share: templates, HTML answers, CSRF.
+
+Every page carries a Content-Security-Policy built by `policy()`: nothing loads but
+the layout's one inline stylesheet (allowed by its SHA-256, computed from the
+template at import) and, in an embedded page, /v1/checkout-frame.js; forms may lead
+only here and to the merchant's success and cancel pages (a form's answer is a 303
+there); only the merchant's page that created an embedded payment may frame it.
+"""
 
 from __future__ import annotations
 
+import base64
 import functools
 import hashlib
 import hmac
+import re
+from collections.abc import Iterable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import jinja2
 from aiohttp import web
@@ -17,6 +28,66 @@ ENV = jinja2.Environment(
     autoescape=True, trim_blocks=True, lstrip_blocks=True)
 HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer",
            "X-Frame-Options": "DENY"}
+
+
+def _inline_style_hashes() -> tuple[str, ...]:
+    """The CSP hashes of the layout's <style> blocks, as the layout renders them (the
+    hash covers the exact text between the tags)."""
+    layout = ENV.get_template("_layout.html").render()
+    blocks = re.findall(r"<style>(.*?)</style>", layout, re.S)
+    return tuple(sorted({"'sha256-" + base64.b64encode(
+        hashlib.sha256(b.encode()).digest()).decode() + "'" for b in blocks}))
+
+
+STYLE_HASHES = _inline_style_hashes()
+# NORAH's forms answer with a 303 to the merchant's returnUrl, which its page is not
+# told: a form-action there would stop the payer on the way back, so it has none.
+_FORMS_LEAD_TO_UNKNOWN = frozenset({"norah_checkout.html"})
+_ORIGIN = re.compile(r"^https?://[a-z0-9.\-]+(:[0-9]{1,5})?$|^https?://\[[0-9a-f:.]+\](:[0-9]{1,5})?$")
+
+
+def _origin(url: str) -> str | None:
+    """scheme://host[:port] of `url` as a CSP source, or None when it cannot be one."""
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return None
+    if not host:
+        return None
+    host = f"[{host}]" if ":" in host else host
+    origin = f"{parts.scheme.lower()}://{host}" + (f":{port}" if port is not None else "")
+    return origin if _ORIGIN.match(origin) else None
+
+
+def policy(*, frame_origin: str | None = None, scripts: bool = False,
+           form_targets: Iterable[str] | None = ()) -> str:
+    """A page's Content-Security-Policy. `form_targets`: the URLs a form's answer may
+    redirect to (None: unknown, no form-action)."""
+    parts = ["default-src 'none'", "style-src " + " ".join(STYLE_HASHES)]
+    if scripts:
+        parts.append("script-src 'self'")
+    if form_targets is not None:
+        origins = set()
+        for url in form_targets:
+            origin = _origin(url)
+            if origin is None:  # not expressible: better no form-action than a broken one
+                break
+            origins.add(origin)
+        else:
+            parts.append(" ".join(["form-action 'self'", *sorted(origins)]))
+    parts += ["frame-ancestors " + (frame_origin or "'none'"), "base-uri 'none'"]
+    return "; ".join(parts)
+
+
+def _page_policy(template: str, context: dict) -> str:
+    embed = context.get("embed") or {}
+    payment = context.get("payment") or {}
+    targets = None if template in _FORMS_LEAD_TO_UNKNOWN else [
+        u for u in (payment.get("success_url"), payment.get("cancel_url")) if u]
+    frame = _origin(embed["origin"]) if embed.get("origin") else None
+    # An embedded page runs its one script, /v1/checkout-frame.js.
+    return policy(frame_origin=frame, scripts=bool(frame), form_targets=targets)
 
 
 class Answer(Exception):
@@ -42,7 +113,8 @@ def html_handler(handler):
 def render(template: str, *, status: int = 200, **context) -> web.Response:
     html = ENV.get_template(template).render(**context)
     return web.Response(text=html, status=status, content_type="text/html", charset="utf-8",
-                        headers=HEADERS)
+                        headers={**HEADERS,
+                                 "Content-Security-Policy": _page_policy(template, context)})
 
 
 def csrf(settings, purpose: str, value: str) -> str:

@@ -1,7 +1,10 @@
 """`/openapi.json` merged from every service, and the `/docs` page rendering it.
 
 Swagger UI's files come from the swagger-ui-bundle package and are served
-locally: the page works with no network.
+locally: the page works with no network. Its Content-Security-Policy allows only
+them (scripts and styles from this origin, no inline script; the spec and "Try it
+out" calls to this origin; images from here and data: URIs), and the Swagger files
+are revalidated (`no-cache`, they carry no version in their URL).
 """
 
 from __future__ import annotations
@@ -28,8 +31,14 @@ GATEWAY_DOCS = [
              "Readiness: database and broker up, and (since start-up) every service behind "
              "the gateway answered its own /readyz 200; wait for this before the first request",
              ("operations",), auth=False),
-    RouteDoc("GET", "/metrics", "Prometheus metrics", ("operations",), auth=False),
+    # /metrics is not on the public port: NORGATE_GATEWAY_METRICS_PORT.
 ]
+# Swagger UI sets element styles from script (allowed: CSSOM, not inline markup).
+DOCS_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; "
+            "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; "
+            "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+DOCS_HEADERS = {"Content-Security-Policy": DOCS_CSP, "Referrer-Policy": "no-referrer",
+                "X-Frame-Options": "DENY"}
 
 DOCS_HTML = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -40,8 +49,9 @@ DOCS_HTML = """<!doctype html>
 <script src="/docs/static/swagger-ui-bundle.js"></script>
 <script src="/docs/init.js"></script></body></html>"""
 
+# validatorUrl null: no badge image from validator.swagger.io (and no spec URL sent there).
 INIT_JS = """window.ui = SwaggerUIBundle({url: "/openapi.json", dom_id: "#swagger-ui",
-  deepLinking: true});"""
+  deepLinking: true, validatorUrl: null});"""
 
 
 async def merged_openapi(request: web.Request) -> web.Response:
@@ -68,11 +78,18 @@ async def merged_openapi(request: web.Request) -> web.Response:
 
 
 async def docs_page(_request: web.Request) -> web.Response:
-    return web.Response(text=DOCS_HTML, content_type="text/html")
+    return web.Response(text=DOCS_HTML, content_type="text/html", headers=DOCS_HEADERS)
 
 
 async def docs_init(_request: web.Request) -> web.Response:
-    return web.Response(text=INIT_JS, content_type="application/javascript")
+    return web.Response(text=INIT_JS, content_type="application/javascript",
+                        headers={"Cache-Control": "no-cache"})
+
+
+async def _revalidate_swagger_files(request: web.Request,
+                                    response: web.StreamResponse) -> None:
+    if request.path.startswith("/docs/static/"):
+        response.headers.setdefault("Cache-Control", "no-cache")
 
 
 def setup_docs(app: web.Application) -> None:
@@ -80,3 +97,4 @@ def setup_docs(app: web.Application) -> None:
     app.router.add_get("/docs", docs_page)
     app.router.add_get("/docs/init.js", docs_init)
     app.router.add_static("/docs/static", Path(swagger_ui_path))
+    app.on_response_prepare.append(_revalidate_swagger_files)

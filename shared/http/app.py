@@ -16,9 +16,11 @@ import ctypes
 import gc
 import os
 import signal
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import asyncpg
 from aiohttp import web
@@ -31,6 +33,7 @@ from shared.http import envelopes
 from shared.http.middleware import SERVICE_NAME, SETTINGS, context_middleware, principal_middleware
 from shared.http.openapi import RouteDoc, build_spec
 from shared.logging import configure_logging, get_logger
+from shared.secrets import MissingSecret
 from shared.settings import Settings, load_settings
 
 log = get_logger(__name__)
@@ -119,6 +122,31 @@ async def _check_database(app: web.Application) -> str:
         return "up"
     except Exception:
         return "down"
+
+
+HSTS = "max-age=31536000; includeSubDomains"
+# What an answer that sets no policy of its own gets: it is not a page (nothing loads
+# in it, nothing frames it). Pages (checkout, /docs, the console) set their own.
+DEFAULT_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+
+
+def add_security_headers(app: web.Application, settings: Settings) -> None:
+    """On every answer of `app`: `X-Content-Type-Options: nosniff`; unless the handler
+    set its own, `Cache-Control: no-store` (tokens, keys and secrets travel in API
+    answers: what may be cached says so) and DEFAULT_CSP; HSTS when the public URL is
+    https. Defaults only fill gaps, so the gateway keeps what a service sent."""
+    defaults = [("Cache-Control", "no-store"), ("Content-Security-Policy", DEFAULT_CSP)]
+    if urlsplit(settings.public_url).scheme == "https":
+        defaults.append(("Strict-Transport-Security", HSTS))
+
+    async def on_prepare(_request: web.Request, response: web.StreamResponse) -> None:
+        headers = response.headers
+        headers["X-Content-Type-Options"] = "nosniff"
+        for name, value in defaults:
+            if name not in headers:
+                headers[name] = value
+
+    app.on_response_prepare.append(on_prepare)
 
 
 async def metrics_handler(_request: web.Request) -> web.Response:
@@ -238,6 +266,8 @@ def create_app(settings: Settings, spec: ServiceSpec) -> web.Application:
     app.router.add_get("/metrics", metrics_handler)
     app.router.add_get("/openapi.json", spec.openapi or openapi_handler)
     spec.setup_routes(app)
+    # After the service's routes: a signal they add sees the answer first.
+    add_security_headers(app, settings)
     if spec.uses_database:
         app.cleanup_ctx.append(_database_ctx)
     if spec.uses_broker:
@@ -249,6 +279,14 @@ def create_app(settings: Settings, spec: ServiceSpec) -> web.Application:
 
 def run_service(spec_factory: Callable[[Settings], ServiceSpec]) -> None:
     """Entry point of `python -m services.<name>`."""
+    try:
+        _run_service(spec_factory)
+    except MissingSecret as exc:  # a secret this process was not given: say which
+        print(str(exc), file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
+
+
+def _run_service(spec_factory: Callable[[Settings], ServiceSpec]) -> None:
     settings = load_settings()
     spec = spec_factory(settings)
     configure_logging(spec.name, settings.log_level)
