@@ -24,6 +24,7 @@ from pydantic import (
     field_validator,
 )
 
+from shared import jsontext
 from shared.money import MoneyError, get_currency, parse_major
 
 ChargeType = Literal["FLAT", "PERCENTAGE"]
@@ -38,7 +39,7 @@ def plain(value: Decimal) -> Decimal:
     """The same number without trailing zeros or an exponent: 1.500000000000000000 -> 1.5,
     0E-18 -> 0, 1E+9 -> 1000000000. Built from the digit tuple, so no context rounds it
     (`Decimal.normalize` keeps only 28 digits). Only for bounded (validated or stored)
-    values: a positive exponent is written out as zeros."""
+    values: a positive exponent is written out as zeros (`_number` bounds requests')."""
     sign, digits, exponent = value.as_tuple()
     if not any(digits):
         return Decimal(0)
@@ -62,20 +63,27 @@ def _fits(value: Decimal, integer_digits: int) -> bool:
 
 
 def _number(value: Any) -> Decimal:
-    """A JSON number (int or Decimal from read_json; a float only from Python callers)."""
+    """A JSON number (int or Decimal from read_json; a float only from Python callers),
+    within read_json's bound whoever calls: the validators below and plain() write the
+    number out, and 1e999999999 written out is a billion digits."""
     if isinstance(value, bool):
         raise ValueError("must be a number")
+    number: int | Decimal
     if isinstance(value, int):
-        return Decimal(value)
-    if isinstance(value, float):
+        number = value
+    elif isinstance(value, float):
         if not math.isfinite(value):
             raise ValueError("must be a finite number")
-        return Decimal(str(value))
-    if isinstance(value, Decimal):
+        number = Decimal(str(value))
+    elif isinstance(value, Decimal):
         if not value.is_finite():
             raise ValueError("must be a finite number")
-        return value
-    raise ValueError("must be a number")
+        number = value
+    else:
+        raise ValueError("must be a number")
+    if not jsontext.in_range(number):
+        raise ValueError(jsontext.OUT_OF_RANGE)
+    return Decimal(number)
 
 
 def _upper(value: Any) -> Any:

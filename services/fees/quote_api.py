@@ -27,6 +27,7 @@ from shared.money import (
     parse_major,
     parse_minor_string,
     to_major_decimal,
+    to_major_number,
 )
 
 DEFAULT_CATEGORY = "TRANSACTION"
@@ -60,7 +61,9 @@ class PriceItemRequest(BaseModel):
     merchant_id: int | None = Field(default=None, alias="merchantId", ge=1, le=2**63 - 1)
     currency: str = Field(min_length=2, max_length=5)
     amount: MajorInput
-    app_fee: Decimal = Field(default=Decimal(0), ge=0, le=100)
+    # The app's fee as auth stores it (numeric(9, 4)); the places bound a string such
+    # as "1e-999999999" too, which lax Decimal takes and the answer would write out.
+    app_fee: Decimal = Field(default=Decimal(0), ge=0, le=100, decimal_places=4)
     app_type: Literal["individual", "marketplace"] = "individual"
 
 
@@ -166,9 +169,9 @@ async def internal_price_item(request: web.Request) -> web.Response:
     except ValueError as exc:
         raise ApiError(Errors.VALIDATION, field="amount", detail=f"amount: {exc}") from None
 
-    def number(minor: int):
-        value = _major(minor, money)
-        return int(value) if value == value.to_integral_value() else value.normalize()
+    def number(minor: int) -> int | Decimal:
+        # Exact (normalize() would round a NOR amount to 28 digits).
+        return to_major_number(Money(minor, money.currency))
 
     return json_response({
         "currency": body.currency.lower(),

@@ -13,7 +13,13 @@ from shared import jsontext, metrics
 from shared import principal as principal_mod
 from shared.db import database_gone
 from shared.http import envelopes
-from shared.http.errors import ApiError, ErrorKind, Errors, from_validation_error
+from shared.http.errors import (
+    ApiError,
+    ErrorKind,
+    Errors,
+    field_path,
+    from_validation_error,
+)
 from shared.logging import bind_ids, get_logger, new_id
 from shared.money import MoneyError
 
@@ -129,7 +135,9 @@ async def principal_middleware(request: web.Request, handler):
         request[PRINCIPAL_KEY] = principal_mod.ANONYMOUS
     else:
         try:
-            request[PRINCIPAL_KEY] = principal_mod.verify(token, request.app[SETTINGS])
+            # Bound to this service: a principal sent to another one is refused.
+            request[PRINCIPAL_KEY] = principal_mod.verify(
+                token, request.app[SETTINGS], audience=request.app.get(SERVICE_NAME))
         except principal_mod.InvalidPrincipal:
             raise ApiError(Errors.INVALID_PRINCIPAL) from None
     return await handler(request)
@@ -142,9 +150,16 @@ def principal_of(request: web.Request) -> principal_mod.Principal:
 def _parse(raw: bytes) -> object:
     """JSON with every fractional or huge number as an exact Decimal or int, never a
     float: amounts such as 1.123456789012345678 NOR must arrive exactly as sent.
-    orjson first (fast); bodies holding a float are parsed again by the stdlib."""
+    orjson first (fast); bodies holding a float are parsed again by the stdlib.
+    A number beyond jsontext's bound (78 digits, exponent +-100) is a 400 naming its
+    field, before anything (a model, an f-string) can expand it."""
     try:
-        return jsontext.loads(raw)
+        return jsontext.loads(raw, bounded=True)
+    except jsontext.NumberOutOfRange as exc:
+        field = field_path(exc.loc) or None
+        detail = f"{field}: {exc}" if field else str(exc)
+        raise ApiError(Errors.VALIDATION, field=field, detail=detail,
+                       details=[{"field": field, "message": str(exc)}]) from None
     except (ValueError, RecursionError) as exc:
         detail = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
         raise ApiError(Errors.MALFORMED_JSON, detail=detail) from None
