@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from aiohttp import web
@@ -10,6 +11,7 @@ from pydantic import BaseModel, Field
 from services.auth import domain, store
 from services.auth.context import SECRETS, uow
 from services.auth.passwords import hash_password
+from services.auth.sessions_api import client_of
 from shared.crypto import random_secret
 from shared.http.app import POOL
 from shared.http.envelopes import Family, ok
@@ -35,8 +37,48 @@ async def request_confirmation(request: web.Request, work, user, *, role: str) -
         public_url=request.app[SETTINGS].public_url, token=token), company_id=company_id)
 
 
+Refusal = Callable[[int], ApiError]  # the answer to a write over budget, by seconds to wait
+
+
+async def spend_public_write(request: web.Request,
+                             *budgets: tuple[domain.WriteBudget, Refusal]) -> None:
+    """Count this unauthenticated write against every budget, in order, or against none:
+    the first that is spent answers (its refusal, with Retry-After). One transaction, so
+    a write a later budget refuses takes back what the earlier ones counted: a client
+    held back by the platform's ceiling keeps its own budget, and one refused by its
+    own budget never reaches the platform's (so one client cannot close sign-up)."""
+    async with request.app[POOL].acquire() as conn, conn.transaction():
+        for budget, refuse in budgets:
+            wait = await store.count_public_write(conn, budget.key, limit=budget.limit,
+                                                  window_seconds=budget.window_seconds)
+            if wait is not None:
+                log.info("public_write_held_back",
+                         budget=":".join(budget.key.split(":", 2)[:2]), seconds=wait)
+                raise refuse(wait)
+
+
+def _too_many_sign_ups(where: str) -> Refusal:
+    return lambda seconds: ApiError(Errors.TOO_MANY_SIGN_UPS, where=where, seconds=seconds,
+                                    headers={"Retry-After": str(seconds)})
+
+
+def _too_many_requests(seconds: int) -> ApiError:
+    return ApiError(Errors.RATE_LIMITED, headers={"Retry-After": str(seconds)})
+
+
 async def admin_sign_up(request: web.Request) -> web.Response:
+    """Each costs an argon2 hash, a company and an e-mail to any address: limited per
+    client an hour and platform-wide a minute (counted before the e-mail is looked up,
+    so the 409 cannot be used to enumerate accounts at will either)."""
     body = await read_json(request, domain.AdminSignUp)
+    settings = request.app[SETTINGS]
+    await spend_public_write(
+        request,
+        (domain.WriteBudget(f"sign-up:client:{client_of(request)}",
+                            settings.sign_ups_per_client_per_hour, domain.HOUR),
+         _too_many_sign_ups("from your address")),
+        (domain.WriteBudget("sign-up:platform", settings.sign_ups_per_minute, domain.MINUTE),
+         _too_many_sign_ups("on norgate right now")))
     async with request.app[POOL].acquire() as conn:
         if await store.email_exists(conn, body.email):
             raise ApiError(Errors.EMAIL_TAKEN, field="email")
@@ -65,8 +107,13 @@ class AcceptInvitation(BaseModel):
 
 
 async def accept_invitation(request: web.Request) -> web.Response:
-    """A merchant user invited by e-mail sets a password, which enables the account."""
+    """A merchant user invited by e-mail sets a password, which enables the account.
+    Limited per client (each attempt may cost an argon2 hash)."""
     body = await read_json(request, AcceptInvitation)
+    await spend_public_write(request, (domain.WriteBudget(
+        f"invite:client:{client_of(request)}",
+        request.app[SETTINGS].invitation_accepts_per_client_per_hour, domain.HOUR),
+        _too_many_requests))
     async with request.app[POOL].acquire() as conn:
         invited = await store.invited_user(conn, domain.token_hash(body.token))
     if invited is None:

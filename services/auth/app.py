@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from shared.settings import Settings
 
 log = get_logger(__name__)
 ROTATION_CHECK_SECONDS = 3600
+PURGE_SECONDS = 3600
 
 API_MODULES = [api, sessions_api, users_api, merchants_api, keys_api, apps_api, internal_api]
 
@@ -47,10 +49,31 @@ async def keys_ctx(app: web.Application) -> AsyncIterator[None]:
     await cancel_and_wait(task)
 
 
+async def sign_in_purge_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Drop forgotten sign-in counts, clients no longer known and the past windows of
+    the unauthenticated writes' budgets, hourly."""
+    settings: Settings = app[SETTINGS]
+
+    async def purge() -> None:
+        async with app[POOL].acquire() as conn:
+            await store.purge_sign_in_records(
+                conn, forget_after=settings.sign_in_lock_seconds,
+                known_days=sessions_api.KNOWN_CLIENT_DAYS)
+            await store.purge_public_writes(conn)
+
+    task = every(PURGE_SECONDS, purge, name="sign-in-purge")
+    yield
+    await cancel_and_wait(task)
+
+
 async def ensure_bootstrap_super(app: web.Application) -> None:
     """Create the first SUPER from NORGATE_BOOTSTRAP_SUPER_* when there is none.
 
-    Under an advisory lock, so replicas starting together create exactly one.
+    Under an advisory lock, so replicas starting together create exactly one. Once a
+    SUPER exists the password is not needed (an operator may drop it from the Secret);
+    before, auth without one stops with exit code 2 naming the variable, as for a bad
+    setting: running on would leave a platform nobody can ever administer (only a
+    SUPER makes SUPER users), found out long after the deployment.
     """
     settings: Settings = app[SETTINGS]
     email = settings.bootstrap_super_email
@@ -61,6 +84,13 @@ async def ensure_bootstrap_super(app: web.Application) -> None:
         if await store.email_exists(uow.conn, email):
             log.error("bootstrap_super_email_taken", email=email)
             return
+        if settings.bootstrap_super_password is None:
+            log.error("bootstrap_super_password_missing")
+            sys.stderr.write(
+                "norgate: invalid configuration\n  NORGATE_BOOTSTRAP_SUPER_PASSWORD: must be "
+                "set (at least 10 characters) while no SUPER user exists: auth creates the "
+                f"first one, {email}, with it (make run generates one in var/secrets.env)\n")
+            raise SystemExit(2)
         password_hash = await hash_password(settings.bootstrap_super_password.get_secret_value())
         user_id = await store.create_user(
             uow.conn, role="SUPER", email=email, password_hash=password_hash,
@@ -79,4 +109,5 @@ def build_spec(settings: Settings) -> ServiceSpec:
     return ServiceSpec(name="auth", setup_routes=setup_routes,
                        migrations=Path(__file__).parent / "migrations",
                        docs=[doc for module in API_MODULES for doc in module.DOCS],
-                       cleanup_ctx=[keys_ctx], on_ready=[ensure_bootstrap_super])
+                       cleanup_ctx=[keys_ctx, sign_in_purge_ctx],
+                       on_ready=[ensure_bootstrap_super])

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import re
 import secrets
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Literal
 
@@ -109,6 +111,68 @@ class AdminSignUp(NewUser):
         if value and not re.match(r"^https?://[^\s/]+", value):
             raise ValueError("must be an http:// or https:// URL")
         return value or None
+
+
+def sign_in_client(address: str | None) -> str:
+    """Whom sign-in throttling (and each budget of unauthenticated writes) counts as
+    one client: an IPv4 address, or the /64 of an IPv6 one (a host is routinely given a
+    whole /64, so rotating within it gains nothing). An IPv4-mapped IPv6 address is its
+    IPv4 address."""
+    try:
+        ip = ipaddress.ip_address((address or "").split("%", 1)[0].strip())
+    except ValueError:
+        return "unknown"
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
+
+
+@dataclass(frozen=True)
+class WriteBudget:
+    """At most `limit` writes under `key` in each fixed window of `window_seconds`
+    (store.count_public_write counts them)."""
+
+    key: str
+    limit: int
+    window_seconds: int
+
+
+HOUR, MINUTE = 3600, 60
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """How long a sign-in key is held back after its `failures`-th counted attempt: not
+    at all before `free` of them, then `first` seconds, times `factor` for each further
+    one, at most `cap`."""
+
+    free: int
+    first: float
+    factor: float
+    cap: float
+
+    def delay(self, failures: int) -> float:
+        if failures < self.free:
+            return 0.0
+        return min(self.cap, self.first * self.factor ** min(failures - self.free, 64))
+
+
+class SessionRevoked(BaseModel):
+    """Data of `session.revoked`: a refresh family ended (gateways drop what they know
+    of the user's sessions at once)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    user_id: int = Field(alias="userId")
+    session_id: str = Field(alias="sessionId")
+    reason: Literal["sign_out", "refresh_reuse"]
+    tokens_revoked: int = Field(alias="tokensRevoked")
+
+    def data(self) -> dict:
+        return self.model_dump(by_alias=True)
+
 
 class ConfirmEmail(BaseModel):
     token: str = Field(min_length=16, max_length=200)

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
+import asyncpg
 from aiohttp import web
 from pydantic import BaseModel, Field
 
-from services.auth import store
+from services.auth import domain, store
 from services.auth.context import KEYRING, uow
 from services.auth.passwords import DUMMY_HASH, verify_password
 from shared.crypto import random_secret, sha256_hex
@@ -33,8 +33,48 @@ class RefreshBody(BaseModel):
     refresh_token: str = Field(alias="refreshToken", min_length=16, max_length=200)
 
 
-def _client_ip(request: web.Request) -> str:
-    return principal_of(request).ip or request.remote or "unknown"
+# A client that signed in to an account within this many days is "known" to it: the
+# account-wide ceiling (distributed guessing) does not hold it back.
+KNOWN_CLIENT_DAYS = 30
+
+
+def client_of(request: web.Request) -> str:
+    """The caller as throttling and the budgets of unauthenticated writes count it
+    (api.py too). The address is the one the gateway saw and signed into the principal
+    (its TCP peer, or behind NORGATE_TRUSTED_PROXIES the first hop of X-Forwarded-For
+    that is not one of them); never a hop the client wrote itself."""
+    return domain.sign_in_client(principal_of(request).ip or request.remote)
+
+
+class _HeldBack(Exception):
+    def __init__(self, seconds: int):
+        self.seconds = max(1, seconds)
+
+
+def _too_many(seconds: int) -> ApiError:
+    return ApiError(Errors.TOO_MANY_SIGN_INS, seconds=seconds,
+                    headers={"Retry-After": str(seconds)})
+
+
+async def _claim(conn: asyncpg.Connection, claims: list[tuple[str, domain.Backoff]],
+                 window: float) -> dict[str, float]:
+    """Count this attempt against every key or, when a delay holds one back, none
+    (raising _HeldBack); the delays it set, by key. Counted before the password is
+    checked, so parallel guesses cannot all slip in before a delay; a right password
+    takes its count back."""
+    keys = [key for key, _ in claims]
+    if wait := await store.sign_in_wait(conn, keys):
+        raise _HeldBack(wait)
+    delays: dict[str, float] = {}
+    async with conn.transaction():
+        for key, backoff in claims:
+            failures = await store.claim_sign_in(conn, key, forget_after=window)
+            if failures is None:  # another attempt set a delay meanwhile: count nothing
+                raise _HeldBack(await store.sign_in_wait(conn, [key]))
+            if delay := backoff.delay(failures):
+                await store.delay_sign_ins(conn, key, delay)
+                delays[key] = delay
+    return delays
 
 
 async def _session(request: web.Request, user) -> dict:
@@ -48,6 +88,8 @@ async def _tokens(request: web.Request, user, *, family: uuid.UUID, conn=None) -
         "sub": str(user["id"]), "role": user["role"], "email": user["email"],
         "cid": str(user["company_id"]) if user["company_id"] else None,
         "mid": str(user["merchant_id"]) if user["merchant_id"] else None,
+        # The session (refresh family): the gateway checks it is still signed in.
+        "sid": str(family),
     })
     refresh = "rt_" + random_secret(32)
     expires_refresh = datetime.now(UTC) + timedelta(seconds=settings.refresh_token_ttl_seconds)
@@ -70,45 +112,53 @@ async def _tokens(request: web.Request, user, *, family: uuid.UUID, conn=None) -
 
 
 async def sign_in(request: web.Request) -> web.Response:
+    """Throttled per (account, client) and per client with growing delays, and past an
+    account-wide ceiling for clients new to the account; never a lock of the account,
+    so a client without failures signs in whatever others do (README "Sign-in")."""
     body = await read_json(request, SignIn)
     settings = request.app[SETTINGS]
     pool = request.app[POOL]
+    window = settings.sign_in_lock_seconds
+    growing = dict(first=1.0, factor=2.0, cap=float(window))
+    client = client_of(request)
     async with pool.acquire() as conn:
         # The database lowers the address the same way its lookup does, so no
         # spelling of an address (İ, say) reaches the account with fresh attempts.
-        account_key = "acct:" + await conn.fetchval("SELECT lower($1)", body.email.strip())
-        ip_key = f"ip:{_client_ip(request)}"
-        locked = await store.lock_remaining(conn, [account_key, ip_key])
-        if locked:
-            raise ApiError(Errors.TOO_MANY_SIGN_INS, seconds=locked,
-                           headers={"Retry-After": str(locked)})
-        # Counted before the password is checked: parallel guesses cannot all
-        # slip past the lock; a success clears the account's count below.
-        failures = await store.record_failure(
-            conn, account_key, window_seconds=settings.sign_in_lock_seconds,
-            max_failures=settings.sign_in_max_failures)
-        if failures > settings.sign_in_max_failures:  # this attempt locked it: no check
-            locked = await store.lock_remaining(conn, [account_key]) or 1
-            raise ApiError(Errors.TOO_MANY_SIGN_INS, seconds=locked,
-                           headers={"Retry-After": str(locked)})
+        account = await conn.fetchval("SELECT lower($1)", body.email.strip())
+        pair = (f"pair:{account}|{client}",
+                domain.Backoff(free=settings.sign_in_max_failures, **growing))
+        per_client = (f"client:{client}",
+                      domain.Backoff(free=settings.sign_in_max_failures_per_ip, **growing))
+        interval = float(settings.sign_in_account_interval_seconds)
+        ceiling = (f"acct:{account}",
+                   domain.Backoff(free=settings.sign_in_account_max_failures,
+                                  first=interval, factor=1.0, cap=interval))
+        known = await store.known_client(conn, account, client, days=KNOWN_CLIENT_DAYS)
+        claims = [pair, per_client] if known else [pair, per_client, ceiling]
+        try:
+            delays = await _claim(conn, claims, window)
+        except _HeldBack as held:
+            log.info("sign_in_held_back", seconds=held.seconds)
+            raise _too_many(held.seconds) from None
         user = await store.user_by_email(conn, body.email.strip())
     # An unknown address costs the same hash as a wrong password: no timing tell.
     valid = await verify_password(user["password_hash"] if user else DUMMY_HASH, body.password)
     if not valid or user is None:
-        async with pool.acquire() as conn:  # a client address counts failures only
-            await store.record_failure(conn, ip_key,
-                                       window_seconds=settings.sign_in_lock_seconds,
-                                       max_failures=settings.sign_in_max_failures_per_ip)
-        # Each further failure answers more slowly (0.25 s, 0.5 s, ... at most 2 s).
-        await asyncio.sleep(min(2.0, 0.125 * 2 ** min(failures, 5)) if failures > 1 else 0)
-        log.info("sign_in_failed", failures=failures)
+        if delays:  # a delay runs from the answer, not from before the hash
+            async with pool.acquire() as conn:
+                for key, delay in delays.items():
+                    await store.delay_sign_ins(conn, key, delay)
+        log.info("sign_in_failed", delayed=max(delays.values(), default=0))
         raise ApiError(Errors.INVALID_CREDENTIALS)
+    async with pool.acquire() as conn, conn.transaction():
+        await store.clear_sign_in(conn, pair[0])
+        for key, backoff in claims[1:]:
+            await store.forgive_sign_in(conn, key, free=backoff.free)
+        await store.remember_client(conn, account, client)
     if not user["enabled"]:
         # Said only after the right password, so it reveals nothing to a guesser.
         raise ApiError(Errors.EMAIL_NOT_CONFIRMED if user["confirmed_at"] is None
                        else Errors.ACCOUNT_DISABLED)
-    async with pool.acquire() as conn:
-        await store.clear_failures(conn, account_key)
     log.info("signed_in", user_id=user["id"], role=user["role"])
     return json_response(await _session(request, user))
 
@@ -127,8 +177,9 @@ async def refresh(request: web.Request) -> web.Response:
             raise ApiError(Errors.INVALID_REFRESH_TOKEN)
         if row["used_at"] is not None:
             revoked = await store.revoke_family(work.conn, row["family"])
-            work.emit("session.revoked", {"userId": row["user_id"], "reason": "refresh_reuse",
-                                          "tokensRevoked": revoked})
+            work.emit("session.revoked", domain.SessionRevoked(
+                user_id=row["user_id"], session_id=str(row["family"]), reason="refresh_reuse",
+                tokens_revoked=revoked).data())
             reuse = True
         else:
             reuse = False
@@ -150,9 +201,46 @@ async def sign_out(request: web.Request) -> web.Response:
         if row is not None:
             await work.conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))",
                                     str(row["family"]))
-            await store.revoke_family(work.conn, row["family"])
+            revoked = await store.revoke_family(work.conn, row["family"])
+            if revoked:  # gateways drop what they know of the session at once
+                work.emit("session.revoked", domain.SessionRevoked(
+                    user_id=row["user_id"], session_id=str(row["family"]), reason="sign_out",
+                    tokens_revoked=revoked).data())
     # The same answer whether or not the token existed.
     return ok(Family.NORAH, None, message="Signed out")
+
+
+class SessionState(BaseModel):
+    """`GET /internal/users/{userId}/sessions/{sessionId}`: whether an access token of
+    that session may still be honoured, and the user's role and tenancy now (the
+    gateway refuses a token whose claims no longer match)."""
+
+    live: bool
+    role: str | None = None
+    company_id: str | None = Field(default=None, serialization_alias="companyId")
+    merchant_id: str | None = Field(default=None, serialization_alias="merchantId")
+
+
+async def session_state(request: web.Request) -> web.Response:
+    if principal_of(request).kind != "service":
+        raise ApiError(Errors.FORBIDDEN)
+    raw_user, raw_sid = request.match_info["userId"], request.match_info["sessionId"]
+    try:
+        family = uuid.UUID(raw_sid)
+    except ValueError:
+        family = None
+    row = None
+    if family is not None and raw_user.isascii() and raw_user.isdigit() and len(raw_user) <= 18:
+        async with request.app[POOL].acquire() as conn:
+            row = await store.session_state(conn, int(raw_user), family)
+    if row is None or not row["enabled"] or not row["signed_in"]:
+        state = SessionState(live=False)
+    else:
+        state = SessionState(
+            live=True, role=row["role"],
+            company_id=str(row["company_id"]) if row["company_id"] else None,
+            merchant_id=str(row["merchant_id"]) if row["merchant_id"] else None)
+    return json_response(state.model_dump(by_alias=True))
 
 
 async def jwks(request: web.Request) -> web.Response:
@@ -165,6 +253,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_post("/api/v1/auth/refresh", refresh)
     app.router.add_post("/api/v1/auth/sign-out", sign_out)
     app.router.add_get("/.well-known/jwks.json", jwks)
+    app.router.add_get("/internal/users/{userId}/sessions/{sessionId}", session_state)
 
 
 DOCS = [
@@ -177,4 +266,4 @@ DOCS = [
              ("auth",), request=RefreshBody, auth=False),
     RouteDoc("GET", "/.well-known/jwks.json", "Public keys that verify access tokens",
              ("auth",), auth=False),
-]
+]  # the internal route is not part of the public API

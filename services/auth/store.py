@@ -108,6 +108,11 @@ async def user_by_email(conn: asyncpg.Connection, email: str) -> asyncpg.Record 
             WHERE lower(u.email) = lower($1) AND u.deleted_at IS NULL""", email)
 
 
+async def company_by_id(conn: asyncpg.Connection, company_id: int) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT id, web_service_url FROM companies WHERE id = $1",
+                               company_id)
+
+
 async def user_by_id(conn: asyncpg.Connection, user_id: int, *,
                      company_id: int | None = None) -> asyncpg.Record | None:
     """A live user; with `company_id`, only one of that company (tenant scope)."""
@@ -172,36 +177,108 @@ async def set_user_secret(conn: asyncpg.Connection, user_id: int, sealed_secret:
 
 # Sessions ---------------------------------------------------------------------
 
-async def lock_remaining(conn: asyncpg.Connection, keys: list[str]) -> int:
-    """Seconds until the latest lock among `keys` ends (0 when none is locked)."""
+async def sign_in_wait(conn: asyncpg.Connection, keys: list[str]) -> int:
+    """Whole seconds until the last delay among `keys` runs out (0: none holds back)."""
     return int(await conn.fetchval(
-        """SELECT coalesce(ceil(extract(epoch FROM max(locked_until) - now())), 0)
-           FROM sign_in_failures WHERE key = ANY($1) AND locked_until > now()""", keys))
+        """SELECT coalesce(ceil(extract(epoch FROM max(blocked_until) - now())), 0)
+           FROM sign_in_throttle WHERE key = ANY($1) AND blocked_until > now()""", keys))
 
 
-async def record_failure(conn: asyncpg.Connection, key: str, *, window_seconds: int,
-                         max_failures: int) -> int:
-    """Count a sign-in attempt for `key` in a window; past the limit, lock it.
+async def claim_sign_in(conn: asyncpg.Connection, key: str, *,
+                        forget_after: float) -> int | None:
+    """Count an attempt for `key`; its count, or None when a delay holds it back.
 
-    Attempts are counted before the password is checked (a success clears the
-    count), so `max_failures` attempts are checked at most per window."""
-    failures = await conn.fetchval(
-        """INSERT INTO sign_in_failures (key, failures, first_at) VALUES ($1, 1, now())
+    One statement, so concurrent attempts each get their own count and none slips
+    past a delay another has just set. Counts are forgotten once `forget_after`
+    seconds have passed with no attempt after the last delay ran out."""
+    return await conn.fetchval(
+        """INSERT INTO sign_in_throttle AS t (key, failures, last_at) VALUES ($1, 1, now())
            ON CONFLICT (key) DO UPDATE SET
-             failures = CASE WHEN sign_in_failures.first_at < now() - make_interval(secs => $2)
-                             THEN 1 ELSE sign_in_failures.failures + 1 END,
-             first_at = CASE WHEN sign_in_failures.first_at < now() - make_interval(secs => $2)
-                             THEN now() ELSE sign_in_failures.first_at END
-           RETURNING failures""", key, window_seconds)
-    if failures > max_failures:
-        await conn.execute(
-            """UPDATE sign_in_failures SET locked_until = now() + make_interval(secs => $2),
-                      failures = 0, first_at = now() WHERE key = $1""", key, window_seconds)
-    return failures
+             failures = CASE WHEN greatest(t.last_at, t.blocked_until)
+                                  < now() - make_interval(secs => $2)
+                             THEN 1 ELSE t.failures + 1 END,
+             last_at = now()
+           WHERE t.blocked_until IS NULL OR t.blocked_until <= now()
+           RETURNING failures""", key, forget_after)
 
 
-async def clear_failures(conn: asyncpg.Connection, key: str) -> None:
-    await conn.execute("DELETE FROM sign_in_failures WHERE key = $1", key)
+async def delay_sign_ins(conn: asyncpg.Connection, key: str, seconds: float) -> None:
+    """Hold `key` back `seconds` from now (never shortening a longer delay)."""
+    await conn.execute(
+        """UPDATE sign_in_throttle
+           SET blocked_until = greatest(blocked_until, now() + make_interval(secs => $2))
+           WHERE key = $1""", key, seconds)
+
+
+async def forgive_sign_in(conn: asyncpg.Connection, key: str, *, free: int) -> None:
+    """The attempt counted for `key` had the right password: take it back, and the
+    delay with it when the count is below `free` again."""
+    await conn.execute(
+        """UPDATE sign_in_throttle SET failures = greatest(failures - 1, 0),
+                  blocked_until = CASE WHEN failures - 1 < $2 THEN NULL ELSE blocked_until END
+           WHERE key = $1""", key, free)
+
+
+async def clear_sign_in(conn: asyncpg.Connection, key: str) -> None:
+    await conn.execute("DELETE FROM sign_in_throttle WHERE key = $1", key)
+
+
+async def known_client(conn: asyncpg.Connection, account: str, client: str, *,
+                       days: int) -> bool:
+    """Whether `client` signed in to `account` with its password in the last `days`."""
+    return bool(await conn.fetchval(
+        """SELECT 1 FROM sign_in_clients WHERE account = $1 AND client = $2
+             AND last_at > now() - make_interval(days => $3)""", account, client, days))
+
+
+async def remember_client(conn: asyncpg.Connection, account: str, client: str) -> None:
+    await conn.execute(
+        """INSERT INTO sign_in_clients (account, client) VALUES ($1, $2)
+           ON CONFLICT (account, client) DO UPDATE SET last_at = now()""", account, client)
+
+
+async def purge_sign_in_records(conn: asyncpg.Connection, *, forget_after: float,
+                                known_days: int) -> None:
+    """Drop counts already forgotten and clients no longer known (run periodically)."""
+    await conn.execute(
+        """DELETE FROM sign_in_throttle
+           WHERE greatest(last_at, blocked_until) < now() - make_interval(secs => $1)""",
+        forget_after)
+    await conn.execute(
+        "DELETE FROM sign_in_clients WHERE last_at < now() - make_interval(days => $1)",
+        known_days)
+
+
+# Unauthenticated writes ----------------------------------------------------------
+
+async def count_public_write(conn: asyncpg.Connection, key: str, *, limit: int,
+                             window_seconds: int) -> int | None:
+    """Count one write against `key` in the current fixed window (aligned to the epoch
+    by the database's clock, the same for every replica) unless `limit` are counted
+    there already: None when counted, else the whole seconds until the window ends.
+
+    One conditional upsert: concurrent writes queue on the row and each sees the count
+    the one before left, so the budget is never overshot; a refused write counts
+    nothing, so it cannot push a shared window further."""
+    row = await conn.fetchrow(
+        """WITH w AS (SELECT floor(extract(epoch FROM now()) / $2::int) * $2::int AS start,
+                             extract(epoch FROM now()) AS now),
+                counted AS (
+                  INSERT INTO public_write_counters AS c (key, window_start, count)
+                  SELECT $1, to_timestamp(w.start), 1 FROM w
+                  ON CONFLICT (key, window_start) DO UPDATE SET count = c.count + 1
+                  WHERE c.count < $3
+                  RETURNING count)
+           SELECT (SELECT count FROM counted) AS count,
+                  greatest(1, ceil(w.start + $2::int - w.now))::int AS wait
+           FROM w""", key, window_seconds, limit)
+    return None if row["count"] is not None else row["wait"]
+
+
+async def purge_public_writes(conn: asyncpg.Connection) -> None:
+    """Drop windows that began over a day ago (none is longer than an hour)."""
+    await conn.execute(
+        "DELETE FROM public_write_counters WHERE window_start < now() - interval '1 day'")
 
 
 async def add_refresh_token(conn: asyncpg.Connection, *, token_hash: str, family: uuid.UUID,
@@ -234,6 +311,18 @@ async def revoke_user_sessions(conn: asyncpg.Connection, user_id: int) -> None:
     await conn.execute(
         "UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL",
         user_id)
+
+
+async def session_state(conn: asyncpg.Connection, user_id: int,
+                        family: uuid.UUID) -> asyncpg.Record | None:
+    """A live user's role, tenancy and status, and whether its session (refresh
+    family) `family` is still signed in; None when the user is gone."""
+    return await conn.fetchrow(
+        """SELECT u.role, u.company_id, u.merchant_id, u.enabled,
+                  EXISTS (SELECT 1 FROM refresh_tokens r
+                          WHERE r.family = $2 AND r.user_id = u.id
+                            AND r.revoked_at IS NULL) AS signed_in
+           FROM users u WHERE u.id = $1 AND u.deleted_at IS NULL""", user_id, family)
 
 
 async def company_exists(conn: asyncpg.Connection, company_id: int) -> bool:

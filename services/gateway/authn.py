@@ -15,10 +15,28 @@ key's allowed origins (see cors.py); anywhere else they are a 403. The widget's
 routes take nothing but a publishable key, so a secret key sent by a browser is
 refused rather than used.
 
+A JWT is honoured only while its session is: auth is asked whether the session
+(`sid`, the refresh family) is still signed in and the user's role and tenancy are
+still those of the token, and the answer is kept NORGATE_SESSION_CHECK_SECONDS. Auth's
+`user.updated`, `user.deleted` and `session.revoked` events (a broadcast subscription)
+make the next request of that user ask again at once, so a sign-out, a disable, a
+delete or a role change ends the user's tokens as soon as the event arrives, and within
+NORGATE_SESSION_CHECK_SECONDS even if it is lost.
+
 API keys are looked up through auth and cached for NORGATE_API_KEY_CACHE_SECONDS,
 so a revoked key stops working within that time; unknown keys are cached too,
 so guessing does not reach auth on every attempt. The result is forwarded as a
 signed principal; services never see the credential itself.
+
+Every credential spends a budget (ratelimit.py): an API key and a MERCHANT user's session
+its merchant's plan, one budget for both (the plan asked of auth and cached as keys are);
+an ADMIN or SUPER session one per user, NORGATE_STAFF_RATE_PLAN's.
+
+The client address (the principal's `ip`: sign-in throttling and the budgets of
+unauthenticated writes count by it) is the TCP peer, unless the peer is one of
+NORGATE_TRUSTED_PROXIES: then X-Forwarded-For is walked from the right past the trusted
+proxies and the first hop that is not one is the client. Whatever a client writes in
+the header itself is never taken.
 """
 
 from __future__ import annotations
@@ -26,19 +44,23 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import ipaddress
 import re
 import time
 from collections.abc import AsyncIterator
 
 import jwt
 from aiohttp import web
+from pydantic import BaseModel, Field, ValidationError
 
 from services.gateway import cors
-from services.gateway.ratelimit import RateLimiter
+from services.gateway.ratelimit import DEFAULT_PLAN, RateLimiter
 from shared.aio import cancel_and_wait, every
 from shared.crypto import sha256_hex
+from shared.events import Event
+from shared.events.subscriber import Subscriber
 from shared.expiring import ExpiringCache
-from shared.http.app import POOL
+from shared.http.app import BROKER, POOL, TOPOLOGY
 from shared.http.client import InternalClient, ServiceUnavailable
 from shared.http.errors import ApiError, Errors
 from shared.http.middleware import PRINCIPAL_KEY, SETTINGS
@@ -49,7 +71,7 @@ log = get_logger(__name__)
 
 ISSUER, AUDIENCE = "norgate-auth", "norgate"
 PUBLIC_EXACT = frozenset({
-    "/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/docs/init.js",
+    "/healthz", "/readyz", "/openapi.json", "/docs", "/docs/init.js",
     "/api/v1/auth/admin-sign-up", "/api/v1/auth/confirm-email", "/api/v1/auth/sign-in",
     "/api/v1/auth/refresh", "/api/v1/auth/sign-out", "/api/v1/auth/accept-invitation",
     "/.well-known/jwks.json", "/v1/checkout.js", "/check-out", "/api/v1/transaction/verify",
@@ -59,6 +81,12 @@ PUBLIC_PREFIXES = ("/docs/static/", "/checkout/", "/api/v1/receipts/download/",
                    "/console")  # the console's pages hold no data (console.py)
 # A pinned release of the widget script: /v1/1.0.0/checkout.js
 PUBLIC_PATTERN = re.compile(r"^/v1/[0-9][0-9A-Za-z.\-]{0,30}/checkout\.js$")
+
+# Auth's events after which a user's sessions are checked again at once.
+SESSION_EVENTS = ("user.updated", "user.deleted", "session.revoked")
+_SESSION_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+# Past this many users heard of, forget them all (a new epoch) rather than grow.
+_MAX_GENERATIONS = 100_000
 
 AUTHN = web.AppKey("authn", "Authenticator")
 RATE_HEADERS_KEY = web.RequestKey("rate_headers", dict)
@@ -89,6 +117,21 @@ def credentials(request: web.Request) -> tuple[str, str] | None:
     return None
 
 
+class SessionState(BaseModel):
+    """Auth's answer on a session (services/auth/sessions_api.py `session_state`)."""
+
+    live: bool
+    role: str | None = None
+    company_id: str | None = Field(default=None, alias="companyId")
+    merchant_id: str | None = Field(default=None, alias="merchantId")
+
+
+class AboutUser(BaseModel):
+    """What the gateway reads of auth's SESSION_EVENTS: whose sessions to check again."""
+
+    user_id: int | str = Field(alias="userId")
+
+
 class Authenticator:
     def __init__(self, app: web.Application):
         settings = app[SETTINGS]
@@ -98,10 +141,22 @@ class Authenticator:
         self._jwks_fetched = 0.0
         self._jwks_lock = asyncio.Lock()
         self._keys = ExpiringCache(settings.api_key_cache_seconds)  # digest -> found or None
+        self._plans = ExpiringCache(settings.api_key_cache_seconds)  # merchant id -> plan
+        # Parsed once: client_ip runs on every request.
+        self.trusted_proxies = tuple(ipaddress.ip_network(n, strict=False)
+                                     for n in settings.trusted_proxies)
+        # (epoch, user generation, user, session) -> SessionState. An event about a user
+        # bumps its generation and a reconnection the epoch: later requests then miss
+        # and ask auth, and no answer asked for before the change is used again.
+        self._sessions = ExpiringCache(settings.session_check_seconds)
+        self._generations: dict[str, int] = {}
+        self._epoch = 0
         self.limiter = RateLimiter(app[POOL])
 
     async def close(self) -> None:
         await self._keys.close()
+        await self._plans.close()
+        await self._sessions.close()
         await self._client.close()
 
     # JWT ---------------------------------------------------------------------
@@ -140,8 +195,50 @@ class Authenticator:
         if claims.get("typ") != "access" or claims.get("role") not in ("SUPER", "ADMIN",
                                                                          "MERCHANT"):
             raise ApiError(Errors.INVALID_ACCESS_TOKEN, detail="not an access token")
+        user, sid = str(claims["sub"]), claims.get("sid")
+        if not (user.isascii() and user.isdigit() and len(user) <= 18) \
+                or not isinstance(sid, str) or not _SESSION_ID.match(sid):
+            raise ApiError(Errors.INVALID_ACCESS_TOKEN, detail="no session")
+        state = await self.session_state(user, sid)
+        if not state.live or (state.role, state.company_id, state.merchant_id) != (
+                claims["role"], claims.get("cid"), claims.get("mid")):
+            raise ApiError(Errors.INVALID_ACCESS_TOKEN,
+                           detail="the session has ended or the account has changed")
         return Principal(kind="user", subject=str(claims["sub"]), role=claims["role"],
                          company_id=claims.get("cid"), merchant_id=claims.get("mid"), ip=ip)
+
+    # Sessions ------------------------------------------------------------------
+
+    async def session_state(self, user: str, sid: str) -> SessionState:
+        """What auth says of the session, asked at most every NORGATE_SESSION_CHECK_SECONDS
+        (and again after an event about the user)."""
+        async def ask_auth() -> SessionState:
+            status, body = await self._client.request(
+                "auth", "GET", f"/internal/users/{user}/sessions/{sid}")
+            if status == 503:  # auth's database is down: retry shortly, as for keys
+                raise ApiError(Errors.DATABASE_UNAVAILABLE, headers={"Retry-After": "1"})
+            if status != 200:
+                raise ServiceUnavailable("auth", f"session check answered {status}")
+            try:
+                return SessionState.model_validate(body)
+            except ValidationError as exc:
+                raise ServiceUnavailable("auth", f"session check: {exc}") from None
+
+        key = (self._epoch, self._generations.get(user, 0), user, sid)
+        return await self._sessions.fetch(key, ask_auth)
+
+    def forget_user(self, user: str) -> None:
+        if len(self._generations) >= _MAX_GENERATIONS:
+            self._generations.clear()
+            self._epoch += 1
+        self._generations[user] = self._generations.get(user, 0) + 1
+
+    async def on_session_event(self, event: Event) -> None:
+        self.forget_user(str(AboutUser.model_validate(event.data).user_id))
+
+    async def on_resync(self) -> None:
+        """(Re)connected to the broker: events may have been missed, ask again."""
+        self._epoch += 1
 
     # API keys ------------------------------------------------------------------
 
@@ -169,30 +266,116 @@ class Authenticator:
     async def verify_key(self, key: str, ip: str | None) -> Principal:
         return key_principal(await self.lookup_key(key), ip)
 
+    # Plans ---------------------------------------------------------------------
+
+    async def merchant_plan(self, merchant_id: str) -> str:
+        """A merchant's rate plan, for its users' sessions (its keys' lookups carry it),
+        cached NORGATE_API_KEY_CACHE_SECONDS: a plan change shows within that time."""
+        if not (merchant_id.isascii() and merchant_id.isdigit() and len(merchant_id) <= 18):
+            return DEFAULT_PLAN  # auth never names such a merchant; nothing to ask
+
+        async def ask_auth() -> str:
+            status, body = await self._client.request(
+                "auth", "GET", f"/internal/merchants/{merchant_id}")
+            if status == 503:  # as for keys: auth's database is down, retry shortly
+                raise ApiError(Errors.DATABASE_UNAVAILABLE, headers={"Retry-After": "1"})
+            if status == 404:  # deleted since the session check: the smallest budget
+                return DEFAULT_PLAN
+            if status != 200 or not isinstance(body, dict):
+                raise ServiceUnavailable("auth", f"merchant lookup answered {status}")
+            plan = body.get("ratePlan")
+            return plan if isinstance(plan, str) else DEFAULT_PLAN
+
+        return await self._plans.fetch(merchant_id, ask_auth)
+
 
 def key_principal(found: dict, ip: str | None) -> Principal:
     return Principal(kind="api_key", subject=found["keyId"], role="MERCHANT",
-                         company_id=found["companyId"], merchant_id=found["merchantId"],
-                         app_id=found.get("appId"), plan=found.get("plan"),
-                         merchant_active=found.get("merchantActive"), ip=ip)
+                     company_id=found["companyId"], merchant_id=found["merchantId"],
+                     app_id=found.get("appId"), plan=found.get("plan"),
+                     merchant_active=found.get("merchantActive"), ip=ip,
+                     mode=found.get("mode", "test"))
+
+
+MODE_HEADER = "X-Norgate-Mode"
+
+
+def with_mode(request: web.Request, who: Principal) -> Principal:
+    """The caller's mode (docs/modes.md): a key's own; for a session, test unless the
+    request asks for live with X-Norgate-Mode (the console's switch)."""
+    raw = request.headers.get(MODE_HEADER)
+    if raw is None:
+        return who
+    asked = raw.strip().lower()
+    if asked not in ("test", "live"):
+        raise ApiError(Errors.VALIDATION, field=MODE_HEADER,
+                       detail=f"{MODE_HEADER}: must be test or live")
+    if who.kind == "api_key" and asked != who.mode:
+        raise ApiError(Errors.VALIDATION, field=MODE_HEADER,
+                       detail=f"{MODE_HEADER}: this API key is a {who.mode} key")
+    if who.kind == "user":
+        return who.model_copy(update={"mode": asked})
+    return who
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 def client_ip(request: web.Request) -> str | None:
-    """The caller's address: the TCP peer, or, behind NORGATE_TRUSTED_PROXY_HOPS
-    proxies, the address the outermost trusted proxy saw (never a client's claim)."""
-    hops = request.app[SETTINGS].trusted_proxy_hops
-    if hops:
-        chain = [a.strip() for a in request.headers.get("X-Forwarded-For", "").split(",")
-                 if a.strip()]
-        if len(chain) >= hops:
-            return chain[-hops]
-    return request.remote
+    """The caller's address (see the module's docstring)."""
+    trusted = request.app[AUTHN].trusted_proxies
+    if not trusted:  # the default: nobody's X-Forwarded-For is read
+        return request.remote
+    return forwarded_client(request.remote, request.headers.getall("X-Forwarded-For", []),
+                            trusted)
+
+
+def forwarded_client(peer: str | None, forwarded: list[str],
+                     trusted: tuple[Network, ...]) -> str | None:
+    """The client behind `peer`: `peer` itself unless it is a trusted proxy; then the
+    X-Forwarded-For hops (`forwarded`, the header's lines in order) from the right, past
+    every trusted proxy, to the first that is not one. A hop that is no address was
+    written by a client, not appended by a proxy: the trusted hop right of it stands."""
+    address = _address(peer)
+    if address is None or not _in(address, trusted):
+        return peer
+    hops = [hop.strip() for line in forwarded for hop in line.split(",")]
+    for hop in reversed(hops):
+        found = _address(hop)
+        if found is None:
+            break
+        address = found
+        if not _in(found, trusted):
+            break
+    return str(address)
+
+
+def _address(text: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """An address as proxies write hops: bare, `[v6]:port` or `v4:port`."""
+    if not text:
+        return None
+    text = text.strip()
+    if text.startswith("["):
+        text = text[1:].partition("]")[0]
+    elif text.count(":") == 1:
+        text = text.partition(":")[0]
+    try:
+        return ipaddress.ip_address(text.split("%", 1)[0])
+    except ValueError:
+        return None
+
+
+def _in(address: ipaddress.IPv4Address | ipaddress.IPv6Address,
+        trusted: tuple[Network, ...]) -> bool:
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped  # a dual-stack socket's view of an IPv4 peer
+    return any(address in network for network in trusted)
 
 
 @web.middleware
 async def authenticate(request: web.Request, handler):
     """Sets the principal; refuses a non-public route without valid credentials;
-    applies the merchant's rate limit to API-key traffic."""
+    spends the credential's budget (`_rate_limit`)."""
     authn: Authenticator = request.app[AUTHN]
     ip = client_ip(request)
     if cors.is_widget(request.path):
@@ -222,14 +405,27 @@ async def authenticate(request: web.Request, handler):
         # A stale token sent along to sign-in or refresh must not block them.
         request[PRINCIPAL_KEY] = Principal(ip=ip)
         return await handler(request)
+    who = with_mode(request, who)
     request[PRINCIPAL_KEY] = who
     await _rate_limit(request, authn, who)
     return await handler(request)
 
 
 async def _rate_limit(request: web.Request, authn: Authenticator, who: Principal) -> None:
+    """An API key or a MERCHANT user spends its merchant's plan (one budget for both,
+    so a session is no way around it); an ADMIN or SUPER user a budget of its own."""
     if who.kind == "api_key" and who.merchant_id:
-        await _spend(request, authn, who.merchant_id, who.plan or "STARTER")
+        await _spend(request, authn, who.merchant_id, who.plan or DEFAULT_PLAN)
+    elif who.kind == "user" and who.role == "MERCHANT" and who.merchant_id:
+        try:
+            plan = await authn.merchant_plan(who.merchant_id)
+        except ServiceUnavailable:
+            raise ApiError(Errors.UPSTREAM_UNAVAILABLE, service="auth") from None
+        await _spend(request, authn, who.merchant_id, plan)
+    elif who.kind == "user":
+        plan = request.app[SETTINGS].staff_rate_plan if who.role in ("ADMIN", "SUPER") \
+            else DEFAULT_PLAN
+        await _spend(request, authn, f"user:{who.subject}", plan)
 
 
 async def _spend(request: web.Request, authn: Authenticator, subject: str,
@@ -275,6 +471,10 @@ async def _widget(request: web.Request, handler, authn: Authenticator, ip: str |
 async def authn_ctx(app: web.Application) -> AsyncIterator[None]:
     authn = Authenticator(app)
     app[AUTHN] = authn
+    if app.get(BROKER) is not None:
+        await Subscriber(app[BROKER], app[TOPOLOGY], keys=list(SESSION_EVENTS),
+                         on_event=authn.on_session_event, on_resync=authn.on_resync,
+                         name="gateway-sessions").start()
 
     task = every(3600, authn.limiter.cleanup, name="rate-limit-cleanup")
     yield

@@ -2,16 +2,20 @@
 
 What takes part
 - POST and PATCH on the public API families (`/api/v1`, `/api/v2`, `/prices`) that
-  carry `Idempotency-Key`. Any other method or path ignores the header. So do
-  sign-in, refresh and sign-out: their answers are credentials, and replaying a
-  refresh would hand out a session again without the used token's reuse check.
+  carry `Idempotency-Key`, from a signed-in user or an API key. Any other method or
+  path ignores the header. So do sign-in, refresh and sign-out: their answers are
+  credentials, and replaying a refresh would hand out a session again without the
+  used token's reuse check. So does every anonymous request (sign-up, confirmation,
+  transaction verify): it would be a row anyone may write without limit (a thousand
+  keys, a thousand rows for a day), in one scope every client shares (another's key,
+  once guessed, is a 409 for its owner). Scoping them by client address instead would
+  break clients behind one NAT and still need a cap; those routes are safe to retry
+  without it (a repeated sign-up is 409 email_taken).
 - The key is 1 to 255 printable ASCII characters, sent once; anything else is
   400 `invalid_idempotency_key`.
 
 Scope: "<principal kind>:<subject> <METHOD> <raw path>", so two callers (or two
-routes) never see each other's keys. Anonymous callers (public sign-up) share the
-scope "anonymous <METHOD> <path>": the key alone (plus the exact body, below)
-identifies their request. The client address is deliberately not part of it.
+routes) never see each other's keys.
 
 Semantics (as Stripe's), with rows in `gateway.idempotency_keys` (0002):
 - The request fingerprint is an HMAC-SHA256 (key derived from NORGATE_SECRET_KEY)
@@ -167,6 +171,9 @@ def key_of(request: web.Request) -> str | None:
     if request.method not in METHODS or request.path in IGNORED_PATHS \
             or envelopes.family_of(request.path) is envelopes.Family.PLAIN:
         return None
+    who = principal_of(request)
+    if not (who.is_authenticated and who.subject):  # see "What takes part"
+        return None
     values = request.headers.getall(HEADER, [])
     if not values:
         return None
@@ -176,9 +183,8 @@ def key_of(request: web.Request) -> str | None:
 
 
 def scope_of(who: Principal, method: str, raw_path: str) -> str:
-    caller = f"{who.kind}:{who.subject}" if who.is_authenticated and who.subject \
-        else "anonymous"
-    return f"{caller} {method} {raw_path}"
+    """Only for a caller key_of lets take part: authenticated, with a subject."""
+    return f"{who.kind}:{who.subject} {method} {raw_path}"
 
 
 class IdempotencyStore:

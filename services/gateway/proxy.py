@@ -131,16 +131,18 @@ def _has_dot_segment(path: str) -> bool:
     return any(part in (".", "..") for part in path.split("/"))
 
 
-def _forward_headers(request: web.Request) -> CIMultiDict:
+def _forward_headers(request: web.Request, service: str) -> CIMultiDict:
     settings = request.app[SETTINGS]
     headers = CIMultiDict((k, v) for k, v in request.headers.items()
                           if k.lower() not in _DROP_REQUEST)
-    headers[principal_mod.HEADER] = principal_mod.sign(principal_of(request), settings)
+    # Signed for `service` alone: it cannot replay the caller's principal to another.
+    headers[principal_mod.HEADER] = principal_mod.sign(principal_of(request), settings,
+                                                       audience=service)
     headers[REQUEST_ID] = request[REQUEST_ID_KEY]
     headers[CORRELATION_ID] = current_correlation_id() or request[REQUEST_ID_KEY]
-    peer = request.remote or ""
-    prior = request.headers.get("X-Forwarded-For")
-    headers["X-Forwarded-For"] = f"{prior}, {peer}" if prior else peer
+    # Only the client address the gateway vouches for (the principal's): what a client
+    # wrote in X-Forwarded-For itself is not sent on for a service to take.
+    headers["X-Forwarded-For"] = principal_of(request).ip or request.remote or ""
     headers["X-Forwarded-Proto"] = request.scheme
     headers["X-Forwarded-Host"] = request.host
     return headers
@@ -175,8 +177,8 @@ async def proxy(request: web.Request) -> web.StreamResponse:
     url = URL(settings.url_of(service) + request.raw_path, encoded=True)
     session = request.app[UPSTREAM_SESSION]
     try:
-        async with session.request(request.method, url, headers=_forward_headers(request),
-                                   data=data,
+        async with session.request(request.method, url,
+                                   headers=_forward_headers(request, service), data=data,
                                    allow_redirects=False) as upstream:
             return await _answer(
                 request, service, upstream.status, upstream.reason,
@@ -274,7 +276,7 @@ async def _proxy_lean(request: web.Request, service: str, pool: Pool,
                       body: bytes) -> web.StreamResponse:
     """The proxy through the gateway's own client: the request body is in hand."""
     settings = request.app[SETTINGS]
-    headers = [(k, v) for k, v in _forward_headers(request).items()
+    headers = [(k, v) for k, v in _forward_headers(request, service).items()
                if k.lower() not in _LEAN_DROP]
     try:
         upstream = await pool.request(request.method, request.raw_path, headers, body,

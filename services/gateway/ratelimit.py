@@ -1,4 +1,6 @@
-"""Per-merchant rate limits, shared by every gateway replica through PostgreSQL.
+"""Per-merchant (and per-user, per-widget-client) rate limits, shared by every gateway
+replica through PostgreSQL. A subject is a merchant id, `user:<id>` or `widget:...`
+(authn.py decides who spends what).
 
 Design
 - Each plan has a per-minute and a per-day budget (`PLANS`). Windows are *fixed* and

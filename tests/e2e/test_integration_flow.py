@@ -104,9 +104,9 @@ async def test_integration_flow_from_sign_up_to_api_keys(stack):
                                            "name": "server"})
         assert status == 201
         key = body["data"]["key"]
-        assert key.startswith("nk_")
+        assert key.startswith("nk_test_") and body["data"]["mode"] == "test"  # the default
         status, body, _ = await call("GET", "/api/v1/api-keys", token=token)
-        assert key not in str(body) and body["data"][0]["prefix"] == key[:11]
+        assert key not in str(body) and body["data"][0]["prefix"] == key[:16]
 
         # 7. The key in its three forms, and the JWT, reach an authenticated route.
         basic = base64.b64encode(f"{key}:".encode()).decode()
@@ -132,6 +132,15 @@ async def test_integration_flow_from_sign_up_to_api_keys(stack):
         status, _, _ = await call("POST", "/api/v1/auth/refresh",
                                   json={"refreshToken": rotated["refreshToken"]})
         assert status == 401
+
+        async def session_refused():  # its access tokens die too, within seconds
+            s, _, _ = await call("GET", "/api/v1/admin/merchants", token=token)
+            return s == 401
+        await poll_until(session_refused, timeout=10, interval=0.5,
+                         what="the revoked session's access token refused")
+        status, session, _ = await call("POST", "/api/v1/auth/sign-in", json=creds)
+        assert status == 200
+        token = session["token"]
 
         # 9. A revoked key stops working (within the cache time, 5 s by default).
         status, body, _ = await call("GET", "/api/v1/api-keys", token=token)

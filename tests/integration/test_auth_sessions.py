@@ -1,4 +1,4 @@
-"""Sign-in, refresh rotation, sign-out, lockout, and access tokens at the gateway."""
+"""Sign-in, refresh rotation, sign-out, throttling, and access tokens at the gateway."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from services.auth.app import build_spec as auth_spec
 from services.auth.context import KEYRING
 from services.gateway.app import build_spec as gateway_spec
 from shared.http.app import create_app
+from shared.principal import HEADER, Principal, sign
 from tests.conftest import serve
 from tests.support.auth import PASSWORD, make_company_admin
 from tests.support.net import free_port
@@ -73,16 +74,21 @@ async def test_sign_in_before_confirmation_says_so(settings, stack):
     assert "Confirm your e-mail address" in (await resp.json())["message"]
 
 
-async def test_repeated_failures_lock_the_account_for_a_while(settings, stack):
+async def test_repeated_failures_slow_that_client_not_the_account(settings, stack):
     auth, _ = stack
     s = settings
     admin = await make_company_admin(s)
     for _ in range(s.sign_in_max_failures):
         assert (await _sign_in(auth, admin.email, "Wrong-Password-123")).status == 401
-    locked = await _sign_in(auth, admin.email)  # even the right password waits now
-    assert locked.status == 429
-    assert 0 < int(locked.headers["Retry-After"]) <= s.sign_in_lock_seconds
-    assert (await locked.json())["error"]["code"] == "too_many_sign_ins"
+    held = await _sign_in(auth, admin.email)  # from this client even the right one waits
+    assert held.status == 429
+    assert 0 < int(held.headers["Retry-After"]) <= s.sign_in_lock_seconds
+    assert (await held.json())["error"]["code"] == "too_many_sign_ins"
+    elsewhere = Principal(ip="2001:db8:77::1")  # as the gateway signs another client
+    resp = await auth.post("/api/v1/auth/sign-in",
+                           json={"email": admin.email, "password": PASSWORD},
+                           headers={HEADER: sign(elsewhere, s)})
+    assert resp.status == 200, await resp.text()
 
 
 async def test_refresh_rotates_and_a_reused_token_revokes_the_family(settings, stack):
