@@ -3,9 +3,16 @@
 Each round leases due deliveries from the database (`FOR UPDATE SKIP LOCKED`, then
 the next attempt time is pushed past the send: a replica that dies mid-send leaves
 them to come due again), sends each in its own task, and records the attempt and
-what happens next in one transaction. A slow endpoint ties up only its own tasks:
-each endpoint has at most `PER_ENDPOINT` sends in flight, and the others go on.
-Endpoints that ask for ordering get one delivery at a time, oldest first.
+what happens next in one transaction. Endpoints that ask for ordering get one delivery
+at a time, oldest first.
+
+One tenant cannot starve the others. An endpoint that never answers (a tarpit) holds
+each send until the timeout, so what one may hold is bounded, on both paths below:
+each endpoint has at most `PER_ENDPOINT` sends in flight and each merchant
+`webhook_merchant_share` of `webhook_concurrency` (16 of 64). A claim takes merchants in
+turn, and a merchant's endpoints in turn, rather than the oldest due first. The fast
+path leaves `_claim_room` slots to the claim: once the process is that busy, every slot
+that frees goes by the claim's turns, not to whichever fan-out comes first.
 
 The common case skips the claim: the webhooks consumer asks the dispatcher for room
 (`reserve`) while it fans an event out, writes the deliveries it got room for already
@@ -15,15 +22,20 @@ a claim's: if this process dies before or during the send, the delivery comes du
 any replica's claim sends it. Ordered endpoints always go through the claim.
 
 A merchant's webServiceUrl endpoint (source 'merchant') signs X-NorPay-Signature with
-the merchant's secret, which auth holds (merchant_secrets.py). If auth cannot give it,
+the merchant's secret, which auth holds (merchant_secrets.py), and so does a company's
+(source 'company'), with the secret of each event's merchant. If auth cannot give it,
 the delivery's lease is handed back to come due again shortly, its attempt not
 counted: it is neither sent unsigned nor lost, and our outage does not count against
 the merchant's endpoint. Endpoints registered through the API never ask for it.
+
+The limits and turns "per merchant" are per tenant (webhooks_domain.tenant_of): a
+company's endpoint, which has no merchant, is a tenant of its own.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -55,6 +67,31 @@ ATTEMPTS = Counter("norgate_webhook_attempts_total", "Webhook delivery attempts 
                    ["outcome"])
 
 
+class _Load:
+    """Sends in flight plus room set aside for fan-outs, per endpoint and per merchant:
+    what the limits are checked against, kept as counts so that the fast path's check
+    scans nothing."""
+
+    def __init__(self) -> None:
+        self.total = 0
+        self.endpoints: dict[str, int] = {}
+        self.merchants: dict[int, int] = {}
+
+    def add(self, endpoint_id: str, merchant_id: int, n: int = 1) -> None:
+        self.total += n
+        self.endpoints[endpoint_id] = self.endpoints.get(endpoint_id, 0) + n
+        self.merchants[merchant_id] = self.merchants.get(merchant_id, 0) + n
+
+    def remove(self, endpoint_id: str, merchant_id: int, n: int = 1) -> None:
+        self.total -= n
+        for counts, key in ((self.endpoints, endpoint_id), (self.merchants, merchant_id)):
+            left = counts.get(key, 0) - n
+            if left > 0:
+                counts[key] = left
+            else:
+                counts.pop(key, None)
+
+
 @dataclass
 class Result:
     status_code: int | None
@@ -78,11 +115,21 @@ class Dispatcher:
         self._strict = settings.env == "prod"
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
-        self._sends: dict[asyncio.Task, str] = {}  # task -> endpoint id
+        self._sends: dict[asyncio.Task, tuple[str, int]] = {}  # -> endpoint, merchant
         # Room set aside for deliveries being fanned out, to be sent once committed
-        # (reserve, send_leased): endpoint id -> how many.
+        # (reserve, send_leased): endpoint id -> how many, its merchant, when last.
         self._reserved: dict[str, int] = {}
-        self._reserved_at: dict[str, float] = {}  # endpoint id -> its latest reservation
+        self._reserved_by: dict[str, int] = {}
+        self._reserved_at: dict[str, float] = {}
+        self._load = _Load()
+        # Endpoints (-> their merchant) the fast path found no room for: their later
+        # deliveries go through the claim too, behind the ones waiting already, until a
+        # claim finds no more of theirs. Without this, a fresh event would take each
+        # slot its endpoint frees before the claim could give it to what waits.
+        self._deferred: dict[str, int] = {}
+        concurrency = settings.webhook_concurrency
+        self.per_merchant = max(1, int(concurrency * settings.webhook_merchant_share))
+        self._claim_room = min(PER_ENDPOINT, concurrency // 4)
         # Whether a claim may find something: deliveries fanned out without a lease,
         # a claim that filled every free slot, an ordered endpoint's send finishing.
         # Without one, a finished send does not wake the loop (its poll still runs).
@@ -102,21 +149,35 @@ class Dispatcher:
     # Deliveries sent as soon as their fan-out commits ---------------------------------
 
     def _in_flight(self) -> int:
-        return len(self._sends) + sum(self._reserved.values())
+        return self._load.total
 
-    def reserve(self, endpoint_id: str) -> bool:
-        """Set aside room for one send to `endpoint_id` (within the concurrency and
-        per-endpoint limits): its delivery is then born leased to this dispatcher, and
-        sent by `send_leased` after the commit, or given back by `unreserve`."""
+    def _has_room(self, endpoint_id: str, merchant_id: int, *, leave: int = 0) -> bool:
+        """Whether one more send fits every limit, `leave` slots kept free."""
+        return (self._load.total < self._settings.webhook_concurrency - leave
+                and self._load.endpoints.get(endpoint_id, 0) < PER_ENDPOINT
+                and self._load.merchants.get(merchant_id, 0) < self.per_merchant)
+
+    def _at_a_limit(self) -> bool:
+        """Whether some endpoint or merchant is at its limit (what it has due waits)."""
+        return any(n >= PER_ENDPOINT for n in self._load.endpoints.values()) or any(
+            n >= self.per_merchant for n in self._load.merchants.values())
+
+    def reserve(self, endpoint_id: str, tenant_id: int) -> bool:
+        """Set aside room for one send to `endpoint_id` of `tenant_id` (its merchant,
+        webhooks_domain.tenant_of; within the concurrency less the claim's room, the
+        per-endpoint and the per-merchant limits): its delivery is then born leased to
+        this dispatcher, and sent by `send_leased` after the commit, or given back by
+        `unreserve`."""
         if self._task is None or self._task.done() or self._stopping \
-                or self._in_flight() >= self._settings.webhook_concurrency:
+                or endpoint_id in self._deferred:
             return False
-        busy = self._reserved.get(endpoint_id, 0) + sum(
-            1 for e in self._sends.values() if e == endpoint_id)
-        if busy >= PER_ENDPOINT:
+        if not self._has_room(endpoint_id, tenant_id, leave=self._claim_room):
+            self._deferred[endpoint_id] = tenant_id
             return False
         self._reserved[endpoint_id] = self._reserved.get(endpoint_id, 0) + 1
+        self._reserved_by[endpoint_id] = tenant_id
         self._reserved_at[endpoint_id] = time.monotonic()
+        self._load.add(endpoint_id, tenant_id)
         return True
 
     def _expire_reservations(self) -> None:
@@ -127,20 +188,27 @@ class Dispatcher:
         for endpoint_id, at in list(self._reserved_at.items()):
             if now - at > RESERVATION_SECONDS:
                 lost = self._reserved.pop(endpoint_id, 0)
+                merchant_id = self._reserved_by.pop(endpoint_id)
                 del self._reserved_at[endpoint_id]
                 if lost:
+                    self._load.remove(endpoint_id, merchant_id, lost)
                     log.warning("webhook_reservations_expired", endpoint_id=endpoint_id,
                                 count=lost)
 
     def unreserve(self, rows: list) -> None:
         """Give back the room of deliveries whose fan-out did not commit."""
         for row in rows:
-            left = self._reserved.get(row["endpoint_id"], 0) - 1
-            if left > 0:
-                self._reserved[row["endpoint_id"]] = left
+            endpoint_id = row["endpoint_id"]
+            held = self._reserved.get(endpoint_id, 0)
+            if not held:
+                continue  # already written off by _expire_reservations
+            self._load.remove(endpoint_id, domain.tenant_of(row))
+            if held > 1:
+                self._reserved[endpoint_id] = held - 1
             else:
-                self._reserved.pop(row["endpoint_id"], None)
-                self._reserved_at.pop(row["endpoint_id"], None)
+                del self._reserved[endpoint_id]
+                del self._reserved_by[endpoint_id]
+                del self._reserved_at[endpoint_id]
 
     def send_leased(self, rows: list) -> None:
         """Send deliveries born leased (their fan-out has committed). If this process
@@ -154,13 +222,19 @@ class Dispatcher:
 
     def _start(self, row) -> None:
         task = asyncio.create_task(self._deliver(row), name="webhook-send")
-        self._sends[task] = row["endpoint_id"]
+        tenant_id = domain.tenant_of(row)
+        self._sends[task] = (row["endpoint_id"], tenant_id)
+        self._load.add(row["endpoint_id"], tenant_id)
         task.add_done_callback(lambda t, ordered=row["ordered"]: self._done(t, ordered))
 
     async def start(self) -> None:
+        # Merchants share hosts (one service receiving for many). A send queued inside
+        # aiohttp for a host's connection spends its own timeout there, so a host may
+        # have twice a merchant's share: one merchant's tarpit there cannot take them all.
+        concurrency = self._settings.webhook_concurrency
         connector = aiohttp.TCPConnector(
-            resolver=addresses.PublicOnlyResolver(strict=self._strict),
-            limit=self._settings.webhook_concurrency, limit_per_host=PER_ENDPOINT * 4)
+            resolver=addresses.PublicOnlyResolver(strict=self._strict), limit=concurrency,
+            limit_per_host=min(concurrency, 2 * self.per_merchant))
         self._http = aiohttp.ClientSession(
             connector=connector, trust_env=False,
             timeout=aiohttp.ClientTimeout(total=self._settings.webhook_timeout_seconds))
@@ -184,7 +258,7 @@ class Dispatcher:
             self._wake.clear()
             self._expire_reservations()
             free = self._settings.webhook_concurrency - self._in_flight()
-            claimed, skipped = [], False
+            claimed, skipped = 0, False
             if free > 0:
                 self._backlog = False
                 try:
@@ -197,14 +271,13 @@ class Dispatcher:
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, 15.0)
                     continue
-            for row in claimed:
-                self._start(row)
-            if claimed and len(claimed) == free:
+            if claimed and claimed == free:
                 self._backlog = True
                 continue  # maybe more due right now
             if claimed or skipped or free <= 0:
-                # More may be due: behind the per-endpoint limit, a claim's own cap, or
-                # a free slot. Finished sends wake the loop until a claim finds nothing.
+                # More may be due: behind an endpoint's or a merchant's limit, a claim's
+                # own cap, or a free slot. Finished sends wake the loop until a claim
+                # finds nothing.
                 self._backlog = True
             try:
                 async with asyncio.timeout(self._settings.webhook_poll_seconds):
@@ -215,22 +288,52 @@ class Dispatcher:
             await asyncio.sleep(self._settings.webhook_linger_seconds)
 
     def _done(self, task: asyncio.Task, ordered: bool) -> None:
-        self._sends.pop(task, None)
+        sent = self._sends.pop(task, None)
+        if sent is not None:
+            self._load.remove(*sent)
         if ordered or self._backlog:
             # A slot is free for what is due; an ordered endpoint may have its next one.
             self._wake.set()
 
-    async def _claim(self, free: int) -> tuple[list[asyncpg.Record], bool]:
-        """Leased due deliveries, and whether endpoints at their limit were skipped."""
-        counts: dict[str, int] = dict(self._reserved)
-        for endpoint_id in self._sends.values():
-            counts[endpoint_id] = counts.get(endpoint_id, 0) + 1
-        busy = [e for e, n in counts.items() if n >= PER_ENDPOINT]
-        async with self._pool.acquire() as conn, conn.transaction():
-            rows = await store.claim_due(
-                conn, limit=min(free, 100), busy=busy, per_endpoint=PER_ENDPOINT,
-                lease_seconds=self.lease_seconds)
-        return rows, bool(busy)
+    async def _claim(self, free: int) -> tuple[int, bool]:
+        """Lease due deliveries and start them: how many were leased, and whether
+        some endpoint or merchant is at its limit (so more may wait)."""
+        limit = min(free, 100)
+        endpoints, merchants = dict(self._load.endpoints), dict(self._load.merchants)
+        async with self._pool.acquire() as conn:
+            async with conn.transaction():
+                rows = await store.claim_due(
+                    conn, limit=limit, lease_seconds=self.lease_seconds,
+                    per_endpoint=PER_ENDPOINT, per_merchant=self.per_merchant,
+                    endpoint_load=endpoints, merchant_load=merchants)
+            self._undefer(rows, limit, endpoints, merchants)
+            # A fan-out may have reserved room while the claim ran (for an endpoint not
+            # deferred): what no longer fits is handed back, due at once, and its
+            # endpoint deferred, rather than sent past a limit.
+            over = []
+            for row in rows:
+                if self._has_room(row["endpoint_id"], domain.tenant_of(row)):
+                    self._start(row)
+                else:
+                    over.append(row["seq"])
+                    self._deferred[row["endpoint_id"]] = domain.tenant_of(row)
+            if over:
+                await store.release(conn, over)
+        return len(rows), bool(over) or bool(self._deferred) or self._at_a_limit()
+
+    def _undefer(self, rows: list, limit: int, endpoints: dict[str, int],
+                 merchants: dict[int, int]) -> None:
+        """Give the fast path back the deferred endpoints this claim could have taken
+        more of (room left for the endpoint and its merchant, the claim not cut short
+        by its limit) and did not: nothing of theirs is due any more."""
+        if not self._deferred or len(rows) >= limit:
+            return
+        took_e = collections.Counter(r["endpoint_id"] for r in rows)
+        took_m = collections.Counter(domain.tenant_of(r) for r in rows)
+        for endpoint_id, merchant_id in list(self._deferred.items()):
+            if took_e[endpoint_id] < PER_ENDPOINT - endpoints.get(endpoint_id, 0) and \
+                    took_m[merchant_id] < self.per_merchant - merchants.get(merchant_id, 0):
+                del self._deferred[endpoint_id]
 
     # One delivery ------------------------------------------------------------------
 
@@ -242,7 +345,7 @@ class Dispatcher:
             try:
                 async with asyncio.timeout(2):
                     async with self._pool.acquire() as conn:
-                        await store.release(conn, row["seq"])
+                        await store.release(conn, [row["seq"]])
             except Exception:
                 pass  # the lease runs out on its own
             raise
@@ -259,9 +362,10 @@ class Dispatcher:
     async def _attempt(self, row: asyncpg.Record) -> Result | SecretUnavailable:
         """The attempt's result, or why it could not be signed yet (nothing was sent)."""
         norpay_secret = None
-        if row["source"] == "merchant":  # the only endpoints that need more than the row
+        if row["source"] != "api":  # the only endpoints that need more than the row
             try:
-                norpay_secret = await self._secrets.get(row["merchant_id"])
+                # The event's merchant: the endpoint's own, or one of a company's.
+                norpay_secret = await self._secrets.get(row["event_merchant_id"])
             except SecretUnavailable as exc:
                 return exc
             except SecretNotFound:
@@ -277,7 +381,7 @@ class Dispatcher:
                     retry_in=SECRET_RETRY_SECONDS)
         try:
             async with self._pool.acquire() as conn:
-                await store.release(conn, row["seq"], after=SECRET_RETRY_SECONDS)
+                await store.release(conn, [row["seq"]], after=SECRET_RETRY_SECONDS)
         except Exception:
             log.exception("webhook_postpone_failed", delivery_id=row["delivery_id"])
             # The lease runs out and a claim tries it again.
@@ -295,6 +399,9 @@ class Dispatcher:
         headers.update({"Content-Type": "application/json", "User-Agent": USER_AGENT,
                         "X-NorPay-Event": row["event_type"],
                         "X-NorPay-Delivery": row["delivery_id"]})
+        if row["source"] == "company":
+            # Whose secret signed it: a company's URL hears every merchant of the company.
+            headers["X-NorPay-Merchant"] = str(row["event_merchant_id"])
         return headers
 
     async def _send(self, row: asyncpg.Record, norpay_secret: str | None) -> Result:
@@ -306,7 +413,8 @@ class Dispatcher:
             return int((time.monotonic() - started) * 1000)
 
         try:
-            addresses.check_literal_host(url, strict=self._strict)
+            addresses.check_literal_host(url, strict=self._strict,
+                                         allowed_ports=self._settings.webhook_allowed_ports)
             assert self._http is not None
             headers = self._headers(row, body, norpay_secret)
             async with self._http.post(url, data=body, headers=headers,
@@ -378,6 +486,11 @@ class Dispatcher:
         """E-mail the merchant through the notifier's own outbox (email.requested)."""
         from services.notifier.webhooks import merchant_info
 
+        if endpoint["merchant_id"] is None:
+            # A company's endpoint: auth answers no address for a company to mail.
+            log.warning("webhook_disabled_mail_skipped", endpoint_id=endpoint["endpoint_id"],
+                        reason="a company's endpoint: no merchant to tell")
+            return
         try:
             info = await merchant_info(self._client, endpoint["merchant_id"])
         except ServiceUnavailable as exc:

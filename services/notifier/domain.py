@@ -44,6 +44,13 @@ class EmailRequested(BaseModel):
         return value
 
 
+def mailbox(address: str) -> str:
+    """The mailbox an address reaches, for the per-recipient cap: lower case, without a
+    +tag (victim+1@ and Victim@ fill one inbox). Never used to send."""
+    local, _, domain = address.strip().lower().rpartition("@")
+    return local.split("+", 1)[0] + "@" + domain
+
+
 def build_message(request: EmailRequested, *, sender: str, event_id: str,
                   correlation_id: str | None) -> EmailMessage:
     msg = EmailMessage()

@@ -1,8 +1,14 @@
 """Webhook endpoints and the delivery log (/api/v2/webhooks, NorPay envelope).
 
 A MERCHANT (signed in or with an API key) manages its own endpoints; an ADMIN
-those of its company's merchants (naming `merchantId` on create); SUPER any.
-Secrets are answered only by create and rotate-secret.
+those of its company's merchants (naming `merchantId` on create) and its company's
+webServiceUrl endpoint; SUPER any. Secrets are answered only by create and
+rotate-secret.
+
+Everything is seen in the caller's mode (docs/modes.md, `Principal.livemode`): an
+endpoint registered through the API is of the mode it was created in, the implicit
+ones (webServiceUrl) are of both, and a delivery is of its event's mode. Another mode's
+endpoint or delivery is a 404, as another tenant's is.
 """
 
 from __future__ import annotations
@@ -34,7 +40,8 @@ def _who(request: web.Request) -> Principal:
 
 
 def _scope(who: Principal) -> dict:
-    return {"company_id": company_scope(who), "merchant_id": merchant_scope(who)}
+    return {"company_id": company_scope(who), "merchant_id": merchant_scope(who),
+            "livemode": who.livemode}
 
 
 def _merchant_filter(request: web.Request, who: Principal) -> dict:
@@ -57,13 +64,39 @@ async def _owner(request: web.Request, who: Principal, merchant_id: int | None) 
         return int(who.company_id or 0), own
     if merchant_id is None:
         raise ApiError(Errors.VALIDATION, field="merchantId", detail="merchantId: required")
+    return await _merchant_of_company(request, who, merchant_id, None)
+
+
+async def _merchant_of_company(request: web.Request, who: Principal, merchant_id: int,
+                               company_id: int | None) -> tuple[int, int]:
+    """(company id, merchant id) of a merchant in the caller's scope (and of
+    `company_id` when given), asked of auth; else a 404."""
     try:
         info = await webhooks.merchant_info(request.app[CLIENT], merchant_id)
     except ServiceUnavailable:
         raise ApiError(Errors.UPSTREAM_UNAVAILABLE, service="auth") from None
-    if info is None or (who.role != "SUPER" and int(info["companyId"]) != int(who.company_id or 0)):
+    theirs = None if info is None else int(info["companyId"])
+    if theirs is None or (who.role != "SUPER" and theirs != int(who.company_id or 0)) \
+            or (company_id is not None and theirs != company_id):
         raise ApiError(Errors.NOT_FOUND, resource="Merchant")
     return int(info["companyId"]), int(info["merchantId"])
+
+
+async def _test_merchant(request: web.Request, who: Principal, endpoint,
+                         named: int | None) -> int:
+    """The merchant a test event to `endpoint` is of: the endpoint's own, or for a
+    company's endpoint the one the caller names (its secret signs the event)."""
+    if endpoint["merchant_id"] is not None:
+        if named not in (None, endpoint["merchant_id"]):
+            raise ApiError(Errors.VALIDATION, field="merchantId",
+                           detail="merchantId: only a company's endpoint takes one; this "
+                                  "endpoint's events are its own merchant's")
+        return endpoint["merchant_id"]
+    if named is None:
+        raise ApiError(Errors.VALIDATION, field="merchantId",
+                       detail="merchantId: required for a company's endpoint, whose "
+                              "callbacks are signed with the secret of the event's merchant")
+    return (await _merchant_of_company(request, who, named, endpoint["company_id"]))[1]
 
 
 async def _endpoint(request: web.Request, conn, who: Principal, *, for_update: bool = False):
@@ -84,7 +117,8 @@ async def create_endpoint(request: web.Request) -> web.Response:
     async with uow(request) as work:
         row, secret = await webhooks.create_endpoint(
             work.conn, request.app[BOX], company_id=company_id, merchant_id=merchant_id,
-            body=body)
+            body=body, limit=request.app[SETTINGS].webhook_max_endpoints,
+            livemode=who.livemode)
     return ok(Family.NORPAY, domain.render_endpoint(row, secret), status=201,
               message="Webhook endpoint created; keep the secret, it is shown only now")
 
@@ -114,7 +148,7 @@ async def update_endpoint(request: web.Request) -> web.Response:
         await webhooks.check_url(request.app[SETTINGS], changes["url"])
     async with uow(request) as work:
         row = await _endpoint(request, work.conn, who, for_update=True)
-        if "url" in changes and row["source"] == "merchant":
+        if "url" in changes and row["source"] != "api":
             raise ApiError(Errors.VALIDATION, field="url",
                            detail="url: this endpoint follows the account's webServiceUrl; "
                                   "change it there")
@@ -146,11 +180,18 @@ async def rotate_secret(request: web.Request) -> web.Response:
 async def send_test_event(request: web.Request) -> web.Response:
     who = _who(request)
     body = await read_json(request, domain.SendTestEvent)
+    async with request.app[POOL].acquire() as conn:
+        row = await _endpoint(request, conn, who)
+    # Asked of auth (a company's endpoint) before the transaction, not inside it.
+    merchant_id = await _test_merchant(request, who, row, body.merchant_id)
     async with uow(request) as work:
         row = await _endpoint(request, work.conn, who)
         if not row["enabled"]:
             raise ApiError(Errors.WEBHOOK_ENDPOINT_DISABLED)
-        delivery_id = await webhooks.send_test(work.conn, row, body.event_type)
+        delivery_id = await webhooks.send_test(
+            work.conn, row, body.event_type, merchant_id=merchant_id,
+            livemode=webhooks.mode_of(row, who.livemode),
+            per_minute=request.app[SETTINGS].webhook_manual_sends_per_minute)
     request.app[DISPATCHER].wake()
     return await _render_deliveries(request, [delivery_id], status=202,
                                     message="Test event queued", single=True)
@@ -206,12 +247,15 @@ async def redeliver_one(request: web.Request) -> web.Response:
         row = await store.delivery(work.conn, request.match_info["deliveryId"], **_scope(who))
         if row is None:
             raise ApiError(Errors.NOT_FOUND, resource=DELIVERY)
+        # The delivery was in the caller's scope and mode, so its endpoint is.
         endpoint = await store.endpoint(work.conn, row["endpoint_id"], company_id=None,
-                                        merchant_id=None)
+                                        merchant_id=None, livemode=None)
         if endpoint is None:
             raise ApiError(Errors.NOT_FOUND, resource=ENDPOINT)
         ids = await webhooks.redeliver(work.conn, endpoint, domain.Redeliver(
-            endpointId=row["endpoint_id"], eventId=str(row["event_id"])))
+            endpointId=row["endpoint_id"], eventId=str(row["event_id"])),
+            livemode=row["livemode"],
+            per_minute=request.app[SETTINGS].webhook_manual_sends_per_minute)
     request.app[DISPATCHER].wake()
     return await _render_deliveries(request, ids, status=202, message="Redelivery queued",
                                     single=True)
@@ -226,7 +270,9 @@ async def redeliver(request: web.Request) -> web.Response:
         endpoint = await store.endpoint(work.conn, body.endpoint_id, **_scope(who))
         if endpoint is None:
             raise ApiError(Errors.NOT_FOUND, resource=ENDPOINT)
-        ids = await webhooks.redeliver(work.conn, endpoint, body)
+        ids = await webhooks.redeliver(
+            work.conn, endpoint, body, livemode=webhooks.mode_of(endpoint, who.livemode),
+            per_minute=request.app[SETTINGS].webhook_manual_sends_per_minute)
     request.app[DISPATCHER].wake()
     return await _render_deliveries(request, ids, status=202,
                                     message=f"{len(ids)} redeliveries queued")
@@ -262,7 +308,8 @@ DOCS = [
     RouteDoc("POST", "/api/v2/webhooks/endpoints/{endpointId}/rotate-secret",
              "Rotate the signing secret (the old one signs too for a grace period)", _T),
     RouteDoc("POST", "/api/v2/webhooks/endpoints/{endpointId}/test",
-             "Send a test event to the endpoint", _T, request=domain.SendTestEvent, status=202),
+             "Send a test event to the endpoint (in its mode; to a company's endpoint, "
+             "of the merchantId given)", _T, request=domain.SendTestEvent, status=202),
     RouteDoc("GET", "/api/v2/webhooks/deliveries",
              "The delivery log (filters: endpointId, eventId, event, status, merchantId)", _T),
     RouteDoc("GET", "/api/v2/webhooks/deliveries/{deliveryId}",

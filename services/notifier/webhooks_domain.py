@@ -14,14 +14,39 @@ from shared import jsontext
 from shared.events import catalog
 
 # Everything the webhooks consumer is bound to, except what only keeps the
-# implicit webServiceUrl endpoint in step.
+# implicit webServiceUrl endpoints (a merchant's, a company's) in step.
 MERCHANT_EVENTS = ("merchant.created", "merchant.updated")
+COMPANY_EVENTS = ("company.created",)
 EVENT_TYPES = tuple(t for t in catalog.QUEUES[("notifier", "webhooks")]
-                    if t not in MERCHANT_EVENTS)
+                    if t not in MERCHANT_EVENTS + COMPANY_EVENTS)
+# Endpoint sources as the API shows them (the implicit ones follow an account's URL).
+SOURCES = {"api": "api", "merchant": "webServiceUrl", "company": "companyWebServiceUrl"}
 TEST_EVENT = "webhook.test"
 ALL = "*"
 RESPONSE_BODY_LIMIT = 2048  # characters of the receiver's answer kept in the log
 RETRY_AFTER_CAP = 86_400.0
+
+
+def digits(value: object) -> bool:
+    """An id as plain ASCII digits: str.isdigit() also says yes to '²', which int()
+    refuses."""
+    text = str(value)
+    return text.isascii() and text.isdigit() and len(text) <= 18
+
+
+def event_livemode(data: dict[str, Any]) -> bool:
+    """An event's mode (docs/modes.md): its data.livemode; absent, or anything but
+    JSON true, is test."""
+    return data.get("livemode") is True
+
+
+def tenant_of(row) -> int:
+    """Whose share of the dispatcher a send to this endpoint counts against, and whose
+    budget its redeliveries take: the endpoint's merchant; for a company's endpoint
+    (no merchant), the company as a tenant of its own, under its negated id, so it
+    meets no merchant's."""
+    merchant_id = row["merchant_id"]
+    return merchant_id if merchant_id is not None else -row["company_id"]
 
 
 def new_endpoint_id() -> str:
@@ -76,6 +101,9 @@ class UpdateEndpoint(_Body):
 
 class SendTestEvent(_Body):
     event_type: str = Field(default=TEST_EVENT, alias="eventType")
+    # A company's endpoint signs each callback with its event's merchant's secret: a
+    # test event to it names the merchant it is of.
+    merchant_id: int | None = Field(default=None, alias="merchantId", ge=1)
 
     @field_validator("event_type")
     @classmethod
@@ -104,21 +132,27 @@ class Redeliver(_Body):
 
 
 def payload(*, event_id: str, event_type: str, occurred_at: datetime,
-            data: dict[str, Any]) -> bytes:
+            data: dict[str, Any], livemode: bool) -> bytes:
     """The body merchants receive: the NorPay seed's shape (event, timestamp as an
-    epoch-seconds string, data), plus `id`, the stable event id to deduplicate by."""
+    epoch-seconds string, data), plus `id`, the stable event id to deduplicate by, and
+    `livemode`, last so that the seed's keys keep their order."""
     return jsontext.dumps({"id": event_id, "event": event_type,
-                           "timestamp": str(int(occurred_at.timestamp())), "data": data})
+                           "timestamp": str(int(occurred_at.timestamp())), "data": data,
+                           "livemode": livemode})
 
 
-def sample_data(event_type: str, endpoint_id: str) -> dict[str, Any]:
+def sample_data(event_type: str, endpoint_id: str, livemode: bool) -> dict[str, Any]:
+    """A test event's data, with the mode in it as real events carry it."""
     if event_type == TEST_EVENT:
-        return {"endpointId": endpoint_id, "message": "This is a test event from norgate"}
-    if event_type.startswith("payment."):
-        return {"paymentId": "pay_test", "amount": "1000000000000000000", "currency": "NOR",
+        data: dict[str, Any] = {"endpointId": endpoint_id,
+                                "message": "This is a test event from norgate"}
+    elif event_type.startswith("payment."):
+        data = {"paymentId": "pay_test", "amount": "1000000000000000000", "currency": "NOR",
                 "status": event_type.split(".", 1)[1], "payer": None,
                 "transactionHash": None, "metadata": {"test": True}}
-    return {"test": True, "endpointId": endpoint_id}
+    else:
+        data = {"test": True, "endpointId": endpoint_id}
+    return {**data, "livemode": livemode}
 
 
 @dataclass(frozen=True)
@@ -135,7 +169,7 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():  # '²'.isdigit() too, and float() refuses it
         return min(float(value), RETRY_AFTER_CAP)
     from email.utils import parsedate_to_datetime
     try:
@@ -175,7 +209,9 @@ def render_endpoint(row, secret: str | None = None) -> dict[str, Any]:
         "endpointId": row["endpoint_id"], "merchantId": row["merchant_id"],
         "url": row["url"], "events": list(row["event_types"]), "enabled": row["enabled"],
         "ordered": row["ordered"], "description": row["description"],
-        "source": "webServiceUrl" if row["source"] == "merchant" else "api",
+        "source": SOURCES[row["source"]],
+        # An implicit endpoint receives both modes: null.
+        "livemode": row["livemode"] if row["source"] == "api" else None,
         "disabledReason": row["disabled_reason"],
         "failingSince": epoch(row["failing_since"]),
         "secretRotationEndsAt": epoch(row["previous_secret_until"]),
@@ -196,7 +232,8 @@ def render_delivery(row, attempts=None) -> dict[str, Any]:
     out = {
         "deliveryId": row["delivery_id"], "endpointId": row["endpoint_id"],
         "eventId": str(row["event_id"]), "event": row["event_type"],
-        "status": row["status"], "trigger": row["trigger"], "attempts": row["attempts"],
+        "livemode": row["livemode"], "status": row["status"], "trigger": row["trigger"],
+        "attempts": row["attempts"],
         "nextAttemptAt": epoch(row["next_attempt_at"]) if row["status"] == "pending" else None,
         "lastAttemptAt": epoch(row["last_attempt_at"]),
         "lastStatusCode": row["last_status_code"], "lastError": row["last_error"],

@@ -1,5 +1,6 @@
 """The webhooks consumer: fans merchant-facing events out into deliveries, and keeps
-the implicit endpoint of each merchant's webServiceUrl in step with its account."""
+the implicit endpoints of each merchant's and each company's webServiceUrl in step
+with its account."""
 
 from __future__ import annotations
 
@@ -44,7 +45,20 @@ def webhook_handlers(shared) -> dict:
             uow.conn, shared.box, shared.settings, merchant_id=int(info["merchantId"]),
             company_id=int(info["companyId"]), url=info.get("webServiceUrl"))
 
+    async def on_company(event: Event, uow: UnitOfWork) -> None:
+        company_id = event.data.get("companyId") or event.company_id
+        if company_id is None or not domain.digits(company_id):
+            return
+        # The company's URL is read from auth, as a merchant's is (auth down: retried).
+        info = await webhooks.company_info(shared.client, int(company_id))
+        if info is None:
+            return
+        await webhooks.sync_company_endpoint(uow.conn, shared.box, shared.settings,
+                                             company_id=info.company_id,
+                                             url=info.web_service_url)
+
     on_event = handles_batches(on_events)
     handlers = {t: on_event for t in domain.EVENT_TYPES}
     handlers.update({t: on_merchant for t in domain.MERCHANT_EVENTS})
+    handlers.update({t: on_company for t in domain.COMPANY_EVENTS})
     return handlers

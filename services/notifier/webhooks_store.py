@@ -7,40 +7,59 @@ from datetime import datetime
 
 import asyncpg
 
+# The caller's tenant and mode: an endpoint registered through the API is of one mode,
+# the implicit ones (webServiceUrl) serve both.
 _ENDPOINT_SCOPE = """deleted_at IS NULL
-    AND ($2::bigint IS NULL OR company_id = $2) AND ($3::bigint IS NULL OR merchant_id = $3)"""
+    AND ($2::bigint IS NULL OR company_id = $2) AND ($3::bigint IS NULL OR merchant_id = $3)
+    AND ($4::bool IS NULL OR source <> 'api' OR livemode = $4)"""
 
 
 # Endpoints ------------------------------------------------------------------------
 
 async def insert_endpoint(conn: asyncpg.Connection, *, endpoint_id: str, company_id: int,
-                          merchant_id: int, url: str, event_types: list[str], enabled: bool,
-                          ordered: bool, description: str | None, sealed_secret: str,
-                          source: str = "api") -> asyncpg.Record:
+                          merchant_id: int | None, url: str, event_types: list[str],
+                          enabled: bool, ordered: bool, description: str | None,
+                          sealed_secret: str, source: str = "api",
+                          livemode: bool = False) -> asyncpg.Record:
     return await conn.fetchrow(
         """INSERT INTO webhook_endpoints (endpoint_id, company_id, merchant_id, source, url,
-               event_types, enabled, ordered, description, secret)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING *""",
+               event_types, enabled, ordered, description, secret, livemode)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING *""",
         endpoint_id, company_id, merchant_id, source, url, event_types, enabled, ordered,
-        description, sealed_secret)
+        description, sealed_secret, livemode)
+
+
+async def api_endpoints_locked(conn: asyncpg.Connection, merchant_id: int) -> int:
+    """How many endpoints the merchant registered through the API (disabled ones count,
+    deleted ones do not), with its endpoint creation held for this transaction: two
+    creates at once cannot both pass the limit."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+                       f"notifier.webhook_endpoints:{merchant_id}")
+    return await conn.fetchval(
+        """SELECT count(*) FROM webhook_endpoints
+           WHERE merchant_id = $1 AND source = 'api' AND deleted_at IS NULL""", merchant_id)
 
 
 async def endpoint(conn: asyncpg.Connection, endpoint_id: str, *, company_id: int | None,
-                   merchant_id: int | None, for_update: bool = False) -> asyncpg.Record | None:
+                   merchant_id: int | None, livemode: bool | None,
+                   for_update: bool = False) -> asyncpg.Record | None:
+    """`livemode` None: whatever its mode (the caller already scoped what led here)."""
     return await conn.fetchrow(
         f"SELECT * FROM webhook_endpoints WHERE endpoint_id = $1 AND {_ENDPOINT_SCOPE}"
-        + (" FOR UPDATE" if for_update else ""), endpoint_id, company_id, merchant_id)
+        + (" FOR UPDATE" if for_update else ""), endpoint_id, company_id, merchant_id,
+        livemode)
 
 
 async def list_endpoints(conn: asyncpg.Connection, *, company_id: int | None,
-                         merchant_id: int | None, limit: int, offset: int
+                         merchant_id: int | None, livemode: bool, limit: int, offset: int
                          ) -> tuple[list[asyncpg.Record], int]:
     rows = await conn.fetch(
         """SELECT *, count(*) OVER () AS total FROM webhook_endpoints
            WHERE deleted_at IS NULL AND ($1::bigint IS NULL OR company_id = $1)
              AND ($2::bigint IS NULL OR merchant_id = $2)
+             AND (source <> 'api' OR livemode = $5)
            ORDER BY created_at, endpoint_id LIMIT $3 OFFSET $4""",
-        company_id, merchant_id, limit, offset)
+        company_id, merchant_id, limit, offset, livemode)
     return rows, (rows[0]["total"] if rows else 0)
 
 
@@ -85,20 +104,30 @@ async def merchant_endpoint(conn: asyncpg.Connection, merchant_id: int) -> async
              AND deleted_at IS NULL FOR UPDATE""", merchant_id)
 
 
+async def company_endpoint(conn: asyncpg.Connection, company_id: int) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        """SELECT * FROM webhook_endpoints WHERE company_id = $1 AND source = 'company'
+             AND deleted_at IS NULL FOR UPDATE""", company_id)
+
+
 async def set_endpoint_url(conn: asyncpg.Connection, endpoint_id: str, url: str) -> None:
     await conn.execute("UPDATE webhook_endpoints SET url = $2, updated_at = now() "
                        "WHERE endpoint_id = $1 AND url <> $2", endpoint_id, url)
 
 
-async def subscriptions(conn: asyncpg.Connection,
-                        merchant_ids: list[int]) -> list[asyncpg.Record]:
-    """The enabled endpoints of these merchants, with the event types they take and
-    what a send to them needs."""
+async def subscriptions(conn: asyncpg.Connection, merchant_ids: list[int],
+                        company_ids: list[int]) -> list[asyncpg.Record]:
+    """The enabled endpoints of these merchants and of these companies (their
+    webServiceUrl: no merchant), with the event types and mode they take and what a
+    send to them needs. One statement: the fan-out's only read."""
     return await conn.fetch(
-        """SELECT endpoint_id, merchant_id, source, event_types, ordered, url, secret,
-                  previous_secret, previous_secret_until FROM webhook_endpoints
-           WHERE merchant_id = ANY($1::bigint[]) AND enabled AND deleted_at IS NULL
-           ORDER BY endpoint_id""", merchant_ids)
+        """SELECT endpoint_id, company_id, merchant_id, source, livemode, event_types,
+                  ordered, url, secret, previous_secret, previous_secret_until
+           FROM webhook_endpoints
+           WHERE (merchant_id = ANY($1::bigint[])
+                  OR (source = 'company' AND company_id = ANY($2::bigint[])))
+             AND enabled AND deleted_at IS NULL
+           ORDER BY endpoint_id""", merchant_ids, company_ids)
 
 
 async def endpoint_failed(conn: asyncpg.Connection, endpoint_id: str) -> asyncpg.Record:
@@ -120,15 +149,15 @@ async def disable_endpoint(conn: asyncpg.Connection, endpoint_id: str,
 # Events and deliveries ------------------------------------------------------------
 
 async def insert_events(conn: asyncpg.Connection,
-                        rows: list[tuple[uuid.UUID, str, int | None, int, datetime, bytes]]
-                        ) -> None:
-    """rows: (event_id, event_type, company_id, merchant_id, occurred_at, body); an
-    event stored already stays as it is."""
+                        rows: list[tuple[uuid.UUID, str, int | None, int, datetime, bool,
+                                         bytes]]) -> None:
+    """rows: (event_id, event_type, company_id, merchant_id, occurred_at, livemode,
+    body); an event stored already stays as it is."""
     await conn.execute(
         """INSERT INTO webhook_events (event_id, event_type, company_id, merchant_id,
-               occurred_at, body)
+               occurred_at, livemode, body)
            SELECT * FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::bigint[],
-                                $5::timestamptz[], $6::bytea[])
+                                $5::timestamptz[], $6::bool[], $7::bytea[])
            ON CONFLICT (event_id) DO NOTHING""", *zip(*rows, strict=True))
 
 
@@ -160,54 +189,83 @@ async def insert_deliveries(conn: asyncpg.Connection, rows: list[tuple[str, str,
 
 
 async def claim_due(conn: asyncpg.Connection, *, limit: int, lease_seconds: float,
-                    busy: list[str], per_endpoint: int) -> list[asyncpg.Record]:
-    """Lease up to `limit` due deliveries (call inside a transaction). Unordered
-    endpoints get at most `per_endpoint` per claim, ordered ones only the pending
-    delivery of their earliest event; endpoints in `busy` are skipped. The lease moves the next
-    attempt past the send, so a crashed sender's deliveries come due again."""
+                    per_endpoint: int, per_merchant: int, endpoint_load: dict[str, int],
+                    merchant_load: dict[int, int]) -> list[asyncpg.Record]:
+    """Lease up to `limit` due deliveries (call inside a transaction), taking merchants
+    in turn and, within a merchant, its endpoints in turn (each endpoint's earliest due
+    first): a merchant with a backlog cannot put the others' deliveries behind its own.
+    An endpoint gets sends up to `per_endpoint` in flight and a merchant up to
+    `per_merchant`, counting those the caller has in flight already (`endpoint_load`,
+    `merchant_load`, by tenant: a company's endpoint is a tenant of its own,
+    webhooks_domain.tenant_of); an ordered endpoint only the pending delivery of its
+    earliest event. The lease moves the next attempt past the send, so a crashed
+    sender's deliveries come due again."""
+    endpoints, endpoint_counts = list(endpoint_load), list(endpoint_load.values())
+    merchants, merchant_counts = list(merchant_load), list(merchant_load.values())
     return await conn.fetch(
-        """WITH candidates AS (
-               SELECT seq FROM (
-                   SELECT d.seq, d.next_attempt_at,
-                          row_number() OVER (PARTITION BY d.endpoint_id ORDER BY d.seq) AS rn
-                   FROM webhook_deliveries d
-                   JOIN webhook_endpoints e ON e.endpoint_id = d.endpoint_id
-                   WHERE d.status = 'pending' AND d.next_attempt_at <= now()
-                     AND e.enabled AND e.deleted_at IS NULL
-                     AND NOT (d.endpoint_id = ANY($2::text[]))
-                     AND (NOT e.ordered OR NOT EXISTS (
-                         SELECT 1 FROM webhook_deliveries p
-                         WHERE p.endpoint_id = d.endpoint_id AND p.status = 'pending'
-                           AND (p.occurred_at, p.seq) < (d.occurred_at, d.seq)))
-               ) ranked WHERE rn <= $4
-               ORDER BY next_attempt_at, seq LIMIT $1 * 4),
+        """WITH el AS (SELECT * FROM unnest($5::text[], $6::int[]) AS l(endpoint_id, n)),
+           ml AS (SELECT * FROM unnest($7::bigint[], $8::int[]) AS l(merchant_id, n)),
+           due AS (
+               -- Endpoints and merchants already at their limit are left out before
+               -- anything is ranked: a tarpit's backlog costs the claim a filter only.
+               SELECT d.seq, d.next_attempt_at, e.tenant_id,
+                      $3 - COALESCE(el.n, 0) AS endpoint_room,
+                      $4 - COALESCE(ml.n, 0) AS merchant_room,
+                      row_number() OVER (PARTITION BY d.endpoint_id
+                                         ORDER BY d.next_attempt_at, d.seq) AS in_endpoint
+               FROM webhook_deliveries d
+               JOIN (SELECT endpoint_id, enabled, deleted_at, ordered,
+                            COALESCE(merchant_id, -company_id) AS tenant_id
+                     FROM webhook_endpoints) e ON e.endpoint_id = d.endpoint_id
+               LEFT JOIN el ON el.endpoint_id = d.endpoint_id
+               LEFT JOIN ml ON ml.merchant_id = e.tenant_id
+               WHERE d.status = 'pending' AND d.next_attempt_at <= now()
+                 AND e.enabled AND e.deleted_at IS NULL
+                 AND COALESCE(el.n, 0) < $3 AND COALESCE(ml.n, 0) < $4
+                 AND (NOT e.ordered OR NOT EXISTS (
+                     SELECT 1 FROM webhook_deliveries p
+                     WHERE p.endpoint_id = d.endpoint_id AND p.status = 'pending'
+                       AND (p.occurred_at, p.seq) < (d.occurred_at, d.seq)))),
+           ranked AS (
+               SELECT seq, next_attempt_at, merchant_room,
+                      row_number() OVER (PARTITION BY tenant_id
+                                         ORDER BY in_endpoint, next_attempt_at, seq
+                                         ) AS in_merchant
+               FROM due WHERE in_endpoint <= endpoint_room),
+           candidates AS (
+               SELECT seq, next_attempt_at, in_merchant FROM ranked
+               WHERE in_merchant <= merchant_room
+               ORDER BY in_merchant, next_attempt_at, seq LIMIT $1 * 4),
            picked AS (
                SELECT d.seq FROM webhook_deliveries d
-               WHERE d.seq IN (SELECT seq FROM candidates)
-                 AND d.status = 'pending' AND d.next_attempt_at <= now()
-               ORDER BY d.next_attempt_at, d.seq LIMIT $1
-               FOR UPDATE SKIP LOCKED),
+               JOIN candidates c ON c.seq = d.seq
+               WHERE d.status = 'pending' AND d.next_attempt_at <= now()
+               ORDER BY c.in_merchant, c.next_attempt_at, c.seq LIMIT $1
+               FOR UPDATE OF d SKIP LOCKED),
            leased AS (
                UPDATE webhook_deliveries d SET attempts = d.attempts + 1,
-                      next_attempt_at = now() + make_interval(secs => $3)
+                      next_attempt_at = now() + make_interval(secs => $2)
                FROM picked WHERE d.seq = picked.seq
                RETURNING d.seq, d.delivery_id, d.endpoint_id, d.event_id, d.attempts)
            SELECT l.*, e.url, e.secret, e.previous_secret, e.previous_secret_until,
-                  e.ordered, e.merchant_id, e.source, ev.body, ev.event_type
+                  e.ordered, e.company_id, e.merchant_id, e.source, ev.body, ev.event_type,
+                  ev.merchant_id AS event_merchant_id
            FROM leased l
            JOIN webhook_endpoints e ON e.endpoint_id = l.endpoint_id
            JOIN webhook_events ev ON ev.event_id = l.event_id
            ORDER BY l.seq""",
-        limit, busy, lease_seconds, per_endpoint)
+        limit, float(lease_seconds), per_endpoint, per_merchant, endpoints, endpoint_counts,
+        merchants, merchant_counts)
 
 
-async def release(conn: asyncpg.Connection, seq: int, *, after: float = 0.0) -> None:
-    """Give back a leased delivery that was not attempted (shutdown; or its signing
-    secret could not be had), due again `after` seconds from now."""
+async def release(conn: asyncpg.Connection, seqs: list[int], *, after: float = 0.0) -> None:
+    """Give back leased deliveries that were not attempted (shutdown; a signing secret
+    that could not be had; a claim that found its sender's room taken meanwhile), due
+    again `after` seconds from now."""
     await conn.execute(
         """UPDATE webhook_deliveries SET attempts = attempts - 1,
                next_attempt_at = now() + make_interval(secs => $2)
-           WHERE seq = $1 AND status = 'pending'""", seq, float(after))
+           WHERE seq = ANY($1::bigint[]) AND status = 'pending'""", seqs, float(after))
 
 
 async def record_attempt(conn: asyncpg.Connection, *, seq: int, attempt: int,
@@ -262,18 +320,48 @@ async def record_successes(conn: asyncpg.Connection,
         seqs, attempts, codes, ms, bodies, sorted(set(endpoints)))
 
 
+async def take_manual_sends(conn: asyncpg.Connection, tenant_id: int, wanted: int,
+                            limit: int) -> tuple[bool, int, int]:
+    """Count `wanted` redeliveries or test events (at most `limit`) against the
+    tenant's (webhooks_domain.tenant_of) budget of the current UTC minute, in the
+    caller's transaction (a rollback gives them back; the tenant's row stays locked
+    until it ends). Answers (granted, how many were left in this minute, seconds until
+    the next)."""
+    row = await conn.fetchrow(
+        """WITH w AS (SELECT date_trunc('minute', now()) AS start),
+           seen AS (SELECT b.used FROM webhook_manual_sends b, w
+                    WHERE b.merchant_id = $1 AND b.window_start = w.start),
+           taken AS (
+               INSERT INTO webhook_manual_sends AS b (merchant_id, window_start, used)
+               SELECT $1, w.start, $2 FROM w
+               ON CONFLICT (merchant_id) DO UPDATE
+                  SET used = CASE WHEN b.window_start = EXCLUDED.window_start
+                                  THEN b.used + EXCLUDED.used ELSE EXCLUDED.used END,
+                      window_start = EXCLUDED.window_start
+                WHERE b.window_start <> EXCLUDED.window_start
+                   OR b.used + EXCLUDED.used <= $3
+               RETURNING used)
+           SELECT EXISTS (SELECT 1 FROM taken) AS granted,
+                  COALESCE((SELECT used FROM seen), 0) AS used,
+                  greatest(1, ceil(extract(epoch FROM
+                      w.start + interval '1 minute' - now())))::int AS retry_after
+           FROM w""", tenant_id, wanted, limit)
+    return row["granted"], max(0, limit - row["used"]), row["retry_after"]
+
+
 # The delivery log -----------------------------------------------------------------
 
-_DELIVERY = """SELECT d.*, ev.event_type, ev.occurred_at FROM webhook_deliveries d
+_DELIVERY = """SELECT d.*, ev.event_type, ev.occurred_at, ev.livemode FROM webhook_deliveries d
                JOIN webhook_events ev ON ev.event_id = d.event_id
                JOIN webhook_endpoints e ON e.endpoint_id = d.endpoint_id"""
 
 
 async def list_deliveries(conn: asyncpg.Connection, *, company_id: int | None,
-                          merchant_id: int | None, endpoint_id: str | None,
+                          merchant_id: int | None, livemode: bool, endpoint_id: str | None,
                           event_id: uuid.UUID | None, status: str | None,
                           event_type: str | None, limit: int, offset: int
                           ) -> tuple[list[asyncpg.Record], int]:
+    """A delivery is of its event's mode (an implicit endpoint's are of both)."""
     rows = await conn.fetch(
         f"""SELECT x.*, count(*) OVER () AS total FROM ({_DELIVERY}
               WHERE ($1::bigint IS NULL OR e.company_id = $1)
@@ -281,19 +369,22 @@ async def list_deliveries(conn: asyncpg.Connection, *, company_id: int | None,
                 AND ($3::text IS NULL OR d.endpoint_id = $3)
                 AND ($4::uuid IS NULL OR d.event_id = $4)
                 AND ($5::text IS NULL OR d.status = $5)
-                AND ($6::text IS NULL OR ev.event_type = $6)) x
+                AND ($6::text IS NULL OR ev.event_type = $6)
+                AND ev.livemode = $9) x
             ORDER BY x.seq DESC LIMIT $7 OFFSET $8""",
-        company_id, merchant_id, endpoint_id, event_id, status, event_type, limit, offset)
+        company_id, merchant_id, endpoint_id, event_id, status, event_type, limit, offset,
+        livemode)
     return rows, (rows[0]["total"] if rows else 0)
 
 
 async def delivery(conn: asyncpg.Connection, delivery_id: str, *, company_id: int | None,
-                   merchant_id: int | None) -> asyncpg.Record | None:
+                   merchant_id: int | None, livemode: bool) -> asyncpg.Record | None:
     return await conn.fetchrow(
         f"""{_DELIVERY} WHERE d.delivery_id = $1
               AND ($2::bigint IS NULL OR e.company_id = $2)
-              AND ($3::bigint IS NULL OR e.merchant_id = $3)""",
-        delivery_id, company_id, merchant_id)
+              AND ($3::bigint IS NULL OR e.merchant_id = $3)
+              AND ev.livemode = $4""",
+        delivery_id, company_id, merchant_id, livemode)
 
 
 async def deliveries_by_id(conn: asyncpg.Connection,
@@ -308,14 +399,19 @@ async def attempts_of(conn: asyncpg.Connection, seq: int) -> list[asyncpg.Record
 
 
 async def events_for_redelivery(conn: asyncpg.Connection, *, endpoint_id: str,
-                                merchant_id: int, event_id: uuid.UUID | None,
+                                merchant_id: int | None, company_id: int | None,
+                                livemode: bool, event_id: uuid.UUID | None,
                                 since: datetime | None, until: datetime | None,
                                 only_failed: bool, limit: int) -> list[asyncpg.Record]:
-    """The merchant's events (one, or those that occurred in [since, until)), oldest
-    first; `only_failed` keeps events whose last delivery to the endpoint failed."""
+    """The events of the merchant (or, with no merchant, of the company) in one mode
+    (one, or those that occurred in [since, until)), oldest first; `only_failed` keeps
+    events whose last delivery to the endpoint failed."""
     return await conn.fetch(
         """SELECT ev.event_id, ev.event_type FROM webhook_events ev
-           WHERE ev.merchant_id = $2
+           WHERE ($2::bigint IS NULL OR ev.merchant_id = $2)
+             AND ($8::bigint IS NULL OR ev.company_id = $8)
+             AND ($2::bigint IS NOT NULL OR $8::bigint IS NOT NULL)
+             AND ev.livemode = $9
              AND ($3::uuid IS NULL OR ev.event_id = $3)
              AND ($4::timestamptz IS NULL OR ev.occurred_at >= $4)
              AND ($5::timestamptz IS NULL OR ev.occurred_at < $5)
@@ -323,4 +419,5 @@ async def events_for_redelivery(conn: asyncpg.Connection, *, endpoint_id: str,
                              WHERE d.event_id = ev.event_id AND d.endpoint_id = $1
                              ORDER BY d.seq DESC LIMIT 1) = 'failed')
            ORDER BY ev.occurred_at, ev.event_id LIMIT $7""",
-        endpoint_id, merchant_id, event_id, since, until, only_failed, limit)
+        endpoint_id, merchant_id, event_id, since, until, only_failed, limit, company_id,
+        livemode)

@@ -19,14 +19,15 @@ QUEUES: dict[tuple[str, str], tuple[str, ...]] = {
         "payment.canceled", "payment.refunded",
     ),
     # Signed webhooks: every merchant-facing event (the NorPay seed's list plus what
-    # checkout also emits), and merchant.created/updated to follow webServiceUrl.
-    # charge.* (fee rules) is platform configuration, not delivered to merchants.
+    # checkout also emits), merchant.created/updated to follow a merchant's
+    # webServiceUrl and company.created a company's. charge.* (fee rules) is platform
+    # configuration, not delivered to merchants.
     ("notifier", "webhooks"): (
         "payment.created", "payment.processing", "payment.completed", "payment.failed",
         "payment.canceled", "payment.refunded",
         "subscription.created", "subscription.updated", "subscription.canceled",
         "invoice.created", "invoice.paid", "invoice.overdue", "invoice.voided",
-        "merchant.created", "merchant.updated",
+        "merchant.created", "merchant.updated", "company.created",
     ),
 }
 

@@ -2,12 +2,14 @@
 gateway registers an endpoint with its API key, takes payments, and its receiver
 (the seed's verifyWebhook under node, and standardwebhooks) gets every event
 exactly once although it fails the first three attempts of each. The callbacks to a
-merchant's webServiceUrl verify with its merchant secret, across a regenerate."""
+merchant's webServiceUrl verify with its merchant secret, across a regenerate, and so
+do those to the company's webServiceUrl given at the ADMIN's sign-up."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 
 import aiohttp
 import orjson
@@ -19,7 +21,7 @@ from tests.conftest import TEST_ENV
 from tests.e2e.conftest import wait_stack_ready
 from tests.integration.test_webhooks_delivery import Receiver, SeedVerifier
 from tests.support.net import free_port
-from tests.support.onboarding import onboard
+from tests.support.onboarding import mail_text, onboard
 from tests.support.poll import poll_until
 
 pytestmark = pytest.mark.e2e
@@ -195,3 +197,63 @@ async def test_web_service_url_callbacks_verify_with_the_merchant_secret_across_
         await receiver.stop()
     output = hooked.output()
     assert old not in output and fresh not in output  # no secret in any service's log
+
+
+async def test_an_admins_web_service_url_gets_its_merchants_payments_in_both_modes(
+        hooked, tmp_path):
+    """The company's webServiceUrl, given at the ADMIN's sign-up, is a callback URL
+    too: a payment of a merchant the ADMIN then creates and activates reaches it, in
+    test and in live mode, signed with that merchant's secret."""
+    gw, receiver = hooked.gateway, RawReceiver()
+    email, password = "callbacks.owner@example.com", "Callbacks-Owner-2025"
+    await receiver.start()
+    try:
+        async with aiohttp.ClientSession() as http, SeedVerifier(tmp_path) as seed:
+            async def call(method: str, path: str, headers: dict | None = None,
+                           **kw) -> dict:
+                async with http.request(method, gw + path, headers=headers, **kw) as resp:
+                    body = await resp.json()
+                    assert resp.status < 300, (path, resp.status, body)
+                    return body
+
+            await call("POST", "/api/v1/auth/admin-sign-up", json={
+                "firstName": "Cal", "lastName": "Backs", "email": email,
+                "password": password, "companyName": "Callbacks Ltd",
+                "webServiceUrl": receiver.url})
+            link = re.search(r"(http://\S+confirm-email\?token=\S+)",
+                             await mail_text(hooked, email))
+            async with http.get(link.group(1)) as resp:
+                assert resp.status < 400
+            token = (await call("POST", "/api/v1/auth/sign-in", json={
+                "email": email, "password": password}))["token"]
+            admin = {"Authorization": f"Bearer {token}"}
+            shop = (await call("POST", "/api/v1/admin/create-merchant-account", admin, json={
+                "merchantName": "Callbacks Shop",
+                "merchantEmail": "callbacks.shop@example.com"}))["data"]
+            mid = shop["merchantId"]
+            await call("POST", f"/api/v1/admin/merchants/{mid}/activate", admin)
+            keys = {mode: (await call("POST", "/api/v1/api-keys", admin, json={
+                "merchantId": mid, "mode": mode}))["data"]["key"] for mode in ("test", "live")}
+            secret = (await call("GET", f"/api/v1/admin/merchant/secret/{mid}",
+                                 admin))["data"]["secret"]
+
+            async def company_endpoint():
+                listed = await call("GET", "/api/v2/webhooks/endpoints", admin)
+                return [e for e in listed["result"]["endpoints"]
+                        if e["source"] == "companyWebServiceUrl"]
+            [endpoint] = await poll_until(company_endpoint, timeout=20,
+                                          what="the company's endpoint")
+            assert endpoint["url"] == receiver.url and endpoint["merchantId"] is None
+
+            for mode, key in keys.items():
+                created = await call("POST", "/api/v2/payments/create", {"X-API-Key": key},
+                                     json={"amount": "1000000000000000000", "currency": "NOR"})
+                pid = created["result"]["paymentId"]
+                body, headers = await poll_until(lambda pid=pid: receiver.created(pid),
+                                                 timeout=30, what=f"the {mode} payment")
+                assert headers["X-NorPay-Signature"] == _hex_hmac(secret, body)
+                assert await seed.verify(body.decode(), headers["X-NorPay-Signature"], secret)
+                assert orjson.loads(body)["livemode"] is (mode == "live")
+    finally:
+        await receiver.stop()
+    assert secret not in hooked.output()

@@ -26,7 +26,8 @@ def _row(payment_id: str, status: str, at: datetime, *, charges: int = 0,
         data=_payment_event(payment_id, status, at, charges=str(charges),
                             refundedAmount=str(refunded),
                             metadata={"customerId": "cus_1"}),
-        company_id=1, merchant_id=merchant, kind="payment", product="Product Sales", at=at)
+        company_id=1, merchant_id=merchant, livemode=False, kind="payment",
+        product="Product Sales", at=at)
 
 
 async def _projection(conn, ids: list[str]) -> dict:
@@ -66,13 +67,15 @@ async def test_a_customer_seen_twice_in_a_batch_keeps_the_first_sighting(billing
     customer = f"cus_{uuid.uuid4().hex[:8]}"
     t0 = datetime(2026, 1, 1, tzinfo=UTC)
     async with billing_pool.acquire() as conn:
-        await projections.see_customers(conn, [(1, 7, customer, t0 + timedelta(hours=1)),
-                                               (1, 7, customer, t0),
-                                               (1, 8, customer, t0 + timedelta(hours=2))])
-        rows = await conn.fetch("SELECT merchant_id, first_seen_at FROM customers "
-                                "WHERE customer_id = $1 ORDER BY merchant_id", customer)
-    assert [(r["merchant_id"], r["first_seen_at"]) for r in rows] == \
-        [(7, t0), (8, t0 + timedelta(hours=2))]
+        await projections.see_customers(conn, [
+            (1, 7, False, customer, t0 + timedelta(hours=1)), (1, 7, False, customer, t0),
+            (1, 8, False, customer, t0 + timedelta(hours=2)),
+            (1, 7, True, customer, t0 + timedelta(hours=3))])  # live: a customer of its own
+        rows = await conn.fetch("SELECT merchant_id, livemode, first_seen_at FROM customers "
+                                "WHERE customer_id = $1 ORDER BY merchant_id, livemode",
+                                customer)
+    assert [(r["merchant_id"], r["livemode"], r["first_seen_at"]) for r in rows] == \
+        [(7, False, t0), (7, True, t0 + timedelta(hours=3)), (8, False, t0 + timedelta(hours=2))]
 
 
 
@@ -128,7 +131,7 @@ class _RecordingTaker:
         self.reserved: list[str] = []
         self.given_back: list[str] = []
 
-    def reserve(self, endpoint_id: str) -> bool:
+    def reserve(self, endpoint_id: str, merchant_id: int) -> bool:
         self.reserved.append(endpoint_id)
         return True
 

@@ -87,6 +87,34 @@ async def test_prod_refuses_private_targets(settings, tmp_path, merchant):
             assert resp.headers["X-Error-Code"] == "webhook_url_not_allowed"
 
 
+async def test_prod_allows_the_ports_the_operator_lists_at_registration_and_at_send(
+        settings, tmp_path, merchant):
+    """NORGATE_WEBHOOK_ALLOWED_PORTS reaches both checks (found by review: neither
+    was given it, so only 80 and 443 ever passed)."""
+    from services.notifier.dispatcher import Dispatcher
+    from shared.crypto import SecretBox
+
+    async with notifier(settings, tmp_path, env="prod",
+                        webhook_allowed_ports=(80, 443, 8443)) as client:
+        h = merchant.headers(settings)
+        ok = await client.post(f"{BASE}/endpoints", headers=h,
+                               json={"url": "https://8.8.8.8:8443/hooks"})
+        assert ok.status == 201, await ok.text()
+        refused = await client.post(f"{BASE}/endpoints", headers=h,
+                                    json={"url": "https://8.8.8.8:8080/hooks"})
+        assert refused.status == 400
+        assert refused.headers["X-Error-Code"] == "webhook_url_not_allowed"
+        assert "port 8080" in (await refused.json())["message"]
+    prod = settings.model_copy(update={"env": "prod", "webhook_allowed_ports": (80, 443, 8443)})
+    dispatcher = Dispatcher(None, prod, SecretBox(prod, "webhook-secrets"), client=None)
+    # At send time (an IP literal, refused before any connection): the port passes and
+    # the address is what is refused.
+    for url, why in (("http://127.0.0.1:8443/h", "127.0.0.1 is not a public address"),
+                     ("http://127.0.0.1:8080/h", "port 8080 is not allowed")):
+        result = await dispatcher._send({"body": b"{}", "url": url}, None)
+        assert result.error.startswith("address not allowed") and why in result.error, url
+
+
 async def test_tenants_see_only_their_own_endpoints(settings, tmp_path, merchant):
     admin = await make_company_admin(settings)
     ours = await make_merchant(settings, admin)

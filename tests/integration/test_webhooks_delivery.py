@@ -361,7 +361,7 @@ class _SenderThatDied:
 
     lease_seconds = 1.5
 
-    def reserve(self, endpoint_id: str) -> bool:
+    def reserve(self, endpoint_id: str, merchant_id: int) -> bool:
         return True
 
     def unreserve(self, rows: list) -> None:
@@ -393,3 +393,44 @@ async def test_a_delivery_born_leased_to_a_sender_that_died_is_sent_when_its_lea
     assert waited >= 1.4  # not before the lease ran out: nobody else sent it meanwhile
     assert receiver.attempts[str(event.id)] == 1
     assert delivery["attempts"] == 2  # the lost first attempt counts
+
+
+async def test_a_retry_after_of_non_ascii_digits_is_retried_on_the_schedule(
+        settings, tmp_path, emit, verifier, merchant):
+    """Found by review: `Retry-After: ²` passed str.isdigit() and float() raised inside
+    the send, so the delivery sat leased until its lease ran out."""
+    receiver = Receiver(verifier, fail_first=0)
+    original = receiver.handle
+
+    async def superscript_first(request):
+        if not receiver.attempts[request.headers.get("webhook-id", "?")]:
+            receiver.attempts[request.headers["webhook-id"]] += 1
+            return web.Response(status=503, headers={"Retry-After": "\u00b2"})
+        return await original(request)
+    receiver.handle = superscript_first
+    await receiver.start()
+    try:
+        async with notifier(settings, tmp_path) as client:
+            await register(client, merchant, settings, receiver)
+            first = await emit("payment.completed", payment(1), merchant)
+            # The schedule's next attempt is 0.2 s later; the lease (the timeout plus
+            # 30 s) is far longer than this wait.
+            await poll_until(lambda: str(first.id) in receiver.events, timeout=10,
+                             what="the retry after the 503")
+            later = await emit("payment.completed", payment(2), merchant)
+            await poll_until(lambda: str(later.id) in receiver.events, timeout=10,
+                             what="the dispatcher still sending")
+
+            async def recorded():
+                log = await client.get(f"/api/v2/webhooks/deliveries?eventId={first.id}",
+                                       headers=merchant.headers(settings))
+                found = (await log.json())["result"]["deliveries"]
+                return found if found and found[0]["status"] == "succeeded" else None
+            [delivery] = await poll_until(recorded, what="the success recorded")
+            detail = await (await client.get(
+                f"/api/v2/webhooks/deliveries/{delivery['deliveryId']}",
+                headers=merchant.headers(settings))).json()
+    finally:
+        await receiver.stop()
+    codes = [a["statusCode"] for a in detail["result"]["attemptLog"]]
+    assert codes[0] == 503 and codes[-1] == 200

@@ -125,11 +125,23 @@ def test_a_tampered_body_or_replayed_old_timestamp_is_refused_by_the_library():
         Webhook(secret).verify(b'{"a":1}', stale)
 
 
-def test_payload_has_the_seed_shape_and_the_event_id():
+def test_payload_has_the_seed_shape_the_event_id_and_the_mode():
     body = domain.payload(event_id="e1", event_type="payment.completed",
-                          occurred_at=datetime(2022, 1, 1, tzinfo=UTC), data={"paymentId": "p"})
+                          occurred_at=datetime(2022, 1, 1, tzinfo=UTC), data={"paymentId": "p"},
+                          livemode=False)
+    # livemode is added after the seed's keys, which keep their order.
     assert body == (b'{"id":"e1","event":"payment.completed","timestamp":"1640995200",'
-                    b'"data":{"paymentId":"p"}}')
+                    b'"data":{"paymentId":"p"},"livemode":false}')
+    live = domain.payload(event_id="e1", event_type="payment.completed",
+                          occurred_at=datetime(2022, 1, 1, tzinfo=UTC), data={}, livemode=True)
+    assert live.endswith(b',"livemode":true}')
+
+
+@pytest.mark.parametrize("data,live", [({"livemode": True}, True), ({"livemode": False}, False),
+                                       ({}, False), ({"livemode": "true"}, False),
+                                       ({"livemode": 1}, False)])
+def test_an_events_mode_is_its_data_livemode_and_absent_means_test(data, live):
+    assert domain.event_livemode(data) is live
 
 
 @pytest.mark.parametrize("attempt,delay", [(1, 5), (2, 300), (3, 1800), (7, 36000)])
@@ -166,6 +178,13 @@ def test_retry_after_reads_seconds_and_http_dates():
     assert domain.parse_retry_after("Thu, 01 Jan 2026 00:01:00 GMT", NOW) == 60
     assert domain.parse_retry_after("soon", NOW) is None
     assert domain.parse_retry_after("999999999", NOW) == domain.RETRY_AFTER_CAP
+
+
+@pytest.mark.parametrize("value", ["\u00b2", "\u0661\u0662", "\uff11"])
+def test_retry_after_of_digits_other_than_ascii_is_ignored(value):
+    # str.isdigit() says yes to them and float() raises: found by review.
+    assert value.isdigit()
+    assert domain.parse_retry_after(value, NOW) is None
 
 
 def test_an_endpoint_failing_longer_than_the_limit_is_disabled():
