@@ -27,7 +27,9 @@ def merchant_caller(request: web.Request) -> tuple[Principal, int, int]:
 
 
 def scopes(who: Principal) -> dict:
-    return {"company_id": company_scope(who), "merchant_id": merchant_scope(who)}
+    """The caller's tenant and mode: another tenant's or mode's object is not found."""
+    return {"company_id": company_scope(who), "merchant_id": merchant_scope(who),
+            "livemode": who.livemode}
 
 
 async def merchant_name(request: web.Request, merchant_id: int) -> str:
@@ -47,17 +49,17 @@ def render_plan(row) -> dict:
     return {"planId": row["plan_id"], "name": row["name"], "amount": str(int(row["amount"])),
             "currency": row["currency"], "interval": row["interval"],
             "intervalCount": row["interval_count"], "features": row["features"],
-            "createdAt": domain.epoch(row["created_at"])}
+            "livemode": row["livemode"], "createdAt": domain.epoch(row["created_at"])}
 
 
 async def create_plan(request: web.Request) -> web.Response:
-    _, company_id, merchant_id = merchant_caller(request)
+    who, company_id, merchant_id = merchant_caller(request)
     body = await read_json(request, domain.CreatePlan)
     money = parse_minor_string(body.amount, body.currency)
     async with request.app[POOL].acquire() as conn:
         row = await store.insert_plan(
             conn, plan_id=domain.new_id("plan"), company_id=company_id,
-            merchant_id=merchant_id, name=body.name, amount=money.minor,
+            merchant_id=merchant_id, livemode=who.livemode, name=body.name, amount=money.minor,
             currency=money.currency.code, interval=body.interval,
             interval_count=body.interval_count, features=body.features)
     return ok(Family.NORPAY, render_plan(row), status=201)
@@ -85,12 +87,13 @@ async def list_plans(request: web.Request) -> web.Response:
 # Subscriptions ----------------------------------------------------------------------------
 
 async def create_subscription(request: web.Request) -> web.Response:
-    _, company_id, merchant_id = merchant_caller(request)
+    who, company_id, merchant_id = merchant_caller(request)
     body = await read_json(request, domain.CreateSubscription)
     try:
         async with uow(request.app) as work:
+            # Only a plan of the caller's mode: a subscription takes its plan's mode.
             plan = await store.plan(work.conn, body.plan_id, company_id=company_id,
-                                    merchant_id=merchant_id)
+                                    merchant_id=merchant_id, livemode=who.livemode)
             if plan is None:
                 raise ApiError(Errors.NOT_FOUND, resource="Plan")
             row = await subscriptions.create(work, plan=plan, body=body, now=now(request.app))

@@ -22,6 +22,9 @@ from shared.settings import Settings
 API_MODULES = [api, invoices_api, ledger_api]
 
 
+_MAX_EPOCH = 2**37  # year 6325: fromtimestamp() of more overflows (a 500)
+
+
 async def run_tick(request: web.Request) -> web.Response:
     """Internal: run one scheduler round now, optionally at `{"now": unix}` when the
     service runs with a settable clock (tests; never routed by the gateway)."""
@@ -30,7 +33,8 @@ async def run_tick(request: web.Request) -> web.Response:
     body = await read_json(request)
     at = body.get("now")
     if at is not None:
-        if not isinstance(at, int) or not hasattr(request.app[CLOCK], "set"):
+        if not isinstance(at, int) or not 0 <= at <= _MAX_EPOCH \
+                or not hasattr(request.app[CLOCK], "set"):
             raise ApiError(Errors.VALIDATION, field="now",
                            detail="now: Unix seconds, only with a settable clock")
         request.app[CLOCK].set(datetime.fromtimestamp(at, UTC))

@@ -24,11 +24,12 @@ from __future__ import annotations
 import calendar
 import re
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation, localcontext
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from shared import jsontext
 from shared.crypto import base62
 from shared.money import MajorInput, MinorInput
 
@@ -99,17 +100,26 @@ def period_boundary(anchor: datetime, interval: str, count: int, n: int) -> date
 
 # Tax ----------------------------------------------------------------------------------
 
+_MAX_PERCENT_TEXT = 64  # "15.5"; a longer string is no percentage (and costs to convert)
+
+
 def percent_to_ppm(value: Decimal | int | str) -> int:
     """"15" or "15.5" percent -> parts per million of the amount (150000, 155000)."""
+    if isinstance(value, str) and len(value) > _MAX_PERCENT_TEXT:
+        raise ValueError("must be a number of percent, such as 15 or 15.5")
     try:
         number = Decimal(str(value))
     except InvalidOperation:
         raise ValueError("must be a number of percent, such as 15 or 15.5") from None
     if not number.is_finite() or number < 0 or number > 100:
         raise ValueError("must be between 0 and 100")
-    ppm = number * 10000
-    if ppm != ppm.to_integral_value():
+    if not jsontext.in_range(number):  # 1e-999999999: the context would round it to 0
         raise ValueError("at most 4 decimals")
+    with localcontext() as ctx:
+        ctx.prec = 200  # exact for any number in range (at most 78 digits)
+        ppm = number * 10000
+        if ppm != ppm.to_integral_value():
+            raise ValueError("at most 4 decimals")
     return int(ppm)
 
 

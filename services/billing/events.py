@@ -2,12 +2,16 @@
 
 Each event, in the consumer's one transaction with its inbox row (so exactly once):
 updates the dashboard's payment projection and customers, posts its ledger
-transactions, and settles the invoice a completed payment was for.
+transactions, and settles the invoice a completed payment was for. All of it in the
+payment's mode (`data.livemode`; absent means test): a test payment never reaches a
+live book, projection or invoice.
 """
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ValidationError
+from dataclasses import dataclass
+
+from pydantic import BaseModel, StrictBool, ValidationError
 
 from services.billing import invoices, ledger, ledger_store, projections, store, subscriptions
 from shared.events import Event, PermanentError, UnitOfWork, bind_event, handles_batches
@@ -22,12 +26,24 @@ class PaymentData(BaseModel):
     amount: str
     currency: str
     status: str
+    livemode: StrictBool = False  # "yes" or 1 is no mode: refused, never guessed
 
 
-def _checked(event: Event) -> tuple[dict, int, int]:
+@dataclass(frozen=True)
+class Payment:
+    """One payment event's data and whose books it belongs to."""
+    event: Event
+    data: dict
+    company_id: int
+    merchant_id: int
+    livemode: bool
+
+
+def _checked(event: Event) -> Payment:
     try:
-        PaymentData.model_validate(event.data)
-        return event.data, int(event.company_id or ""), int(event.merchant_id or "")
+        parsed = PaymentData.model_validate(event.data)
+        return Payment(event, event.data, int(event.company_id or ""),
+                       int(event.merchant_id or ""), parsed.livemode)
     except (ValidationError, ValueError) as exc:
         raise PermanentError(f"invalid {event.type} data: {exc}") from exc
 
@@ -37,39 +53,40 @@ def payment_handlers(settings: Settings, clock):
         """A batch in order: the projections of all of them in one statement each,
         the completions' postings in one more, then each refund's postings and the
         invoices completions pay."""
-        checked = [(event, *_checked(event)) for event in events]
+        checked = [_checked(event) for event in events]
         rows = []
-        for event, data, company_id, merchant_id in checked:
-            kind, product = ledger.product_of(data)
+        for p in checked:
+            kind, product = ledger.product_of(p.data)
             rows.append(projections.payment_row(
-                data=data, company_id=company_id, merchant_id=merchant_id, kind=kind,
-                product=product, at=event.occurred_at))
+                data=p.data, company_id=p.company_id, merchant_id=p.merchant_id,
+                livemode=p.livemode, kind=kind, product=product, at=p.event.occurred_at))
         await projections.upsert_payments(uow.conn, rows)
         await projections.see_customers(uow.conn, projections.customers_of(rows))
         # Every completion's postings in one statement (a refund's depend on what was
         # refunded before it, so refunds post one by one, after them and in order).
         await ledger_store.post_many(uow.conn, [
-            ledger_store.Post(posting, company_id, merchant_id, event.id,
-                              at=event.occurred_at)
-            for event, data, company_id, merchant_id in checked
-            if event.type == "payment.completed"
-            for posting in ledger.payment_completed(data)])
-        for event, data, company_id, merchant_id in checked:
-            if event.type not in ("payment.completed", "payment.refunded"):
+            ledger_store.Post(posting, p.company_id, p.merchant_id, p.event.id,
+                              at=p.event.occurred_at, livemode=p.livemode)
+            for p in checked if p.event.type == "payment.completed"
+            for posting in ledger.payment_completed(p.data)])
+        for p in checked:
+            if p.event.type not in ("payment.completed", "payment.refunded"):
                 continue
-            bind_event(event)
-            if event.type == "payment.completed":
-                await _completed(event, uow, data, company_id, merchant_id)
+            bind_event(p.event)
+            if p.event.type == "payment.completed":
+                await _completed(uow, p)
             else:
-                await _refunded(event, uow, data, company_id, merchant_id)
+                await _refunded(uow, p)
 
-    async def _completed(event, uow, data, company_id, merchant_id) -> None:
+    async def _completed(uow: UnitOfWork, p: Payment) -> None:
         """What else a completion does once posted: the invoice it pays."""
+        data = p.data
         invoice_id = (data.get("metadata") or {}).get("invoiceId")
         if not invoice_id or data.get("origin") != "billing":
             return  # only the payments billing made for its invoices pay them
-        row = await store.invoice(uow.conn, str(invoice_id), company_id=company_id,
-                                  merchant_id=merchant_id)
+        # ...and only an invoice of the payment's own mode
+        row = await store.invoice(uow.conn, str(invoice_id), company_id=p.company_id,
+                                  merchant_id=p.merchant_id, livemode=p.livemode)
         if row is None or int(data["amount"]) != int(row["total"]) \
                 or data["currency"] != row["currency"]:
             return
@@ -78,13 +95,13 @@ def payment_handlers(settings: Settings, clock):
         if paid is not None:
             await subscriptions.invoice_paid(uow, paid, now=clock.now())
 
-    async def _refunded(event, uow, data, company_id, merchant_id) -> None:
-        posted = await projections.refund_posted(uow.conn, data["paymentId"])
-        for posting in ledger.payment_refunded(data, posted):
-            await ledger_store.post(uow.conn, posting, company_id=company_id,
-                                    merchant_id=merchant_id, event_id=event.id,
-                                    at=event.occurred_at)
-            await projections.set_refund_posted(uow.conn, data["paymentId"],
+    async def _refunded(uow: UnitOfWork, p: Payment) -> None:
+        posted = await projections.refund_posted(uow.conn, p.data["paymentId"])
+        for posting in ledger.payment_refunded(p.data, posted):
+            await ledger_store.post(uow.conn, posting, company_id=p.company_id,
+                                    merchant_id=p.merchant_id, livemode=p.livemode,
+                                    event_id=p.event.id, at=p.event.occurred_at)
+            await projections.set_refund_posted(uow.conn, p.data["paymentId"],
                                                 posted + posting.lines[0].amount)
 
     on_payment = handles_batches(on_payments)

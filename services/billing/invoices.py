@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import base64
-from datetime import datetime
+import math
+from datetime import datetime, timedelta
+from typing import NoReturn
 
 from services.billing import domain, pdf, store
 from shared.events import UnitOfWork
 from shared.http.errors import ApiError, Errors
-from shared.money import parse_minor_string
+from shared.money import MAX_MINOR, parse_minor_string
 from shared.settings import Settings
 
 
@@ -29,6 +31,7 @@ def render(row, settings: Settings) -> dict:
         "paymentId": row["payment_id"], "subscriptionId": None,
         "createdAt": domain.epoch(row["created_at"]), "sentAt": domain.epoch(row["sent_at"]),
         "paidAt": domain.epoch(row["paid_at"]), "voidedAt": domain.epoch(row["voided_at"]),
+        "livemode": row["livemode"],
     }
 
 
@@ -36,7 +39,7 @@ def event_data(row, settings: Settings) -> dict:
     data = render(row, settings)
     return {k: data[k] for k in ("invoiceId", "invoiceNumber", "status", "subtotal", "tax",
                                  "total", "currency", "dueDate", "pdfUrl", "paymentUrl",
-                                 "paymentId", "paidAt")}
+                                 "paymentId", "paidAt", "livemode")}
 
 
 def ids(row) -> dict:
@@ -52,6 +55,8 @@ def price_lines(body: domain.CreateInvoice, rates: dict[str, int],
         unit = parse_minor_string(item.unit_price, body.currency,
                                   f"items[{i}].unitPrice").minor
         amount = unit * item.quantity
+        if amount > MAX_MINOR:  # NUMERIC(78,0) holds no more; checkout would refuse it
+            raise ValueError(f"items[{i}]: quantity x unitPrice is too large")
         if item.amount is not None and parse_minor_string(
                 item.amount, body.currency, f"items[{i}].amount").minor != amount:
             raise ValueError(f"items[{i}].amount: must be quantity x unitPrice ({amount})")
@@ -66,21 +71,24 @@ def price_lines(body: domain.CreateInvoice, rates: dict[str, int],
                       "tax": str(line_tax)})
         subtotal += amount
         tax += line_tax
+    if subtotal + tax > MAX_MINOR:
+        raise ValueError("items: the invoice's total is too large")
     return lines, subtotal, tax
 
 
 async def create(uow: UnitOfWork, settings: Settings, *, now: datetime, invoice_id: str,
-                 company_id: int, merchant_id: int, status: str, customer: dict,
+                 company_id: int, merchant_id: int, livemode: bool, status: str, customer: dict,
                  lines: list[dict], currency: str, subtotal: int, tax: int, due: datetime,
                  notes: str | None = None, payment: dict | None = None,
                  subscription_pk: int | None = None, period: tuple | None = None,
                  next_attempt_at: datetime | None = None):
-    number = await store.next_invoice_number(uow.conn, company_id, now.year)
+    number = await store.next_invoice_number(uow.conn, company_id, livemode, now.year)
     row = await store.insert_invoice(
         uow.conn, invoice_id=invoice_id, invoice_number=domain.invoice_number(now.year, number),
-        company_id=company_id, merchant_id=merchant_id, status=status, customer=customer,
-        items=lines, currency=currency, subtotal=subtotal, tax=tax, total=subtotal + tax,
-        due_date=due, notes=notes, payment_id=(payment or {}).get("paymentId"),
+        company_id=company_id, merchant_id=merchant_id, livemode=livemode, status=status,
+        customer=customer, items=lines, currency=currency, subtotal=subtotal, tax=tax,
+        total=subtotal + tax, due_date=due, notes=notes,
+        payment_id=(payment or {}).get("paymentId"),
         payment_url=(payment or {}).get("checkoutUrl"), subscription_pk=subscription_pk,
         period_start=period[0] if period else None, period_end=period[1] if period else None,
         next_attempt_at=next_attempt_at, now=now)
@@ -95,6 +103,7 @@ async def send(uow: UnitOfWork, settings: Settings, row, *, now: datetime, merch
     email = (row["customer"] or {}).get("email")
     if not email:
         raise ApiError(Errors.CONFLICT, detail="This invoice has no customer e-mail address")
+    await take_send(uow, settings, row, email, now=now)
     changes: dict = {"sent_at": now}
     if row["status"] == "draft":
         domain.check_invoice("draft", "open")
@@ -115,6 +124,41 @@ async def send(uow: UnitOfWork, settings: Settings, row, *, now: datetime, merch
                          "content_base64": base64.b64encode(document).decode()}]},
         **ids(row))
     return row, email
+
+
+SEND_WINDOW = timedelta(hours=1)
+
+
+async def take_send(uow: UnitOfWork, settings: Settings, row, email: str, *,
+                    now: datetime) -> None:
+    """Count one e-mail of the invoice (locked by the caller) to `email`, or 429 when the
+    invoice, or the merchant's mail to that recipient, used up its hour: the address is
+    the customer's, set at create, but a merchant could still mail it without end."""
+    recipient = email.strip().lower()
+    await store.lock_invoice_recipient(uow.conn, row["merchant_id"], recipient)
+    since = now - SEND_WINDOW
+    per_invoice = settings.invoice_sends_per_hour
+    per_recipient = settings.invoice_recipient_sends_per_hour
+    seen = await store.invoice_sends_since(
+        uow.conn, invoice_pk=row["id"], merchant_id=row["merchant_id"], recipient=recipient,
+        since=since, invoice_limit=per_invoice, recipient_limit=per_recipient)
+    if seen["invoice_sends"] >= per_invoice:
+        _too_many(f"This invoice was sent {seen['invoice_sends']} times in the last hour "
+                  f"(at most {per_invoice})", seen["invoice_frees_at"], now)
+    if seen["recipient_sends"] >= per_recipient:
+        _too_many(f"This merchant sent {seen['recipient_sends']} invoices to {email} in "
+                  f"the last hour (at most {per_recipient})", seen["recipient_frees_at"],
+                  now)
+    await store.record_invoice_send(uow.conn, invoice_pk=row["id"],
+                                    merchant_id=row["merchant_id"], recipient=recipient,
+                                    now=now, since=since)
+
+
+def _too_many(detail: str, frees_at: datetime | None, now: datetime) -> NoReturn:
+    wait = (frees_at + SEND_WINDOW - now).total_seconds() if frees_at else 1
+    seconds = max(1, math.ceil(wait))
+    raise ApiError(Errors.INVOICE_SENDS_RATE_LIMITED, detail=detail, seconds=seconds,
+                   headers={"Retry-After": str(seconds)})
 
 
 async def void(uow: UnitOfWork, settings: Settings, row, *, now: datetime):

@@ -23,7 +23,7 @@ def _render(request: web.Request, row) -> dict:
 
 
 async def create_invoice(request: web.Request) -> web.Response:
-    _, company_id, merchant_id = merchant_caller(request)
+    who, company_id, merchant_id = merchant_caller(request)
     body = await read_json(request, domain.CreateInvoice)
     async with request.app[POOL].acquire() as conn:
         rates = await store.tax_rates(conn, merchant_id)
@@ -38,16 +38,18 @@ async def create_invoice(request: web.Request) -> web.Response:
     clock = now(request.app)
     invoice_id = domain.new_id("inv")
     # The hosted payment first (outside the transaction that takes the number, so a
-    # slow checkout never holds the company's counter); its link lasts until due.
+    # slow checkout never holds the company's counter); its link lasts until due, and
+    # it is made in the invoice's mode.
     payment = await collect.hosted_payment(
-        request.app, merchant_id=merchant_id, amount=subtotal + tax,
+        request.app, merchant_id=merchant_id, livemode=who.livemode, amount=subtotal + tax,
         currency=body.currency.upper(), description=f"Invoice for {body.customer.name}",
         metadata={"invoiceId": invoice_id, "customerId": body.customer.email},
         expires_at=max(body.due(), clock + timedelta(hours=1)))
     async with uow(request.app) as work:
         row = await invoices.create(
             work, request.app[SETTINGS], now=clock, invoice_id=invoice_id,
-            company_id=company_id, merchant_id=merchant_id, status="draft",
+            company_id=company_id, merchant_id=merchant_id, livemode=who.livemode,
+            status="draft",
             customer=body.customer.model_dump(exclude_none=True), lines=lines,
             currency=body.currency.upper(), subtotal=subtotal, tax=tax, due=body.due(),
             notes=body.notes, payment=payment)

@@ -1,5 +1,6 @@
 """NorLedger routes (/api/v2/ledger): entries, balances, trial balance, reversals,
-the settlement report; and the merchant dashboard (/api/v2/merchants/dashboard)."""
+the settlement report; and the merchant dashboard (/api/v2/merchants/dashboard).
+Each reads the book of the caller's mode only (docs/modes.md)."""
 
 from __future__ import annotations
 
@@ -52,7 +53,7 @@ def _entry(row) -> dict:
             "amount": str(amount), "currency": row["currency"],
             "display": ledger.describe(row["direction"], row["name"], amount, row["currency"]),
             "reverses": row["reverses"], "merchantId": row["merchant_id"],
-            "postedAt": str(int(row["posted_at"].timestamp()))}
+            "livemode": row["livemode"], "postedAt": str(int(row["posted_at"].timestamp()))}
 
 
 async def list_entries(request: web.Request) -> web.Response:
@@ -61,7 +62,7 @@ async def list_entries(request: web.Request) -> web.Response:
     page = page_of(request, default_per_page=50)
     async with request.app[POOL].acquire() as conn:
         rows, total = await ledger_store.entries(
-            conn, company_id=company, merchant_id=merchant,
+            conn, company_id=company, merchant_id=merchant, livemode=who.livemode,
             reference_type=query_text(request, "referenceType", max_length=50),
             reference_id=query_text(request, "referenceId", max_length=100),
             account_code=query_text(request, "account", max_length=100),
@@ -74,7 +75,7 @@ def _account(row) -> dict:
     debits, credits = int(row["debits"]), int(row["credits"])
     return {"account": row["code"], "name": row["name"], "type": row["type"],
             "currency": row["currency"], "merchantId": row["merchant_id"],
-            "debits": str(debits), "credits": str(credits),
+            "livemode": row["livemode"], "debits": str(debits), "credits": str(credits),
             "balance": str(ledger.balance(row["type"], debits, credits))}
 
 
@@ -82,7 +83,8 @@ async def list_accounts(request: web.Request) -> web.Response:
     who = require(request, allow_keys=True)
     company, merchant = tenant(request, who)
     async with request.app[POOL].acquire() as conn:
-        rows = await ledger_store.accounts(conn, company_id=company, merchant_id=merchant)
+        rows = await ledger_store.accounts(conn, company_id=company, merchant_id=merchant,
+                                           livemode=who.livemode)
     return ok(Family.NORPAY, [_account(r) for r in rows])
 
 
@@ -92,7 +94,8 @@ async def trial_balance(request: web.Request) -> web.Response:
     who = require(request, allow_keys=True)
     company, merchant = tenant(request, who)
     async with request.app[POOL].acquire() as conn:
-        rows = await ledger_store.accounts(conn, company_id=company, merchant_id=merchant)
+        rows = await ledger_store.accounts(conn, company_id=company, merchant_id=merchant,
+                                           livemode=who.livemode)
     out: dict[str, dict] = {}
     for row in rows:
         net = int(row["debits"]) - int(row["credits"])
@@ -109,7 +112,7 @@ async def trial_balance(request: web.Request) -> web.Response:
         book["totalDebits"], book["totalCredits"] = str(book["totalDebits"]), \
             str(book["totalCredits"])
         books.append(book)
-    return ok(Family.NORPAY, {"currencies": books,
+    return ok(Family.NORPAY, {"currencies": books, "livemode": who.livemode,
                               "balanced": all(b["balanced"] for b in books)})
 
 
@@ -119,7 +122,7 @@ async def reverse(request: web.Request) -> web.Response:
     async with uow(request.app) as work:
         original = await ledger_store.transaction(
             work.conn, request.match_info["transactionId"], company_id=company_scope(who),
-            merchant_id=None)
+            merchant_id=None, livemode=who.livemode)
         if original is None:
             raise ApiError(Errors.NOT_FOUND, resource="Ledger transaction")
         if original["reverses"] is not None or await ledger_store.is_reversed(
@@ -132,14 +135,14 @@ async def reverse(request: web.Request) -> web.Response:
         tx_id = await ledger_store.post(
             work.conn, ledger.reversal(posting, original["transaction_id"]),
             company_id=original["company_id"], merchant_id=original["merchant_id"],
-            reverses=original["id"])
+            livemode=original["livemode"], reverses=original["id"])
         work.emit("ledger.transaction_reversed", {
             "transactionId": tx_id, "reverses": original["transaction_id"],
             "referenceType": original["reference_type"],
-            "referenceId": original["reference_id"]},
+            "referenceId": original["reference_id"], "livemode": original["livemode"]},
             company_id=str(original["company_id"]), merchant_id=str(original["merchant_id"]))
-    return ok(Family.NORPAY, {"transactionId": tx_id, "reverses": original["transaction_id"]},
-              status=201)
+    return ok(Family.NORPAY, {"transactionId": tx_id, "reverses": original["transaction_id"],
+                              "livemode": original["livemode"]}, status=201)
 
 
 # Periods --------------------------------------------------------------------------------
@@ -177,7 +180,8 @@ async def dashboard(request: web.Request) -> web.Response:
     since = period_start(_period(request), now(request.app))
     async with request.app[POOL].acquire() as conn:
         d = await projections.dashboard(conn, company_id=company, merchant_id=merchant,
-                                        since=since, currency=_currency(request))
+                                        livemode=who.livemode, since=since,
+                                        currency=_currency(request))
     counts, subs = d["counts"], d["subscriptions"]
     return ok(Family.NORPAY, {
         "revenue": {k: _units(d["revenue"][k]) for k in ("total", "payments", "subscriptions")},
@@ -191,7 +195,7 @@ async def dashboard(request: web.Request) -> web.Response:
         "topProducts": [{"name": r["product"], "revenue": _units(r["revenue"]),
                          "count": r["n"]} for r in d["top"]],
         "period": request.query.get("period", "month"), "since": str(int(since.timestamp())),
-        "currency": _currency(request),
+        "currency": _currency(request), "livemode": who.livemode,
     })
 
 
@@ -224,13 +228,12 @@ async def settlement(request: web.Request) -> web.Response:
     if fmt not in ("json", "csv"):
         raise ApiError(Errors.VALIDATION, field="format", detail="format: json or csv")
     async with request.app[POOL].acquire() as conn:
-        if company is not None and not await conn.fetchval(
-                "SELECT true FROM ledger_accounts WHERE merchant_id = $1 AND company_id = $2 "
-                "LIMIT 1", merchant, company):
+        if company is not None and not await ledger_store.merchant_of_company(
+                conn, merchant, company):
             rows = []  # another company's merchant reads as one with no activity
         else:
-            rows = await ledger_store.settlement(conn, merchant_id=merchant, start=start,
-                                                 end=end)
+            rows = await ledger_store.settlement(conn, merchant_id=merchant,
+                                                 livemode=who.livemode, start=start, end=end)
     report = [{
         "merchantId": merchant, "currency": r["currency"],
         "periodStart": str(int(start.timestamp())), "periodEnd": str(int(end.timestamp())),
@@ -246,7 +249,8 @@ async def settlement(request: web.Request) -> web.Response:
         return web.Response(text=out.getvalue(), content_type="text/csv", headers={
             "Content-Disposition": f'attachment; filename="settlement-{merchant}.csv"'})
     return ok(Family.NORPAY, {"merchantId": merchant, "periodStart": str(int(start.timestamp())),
-                              "periodEnd": str(int(end.timestamp())), "currencies": report})
+                              "periodEnd": str(int(end.timestamp())), "livemode": who.livemode,
+                              "currencies": report})
 
 
 def setup_routes(app: web.Application) -> None:

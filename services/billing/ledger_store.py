@@ -1,9 +1,13 @@
-"""SQL of the ledger: accounts, immutable transactions and entries, reports."""
+"""SQL of the ledger: accounts, immutable transactions and entries, reports.
+
+Each merchant keeps two books, test and live (docs/modes.md): an account is keyed by
+(merchant, mode, code, currency), a transaction posts only to accounts of its mode, and
+every read takes the caller's mode."""
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from datetime import datetime
 
 import asyncpg
@@ -15,62 +19,68 @@ from shared.db import snapshot
 _POST = """
 WITH t AS (
     SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::text[],
-                         $6::text[], $7::text[], $8::uuid[], $9::bigint[], $10::timestamptz[])
+                         $6::text[], $7::text[], $8::uuid[], $9::bigint[], $10::timestamptz[],
+                         $17::boolean[])
         WITH ORDINALITY AS t(transaction_id, company_id, merchant_id, reference_type,
                              reference_id, description, currency, event_id, reverses,
-                             posted_at, tn)),
+                             posted_at, livemode, tn)),
 lines AS (
     SELECT * FROM unnest($11::bigint[], $12::text[], $13::text[], $14::text[], $15::text[],
                          $16::numeric[])
         WITH ORDINALITY AS l(tn, code, name, type, direction, amount, n)),
 accounts AS (
     -- Creates the postings' accounts when new and adds to their running totals, in
-    -- one upsert; rows in (merchant, code, currency) order, so concurrent postings
-    -- lock them in one order.
-    INSERT INTO ledger_accounts AS a (company_id, merchant_id, code, name, type, currency,
-                                      debits, credits)
-    SELECT min(t.company_id), t.merchant_id, l.code, min(l.name), min(l.type), t.currency,
+    -- one upsert; rows in (merchant, mode, code, currency) order, so concurrent
+    -- postings lock them in one order.
+    INSERT INTO ledger_accounts AS a (company_id, merchant_id, livemode, code, name, type,
+                                      currency, debits, credits)
+    SELECT min(t.company_id), t.merchant_id, t.livemode, l.code, min(l.name), min(l.type),
+           t.currency,
            coalesce(sum(l.amount) FILTER (WHERE l.direction = 'debit'), 0),
            coalesce(sum(l.amount) FILTER (WHERE l.direction = 'credit'), 0)
       FROM lines l JOIN t USING (tn)
-     GROUP BY t.merchant_id, l.code, t.currency
-     ORDER BY t.merchant_id, l.code, t.currency
-    ON CONFLICT (merchant_id, code, currency) DO UPDATE
+     GROUP BY t.merchant_id, t.livemode, l.code, t.currency
+     ORDER BY t.merchant_id, t.livemode, l.code, t.currency
+    ON CONFLICT (merchant_id, livemode, code, currency) DO UPDATE
        SET debits = a.debits + EXCLUDED.debits, credits = a.credits + EXCLUDED.credits
-    RETURNING a.id, a.merchant_id, a.code, a.currency),
+    RETURNING a.id, a.merchant_id, a.livemode, a.code, a.currency),
 tx AS (
-    INSERT INTO ledger_transactions (transaction_id, company_id, merchant_id,
+    INSERT INTO ledger_transactions (transaction_id, company_id, merchant_id, livemode,
         reference_type, reference_id, description, currency, event_id, reverses, posted_at)
-    SELECT transaction_id, company_id, merchant_id, reference_type, reference_id,
+    SELECT transaction_id, company_id, merchant_id, livemode, reference_type, reference_id,
            description, currency, event_id, reverses, COALESCE(posted_at, now())
       FROM t ORDER BY tn
     RETURNING id, transaction_id)
 INSERT INTO ledger_entries (transaction_pk, account_pk, direction, amount)
 SELECT tx.id, a.id, l.direction, l.amount
   FROM lines l JOIN t USING (tn) JOIN tx USING (transaction_id)
-  JOIN accounts a ON a.merchant_id = t.merchant_id AND a.code = l.code
-                 AND a.currency = t.currency
+  JOIN accounts a ON a.merchant_id = t.merchant_id AND a.livemode = t.livemode
+                 AND a.code = l.code AND a.currency = t.currency
  ORDER BY l.n"""
 
 
 @dataclass(frozen=True)
 class Post:
-    """One posting to write, with what it belongs to."""
+    """One posting to write, with what it belongs to: whose book, and which of its two
+    (`livemode`, always named: a posting never lands in a book by default)."""
     posting: Posting
     company_id: int
     merchant_id: int
     event_id: uuid.UUID | None = None
     reverses: int | None = None
     at: datetime | None = None
+    _: KW_ONLY
+    livemode: bool
 
 
 async def post(conn: asyncpg.Connection, posting: Posting, *, company_id: int,
-               merchant_id: int, event_id: uuid.UUID | None = None,
+               merchant_id: int, livemode: bool, event_id: uuid.UUID | None = None,
                reverses: int | None = None, at: datetime | None = None) -> str:
     """One balanced transaction, its entries, and the accounts' running totals: one
     statement (a unique violation, such as an event posted twice, leaves nothing)."""
     [transaction_id] = await post_many(conn, [Post(posting, company_id, merchant_id,
-                                                   event_id, reverses, at)])
+                                                   event_id, reverses, at,
+                                                   livemode=livemode)])
     return transaction_id
 
 
@@ -92,11 +102,15 @@ async def post_many(conn: asyncpg.Connection, posts: list[Post]) -> list[str]:
         [p.event_id for p in posts], [p.reverses for p in posts], [p.at for p in posts],
         [tn for tn, _ in lines], [ln.account.code for _, ln in lines],
         [ln.account.name for _, ln in lines], [ln.account.type for _, ln in lines],
-        [ln.direction for _, ln in lines], [ln.amount for _, ln in lines])
+        [ln.direction for _, ln in lines], [ln.amount for _, ln in lines],
+        [p.livemode for p in posts])
     return ids
 
 
-def _scope(where: list[str], args: list, company_id, merchant_id, prefix: str) -> None:
+def _scope(where: list[str], args: list, company_id, merchant_id, livemode: bool,
+           prefix: str) -> None:
+    args.append(livemode)
+    where.append(f"{prefix}livemode = ${len(args)}")
     if company_id is not None:
         args.append(company_id)
         where.append(f"{prefix}company_id = ${len(args)}")
@@ -105,11 +119,11 @@ def _scope(where: list[str], args: list, company_id, merchant_id, prefix: str) -
         where.append(f"{prefix}merchant_id = ${len(args)}")
 
 
-async def entries(conn, *, company_id, merchant_id, reference_type: str | None,
-                  reference_id: str | None, account_code: str | None, limit: int,
-                  offset: int):
+async def entries(conn, *, company_id, merchant_id, livemode: bool,
+                  reference_type: str | None, reference_id: str | None,
+                  account_code: str | None, limit: int, offset: int):
     where, args = ["true"], []
-    _scope(where, args, company_id, merchant_id, "t.")
+    _scope(where, args, company_id, merchant_id, livemode, "t.")
     for column, value in (("t.reference_type", reference_type),
                           ("t.reference_id", reference_id), ("a.code", account_code)):
         if value is not None:
@@ -122,16 +136,17 @@ async def entries(conn, *, company_id, merchant_id, reference_type: str | None,
         rows = await conn.fetch(
             f"""SELECT e.id, e.direction, e.amount, t.transaction_id, t.reference_type,
                        t.reference_id, t.description, t.currency, t.posted_at, t.merchant_id,
-                       a.code, a.name, r.transaction_id AS reverses
+                       t.livemode, a.code, a.name, r.transaction_id AS reverses
                 {sql.replace('WHERE', 'LEFT JOIN ledger_transactions r ON r.id = t.reverses WHERE',
                              1)}
                 ORDER BY t.id, e.id LIMIT {int(limit)} OFFSET {int(offset)}""", *args)
     return rows, total
 
 
-async def accounts(conn, *, company_id, merchant_id, currency: str | None = None):
+async def accounts(conn, *, company_id, merchant_id, livemode: bool,
+                   currency: str | None = None):
     where, args = ["true"], []
-    _scope(where, args, company_id, merchant_id, "")
+    _scope(where, args, company_id, merchant_id, livemode, "")
     if currency is not None:
         args.append(currency)
         where.append(f"currency = ${len(args)}")
@@ -139,9 +154,10 @@ async def accounts(conn, *, company_id, merchant_id, currency: str | None = None
                             "ORDER BY merchant_id, currency, code", *args)
 
 
-async def transaction(conn, transaction_id: str, *, company_id, merchant_id):
+async def transaction(conn, transaction_id: str, *, company_id, merchant_id,
+                      livemode: bool):
     where, args = ["transaction_id = $1"], [transaction_id]
-    _scope(where, args, company_id, merchant_id, "")
+    _scope(where, args, company_id, merchant_id, livemode, "")
     return await conn.fetchrow(
         f"SELECT * FROM ledger_transactions WHERE {' AND '.join(where)}", *args)
 
@@ -160,9 +176,18 @@ async def is_reversed(conn, tx_pk: int) -> bool:
         "SELECT true FROM ledger_transactions WHERE reverses = $1", tx_pk))
 
 
-async def settlement(conn, *, merchant_id: int, start: datetime, end: datetime):
-    """Per currency: the movement of the customer wallet by reference type in
-    [start, end); reversals carry their original's type, so they net out."""
+async def merchant_of_company(conn, merchant_id: int, company_id: int) -> bool:
+    """Whether the merchant has books under the company (in either mode)."""
+    return bool(await conn.fetchval(
+        "SELECT true FROM ledger_accounts WHERE merchant_id = $1 AND company_id = $2 LIMIT 1",
+        merchant_id, company_id))
+
+
+async def settlement(conn, *, merchant_id: int, livemode: bool, start: datetime,
+                     end: datetime):
+    """Per currency: the movement of the customer wallet of the merchant's book of one
+    mode by reference type in [start, end); reversals carry their original's type, so
+    they net out."""
     return await conn.fetch(
         """SELECT t.currency,
                   COALESCE(SUM(CASE WHEN t.reference_type = 'payment' THEN
@@ -181,5 +206,6 @@ async def settlement(conn, *, merchant_id: int, start: datetime, end: datetime):
              FROM ledger_transactions t
              JOIN ledger_entries e ON e.transaction_pk = t.id
              JOIN ledger_accounts a ON a.id = e.account_pk AND a.code = 'customer_wallet'
-            WHERE t.merchant_id = $1 AND t.posted_at >= $2 AND t.posted_at < $3
-            GROUP BY t.currency ORDER BY t.currency""", merchant_id, start, end)
+            WHERE t.merchant_id = $1 AND t.livemode = $4 AND t.posted_at >= $2
+              AND t.posted_at < $3
+            GROUP BY t.currency ORDER BY t.currency""", merchant_id, start, end, livemode)

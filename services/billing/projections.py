@@ -1,4 +1,5 @@
-"""SQL of billing's own projections of payment events, and the dashboard's queries."""
+"""SQL of billing's own projections of payment events, and the dashboard's queries.
+Each row belongs to one mode and the dashboard counts the caller's (docs/modes.md)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ STATUS_RANK = {"pending": 0, "processing": 1, "completed": 2, "failed": 2, "canc
                "refunded": 3}
 
 
-def payment_row(*, data: dict, company_id: int, merchant_id: int, kind: str, product: str,
-                at: datetime) -> tuple:
+def payment_row(*, data: dict, company_id: int, merchant_id: int, livemode: bool, kind: str,
+                product: str, at: datetime) -> tuple:
     """The projection's columns for one payment event (upsert_payments' rows)."""
     status = data["status"]
     customer = (data.get("metadata") or {}).get("customerId")
@@ -18,16 +19,17 @@ def payment_row(*, data: dict, company_id: int, merchant_id: int, kind: str, pro
             int(data["amount"]), data["currency"], int(data.get("charges") or 0),
             int(data.get("refundedAmount") or 0), kind, product[:200],
             str(customer)[:200] if customer else None, at,
-            at if status == "completed" else None)
+            at if status == "completed" else None, livemode)
 
 
-_ID, _STATUS, _RANK, _CHARGES, _REFUNDED, _CUSTOMER, _CREATED, _COMPLETED = \
-    0, 3, 4, 7, 8, 11, 12, 13
+_ID, _STATUS, _RANK, _CHARGES, _REFUNDED, _CUSTOMER, _CREATED, _COMPLETED, _LIVEMODE = \
+    0, 3, 4, 7, 8, 11, 12, 13, 14
 
 
 def customers_of(rows: list[tuple]) -> list[tuple]:
     """The customers payment_row()s name, as see_customers takes them."""
-    return [(r[1], r[2], r[_CUSTOMER], r[_CREATED]) for r in rows if r[_CUSTOMER]]
+    return [(r[1], r[2], r[_LIVEMODE], r[_CUSTOMER], r[_CREATED]) for r in rows
+            if r[_CUSTOMER]]
 
 
 def _merged(rows: list[tuple]) -> list[tuple]:
@@ -58,10 +60,11 @@ async def upsert_payments(conn, rows: list[tuple]) -> None:
     await conn.execute(
         """INSERT INTO payment_projection AS p (payment_id, company_id, merchant_id, status,
                status_rank, amount, currency, charges, refunded_amount, kind, product,
-               customer_id, created_at, completed_at)
+               customer_id, created_at, completed_at, livemode)
            SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[],
                $5::int[], $6::numeric[], $7::text[], $8::numeric[], $9::numeric[],
-               $10::text[], $11::text[], $12::text[], $13::timestamptz[], $14::timestamptz[])
+               $10::text[], $11::text[], $12::text[], $13::timestamptz[], $14::timestamptz[],
+               $15::boolean[])
            ON CONFLICT (payment_id) DO UPDATE SET
                status = CASE WHEN EXCLUDED.status_rank >= p.status_rank
                              THEN EXCLUDED.status ELSE p.status END,
@@ -85,25 +88,29 @@ async def set_refund_posted(conn, payment_id: str, value: int) -> None:
                        payment_id, value)
 
 
-async def see_customers(conn, rows: list[tuple[int, int, str, datetime]]) -> None:
-    """(company_id, merchant_id, customer_id, at): each customer's first sighting."""
-    first: dict[tuple[int, str], tuple] = {}
-    for company_id, merchant_id, customer_id, at in rows:
-        key = (merchant_id, customer_id[:200])
-        if key not in first or at < first[key][3]:
-            first[key] = (company_id, merchant_id, customer_id[:200], at)
+async def see_customers(conn, rows: list[tuple[int, int, bool, str, datetime]]) -> None:
+    """(company_id, merchant_id, livemode, customer_id, at): each customer's first
+    sighting in that mode."""
+    first: dict[tuple[int, bool, str], tuple] = {}
+    for company_id, merchant_id, livemode, customer_id, at in rows:
+        key = (merchant_id, livemode, customer_id[:200])
+        if key not in first or at < first[key][4]:
+            first[key] = (company_id, merchant_id, livemode, customer_id[:200], at)
     if not first:
         return
     await conn.execute(
-        """INSERT INTO customers (company_id, merchant_id, customer_id, first_seen_at)
-           SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::timestamptz[])
-           ON CONFLICT (merchant_id, customer_id) DO UPDATE
+        """INSERT INTO customers (company_id, merchant_id, livemode, customer_id,
+                                  first_seen_at)
+           SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::boolean[], $4::text[],
+                                $5::timestamptz[])
+           ON CONFLICT (merchant_id, livemode, customer_id) DO UPDATE
                SET first_seen_at = LEAST(customers.first_seen_at, EXCLUDED.first_seen_at)""",
         *zip(*first.values(), strict=True))
 
 
-def _where(company_id, merchant_id, args: list, prefix: str = "") -> str:
-    parts = ["true"]
+def _where(company_id, merchant_id, livemode: bool, args: list, prefix: str = "") -> str:
+    args.append(livemode)
+    parts = [f"{prefix}livemode = ${len(args)}"]
     if company_id is not None:
         args.append(company_id)
         parts.append(f"{prefix}company_id = ${len(args)}")
@@ -113,9 +120,10 @@ def _where(company_id, merchant_id, args: list, prefix: str = "") -> str:
     return " AND ".join(parts)
 
 
-async def dashboard(conn, *, company_id, merchant_id, since: datetime, currency: str) -> dict:
+async def dashboard(conn, *, company_id, merchant_id, livemode: bool, since: datetime,
+                    currency: str) -> dict:
     args: list = [since, currency]
-    scope = _where(company_id, merchant_id, args)
+    scope = _where(company_id, merchant_id, livemode, args)
     revenue = await conn.fetchrow(
         f"""SELECT COALESCE(SUM(amount - refunded_amount), 0) AS total,
                    COALESCE(SUM(amount - refunded_amount) FILTER (
@@ -135,11 +143,12 @@ async def dashboard(conn, *, company_id, merchant_id, since: datetime, currency:
     sargs: list = []
     subs = await conn.fetch(
         f"SELECT status, count(*) AS n FROM subscriptions WHERE "
-        f"{_where(company_id, merchant_id, sargs)} GROUP BY status", *sargs)
+        f"{_where(company_id, merchant_id, livemode, sargs)} GROUP BY status", *sargs)
     cargs: list = [since]
     customers = await conn.fetchrow(
         f"""SELECT count(*) AS total, count(*) FILTER (WHERE first_seen_at >= $1) AS new
-              FROM customers WHERE {_where(company_id, merchant_id, cargs)}""", *cargs)
+              FROM customers WHERE {_where(company_id, merchant_id, livemode, cargs)}""",
+        *cargs)
     return {"revenue": revenue, "counts": {r["status"]: r["n"] for r in counts},
             "subscriptions": {r["status"]: r["n"] for r in subs}, "customers": customers,
             "top": top}

@@ -72,7 +72,8 @@ async def _collect(app: web.Application, now: datetime) -> None:
                     # The row stays locked during the call: the payment.completed
                     # handler waits for this transaction and then finds it paid.
                     outcome = await collect.charge(
-                        app, merchant_id=inv["merchant_id"], amount=int(inv["total"]),
+                        app, merchant_id=inv["merchant_id"], livemode=inv["livemode"],
+                        amount=int(inv["total"]),
                         currency=inv["currency"],
                         description=f"Invoice {inv['invoice_number']}",
                         metadata={"subscriptionId": sub["subscription_id"],

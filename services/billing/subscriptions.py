@@ -25,7 +25,7 @@ def render(row) -> dict:
         "canceledAt": domain.epoch(row["canceled_at"]), "endsAt": domain.epoch(row["ends_at"]),
         "cancelReason": row["cancel_reason"], "metadata": row["metadata"],
         "paymentMethod": domain.SavedMethod.model_validate(method).public() if method else None,
-        "createdAt": domain.epoch(row["created_at"]),
+        "livemode": row["livemode"], "createdAt": domain.epoch(row["created_at"]),
     }
 
 
@@ -56,9 +56,9 @@ async def create(uow: UnitOfWork, *, plan, body: domain.CreateSubscription, now:
         customer_id=body.customer_id, status=status, billing_anchor=anchor,
         period_number=number, current_period_start=start, current_period_end=end,
         trial_end=trial_end, next_charge_at=next_charge, metadata=body.metadata,
-        payment_method=method, now=now)
-    await projections.see_customers(
-        uow.conn, [(plan["company_id"], plan["merchant_id"], body.customer_id, now)])
+        payment_method=method, livemode=plan["livemode"], now=now)
+    await projections.see_customers(uow.conn, [(
+        plan["company_id"], plan["merchant_id"], plan["livemode"], body.customer_id, now)])
     _emit(uow, "created", row)
     return row
 
@@ -124,7 +124,7 @@ async def open_due_period(uow: UnitOfWork, settings: Settings, row, *, now: date
             "period": {"start": domain.epoch(start), "end": domain.epoch(end)}}
     await invoices.create(
         uow, settings, now=now, invoice_id=domain.new_id("inv"), company_id=row["company_id"],
-        merchant_id=row["merchant_id"], status="open",
+        merchant_id=row["merchant_id"], livemode=row["livemode"], status="open",
         customer={"id": row["customer_id"], "subscriptionId": row["subscription_id"]},
         lines=[line], currency=row["currency"], subtotal=amount, tax=0, due=start,
         subscription_pk=row["id"], period=(start, end), next_attempt_at=now)

@@ -2,16 +2,27 @@
 caller may see it: SUPER any; ADMIN its company's; a merchant or API key its
 company's apps that are its own or shared; an app-scoped key only its app. An
 unknown or invisible app is a 404 "App not found".
+
+A shared app is shared by the company's merchants, but each price and trigger on it
+belongs to the merchant that made it (`merchant_id`; none for an ADMIN's on a shared
+app): `Owner` is what a caller may read and change there. A MERCHANT (session or API
+key) only its own merchant's, an ADMIN its company's, SUPER all; another merchant's
+reads as missing (404), never as forbidden. Each price and trigger is also of one mode
+(docs/modes.md), the creating principal's: every caller reaches only its own mode's, and
+another mode's reads as missing too.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from aiohttp import web
 
 from services.checkout.context import CLIENT
+from shared.authz import company_scope, merchant_scope
 from shared.http.client import ServiceUnavailable
 from shared.http.errors import ApiError, Errors
 from shared.principal import Principal
@@ -24,6 +35,25 @@ def prices_time(value: datetime) -> str:
     """ISO-8601 UTC with milliseconds, as the seed writes it: 2022-08-29T14:55:11.367Z."""
     value = value.astimezone(UTC)
     return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+@dataclass(frozen=True)
+class Owner:
+    """The prices and triggers a caller reaches: None = any (of the app in scope), and
+    only those of the caller's mode."""
+
+    company_id: int | None
+    merchant_id: int | None
+    livemode: bool
+
+    def filters(self) -> dict[str, Any]:
+        """The store's keyword filters (prices_store: company_id, merchant_id, livemode)."""
+        return {"company_id": self.company_id, "merchant_id": self.merchant_id,
+                "livemode": self.livemode}
+
+
+def owner_of(who: Principal) -> Owner:
+    return Owner(company_scope(who), merchant_scope(who), who.livemode)
 
 
 def _visible(who: Principal, app: dict) -> bool:

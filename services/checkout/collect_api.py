@@ -2,7 +2,8 @@
 gateway never routes /internal/...).
 
     POST /internal/payments
-        {merchantId, amount, currency, description, metadata, expiresAt?, charge?}
+        {merchantId, amount, currency, description, metadata, expiresAt?, charge?,
+         livemode?}
         Creates a NorPay payment for the merchant with the same use case as
         /api/v2/payments/create (merchant check, fee quote, payment.created). With
         `expiresAt` (Unix seconds) the hosted checkout stays open until then (an
@@ -10,7 +11,11 @@ gateway never routes /internal/...).
         off-session method: NOR_WALLET payer, ZIMSWITCH/INNBUCKS account) it is
         confirmed at once through the same connectors as /confirm, so a sandbox
         wallet without funds or an account ending 0001 fails as it would there.
-        Answers 201 {paymentId, status, checkoutUrl, failureReason, amount, charges}.
+        `livemode` (JSON true or false, default false): the mode of the object the
+        payment is for (an invoice's), which the payment takes (docs/modes.md); a live
+        one's `charge` is refused as a live confirm is (payment_method_live_unavailable).
+        Answers 201 {paymentId, status, checkoutUrl, failureReason, amount, charges,
+        livemode}.
 """
 
 from __future__ import annotations
@@ -52,6 +57,8 @@ class Collect(BaseModel):
     metadata: dict[str, Any] = Field(default_factory=dict, max_length=50)
     expires_at: int | None = Field(default=None, alias="expiresAt", ge=0, le=2**40)
     charge: Charge | None = None
+    # Strict: true or false only, never "yes" or 1 read as a mode.
+    livemode: bool = Field(default=False, strict=True)
 
 
 async def collect(request: web.Request) -> web.Response:
@@ -70,7 +77,8 @@ async def collect(request: web.Request) -> web.Response:
     try:
         async with uow(request) as work:
             row = await payments.create(work, merchant=merchant, origin="billing",
-                                        money=money, body=create, quote=quote)
+                                        money=money, body=create, quote=quote,
+                                        livemode=body.livemode)
             if body.expires_at is not None:
                 row = await store.update_payment(work.conn, row["id"], {
                     "expires_at": datetime.fromtimestamp(body.expires_at, UTC)})
@@ -85,7 +93,8 @@ async def collect(request: web.Request) -> web.Response:
         "failureReason": row["failure_reason"], "amount": units(row["amount"]),
         "charges": units(row["charges"]), "currency": row["currency"],
         "checkoutUrl": f"{request.app[SETTINGS].public_url}/checkout/{row['payment_id']}",
-        "expiresAt": str(int(row["expires_at"].timestamp()))}, status=201)
+        "expiresAt": str(int(row["expires_at"].timestamp())),
+        "livemode": row["livemode"]}, status=201)
 
 
 def setup_routes(app: web.Application) -> None:

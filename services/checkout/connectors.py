@@ -13,8 +13,12 @@ Sandbox test data (docs/payments.md lists it for merchants):
   ZIMSWITCH, INNBUCKS   account ending 0001 is declined, any other succeeds
   NOR_WALLET   payer 0x + 40 hex; a sandbox balance of 1,000 NOR, or none for
                addresses ending in "dead"; completes with a transaction hash
-A real connector implements the same `start`/`act` pair (its `decided` answers None:
-it charges under the lock) and is chosen by config.
+The sandbox serves test mode only (docs/modes.md): `for_mode` names the methods a
+payment of each mode may be confirmed with, and a live payment's confirm with any
+other is refused before a rail is reached (payments._check_confirmable). A real
+connector implements the same `start`/`act` pair (its `decided` answers None: it
+charges under the lock), is configured by the operator and listed in LIVE; none ships,
+so LIVE is empty and no live payment completes.
 Card numbers never leave this module: only brand and last four are kept.
 """
 
@@ -27,10 +31,27 @@ from datetime import UTC, datetime
 
 import asyncpg
 
-from services.checkout.domain import ConfirmPayment, PaymentAction
+from services.checkout.domain import METHODS, ConfirmPayment, PaymentAction
 
 ONE_THOUSAND_NOR = 1000 * 10**18
 INSUFFICIENT = "Insufficient balance"
+
+# The methods each mode's connectors serve: the sandbox every method, in test mode only;
+# live mode what an operator-configured connector serves (none ships with norgate).
+SANDBOX: frozenset[str] = frozenset(METHODS)
+LIVE: frozenset[str] = frozenset()
+
+
+def for_mode(livemode: bool) -> frozenset[str]:
+    """The methods a payment of that mode can be paid with here."""
+    return LIVE if livemode else SANDBOX
+
+
+def _sandbox_only(payment) -> None:
+    """Every function below is the sandbox. The confirm paths refuse a live payment
+    before they get here (a 400); reaching here with one is a bug, never a charge."""
+    if payment["livemode"]:
+        raise RuntimeError("the sandbox rails never decide a live payment")
 
 
 class BadPaymentDetails(ValueError):
@@ -122,6 +143,7 @@ def decided(payment, body: ConfirmPayment) -> Outcome | None:
     None otherwise. It runs before the payment is locked, once per concurrent confirm
     (payments.PaymentConfirms), so it must never reach outside this process: a connector
     that calls a real network returns None here and charges in `start`, under the lock."""
+    _sandbox_only(payment)
     method = body.payment_method
     if method == "VISA_MASTER":
         return _card(body)
@@ -143,6 +165,7 @@ def decided(payment, body: ConfirmPayment) -> Outcome | None:
 
 def act(payment, body: PaymentAction) -> Outcome:
     """The payer's answer to a pending action (OTP, 3-D Secure)."""
+    _sandbox_only(payment)
     if payment["pending_action"] == "otp":
         if body.otp is None:
             raise BadPaymentDetails("otp", "otp: required to complete this payment")
@@ -157,6 +180,7 @@ def act(payment, body: PaymentAction) -> Outcome:
 
 def ecocash_callback(payment) -> Outcome:
     """What the sandbox rail reports when it calls back."""
+    _sandbox_only(payment)
     if (payment["phone_number"] or "").endswith("0001"):
         return Outcome("failed", "Payment rejected by the subscriber")
     return Outcome("completed", facts={"transaction_hash": "EC" + payment["payment_id"][4:16]})

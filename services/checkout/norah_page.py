@@ -6,6 +6,10 @@ NORAH method; paying creates a NORAH payment and confirms it as
 `/api/v1/transactions/confirmation` does. Each token pays once: its jti is stored as
 the payment's metadata `tokenJti`.
 
+The payment is made in the token's mode (its `livemode` claim, transaction_tokens):
+a test page shows the TEST MODE banner, and a live one offers only the methods a live
+connector serves (none ships, so no form; a posted one is refused).
+
 The forms post back to `/check-out` (the gateway treats only that exact path as
 public); `/check-out/pay` answers the same. CSRF: HMAC-SHA256(derive(settings,
 "norah-checkout-csrf"), jti). Card numbers are never echoed into a page.
@@ -19,7 +23,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from aiohttp import web
 from pydantic import ValidationError
 
-from services.checkout import domain, html, payments, store
+from services.checkout import connectors, domain, html, payments, store
 from services.checkout.connectors import BadPaymentDetails
 from services.checkout.context import CLIENT, uow
 from services.checkout.pages import csrf_token as payment_csrf
@@ -50,6 +54,7 @@ def csrf_token(settings, jti: str) -> str:
 def _page(view: str, *, status: int = 200, **extra) -> web.Response:
     context = {"view": view, "offer": None, "result": None, "error": None, "errors": {},
                "values": {}, "method": None, **extra}
+    context["test_mode"] = context["offer"] is not None and not context["offer"]["livemode"]
     return html.render("norah_checkout.html", status=status, **context)
 
 
@@ -102,13 +107,16 @@ async def _offer(request: web.Request, token: str, kind: str, *,
         raise html.Answer(_page("inactive", status=403))
     quote = await quote_for(request, merchant["merchantId"], money.currency.code, money.minor)
     fee = Money(int(quote["charges"]), money.currency)
+    livemode = claims["livemode"]
     offer = {"merchant": merchant["merchantName"] or "Merchant",
              "amount": format_display(money), "fee": format_display(fee),
              "token": token, "type": kind,
              "csrf": csrf_token(request.app[SETTINGS], claims["jti"]),
-             "money": money, "charge": fee, "quote": quote,
+             "money": money, "charge": fee, "quote": quote, "livemode": livemode,
+             "payable": bool(connectors.for_mode(livemode)),
              "offers": lambda method: domain.offers(
-                 {"methods": merchant.get("paymentMethods")}, method)}
+                 {"methods": merchant.get("paymentMethods")}, method)
+             and method in connectors.for_mode(livemode)}
     return claims, merchant, offer
 
 
@@ -164,7 +172,8 @@ async def pay(request: web.Request) -> web.Response:
             if await store.token_used(work.conn, claims["jti"]):
                 return _page("used", status=409)
             row = await payments.create(work, merchant=merchant, origin="norah",
-                                        money=money, body=create, quote=offer["quote"])
+                                        money=money, body=create, quote=offer["quote"],
+                                        livemode=offer["livemode"])
             if merchant.get("returnUrl"):  # the customer goes back there, with the trace
                 back = with_query(merchant["returnUrl"], trace=str(row["trace"]))
                 row = await store.update_payment(work.conn, row["id"], {
@@ -173,6 +182,12 @@ async def pay(request: web.Request) -> web.Response:
     except BadPaymentDetails as exc:
         return _page("pay", status=400, offer=offer, method=method, error=str(exc),
                      values=values)
+    except ApiError as exc:  # refused before any rail: nothing was made (rolled back)
+        if exc.kind in (Errors.PAYMENT_METHOD_LIVE_UNAVAILABLE,
+                        Errors.PAYMENT_METHOD_NOT_ENABLED):
+            return _page("pay", status=400, offer=offer, method=method, error=exc.message,
+                         values=values)
+        raise
     payments.follow_rail(request.app, str(request.url.origin()), row, outcome)
     pid = row["payment_id"]
     result = {"id": pid, "trace": str(row["trace"]), "action": row["pending_action"],

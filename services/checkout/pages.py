@@ -4,6 +4,10 @@ Server-rendered with jinja2 (autoescaped), no JavaScript. Every form carries a C
 token bound to the payment: HMAC-SHA256(derive(settings, "checkout-csrf"), paymentId).
 Card numbers are never echoed into a page, a URL or a log line.
 
+A page answers for the payment in its own mode (docs/modes.md): a test payment's page
+shows the TEST MODE banner; a live one's offers only the methods a live connector
+serves (connectors.for_mode; none ships, so no form, and a posted one is refused).
+
 Embed mode (checkout.js): `?embed=1&origin=<merchant origin>&sig=<HMAC>` shows the
 same page inside the merchant's iframe. The signature, made when the widget created
 the payment from an origin the gateway allowed, binds the payment to that origin, so
@@ -22,7 +26,7 @@ from urllib.parse import urlencode
 from aiohttp import web
 from pydantic import ValidationError
 
-from services.checkout import domain, html, payments, store
+from services.checkout import connectors, domain, html, payments, store
 from services.checkout.connectors import BadPaymentDetails
 from services.checkout.context import uow
 from shared.http.app import POOL, RELAY
@@ -86,27 +90,28 @@ def _page(request: web.Request, row, view: str, *, status: int = 200, **extra) -
     pid = row["payment_id"] if row is not None else None
     origin = _embed_origin(request) if row is not None else None
     context = {"view": view, "payment": None, "errors": {}, "values": {}, "error": None,
-               "method": None, "embed": None, **extra}
+               "method": None, "embed": None, "test_mode": False, **extra}
     if origin:
         context["embed"] = {"origin": origin, "q": embed_query(request.app[SETTINGS], pid,
                                                                origin),
                             "state": _EMBED_STATE.get(view, ""), "status": row["status"]}
     if row is not None:
         money = Money(int(row["amount"]), get_currency(row["currency"]))
+        rails = connectors.for_mode(row["livemode"])
+        context["test_mode"] = not row["livemode"]
         context["payment"] = {
             "id": pid, "merchant": row["merchant_name"] or "Merchant",
             "amount": format_display(money), "description": row["description"],
             "currency": row["currency"], "success_url": row["success_url"],
             "cancel_url": row["cancel_url"], "action": row["pending_action"],
             "failure": row["failure_reason"], "breakdown": _breakdown(row, money),
-            "offers": lambda method: domain.offers(row, method),
+            "offers": lambda method: domain.offers(row, method) and method in rails,
+            "payable": bool(rails),
             "csrf": csrf_token(request.app[SETTINGS], pid)}
     response = html.render("checkout.html", status=status, **context)
     if origin:  # only the merchant's page that created the payment may frame it
+        # (html.render's policy names that origin in frame-ancestors)
         del response.headers["X-Frame-Options"]
-        response.headers["Content-Security-Policy"] = (
-            f"frame-ancestors {origin}; script-src 'self'; object-src 'none'; "
-            "base-uri 'none'")
     return response
 
 
@@ -130,8 +135,9 @@ def _state_page(request: web.Request, row) -> web.Response:
 
 async def _row(request: web.Request):
     async with request.app[POOL].acquire() as conn:
+        # Public: whoever holds the link, in the payment's own mode.
         row = await store.payment(conn, request.match_info["paymentId"],
-                                  company_id=None, merchant_id=None)
+                                  company_id=None, merchant_id=None, livemode=None)
     if row is None:
         raise html.Answer(_page(request, None, "missing", status=404))
     return row
@@ -216,6 +222,10 @@ async def pay(request: web.Request) -> web.Response:
             return _page(request, row, "expired", status=410)
         if exc.kind is Errors.PAYMENT_STATE:
             raise _back(request, row) from None
+        if exc.kind in (Errors.PAYMENT_METHOD_LIVE_UNAVAILABLE,
+                        Errors.PAYMENT_METHOD_NOT_ENABLED):  # still pending: say why
+            return _page(request, row, "pay", status=400, method=method, values=values,
+                         errors={"method": exc.message})
         raise
     return _after(request, row, outcome, view_on_error="failed", method=method, values=values)
 

@@ -49,6 +49,7 @@ def event_data(row) -> dict:
         "charges": units(row["charges"]),
         "netAmount": units(row["net_amount"]),
         "refundedAmount": units(row["refunded_amount"]),
+        "livemode": bool(row["livemode"]),  # docs/modes.md: events carry their object's mode
         # Only on payment.canceled (additive): "expired" when the expiry sweep canceled
         # it, null for a merchant's or payer's cancel.
         **({"cancellationReason": row["cancellation_reason"]}
@@ -61,7 +62,7 @@ def _ids(row) -> dict:
 
 
 def _pending(merchant: dict, origin: str, money: Money, body: domain.CreatePayment,
-             quote: dict, expires_at: datetime | None) -> dict:
+             quote: dict, expires_at: datetime | None, livemode: bool) -> dict:
     """A new pending payment's row as far as the create knows it (what event_data and
     the insert need). `expires_at`: the session end the caller chose (a public create's
     expiresAt, which domain.session_end checked); without one, SESSION_TTL after creation,
@@ -79,16 +80,17 @@ def _pending(merchant: dict, origin: str, money: Money, body: domain.CreatePayme
         "cancel_url": body.cancel_url, "quote": quote,
         "expires_at": expires_at or now + domain.SESSION_TTL, "created_at": now,
         "merchant_name": merchant.get("merchantName"),
-        "methods": merchant.get("paymentMethods")}
+        "methods": merchant.get("paymentMethods"), "livemode": livemode}
 
 
 async def create(work: UnitOfWork, *, merchant: dict, origin: str,
                  money: Money, body: domain.CreatePayment, quote: dict,
-                 expires_at: datetime | None = None):
+                 expires_at: datetime | None = None, livemode: bool = False):
     """A pending payment for `merchant` (auth's account: its ids, its name for the hosted
     page, the methods it takes), inside a unit of work that may do more; its session
-    ends at `expires_at` (else SESSION_TTL after it is made)."""
-    payment = _pending(merchant, origin, money, body, quote, expires_at)
+    ends at `expires_at` (else SESSION_TTL after it is made). `livemode`: the mode of
+    the caller, or of the object the payment is for (docs/modes.md)."""
+    payment = _pending(merchant, origin, money, body, quote, expires_at, livemode)
     # Emitted first so the insert carries it; the history row names it.
     event = work.emit("payment.created", event_data(payment), **_ids(payment))
     return await store.insert_payment(
@@ -113,8 +115,8 @@ class PaymentCreates:
 
     async def create(self, *, merchant: dict, origin: str, money: Money,
                      body: domain.CreatePayment, quote: dict,
-                     expires_at: datetime | None = None):
-        payment = _pending(merchant, origin, money, body, quote, expires_at)
+                     expires_at: datetime | None = None, livemode: bool = False):
+        payment = _pending(merchant, origin, money, body, quote, expires_at, livemode)
         event = Event(type="payment.created", producer="checkout",
                       data=event_data(payment), **_ids(payment))
         payment["history"] = {"origin": origin, "eventId": str(event.id)}
@@ -188,6 +190,10 @@ def _check_confirmable(row, body: domain.ConfirmPayment) -> None:
         raise ApiError(Errors.PAYMENT_STATE, status=row["status"], action="confirmed")
     if not domain.offers(row, body.payment_method):
         raise ApiError(Errors.PAYMENT_METHOD_NOT_ENABLED, field="paymentMethod",
+                       method=body.payment_method)
+    # Before any rail is reached: a live payment stays pending, with no event.
+    if body.payment_method not in connectors.for_mode(row["livemode"]):
+        raise ApiError(Errors.PAYMENT_METHOD_LIVE_UNAVAILABLE, field="paymentMethod",
                        method=body.payment_method)
 
 
@@ -354,7 +360,8 @@ async def rail_callback(settings, origin: str, payment_id: str, delay: float) ->
     at the callback path, as the real rail does."""
     await asyncio.sleep(delay)
     headers = {principal_mod.HEADER: principal_mod.sign(
-        principal_mod.Principal(kind="service", subject="ecocash-sandbox"), settings)}
+        principal_mod.Principal(kind="service", subject="ecocash-sandbox"), settings,
+        audience="checkout")}
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
             async with http.post(origin + CALLBACK_PATH, json={"paymentId": payment_id},

@@ -44,6 +44,7 @@ def render(row, request: web.Request) -> dict:
         "checkoutUrl": f"{request.app[SETTINGS].public_url}/checkout/{row['payment_id']}",
         "expiresAt": _epoch(row["expires_at"]), "createdAt": _epoch(row["created_at"]),
         "completedAt": _epoch(row["completed_at"]),
+        "livemode": row["livemode"],
     }
 
 
@@ -115,17 +116,18 @@ async def create_payment(request: web.Request) -> web.Response:
     merchant, money, quote, expires_at = await prepare_create(request, who, body)
     row = await request.app[payments.CREATES].create(
         merchant=merchant, origin="norpay", money=money, body=body, quote=quote,
-        expires_at=expires_at)
+        expires_at=expires_at, livemode=who.livemode)
     data = render(row, request)
     return ok(Family.NORPAY, {k: data[k] for k in ("paymentId", "amount", "currency", "status",
-                                                   "checkoutUrl", "expiresAt", "createdAt")},
+                                                   "checkoutUrl", "expiresAt", "createdAt",
+                                                   "livemode")},
               status=201)
 
 
 async def _load(request: web.Request, conn, who, *, for_update: bool = False):
     row = await store.payment(conn, request.match_info["paymentId"],
                               company_id=company_scope(who), merchant_id=merchant_scope(who),
-                              for_update=for_update)
+                              livemode=who.livemode, for_update=for_update)
     if row is None:
         raise ApiError(Errors.NOT_FOUND, resource=PAYMENT)
     return row
@@ -183,11 +185,12 @@ async def confirm_payment(request: web.Request) -> web.Response:
 
 async def _read(request: web.Request, who):
     """The payment of the path, read with the others that arrive together
-    (payments.PaymentReads), within the caller's scope (store.payment's rule)."""
+    (payments.PaymentReads), within the caller's scope and mode (store.payment's rule)."""
     row = await request.app[payments.READS].payment(request.match_info["paymentId"])
     company, merchant = company_scope(who), merchant_scope(who)
     if row is None or (company is not None and row["company_id"] != company) \
-            or (merchant is not None and row["merchant_id"] != merchant):
+            or (merchant is not None and row["merchant_id"] != merchant) \
+            or row["livemode"] != who.livemode:
         raise ApiError(Errors.NOT_FOUND, resource=PAYMENT)
     return row
 
@@ -223,7 +226,9 @@ async def ecocash_callback(request: web.Request) -> web.Response:
     if not isinstance(payment_id, str):
         raise ApiError(Errors.VALIDATION, field="paymentId", detail="paymentId: required")
     async with uow(request) as work:
-        row = await store.payment(work.conn, payment_id, company_id=None, merchant_id=None)
+        # The rail acts on the payment's own mode.
+        row = await store.payment(work.conn, payment_id, company_id=None, merchant_id=None,
+                                  livemode=None)
         if row is None:
             raise ApiError(Errors.NOT_FOUND, resource=PAYMENT)
         row = await payments.rail_answered(work, row)

@@ -1,58 +1,133 @@
 """A price's card checkout (`/checkout/prices/{price_id}`, public): the Prices seed's
 "Credit Card Widget".
 
-Opening it counts a view of the price and sends the payer (303) to the hosted
-checkout of a payment for the price's `amount_total` (the amount plus the fees the
-payer bears, from its `price_item`); the merchant gets `amount_app + amount_seller`.
-A dynamic price has at most one payment waiting at a time (reopening the link
-returns to it) and is used up once one succeeds; a static price opens a new payment
-each time. A deleted price is a 404 page; an expired or used-up one a 410 page.
+Opening the link (GET) is safe: link previews, crawlers and prefetches open it too, so
+it only shows the price (its `amount_total`: the amount plus the fees the payer bears,
+from its `price_item`) and counts a view; it writes no payment and emits no event. The
+page's form (POST, same URL) makes the payment and sends the payer (303) to its hosted
+checkout; the merchant gets `amount_app + amount_seller`. The form carries a CSRF token
+bound to the price, HMAC-SHA256(derive(settings, "price-checkout-csrf"), priceId), and a
+POST a browser marks as coming from another site (`Sec-Fetch-Site`, else `Origin`) is
+refused, as is one without the token (403 page).
+
+A dynamic price has at most one payment waiting at a time (reopening the link, or
+sending the form again, returns to it) and is used up once one succeeds; a static
+price makes a new payment for each form sent. A deleted price is a 404 page; an
+expired or used-up one a 410 page.
+
+The link acts in the price's own mode (docs/modes.md), whoever opens it: a test price's
+pages show the TEST MODE banner, and the payment its form makes is of the price's mode.
 """
 
 from __future__ import annotations
 
+import hmac
+from urllib.parse import urlsplit
+
+import asyncpg
 from aiohttp import web
 
 from services.checkout import domain, html, payments, prices_store
 from services.checkout.context import CLIENT, uow
 from services.checkout.prices_api import PRICE_ID, expired
 from shared.http.errors import ApiError
+from shared.http.middleware import SETTINGS
+from shared.money import Money, format_display
 
 
-def _page(view: str, status: int) -> web.Response:
-    return html.render("price_checkout.html", status=status, view=view)
+def _page(view: str, status: int, row: asyncpg.Record | None = None,
+          price: dict | None = None) -> web.Response:
+    """The page of `view`, about the price `row` when one was found: a test one's shows
+    the TEST MODE banner (the layout's)."""
+    return html.render("price_checkout.html", status=status, view=view, price=price,
+                       test_mode=row is not None and not row["livemode"])
 
 
-async def _merchant(request: web.Request, merchant_id: int) -> dict:
+def csrf_token(settings, price_id: str) -> str:
+    return html.csrf(settings, "price-checkout-csrf", price_id)
+
+
+async def _merchant(request: web.Request, price: asyncpg.Record) -> dict:
+    """The price's merchant from auth (its name, ids and methods for the payment)."""
     try:
-        body = await request.app[CLIENT].get_json("auth", f"/internal/merchants/{merchant_id}")
+        body = await request.app[CLIENT].get_json(
+            "auth", f"/internal/merchants/{price['merchant_id']}")
     except ApiError:
         body = None
     if not isinstance(body, dict):
-        raise html.Answer(_page("unavailable", 503))
+        raise html.Answer(_page("unavailable", 503, price))
     if body["status"] == "INACTIVE":
-        raise html.Answer(_page("inactive", 403))
+        raise html.Answer(_page("inactive", 403, price))
     return body
 
 
+async def _not_payable(conn: asyncpg.Connection, price) -> web.Response | None:
+    """The answer for a price that cannot be paid now (a page), or for a dynamic price
+    whose payment still waits (back to it); None when a payment may be made. Returned,
+    not raised: the caller's transaction (the view count) commits."""
+    if price is None:
+        return _page("missing", 404)
+    if expired(price):
+        return _page("expired", 410, price)
+    if price["merchant_id"] is None:
+        return _page("no_merchant", 409, price)
+    waiting = price["type"] == "dynamic" and await prices_store.open_price_payment(
+        conn, price["price_id"], price["merchant_id"], price["livemode"])
+    return _to(waiting) if waiting else None
+
+
 @html.html_handler
-async def open_price(request: web.Request) -> web.Response:
+async def show_price(request: web.Request) -> web.Response:
     price_id = request.match_info["priceId"]
     if not PRICE_ID.match(price_id):
         return _page("missing", 404)
-    async with uow(request) as work:
+    async with uow(request) as work:  # a short one: the view, and nothing else
         price = await prices_store.price_for_checkout(work.conn, price_id)
-        if price is None:
-            return _page("missing", 404)
-        if expired(price):
-            return _page("expired", 410)
-        if price["merchant_id"] is None:
-            return _page("no_merchant", 409)
-        waiting = price["type"] == "dynamic" and \
-            await prices_store.open_price_payment(work.conn, price_id, price["merchant_id"])
-        if waiting:
-            return _to(waiting)
-        merchant = await _merchant(request, price["merchant_id"])
+        if (answer := await _not_payable(work.conn, price)) is not None:
+            return answer
+    merchant = await _merchant(request, price)
+    total = domain.price_part(price, "amount_total")
+    base = domain.price_part(price, "amount")
+    fees = total.minor - base.minor
+    return _page("offer", 200, price, price={
+        "merchant": merchant.get("merchantName") or "Merchant", "name": price["name"],
+        "total": format_display(total), "amount": format_display(base),
+        "fees": format_display(Money(fees, total.currency)) if fees else None,
+        "action": f"/checkout/prices/{price_id}",
+        "csrf": csrf_token(request.app[SETTINGS], price_id)})
+
+
+def _same_site(request: web.Request) -> bool:
+    """Whether the browser says the form was sent from a page of ours. A client that
+    sends neither header (not a browser, or an old one) still needs the token."""
+    fetch_site = request.headers.get("Sec-Fetch-Site")
+    if fetch_site is not None:
+        return fetch_site in ("same-origin", "none")
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True
+    # The host only: TLS may end before the gateway, so the scheme can differ.
+    ours = {request.host, request.headers.get("X-Forwarded-Host"),
+            urlsplit(request.app[SETTINGS].public_url).netloc}
+    return urlsplit(origin).netloc in ours - {None, ""}
+
+
+@html.html_handler
+async def pay_price(request: web.Request) -> web.Response:
+    price_id = request.match_info["priceId"]
+    if not PRICE_ID.match(price_id):
+        return _page("missing", 404)
+    form = await request.post()
+    expected = csrf_token(request.app[SETTINGS], price_id)
+    if not _same_site(request) or not hmac.compare_digest(
+            str(form.get("csrf", "")).encode(), expected.encode()):
+        return _page("forbidden", 403)
+    async with uow(request) as work:
+        # Locked: the payments of one dynamic price are made one at a time.
+        price = await prices_store.price_to_pay(work.conn, price_id)
+        if (answer := await _not_payable(work.conn, price)) is not None:
+            return answer
+        merchant = await _merchant(request, price)
         total = domain.price_part(price, "amount_total")
         net = (domain.price_part(price, "amount_app").minor
                + domain.price_part(price, "amount_seller").minor)
@@ -66,17 +141,19 @@ async def open_price(request: web.Request) -> web.Response:
             description=price["name"] or None,
             metadata={"priceId": price_id, "appId": price["app_id"]})
         row = await payments.create(work, merchant=merchant, origin="prices",
-                                    money=total, body=body, quote=quote)
+                                    money=total, body=body, quote=quote,
+                                    livemode=price["livemode"])  # the price's, not the payer's
     return _to(row)
 
 
 def _to(payment) -> web.Response:
-    """303 to the payment's hosted checkout (a response, so the view count commits)."""
+    """303 to the payment's hosted checkout (a response, so the transaction commits)."""
     return web.Response(status=303, headers={"Location": f"/checkout/{payment['payment_id']}"})
 
 
 def setup_routes(app: web.Application) -> None:
-    app.router.add_get("/checkout/prices/{priceId}", open_price)
+    app.router.add_get("/checkout/prices/{priceId}", show_price)
+    app.router.add_post("/checkout/prices/{priceId}", pay_price)
 
 
 DOCS: list = []

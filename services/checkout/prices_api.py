@@ -3,17 +3,22 @@ of an app, with the fee breakdown (`price_item`) the fees service computes.
 
 The app lives in auth; every route looks it up there (services/checkout/app_scope.py)
 and answers 404 "App not found" when it is unknown or outside the caller's scope.
+On an app the company's merchants share, a MERCHANT caller reaches only its own
+merchant's prices (another's is 404 "Price not found"), an ADMIN the company's.
 A price may name a trigger (services/checkout/triggers.py), convert its amount with
 the operator's rate table (`currency_conversion`), and expire (`expires_at`); it is
 paid on its card checkout (services/checkout/price_checkout.py), whose openings
 `views` counts. A dynamic price is `expired` once paid; a static one pays many times.
+A price is of its creator's mode (`livemode`, docs/modes.md): only that mode's callers
+reach it (another mode's is 404 "Price not found"), it may name only a trigger of its
+mode, and its link makes payments of its mode.
 """
 
 from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Decimal, localcontext
 from typing import Any, Literal
 
 from aiohttp import web
@@ -21,7 +26,7 @@ from pydantic import AliasChoices, AwareDatetime, BaseModel, ConfigDict, Field
 
 from services.checkout import prices_store as store
 from services.checkout import triggers
-from services.checkout.app_scope import app_in_scope, prices_time
+from services.checkout.app_scope import Owner, app_in_scope, owner_of, prices_time
 from services.checkout.context import CLIENT
 from shared.authz import require
 from shared.crypto import base62
@@ -97,7 +102,11 @@ def convert(settings, *, amount: Decimal, currency: str, item: dict, to: str) ->
     step = Decimal(1).scaleb(-target.exponent)
 
     def at_rate(value) -> int | Decimal:
-        return _number((Decimal(str(value)) * found).quantize(step, ROUND_HALF_UP))
+        # Amounts run to 78 digits: the default 28-digit context would round the product
+        # and make quantize() raise (a 500).
+        with localcontext() as ctx:
+            ctx.prec = 200
+            return _number((Decimal(str(value)) * found).quantize(step, ROUND_HALF_UP))
 
     return {"from": currency, "to": to.lower(), "rate": _number(found.quantize(
                 Decimal("0.000001"), ROUND_HALF_UP)), "source": "operator",
@@ -105,8 +114,15 @@ def convert(settings, *, amount: Decimal, currency: str, item: dict, to: str) ->
 
 
 def _number(value: Decimal) -> int | Decimal:
-    """50 for 50.00, 51.7 for 51.70: a JSON number, never a float."""
-    return int(value) if value == value.to_integral_value() else value.normalize()
+    """50 for 50.00, 51.7 for 51.70: a JSON number, never a float. Exact at any size:
+    normalize() keeps 28 digits, and a NOR price has up to 78."""
+    if value == value.to_integral_value():
+        return int(value)
+    sign, digits, exponent = value.as_tuple()
+    assert isinstance(exponent, int)  # finite: a stored or computed amount
+    while digits[-1] == 0:
+        digits, exponent = digits[:-1], exponent + 1
+    return Decimal((sign, digits, exponent))
 
 
 def expired(row) -> bool:
@@ -126,6 +142,7 @@ def render(row, app: dict) -> dict:
         "app": {name: app.get(name) for name in APP_FIELDS},
         "created_at": prices_time(row["created_at"]),
         "updated_at": prices_time(row["updated_at"]), "views": row["views"],
+        "livemode": row["livemode"],  # additive, after the seed's fields
     }
 
 
@@ -169,10 +186,11 @@ async def create_price(request: web.Request) -> web.Response:
     async with request.app[POOL].acquire() as conn, conn.transaction():
         row = await store.insert_price(
             conn, price_id=new_price_id(), app_id=app["id"], company_id=int(app["company_id"]),
-            merchant_id=merchant_id, amount=amount, currency=currency, fields=fields,
-            price_item=item)
-        if body.trigger_id is not None:
+            merchant_id=merchant_id, livemode=who.livemode, amount=amount,
+            currency=currency, fields=fields, price_item=item)
+        if body.trigger_id is not None:  # only a trigger of the price's merchant and mode
             row = await triggers.attach(conn, app_id=app["id"], price_id=row["price_id"],
+                                        merchant_id=merchant_id, livemode=who.livemode,
                                         trigger_id=body.trigger_id,
                                         trigger_data=body.trigger_data)
     return ok(Family.PRICES, render(row, app), status=201)
@@ -192,19 +210,21 @@ async def list_prices(request: web.Request) -> web.Response:
     include_deleted = _include_deleted(request)
     app = await app_in_scope(request, who)
     async with request.app[POOL].acquire() as conn:
-        rows, total = await store.list_prices(conn, app["id"], include_deleted=include_deleted,
-                                              limit=page.per_page, offset=page.offset)
+        rows, total = await store.list_prices(
+            conn, app["id"], **owner_of(who).filters(), include_deleted=include_deleted,
+            limit=page.per_page, offset=page.offset)
     return ok(Family.PRICES, [render(r, app) for r in rows], pagination=page.envelope(total))
 
 
-async def _in_scope(request: web.Request) -> tuple[dict, str]:
-    """The path's app (in the caller's scope) and price id; 404s otherwise."""
+async def _in_scope(request: web.Request) -> tuple[dict, str, Owner]:
+    """The path's app (in the caller's scope), price id and the prices the caller
+    reaches there; 404s otherwise."""
     who = require(request, allow_keys=True)
     app = await app_in_scope(request, who)
     price_id = request.match_info["priceId"]
     if not PRICE_ID.match(price_id):
         raise ApiError(Errors.NOT_FOUND, resource=PRICE)
-    return app, price_id
+    return app, price_id, owner_of(who)
 
 
 def _found(row):
@@ -214,23 +234,23 @@ def _found(row):
 
 
 async def get_price(request: web.Request) -> web.Response:
-    app, price_id = await _in_scope(request)
+    app, price_id, owner = await _in_scope(request)
     async with request.app[POOL].acquire() as conn:
-        row = _found(await store.price(conn, app["id"], price_id))
+        row = _found(await store.price(conn, app["id"], price_id, **owner.filters()))
     return ok(Family.PRICES, render(row, app))
 
 
 async def delete_price(request: web.Request) -> web.Response:
-    app, price_id = await _in_scope(request)
+    app, price_id, owner = await _in_scope(request)
     async with request.app[POOL].acquire() as conn:
-        row = _found(await store.delete_price(conn, app["id"], price_id))
+        row = _found(await store.delete_price(conn, app["id"], price_id, **owner.filters()))
     return ok(Family.PRICES, render(row, app))
 
 
 async def trigger_executions(request: web.Request) -> web.Response:
-    app, price_id = await _in_scope(request)
+    app, price_id, owner = await _in_scope(request)
     async with request.app[POOL].acquire() as conn:
-        row = _found(await store.price(conn, app["id"], price_id))
+        row = _found(await store.price(conn, app["id"], price_id, **owner.filters()))
         rows = await store.executions(conn, row["trigger_intent_id"]) \
             if row["trigger_intent_id"] else []
     return ok(Family.PRICES, [triggers.render_execution(r) for r in rows])

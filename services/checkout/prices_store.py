@@ -16,66 +16,88 @@ def _json(value: Any) -> str | None:
 
 
 async def insert_price(conn: asyncpg.Connection, *, price_id: str, app_id: str,
-                       company_id: int, merchant_id: int | None, amount: Decimal,
-                       currency: str, fields: dict[str, Any],
+                       company_id: int, merchant_id: int | None, livemode: bool,
+                       amount: Decimal, currency: str, fields: dict[str, Any],
                        price_item: dict) -> asyncpg.Record:
     return await conn.fetchrow(
         """INSERT INTO prices (price_id, app_id, company_id, merchant_id, amount, currency,
                currency_conversion, type, kyc_id, metadata, name, trigger_id, trigger_data,
-               price_item, expires_at)
+               price_item, expires_at, livemode)
            VALUES ($1, $2, $3, $4, $5, $6, $7::text::jsonb, $8, $9, $10::text::jsonb, $11,
-                   $12, $13::text::jsonb, $14::text::jsonb, $15)
+                   $12, $13::text::jsonb, $14::text::jsonb, $15, $16)
            RETURNING *""",
         price_id, app_id, company_id, merchant_id, amount, currency,
         _json(fields.get("currency_conversion")), fields["type"], fields.get("kyc_id"),
         _json(fields.get("metadata")), fields.get("name"), fields.get("trigger_id"),
-        _json(fields.get("trigger_data")), _json(price_item), fields.get("expires_at"))
+        _json(fields.get("trigger_data")), _json(price_item), fields.get("expires_at"),
+        livemode)
 
 
-async def list_prices(conn: asyncpg.Connection, app_id: str, *, include_deleted: bool,
+def _owned(first: int) -> str:
+    """The rows of one owner scope: company ${first}, merchant ${first + 1}, each NULL
+    for any, and mode ${first + 2} (services/checkout/app_scope.py Owner). A merchant's
+    scope never matches a row of no merchant (an ADMIN's on a shared app): NULL = $n
+    is not true."""
+    return (f"(${first}::bigint IS NULL OR company_id = ${first}) "
+            f"AND (${first + 1}::bigint IS NULL OR merchant_id = ${first + 1}) "
+            f"AND livemode = ${first + 2}")
+
+
+async def list_prices(conn: asyncpg.Connection, app_id: str, *, company_id: int | None,
+                      merchant_id: int | None, livemode: bool, include_deleted: bool,
                       limit: int, offset: int) -> tuple[list[asyncpg.Record], int]:
-    where = "app_id = $1 AND ($2 OR NOT deleted)"
+    where = f"app_id = $1 AND ($2 OR NOT deleted) AND {_owned(3)}"
+    args = (app_id, include_deleted, company_id, merchant_id, livemode)
     async with snapshot(conn):
         rows = await conn.fetch(
             f"SELECT * FROM prices WHERE {where} ORDER BY created_at DESC, id DESC "
-            "LIMIT $3 OFFSET $4", app_id, include_deleted, limit, offset)
-        total = await conn.fetchval(f"SELECT count(*) FROM prices WHERE {where}",
-                                    app_id, include_deleted)
+            "LIMIT $6 OFFSET $7", *args, limit, offset)
+        total = await conn.fetchval(f"SELECT count(*) FROM prices WHERE {where}", *args)
     return rows, total
 
 
-async def price(conn: asyncpg.Connection, app_id: str,
-                price_id: str) -> asyncpg.Record | None:
-    return await conn.fetchrow("SELECT * FROM prices WHERE app_id = $1 AND price_id = $2",
-                               app_id, price_id)
+async def price(conn: asyncpg.Connection, app_id: str, price_id: str, *,
+                company_id: int | None, merchant_id: int | None,
+                livemode: bool) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        f"SELECT * FROM prices WHERE app_id = $1 AND price_id = $2 AND {_owned(3)}",
+        app_id, price_id, company_id, merchant_id, livemode)
 
 
-async def delete_price(conn: asyncpg.Connection, app_id: str,
-                       price_id: str) -> asyncpg.Record | None:
+async def delete_price(conn: asyncpg.Connection, app_id: str, price_id: str, *,
+                       company_id: int | None, merchant_id: int | None,
+                       livemode: bool) -> asyncpg.Record | None:
     """Soft delete (idempotent): the row stays, marked `deleted`."""
     return await conn.fetchrow(
-        """UPDATE prices SET deleted = true,
+        f"""UPDATE prices SET deleted = true,
                updated_at = CASE WHEN deleted THEN updated_at ELSE now() END
-           WHERE app_id = $1 AND price_id = $2 RETURNING *""", app_id, price_id)
+           WHERE app_id = $1 AND price_id = $2 AND {_owned(3)} RETURNING *""",
+        app_id, price_id, company_id, merchant_id, livemode)
 
 
 async def price_for_checkout(conn: asyncpg.Connection, price_id: str) -> asyncpg.Record | None:
-    """The price a checkout opens, locked (payments for one dynamic price serialise),
-    its `views` counted up."""
+    """The price whose link is opened, its `views` counted up."""
     return await conn.fetchrow(
         """UPDATE prices SET views = views + 1 WHERE price_id = $1 AND NOT deleted
            RETURNING *""", price_id)
 
 
-async def open_price_payment(conn: asyncpg.Connection, price_id: str,
-                             merchant_id: int) -> asyncpg.Record | None:
-    """A payment the price's checkout made that still waits for its payer (and is not
-    past its session)."""
+async def price_to_pay(conn: asyncpg.Connection, price_id: str) -> asyncpg.Record | None:
+    """The price its link's form pays, locked (payments for one dynamic price
+    serialise)."""
+    return await conn.fetchrow(
+        "SELECT * FROM prices WHERE price_id = $1 AND NOT deleted FOR UPDATE", price_id)
+
+
+async def open_price_payment(conn: asyncpg.Connection, price_id: str, merchant_id: int,
+                             livemode: bool) -> asyncpg.Record | None:
+    """A payment the price's checkout made (of its merchant and mode) that still waits
+    for its payer (and is not past its session)."""
     return await conn.fetchrow(
         """SELECT * FROM payments WHERE metadata->>'priceId' = $1 AND origin = 'prices'
-               AND merchant_id = $2
+               AND merchant_id = $2 AND livemode = $3
                AND status IN ('pending', 'processing') AND expires_at > now()
-           ORDER BY id DESC LIMIT 1""", price_id, merchant_id)
+           ORDER BY id DESC LIMIT 1""", price_id, merchant_id, livemode)
 
 
 async def price_by_id(conn: asyncpg.Connection, price_id: str) -> asyncpg.Record | None:
@@ -91,39 +113,57 @@ async def expire_price(conn: asyncpg.Connection, price_id: str) -> None:
 # Triggers --------------------------------------------------------------------------
 
 async def insert_trigger(conn: asyncpg.Connection, *, trigger_id: str, app_id: str,
-                         company_id: int, merchant_id: int | None, name: str, url: str,
-                         params: list[str], secret_sealed: str) -> asyncpg.Record:
+                         company_id: int, merchant_id: int | None, livemode: bool,
+                         name: str, url: str, params: list[str],
+                         secret_sealed: str) -> asyncpg.Record:
     return await conn.fetchrow(
         """INSERT INTO triggers (trigger_id, app_id, company_id, merchant_id, name, url,
-               params, secret_sealed)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *""",
-        trigger_id, app_id, company_id, merchant_id, name, url, params, secret_sealed)
+               params, secret_sealed, livemode)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *""",
+        trigger_id, app_id, company_id, merchant_id, name, url, params, secret_sealed,
+        livemode)
 
 
-async def list_triggers(conn: asyncpg.Connection, app_id: str, *, limit: int,
+async def list_triggers(conn: asyncpg.Connection, app_id: str, *, company_id: int | None,
+                        merchant_id: int | None, livemode: bool, limit: int,
                         offset: int) -> tuple[list[asyncpg.Record], int]:
+    where = f"app_id = $1 AND NOT deleted AND {_owned(2)}"
+    args = (app_id, company_id, merchant_id, livemode)
     async with snapshot(conn):
         rows = await conn.fetch(
-            """SELECT * FROM triggers WHERE app_id = $1 AND NOT deleted
-               ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3""", app_id, limit, offset)
-        total = await conn.fetchval(
-            "SELECT count(*) FROM triggers WHERE app_id = $1 AND NOT deleted", app_id)
+            f"""SELECT * FROM triggers WHERE {where}
+               ORDER BY created_at DESC, id DESC LIMIT $5 OFFSET $6""", *args, limit, offset)
+        total = await conn.fetchval(f"SELECT count(*) FROM triggers WHERE {where}", *args)
     return rows, total
 
 
-async def trigger(conn: asyncpg.Connection, app_id: str,
-                  trigger_id: str) -> asyncpg.Record | None:
+async def trigger(conn: asyncpg.Connection, app_id: str, trigger_id: str, *,
+                  company_id: int | None, merchant_id: int | None,
+                  livemode: bool) -> asyncpg.Record | None:
     return await conn.fetchrow(
-        "SELECT * FROM triggers WHERE app_id = $1 AND trigger_id = $2 AND NOT deleted",
-        app_id, trigger_id)
+        f"""SELECT * FROM triggers WHERE app_id = $1 AND trigger_id = $2 AND NOT deleted
+               AND {_owned(3)}""", app_id, trigger_id, company_id, merchant_id, livemode)
 
 
-async def delete_trigger(conn: asyncpg.Connection, app_id: str,
-                         trigger_id: str) -> asyncpg.Record | None:
+async def trigger_for_price(conn: asyncpg.Connection, app_id: str, trigger_id: str, *,
+                            merchant_id: int | None,
+                            livemode: bool) -> asyncpg.Record | None:
+    """A trigger (not deleted) of the app that belongs to exactly this merchant (none:
+    an ADMIN's on a shared app) and mode, the only kind a price of that merchant and
+    mode may name."""
     return await conn.fetchrow(
-        """UPDATE triggers SET deleted = true, updated_at = now()
-           WHERE app_id = $1 AND trigger_id = $2 AND NOT deleted RETURNING *""",
-        app_id, trigger_id)
+        """SELECT * FROM triggers WHERE app_id = $1 AND trigger_id = $2 AND NOT deleted
+               AND merchant_id IS NOT DISTINCT FROM $3 AND livemode = $4""",
+        app_id, trigger_id, merchant_id, livemode)
+
+
+async def delete_trigger(conn: asyncpg.Connection, app_id: str, trigger_id: str, *,
+                         company_id: int | None, merchant_id: int | None,
+                         livemode: bool) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        f"""UPDATE triggers SET deleted = true, updated_at = now()
+           WHERE app_id = $1 AND trigger_id = $2 AND NOT deleted AND {_owned(3)}
+           RETURNING *""", app_id, trigger_id, company_id, merchant_id, livemode)
 
 
 async def insert_intent(conn: asyncpg.Connection, *, intent_id: str, trigger_id: str,
@@ -143,7 +183,8 @@ async def set_price_intent(conn: asyncpg.Connection, price_id: str, intent_id: s
 
 async def intent_of_price(conn: asyncpg.Connection, price_id: str) -> asyncpg.Record | None:
     return await conn.fetchrow(
-        """SELECT i.*, t.url, t.secret_sealed, t.name AS trigger_name
+        """SELECT i.*, t.url, t.secret_sealed, t.name AS trigger_name,
+                  t.merchant_id AS trigger_merchant_id, t.livemode AS trigger_livemode
            FROM trigger_intents i JOIN triggers t USING (trigger_id)
            WHERE i.price_id = $1""", price_id)
 

@@ -124,6 +124,8 @@ def render(row, receipt_id: str, issued_at: datetime) -> bytes:
         pdf.cell(60, 7, _text(label))
         pdf.cell(0, 7, _text(value), new_x="LMARGIN", new_y="NEXT")
 
+    if not row["livemode"]:  # a sandbox payment's receipt must not pass for a real one
+        line("Mode", "TEST MODE: a sandbox payment, no money was moved", bold=True)
     line("Receipt ID", receipt_id)
     line("Transaction ID", row["payment_id"])
     line("Trace", str(row["trace"]))

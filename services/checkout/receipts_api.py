@@ -6,7 +6,8 @@
                                                  the caller's tenancy without one
 
 Tenancy as for transactions: SUPER all, ADMIN its company, a MERCHANT user or API key
-its merchant; a foreign receipt or transaction answers 404. The gateway must let
+its merchant, each in its own mode; a foreign or other-mode receipt or transaction
+answers 404. The gateway must let
 `/api/v1/receipts/download/` through unauthenticated for the signed links to work.
 """
 
@@ -38,7 +39,8 @@ class ReceiptRequest(BaseModel):
 
 
 async def _payment(conn, who, ident: str):
-    scope = {"company_id": company_scope(who), "merchant_id": merchant_scope(who)}
+    scope = {"company_id": company_scope(who), "merchant_id": merchant_scope(who),
+             "livemode": who.livemode}
     trace = uuid_or_none(ident)
     row = await (store.payment_by_trace(conn, trace, **scope) if trace is not None
                  else store.payment(conn, ident, **scope))
@@ -86,7 +88,8 @@ async def _scoped_pdf(request: web.Request, receipt_id: str) -> web.Response:
     if receipts.is_receipt_id(receipt_id):
         async with request.app[POOL].acquire() as conn:
             row = await store.receipt_pdf(conn, receipt_id, company_id=company_scope(who),
-                                          merchant_id=merchant_scope(who))
+                                          merchant_id=merchant_scope(who),
+                                          livemode=who.livemode)
     if row is None:
         raise ApiError(Errors.NOT_FOUND, resource=RECEIPT)
     return _pdf(row["receipt_id"], bytes(row["pdf"]))
@@ -110,7 +113,7 @@ async def download_receipt(request: web.Request) -> web.Response:
         raise ApiError(Errors.RECEIPT_LINK_INVALID)
     async with request.app[POOL].acquire() as conn:
         row = await store.receipt_pdf(conn, receipt_id, company_id=None, merchant_id=None,
-                                      scoped=False)
+                                      livemode=None, scoped=False)
     if row is None:
         raise ApiError(Errors.NOT_FOUND, resource=RECEIPT)
     return _pdf(row["receipt_id"], bytes(row["pdf"]))

@@ -17,29 +17,31 @@ _INSERT_MANY = """
 WITH {outbox} p AS (
     INSERT INTO payments (payment_id, trace, company_id, merchant_id, origin, amount,
         currency, description, metadata, success_url, cancel_url, quote, charges,
-        net_amount, expires_at, created_at, merchant_name, methods)
+        net_amount, expires_at, created_at, merchant_name, methods, livemode)
     SELECT payment_id, trace, company_id, merchant_id, origin, amount, currency,
            description, metadata::jsonb, success_url, cancel_url, quote::jsonb, charges,
            net_amount, expires_at, COALESCE(created_at, now()), merchant_name,
            CASE WHEN methods IS NULL THEN NULL
-                ELSE ARRAY(SELECT jsonb_array_elements_text(methods::jsonb)) END
+                ELSE ARRAY(SELECT jsonb_array_elements_text(methods::jsonb)) END,
+           livemode
       FROM unnest($1::text[], $2::uuid[], $3::bigint[], $4::bigint[], $5::text[],
                   $6::numeric[], $7::text[], $8::text[], $9::text[], $10::text[],
                   $11::text[], $12::text[], $13::numeric[], $14::numeric[],
-                  $15::timestamptz[], $16::timestamptz[], $17::text[], $18::text[])
+                  $15::timestamptz[], $16::timestamptz[], $17::text[], $18::text[],
+                  $19::boolean[])
         AS i(payment_id, trace, company_id, merchant_id, origin, amount, currency,
              description, metadata, success_url, cancel_url, quote, charges, net_amount,
-             expires_at, created_at, merchant_name, methods)
+             expires_at, created_at, merchant_name, methods, livemode)
     RETURNING id, payment_id, created_at, updated_at),
 h AS (INSERT INTO payment_history (payment_pk, status, detail)
       SELECT p.id, 'pending', d.detail::jsonb
-        FROM p JOIN unnest($1::text[], $19::text[]) AS d(payment_id, detail) USING (payment_id))
+        FROM p JOIN unnest($1::text[], $20::text[]) AS d(payment_id, detail) USING (payment_id))
 SELECT * FROM p"""
 _JSON_COLUMNS = ("metadata", "quote", "methods")
 PAYMENT_COLUMNS = ("payment_id", "trace", "company_id", "merchant_id", "origin", "amount",
                    "currency", "description", "metadata", "success_url", "cancel_url",
                    "quote", "charges", "net_amount", "expires_at", "created_at",
-                   "merchant_name", "methods", "history")
+                   "merchant_name", "methods", "livemode", "history")
 # What a new payment's other columns hold (their defaults in the migrations): the insert
 # reads back only what the database made (id, the clock), and the row is whole without
 # decoding every column again (the jsonb ones most of all).
@@ -79,18 +81,23 @@ async def insert_payment(work: UnitOfWork, *, merchant_name: str | None = None,
     payment.update(merchant_name=merchant_name, methods=methods,
                    history=history or {"origin": payment["origin"]})
     payment.setdefault("created_at", None)  # None: the statement's now()
+    payment.setdefault("livemode", False)  # the column's default: test mode
     [row] = await insert_payments(work.conn, [payment], work.take_unwritten())
     return row
 
 
 async def payment(conn: asyncpg.Connection, payment_id: str, *, company_id: int | None,
-                  merchant_id: int | None, for_update: bool = False) -> asyncpg.Record | None:
-    """A payment within the caller's scope (None for SUPER's company/merchant)."""
+                  merchant_id: int | None, livemode: bool | None,
+                  for_update: bool = False) -> asyncpg.Record | None:
+    """A payment within the caller's scope (None for SUPER's company/merchant) and mode
+    (None: either, for a service acting on the payment's own mode)."""
     return await conn.fetchrow(
         f"""SELECT * FROM payments WHERE payment_id = $1
               AND ($2::bigint IS NULL OR company_id = $2)
               AND ($3::bigint IS NULL OR merchant_id = $3)
-            {'FOR UPDATE' if for_update else ''}""", payment_id, company_id, merchant_id)
+              AND ($4::boolean IS NULL OR livemode = $4)
+            {'FOR UPDATE' if for_update else ''}""", payment_id, company_id, merchant_id,
+        livemode)
 
 
 async def payment_by_pk_for_update(conn: asyncpg.Connection, pk: int) -> asyncpg.Record:
@@ -122,7 +129,8 @@ async def transition_payment(work: UnitOfWork, pk: int, changes: dict, status: s
 
 async def payments_by_id(conn: asyncpg.Connection,
                          payment_ids: list[str]) -> dict[str, asyncpg.Record]:
-    """Payments by their ids, in any scope (the caller checks it), in one statement."""
+    """Payments by their ids, in any scope and mode (the caller checks both), in one
+    statement."""
     rows = await conn.fetch("SELECT * FROM payments WHERE payment_id = ANY($1::text[])",
                             payment_ids)
     return {r["payment_id"]: r for r in rows}
@@ -217,13 +225,15 @@ async def add_refund(conn: asyncpg.Connection, *, refund_id: str, pk: int, amoun
 
 async def payment_by_trace(conn: asyncpg.Connection, trace: uuid.UUID, *,
                            company_id: int | None, merchant_id: int | None,
+                           livemode: bool | None,
                            for_update: bool = False) -> asyncpg.Record | None:
-    """A payment by its NORAH trace, within the caller's scope."""
+    """A payment by its NORAH trace, within the caller's scope and mode (as `payment`)."""
     return await conn.fetchrow(
         f"""SELECT * FROM payments WHERE trace = $1
               AND ($2::bigint IS NULL OR company_id = $2)
               AND ($3::bigint IS NULL OR merchant_id = $3)
-            {'FOR UPDATE' if for_update else ''}""", trace, company_id, merchant_id)
+              AND ($4::boolean IS NULL OR livemode = $4)
+            {'FOR UPDATE' if for_update else ''}""", trace, company_id, merchant_id, livemode)
 
 
 def _like(text: str) -> str:
@@ -231,14 +241,16 @@ def _like(text: str) -> str:
 
 
 async def list_transactions(conn: asyncpg.Connection, *, company_id: int | None,
-                            merchant_id: int | None, search: str | None = None,
+                            merchant_id: int | None, livemode: bool,
+                            search: str | None = None,
                             status: str | None = None, currency: str | None = None,
                             created_from: datetime | None = None,
                             created_before: datetime | None = None,
                             charged_only: bool = False, limit: int,
                             offset: int) -> tuple[list[asyncpg.Record], int]:
-    """One page, newest first (ties broken by id, so pages never overlap), and the total.
-    `search` matches the trace or the payment id from its start, or the merchant name."""
+    """One page of the caller's mode, newest first (ties broken by id, so pages never
+    overlap), and the total. `search` matches the trace or the payment id from its
+    start, or the merchant name."""
     where = """($1::bigint IS NULL OR company_id = $1)
                AND ($2::bigint IS NULL OR merchant_id = $2)
                AND ($3::text IS NULL OR trace::text LIKE lower($3) || '%'
@@ -248,13 +260,15 @@ async def list_transactions(conn: asyncpg.Connection, *, company_id: int | None,
                AND ($5::text IS NULL OR currency = $5)
                AND ($6::timestamptz IS NULL OR created_at >= $6)
                AND ($7::timestamptz IS NULL OR created_at < $7)
-               AND (NOT $8::boolean OR charges > 0)"""
+               AND (NOT $8::boolean OR charges > 0)
+               AND livemode = $9"""
     args = (company_id, merchant_id, _like(search) if search else None, status, currency,
-            created_from, created_before, charged_only)
+            created_from, created_before, charged_only, livemode)
     async with snapshot(conn):
         rows = await conn.fetch(
             f"""SELECT * FROM payments WHERE {where}
-                ORDER BY created_at DESC, id DESC LIMIT $9 OFFSET $10""", *args, limit, offset)
+                ORDER BY created_at DESC, id DESC LIMIT $10 OFFSET $11""", *args, limit,
+            offset)
         total = await conn.fetchval(f"SELECT count(*) FROM payments WHERE {where}", *args)
     return rows, total
 
@@ -277,16 +291,17 @@ async def insert_receipt(conn: asyncpg.Connection, *, receipt_id: str, pk: int,
 
 
 async def receipt_pdf(conn: asyncpg.Connection, receipt_id: str, *, company_id: int | None,
-                      merchant_id: int | None,
+                      merchant_id: int | None, livemode: bool | None,
                       scoped: bool = True) -> asyncpg.Record | None:
-    """A receipt's PDF, within the caller's scope unless `scoped` is False (a signed
-    download link already proves the right to it)."""
+    """A receipt's PDF, within the caller's scope and mode unless `scoped` is False (a
+    signed download link already proves the right to it)."""
     return await conn.fetchrow(
         """SELECT r.receipt_id, r.pdf FROM receipts r JOIN payments p ON p.id = r.payment_pk
            WHERE r.receipt_id = $1
              AND (NOT $4::boolean OR $2::bigint IS NULL OR p.company_id = $2)
-             AND (NOT $4::boolean OR $3::bigint IS NULL OR p.merchant_id = $3)""",
-        receipt_id, company_id, merchant_id, scoped)
+             AND (NOT $4::boolean OR $3::bigint IS NULL OR p.merchant_id = $3)
+             AND (NOT $4::boolean OR $5::boolean IS NULL OR p.livemode = $5)""",
+        receipt_id, company_id, merchant_id, scoped, livemode)
 
 
 async def token_used(conn: asyncpg.Connection, jti: str) -> bool:

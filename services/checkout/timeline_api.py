@@ -29,7 +29,8 @@ async def timeline(request: web.Request) -> web.Response:
     who = require(request, allow_keys=True)
     async with request.app[POOL].acquire() as conn:
         row = await store.payment(conn, request.match_info["paymentId"],
-                                  company_id=company_scope(who), merchant_id=merchant_scope(who))
+                                  company_id=company_scope(who), merchant_id=merchant_scope(who),
+                                  livemode=who.livemode)
         if row is None:
             raise ApiError(Errors.NOT_FOUND, resource="Payment")
         history = await store.history(conn, row["id"])

@@ -4,6 +4,11 @@ A token is an HS256 JWT signed with the transaction-signing secret of a user (`u
 or a merchant (`m`); auth keeps those secrets sealed and opens them for checkout over
 internal HTTP. Tokens live 60 seconds. Regenerating a secret invalidates every token
 signed with the old one.
+
+A token carries the mode of the principal that generated it (`livemode`, docs/modes.md):
+the page's payment is made in that mode; a token without the claim (made before modes
+existed) is a test one. Like every claim it is the signer's word (a signer can sign
+offline too), and no more than the signer could do with its own credentials.
 """
 
 from __future__ import annotations
@@ -20,7 +25,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from services.checkout.context import CLIENT
 from services.checkout.transactions_api import merchant_in_scope
 from shared.authz import require
-from shared.http.client import ServiceUnavailable
 from shared.http.envelopes import Family, ok
 from shared.http.errors import ApiError, Errors
 from shared.http.middleware import SETTINGS, read_json
@@ -57,15 +61,9 @@ async def payee_of(client, kind: Literal["u", "m"], subject: str, mid: str | Non
     only who signed: a user may read its own secret and sign any claims offline, so the
     claim is checked against the signer's scope every time (never trusted)."""
     query = "" if mid is None else f"?{urlencode({'mid': mid})}"
-    try:
-        status, body = await client.request(
-            "auth", "GET", f"/internal/payees/{KIND_OF[kind]}/{subject}{query}")
-    except ServiceUnavailable:
-        raise ApiError(Errors.UPSTREAM_UNAVAILABLE, service="auth") from None
-    if status == 404:
+    body = await client.get_json("auth", f"/internal/payees/{KIND_OF[kind]}/{subject}{query}")
+    if body is None:
         return Payee(problem="out_of_scope")  # an unknown signer pays nobody
-    if status != 200:
-        raise ApiError(Errors.UPSTREAM_UNAVAILABLE, service="auth")
     return Payee.model_validate(body)
 
 
@@ -78,24 +76,16 @@ class VerifyToken(BaseModel):
 
 async def fetch_secret(client, kind: Literal["u", "m"], subject: str) -> str | None:
     """The signing secret of user/merchant `subject`; None when auth knows no such one."""
-    try:
-        status, body = await client.request(
-            "auth", "GET", f"/internal/secrets/{KIND_OF[kind]}/{subject}")
-    except ServiceUnavailable:
-        raise ApiError(Errors.UPSTREAM_UNAVAILABLE, service="auth") from None
-    if status == 404:
-        return None
-    if status != 200:
-        raise ApiError(Errors.UPSTREAM_UNAVAILABLE, service="auth")
-    return body["secret"]
+    body = await client.get_json("auth", f"/internal/secrets/{KIND_OF[kind]}/{subject}")
+    return None if body is None else body["secret"]
 
 
 def sign_token(secret: str, *, kind: str, subject: str, merchant_id: str | None,
-               amount: str, currency: str, now: int | None = None,
+               amount: str, currency: str, livemode: bool, now: int | None = None,
                ttl: int = TOKEN_TTL_SECONDS) -> str:
     iat = int(time.time()) if now is None else now
     claims = {"amount": amount, "currency": currency, "type": kind, "sub": subject,
-              "iat": iat, "exp": iat + ttl, "jti": uuid.uuid4().hex}
+              "iat": iat, "exp": iat + ttl, "jti": uuid.uuid4().hex, "livemode": livemode}
     if merchant_id:
         claims["mid"] = merchant_id
     return jwt.encode(claims, secret, algorithm="HS256")
@@ -134,6 +124,9 @@ async def verify_transaction_token(client, token: str, kind: Literal["u", "m"], 
     if claims.get("type") != kind:
         raise ApiError(Errors.PAYMENT_TOKEN_INVALID, field="type",
                        detail=f"it is not a type {kind} token")
+    if not isinstance(claims.setdefault("livemode", False), bool):  # absent: test mode
+        raise ApiError(Errors.PAYMENT_TOKEN_INVALID, field="token",
+                       detail="its livemode claim must be true or false")
     return claims
 
 
@@ -165,7 +158,8 @@ async def _generate(request: web.Request, kind: Literal["u", "m"]) -> web.Respon
     if secret is None:
         raise ApiError(Errors.NOT_FOUND, resource="User" if kind == "u" else "Merchant")
     token = sign_token(secret, kind=kind, subject=subject, merchant_id=merchant_id,
-                       amount=f"{to_major_decimal(money):f}", currency=money.currency.code)
+                       amount=f"{to_major_decimal(money):f}", currency=money.currency.code,
+                       livemode=who.livemode)
     url = (f"{request.app[SETTINGS].public_url}/check-out?"
            f"{urlencode({'token': token, 'type': kind})}")
     return ok(Family.NORAH, {"token": token, "url": url}, message=MESSAGE_OF[kind])
@@ -196,7 +190,8 @@ async def verify_token(request: web.Request) -> web.Response:
         "amount": to_major_decimal(money), "currency": money.currency.code,
         "type": claims["type"],
         "merchantId": None if payee.merchant is None else str(payee.merchant["merchantId"]),
-        "expiresAt": claims["exp"]}, message="Payment token is valid")
+        "expiresAt": claims["exp"], "livemode": claims["livemode"]},
+        message="Payment token is valid")
 
 
 def setup_routes(app: web.Application) -> None:

@@ -3,6 +3,8 @@ aggregate: amounts in major units as exact Decimals, statuses upper-case.
 
 Tenancy: SUPER sees every payment, ADMIN its company's, a MERCHANT user or API key its
 merchant's. Another tenant's payment or merchant answers 404, as a missing one does.
+Mode (docs/modes.md): every read and list is of the caller's mode only; a payment of
+the other mode answers 404 too.
 """
 
 from __future__ import annotations
@@ -89,7 +91,7 @@ def summary(row) -> dict:
             "status": domain.NORAH_STATUS[row["status"]],
             "paymentMethod": row["payment_method"],
             "charges": major(row, "charges"), "netAmount": major(row, "net_amount"),
-            "timestamp": timestamp(row["created_at"])}
+            "timestamp": timestamp(row["created_at"]), "livemode": row["livemode"]}
 
 
 def details(row) -> dict:
@@ -137,7 +139,7 @@ async def _by_trace(conn, who: Principal, raw: str, *, for_update: bool = False)
     trace = uuid_or_none(raw)
     row = None if trace is None else await store.payment_by_trace(
         conn, trace, company_id=company_scope(who), merchant_id=merchant_scope(who),
-        for_update=for_update)
+        livemode=who.livemode, for_update=for_update)
     if row is None:
         raise ApiError(Errors.NOT_FOUND, resource=TRANSACTION)
     return row
@@ -177,8 +179,11 @@ async def confirmation(request: web.Request) -> web.Response:
                                   metadata={"user": body.user} if body.user else {})
     try:
         async with uow(request) as work:
+            # A refused confirm (a bad detail, a live payment no connector takes) rolls
+            # the create back with it: nothing is left, no event is sent.
             row = await payments.create(work, merchant=merchant, origin="norah",
-                                        money=money, body=create, quote=quote)
+                                        money=money, body=create, quote=quote,
+                                        livemode=who.livemode)
             row, outcome = await payments.confirm(work, row, _confirm_body(body))
     except BadPaymentDetails as exc:
         raise ApiError(Errors.VALIDATION, field=exc.field, detail=str(exc)) from None
@@ -189,7 +194,8 @@ async def confirmation(request: web.Request) -> web.Response:
         "charge": data["charges"], "netAmount": data["netAmount"],
         "currency": data["currency"], "paymentMethod": data["paymentMethod"],
         "transactionId": data["transactionId"], "nextAction": row["pending_action"],
-        "failureReason": row["failure_reason"]}, message="Transaction confirmed successfully")
+        "failureReason": row["failure_reason"], "livemode": data["livemode"]},
+        message="Transaction confirmed successfully")
 
 
 async def transaction_status(request: web.Request) -> web.Response:
@@ -200,7 +206,7 @@ async def transaction_status(request: web.Request) -> web.Response:
     row = await payments.settle_if_timed_out(request.app[POOL], request.app.get(RELAY), row)
     data = summary(row)
     return ok(Family.NORAH, {k: data[k] for k in ("trace", "status", "amount", "currency",
-                                                  "paymentMethod", "timestamp")},
+                                                  "paymentMethod", "timestamp", "livemode")},
               message="Transaction status retrieved successfully")
 
 
@@ -216,7 +222,8 @@ async def cancel_transaction(request: web.Request) -> web.Response:
         row = await payments.cancel(work, row)
     return ok(Family.NORAH, {"trace": str(row["trace"]),
                              "status": domain.NORAH_STATUS[row["status"]],
-                             "refundedAmount": major(row, "amount")},
+                             "refundedAmount": major(row, "amount"),
+                             "livemode": row["livemode"]},
               message="Transaction cancelled successfully")
 
 
@@ -264,7 +271,7 @@ async def _page(request: web.Request, who: Principal, *, render, message: str,
         rows, total = await store.list_transactions(
             conn, company_id=company_scope(who),
             merchant_id=merchant_id if merchant_id is not None else scope_merchant,
-            limit=page.per_page, offset=page.offset, **filters)
+            livemode=who.livemode, limit=page.per_page, offset=page.offset, **filters)
     return ok(Family.NORAH, [render(r) for r in rows], message=message,
               pagination=page.envelope(total))
 
@@ -272,7 +279,7 @@ async def _page(request: web.Request, who: Principal, *, render, message: str,
 def _pick(*keys: str):
     def render(row) -> dict:
         data = summary(row)
-        return {k: data[k] for k in keys}
+        return {k: data[k] for k in (*keys, "livemode")}
     return render
 
 
@@ -298,7 +305,8 @@ async def merchant_transactions(request: web.Request) -> web.Response:
 def _charge_row(row) -> dict:
     data = summary(row)
     return {**{k: data[k] for k in ("transactionId", "trace", "merchantId", "amount",
-                                    "currency", "charges", "netAmount", "timestamp")},
+                                    "currency", "charges", "netAmount", "timestamp",
+                                    "livemode")},
             "chargesBreakdown": breakdown(row)}
 
 
@@ -329,7 +337,7 @@ async def transaction_details(request: web.Request) -> web.Response:
     async with request.app[POOL].acquire() as conn:
         row = await store.payment(conn, request.match_info["transactionId"],
                                   company_id=company_scope(who),
-                                  merchant_id=merchant_scope(who))
+                                  merchant_id=merchant_scope(who), livemode=who.livemode)
     if row is None:
         raise ApiError(Errors.NOT_FOUND, resource=TRANSACTION)
     return ok(Family.NORAH, details(row), message="Transaction details retrieved successfully")

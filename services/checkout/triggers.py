@@ -9,6 +9,15 @@ payment, however often the completion event arrives) that a dispatcher delivers,
 retrying on the `NORGATE_TRIGGER_RETRY_SCHEDULE` until a 2xx answer; its status
 (pending, delivered, failed), attempts and last answer are readable on the price.
 
+A trigger belongs to the merchant that made it (none: an ADMIN's on a shared app).
+On an app the company's merchants share, a MERCHANT caller lists, reads and deletes
+only its own (another's is 404 "Trigger not found"), an ADMIN the company's; and a
+price may name only a trigger of its own merchant, so nobody can have another
+merchant's signed call made for its payments. A trigger is also of its creator's mode
+(`livemode`, docs/modes.md): only that mode's callers reach it, only a price of that
+mode may name it, and a price's payment calls only a trigger of the price's mode (a
+test payment never makes a live fulfilment call, nor a live one a test call).
+
 The call is signed like our webhooks: `X-NorPay-Signature` (hex HMAC-SHA256 of the
 raw body with the trigger's secret) and the Standard Webhooks headers (`webhook-id`,
 `webhook-timestamp`, `webhook-signature: v1,<base64>`). The secret (`whsec_...`) is
@@ -30,7 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from services.checkout import domain
 from services.checkout import prices_store as store
-from services.checkout.app_scope import app_in_scope, prices_time
+from services.checkout.app_scope import app_in_scope, owner_of, prices_time
 from shared.aio import cancel_and_wait, every
 from shared.authz import require
 from shared.crypto import SecretBox, base62
@@ -43,6 +52,7 @@ from shared.http.openapi import RouteDoc
 from shared.http.pagination import page_of
 from shared.logging import get_logger
 from shared.outbound import addresses, signing
+from shared.principal import Principal
 
 log = get_logger(__name__)
 
@@ -83,7 +93,7 @@ def render(row, *, secret: str | None = None) -> dict:
     data = {"id": row["trigger_id"], "name": row["name"], "url": row["url"],
             "params": list(row["params"]), "app_id": row["app_id"],
             "created_at": prices_time(row["created_at"]),
-            "updated_at": prices_time(row["updated_at"])}
+            "updated_at": prices_time(row["updated_at"]), "livemode": row["livemode"]}
     if secret is not None:
         data["secret"] = secret  # shown once, at creation
     return data
@@ -110,8 +120,8 @@ async def create_trigger(request: web.Request) -> web.Response:
     async with request.app[POOL].acquire() as conn:
         row = await store.insert_trigger(
             conn, trigger_id=_id("tri_"), app_id=app["id"], company_id=int(app["company_id"]),
-            merchant_id=merchant_id, name=body.name, url=body.url, params=body.params,
-            secret_sealed=request.app[BOX].seal(secret))
+            merchant_id=merchant_id, livemode=who.livemode, name=body.name, url=body.url,
+            params=body.params, secret_sealed=request.app[BOX].seal(secret))
     return ok(Family.PRICES, render(row, secret=secret), status=201)
 
 
@@ -120,15 +130,16 @@ async def list_triggers(request: web.Request) -> web.Response:
     page = page_of(request)
     app = await app_in_scope(request, who)
     async with request.app[POOL].acquire() as conn:
-        rows, total = await store.list_triggers(conn, app["id"], limit=page.per_page,
-                                                offset=page.offset)
+        rows, total = await store.list_triggers(
+            conn, app["id"], **owner_of(who).filters(), limit=page.per_page,
+            offset=page.offset)
     return ok(Family.PRICES, [render(r) for r in rows], pagination=page.envelope(total))
 
 
-async def _trigger(request: web.Request, conn, app: dict):
+async def _trigger(request: web.Request, conn, app: dict, who: Principal):
     trigger_id = request.match_info["triggerId"]
-    row = await store.trigger(conn, app["id"], trigger_id) if TRIGGER_ID.match(trigger_id) \
-        else None
+    row = await store.trigger(conn, app["id"], trigger_id, **owner_of(who).filters()) \
+        if TRIGGER_ID.match(trigger_id) else None
     if row is None:
         raise ApiError(Errors.NOT_FOUND, resource=TRIGGER)
     return row
@@ -138,7 +149,7 @@ async def get_trigger(request: web.Request) -> web.Response:
     who = require(request, allow_keys=True)
     app = await app_in_scope(request, who)
     async with request.app[POOL].acquire() as conn:
-        row = await _trigger(request, conn, app)
+        row = await _trigger(request, conn, app, who)
     return ok(Family.PRICES, render(row))
 
 
@@ -146,16 +157,21 @@ async def delete_trigger(request: web.Request) -> web.Response:
     who = require(request, allow_keys=True)
     app = await app_in_scope(request, who)
     async with request.app[POOL].acquire() as conn:
-        row = await _trigger(request, conn, app)
-        row = await store.delete_trigger(conn, app["id"], row["trigger_id"]) or row
+        row = await _trigger(request, conn, app, who)
+        row = await store.delete_trigger(conn, app["id"], row["trigger_id"],
+                                         **owner_of(who).filters()) or row
     return ok(Family.PRICES, render(row))
 
 
-async def attach(conn: asyncpg.Connection, *, app_id: str, price_id: str, trigger_id: str,
+async def attach(conn: asyncpg.Connection, *, app_id: str, price_id: str,
+                 merchant_id: int | None, livemode: bool, trigger_id: str,
                  trigger_data: dict[str, Any] | None):
-    """Give a new price its trigger intent; 400 for an unknown trigger or missing params."""
-    row = await store.trigger(conn, app_id, trigger_id) if TRIGGER_ID.match(trigger_id) \
-        else None
+    """Give a new price (of `merchant_id` and `livemode`) its trigger intent; 400 for a
+    trigger that is unknown, another merchant's or another mode's (the same answer: its
+    existence is not confirmed), or missing params."""
+    row = await store.trigger_for_price(conn, app_id, trigger_id, merchant_id=merchant_id,
+                                        livemode=livemode) \
+        if TRIGGER_ID.match(trigger_id) else None
     if row is None:
         raise ApiError(Errors.VALIDATION, field="trigger_id",
                        detail=f"trigger_id: no trigger {trigger_id[:40]!r} in this app")
@@ -190,7 +206,10 @@ async def on_payment_completed(event: Event, uow: UnitOfWork) -> None:
         return
     price_id = event.data["metadata"]["priceId"]
     price = await store.price_by_id(uow.conn, str(price_id))
+    # A price's link makes payments of the price's mode; an event from before modes
+    # (no livemode) is of a test payment.
     if price is None or str(price["merchant_id"]) != event.merchant_id \
+            or event.data.get("livemode", False) is not price["livemode"] \
             or event.data["amount"] != str(domain.price_part(price, "amount_total").minor):
         log.warning("price_payment_mismatch", price_id=price_id,
                     payment_id=event.data.get("paymentId"))
@@ -199,7 +218,21 @@ async def on_payment_completed(event: Event, uow: UnitOfWork) -> None:
     intent = await store.intent_of_price(uow.conn, price_id)
     if intent is None:
         return
+    if intent["trigger_merchant_id"] != price["merchant_id"]:
+        # Attached before prices were held to their own merchant's triggers: never
+        # make another merchant's signed call for this payment.
+        log.warning("price_trigger_of_another_merchant", price_id=price_id,
+                    trigger_id=intent["trigger_id"])
+        return
+    if intent["trigger_livemode"] != price["livemode"]:
+        # Never from the API (attach checks the mode): a stored mismatch must still not
+        # make a test payment's fulfilment call live, or a live one's in test.
+        log.warning("price_trigger_of_another_mode", price_id=price_id,
+                    trigger_id=intent["trigger_id"])
+        return
+    # `livemode` at the top level, as in our webhook bodies (docs/modes.md).
     body = {"event": "trigger.executed", "timestamp": event.occurred_at.isoformat(),
+            "livemode": price["livemode"],
             "data": {"triggerId": intent["trigger_id"], "triggerIntentId": intent["intent_id"],
                      "priceId": price_id, "paymentId": event.data["paymentId"],
                      "amount": event.data["amount"], "currency": event.data["currency"],

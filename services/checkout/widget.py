@@ -118,6 +118,7 @@ def render(row) -> dict:
         "transactionHash": row["transaction_hash"], "failureReason": row["failure_reason"],
         "createdAt": _epoch(row["created_at"]),
         "completedAt": _epoch(row["completed_at"]),
+        "livemode": row["livemode"],
     }
 
 
@@ -131,7 +132,7 @@ async def create(request: web.Request) -> web.Response:
         metadata={**body.metadata, "widget": {"origin": origin, "keyId": who.subject}})
     row = await request.app[payments.CREATES].create(
         merchant=merchant, origin="norpay", money=money, body=intent, quote=quote,
-        expires_at=expires_at)
+        expires_at=expires_at, livemode=who.livemode)  # the publishable key's mode
     settings = request.app[SETTINGS]
     data = render(row)
     data["expiresAt"] = _epoch(row["expires_at"])
@@ -146,7 +147,8 @@ async def get(request: web.Request) -> web.Response:
     async with request.app[POOL].acquire() as conn:
         row = await store.payment(conn, request.match_info["paymentId"],
                                   company_id=int(who.company_id or 0),
-                                  merchant_id=int(who.merchant_id or 0))
+                                  merchant_id=int(who.merchant_id or 0),
+                                  livemode=who.livemode)
     # Only payments made through the widget: a publishable key is public, so it
     # must not read the merchant's other payments even by id.
     if row is None or not isinstance((row["metadata"] or {}).get("widget"), dict):

@@ -25,7 +25,7 @@ SEED_PRICE_ITEM = {
 SEED_FIELDS = ["id", "amount", "currency", "currency_conversion", "type", "kyc_id",
                "metadata", "deleted", "expired", "name", "trigger_id", "trigger_intent_id",
                "trigger_params_data_input", "price_item", "app", "created_at", "updated_at",
-               "views"]
+               "views", "livemode"]  # livemode: additive (docs/modes.md)
 
 
 @pytest.fixture(scope="module")

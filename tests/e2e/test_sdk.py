@@ -62,7 +62,7 @@ def seed_python_example(api_key: str, base_url: str) -> dict:
 async def test_seed_python_example_creates_a_payment_with_its_checkout_url(stack, merchant):
     payment = await asyncio.to_thread(seed_python_example, merchant.key, stack.gateway)
     assert set(payment) == {"paymentId", "amount", "currency", "status", "checkoutUrl",
-                            "expiresAt", "createdAt"}
+                            "expiresAt", "createdAt", "livemode"}
     assert payment["paymentId"].startswith("pay_")
     assert (payment["amount"], payment["currency"], payment["status"]) == (
         ONE_NOR, "NOR", "pending")

@@ -191,7 +191,8 @@ async def billing_only(settings):
 
 
 payment_st = st.tuples(st.integers(1, 10**22), st.integers(0, 100),  # amount, fee per mille
-                       st.lists(st.integers(1, 100), max_size=3))     # refunds, % of left
+                       st.lists(st.integers(1, 100), max_size=3),     # refunds, % of left
+                       st.booleans())                                 # livemode
 
 
 async def _publish(exchange, event: Event) -> None:
@@ -208,13 +209,16 @@ async def test_random_payments_and_refunds_keep_every_balance_equal_to_its_entri
         billing_only, payments, duplicate, order):
     exchange, pool = billing_only
     company, merchant = secrets.randbelow(10**12) + 1, secrets.randbelow(10**12) + 1
-    streams, expected = [], {"customer_wallet": 0, "revenue:product_sales": 0, "fees": 0,
-                             "refunds": 0}
-    for amount, per_mille, refunds in payments:
+    streams = []
+    # One book per mode: the test and the live payments of one merchant never mix.
+    expected = {(livemode, code): 0 for livemode in (False, True) for code in (
+        "customer_wallet", "revenue:product_sales", "fees", "refunds")}
+    for amount, per_mille, refunds, livemode in payments:
         pid = "pay_prop" + secrets.token_hex(8)
         charges = amount * per_mille // 1000
         base = {"paymentId": pid, "amount": str(amount), "currency": "NOR",
-                "charges": str(charges), "netAmount": str(amount - charges), "metadata": {}}
+                "charges": str(charges), "netAmount": str(amount - charges), "metadata": {},
+                **({"livemode": True} if livemode else {})}
         stream = [Event(type="payment.completed", producer="checkout", company_id=str(company),
                         merchant_id=str(merchant),
                         data={**base, "status": "completed", "refundedAmount": "0"})]
@@ -231,10 +235,10 @@ async def test_random_payments_and_refunds_keep_every_balance_equal_to_its_entri
                 data={**base, "status": "refunded" if refunded == amount else "completed",
                       "refundedAmount": str(refunded), "refundAmount": str(part)}))
         streams.append(stream)
-        expected["customer_wallet"] += amount - charges - refunded
-        expected["revenue:product_sales"] += amount
-        expected["fees"] += charges
-        expected["refunds"] += refunded
+        expected[(livemode, "customer_wallet")] += amount - charges - refunded
+        expected[(livemode, "revenue:product_sales")] += amount
+        expected[(livemode, "fees")] += charges
+        expected[(livemode, "refunds")] += refunded
     # interleave the payments' streams (each in its own order), some events twice
     queue = [list(s) for s in streams]
     while any(queue):
@@ -245,22 +249,27 @@ async def test_random_payments_and_refunds_keep_every_balance_equal_to_its_entri
             await _publish(exchange, event)
 
     async def balances():
-        rows = await pool.fetch("SELECT code, type, debits, credits FROM billing.ledger_accounts "
-                                "WHERE merchant_id = $1", merchant)
-        got = {r["code"]: (int(r["debits"]) - int(r["credits"])) * (
+        rows = await pool.fetch("SELECT livemode, code, type, debits, credits "
+                                "FROM billing.ledger_accounts WHERE merchant_id = $1", merchant)
+        got = {(r["livemode"], r["code"]): (int(r["debits"]) - int(r["credits"])) * (
             -1 if r["type"] == "revenue" else 1) for r in rows}
         return got if all(got.get(k, 0) == v for k, v in expected.items()) else None
     await poll_until(balances, timeout=20, what=f"balances {expected}")
     sums = await pool.fetch(
-        """SELECT a.code, a.debits, a.credits,
+        """SELECT a.livemode, a.code, a.debits, a.credits,
                   COALESCE(SUM(e.amount) FILTER (WHERE e.direction = 'debit'), 0) AS d,
-                  COALESCE(SUM(e.amount) FILTER (WHERE e.direction = 'credit'), 0) AS c
+                  COALESCE(SUM(e.amount) FILTER (WHERE e.direction = 'credit'), 0) AS c,
+                  bool_and(t.livemode = a.livemode) AS same_book
              FROM billing.ledger_accounts a
              LEFT JOIN billing.ledger_entries e ON e.account_pk = a.id
+             LEFT JOIN billing.ledger_transactions t ON t.id = e.transaction_pk
             WHERE a.merchant_id = $1 GROUP BY a.id""", merchant)
     for row in sums:
         assert (row["debits"], row["credits"]) == (row["d"], row["c"]), row["code"]
-    assert sum(r["d"] for r in sums) == sum(r["c"] for r in sums)  # trial balance is zero
+        assert row["same_book"] is not False, row["code"]  # entries of its mode only
+    for livemode in (False, True):  # each book's trial balance is zero
+        book = [r for r in sums if r["livemode"] is livemode]
+        assert sum(r["d"] for r in book) == sum(r["c"] for r in book), livemode
 
 
 async def test_concurrent_postings_to_a_new_merchants_accounts_create_each_account_once(
@@ -279,41 +288,43 @@ async def test_concurrent_postings_to_a_new_merchants_accounts_create_each_accou
                             "paymentId": f"pay_race{i}", "amount": str(1000 + i),
                             "currency": "USD", "charges": "25", "metadata": {}}):
                         await ledger_store.post(conn, posting, company_id=company,
-                                                merchant_id=merchant)
+                                                merchant_id=merchant, livemode=i % 2 == 1)
             await asyncio.gather(*(post(i) for i in range(20)))
             rows = await pool.fetch(
-                """SELECT a.code, a.debits, a.credits, count(e.id) AS entries,
+                """SELECT a.livemode, a.code, a.debits, a.credits, count(e.id) AS entries,
                           COALESCE(SUM(e.amount) FILTER (WHERE e.direction = 'debit'), 0) AS d,
                           COALESCE(SUM(e.amount) FILTER (WHERE e.direction = 'credit'), 0) AS c
                      FROM ledger_accounts a LEFT JOIN ledger_entries e ON e.account_pk = a.id
                     WHERE a.merchant_id = $1 GROUP BY a.id""", merchant)
         finally:
             await pool.close()
-    by_code = {r["code"]: r for r in rows}
-    total = sum(1000 + i for i in range(20))
-    assert sorted(by_code) == ["customer_wallet", "fees", "revenue:product_sales"]
+    assert len(rows) == 6  # each account once in each of the two books
     assert all((r["debits"], r["credits"]) == (r["d"], r["c"]) for r in rows)
-    assert (by_code["customer_wallet"]["debits"], by_code["customer_wallet"]["credits"]) == (
-        total, 20 * 25)
-    assert by_code["revenue:product_sales"]["credits"] == total
-    assert by_code["fees"]["debits"] == 20 * 25
-    assert by_code["customer_wallet"]["entries"] == 40
+    for livemode in (False, True):
+        by_code = {r["code"]: r for r in rows if r["livemode"] is livemode}
+        total = sum(1000 + i for i in range(20) if (i % 2 == 1) is livemode)
+        assert sorted(by_code) == ["customer_wallet", "fees", "revenue:product_sales"]
+        assert (by_code["customer_wallet"]["debits"],
+                by_code["customer_wallet"]["credits"]) == (total, 10 * 25)
+        assert by_code["revenue:product_sales"]["credits"] == total
+        assert by_code["fees"]["debits"] == 10 * 25
+        assert by_code["customer_wallet"]["entries"] == 20
 
 
 async def test_postings_written_together_are_the_postings_written_one_by_one(settings):
     """ledger_store.post_many (a consumer's batch of completions): transactions in the
-    order given, each with its own entries, across merchants and currencies, and every
-    account's totals equal to its entries, as separate posts would leave them."""
+    order given, each with its own entries, across merchants, modes and currencies, and
+    every account's totals equal to its entries, as separate posts would leave them."""
     async with serve(create_app(settings, billing_spec(settings, run_scheduler=False))):
         pool = await asyncpg.create_pool(settings.dsn_of("billing"), min_size=1,
                                          max_size=2, server_settings={"search_path": "billing"})
         try:
             company = secrets.randbelow(10**12) + 1
             shops = [secrets.randbelow(10**12) + 1 for _ in range(2)]
-            payments = [(shops[i % 2], ("USD", "NOR")[i // 2 % 2], 1000 + i, i * 10)
-                        for i in range(6)]
-            posts = [ledger_store.Post(posting, company, merchant)
-                     for merchant, currency, amount, charges in payments
+            payments = [(shops[i % 2], ("USD", "NOR")[i // 2 % 2], 1000 + i, i * 10,
+                         i % 3 == 0) for i in range(12)]
+            posts = [ledger_store.Post(posting, company, merchant, livemode=livemode)
+                     for merchant, currency, amount, charges, livemode in payments
                      for posting in ledger.payment_completed({
                          "paymentId": f"pay_many{amount}", "amount": str(amount),
                          "currency": currency, "charges": str(charges), "metadata": {}})]
@@ -324,16 +335,17 @@ async def test_postings_written_together_are_the_postings_written_one_by_one(set
             async with pool.acquire() as conn:
                 with pytest.raises(ValueError):
                     await ledger_store.post_many(
-                        conn, [posts[0], ledger_store.Post(bad, company, shops[0])])
+                        conn, [posts[0], ledger_store.Post(bad, company, shops[0],
+                                                           livemode=False)])
             txs = await pool.fetch(
-                """SELECT t.transaction_id, t.merchant_id, t.currency, t.reference_id,
-                          t.reference_type, count(e.id) AS n,
+                """SELECT t.transaction_id, t.merchant_id, t.livemode, t.currency,
+                          t.reference_id, t.reference_type, count(e.id) AS n,
                           sum(e.amount) FILTER (WHERE e.direction = 'debit') AS d,
                           sum(e.amount) FILTER (WHERE e.direction = 'credit') AS c
                      FROM ledger_transactions t JOIN ledger_entries e ON e.transaction_pk = t.id
                     WHERE t.merchant_id = ANY($1) GROUP BY t.id ORDER BY t.id""", shops)
             accounts = await pool.fetch(
-                """SELECT a.merchant_id, a.currency, a.code, a.debits, a.credits,
+                """SELECT a.merchant_id, a.livemode, a.currency, a.code, a.debits, a.credits,
                           COALESCE(SUM(e.amount) FILTER (WHERE e.direction = 'debit'), 0) AS d,
                           COALESCE(SUM(e.amount) FILTER (WHERE e.direction = 'credit'), 0) AS c
                      FROM ledger_accounts a LEFT JOIN ledger_entries e ON e.account_pk = a.id
@@ -343,17 +355,19 @@ async def test_postings_written_together_are_the_postings_written_one_by_one(set
     # Each posting is its own balanced transaction, in the order given (the bad batch
     # left nothing).
     assert [t["transaction_id"] for t in txs] == ids
-    assert [(t["merchant_id"], t["currency"], t["reference_id"], t["reference_type"])
-            for t in txs] == [(p.merchant_id, p.posting.currency, p.posting.reference_id,
-                               p.posting.reference_type) for p in posts]
+    assert [(t["merchant_id"], t["livemode"], t["currency"], t["reference_id"],
+             t["reference_type"]) for t in txs] == [
+        (p.merchant_id, p.livemode, p.posting.currency, p.posting.reference_id,
+         p.posting.reference_type) for p in posts]
     assert all(t["d"] == t["c"] and t["n"] == len(p.posting.lines)
                for t, p in zip(txs, posts, strict=True))
-    # One account per merchant, currency and code, its totals equal to its entries.
-    keys = [(a["merchant_id"], a["currency"], a["code"]) for a in accounts]
+    # One account per merchant, mode, currency and code, its totals equal to its entries.
+    keys = [(a["merchant_id"], a["livemode"], a["currency"], a["code"]) for a in accounts]
     assert len(keys) == len(set(keys))
     assert all((a["debits"], a["credits"]) == (a["d"], a["c"]) for a in accounts)
-    wallets = {(a["merchant_id"], a["currency"]): a["debits"] for a in accounts
-               if a["code"] == "customer_wallet"}
-    for merchant, currency in wallets:
-        assert wallets[(merchant, currency)] == sum(
-            amount for m, c, amount, _ in payments if (m, c) == (merchant, currency))
+    wallets = {(a["merchant_id"], a["livemode"], a["currency"]): a["debits"]
+               for a in accounts if a["code"] == "customer_wallet"}
+    assert {k[1] for k in wallets} == {False, True}
+    for key, debits in wallets.items():
+        assert debits == sum(amount for m, c, amount, _, live in payments
+                             if (m, live, c) == key)

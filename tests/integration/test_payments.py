@@ -61,7 +61,7 @@ async def test_create_answers_the_seeds_fields(settings, shop):
     assert (body["status"], body["message"]) == ("1", "OK")
     result = body["result"]
     assert set(result) == {"paymentId", "amount", "currency", "status", "checkoutUrl",
-                           "expiresAt", "createdAt"}
+                           "expiresAt", "createdAt", "livemode"}
     assert result["paymentId"].startswith("pay_") and result["status"] == "pending"
     assert result["amount"] == ONE_NOR and result["currency"] == "NOR"
     assert result["checkoutUrl"] == f"{settings.public_url}/checkout/{result['paymentId']}"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import secrets
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Literal
 
 import asyncpg
 
@@ -27,13 +28,16 @@ class Account:
     company_id: int | None
     merchant_id: int | None = None
 
-    def principal(self) -> Principal:
+    def principal(self, mode: Literal["test", "live"] = "test") -> Principal:
+        """`mode`: what the gateway would set from the key or session (docs/modes.md)."""
         return Principal(kind="user", subject=str(self.user_id), role=self.role,
                          company_id=str(self.company_id) if self.company_id else None,
-                         merchant_id=str(self.merchant_id) if self.merchant_id else None)
+                         merchant_id=str(self.merchant_id) if self.merchant_id else None,
+                         mode=mode)
 
-    def headers(self, settings: Settings) -> dict[str, str]:
-        return {HEADER: sign(self.principal(), settings)}
+    def headers(self, settings: Settings,
+                mode: Literal["test", "live"] = "test") -> dict[str, str]:
+        return {HEADER: sign(self.principal(mode), settings)}
 
 
 async def make_company_admin(settings: Settings, *, enabled: bool = True,

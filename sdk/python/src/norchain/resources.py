@@ -52,8 +52,9 @@ class Payments(_Resource):
                cancel_url: str | None = None, idempotency_key: str | None = None,
                **extra: Any) -> Any:
         """Create a payment intent. ``amount`` is in minor units (wei for NOR) as a
-        string. Answers ``paymentId, amount, currency, status, checkoutUrl, expiresAt,
-        createdAt``."""
+        string; ``expires_at=`` (Unix seconds, 5 minutes to 24 hours ahead) chooses when
+        its session ends. Answers ``paymentId, amount, currency, status, checkoutUrl,
+        expiresAt, createdAt, livemode``."""
         return self._post("/payments/create", _args(
             amount=amount, currency=currency, description=description, metadata=metadata,
             success_url=success_url, cancel_url=cancel_url, extra=extra), idempotency_key)
