@@ -7,14 +7,16 @@ stops the process with a message naming the variable when a value is bad.
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import re
 import sys
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from pydantic_settings.exceptions import SettingsError
 
 SERVICES = ("gateway", "auth", "checkout", "billing", "fees", "notifier")
@@ -26,8 +28,14 @@ DEFAULT_PORTS = {
     "fees": 8084,
     "notifier": 8085,
 }
-DEV_SECRET_KEY = "dev-only-secret-key-change-me-in-production"
-DEV_SUPER_PASSWORD = "Norgate-dev-super-1"
+# Values published in norgate's own source at one time (the old built-in defaults and
+# the example Secret's placeholders): refused everywhere, since anyone can read them.
+PUBLIC_SECRETS = frozenset({"dev-only-secret-key-change-me-in-production",
+                            "Norgate-dev-super-1"})
+_PLACEHOLDER = "REPLACE-WITH"
+# A purpose label (shared/secrets.py) and the derived value NORGATE_SERVICE_KEYS gives.
+_PURPOSE = re.compile(r"^[a-z0-9][a-z0-9:_-]{0,99}$")
+_DERIVED = re.compile(r"^[0-9a-f]{64}$")
 
 ServiceName = Literal["gateway", "auth", "checkout", "billing", "fees", "notifier"]
 
@@ -59,17 +67,24 @@ class Settings(BaseSettings):
     billing_port: int = Field(default=DEFAULT_PORTS["billing"], ge=1, le=65535)
     fees_port: int = Field(default=DEFAULT_PORTS["fees"], ge=1, le=65535)
     notifier_port: int = Field(default=DEFAULT_PORTS["notifier"], ge=1, le=65535)
+    # The gateway's /metrics, on a port of its own that is never published (the public
+    # port answers 404 there). Unset: the gateway serves no metrics.
+    gateway_metrics_port: int | None = Field(default=None, ge=1, le=65535)
     auth_url: str | None = None
     checkout_url: str | None = None
     billing_url: str | None = None
     fees_url: str | None = None
     notifier_url: str | None = None
 
-    # Secrets and bootstrap
-    secret_key: SecretStr = SecretStr(DEV_SECRET_KEY)
+    # Secrets and bootstrap. No built-in values: a default here would be a key anyone
+    # who read the source holds. `make run` generates both once per checkout
+    # (var/secrets.env); a split deployment gives each service NORGATE_SERVICE_KEYS, only
+    # the values derived for it, instead of the master key (deploy/service_secrets.py).
+    secret_key: SecretStr | None = None
+    service_keys: dict[str, SecretStr] = Field(default_factory=dict)
     bootstrap_super_email: str = Field(default="super@norgate.local",
                                        pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-    bootstrap_super_password: SecretStr = SecretStr(DEV_SUPER_PASSWORD)
+    bootstrap_super_password: SecretStr | None = None
 
     # Sessions and keys
     access_token_ttl_seconds: int = Field(default=3600, ge=60, le=86_400)
@@ -78,6 +93,12 @@ class Settings(BaseSettings):
     sign_in_max_failures: int = Field(default=5, ge=1, le=100)
     sign_in_max_failures_per_ip: int = Field(default=50, ge=1, le=10_000)
     sign_in_lock_seconds: int = Field(default=900, ge=1, le=86_400)
+    # The account-wide ceiling on distributed guessing: past this many failures, clients
+    # new to the account get one password check per interval between them.
+    sign_in_account_max_failures: int = Field(default=100, ge=1, le=100_000)
+    sign_in_account_interval_seconds: int = Field(default=10, ge=1, le=3600)
+    # How long a gateway replica trusts its last check of a signed-in user's session.
+    session_check_seconds: float = Field(default=5.0, ge=0, le=60)
     api_key_cache_seconds: float = Field(default=5.0, ge=0, le=300)
     # Fee rules: how long a cached version vouches for quotes; a rule write answers
     # after it (read-your-writes on every replica, shared/lease.py).
@@ -94,9 +115,23 @@ class Settings(BaseSettings):
     # Delays before each attempt of a price trigger's call (the first is immediate).
     trigger_retry_schedule: tuple[float, ...] = (0, 5, 30, 300, 1800, 7200)
 
-    # How many proxies (load balancer, ingress) stand in front of the gateway: the
-    # client address is taken that many hops from the right of X-Forwarded-For.
-    trusted_proxy_hops: int = Field(default=0, ge=0, le=5)
+    # The proxies (load balancer, ingress) in front of the gateway, as addresses or
+    # CIDRs: X-Forwarded-For is read only from them (empty: from nobody, the TCP peer
+    # is the client). JSON list or comma-separated.
+    trusted_proxies: Annotated[tuple[str, ...], NoDecode] = ()
+    # Replaced by trusted_proxies (it trusted the header from any peer): only 0 loads,
+    # so a deployment that set it is told to list its proxies instead.
+    trusted_proxy_hops: int = 0
+
+    # Unauthenticated writes (auth): sign-ups per client (an IPv4 address or an IPv6
+    # /64) an hour and on the whole platform a minute, and accept-invitation per client
+    # an hour; counted in the database, so shared by every replica.
+    sign_ups_per_client_per_hour: int = Field(default=10, ge=1, le=100_000)
+    sign_ups_per_minute: int = Field(default=60, ge=1, le=100_000)
+    invitation_accepts_per_client_per_hour: int = Field(default=30, ge=1, le=100_000)
+    # The budget of each ADMIN and SUPER user's session at the gateway, as a plan's
+    # (a MERCHANT user spends its merchant's plan, as its API keys do).
+    staff_rate_plan: Literal["STARTER", "PROFESSIONAL", "ENTERPRISE"] = "PROFESSIONAL"
 
     # Tuning
     workers: int = Field(default=1, ge=1, le=64)
@@ -122,6 +157,15 @@ class Settings(BaseSettings):
     webhook_disable_after_seconds: float = Field(default=5 * 86_400, gt=0)
     webhook_rotation_grace_seconds: float = Field(default=86_400, ge=0, le=30 * 86_400)
     webhook_concurrency: int = Field(default=64, ge=1, le=1000)
+    # Fairness between merchants: the share of those sends one merchant may hold, how
+    # many endpoints it may register, and how many redeliveries and test events it may
+    # queue a minute (counted in the database, so shared by every notifier replica).
+    webhook_merchant_share: float = Field(default=0.25, gt=0, le=1)
+    webhook_max_endpoints: int = Field(default=16, ge=1, le=1000)
+    webhook_manual_sends_per_minute: int = Field(default=1000, ge=1, le=100_000)
+    # Ports a webhook endpoint or a price trigger may use in prod (SSRF: not a public
+    # host's SSH or database port); other environments allow any.
+    webhook_allowed_ports: tuple[int, ...] = (80, 443)
 
     # Local mail sink (started by `make run` when NORGATE_SMTP_URL is unset)
     mailsink_smtp_port: int = Field(default=1025, ge=1, le=65535)
@@ -133,6 +177,10 @@ class Settings(BaseSettings):
     # subscription is canceled)
     billing_tick_seconds: float = Field(default=60.0, gt=0, le=86_400)
     billing_dunning_days: tuple[float, ...] = Field(default=(3, 5, 7), max_length=20)
+    # How often a merchant may e-mail one invoice, and one recipient, an hour
+    # (POST /api/v2/invoices/{id}/send; 429 invoice_sends_rate_limited past them).
+    invoice_sends_per_hour: int = Field(default=3, ge=1, le=1000)
+    invoice_recipient_sends_per_hour: int = Field(default=10, ge=1, le=10_000)
 
     @field_validator("database_url", "service_database_url")
     @classmethod
@@ -173,6 +221,52 @@ class Settings(BaseSettings):
             raise ValueError("must be an http:// or https:// URL")
         return value.rstrip("/") if value else value
 
+    @field_validator("gateway_metrics_port", mode="before")
+    @classmethod
+    def _optional_port(cls, value):
+        return None if value == "" else value  # empty means unset
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _trusted_proxies(cls, value):
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                try:
+                    value = json.loads(text)
+                except ValueError:
+                    raise ValueError("must be a JSON list or comma-separated addresses "
+                                     "and CIDRs, e.g. 10.0.0.0/8,192.0.2.7") from None
+            else:
+                value = [part for part in text.split(",") if part.strip()]
+        if not isinstance(value, list | tuple) or len(value) > 100:
+            raise ValueError("must list at most 100 addresses or CIDRs")
+        networks = []
+        for entry in value:
+            try:  # host bits are dropped: 10.0.0.7/8 is 10.0.0.0/8
+                networks.append(str(ipaddress.ip_network(str(entry).strip(), strict=False)))
+            except ValueError:
+                raise ValueError(f"{str(entry)[:60]!r} is not an IP address or CIDR") from None
+        return tuple(networks)
+
+    @field_validator("trusted_proxy_hops")
+    @classmethod
+    def _no_hops(cls, value: int) -> int:
+        if value:
+            raise ValueError("is no longer read (it trusted X-Forwarded-For from any "
+                             "client): unset it and list the proxies in front of the "
+                             "gateway in NORGATE_TRUSTED_PROXIES, e.g. 10.0.0.0/8")
+        return value
+
+    @field_validator("webhook_allowed_ports")
+    @classmethod
+    def _allowed_ports(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if not value or len(value) > 50:
+            raise ValueError("must list 1 to 50 ports, e.g. [80, 443]")
+        if any(p < 1 or p > 65535 for p in value):
+            raise ValueError("every port must be a number from 1 to 65535")
+        return tuple(sorted(set(value)))
+
     @field_validator("consumer_retry_delays")
     @classmethod
     def _retry_delays(cls, value: tuple[float, ...]) -> tuple[float, ...]:
@@ -209,19 +303,40 @@ class Settings(BaseSettings):
             raise ValueError("every delay must be between 0 and 604800 seconds")
         return value
 
+    @field_validator("service_keys")
+    @classmethod
+    def _service_keys(cls, value: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        for purpose, derived in value.items():
+            if not _PURPOSE.match(purpose):
+                raise ValueError(f"{purpose[:100]!r} is not a purpose label")
+            if not _DERIVED.match(derived.get_secret_value()):
+                # The value is a secret: name its purpose only.
+                raise ValueError(f"{purpose}: must be 64 lower-case hex digits "
+                                 "(python -m deploy.service_secrets derives them)")
+        return value
+
     @model_validator(mode="after")
-    def _production_refuses_defaults(self) -> "Settings":
-        if self.env == "prod":
-            if self.secret_key.get_secret_value() == DEV_SECRET_KEY:
-                raise ValueError("NORGATE_SECRET_KEY must be set in production")
-            if self.bootstrap_super_password.get_secret_value() == DEV_SUPER_PASSWORD:
-                raise ValueError("NORGATE_BOOTSTRAP_SUPER_PASSWORD must be set in production")
-        if len(self.bootstrap_super_password.get_secret_value()) < 10:
+    def _refuse_public_secrets(self) -> "Settings":
+        # Checked in every environment: a public value is no secret in dev either.
+        for name, secret in (("NORGATE_SECRET_KEY", self.secret_key),
+                             ("NORGATE_BOOTSTRAP_SUPER_PASSWORD",
+                              self.bootstrap_super_password)):
+            value = secret.get_secret_value() if secret is not None else None
+            if value is not None and (value in PUBLIC_SECRETS or _PLACEHOLDER in value):
+                raise ValueError(f"{name} is a value published in norgate's source: set "
+                                 "your own (make run generates one in var/secrets.env)")
+        if self.bootstrap_super_password is not None \
+                and len(self.bootstrap_super_password.get_secret_value()) < 10:
             raise ValueError("NORGATE_BOOTSTRAP_SUPER_PASSWORD must be at least 10 characters")
-        if len(self.secret_key.get_secret_value()) < 32:
+        if self.secret_key is not None and len(self.secret_key.get_secret_value()) < 32:
             raise ValueError("NORGATE_SECRET_KEY must be at least 32 characters")
         if self.db_pool_min > self.db_pool_max:
             raise ValueError("NORGATE_DB_POOL_MIN must not exceed NORGATE_DB_POOL_MAX")
+        taken = {self.port_of(s): s for s in SERVICES}
+        if self.gateway_metrics_port in taken:
+            raise ValueError(f"NORGATE_GATEWAY_METRICS_PORT must differ from the service "
+                             f"ports ({self.gateway_metrics_port} is "
+                             f"NORGATE_{taken[self.gateway_metrics_port].upper()}_PORT)")
         return self
 
     # Derived values -----------------------------------------------------

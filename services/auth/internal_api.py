@@ -52,6 +52,20 @@ async def merchant(request: web.Request) -> web.Response:
     return json_response(_account_json(row))
 
 
+async def company(request: web.Request) -> web.Response:
+    """A company's webServiceUrl by id (the notifier follows it as the company's
+    webhook endpoint)."""
+    require_service(request)
+    raw = request.match_info["companyId"]
+    row = None
+    if _digits(raw):
+        async with request.app[POOL].acquire() as conn:
+            row = await users_store.company_by_id(conn, int(raw))
+    if row is None:
+        raise ApiError(Errors.NOT_FOUND, resource="Company")
+    return json_response({"companyId": row["id"], "webServiceUrl": row["web_service_url"]})
+
+
 def _account_json(row) -> dict:
     """A merchant's account as checkout takes payments for it (the notifier mails the
     merchant and follows its webServiceUrl as an endpoint)."""
@@ -175,6 +189,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_post("/internal/merchants/resolve", resolve_merchant)
     app.router.add_get("/internal/merchants/by-uid/{uid}", merchant_by_uid)
     app.router.add_get("/internal/merchants/{merchantId}", merchant)
+    app.router.add_get("/internal/companies/{companyId}", company)
     app.router.add_get("/internal/secrets/{kind}/{id}", transaction_secret)
     app.router.add_get("/internal/payees/{kind}/{id}", payee)
     app.router.add_get("/internal/apps/{appId}", app_by_id)

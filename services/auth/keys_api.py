@@ -1,12 +1,14 @@
 """Merchant API keys: create, list, update, revoke, and the gateway's internal lookup.
 
 Two kinds:
-  secret       `nk_...`      server side only; shown once, only a SHA-256 is stored
-                             (keys are ~238-bit random, so a fast hash suffices and a
+  secret       `nk_test_...`, server side only; shown once, only a SHA-256 is stored
+               `nk_live_...`  (keys are ~238-bit random, so a fast hash suffices and a
                              database dump reveals no usable key).
   publishable  `nk_pub_...`  safe to embed in a web page (checkout.js); the gateway
                              accepts it only on the widget's routes and only from its
                              allowed origins, so it is kept and listed in full.
+Each key acts in one mode, test or live (docs/modes.md), kept in its record; a key made
+before modes (`nk_` + 40) is a test key. Only a merchant past DEVELOPMENT gets live keys.
 """
 
 from __future__ import annotations
@@ -51,12 +53,15 @@ async def create_key(request: web.Request) -> web.Response:
     else:
         merchant_id = body.merchant_id
     publishable = body.type == "publishable"
-    key = md.new_publishable_key() if publishable else md.new_api_key()
+    key = md.new_publishable_key() if publishable else md.new_api_key(body.mode)
     async with uow(request) as work:
         merchant = await ms.merchant_by_id(work.conn, merchant_id, company_id=company_scope(who),
                                            only_merchant=merchant_scope(who))
         if merchant is None:
             raise ApiError(Errors.NOT_FOUND, resource=MERCHANT)
+        problem = md.key_mode_problem(body.mode, merchant["status"])
+        if problem:
+            raise ApiError(Errors.VALIDATION, field="mode", detail=problem)
         app_pk = None
         if body.app_id is not None:
             app = await ms.app_by_id(work.conn, body.app_id, company_id=merchant["company_id"])
@@ -65,22 +70,22 @@ async def create_key(request: web.Request) -> web.Response:
                 raise ApiError(Errors.NOT_FOUND, resource="App")
             app_pk = app["id"]
         row = await ms.create_api_key(
-            work.conn, key_id=md.new_key_id(), prefix=key[:md.API_KEY_SHOWN],
+            work.conn, key_id=md.new_key_id(), prefix=md.shown_prefix(key),
             key_hash=sha256_hex(key), name=body.name, company_id=merchant["company_id"],
-            merchant_id=merchant["id"], app_pk=app_pk,
+            merchant_id=merchant["id"], app_pk=app_pk, mode=body.mode,
             created_by=int(who.subject) if who.subject and who.subject.isdigit() else None,
             publishable_key=key if publishable else None,
             allowed_origins=body.allowed_origins)
         work.emit("api_key.created", {
             "keyId": row["key_id"], "prefix": row["prefix"], "name": row["name"],
             "merchantId": merchant["id"], "appId": row["app_public_id"],
-            "type": row["kind"], "createdBy": who.subject},
+            "type": row["kind"], "mode": row["mode"], "createdBy": who.subject},
             company_id=str(merchant["company_id"]), merchant_id=str(merchant["id"]))
     log.info("api_key_created", key_id=row["key_id"], merchant_id=merchant["id"],
-             type=row["kind"])
+             type=row["kind"], mode=row["mode"])
     data = {"keyId": row["key_id"], "key": key, "prefix": row["prefix"], "name": row["name"],
             "merchantId": row["merchant_id"], "appId": row["app_public_id"],
-            "createdAt": row["created_at"].isoformat()}
+            "mode": row["mode"], "createdAt": row["created_at"].isoformat()}
     if publishable:  # a key without "type" is a secret key
         data["type"] = "publishable"
         data["allowedOrigins"] = list(row["allowed_origins"])
@@ -159,6 +164,7 @@ async def verify_key(request: web.Request) -> web.Response:
         "keyId": row["key_id"], "merchantId": str(row["merchant_id"]),
         "companyId": str(row["company_id"]), "appId": row["app_public_id"],
         "plan": row["rate_plan"], "merchantActive": row["merchant_status"] == "ACTIVE",
+        "mode": row["mode"],  # the gateway's Principal.mode for this key
     }
     if row["kind"] == "publishable":  # the gateway treats a key without "type" as secret
         found["type"] = "publishable"
@@ -177,11 +183,14 @@ def setup_routes(app: web.Application) -> None:
 _TAGS = ("api-keys",)
 DOCS = [
     RouteDoc("POST", "/api/v1/api-keys",
-             "Create an API key for a merchant: type secret (default; the key is in this "
-             "answer only) or publishable (nk_pub_..., for checkout.js, with allowedOrigins)",
+             "Create an API key for a merchant: type secret (default; nk_test_... or "
+             "nk_live_..., the key is in this answer only) or publishable (nk_pub_..., for "
+             "checkout.js, with allowedOrigins); mode test (default) or live (not for a "
+             "DEVELOPMENT merchant)",
              _TAGS, request=md.CreateApiKey, status=201),
     RouteDoc("GET", "/api/v1/api-keys",
-             "API keys in your scope, by prefix (?merchantId=&page=&per_page=)", _TAGS),
+             "API keys in your scope, by prefix, with their mode "
+             "(?merchantId=&page=&per_page=)", _TAGS),
     RouteDoc("PATCH", "/api/v1/api-keys/{keyId}",
              "Rename a key, or change a publishable key's allowedOrigins", _TAGS,
              request=md.UpdateApiKey),

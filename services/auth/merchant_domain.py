@@ -21,19 +21,46 @@ RatePlan = Literal["STARTER", "PROFESSIONAL", "ENTERPRISE"]
 PaymentMethod = Literal["VISA_MASTER", "ZIMSWITCH", "OMARI", "INNBUCKS", "ECOCASH",
                         "NOR_WALLET"]
 
-API_KEY_PREFIX, API_KEY_LENGTH, API_KEY_SHOWN = "nk_", 40, 11
+# Test or live (docs/modes.md): every key acts in one mode, kept in its record.
+KeyMode = Literal["test", "live"]
+API_KEY_PREFIX, API_KEY_LENGTH = "nk_", 40
+# A secret key says its mode: `nk_test_...` or `nk_live_...`; one made before modes
+# (`nk_` + 40) is a test key. Base62 has no "_", so the three can never be confused.
+SECRET_PREFIXES: dict[str, str] = {"test": "nk_test_", "live": "nk_live_"}
 # Publishable keys are safe to embed in a web page (checkout.js). Base62 has no "_",
-# so no secret key can ever start with this prefix.
+# so no secret key can ever start with this prefix. checkout.js checks the format
+# (/^nk_pub_[A-Za-z0-9]{20,100}$/), so their mode is in their record only.
 PUBLISHABLE_PREFIX = "nk_pub_"
+# Lists show a key's kind part (`nk_test_`, `nk_live_`, `nk_pub_`, an old key's `nk_`)
+# and this many of its random characters: enough to tell a merchant's keys apart.
+API_KEY_SHOWN = 8
+LIVE_NEEDS_ACTIVE = "mode: a DEVELOPMENT merchant has test keys only; activate it first"
 MAX_ORIGINS = 20
 KEY_ID = re.compile(r"^key_[A-Za-z0-9]{22}$")
 APP_ID = re.compile(r"^app_[A-Za-z0-9]{22}$")
 _URL = re.compile(r"^https?://[^\s/]+\S*$")
 
 
-def new_api_key() -> str:
-    """`nk_` + 40 base62 characters (about 238 bits): hashed with SHA-256, never stored."""
-    return API_KEY_PREFIX + base62(API_KEY_LENGTH)
+def new_api_key(mode: KeyMode = "test") -> str:
+    """`nk_test_` or `nk_live_` + 40 base62 characters (about 238 bits): hashed with
+    SHA-256, never stored."""
+    return SECRET_PREFIXES[mode] + base62(API_KEY_LENGTH)
+
+
+def shown_prefix(key: str) -> str:
+    """What lists show of a key: its kind part and API_KEY_SHOWN random characters
+    (`nk_test_Ab3dE9fQ`); an old `nk_` key's is its first 11 characters, as before."""
+    kind = key[:key.rindex("_") + 1]
+    return key[:len(kind) + API_KEY_SHOWN]
+
+
+def key_mode_problem(mode: KeyMode, merchant_status: str) -> str | None:
+    """Why a merchant may not have a key of `mode`, if it may not. Only DEVELOPMENT is
+    held to test keys; an INACTIVE one still gets keys as before modes (the gateway and
+    checkout decide what it may do with them)."""
+    if mode == "live" and merchant_status == "DEVELOPMENT":
+        return LIVE_NEEDS_ACTIVE
+    return None
 
 
 def new_publishable_key() -> str:
@@ -210,6 +237,7 @@ class CreateApiKey(BaseModel):
     app_id: str | None = Field(default=None, alias="appId", pattern=APP_ID.pattern)
     # "secret" (server side only) or "publishable" (embeddable in checkout.js).
     type: Literal["secret", "publishable"] = "secret"
+    mode: KeyMode = "test"
     allowed_origins: list[str] | None = Field(default=None, alias="allowedOrigins",
                                               max_length=MAX_ORIGINS)
 
@@ -254,7 +282,7 @@ def render_key(row) -> dict:
     hash; a publishable key in full (it is meant to be embedded in web pages)."""
     out = {
         "keyId": row["key_id"], "prefix": row["prefix"], "name": row["name"],
-        "merchantId": row["merchant_id"], "appId": row["app_public_id"],
+        "merchantId": row["merchant_id"], "appId": row["app_public_id"], "mode": row["mode"],
         "createdAt": row["created_at"].isoformat(),
         "lastUsedAt": row["last_used_at"].isoformat() if row["last_used_at"] else None,
         "revokedAt": row["revoked_at"].isoformat() if row["revoked_at"] else None,

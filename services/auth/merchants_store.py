@@ -135,22 +135,23 @@ async def set_merchant_secret(conn: asyncpg.Connection, merchant_id: int,
 
 _KEY_COLUMNS = """k.id, k.key_id, k.prefix, k.name, k.company_id, k.merchant_id, k.created_at,
     k.last_used_at, k.revoked_at, a.app_id AS app_public_id, k.kind, k.publishable_key,
-    k.allowed_origins"""
+    k.allowed_origins, k.mode"""
 
 
 async def create_api_key(conn: asyncpg.Connection, *, key_id: str, prefix: str, key_hash: str,
                          name: str | None, company_id: int, merchant_id: int,
-                         app_pk: int | None, created_by: int | None,
+                         app_pk: int | None, created_by: int | None, mode: str,
                          publishable_key: str | None = None,
                          allowed_origins: list[str] | None = None) -> asyncpg.Record:
     """A secret key (only its hash kept), or with `publishable_key` a publishable one."""
     await conn.execute(
         """INSERT INTO api_keys (key_id, prefix, key_hash, name, company_id, merchant_id,
-                                 app_id, created_by, kind, publishable_key, allowed_origins)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)""",
+                                 app_id, created_by, kind, publishable_key, allowed_origins,
+                                 mode)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)""",
         key_id, prefix, key_hash, name, company_id, merchant_id, app_pk, created_by,
         "publishable" if publishable_key else "secret", publishable_key,
-        allowed_origins or [])
+        allowed_origins or [], mode)
     return await api_key_by_id(conn, key_id, company_id=None)
 
 
@@ -200,7 +201,7 @@ async def live_api_key(conn: asyncpg.Connection, key_hash: str, *,
     return await conn.fetchrow(
         """SELECT k.id, k.key_id, k.company_id, k.merchant_id, a.app_id AS app_public_id,
                   m.rate_plan, m.status AS merchant_status, k.kind, k.allowed_origins,
-                  (k.last_used_at IS NULL OR k.last_used_at < now()
+                  k.mode, (k.last_used_at IS NULL OR k.last_used_at < now()
                    - make_interval(secs => $2)) AS touch_due
            FROM api_keys k JOIN merchants m ON m.id = k.merchant_id
                 LEFT JOIN apps a ON a.id = k.app_id

@@ -39,6 +39,8 @@ class Errors:
     ACCOUNT_DISABLED = ErrorKind("account_disabled", 403, "This account is disabled")
     TOO_MANY_SIGN_INS = ErrorKind(
         "too_many_sign_ins", 429, "Too many failed sign-ins; try again in {seconds} seconds")
+    TOO_MANY_SIGN_UPS = ErrorKind(
+        "too_many_sign_ups", 429, "Too many sign-ups {where}; try again in {seconds} seconds")
     INVALID_REFRESH_TOKEN = ErrorKind(
         "invalid_refresh_token", 401, "The refresh token is invalid, expired or revoked")
     REFRESH_TOKEN_REUSED = ErrorKind(
@@ -60,6 +62,10 @@ class Errors:
     PAYMENT_METHOD_NOT_ENABLED = ErrorKind(
         "payment_method_not_enabled", 400,
         "Payment method {method} is not enabled for this merchant")
+    # The sandbox rails serve test mode only; no live connector ships (docs/modes.md).
+    PAYMENT_METHOD_LIVE_UNAVAILABLE = ErrorKind(
+        "payment_method_live_unavailable", 400,
+        "Payment method {method} is not available in live mode")
     MERCHANT_INACTIVE = ErrorKind(
         "merchant_inactive", 403, "This merchant is inactive and cannot take new payments")
     CHARGE_MISMATCH = ErrorKind(
@@ -131,6 +137,15 @@ class Errors:
     WEBHOOK_ENDPOINT_DISABLED = ErrorKind(
         "webhook_endpoint_disabled", 409,
         "This webhook endpoint is disabled; enable it before sending to it")
+    WEBHOOK_ENDPOINT_LIMIT = ErrorKind(
+        "webhook_endpoint_limit", 409,
+        "A merchant may have at most {limit} webhook endpoints; delete one to add another")
+    WEBHOOK_SENDS_RATE_LIMITED = ErrorKind(
+        "webhook_sends_rate_limited", 429,
+        "A merchant may queue at most {limit} redeliveries and test events a minute; "
+        "{left} left in this minute, this request needs {wanted}; retry in {seconds} s")
+    INVOICE_SENDS_RATE_LIMITED = ErrorKind(
+        "invoice_sends_rate_limited", 429, "{detail}; retry in {seconds} s")
 
 
 class ApiError(Exception):
@@ -152,7 +167,8 @@ class ApiError(Exception):
         return self.kind.code
 
 
-def _loc(loc: tuple) -> str:
+def field_path(loc: tuple) -> str:
+    """A location as clients read it: items[0].unitPrice."""
     out = ""
     for part in loc:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
@@ -163,7 +179,7 @@ def from_validation_error(exc: ValidationError) -> ApiError:
     """A 400 whose message names the first bad field; all problems in `details`."""
     problems = []
     for err in exc.errors(include_url=False):
-        field = _loc(tuple(err.get("loc", ())))
+        field = field_path(tuple(err.get("loc", ())))
         msg = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
         problems.append({"field": field or None, "message": msg})
     first = problems[0] if problems else {"field": None, "message": "invalid request"}

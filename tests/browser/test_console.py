@@ -280,7 +280,7 @@ async def test_api_key_is_shown_once_and_revoked(stack, merchant, shop_user, pag
     box = page.locator("input[data-secret]")
     await box.wait_for()
     key = await box.input_value()
-    assert key.startswith("nk_")
+    assert key.startswith("nk_test_")  # the console starts in test mode
     assert await page.evaluate("() => document.activeElement.value") == key
     await shot(page, "api-key-created")
     await api(stack, "GET", "/api/v1/admin/merchants", headers={"X-API-Key": key})
@@ -290,7 +290,7 @@ async def test_api_key_is_shown_once_and_revoked(stack, merchant, shop_user, pag
     row = page.get_by_role("row").filter(has_text="console key")
     await row.wait_for()
     assert key not in await page.content()
-    assert key[:11] in await row.inner_text()
+    assert key[:16] in await row.inner_text()  # nk_test_ and 8 random characters
     await row.get_by_role("button", name="Revoke key console key").click()
     await row.get_by_role("button", name="Yes, revoke").click()
     await page.locator("main").get_by_text("Key console key revoked.").wait_for()
@@ -376,6 +376,84 @@ async def test_admin_inactivates_and_activates_a_merchant(stack, merchant, page,
     got = await api(stack, "GET", f"/api/v1/admin/merchants/{merchant.id}",
                     headers={"Authorization": f"Bearer {merchant.admin_token}"})
     assert got["data"]["status"] == "ACTIVE"
+
+
+async def test_the_test_live_switch_sends_the_mode_and_shows_test_mode(
+        stack, merchant, shop_user, page, shot):
+    api_calls: list[tuple[str, str | None]] = []  # (path, X-Norgate-Mode) of each call
+    page.on("request", lambda r: api_calls.append(
+        (URL(r.url).path, r.headers.get("x-norgate-mode")))
+        if URL(r.url).path.startswith("/api/") else None)
+
+    def modes_since(mark: int, path: str) -> set[str | None]:
+        return {mode for p, mode in api_calls[mark:] if p == path}
+
+    await sign_in(page, stack, *shop_user)
+    switch = page.get_by_role("switch", name="Live mode")
+    banner = page.locator("#mode-banner")
+    assert await switch.get_attribute("aria-checked") == "false"  # test by default
+    assert await banner.is_visible() and "TEST MODE" in await banner.inner_text()
+    await open_page(page, "API keys")
+    await page.get_by_role("heading", name="Your keys").wait_for()
+    assert api_calls and {mode for _, mode in api_calls} == {"test"}
+    await shot(page, "test-mode")
+
+    # Keyboard: the switch turns live mode on and the page's data is fetched again.
+    mark = len(api_calls)
+    await switch.focus()
+    await page.keyboard.press("Space")
+    await poll_until(lambda: modes_since(mark, "/api/v1/api-keys") == {"live"}, timeout=10,
+                     what="the keys fetched again in live mode")
+    assert await switch.get_attribute("aria-checked") == "true"
+    assert not await banner.is_visible()
+    assert await page.evaluate("() => document.activeElement.id") == "mode-switch"
+    await page.wait_for_function("() => !document.querySelector('main[aria-busy]')")
+    await shot(page, "live-mode")
+
+    # A key made in live mode is a live key (the merchant is ACTIVE).
+    assert await page.get_by_label("Mode").input_value() == "live"
+    await page.get_by_label("Name").fill("live console key")
+    await page.get_by_role("button", name="Create key").click()
+    box = page.locator("input[data-secret]")
+    await box.wait_for()
+    assert (await box.input_value()).startswith("nk_live_")
+    row = page.get_by_role("row").filter(has_text="live console key")
+    await row.wait_for()
+    assert "live" in (await row.inner_text()).lower()
+
+    # Kept with the session: a reload and other pages stay live.
+    mark = len(api_calls)
+    await page.reload()
+    await page.get_by_role("heading", name="Your keys").wait_for()
+    await open_page(page, "Payments")
+    assert await switch.get_attribute("aria-checked") == "true"
+    assert not await banner.is_visible()
+    assert modes_since(mark, "/api/v1/transactions/all") == {"live"}
+    assert {mode for _, mode in api_calls[mark:]} == {"live"}
+
+    # And back: test mode again, with its banner.
+    mark = len(api_calls)
+    await switch.click()
+    await poll_until(lambda: modes_since(mark, "/api/v1/transactions/all") == {"test"},
+                     timeout=10, what="the payments fetched again in test mode")
+    assert await banner.is_visible()
+    assert await switch.get_attribute("aria-checked") == "false"
+
+
+async def test_a_development_merchant_is_refused_a_live_key_in_the_console(
+        stack, merchant, page):
+    made = await api(stack, "POST", "/api/v1/admin/create-merchant-account", expected=201,
+                     headers=merchant.admin_headers,
+                     json={"merchantName": "Sprout Studio",
+                           "merchantEmail": "sprout.studio@example.com"})
+    await sign_in(page, stack, ADMIN_EMAIL, ADMIN_PASSWORD)
+    await open_page(page, "API keys")
+    await page.get_by_label("Merchant").select_option(str(made["data"]["merchantId"]))
+    await page.get_by_label("Mode").select_option("live")
+    await page.get_by_role("button", name="Create key").click()
+    await page.get_by_role("alert").filter(
+        has_text="a DEVELOPMENT merchant has test keys only; activate it first").wait_for()
+    assert not await page.locator("input[data-secret]").count()
 
 
 @pytest.mark.parametrize("viewport", [PHONE_VIEWPORT], ids=["phone"])

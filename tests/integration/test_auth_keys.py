@@ -7,7 +7,7 @@ import re
 import asyncpg
 import pytest
 
-from shared.crypto import sha256_hex
+from shared.crypto import base62, sha256_hex
 from shared.events import Topology
 from tests.support.auth import (
     auth_client,
@@ -53,11 +53,12 @@ async def test_a_new_key_is_shown_once_and_stored_only_as_its_hash(settings, aut
         created = await create_key(settings, auth, merchant, name="shop backend")
         await poll_until(lambda: _has(tap, created["keyId"]), timeout=10, what="key event")
     key = created["key"]
-    assert re.fullmatch(r"nk_[A-Za-z0-9]{40}", key)
-    assert created["prefix"] == key[:11] and re.fullmatch(r"key_[A-Za-z0-9]{22}",
+    assert re.fullmatch(r"nk_test_[A-Za-z0-9]{40}", key)  # test unless asked for live
+    # The prefix shows the mode and 8 of the random characters.
+    assert created["prefix"] == key[:16] and re.fullmatch(r"key_[A-Za-z0-9]{22}",
                                                           created["keyId"])
-    assert (created["name"], created["merchantId"], created["appId"]) == \
-        ("shop backend", merchant.merchant_id, None)
+    assert (created["name"], created["merchantId"], created["appId"], created["mode"]) == \
+        ("shop backend", merchant.merchant_id, None, "test")
 
     rows = await fetch(settings, "SELECT k::text AS line, key_hash FROM api_keys k "
                                  "WHERE key_id = $1", created["keyId"])
@@ -73,7 +74,8 @@ async def test_a_new_key_is_shown_once_and_stored_only_as_its_hash(settings, aut
     [item] = (await listed.json())["data"]
     assert item == {"keyId": created["keyId"], "prefix": created["prefix"],
                     "name": "shop backend", "merchantId": merchant.merchant_id, "appId": None,
-                    "createdAt": created["createdAt"], "lastUsedAt": None, "revokedAt": None}
+                    "mode": "test", "createdAt": created["createdAt"], "lastUsedAt": None,
+                    "revokedAt": None}
 
 
 async def _has(tap: EventTap, key_id: str) -> bool:
@@ -89,7 +91,7 @@ async def test_the_gateway_learns_the_merchant_plan_and_activity_of_a_key(settin
     assert await resp.json() == {
         "keyId": created["keyId"], "merchantId": str(merchant.merchant_id),
         "companyId": str(admin.company_id), "appId": None, "plan": "STARTER",
-        "merchantActive": False}
+        "merchantActive": False, "mode": "test"}
     await auth.patch(f"/api/v1/admin/merchants/{merchant.merchant_id}",
                      json={"ratePlan": "PROFESSIONAL"}, headers=admin.headers(settings))
     await auth.post(f"/api/v1/admin/merchants/{merchant.merchant_id}/activate",
@@ -127,10 +129,84 @@ async def test_a_revoked_key_no_longer_verifies_and_revoking_again_changes_nothi
     assert listed[0]["revokedAt"] == revoked_at
 
 
-@pytest.mark.parametrize("key", ["nk_" + "x" * 40, "sk_live_123", "nk_"])
+@pytest.mark.parametrize("key", ["nk_" + "x" * 40, "nk_test_" + "x" * 40,
+                                 "nk_live_" + "x" * 40, "sk_live_123", "nk_"])
 async def test_an_unknown_key_is_404(settings, auth, key):
     resp = await verify(settings, auth, key)
     assert resp.status == 404 and (await resp.json())["error"]["code"] == "unknown_api_key"
+
+
+# Test and live mode (docs/modes.md) ------------------------------------------------
+
+async def test_an_active_merchant_gets_a_live_key_when_it_asks_for_one(settings, auth):
+    admin = await make_company_admin(settings)
+    merchant = await make_merchant(settings, admin, status="ACTIVE")
+    live = await create_key(settings, auth, admin, merchantId=merchant.merchant_id,
+                            mode="live", name="live server")
+    assert re.fullmatch(r"nk_live_[A-Za-z0-9]{40}", live["key"]), live["key"]
+    assert live["mode"] == "live" and live["prefix"] == live["key"][:16]
+    test = await create_key(settings, auth, merchant, mode="test")
+    assert test["key"].startswith("nk_test_") and test["mode"] == "test"
+    found = await (await verify(settings, auth, live["key"])).json()
+    assert (found["keyId"], found["mode"], found["merchantActive"]) == \
+        (live["keyId"], "live", True)
+    assert (await (await verify(settings, auth, test["key"])).json())["mode"] == "test"
+    listed = (await (await auth.get("/api/v1/api-keys", headers=merchant.headers(settings)))
+              .json())["data"]
+    assert {k["keyId"]: k["mode"] for k in listed} == {live["keyId"]: "live",
+                                                       test["keyId"]: "test"}
+
+
+@pytest.mark.parametrize("kind", [{}, {"type": "publishable",
+                                       "allowedOrigins": ["https://shop.example.com"]}],
+                         ids=["secret", "publishable"])
+async def test_a_development_merchant_has_test_keys_only(settings, auth, kind):
+    merchant = await make_merchant(settings, await make_company_admin(settings))
+    resp = await auth.post("/api/v1/api-keys", json={"mode": "live", **kind},
+                           headers=merchant.headers(settings))
+    assert resp.status == 400, await resp.text()
+    error = (await resp.json())["error"]
+    assert (error["code"], error["field"]) == ("validation_error", "mode")
+    assert "a DEVELOPMENT merchant has test keys only; activate it first" in error["message"]
+    listed = await (await auth.get("/api/v1/api-keys", headers=merchant.headers(settings))).json()
+    assert listed["data"] == []  # nothing was made
+    assert (await create_key(settings, auth, merchant, **kind))["mode"] == "test"
+
+
+async def test_an_inactive_merchant_may_still_be_given_keys_of_either_mode(settings, auth):
+    # As before modes: key creation does not look at an inactive merchant's status; the
+    # gateway and checkout decide what its keys may do (verify says merchantActive).
+    merchant = await make_merchant(settings, await make_company_admin(settings),
+                                   status="INACTIVE")
+    live = await create_key(settings, auth, merchant, mode="live")
+    assert live["key"].startswith("nk_live_") and live["mode"] == "live"
+
+
+@pytest.mark.parametrize("mode", ["sandbox", "LIVE", "", None, 1])
+async def test_an_unknown_mode_is_400_naming_it(settings, auth, mode):
+    merchant = await make_merchant(settings, await make_company_admin(settings),
+                                   status="ACTIVE")
+    resp = await auth.post("/api/v1/api-keys", json={"mode": mode},
+                           headers=merchant.headers(settings))
+    assert resp.status == 400, await resp.text()
+    assert (await resp.json())["error"]["field"] == "mode"
+
+
+async def test_a_key_made_before_modes_still_verifies_as_a_test_key(settings, auth):
+    merchant = await make_merchant(settings, await make_company_admin(settings),
+                                   status="ACTIVE")
+    old = "nk_" + base62(40)  # the format before modes; the row as it was written then
+    await fetch(settings, """INSERT INTO api_keys (key_id, prefix, key_hash, company_id,
+                                                   merchant_id)
+                             VALUES ($1, $2, $3, $4, $5)""",
+                "key_" + base62(22), old[:11], sha256_hex(old), merchant.company_id,
+                merchant.merchant_id)
+    resp = await verify(settings, auth, old)
+    assert resp.status == 200, await resp.text()
+    assert (await resp.json())["mode"] == "test"
+    [item] = (await (await auth.get("/api/v1/api-keys", headers=merchant.headers(settings)))
+              .json())["data"]
+    assert (item["prefix"], item["mode"]) == (old[:11], "test")
 
 
 async def test_only_internal_services_may_verify_keys(settings, auth):

@@ -17,7 +17,7 @@ from shared.http.app import create_app
 from shared.http.middleware import SETTINGS
 from tests.conftest import serve
 from tests.integration.test_payments import services
-from tests.support.auth import make_company_admin, make_merchant
+from tests.support.auth import make_company_admin, make_merchant, service_headers
 
 SHOP = "https://shop.example.com"
 ONE_NOR = "1000000000000000000"
@@ -73,13 +73,31 @@ async def test_a_publishable_key_is_listed_in_full_with_its_normalised_origins(s
     _, auth, merchant, pub, secret = shop
     assert re.fullmatch(r"nk_pub_[A-Za-z0-9]{40}", pub["key"])
     assert pub["type"] == "publishable" and pub["allowedOrigins"] == [SHOP]
+    assert pub["mode"] == "test" and pub["prefix"] == pub["key"][:15]
     listed = await auth.get("/api/v1/api-keys", headers=merchant.headers(settings))
     items = {k["keyId"]: k for k in (await listed.json())["data"]}
     assert items[pub["keyId"]]["key"] == pub["key"]
     assert items[pub["keyId"]]["allowedOrigins"] == [SHOP]
     # A secret key is still shown once only, and never gets origins.
     assert "key" not in items[secret["keyId"]] and "type" not in items[secret["keyId"]]
-    assert re.fullmatch(r"nk_[A-Za-z0-9]{40}", secret["key"])
+    assert re.fullmatch(r"nk_test_[A-Za-z0-9]{40}", secret["key"])
+    assert items[pub["keyId"]]["mode"] == items[secret["keyId"]]["mode"] == "test"
+
+
+async def test_a_live_publishable_key_keeps_the_widget_format_its_record_has_the_mode(
+        settings, shop):
+    _, auth, merchant, _, _ = shop
+    live = await _create_key(settings, auth, merchant, type="publishable", mode="live",
+                             allowedOrigins=[SHOP])
+    # checkout.js checks /^nk_pub_[A-Za-z0-9]{20,100}$/: the string never says the mode.
+    assert re.fullmatch(r"nk_pub_[A-Za-z0-9]{40}", live["key"]) and live["mode"] == "live"
+    found = await auth.post("/internal/api-keys/verify", json={"key": live["key"]},
+                            headers=service_headers(settings))
+    assert found.status == 200, await found.text()
+    assert (await found.json())["mode"] == "live"
+    listed = await auth.get("/api/v1/api-keys", headers=merchant.headers(settings))
+    assert {k["keyId"]: k["mode"] for k in (await listed.json())["data"]}[live["keyId"]] == \
+        "live"
 
 
 @pytest.mark.parametrize(("body", "field", "words"), [

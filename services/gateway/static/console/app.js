@@ -1,7 +1,7 @@
 // The console's shell: routes (History API under /console/), the navigation, the
-// signed-in user, focus and announcements on every page change.
+// signed-in user, the test/live switch, focus and announcements on every page change.
 
-import { getSession, isManager, signOut } from "./lib/api.js";
+import { getMode, getSession, isManager, setMode, signOut } from "./lib/api.js";
 import { button, clear, h, notice } from "./lib/dom.js";
 import signin from "./views/signin.js";
 import payments from "./views/payments.js";
@@ -31,6 +31,8 @@ const main = document.getElementById("main");
 const live = document.getElementById("live");
 const nav = document.getElementById("nav");
 const toggle = document.getElementById("menu-toggle");
+const modeSwitch = document.getElementById("mode-switch");
+const modeBanner = document.getElementById("mode-banner");
 let flash = null;
 let current = 0;
 
@@ -60,6 +62,11 @@ function renderChrome(session) {
   const who = document.getElementById("who");
   nav.hidden = !session;
   toggle.hidden = !session;
+  const mode = getMode();
+  modeSwitch.hidden = !session;
+  modeSwitch.setAttribute("aria-checked", String(mode === "live"));
+  modeBanner.hidden = !session || mode === "live";
+  document.body.classList.toggle("test-mode", !!session && mode === "test");
   for (const li of nav.querySelectorAll("[data-role=manager]")) li.hidden = !isManager(session);
   if (!session) {
     clear(who);
@@ -81,7 +88,9 @@ function renderChrome(session) {
   }
 }
 
-async function route() {
+// keepFocus: the test/live switch re-renders the page under the user's hands; the
+// focus stays on the switch instead of jumping to the heading.
+async function route({ keepFocus = false } = {}) {
   const token = ++current;
   const session = getSession();
   let found = match(location.pathname);
@@ -114,7 +123,7 @@ async function route() {
     body.append(notice(flash));
     flash = null;
   }
-  heading.focus();
+  if (!keepFocus) heading.focus();
   main.setAttribute("aria-busy", "true");
   try {
     await view.render({
@@ -143,7 +152,15 @@ toggle.addEventListener("click", () => {
   toggle.setAttribute("aria-expanded", String(open));
 });
 
-window.addEventListener("popstate", route);
+// Test or live: the same page again, its data fetched in the other mode.
+modeSwitch.addEventListener("click", () => {
+  const mode = getMode() === "live" ? "test" : "live";
+  setMode(mode);
+  announce(mode === "live" ? "Live mode: live data" : "Test mode: test data");
+  route({ keepFocus: true });
+});
+
+window.addEventListener("popstate", () => route());
 window.addEventListener("session-expired", () => {
   if (match(location.pathname)?.view === signin) return;
   flash = "Your session has ended. Sign in again.";

@@ -5,8 +5,12 @@
 // A 401 on an expired access token refreshes it once (refresh tokens rotate) and
 // retries; when the refresh fails too, the session is cleared and the app shows the
 // sign-in page ("session-expired" event).
+//
+// Test or live mode (docs/modes.md): the console's switch is kept in the session (so a
+// new sign-in starts in test mode) and every call says it in X-Norgate-Mode.
 
 const KEY = "norgate.console.session";
+export const MODES = ["test", "live"];
 
 export class ApiError extends Error {
   constructor(status, code, message, field) {
@@ -40,9 +44,22 @@ export function saveSession(answer) {
     token: answer.token, refreshToken: answer.refreshToken,
     role: answer.role, fullName: answer.fullName, email: answer.email,
     userId: answer.user_id, merchantId: c.mid || null, companyId: c.cid || null,
+    mode: getMode(), // a refresh keeps the switch where it was
   };
   sessionStorage.setItem(KEY, JSON.stringify(session));
   return session;
+}
+
+// "test" unless the signed-in user switched to live.
+export function getMode() {
+  const session = getSession();
+  return session && session.mode === "live" ? "live" : "test";
+}
+
+export function setMode(mode) {
+  const session = getSession();
+  if (!session || !MODES.includes(mode)) return;
+  sessionStorage.setItem(KEY, JSON.stringify({ ...session, mode }));
 }
 
 export function clearSession() {
@@ -102,9 +119,9 @@ export async function request(method, path, { body, query, auth = true, retry = 
   for (const [k, v] of Object.entries(query || {})) {
     if (v !== undefined && v !== null && v !== "") url.searchParams.set(k, v);
   }
-  const headers = { Accept: "application/json" };
-  if (body !== undefined) headers["Content-Type"] = "application/json";
   const session = getSession();
+  const headers = { Accept: "application/json", "X-Norgate-Mode": getMode() };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
   if (auth) {
     if (!session) {
       expired();

@@ -1,6 +1,7 @@
 // API keys (NORAH /api/v1/api-keys): create (the key is shown once), list, revoke.
+// A key acts in test or live mode (docs/modes.md); the form starts on the console's.
 
-import { norah } from "../lib/api.js";
+import { getMode, norah } from "../lib/api.js";
 import { badge, busy, button, field, formValues, h, notice, table } from "../lib/dom.js";
 import { when } from "../lib/format.js";
 import { merchantField, merchantIdOf } from "../lib/merchants.js";
@@ -13,6 +14,11 @@ export default {
       h("h2", { id: "new-key-title" }, "Create a key"),
       await merchantField(session),
       field({ label: "Name", name: "name", maxlength: 100, hint: "What the key is for, e.g. “web shop server”" }),
+      field({
+        label: "Mode", name: "mode", value: getMode(),
+        options: [["test", "Test (nk_test_…, test data only)"], ["live", "Live (nk_live_…, real money)"]],
+        hint: "A merchant still in DEVELOPMENT gets test keys only: activate it first.",
+      }),
       h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" }, "Create key")),
       created);
     const list = h("section", { class: "card", "aria-labelledby": "keys-title" },
@@ -33,6 +39,7 @@ export default {
           columns: [
             { label: "Name", cell: (k) => k.name || "—" },
             { label: "Key", class: "mono", cell: (k) => k.type === "publishable" ? k.key : `${k.prefix}…` },
+            { label: "Mode", cell: (k) => badge(k.mode) },
             { label: "Merchant", cell: (k) => String(k.merchantId) },
             { label: "Created", cell: (k) => when(k.createdAt) },
             { label: "Last used", cell: (k) => when(k.lastUsedAt) },
@@ -81,11 +88,11 @@ export default {
       await busy(submit, async () => {
         try {
           const { data } = await norah("POST", "/api/v1/api-keys",
-            { body: { name: values.name || undefined, merchantId: merchantIdOf(values) } });
+            { body: { name: values.name || undefined, merchantId: merchantIdOf(values), mode: values.mode } });
           const keyId = `key-${data.keyId}`;
           created.replaceChildren(h("div", { class: "secret", role: "status" },
             h("p", {}, h("strong", {}, "Copy this key now: it is not shown again.")),
-            h("label", { for: keyId }, `New key ${data.name || ""}`.trim()),
+            h("label", { for: keyId }, `New ${data.mode} key ${data.name || ""}`.trim()),
             h("input", { id: keyId, class: "mono", readonly: true, value: data.key, "data-secret": "" }),
             button("Copy", async () => {
               try {
@@ -97,7 +104,7 @@ export default {
               }
             })));
           form.reset();
-          announce("Key created. Copy it now: it is not shown again.");
+          announce(`${data.mode === "live" ? "Live" : "Test"} key created. Copy it now: it is not shown again.`);
           document.getElementById(keyId).focus();
           await load();
         } catch (err) {
