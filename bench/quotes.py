@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import secrets
 import subprocess
 import sys
 import time
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import aiohttp
 import asyncpg
+from pydantic import SecretStr
 
 from bench.wrk import ensure_wrk, lua_value
 from bench.wrk import run as wrk_run
@@ -36,7 +38,8 @@ BODY = {"merchantId": 3, "currency": "USD", "amount": "123456"}
 def _settings() -> Settings:
     base = os.environ.get("NORGATE_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/norgate")
     return Settings(database_url=base.rsplit("/", 1)[0] + "/norgate_bench",
-                    events_namespace="bench", env="test", fees_port=18084, log_level="info")
+                    events_namespace="bench", env="test", fees_port=18084, log_level="info",
+                    secret_key=SecretStr(secrets.token_hex(32)))  # no built-in key exists
 
 
 async def _seed(settings: Settings) -> None:
@@ -103,6 +106,7 @@ async def measure() -> dict:
     await provision(settings)
     env = {**os.environ, "NORGATE_DATABASE_URL": settings.database_url,
            "NORGATE_EVENTS_NAMESPACE": "bench", "NORGATE_ENV": "test",
+           "NORGATE_SECRET_KEY": settings.secret_key.get_secret_value(),  # type: ignore[union-attr]
            "NORGATE_FEES_PORT": str(settings.fees_port),
            "NORGATE_LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "info"),
            "NORGATE_WORKERS": os.environ.get("BENCH_FEES_WORKERS", "2")}
@@ -116,7 +120,8 @@ async def measure() -> dict:
         proc = subprocess.Popen([sys.executable, "-m", "services.fees"], cwd=ROOT, env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         await _wait_ready(settings.fees_port, proc)  # restarted: rules loaded into the cache
-        token = sign(Principal(kind="service", subject="bench"), settings, ttl=3600)
+        token = sign(Principal(kind="service", subject="bench"), settings, audience="fees",
+                     ttl=3600)
         url = f"http://127.0.0.1:{settings.fees_port}/internal/quotes"
         wrk = ensure_wrk()
         await _python_load(url, token) if wrk is None else None  # warm-up
