@@ -372,6 +372,9 @@ def test_network_policies_admit_the_gateway_publicly_and_the_rest_internally():
     public = ingress_rules_for("gateway")
     assert any("from" not in r and {"protocol": "TCP", "port": 8080} in r["ports"]
                for r in public)
+    # Its metrics port only from inside the namespace, never from anywhere.
+    metrics = [r for r in public if {"protocol": "TCP", "port": 8090} in r["ports"]]
+    assert metrics and all(r.get("from") == [{"podSelector": {}}] for r in metrics)
     for name in INTERNAL:
         rules = ingress_rules_for(name)
         assert rules, name
