@@ -14,15 +14,14 @@ import re
 import aiohttp
 import orjson
 import pytest
-from aiohttp import web
 from standardwebhooks import Webhook
 
 from tests.conftest import TEST_ENV
 from tests.e2e.conftest import wait_stack_ready
 from tests.integration.test_webhooks_delivery import Receiver, SeedVerifier
-from tests.support.net import free_port
 from tests.support.onboarding import mail_text, onboard
 from tests.support.poll import poll_until
+from tests.support.receiver import RawReceiver
 
 pytestmark = pytest.mark.e2e
 WALLET = "0x742d35cc6634c0532925a3b844bc454e4438f44e"
@@ -99,33 +98,6 @@ async def test_receiver_failing_three_times_gets_each_payment_event_exactly_once
                and p["data"]["metadata"] == {"orderId": "order_123"} for p in completed)
 
 
-class RawReceiver:
-    """A merchant's webServiceUrl: keeps every callback as it came and answers 200."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[bytes, dict[str, str]]] = []
-        self.port = free_port()
-        self._runner: web.AppRunner | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/norah/callbacks"
-
-    async def _handle(self, request: web.Request) -> web.Response:
-        self.calls.append((await request.read(), dict(request.headers)))
-        return web.json_response({"received": True})
-
-    async def start(self) -> None:
-        app = web.Application()
-        app.router.add_post("/norah/callbacks", self._handle)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-
     def created(self, payment_id: str) -> tuple[bytes, dict[str, str]] | None:
         """The first payment.created callback of `payment_id`."""
         for body, headers in self.calls:
@@ -143,7 +115,7 @@ def _hex_hmac(secret: str, body: bytes) -> str:
 async def test_web_service_url_callbacks_verify_with_the_merchant_secret_across_a_regenerate(
         hooked, tmp_path):
     shop = await onboard(hooked, "wsurl", name="Callback Shop")
-    gw, receiver = hooked.gateway, RawReceiver()
+    gw, receiver = hooked.gateway, RawReceiver("/norah/callbacks")
     await receiver.start()
     try:
         async with aiohttp.ClientSession() as http, SeedVerifier(tmp_path) as seed:
@@ -204,7 +176,7 @@ async def test_an_admins_web_service_url_gets_its_merchants_payments_in_both_mod
     """The company's webServiceUrl, given at the ADMIN's sign-up, is a callback URL
     too: a payment of a merchant the ADMIN then creates and activates reaches it, in
     test and in live mode, signed with that merchant's secret."""
-    gw, receiver = hooked.gateway, RawReceiver()
+    gw, receiver = hooked.gateway, RawReceiver("/norah/callbacks")
     email, password = "callbacks.owner@example.com", "Callbacks-Owner-2025"
     await receiver.start()
     try:

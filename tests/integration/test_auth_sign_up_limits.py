@@ -10,33 +10,22 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
 import asyncpg
 
-from services.auth.app import build_spec as auth_spec
-from services.gateway.app import build_spec as gateway_spec
-from shared.http.app import create_app
-from tests.conftest import serve
-from tests.support.net import free_port
+from tests.support.auth import gateway_in_front_of_auth as auth_gateway
 from tests.support.poll import poll_until
 
 GENEROUS = 100_000  # a budget a test does not mean to reach
 
 
-@asynccontextmanager
-async def gateway_in_front_of_auth(settings, **limits):
-    s = settings.model_copy(update={"sign_ups_per_client_per_hour": GENEROUS,
-                                    "sign_ups_per_minute": GENEROUS, **limits})
-    async with serve(create_app(s, auth_spec(s))) as auth:
-        down = f"http://127.0.0.1:{free_port()}"
-        g = s.model_copy(update={
-            "auth_url": f"http://127.0.0.1:{auth.server.port}", "checkout_url": down,
-            "billing_url": down, "fees_url": down, "notifier_url": down,
-            "trusted_proxies": ("127.0.0.1/32",)})
-        async with serve(create_app(g, gateway_spec(g))) as gateway:
-            yield gateway
+def gateway_in_front_of_auth(settings, **limits):
+    """The gateway before auth, trusting 127.0.0.1's X-Forwarded-For (the tests play
+    clients of many addresses), with budgets no test means to reach but `limits`."""
+    return auth_gateway(settings, trust_local_proxy=True,
+                        **{"sign_ups_per_client_per_hour": GENEROUS,
+                           "sign_ups_per_minute": GENEROUS, **limits})
 
 
 def ipv4() -> str:

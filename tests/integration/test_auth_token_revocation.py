@@ -9,30 +9,11 @@ case an event is missed.
 
 from __future__ import annotations
 
-from contextlib import asynccontextmanager
-
 import asyncpg
 import pytest
 
-from services.auth.app import build_spec as auth_spec
-from services.gateway.app import build_spec as gateway_spec
-from shared.http.app import create_app
-from tests.conftest import serve
-from tests.support.auth import PASSWORD, make_company_admin, make_super
-from tests.support.net import free_port
+from tests.support.auth import PASSWORD, gateway_in_front_of_auth, make_company_admin, make_super
 from tests.support.poll import poll_until
-
-
-@asynccontextmanager
-async def gateway_in_front_of_auth(settings, **overrides):
-    s = settings.model_copy(update=overrides)
-    async with serve(create_app(s, auth_spec(s))) as auth:
-        down = f"http://127.0.0.1:{free_port()}"
-        g = s.model_copy(update={
-            "auth_url": f"http://127.0.0.1:{auth.server.port}", "checkout_url": down,
-            "billing_url": down, "fees_url": down, "notifier_url": down})
-        async with serve(create_app(g, gateway_spec(g))) as gateway:
-            yield gateway
 
 
 @pytest.fixture

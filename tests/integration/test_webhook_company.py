@@ -11,7 +11,6 @@ import secrets
 
 import asyncpg
 import orjson
-from aiohttp import web
 from standardwebhooks import Webhook
 
 from tests.integration.test_webhook_endpoints import _json
@@ -23,42 +22,10 @@ from tests.integration.test_webhooks_delivery import (  # noqa: F401 - fixtures
     verifier,
 )
 from tests.support.auth import PASSWORD, Account, make_merchant, service_headers
-from tests.support.net import free_port
 from tests.support.poll import poll_until
+from tests.support.receiver import RawReceiver
 
 BASE = "/api/v2/webhooks"
-
-
-class RawReceiver:
-    """The company's callback URL: keeps every callback as it came and answers 200."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[bytes, dict[str, str]]] = []
-        self.port = free_port()
-        self._runner: web.AppRunner | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/company/callbacks"
-
-    async def _handle(self, request: web.Request) -> web.Response:
-        self.calls.append((await request.read(), dict(request.headers)))
-        return web.json_response({"received": True})
-
-    async def start(self) -> None:
-        app = web.Application()
-        app.router.add_post("/company/callbacks", self._handle)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-
-    def by_payment(self) -> dict[str, tuple[bytes, dict[str, str]]]:
-        return {orjson.loads(body)["data"].get("paymentId"): (body, headers)
-                for body, headers in self.calls}
 
 
 def _hex_hmac(secret: str, body: bytes) -> str:
@@ -87,7 +54,7 @@ async def _sign_up(client, settings, web_service_url: str | None) -> Account:
 
 async def test_the_company_web_service_url_gets_every_merchants_events_signed_with_its_secret(
         settings, tmp_path, emit, merchant):
-    receiver = RawReceiver()
+    receiver = RawReceiver("/company/callbacks")
     await receiver.start()
     try:
         async with notifier(settings, tmp_path) as client:

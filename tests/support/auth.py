@@ -122,3 +122,26 @@ async def auth_client(settings: Settings, **overrides):
     s = settings.model_copy(update=overrides) if overrides else settings
     async with serve(create_app(s, build_spec(s))) as client:
         yield client
+
+
+@asynccontextmanager
+async def gateway_in_front_of_auth(settings: Settings, *, trust_local_proxy: bool = False,
+                                   **overrides):
+    """The real auth service (with `overrides`) behind a gateway whose other upstreams
+    are down; with `trust_local_proxy` the gateway believes X-Forwarded-For from
+    127.0.0.1, so a test can play clients of many addresses."""
+    from services.auth.app import build_spec as auth_spec
+    from services.gateway.app import build_spec as gateway_spec
+    from shared.http.app import create_app
+    from tests.conftest import serve
+    from tests.support.net import free_port
+
+    s = settings.model_copy(update=overrides)
+    async with serve(create_app(s, auth_spec(s))) as auth:
+        down = f"http://127.0.0.1:{free_port()}"
+        g = s.model_copy(update={
+            "auth_url": f"http://127.0.0.1:{auth.server.port}", "checkout_url": down,
+            "billing_url": down, "fees_url": down, "notifier_url": down,
+            **({"trusted_proxies": ("127.0.0.1/32",)} if trust_local_proxy else {})})
+        async with serve(create_app(g, gateway_spec(g))) as gateway:
+            yield gateway
