@@ -98,16 +98,6 @@ async def test_receiver_failing_three_times_gets_each_payment_event_exactly_once
                and p["data"]["metadata"] == {"orderId": "order_123"} for p in completed)
 
 
-    def created(self, payment_id: str) -> tuple[bytes, dict[str, str]] | None:
-        """The first payment.created callback of `payment_id`."""
-        for body, headers in self.calls:
-            payload = orjson.loads(body)
-            if payload["event"] == "payment.created" and \
-                    payload["data"]["paymentId"] == payment_id:
-                return body, headers
-        return None
-
-
 def _hex_hmac(secret: str, body: bytes) -> str:
     return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 

@@ -29,6 +29,15 @@ class RawReceiver:
         return {orjson.loads(body)["data"].get("paymentId"): (body, headers)
                 for body, headers in self.calls}
 
+    def created(self, payment_id: str) -> tuple[bytes, dict[str, str]] | None:
+        """The first payment.created callback of `payment_id`."""
+        for body, headers in self.calls:
+            payload = orjson.loads(body)
+            if payload["event"] == "payment.created" and \
+                    payload["data"]["paymentId"] == payment_id:
+                return body, headers
+        return None
+
     async def start(self) -> None:
         app = web.Application()
         app.router.add_post(self._path, self._handle)
