@@ -70,10 +70,14 @@ async def test_gateway_is_not_ready_until_every_upstream_is_then_stays_ready(
         return resp.status, seen[0]
 
     async with AsyncExitStack() as stack, serve(create_app(s, gateway_spec(s))) as gateway:
-        # Nothing behind it yet: 503, naming every upstream.
-        resp = await gateway.get("/readyz")
-        assert resp.status == 503
-        body = await resp.json()
+        # Nothing behind it yet: once its own broker connection is up (it connects in
+        # the background), 503 naming every upstream and nothing else.
+        async def own_checks_up():
+            status, body = await readyz()
+            return status == 503 and body["checks"]["broker"] == "up"
+
+        await _until(own_checks_up, "the gateway's own checks up", seen)
+        body = seen[0]
         assert body["status"] == "not_ready"
         assert sorted(body["waitingFor"]) == sorted(f"upstream.{n}" for n in UPSTREAMS)
         assert body["checks"]["database"] == body["checks"]["broker"] == "up"
