@@ -182,6 +182,23 @@ class Settings(BaseSettings):
     invoice_sends_per_hour: int = Field(default=3, ge=1, le=1000)
     invoice_recipient_sends_per_hour: int = Field(default=10, ge=1, le=10_000)
 
+    # Money out (docs/payouts.md). The payouts tick releases balances that became
+    # available, makes the scheduled payouts, sends pending payouts to their rail and
+    # asks the rail about payouts in transit too long without an answer.
+    payout_tick_seconds: float = Field(default=30.0, gt=0, le=86_400)
+    # The length of a settlement day: a schedule's delayDays and intervals count in it.
+    # 86400 in production; the e2e tests shorten it to run a week in seconds.
+    payout_day_seconds: float = Field(default=86_400.0, ge=0.01, le=86_400)
+    # A new payout stays pending (cancelable) this long before it is sent to its rail.
+    payout_hold_seconds: float = Field(default=300.0, ge=0, le=86_400)
+    # The sandbox rails: how long a payout is in transit before the rail calls back, and
+    # how long after being paid a returned payout (account ending 0002) comes back.
+    sandbox_payout_callback_seconds: float = Field(default=2.0, ge=0, le=3600)
+    sandbox_payout_return_seconds: float = Field(default=5.0, ge=0, le=86_400)
+    # A payout in transit with no rail answer for this long is asked about (a lost
+    # callback, a restart in between).
+    payout_status_check_seconds: float = Field(default=120.0, gt=0, le=86_400)
+
     @field_validator("database_url", "service_database_url")
     @classmethod
     def _postgres_url(cls, value: str | None) -> str | None:

@@ -52,6 +52,27 @@ async def merchant(request: web.Request) -> web.Response:
     return json_response(_account_json(row))
 
 
+async def merchant_users(request: web.Request) -> web.Response:
+    """The addresses to tell of a change to a merchant's settings (billing mails them
+    when a settlement account changes): the merchant's own e-mail and its MERCHANT
+    users', each once; `users` says which user has which."""
+    require_service(request)
+    raw = request.match_info["merchantId"]
+    rows: list = []
+    if _digits(raw):
+        async with request.app[POOL].acquire() as conn:
+            rows = await ms.merchant_recipients(conn, int(raw))
+    if not rows:
+        raise ApiError(Errors.NOT_FOUND, resource="Merchant")
+    emails: dict[str, str] = {}
+    for row in rows:
+        emails.setdefault(row["email"].lower(), row["email"])
+    return json_response({
+        "emails": list(emails.values()),
+        "users": [{"userId": r["user_id"], "email": r["email"]} for r in rows
+                  if r["user_id"] is not None]})
+
+
 async def company(request: web.Request) -> web.Response:
     """A company's webServiceUrl by id (the notifier follows it as the company's
     webhook endpoint)."""
@@ -189,6 +210,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_post("/internal/merchants/resolve", resolve_merchant)
     app.router.add_get("/internal/merchants/by-uid/{uid}", merchant_by_uid)
     app.router.add_get("/internal/merchants/{merchantId}", merchant)
+    app.router.add_get("/internal/merchants/{merchantId}/users", merchant_users)
     app.router.add_get("/internal/companies/{companyId}", company)
     app.router.add_get("/internal/secrets/{kind}/{id}", transaction_secret)
     app.router.add_get("/internal/payees/{kind}/{id}", payee)

@@ -287,3 +287,16 @@ async def merchant_by_user_name(conn: asyncpg.Connection, user_name: str) -> asy
 
 async def merchant_by_uid(conn: asyncpg.Connection, uid) -> asyncpg.Record | None:
     return await conn.fetchrow(f"SELECT {_ROW} FROM merchants WHERE uid = $1", uid)
+
+
+async def merchant_recipients(conn: asyncpg.Connection,
+                              merchant_id: int) -> list[asyncpg.Record]:
+    """Who hears of changes to a merchant's settings: the merchant's own e-mail (user_id
+    NULL) first, then its enabled MERCHANT users'. No rows: no such merchant."""
+    return await conn.fetch(
+        """SELECT NULL::bigint AS user_id, m.email FROM merchants m WHERE m.id = $1
+           UNION ALL
+           SELECT u.id, u.email FROM users u
+            WHERE u.merchant_id = $1 AND u.role = 'MERCHANT' AND u.enabled
+              AND u.deleted_at IS NULL
+           ORDER BY user_id NULLS FIRST""", merchant_id)

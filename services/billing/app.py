@@ -10,7 +10,18 @@ from pathlib import Path
 
 from aiohttp import web
 
-from services.billing import api, events, invoices_api, ledger_api, scheduler
+from services.billing import (
+    api,
+    events,
+    invoices_api,
+    ledger_api,
+    merchant_settings_api,
+    payouts,
+    payouts_api,
+    payouts_scheduler,
+    # reconciliation_api,
+    scheduler,
+)
 from services.billing.context import CLOCK, SystemClock, client_ctx
 from shared.aio import cancel_and_wait, every
 from shared.http.app import ConsumerSpec, ServiceSpec
@@ -19,7 +30,8 @@ from shared.http.errors import ApiError, Errors
 from shared.http.middleware import SETTINGS, principal_of, read_json
 from shared.settings import Settings
 
-API_MODULES = [api, invoices_api, ledger_api]
+API_MODULES = [api, invoices_api, ledger_api, payouts_api, merchant_settings_api,
+               ]  # reconciliation_api
 
 
 _MAX_EPOCH = 2**37  # year 6325: fromtimestamp() of more overflows (a 500)
@@ -54,10 +66,13 @@ def build_spec(settings: Settings, *, clock=None, run_scheduler: bool = True) ->
         app.router.add_post("/internal/billing/tick", run_tick)
 
     async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
-        task = every(app[SETTINGS].billing_tick_seconds, lambda: scheduler.tick(app),
-                     name="billing-scheduler") if run_scheduler else None
+        tasks = [every(app[SETTINGS].billing_tick_seconds, lambda: scheduler.tick(app),
+                       name="billing-scheduler"),
+                 every(app[SETTINGS].payout_tick_seconds, lambda: payouts_scheduler.tick(app),
+                       name="payouts-scheduler")] if run_scheduler else []
         yield
-        await cancel_and_wait(task)
+        for task in [*tasks, *app[payouts.TASKS]]:  # and the sandbox rails' callbacks
+            await cancel_and_wait(task)
 
     return ServiceSpec(
         name="billing", setup_routes=setup_routes,

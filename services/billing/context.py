@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 from aiohttp import web
 
@@ -38,7 +39,11 @@ class ManualClock:
 
 
 CLIENT = web.AppKey("billing_client", InternalClient)
-CLOCK = web.AppKey("billing_clock", object)
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+CLOCK = web.AppKey("billing_clock", Clock)
 
 
 async def client_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -13,7 +13,15 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, StrictBool, ValidationError
 
-from services.billing import invoices, ledger, ledger_store, projections, store, subscriptions
+from services.billing import (
+    invoices,
+    ledger,
+    ledger_store,
+    payouts,
+    projections,
+    store,
+    subscriptions,
+)
 from shared.events import Event, PermanentError, UnitOfWork, bind_event, handles_batches
 from shared.settings import Settings
 
@@ -48,6 +56,11 @@ def _checked(event: Event) -> Payment:
         raise PermanentError(f"invalid {event.type} data: {exc}") from exc
 
 
+def _movement_of(p: Payment) -> payouts.PaymentEvent:
+    return payouts.PaymentEvent(p.data, p.company_id, p.merchant_id, p.livemode,
+                                p.event.occurred_at, p.event.id)
+
+
 def payment_handlers(settings: Settings, clock):
     async def on_payments(events: list[Event], uow: UnitOfWork) -> None:
         """A batch in order: the projections of all of them in one statement each,
@@ -69,6 +82,9 @@ def payment_handlers(settings: Settings, clock):
                               at=p.event.occurred_at, livemode=p.livemode)
             for p in checked if p.event.type == "payment.completed"
             for posting in ledger.payment_completed(p.data)])
+        # ...and their balance movements, pending until the merchant's delay passes.
+        await payouts.record_completions(uow.conn, settings, [
+            _movement_of(p) for p in checked if p.event.type == "payment.completed"])
         for p in checked:
             if p.event.type not in ("payment.completed", "payment.refunded"):
                 continue
@@ -98,9 +114,10 @@ def payment_handlers(settings: Settings, clock):
     async def _refunded(uow: UnitOfWork, p: Payment) -> None:
         posted = await projections.refund_posted(uow.conn, p.data["paymentId"])
         for posting in ledger.payment_refunded(p.data, posted):
-            await ledger_store.post(uow.conn, posting, company_id=p.company_id,
-                                    merchant_id=p.merchant_id, livemode=p.livemode,
-                                    event_id=p.event.id, at=p.event.occurred_at)
+            tx = await ledger_store.post(uow.conn, posting, company_id=p.company_id,
+                                         merchant_id=p.merchant_id, livemode=p.livemode,
+                                         event_id=p.event.id, at=p.event.occurred_at)
+            await payouts.record_refund(uow.conn, _movement_of(p), posting.lines[0].amount, tx)
             await projections.set_refund_posted(uow.conn, p.data["paymentId"],
                                                 posted + posting.lines[0].amount)
 

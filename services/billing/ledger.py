@@ -8,6 +8,15 @@ Accounts (per merchant and currency; docs/billing.md explains each):
     fees                   expense         "Fees - Processing": charges kept by norgate
     refunds                contra_revenue  "Refunds": money given back
 
+    available_balance      asset           funds past their settlement delay, which a
+                                           payout may take (docs/payouts.md)
+    payouts_in_transit     asset           payouts on their way to a settlement account
+    settlement_bank        asset           what reached the merchant's settlement account
+    payout_fees            expense         "Fees - Payouts"
+
+The merchant's balance is three of these accounts (docs/payouts.md): pending is the
+customer wallet, available the available balance, in transit the payouts in transit.
+
 Postings (all from checkout's payment events, exactly once thanks to the inbox):
 
     payment.completed  (payment)  Dr customer_wallet  amount / Cr revenue:<product> amount
@@ -15,6 +24,18 @@ Postings (all from checkout's payment events, exactly once thanks to the inbox):
     payment.refunded   (refund)   Dr refunds          delta   / Cr customer_wallet delta
        delta = refundedAmount of the event - refunds already posted for the payment, so
        partial and full refund events add up to what was refunded in any order.
+
+Postings of money out (services/billing/payouts.py), each once per payout:
+
+    release        net > 0    Dr available_balance  / Cr customer_wallet    the due net
+                   net < 0    Dr customer_wallet    / Cr available_balance
+    payout         created    Dr payouts_in_transit / Cr available_balance  amount
+    payout_fee     created    Dr payout_fees        / Cr available_balance  fee
+    payout_paid    paid       Dr settlement_bank    / Cr payouts_in_transit amount
+    (reversals)    failed or canceled before being paid: the payout's and its fee's
+                   postings reversed (ledger reversals, each at most once)
+    payout_return  a paid payout the bank sent back
+                              Dr available_balance  / Cr settlement_bank    amount
 """
 
 from __future__ import annotations
@@ -63,6 +84,13 @@ FEES = Account("fees", "Fees - Processing", "expense")
 REFUNDS = Account("refunds", "Refunds", "contra_revenue")
 
 
+AVAILABLE = Account("available_balance", "Available balance", "asset")
+IN_TRANSIT = Account("payouts_in_transit", "Payouts in transit", "asset")
+SETTLEMENT_BANK = Account("settlement_bank", "Settlement bank", "asset")
+PAYOUT_FEES = Account("payout_fees", "Fees - Payouts", "expense")
+PENDING_CODE = "customer_wallet"  # the merchant's pending balance is its customer wallet
+
+
 def revenue(product: str) -> Account:
     slug = re.sub(r"[^a-z0-9]+", "_", product.lower()).strip("_")[:60] or "product_sales"
     return Account(f"revenue:{slug}", f"Revenue - {product[:100]}", "revenue")
@@ -99,6 +127,39 @@ def payment_refunded(data: dict, already_posted: int) -> list[Posting]:
     currency, pid = data["currency"], data["paymentId"]
     return [Posting("refund", pid, f"Refund of payment {pid}", currency, (
         Line(REFUNDS, DEBIT, delta), Line(wallet(currency), CREDIT, delta)))]
+
+
+def release(currency: str, net: int, release_id: str) -> Posting | None:
+    """Moves the net of movements that became available from pending to available;
+    None when they net to nothing."""
+    if net == 0:
+        return None
+    pending, available = wallet(currency), AVAILABLE
+    if net > 0:
+        lines = (Line(available, DEBIT, net), Line(pending, CREDIT, net))
+    else:
+        lines = (Line(pending, DEBIT, -net), Line(available, CREDIT, -net))
+    return Posting("release", release_id, f"Balance available ({release_id})", currency,
+                   lines)
+
+
+def payout_created(payout_id: str, currency: str, amount: int, fee: int) -> list[Posting]:
+    out = [Posting("payout", payout_id, f"Payout {payout_id}", currency, (
+        Line(IN_TRANSIT, DEBIT, amount), Line(AVAILABLE, CREDIT, amount)))]
+    if fee > 0:
+        out.append(Posting("payout_fee", payout_id, f"Fee of payout {payout_id}", currency, (
+            Line(PAYOUT_FEES, DEBIT, fee), Line(AVAILABLE, CREDIT, fee))))
+    return out
+
+
+def payout_paid(payout_id: str, currency: str, amount: int) -> Posting:
+    return Posting("payout_paid", payout_id, f"Payout {payout_id} paid", currency, (
+        Line(SETTLEMENT_BANK, DEBIT, amount), Line(IN_TRANSIT, CREDIT, amount)))
+
+
+def payout_returned(payout_id: str, currency: str, amount: int) -> Posting:
+    return Posting("payout_return", payout_id, f"Payout {payout_id} returned", currency, (
+        Line(AVAILABLE, DEBIT, amount), Line(SETTLEMENT_BANK, CREDIT, amount)))
 
 
 def reversal(original: Posting, transaction_id: str) -> Posting:

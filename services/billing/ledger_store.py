@@ -12,7 +12,7 @@ from datetime import datetime
 
 import asyncpg
 
-from services.billing import domain
+from services.billing import domain, ledger
 from services.billing.ledger import Account, Line, Posting
 from shared.db import snapshot
 
@@ -209,3 +209,26 @@ async def settlement(conn, *, merchant_id: int, livemode: bool, start: datetime,
             WHERE t.merchant_id = $1 AND t.livemode = $4 AND t.posted_at >= $2
               AND t.posted_at < $3
             GROUP BY t.currency ORDER BY t.currency""", merchant_id, start, end, livemode)
+
+
+async def reverse_references(conn: asyncpg.Connection, *, reference_types: list[str],
+                             reference_id: str, livemode: bool,
+                             at: datetime | None = None) -> list[str]:
+    """Reverses every transaction of these types posted for `reference_id` in the book
+    of that mode and not reversed yet (a payout's creation and fee when it fails), in
+    one statement; each at most once (ledger_transactions_reversed_once)."""
+    rows = await conn.fetch(
+        """SELECT t.id, t.transaction_id, t.company_id, t.merchant_id, t.reference_type,
+                  t.reference_id, t.currency
+             FROM ledger_transactions t
+            WHERE t.reference_id = $1 AND t.reference_type = ANY($2::text[])
+              AND t.livemode = $3 AND t.reverses IS NULL
+              AND NOT EXISTS (SELECT 1 FROM ledger_transactions r WHERE r.reverses = t.id)
+            ORDER BY t.id""", reference_id, reference_types, livemode)
+    posts = []
+    for r in rows:
+        original = Posting(r["reference_type"], r["reference_id"], "", r["currency"],
+                           await transaction_lines(conn, r["id"]))
+        posts.append(Post(ledger.reversal(original, r["transaction_id"]), r["company_id"],
+                          r["merchant_id"], reverses=r["id"], at=at, livemode=livemode))
+    return await post_many(conn, posts)

@@ -1,6 +1,10 @@
 """Quotes: the NORAH test calculation, and the internal endpoints checkout and
-billing call at payment time. Every quote is computed from the in-memory rule
-cache (rules_cache.py): no database round trip, once its lease is current."""
+billing call at payment and payout time. Every quote is computed from the in-memory
+rule cache (rules_cache.py): no database round trip, once its lease is current.
+
+Categories are the rules' free-form `chargeCategory`: payments are quoted in
+TRANSACTION (the default), payouts in PAYOUT (docs/fees.md). The payout scheduler
+quotes many merchants at once through `/internal/quotes/batch`."""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.fees import domain
 from services.fees.context import resolve_merchant
-from services.fees.rules_cache import RULES
+from services.fees.rules_cache import RULES, RuleCache
 from shared.authz import require
 from shared.http.client import ServiceUnavailable
 from shared.http.envelopes import Family, json_response, ok
@@ -24,13 +28,16 @@ from shared.money import (
     MajorInput,
     MinorInput,
     Money,
+    MoneyError,
     parse_major,
     parse_minor_string,
     to_major_decimal,
     to_major_number,
 )
 
-DEFAULT_CATEGORY = "TRANSACTION"
+DEFAULT_CATEGORY = "TRANSACTION"  # payments
+PAYOUT_CATEGORY = "PAYOUT"  # payouts' fees (billing's payouts)
+MAX_BATCH = 1000
 
 
 class TestCalculation(BaseModel):
@@ -55,6 +62,43 @@ class QuoteRequest(BaseModel):
     category: str = Field(default=DEFAULT_CATEGORY, min_length=1, max_length=50)
 
 
+class BatchQuoteRequest(BaseModel):
+    """Internal: up to MAX_BATCH quotes in one call (the payout scheduler's)."""
+
+    quotes: list[QuoteRequest] = Field(max_length=MAX_BATCH)
+
+
+class QuoteLine(BaseModel):
+    model_config = ConfigDict(serialize_by_alias=True)
+
+    charge_id: int = Field(serialization_alias="chargeId")
+    type: str
+    value: Decimal  # the rule's value, a JSON number (1.5)
+    amount: str
+
+
+class QuoteAnswer(BaseModel):
+    """One quote, amounts in minor units as strings; the version of the rules it was
+    made with, as checkout's QuoteCache needs it."""
+
+    model_config = ConfigDict(serialize_by_alias=True)
+
+    currency: str
+    category: str
+    merchant_id: int | None = Field(serialization_alias="merchantId")
+    amount: str
+    charges: str
+    net_amount: str = Field(serialization_alias="netAmount")
+    breakdown: list[QuoteLine]
+    rules_version: int = Field(serialization_alias="rulesVersion")
+    rules_age: float = Field(serialization_alias="rulesAge")
+    quoted_at: str = Field(serialization_alias="quotedAt")
+
+
+class BatchQuoteAnswer(BaseModel):
+    quotes: list[QuoteAnswer]  # in the order asked
+
+
 class PriceItemRequest(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
@@ -67,14 +111,20 @@ class PriceItemRequest(BaseModel):
     app_type: Literal["individual", "marketplace"] = "individual"
 
 
-async def _quote(request: web.Request, merchant_id: int | None, money: Money,
-                 category: str) -> domain.Quote:
+def _priced(rules: RuleCache, merchant_id: int | None, money: Money,
+            category: str) -> domain.Quote:
+    """The quote of one amount from the cache as it is (the caller made it current)."""
     category = category.upper()
-    rules = request.app[RULES]
-    await rules.current()  # every rule written before this request is in the cache
     return domain.quote(rules.candidates(money.currency.code, category),
                         merchant_id=merchant_id, currency=money.currency, category=category,
                         amount_minor=money.minor)
+
+
+async def _quote(request: web.Request, merchant_id: int | None, money: Money,
+                 category: str) -> domain.Quote:
+    rules = request.app[RULES]
+    await rules.current()  # every rule written before this request is in the cache
+    return _priced(rules, merchant_id, money, category)
 
 
 def _major(minor: int, money: Money) -> Decimal:
@@ -122,21 +172,50 @@ def _require_service(request: web.Request) -> None:
         raise ApiError(Errors.FORBIDDEN)
 
 
+async def _internal_quotes(request: web.Request, asked: list[QuoteRequest], *,
+                           where: str = "") -> list[QuoteAnswer]:
+    """The quotes of `asked`, in order: the one quoting path of both internal routes.
+    `where` prefixes a bad amount's field (quotes[3].), so a batch names the item."""
+    rules = request.app[RULES]
+    await rules.current()  # once for the whole batch: every item sees the same rules
+    priced: list[tuple[QuoteRequest, domain.Quote]] = []
+    for i, body in enumerate(asked):
+        try:
+            money = parse_minor_string(body.amount, body.currency)
+        except MoneyError as exc:
+            if not where:
+                raise
+            field = f"{where}[{i}].{exc.field or 'amount'}"
+            raise ApiError(Errors.VALIDATION, field=field,
+                           detail=f"{field}: {exc.message}") from None
+        priced.append((body, _priced(rules, body.merchant_id, money, body.category)))
+    version, age = rules.version, round(rules.lease.age(), 6)
+    quoted_at = datetime.now(UTC).isoformat()
+    return [QuoteAnswer(
+        currency=quote.currency.code, category=quote.category, merchant_id=body.merchant_id,
+        amount=str(quote.amount_minor), charges=str(quote.charges_minor),
+        net_amount=str(quote.net_minor),
+        breakdown=[QuoteLine(charge_id=line.rule_id, type=line.charge_type, value=line.value,
+                             amount=str(line.amount_minor)) for line in quote.lines],
+        rules_version=version, rules_age=age, quoted_at=quoted_at)
+        for body, quote in priced]
+
+
 async def internal_quote(request: web.Request) -> web.Response:
     """The quote checkout and billing store with a payment (minor units as strings)."""
     _require_service(request)
     body = await read_json(request, QuoteRequest)
-    money = parse_minor_string(body.amount, body.currency)
-    quote = await _quote(request, body.merchant_id, money, body.category)
-    return json_response({
-        "currency": money.currency.code, "category": quote.category,
-        "merchantId": body.merchant_id, "amount": str(quote.amount_minor),
-        "charges": str(quote.charges_minor), "netAmount": str(quote.net_minor),
-        "breakdown": [{"chargeId": line.rule_id, "type": line.charge_type, "value": line.value,
-                       "amount": str(line.amount_minor)} for line in quote.lines],
-        **_rules_version(request),
-        "quotedAt": datetime.now(UTC).isoformat(),
-    })
+    [answer] = await _internal_quotes(request, [body])
+    return json_response(answer.model_dump())
+
+
+async def internal_quote_batch(request: web.Request) -> web.Response:
+    """Many quotes in one call, answered in order (the payout scheduler quotes every
+    due merchant's payout fee in a few calls, not one per merchant)."""
+    _require_service(request)
+    body = await read_json(request, BatchQuoteRequest)
+    answers = await _internal_quotes(request, body.quotes, where="quotes")
+    return json_response(BatchQuoteAnswer(quotes=answers).model_dump())
 
 
 def _rules_version(request: web.Request) -> dict:
@@ -189,6 +268,7 @@ async def internal_price_item(request: web.Request) -> web.Response:
 def setup_routes(app: web.Application) -> None:
     app.router.add_post("/api/v1/test-charge-calculation", test_charge_calculation)
     app.router.add_post("/internal/quotes", internal_quote)
+    app.router.add_post("/internal/quotes/batch", internal_quote_batch)
     app.router.add_post("/internal/price-items", internal_price_item)
     app.router.add_get("/internal/rules-version", internal_rules_version)
 

@@ -19,6 +19,7 @@ ROUTES: tuple[tuple[str, str], ...] = (
     ("/api/v1/transactions", "checkout"),
     ("/api/v1/dashboard/", "checkout"),
     ("/api/v1/receipts/", "checkout"),
+    ("/api/v1/settlements", "billing"),
     # NorPay /api/v2
     ("/api/v2/payments", "checkout"),
     ("/api/v2/plans", "billing"),
@@ -26,6 +27,9 @@ ROUTES: tuple[tuple[str, str], ...] = (
     ("/api/v2/invoices", "billing"),
     ("/api/v2/merchants/", "billing"),
     ("/api/v2/ledger", "billing"),
+    ("/api/v2/balance", "billing"),
+    ("/api/v2/payouts", "billing"),
+    ("/api/v2/reconciliation", "billing"),
     ("/api/v2/webhooks", "notifier"),
     # Prices
     ("/prices/", "checkout"),
@@ -38,12 +42,27 @@ ROUTES: tuple[tuple[str, str], ...] = (
     ("/.well-known/jwks.json", "auth"),
 )
 
+# A merchant's money-out settings are NORAH admin routes (auth's family) that billing
+# serves: /api/v1/admin/merchants/{merchantId}/<name>[/...].
+MERCHANT_SETTINGS: tuple[tuple[str, str], ...] = (
+    ("settlement-accounts", "billing"),
+    ("payout-schedule", "billing"),
+)
+_MERCHANTS = "/api/v1/admin/merchants/"
+
 _BY_LENGTH = sorted(ROUTES, key=lambda r: len(r[0]), reverse=True)
-UPSTREAMS: tuple[str, ...] = tuple(sorted({service for _, service in ROUTES}))
+UPSTREAMS: tuple[str, ...] = tuple(sorted({service for _, service in ROUTES}
+                                          | {service for _, service in MERCHANT_SETTINGS}))
 
 
 def route_for(path: str) -> str | None:
     """The service for `path`, or None when no family claims it."""
+    if path.startswith(_MERCHANTS):
+        parts = path[len(_MERCHANTS):].split("/")
+        if len(parts) >= 2:
+            for name, service in MERCHANT_SETTINGS:
+                if parts[1] == name:
+                    return service
     for prefix, service in _BY_LENGTH:
         if path.startswith(prefix) or path == prefix.rstrip("/"):
             return service

@@ -28,6 +28,7 @@ QUEUES: dict[tuple[str, str], tuple[str, ...]] = {
         "subscription.created", "subscription.updated", "subscription.canceled",
         "invoice.created", "invoice.paid", "invoice.overdue", "invoice.voided",
         "merchant.created", "merchant.updated", "company.created",
+        "payout.created", "payout.paid", "payout.failed", "payout.canceled",
     ),
 }
 

@@ -56,6 +56,17 @@ class Errors:
     CANNOT_GRANT_SUPER = ErrorKind(
         "cannot_grant_super", 403, "Only a SUPER user can create or promote SUPER users")
     INSUFFICIENT_BALANCE = ErrorKind("insufficient_balance", 402, "Insufficient balance")
+    # A payout of more than the available balance (the NorPay seed's message; a 400).
+    PAYOUT_INSUFFICIENT_BALANCE = ErrorKind(
+        "payout_insufficient_balance", 400, "Insufficient balance")
+    PAYOUT_STATE = ErrorKind("payout_state", 409, "A {status} payout cannot be {action}")
+    NO_SETTLEMENT_ACCOUNT = ErrorKind(
+        "no_settlement_account", 400,
+        "settlementAccountId: the merchant has no default {currency} settlement account; "
+        "add one (POST /api/v1/admin/merchants/{{merchantId}}/settlement-accounts)")
+    PAYOUT_RAIL_LIVE_UNAVAILABLE = ErrorKind(
+        "payout_rail_live_unavailable", 400,
+        "Payouts to {type} are not available in live mode: no live payout rail is configured")
     PAYMENT_FAILED = ErrorKind("payment_failed", 402, "{reason}")
     PAYMENT_EXPIRED = ErrorKind("payment_expired", 410, "Payment session expired")
     PAYMENT_STATE = ErrorKind("payment_state", 409, "A {status} payment cannot be {action}")

@@ -22,6 +22,7 @@ from shared.http.errors import (
 )
 from shared.logging import bind_ids, get_logger, new_id
 from shared.money import MoneyError
+from shared.settings import Settings
 
 log = get_logger(__name__)
 
@@ -30,7 +31,7 @@ CORRELATION_ID = "X-Correlation-ID"
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
 
 SERVICE_NAME = web.AppKey("service_name", str)
-SETTINGS = web.AppKey("settings", object)
+SETTINGS = web.AppKey("settings", Settings)
 REQUEST_ID_KEY = web.RequestKey("request_id", str)
 PRINCIPAL_KEY = web.RequestKey("principal", principal_mod.Principal)
 ROUTE_LABEL_KEY = web.RequestKey("route_label", str)  # metrics label set by a handler
