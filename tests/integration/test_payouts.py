@@ -133,9 +133,10 @@ class Shop:
         return {r["account"]: int(r["balance"]) for r in rows if r["currency"] == "USD"}
 
     async def trial_balance_is_even(self) -> None:
-        books = await ok(await self.billing.get("/api/v2/ledger/trial-balance",
+        trial = await ok(await self.billing.get("/api/v2/ledger/trial-balance",
                                                 headers=self.headers))
-        for book in books if isinstance(books, list) else books.get("books", []):
+        assert trial["balanced"] is True and trial["currencies"], trial
+        for book in trial["currencies"]:
             assert book["totalDebits"] == book["totalCredits"], book
 
 
