@@ -89,6 +89,8 @@ IN_TRANSIT = Account("payouts_in_transit", "Payouts in transit", "asset")
 SETTLEMENT_BANK = Account("settlement_bank", "Settlement bank", "asset")
 PAYOUT_FEES = Account("payout_fees", "Fees - Payouts", "expense")
 PENDING_CODE = "customer_wallet"  # the merchant's pending balance is its customer wallet
+# Reference types of money out's postings: they follow their payout's state machine.
+MONEY_OUT_TYPES = frozenset({"release", "payout", "payout_fee", "payout_paid", "payout_return"})
 
 
 def revenue(product: str) -> Account:

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
 
-from services.billing import ledger, ledger_store, projections
+from services.billing import ledger, ledger_store, payouts, projections
 from services.billing.context import now, uow
 from shared.authz import company_scope, merchant_scope, require
 from shared.http.app import POOL
@@ -129,13 +129,23 @@ async def reverse(request: web.Request) -> web.Response:
                 work.conn, original["id"]):
             raise ApiError(Errors.CONFLICT,
                            detail="This transaction is a reversal or is already reversed")
+        if original["reference_type"] in ledger.MONEY_OUT_TYPES:
+            raise ApiError(Errors.CONFLICT, detail=(
+                "Postings of a payout or a release follow the payout's own state; cancel "
+                "the payout (or let its rail fail it) instead of reversing them"))
         posting = ledger.Posting(original["reference_type"], original["reference_id"],
                                  original["description"], original["currency"],
                                  await ledger_store.transaction_lines(work.conn, original["id"]))
+        mirror = ledger.reversal(posting, original["transaction_id"])
         tx_id = await ledger_store.post(
-            work.conn, ledger.reversal(posting, original["transaction_id"]),
-            company_id=original["company_id"], merchant_id=original["merchant_id"],
-            livemode=original["livemode"], reverses=original["id"])
+            work.conn, mirror, company_id=original["company_id"],
+            merchant_id=original["merchant_id"], livemode=original["livemode"],
+            reverses=original["id"])
+        # ...and the merchant's balance moves with it (an adjustment movement)
+        await payouts.record_adjustment(work.conn, mirror, tx_id,
+                                        company_id=original["company_id"],
+                                        merchant_id=original["merchant_id"],
+                                        livemode=original["livemode"], at=now(request.app))
         work.emit("ledger.transaction_reversed", {
             "transactionId": tx_id, "reverses": original["transaction_id"],
             "referenceType": original["reference_type"],

@@ -85,6 +85,22 @@ async def record_refund(conn, event: PaymentEvent, delta: int, ledger_tx: str) -
                                                   event.at, event.event_id, ledger_tx)])
 
 
+async def record_adjustment(conn, reversal: ledger.Posting, ledger_tx: str, *, company_id: int,
+                            merchant_id: int, livemode: bool, at: datetime) -> None:
+    """A manual ledger reversal (of a payment, fee or refund) as the movement of the
+    balance it makes: out of pending now, and through the next release into available,
+    as the movement it undoes would have gone."""
+    effect = sum(ln.amount if ln.direction == ledger.DEBIT else -ln.amount
+                 for ln in reversal.lines if ln.account.code == ledger.PENDING_CODE)
+    if effect == 0:
+        return
+    movement = Movement(type="adjustment", source_id=reversal.reference_id, amount=effect,
+                        currency=reversal.currency, description=reversal.description,
+                        available_on=at, released=False)
+    await payouts_store.record(conn, [NewMovement(movement, company_id, merchant_id, livemode,
+                                                  at, ledger_transaction_id=ledger_tx)])
+
+
 # Fees ------------------------------------------------------------------------------------
 
 class FeesUnavailable(Exception):

@@ -465,3 +465,43 @@ async def test_bad_payout_requests_are_400s_naming_the_field(shop):
                                          json={"amount": "100", "currency": "ZWG"})
     assert no_account.status == 400
     assert "no default ZWG settlement account" in (await no_account.json())["message"]
+
+
+async def test_a_manual_reversal_moves_the_balance_and_payout_postings_cannot_be_reversed(
+        shop):
+    await shop.account()
+    done = await shop.pay(20_00)
+    pid = done["paymentId"]
+    net = 20_00 - int(done["charges"] or 0)
+    await shop.wait_balance(pending=net)
+    admin = shop.admin.headers(shop.settings)
+    entries = (await ok(await shop.billing.get("/api/v2/ledger/entries", headers=admin, params={
+        "referenceType": "payment", "referenceId": pid})))["entries"]
+    reversed_ = await ok(await shop.billing.post(
+        f"/api/v2/ledger/transactions/{entries[0]['transactionId']}/reverse", headers=admin),
+        201)
+    assert reversed_["reverses"] == entries[0]["transactionId"]
+    moves = (await ok(await shop.billing.get("/api/v2/balance/transactions",
+                                             headers=shop.headers,
+                                             params={"type": "adjustment"})))["transactions"]
+    assert [(m["sourceId"], m["amount"]) for m in moves] == [(pid, "-2000")]
+    assert (await shop.balance())["pending"] == net - 20_00
+    await shop.tick(shop.clock.now() + 2 * DAY + timedelta(seconds=1))
+    # the payment's movement and its undoing are both available now: they net out
+    assert await shop.balance() == {"pending": 0, "available": net - 20_00, "inTransit": 0}
+    await shop.trial_balance_is_even()
+    # a payout's postings follow the payout: a 409, and nothing posted
+    other = await shop.pay(10_00)
+    await shop.wait_balance(pending=10_00 - int(other["charges"] or 0))
+    await shop.tick(shop.clock.now() + 2 * DAY + timedelta(seconds=1))
+    available = (await shop.balance())["available"]
+    po = (await ok(await shop.billing.post("/api/v2/payouts/create", headers=shop.headers,
+                                           json={"amount": str(available),
+                                                 "currency": "USD"}), 201))["payoutId"]
+    [entry, *_] = (await ok(await shop.billing.get("/api/v2/ledger/entries", headers=admin,
+                                                   params={"referenceType": "payout",
+                                                           "referenceId": po})))["entries"]
+    refused = await shop.billing.post(
+        f"/api/v2/ledger/transactions/{entry['transactionId']}/reverse", headers=admin)
+    assert refused.status == 409
+    assert await shop.balance() == {"pending": 0, "available": 0, "inTransit": available}
