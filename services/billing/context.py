@@ -58,3 +58,17 @@ def uow(app: web.Application) -> UnitOfWork:
 
 def now(app: web.Application) -> datetime:
     return app[CLOCK].now()
+
+
+_MAX_EPOCH = 2**37  # year 6325: fromtimestamp() of more overflows (a 500)
+
+
+def set_clock(app: web.Application, at: object) -> None:
+    """An internal tick's `{"now": unix}`: moves a settable clock (tests) there."""
+    from shared.http.errors import ApiError, Errors
+
+    setter = getattr(app[CLOCK], "set", None)
+    if not isinstance(at, int) or not 0 <= at <= _MAX_EPOCH or setter is None:
+        raise ApiError(Errors.VALIDATION, field="now",
+                       detail="now: Unix seconds, only with a settable clock")
+    setter(datetime.fromtimestamp(at, UTC))

@@ -288,6 +288,18 @@ def _instruction(p: Payout, destination: rails.Destination) -> rails.PayoutInstr
                                    livemode=p.livemode, destination=destination)
 
 
+async def _route(conn, settings: Settings, p: Payout) \
+        -> tuple[rails.Destination | None, rails.PayoutRail | None]:
+    """Where the payout goes (its account, as it is now) and the rail that takes it."""
+    destination = await settlement_accounts_store.payout_destination(
+        conn, box(settings), merchant_id=p.merchant_id, currency=p.currency,
+        settlement_account_id=p.settlement_account_id)
+    if destination is None:
+        return None, None
+    return destination, rails.rail_for(destination.type, livemode=p.livemode,
+                                       settings=settings)
+
+
 def _refused(code: str, reason: str) -> rails.RailAnswer:
     return rails.RailAnswer(status="failed", failure_code=code, failure_reason=reason)
 
@@ -299,11 +311,7 @@ async def submit(app: web.Application, payout_id: str, now: datetime) -> Payout 
         p = await payouts_store.lock_pending(work.conn, payout_id)
         if p is None:
             return None
-        destination = await settlement_accounts_store.payout_destination(
-            work.conn, box(settings), merchant_id=p.merchant_id, currency=p.currency,
-            settlement_account_id=p.settlement_account_id)
-        rail = None if destination is None else \
-            rails.rail_for(destination.type, livemode=p.livemode, settings=settings)
+        destination, rail = await _route(work.conn, settings, p)
         if destination is None:
             answer = _refused("account_removed", "The settlement account was removed")
         elif rail is None:
@@ -338,11 +346,7 @@ async def rail_called_back(app: web.Application, payout_id: str, now: datetime) 
         if p.status not in ("in_transit", "paid") or p.rail_reference is None \
                 or p.in_transit_at is None:
             return p
-        destination = await settlement_accounts_store.payout_destination(
-            work.conn, box(settings), merchant_id=p.merchant_id, currency=p.currency,
-            settlement_account_id=p.settlement_account_id)
-        rail = None if destination is None else \
-            rails.rail_for(destination.type, livemode=p.livemode, settings=settings)
+        destination, rail = await _route(work.conn, settings, p)
         if destination is None or rail is None:
             return p  # asked again at the next status check
         answer = await rail.status(_instruction(p, destination),

@@ -12,7 +12,7 @@ from aiohttp import web
 from services.billing import payouts, payouts_store
 from services.billing.api import merchant_caller
 from services.billing.balances import MOVEMENT_TYPES, BalanceTransaction
-from services.billing.context import CLOCK, now, uow
+from services.billing.context import CLOCK, now, set_clock, uow
 from services.billing.ledger_api import _epoch_param, tenant
 from services.billing.payout import STATUSES, CreatePayout, Payout
 from services.billing.payouts_scheduler import tick
@@ -25,8 +25,6 @@ from shared.http.openapi import RouteDoc
 from shared.http.pagination import page_of, query_choice, query_text
 from shared.money import Money, get_currency, to_major_number
 from shared.principal import Principal
-
-_MAX_EPOCH = 2**37
 
 
 def _merchant(request: web.Request, who: Principal) -> int:
@@ -256,13 +254,8 @@ async def run_tick(request: web.Request) -> web.Response:
     """One payouts round now, optionally at `{"now": unix}` with a settable clock."""
     _service(request)
     body = await read_json(request)
-    at = body.get("now")
-    if at is not None:
-        setter = getattr(request.app[CLOCK], "set", None)
-        if not isinstance(at, int) or not 0 <= at <= _MAX_EPOCH or setter is None:
-            raise ApiError(Errors.VALIDATION, field="now",
-                           detail="now: Unix seconds, only with a settable clock")
-        setter(datetime.fromtimestamp(at, UTC))
+    if body.get("now") is not None:
+        set_clock(request.app, body["now"])
     report = await tick(request.app)
     return json_response({"ran": report is not None, **(report or {}),
                           "now": int(request.app[CLOCK].now().timestamp())})

@@ -28,12 +28,15 @@ WALLET = "0x742d35cc6634c0532925a3b844bc454e4438f44e"
 
 
 @asynccontextmanager
-async def billing_stack(settings, *, clock=None):
+async def billing_stack(settings, *, clock=None, others: dict | None = None):
     """auth, fees, checkout and billing in-process; yields (billing client, checkout
-    client, billing app). The billing scheduler does not run by itself: tests tick."""
+    client, billing app), and puts the auth and fees clients in `others` when given.
+    The billing scheduler does not run by itself: tests tick."""
     async with serve(create_app(settings, auth_spec(settings))) as auth:
         s = settings.model_copy(update={"auth_url": f"http://127.0.0.1:{auth.server.port}"})
         async with serve(create_app(s, fees_spec(s))) as fees:
+            if others is not None:
+                others.update(auth=auth, fees=fees)
             s = s.model_copy(update={"fees_url": f"http://127.0.0.1:{fees.server.port}"})
             async with serve(create_app(s, checkout_spec(s))) as checkout:
                 s = s.model_copy(update={

@@ -18,16 +18,14 @@ from decimal import Decimal
 
 import pytest
 
-from services.auth.app import build_spec as auth_spec
 from services.billing import payouts_scheduler
 from services.billing.app import build_spec as billing_spec
 from services.billing.context import ManualClock
-from services.checkout.app import build_spec as checkout_spec
-from services.fees.app import build_spec as fees_spec
 from shared.events import Topology
 from shared.http.app import create_app
 from shared.http.middleware import SETTINGS
 from tests.conftest import serve
+from tests.integration.test_billing_api import billing_stack
 from tests.integration.test_fees_charges import merchant_charge
 from tests.support.auth import make_company_admin, make_merchant, service_headers
 from tests.support.broker import EventTap
@@ -39,18 +37,10 @@ CARD = {"number": "4242 4242 4242 4242", "expMonth": 12, "expYear": 2099, "cvc":
 
 @asynccontextmanager
 async def payout_stack(settings, clock):
-    """auth, fees, checkout and billing in-process; the payouts tick runs when a test
-    calls it. Yields (billing client, checkout client, fees client, billing app)."""
-    async with serve(create_app(settings, auth_spec(settings))) as auth:
-        s = settings.model_copy(update={"auth_url": f"http://127.0.0.1:{auth.server.port}"})
-        async with serve(create_app(s, fees_spec(s))) as fees:
-            s = s.model_copy(update={"fees_url": f"http://127.0.0.1:{fees.server.port}"})
-            async with serve(create_app(s, checkout_spec(s))) as checkout:
-                s = s.model_copy(update={
-                    "checkout_url": f"http://127.0.0.1:{checkout.server.port}"})
-                app = create_app(s, billing_spec(s, clock=clock, run_scheduler=False))
-                async with serve(app) as billing:
-                    yield billing, checkout, fees, app
+    """billing_stack, and its fees client: (billing, checkout, fees, billing app)."""
+    others: dict = {}
+    async with billing_stack(settings, clock=clock, others=others) as (billing, checkout, app):
+        yield billing, checkout, others["fees"], app
 
 
 async def ok(resp, status: int = 200):
