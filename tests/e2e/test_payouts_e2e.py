@@ -169,9 +169,13 @@ async def test_a_payout_to_a_closed_account_fails_and_the_funds_come_back(runnin
             "amount": str(net + 1), "currency": "USD"})
         assert too_much == {"status": "0", "message": "Error! Insufficient balance",
                             "result": None}
-        created = (await api.call("POST", "/api/v2/payouts/create",
-                                  {**key, "Idempotency-Key": str(uuid.uuid4())},
+        once = {**key, "Idempotency-Key": str(uuid.uuid4())}
+        created = (await api.call("POST", "/api/v2/payouts/create", once,
                                   json={"amount": str(net), "currency": "USD"}))["result"]
+        # the same request again (a client retrying) is the same payout, not a second one
+        again = (await api.call("POST", "/api/v2/payouts/create", once,
+                                json={"amount": str(net), "currency": "USD"}))["result"]
+        assert again["payoutId"] == created["payoutId"]
 
         async def failed() -> dict | None:
             got = (await api.call("GET", f"/api/v2/payouts/{created['payoutId']}",
@@ -181,6 +185,8 @@ async def test_a_payout_to_a_closed_account_fails_and_the_funds_come_back(runnin
         assert (result["failureCode"], result["failureReason"]) == ("account_closed",
                                                                      "Account closed")
         assert await available() == net
+        listed = (await api.call("GET", "/api/v2/payouts", key))["result"]["payouts"]
+        assert [p["payoutId"] for p in listed] == [created["payoutId"]]
 
 
 async def _equals(value, expected) -> bool:
