@@ -136,6 +136,10 @@ class Settings(BaseSettings):
     # Tuning
     workers: int = Field(default=1, ge=1, le=64)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    # The body limit of the gateway's upload routes (routing.UPLOADS: a settlement file
+    # for reconciliation, at most 32 MiB, plus its multipart framing); streamed, never
+    # buffered whole at the gateway.
+    max_upload_bytes: int = Field(default=33_619_968, ge=1024)
     upstream_timeout_seconds: float = Field(default=30.0, gt=0)
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)
     db_pool_min: int = Field(default=1, ge=0)

@@ -18,7 +18,7 @@ from services.billing import (
     payouts,
     payouts_api,
     payouts_scheduler,
-    # reconciliation_api,
+    reconciliation_api,
     scheduler,
 )
 from services.billing.context import CLOCK, SystemClock, client_ctx, set_clock
@@ -30,7 +30,7 @@ from shared.http.middleware import SETTINGS, principal_of, read_json
 from shared.settings import Settings
 
 API_MODULES = [api, invoices_api, ledger_api, payouts_api, merchant_settings_api,
-               ]  # reconciliation_api
+               reconciliation_api]
 
 
 async def run_tick(request: web.Request) -> web.Response:

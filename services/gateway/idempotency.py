@@ -11,6 +11,9 @@ What takes part
   once guessed, is a 409 for its owner). Scoping them by client address instead would
   break clients behind one NAT and still need a cap; those routes are safe to retry
   without it (a repeated sign-up is 409 email_taken).
+- Not the upload routes (`routing.UPLOADS`, a settlement file of up to 32 MiB): the key
+  would make the gateway hold the whole file to fingerprint it, and the same file is
+  already the same import there.
 - The key is 1 to 255 printable ASCII characters, sent once; anything else is
   400 `invalid_idempotency_key`.
 
@@ -66,6 +69,7 @@ from multidict import CIMultiDict
 
 from services.gateway.authn import RATE_HEADERS_KEY
 from services.gateway.proxy import BUFFER_RESPONSE_KEY, REQUEST_BODY_KEY
+from services.gateway.routing import is_upload
 from shared.aio import Coalescer, cancel_and_wait, every
 from shared.http import envelopes
 from shared.http.app import POOL
@@ -274,7 +278,7 @@ def _replay(request: web.Request, store: IdempotencyStore, scope: str, key: str,
 @web.middleware
 async def idempotency(request: web.Request, handler):
     key = key_of(request)
-    if key is None:
+    if key is None or is_upload(request.method, request.path):
         return await handler(request)
     store: IdempotencyStore = request.app[IDEMPOTENCY]
     limit = request.app[SETTINGS].max_body_bytes

@@ -23,7 +23,7 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from services.gateway.authn import RATE_HEADERS_KEY
-from services.gateway.routing import route_for
+from services.gateway.routing import is_upload, route_for
 from services.gateway.upstream import Pool, UpstreamError, Upstreams, read_at_most
 from shared import metrics
 from shared import principal as principal_mod
@@ -156,7 +156,8 @@ async def proxy(request: web.Request) -> web.StreamResponse:
         raise ApiError(Errors.ROUTE_NOT_FOUND, method=request.method, path=request.path)
     request[ROUTE_LABEL_KEY] = f"proxy:{service}"
     settings = request.app[SETTINGS]
-    limit = settings.max_body_bytes
+    limit = settings.max_upload_bytes if is_upload(request.method, request.path) \
+        else settings.max_body_bytes
     if request.content_length is not None and request.content_length > limit:
         raise ApiError(Errors.BODY_TOO_LARGE, limit=limit)
     buffered = request.get(REQUEST_BODY_KEY)

@@ -50,6 +50,17 @@ MERCHANT_SETTINGS: tuple[tuple[str, str], ...] = (
 )
 _MERCHANTS = "/api/v1/admin/merchants/"
 
+# Routes that take a file: their body may be NORGATE_MAX_UPLOAD_BYTES (streamed to the
+# service) instead of NORGATE_MAX_BODY_BYTES. Idempotency-Key does not apply to them: the
+# gateway would have to hold the whole file to fingerprint it, and the same file
+# uploaded again is the same import already.
+UPLOADS: frozenset[tuple[str, str]] = frozenset({("POST", "/api/v2/reconciliation/imports")})
+
+
+def is_upload(method: str, path: str) -> bool:
+    return (method, path.rstrip("/")) in UPLOADS
+
+
 _BY_LENGTH = sorted(ROUTES, key=lambda r: len(r[0]), reverse=True)
 UPSTREAMS: tuple[str, ...] = tuple(sorted({service for _, service in ROUTES}
                                           | {service for _, service in MERCHANT_SETTINGS}))

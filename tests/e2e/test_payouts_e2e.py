@@ -11,7 +11,9 @@ billing to itself.
 
 from __future__ import annotations
 
+import io
 import uuid
+from datetime import UTC, datetime
 
 import aiohttp
 import orjson
@@ -138,8 +140,73 @@ async def test_payments_become_available_are_paid_out_by_the_schedule_and_the_ra
                                          admin)
             assert [s["settlementId"] for s in settlements["data"]] == [payout["payoutId"]]
             assert settlements["data"][0]["status"] == "PAID"
+
+            await _reconcile(api, key, payout)
     finally:
         await receiver.stop()
+
+
+async def _upload(api: Api, key: dict, data: bytes, status: int = 201, **fields) -> dict:
+    form = aiohttp.FormData()
+    for name, value in fields.items():
+        form.add_field(name, value)
+    form.add_field("file", io.BytesIO(data), filename="statement", content_type="text/plain")
+    return (await api.call("POST", "/api/v2/reconciliation/imports", key, status=status,
+                           data=form))["result"]
+
+
+async def _reconcile(api: Api, key: dict, payout: dict) -> None:
+    """The loop the sandbox closes: the card rail's settlement file of today imports 100 %
+    matched; the same file edited shows exactly its edit; the sandbox bank's camt.053
+    statement matches the payout; a file of more than a megabyte goes through."""
+    day = datetime.now(UTC).date().isoformat()
+    async with api.http.get(api.gw + "/api/v2/reconciliation/sandbox-files", headers=key,
+                            params={"rail": "VISA_MASTER", "date": day}) as resp:
+        assert resp.status == 200, await resp.text()
+        text = await resp.text()
+    rows = text.splitlines()
+    assert len(rows) >= 3  # the header and the two payments (and their fees, if any)
+    clean = await _upload(api, key, text.encode(), source="processor", format="sandbox",
+                          rail="VISA_MASTER")
+    assert clean["summary"]["matched"] == clean["lineCount"] == len(rows) - 1
+    assert clean["summary"]["exceptions"] == 0
+    again = await _upload(api, key, text.encode(), status=200, source="processor",
+                          format="sandbox", rail="VISA_MASTER")
+    assert again["importId"] == clean["importId"]  # the same file is the same import
+
+    cells = rows[1].split(",")
+    cells[6] = "1.23"  # the first payment's amount, edited
+    edited = "\n".join([rows[0], ",".join(cells), *rows[2:]]) + "\n"
+    bad = await _upload(api, key, edited.encode(), source="processor", format="sandbox",
+                        rail="VISA_MASTER")
+    assert bad["summary"]["exceptions"] == 1 and bad["summary"]["amountMismatch"] == 1
+    detail = (await api.call("GET", f"/api/v2/reconciliation/imports/{bad['importId']}",
+                             key))["result"]
+    [exception] = detail["exceptions"]
+    assert (exception["kind"], exception["line"], exception["fileAmount"]) == (
+        "amount_mismatch", 2, "123")
+    resolved = (await api.call(
+        "POST", f"/api/v2/reconciliation/imports/{bad['importId']}/exceptions/"
+        f"{exception['exceptionId']}/resolve", key,
+        json={"note": "Typo in the bank's copy"}))["result"]
+    assert resolved["resolution"]["note"] == "Typo in the bank's copy"
+
+    async with api.http.get(api.gw + "/api/v2/reconciliation/sandbox-files", headers=key,
+                            params={"kind": "bank_statement", "date": day}) as resp:
+        assert resp.status == 200, await resp.text()
+        statement = await resp.read()
+    assert payout["payoutId"].encode() in statement
+    bank = await _upload(api, key, statement, source="bank", format="camt053")
+    assert bank["summary"]["matched"] == 1 and bank["summary"]["exceptions"] == 0
+
+    # More than NORGATE_MAX_BODY_BYTES: an upload route streams up to 32 MiB
+    big = "date,amount,currency,reference\n" + "".join(
+        f"{day},1.00,USD,ext-{n:07d}\n" for n in range(40_000))
+    assert len(big) > 1_048_576
+    large = await _upload(api, {**key, "Idempotency-Key": str(uuid.uuid4())}, big.encode(),
+                          source="processor", format="csv", rail="VISA_MASTER")
+    assert large["lineCount"] == 40_000
+    assert large["summary"]["missingFromLedger"] == 40_000
 
 
 async def _paid_out(api: Api, key: dict, net: int) -> bool:
