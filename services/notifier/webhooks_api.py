@@ -278,8 +278,15 @@ async def redeliver(request: web.Request) -> web.Response:
                                     message=f"{len(ids)} redeliveries queued")
 
 
+async def list_event_types(request: web.Request) -> web.Response:
+    """The catalogue of what an endpoint may subscribe to (the console's form reads it)."""
+    _who(request)
+    return ok(Family.NORPAY, {"eventTypes": list(domain.EVENT_TYPES), "all": domain.ALL})
+
+
 def setup_routes(app: web.Application) -> None:
     base = "/api/v2/webhooks"
+    app.router.add_get(f"{base}/event-types", list_event_types)
     app.router.add_post(f"{base}/endpoints", create_endpoint)
     app.router.add_get(f"{base}/endpoints", list_endpoints)
     app.router.add_get(f"{base}/endpoints/{{endpointId}}", get_endpoint)
@@ -299,6 +306,8 @@ DOCS = [
              "Register a webhook endpoint (the signing secret is answered once)", _T,
              request=domain.CreateEndpoint, status=201),
     RouteDoc("GET", "/api/v2/webhooks/endpoints", "List webhook endpoints", _T),
+    RouteDoc("GET", "/api/v2/webhooks/event-types",
+             "The event types an endpoint may subscribe to ('*': all of them)", _T),
     RouteDoc("GET", "/api/v2/webhooks/endpoints/{endpointId}", "Get a webhook endpoint", _T),
     RouteDoc("PATCH", "/api/v2/webhooks/endpoints/{endpointId}",
              "Update a webhook endpoint (url, events, enabled, ordered, description)", _T,

@@ -372,3 +372,16 @@ async def test_a_web_service_url_callback_waits_while_auth_is_away_and_is_never_
         await receiver.stop()
     assert receiver.rejected == [] and receiver.attempts[str(event.id)] == 1
     assert delivery["attempts"] == 1  # the waits for auth are not attempts
+
+
+async def test_the_event_types_are_the_catalogues_payouts_included(settings, tmp_path,
+                                                                   merchant):
+    async with notifier(settings, tmp_path) as client:
+        anonymous = await client.get("/api/v2/webhooks/event-types")
+        assert anonymous.status == 401
+        got = (await _json(await client.get("/api/v2/webhooks/event-types",
+                                            headers=merchant.headers(settings))))["result"]
+    assert got["all"] == "*"
+    assert {"payment.completed", "payout.created", "payout.paid", "payout.failed",
+            "payout.canceled"} <= set(got["eventTypes"])
+    assert "charge.created" not in got["eventTypes"]  # platform configuration, not merchants'

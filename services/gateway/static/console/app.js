@@ -12,6 +12,13 @@ import webhooks from "./views/webhooks.js";
 import keys from "./views/keys.js";
 import charges from "./views/charges.js";
 import merchants from "./views/merchants.js";
+import balance from "./views/balance.js";
+import payouts from "./views/payouts.js";
+import payout from "./views/payout.js";
+import settlement from "./views/settlement.js";
+import schedule from "./views/schedule.js";
+import reconciliation from "./views/reconciliation.js";
+import reconciliationImport from "./views/reconciliation-import.js";
 
 const BASE = "/console";
 const ROUTES = [
@@ -25,6 +32,14 @@ const ROUTES = [
   [/^\/keys\/?$/, keys],
   [/^\/charges\/?$/, charges],
   [/^\/merchants\/?$/, merchants],
+  // Money out: the fixed pages first, then a payout by its id.
+  [/^\/payouts\/?$/, payouts],
+  [/^\/payouts\/balance\/?$/, balance],
+  [/^\/payouts\/accounts\/?$/, settlement],
+  [/^\/payouts\/schedule\/?$/, schedule],
+  [/^\/payouts\/reconciliation\/?$/, reconciliation],
+  [/^\/payouts\/reconciliation\/([^/]+)\/?$/, reconciliationImport, ["importId"]],
+  [/^\/payouts\/([^/]+)\/?$/, payout, ["payoutId"]],
 ];
 
 const main = document.getElementById("main");
@@ -81,7 +96,10 @@ function renderChrome(session) {
       navigate("/sign-in");
     }, { class: "link-button" }));
   for (const a of nav.querySelectorAll("a")) {
+    // data-area: the entry of a group of pages (money out) is current on all of them.
+    const area = a.dataset.area;
     const active = location.pathname === a.pathname
+      || (area && (location.pathname === area || location.pathname.startsWith(`${area}/`)))
       || (a.pathname === "/console/payments" && /^\/console\/?$|^\/console\/payments/.test(location.pathname));
     if (active) a.setAttribute("aria-current", "page");
     else a.removeAttribute("aria-current");

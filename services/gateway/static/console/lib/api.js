@@ -114,13 +114,15 @@ function expired() {
   window.dispatchEvent(new CustomEvent("session-expired"));
 }
 
-export async function request(method, path, { body, query, auth = true, retry = true, raw = false } = {}) {
+// `form`: a FormData sent as multipart (the browser sets its boundary); `headers`:
+// extra request headers (Idempotency-Key).
+export async function request(method, path, { body, form, query, headers: extra, auth = true, retry = true, raw = false } = {}) {
   const url = new URL(path, location.origin);
   for (const [k, v] of Object.entries(query || {})) {
     if (v !== undefined && v !== null && v !== "") url.searchParams.set(k, v);
   }
   const session = getSession();
-  const headers = { Accept: "application/json", "X-Norgate-Mode": getMode() };
+  const headers = { Accept: "application/json", ...extra, "X-Norgate-Mode": getMode() };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (auth) {
     if (!session) {
@@ -130,11 +132,11 @@ export async function request(method, path, { body, query, auth = true, retry = 
     headers.Authorization = `Bearer ${session.token}`;
   }
   const resp = await fetch(url, {
-    method, headers, body: body === undefined ? undefined : JSON.stringify(body),
+    method, headers, body: form ?? (body === undefined ? undefined : JSON.stringify(body)),
     credentials: "omit", cache: "no-store",
   });
   if (resp.status === 401 && auth) {
-    if (retry && await refresh()) return request(method, path, { body, query, auth, retry: false, raw });
+    if (retry && await refresh()) return request(method, path, { body, form, query, headers: extra, auth, retry: false, raw });
     expired();
   }
   if (raw && resp.ok) return resp;
@@ -153,6 +155,32 @@ export async function norah(method, path, opts) {
 export async function norpay(method, path, opts) {
   const env = await request(method, path, opts);
   return env.result;
+}
+
+// A fresh Idempotency-Key for one submit of a form: a retried submit of the same
+// request (a double click, a lost answer) gets the first answer back at the gateway.
+// getRandomValues works outside secure contexts too (randomUUID does not).
+export function idempotencyKey() {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return `console-${[...bytes].map((b) => b.toString(16).padStart(2, "0")).join("")}`;
+}
+
+// A file the API answers (a CSV): fetched with the session's token, handed to the
+// browser as a download (an <a download> on a blob: URL, which the CSP allows).
+export async function download(path, { query, filename } = {}) {
+  const resp = await request("GET", path, { query, raw: true, headers: { Accept: "text/csv, */*" } });
+  const disposition = resp.headers.get("Content-Disposition") || "";
+  const named = /filename\*?=(?:UTF-8'')?"?([^";]+)"?/i.exec(disposition);
+  const name = named ? decodeURIComponent(named[1]) : filename || "download";
+  const url = URL.createObjectURL(await resp.blob());
+  const a = document.createElement("a");
+  a.href = url;
+  a.download = name;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+  return name;
 }
 
 export async function signIn(email, password) {

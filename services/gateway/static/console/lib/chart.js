@@ -12,8 +12,9 @@ function s(tag, attrs = {}, ...children) {
   return el;
 }
 
-// bars: [{label, value (number, for the height), text (what to print)}]
-export function barChart({ title, summary, bars, valueLabel = "Value" }) {
+// bars: [{label, value (number, for the height), text (what to print)}]; labelHeading
+// names the table's first column.
+export function barChart({ title, summary, bars, valueLabel = "Value", labelHeading = "Period" }) {
   const titleId = newId("chart-title");
   const descId = newId("chart-desc");
   const width = 640;
@@ -32,21 +33,24 @@ export function barChart({ title, summary, bars, valueLabel = "Value" }) {
     const y = pad.top + innerH - (innerH * i) / 4;
     svg.append(s("line", { x1: pad.left, x2: width - pad.right, y1: y, y2: y, class: "grid" }));
   }
+  // Many bars leave no room for each figure above its bar: the table has them all.
+  const figures = bars.every((b) => String(b.text).length * 7.5 <= slot);
+  const every = Math.max(1, ...bars.map((b) => Math.ceil((String(b.label).length * 8) / slot)));
   bars.forEach((b, i) => {
     const barH = max > 0 ? Math.max((b.value / max) * innerH, b.value > 0 ? 2 : 0) : 0;
     const x = pad.left + slot * i + (slot - barW) / 2;
     const y = pad.top + innerH - barH;
     svg.append(
       s("rect", { x, y, width: barW, height: barH, rx: 3, class: `bar bar-${i % 4}` }),
-      s("text", { x: x + barW / 2, y: y - 8, "text-anchor": "middle", class: "bar-value" }, b.text),
-      s("text", { x: x + barW / 2, y: height - pad.bottom + 22, "text-anchor": "middle", class: "bar-label" }, b.label));
+      ...(figures ? [s("text", { x: x + barW / 2, y: y - 8, "text-anchor": "middle", class: "bar-value" }, b.text)] : []),
+      ...(i % every === 0 ? [s("text", { x: x + barW / 2, y: height - pad.bottom + 22, "text-anchor": "middle", class: "bar-label" }, b.label)] : []));
   });
   return h("figure", { class: "chart-figure" },
     h("figcaption", {}, title),
     svg,
     table({
       caption: `${title}: the numbers`,
-      columns: [{ label: "Period", cell: (b) => b.label }, { label: valueLabel, cell: (b) => b.text, class: "num" }],
+      columns: [{ label: labelHeading, cell: (b) => b.label }, { label: valueLabel, cell: (b) => b.text, class: "num" }],
       rows: bars,
     }));
 }

@@ -94,3 +94,10 @@ export async function busy(btn, fn) {
 export function formValues(form) {
   return Object.fromEntries([...new FormData(form).entries()].map(([k, v]) => [k, String(v).trim()]));
 }
+
+// Shows or hides a field() and what it sends: a disabled control is left out of the
+// form's data, so a hidden field never reaches the API.
+export function showField(fieldEl, on) {
+  fieldEl.hidden = !on;
+  for (const c of fieldEl.querySelectorAll("input, select, textarea")) c.disabled = !on;
+}

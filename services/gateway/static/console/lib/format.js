@@ -51,3 +51,37 @@ export function when(value) {
   else d = new Date(/[zZ]|[+-]\d\d:?\d\d$/.test(value) ? value : `${value}Z`);
   return Number.isNaN(d.getTime()) ? String(value) : `${FMT.format(d)} UTC`;
 }
+
+export class AmountError extends Error {}
+
+// What a person types in major units ("12.50", "1,234.5", "7") as a minor-unit string
+// for the currency, exactly: digit strings, never a float. Throws AmountError.
+export function toMinor(text, currency) {
+  const exp = EXPONENT[String(currency).toUpperCase()] ?? 2;
+  const clean = String(text ?? "").trim().replace(/[\s,]/g, "");
+  const m = /^(\d*)(?:\.(\d*))?$/.exec(clean);
+  if (!clean || !m || (!m[1] && !m[2])) throw new AmountError("Enter the amount as a number, e.g. 12.50");
+  const frac = (m[2] || "").replace(/0+$/, "");
+  if (frac.length > exp) {
+    throw new AmountError(exp ? `${currency} has at most ${exp} decimals` : `${currency} has no decimals`);
+  }
+  const digits = ((m[1] || "") + frac.padEnd(exp, "0")).replace(/^0+(?=\d)/, "");
+  if (BigInt(digits) <= 0n) throw new AmountError("The amount must be greater than 0");
+  return digits;
+}
+
+// A Unix-seconds bound of a day picked in a date input (UTC): its first second, or
+// with `end` its last one.
+export function dayBound(date, { end = false } = {}) {
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(date || "")) return undefined;
+  const start = Date.parse(`${date}T00:00:00Z`) / 1000;
+  return String(end ? start + 86_399 : start);
+}
+
+const DAY = new Intl.DateTimeFormat("en-GB", { weekday: "short", day: "numeric", month: "short", timeZone: "UTC" });
+
+// "2026-12-08" -> "Tue 8 Dec" (a chart's bar label).
+export function dayLabel(date) {
+  const d = new Date(`${date}T00:00:00Z`);
+  return Number.isNaN(d.getTime()) ? String(date) : DAY.format(d);
+}

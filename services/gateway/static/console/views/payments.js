@@ -2,7 +2,7 @@
 // filters: search (trace, payment id or merchant), status, currency, start/end date.
 
 import { norah } from "../lib/api.js";
-import { badge, clear, field, formValues, h, notice, table } from "../lib/dom.js";
+import { append, badge, clear, field, formValues, h, notice, table } from "../lib/dom.js";
 import { CURRENCIES, major, when } from "../lib/format.js";
 
 const STATUSES = ["PENDING", "PROCESSING", "COMPLETED", "FAILED", "CANCELLED", "REFUNDED"];
@@ -49,7 +49,8 @@ export default {
     const filtered = FILTERS.some((k) => values[k]);
     const noun = total === 1 ? "transaction" : "transactions";
     const summary = filtered ? `${total} ${noun} ${total === 1 ? "matches" : "match"} the filters` : `${total} ${noun}`;
-    results.append(h("p", { class: "count" }, summary),
+    // append() of lib/dom.js: the pager is null when there is one page only.
+    append(results, [h("p", { class: "count" }, summary),
       table({
         caption: "Transactions, newest first",
         empty: filtered ? "No transaction matches these filters." : "No transactions yet.",
@@ -64,7 +65,7 @@ export default {
         ],
         rows: answer.data,
       }),
-      pager(page, total, values));
+      pager(page, total, values)]);
     announce(summary);
   },
 };

@@ -1,24 +1,81 @@
 // Webhook endpoints and deliveries (NorPay /api/v2/webhooks): add an endpoint (its
 // secret is shown once), send it a test event, follow deliveries and send one again.
+// The event types offered are the notifier's (GET /api/v2/webhooks/event-types, from
+// shared/events/catalog.py), never a list of the console's own; a notifier without
+// that route gets the comma-separated field instead.
 
 import { norpay } from "../lib/api.js";
 import { deliveryColumns } from "../lib/deliveries.js";
-import { badge, busy, button, dl, field, formValues, h, notice, table } from "../lib/dom.js";
+import { badge, busy, button, dl, field, formValues, h, newId, notice, table } from "../lib/dom.js";
 import { when } from "../lib/format.js";
 import { merchantField, merchantIdOf } from "../lib/merchants.js";
 
 const DELIVERY_STATUSES = ["pending", "succeeded", "failed", "canceled"];
 
+// The event types an endpoint may subscribe to, or null when the notifier cannot say
+// (no such route yet, or it is down).
+async function eventTypes() {
+  try {
+    const result = await norpay("GET", "/api/v2/webhooks/event-types");
+    const types = Array.isArray(result) ? result : result.eventTypes || result.events || [];
+    return types.map((t) => (typeof t === "string" ? t : t.type)).filter(Boolean);
+  } catch {
+    return null; // the form still works, with the free-text field
+  }
+}
+
+// "Every event", or the chosen types, as checkboxes grouped by object (payment.*,
+// payout.*, ...).
+function eventsFieldset(types) {
+  const box = (value, text, checked) => {
+    const id = newId("event");
+    return h("div", { class: "check" },
+      h("input", { type: "checkbox", id, name: "events", value, checked }),
+      h("label", { for: id, class: value === "*" ? "" : "mono" }, text));
+  };
+  const groups = new Map();
+  for (const t of types) {
+    const g = t.split(".")[0];
+    if (!groups.has(g)) groups.set(g, []);
+    groups.get(g).push(t);
+  }
+  const set = h("fieldset", { class: "events" },
+    h("legend", {}, "Events"),
+    h("p", { class: "hint" }, "Every event, or only the types you tick"),
+    box("*", "Every event (*)", true),
+    h("div", { class: "event-groups" }, [...groups].map(([g, ts]) => h("div", { class: "event-group", role: "group", "aria-label": `${g} events` },
+      ts.map((t) => box(t, t, false))))));
+  // Ticking a type unticks "every event", and the other way round.
+  set.addEventListener("change", (event) => {
+    const all = set.querySelector("input[value='*']");
+    if (event.target === all && all.checked) {
+      for (const c of set.querySelectorAll("input[name=events]")) if (c !== all) c.checked = false;
+    } else if (event.target !== all && event.target.checked) {
+      all.checked = false;
+    }
+  });
+  return set;
+}
+
+function chosenEvents(form) {
+  const boxes = form.querySelectorAll("input[type=checkbox][name=events]");
+  if (boxes.length) return [...boxes].filter((c) => c.checked).map((c) => c.value);
+  const text = formValues(form).events;
+  return text ? text.split(",").map((s) => s.trim()).filter(Boolean) : ["*"];
+}
+
 export default {
   title: "Webhooks",
   async render({ el, session, announce, stale }) {
     const out = h("div", { class: "form-out", "aria-live": "polite" });
+    const types = await eventTypes();
     const form = h("form", { class: "card", "aria-labelledby": "new-endpoint-title" },
       h("h2", { id: "new-endpoint-title" }, "Add an endpoint"),
       await merchantField(session),
       field({ label: "URL", name: "url", type: "url", required: true, placeholder: "https://shop.example/webhooks",
         hint: "norgate POSTs signed events here (see docs/webhooks.md for verifying them)" }),
-      field({ label: "Events", name: "events", hint: "Comma-separated event types, or * for every event", value: "*" }),
+      types ? eventsFieldset(types)
+        : field({ label: "Events", name: "events", hint: "Comma-separated event types, or * for every event", value: "*" }),
       field({ label: "Description", name: "description", maxlength: 200 }),
       h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" }, "Add endpoint")));
     const endpoints = h("section", { class: "card", "aria-labelledby": "endpoints-title" },
@@ -141,7 +198,11 @@ export default {
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
       const values = formValues(form);
-      const events = values.events ? values.events.split(",").map((s) => s.trim()).filter(Boolean) : ["*"];
+      const events = chosenEvents(form);
+      if (!events.length) {
+        say("Events: tick “Every event” or at least one event type", "error");
+        return;
+      }
       await busy(form.querySelector("button[type=submit]"), async () => {
         try {
           const e = await norpay("POST", "/api/v2/webhooks/endpoints", { body: {
