@@ -14,7 +14,7 @@ payout that was made stays charged, as a bank's would).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -75,6 +75,7 @@ class Payout(BaseModel):
     created_at: datetime
     updated_at: datetime
     in_transit_at: datetime | None = None
+    next_check_at: datetime | None = None
     paid_at: datetime | None = None
     failed_at: datetime | None = None
     canceled_at: datetime | None = None
@@ -100,11 +101,21 @@ class Payout(BaseModel):
                          for t in self.timeline],
         }
 
+    @staticmethod
+    def check_after(answer: RailAnswer, status: str, *, at: datetime,
+                    grace: float) -> datetime | None:
+        """When to ask the rail if its callback does not come: in transit, once the
+        callback is due (plus `grace`); paid with a return still due, likewise; else
+        never."""
+        if status == "in_transit" or (status == "paid" and answer.callback_after is not None):
+            return at + timedelta(seconds=(answer.callback_after or 0.0) + grace)
+        return None
+
     def can_become(self, target: str) -> bool:
         return target in TRANSITIONS[self.status]
 
-    def moved(self, target: PayoutStatus, *, at: datetime,
-              answer: RailAnswer | None = None) -> tuple[Payout, LedgerEffect]:
+    def moved(self, target: PayoutStatus, *, at: datetime, answer: RailAnswer | None = None,
+              check_grace: float = 0.0) -> tuple[Payout, LedgerEffect]:
         """The payout after the transition, and what it does to the books."""
         if not self.can_become(target):
             raise InvalidPayoutTransition(self.status, target)
@@ -117,7 +128,10 @@ class Payout(BaseModel):
             changes["failed_at"] = at
         elif target == "canceled":
             changes["canceled_at"] = at
+        changes["next_check_at"] = None
         if answer is not None:
+            changes["next_check_at"] = self.check_after(answer, target, at=at,
+                                                        grace=check_grace)
             if answer.rail_reference:
                 changes["rail_reference"] = answer.rail_reference
             if target == "failed":
@@ -130,16 +144,24 @@ class Payout(BaseModel):
             effect = "return" if self.status == "paid" else "reverse"
         return self.model_copy(update=changes), effect
 
-    def after_answer(self, answer: RailAnswer, *, at: datetime) \
+    def after_answer(self, answer: RailAnswer, *, at: datetime, check_grace: float) \
             -> tuple[Payout, LedgerEffect] | None:
         """Where a rail's answer takes the payout, or None when it changes nothing (an
-        answer repeated, a late callback for a payout already settled)."""
+        answer repeated, a late callback for a payout already settled). `check_grace`:
+        how long past a promised callback the rail is asked (the status check setting)."""
         target: PayoutStatus = answer.status
         if target == self.status or not self.can_become(target):
             return None
         if target == "failed" and self.status == "paid" and not answer.returned:
             return None  # only a return undoes a payment
-        return self.moved(target, at=at, answer=answer)
+        return self.moved(target, at=at, answer=answer, check_grace=check_grace)
+
+    def next_check(self, answer: RailAnswer, *, at: datetime, check_grace: float) \
+            -> datetime | None:
+        """When to ask again after an answer that did not move the payout."""
+        if self.status not in ("in_transit", "paid"):
+            return None
+        return self.check_after(answer, self.status, at=at, grace=check_grace)
 
 
 class CreatePayout(BaseModel):

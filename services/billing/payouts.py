@@ -270,8 +270,12 @@ async def apply_answer(work: UnitOfWork, settings: Settings, p: Payout,
                        answer: rails.RailAnswer, now: datetime) -> Payout:
     """The rail's word on a payout (locked by the caller): its status, postings and
     event, or nothing when the answer changes nothing."""
-    moved = p.after_answer(answer, at=now)
+    grace = settings.payout_status_check_seconds
+    moved = p.after_answer(answer, at=now, check_grace=grace)
     if moved is None:
+        # Nothing happened yet (asked too early, a return still to come): ask again later.
+        await payouts_store.set_next_check(work.conn, p.payout_id,
+                                           p.next_check(answer, at=now, check_grace=grace))
         return p
     after, effect = moved
     await payouts_store.update_payout(work.conn, after, note=answer.failure_reason)
@@ -475,11 +479,11 @@ async def submit_due(app: web.Application, now: datetime) -> int:
 
 
 async def ask_unanswered(app: web.Application, now: datetime) -> int:
-    """Payouts in transit longer than NORGATE_PAYOUT_STATUS_CHECK_SECONDS: a callback
-    was lost (a restart, the network), so the rail is asked."""
-    before = now - timedelta(seconds=app[SETTINGS].payout_status_check_seconds)
+    """Payouts whose rail's callback is overdue by NORGATE_PAYOUT_STATUS_CHECK_SECONDS
+    (in transit, or paid with a return to come): a callback was lost (a restart, the
+    network), so the rail is asked."""
     async with app[POOL].acquire() as conn:
-        ids = await payouts_store.unanswered(conn, before, 1000)
+        ids = await payouts_store.unanswered(conn, now, 1000)
     for payout_id in ids:
         await rail_called_back(app, payout_id, now)
     return len(ids)

@@ -251,7 +251,8 @@ async def set_next_run(conn, merchant_id: int, next_run_at: datetime | None,
 _COLUMNS = ("payout_id", "company_id", "merchant_id", "livemode", "amount", "fee", "currency",
             "status", "automatic", "settlement_account_id", "rail", "destination",
             "description", "metadata", "rail_reference", "failure_code", "failure_reason",
-            "submit_after", "created_at", "updated_at", "in_transit_at", "paid_at",
+            "submit_after", "created_at", "updated_at", "in_transit_at", "next_check_at",
+            "paid_at",
             "failed_at", "canceled_at")
 
 
@@ -351,10 +352,12 @@ async def update_payout(conn, p: Payout, *, note: str | None = None) -> None:
     await conn.execute(
         """UPDATE payouts SET status = $2, rail_reference = $3, failure_code = $4,
                failure_reason = $5, updated_at = $6, in_transit_at = $7, paid_at = $8,
-               failed_at = $9, canceled_at = $10, attempts = attempts + 1
+               failed_at = $9, canceled_at = $10, next_check_at = $11,
+               attempts = attempts + 1
             WHERE payout_id = $1""",
         p.payout_id, p.status, p.rail_reference, p.failure_code, p.failure_reason,
-        p.updated_at, p.in_transit_at, p.paid_at, p.failed_at, p.canceled_at)
+        p.updated_at, p.in_transit_at, p.paid_at, p.failed_at, p.canceled_at,
+        p.next_check_at)
     await add_timeline(conn, p.payout_id, p.status, p.updated_at, note)
 
 
@@ -373,9 +376,14 @@ async def lock_pending(conn, payout_id: str) -> Payout | None:
     return None if row is None else _payout(row)
 
 
-async def unanswered(conn, before: datetime, limit: int) -> list[str]:
-    """Payouts in transit since before `before` with no word from the rail."""
+async def unanswered(conn, now: datetime, limit: int) -> list[str]:
+    """Payouts whose rail was due to call back by `now` and has not."""
     rows = await conn.fetch(
-        """SELECT payout_id FROM payouts WHERE status = 'in_transit' AND in_transit_at < $1
-            ORDER BY in_transit_at LIMIT $2""", before, limit)
+        """SELECT payout_id FROM payouts WHERE next_check_at <= $1
+            ORDER BY next_check_at LIMIT $2""", now, limit)
     return [r["payout_id"] for r in rows]
+
+
+async def set_next_check(conn, payout_id: str, at: datetime | None) -> None:
+    await conn.execute("UPDATE payouts SET next_check_at = $2 WHERE payout_id = $1",
+                       payout_id, at)

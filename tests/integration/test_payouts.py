@@ -250,10 +250,32 @@ async def test_a_lost_callback_is_made_good_by_the_tick_asking_the_rail(shop):
                                             json={"amount": str(net), "currency": "USD"}),
                     201))["payoutId"]
     await shop.tick(shop.clock.now() + timedelta(seconds=shop.settings.payout_hold_seconds + 1))
-    report = await shop.tick(shop.clock.now() + timedelta(
-        seconds=shop.settings.payout_status_check_seconds + 1))
+    due = shop.settings.sandbox_payout_callback_seconds + \
+        shop.settings.payout_status_check_seconds
+    assert (await shop.tick(shop.clock.now() + timedelta(seconds=due - 1)))["asked"] == 0
+    report = await shop.tick(shop.clock.now() + timedelta(seconds=2))
     assert report["asked"] == 1
     assert (await shop.payout(pid))["status"] == "paid"
+    assert (await shop.tick(shop.clock.now() + timedelta(seconds=due * 2)))["asked"] == 0
+
+
+async def test_a_lost_return_is_made_good_by_the_tick_too(shop):
+    await shop.account(number="620000000002")
+    net = await _available(shop, 11_00)
+    pid = (await ok(await shop.billing.post("/api/v2/payouts/create", headers=shop.headers,
+                                            json={"amount": str(net), "currency": "USD"}),
+                    201))["payoutId"]
+    await shop.tick(shop.clock.now() + timedelta(seconds=shop.settings.payout_hold_seconds + 1))
+    shop.clock.advance(seconds=shop.settings.sandbox_payout_callback_seconds + 1)
+    assert (await shop.call_back(pid))["status"] == "paid"
+    # the bank's return callback never comes (billing was down): the tick asks for it
+    report = await shop.tick(shop.clock.now() + timedelta(
+        seconds=shop.settings.sandbox_payout_return_seconds
+        + shop.settings.payout_status_check_seconds + 1))
+    assert report["asked"] == 1
+    returned = await shop.payout(pid)
+    assert (returned["status"], returned["failureCode"]) == ("failed", "returned")
+    assert await shop.balance() == {"pending": 0, "available": net, "inTransit": 0}
 
 
 async def test_a_returned_payout_fails_after_being_paid(shop):

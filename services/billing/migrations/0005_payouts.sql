@@ -95,6 +95,9 @@ CREATE TABLE payouts (
     created_at             timestamptz NOT NULL,
     updated_at             timestamptz NOT NULL,
     in_transit_at          timestamptz,
+    -- When the tick asks the rail about it if no callback came: while in transit, and
+    -- while paid with a return still due (the rail said it would call again).
+    next_check_at          timestamptz,
     paid_at                timestamptz,
     failed_at              timestamptz,
     canceled_at            timestamptz
@@ -102,7 +105,7 @@ CREATE TABLE payouts (
 CREATE INDEX payouts_merchant ON payouts (merchant_id, livemode, created_at DESC, id DESC);
 CREATE INDEX payouts_company ON payouts (company_id, livemode, created_at DESC, id DESC);
 CREATE INDEX payouts_to_submit ON payouts (submit_after) WHERE status = 'pending';
-CREATE INDEX payouts_in_transit ON payouts (in_transit_at) WHERE status = 'in_transit';
+CREATE INDEX payouts_to_check ON payouts (next_check_at) WHERE next_check_at IS NOT NULL;
 CREATE INDEX payouts_rail_reference ON payouts (rail_reference) WHERE rail_reference IS NOT NULL;
 
 -- Each payout's timeline: every status it took, when, and why.
