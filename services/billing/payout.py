@@ -1,6 +1,7 @@
 """A payout: its states, its transitions and what each does to the books. No I/O.
 
     pending ──sent to the rail──▶ in_transit ──the rail pays──▶ paid
+    pending ──sent to a rail that pays at once──▶ paid
     pending ──canceled (by the merchant)──▶ canceled
     pending | in_transit ──the rail refuses──▶ failed       (funds back to available)
     paid ──the bank sends it back──▶ failed (returned)      (funds back to available)
@@ -25,7 +26,8 @@ from shared.money import MinorInput
 PayoutStatus = Literal["pending", "in_transit", "paid", "failed", "canceled"]
 STATUSES: tuple[str, ...] = ("pending", "in_transit", "paid", "failed", "canceled")
 TRANSITIONS: dict[str, frozenset[str]] = {
-    "pending": frozenset({"in_transit", "failed", "canceled"}),
+    # paid at once: a rail that settles instantly answers paid from send
+    "pending": frozenset({"in_transit", "paid", "failed", "canceled"}),
     "in_transit": frozenset({"paid", "failed"}),
     "paid": frozenset({"failed"}),  # returned by the receiving bank
     "failed": frozenset(),

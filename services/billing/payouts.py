@@ -94,9 +94,11 @@ async def record_adjustment(conn, reversal: ledger.Posting, ledger_tx: str, *, c
                  for ln in reversal.lines if ln.account.code == ledger.PENDING_CODE)
     if effect == 0:
         return
+    # with the funds it corrects: still pending while its payment's are
+    pending_until = await payouts_store.payment_availability(conn, reversal.reference_id)
     movement = Movement(type="adjustment", source_id=reversal.reference_id, amount=effect,
                         currency=reversal.currency, description=reversal.description,
-                        available_on=at, released=False)
+                        available_on=max(at, pending_until or at), released=False)
     await payouts_store.record(conn, [NewMovement(movement, company_id, merchant_id, livemode,
                                                   at, ledger_transaction_id=ledger_tx)])
 
@@ -193,7 +195,9 @@ async def create(work: UnitOfWork, settings: Settings, book: Book, *, amount: in
                rail=rails.RAIL_OF[destination.type], destination=destination.masked(),
                description=description, metadata=metadata,
                submit_after=now + timedelta(seconds=hold), created_at=now, updated_at=now)
-    if not await payouts_store.insert_payout(conn, p, run_key=run_key):
+    sealed = box(settings).seal(destination.model_dump_json())
+    if not await payouts_store.insert_payout(conn, p, run_key=run_key,
+                                             destination_sealed=sealed):
         return None
     postings = ledger.payout_created(p.payout_id, currency, amount, fee)
     ids = await ledger_store.post_many(conn, [
@@ -293,13 +297,12 @@ def _instruction(p: Payout, destination: rails.Destination) -> rails.PayoutInstr
 
 
 async def _route(conn, settings: Settings, p: Payout) \
-        -> tuple[rails.Destination | None, rails.PayoutRail | None]:
-    """Where the payout goes (its account, as it is now) and the rail that takes it."""
-    destination = await settlement_accounts_store.payout_destination(
-        conn, box(settings), merchant_id=p.merchant_id, currency=p.currency,
-        settlement_account_id=p.settlement_account_id)
-    if destination is None:
-        return None, None
+        -> tuple[rails.Destination, rails.PayoutRail | None]:
+    """Where the payout goes (the account as it was when the payout was made: a later
+    change or removal of the account never redirects money already on its way) and the
+    rail that takes it."""
+    sealed = await payouts_store.destination_sealed(conn, p.payout_id)
+    destination = rails.Destination.model_validate_json(box(settings).open(sealed))
     return destination, rails.rail_for(destination.type, livemode=p.livemode,
                                        settings=settings)
 
@@ -316,9 +319,7 @@ async def submit(app: web.Application, payout_id: str, now: datetime) -> Payout 
         if p is None:
             return None
         destination, rail = await _route(work.conn, settings, p)
-        if destination is None:
-            answer = _refused("account_removed", "The settlement account was removed")
-        elif rail is None:
+        if rail is None:
             answer = _refused("no_rail", "No payout rail is configured for this mode")
         else:
             answer = await rail.send(_instruction(p, destination))
@@ -351,8 +352,10 @@ async def rail_called_back(app: web.Application, payout_id: str, now: datetime) 
                 or p.in_transit_at is None:
             return p
         destination, rail = await _route(work.conn, settings, p)
-        if destination is None or rail is None:
-            return p  # asked again at the next status check
+        if rail is None:  # no rail of its mode any more: asked again later
+            await payouts_store.set_next_check(work.conn, p.payout_id, now + timedelta(
+                seconds=settings.payout_status_check_seconds))
+            return p
         answer = await rail.status(_instruction(p, destination),
                                    rail_reference=p.rail_reference, sent_at=p.in_transit_at,
                                    paid_at=p.paid_at, now=now)
@@ -429,9 +432,15 @@ async def run_schedules(app: web.Application, now: datetime, *, concurrency: int
             return made
         fee_of = {(m, b.livemode, b.currency): f for (m, b, _), f in zip(flat, fees, strict=True)}
         gate = asyncio.Semaphore(concurrency)
-        made += sum(await asyncio.gather(*(
+        runs = await asyncio.gather(*(
             _run_schedule(app, gate, d, plans.get(d.merchant_id, []), fee_of, now)
-            for d in due)))
+            for d in due), return_exceptions=True)
+        for d, run in zip(due, runs, strict=True):
+            if isinstance(run, BaseException):  # that merchant's run waits; others go on
+                log.error("payout_schedule_failed", merchant_id=d.merchant_id,
+                          error=repr(run))
+            else:
+                made += run
         if len(due) < SCHEDULE_BATCH:
             return made
 
@@ -468,14 +477,19 @@ async def _run_schedule(app: web.Application, gate: asyncio.Semaphore,
 
 
 async def submit_due(app: web.Application, now: datetime) -> int:
-    sent = 0
+    """Sends the pending payouts whose hold is over, each at most once a round."""
+    sent, seen = 0, set[str]()
     while True:
         async with app[POOL].acquire() as conn:
-            ids = await payouts_store.to_submit(conn, now, 200)
-        for payout_id in ids:
-            sent += await submit(app, payout_id, now) is not None
-        if len(ids) < 200:
+            ids = [i for i in await payouts_store.to_submit(conn, now, 200) if i not in seen]
+        if not ids:
             return sent
+        seen.update(ids)
+        for payout_id in ids:
+            try:
+                sent += await submit(app, payout_id, now) is not None
+            except Exception:  # one payout's trouble never holds up the others
+                log.exception("payout_submit_failed", payout_id=payout_id)
 
 
 async def ask_unanswered(app: web.Application, now: datetime) -> int:
@@ -485,5 +499,8 @@ async def ask_unanswered(app: web.Application, now: datetime) -> int:
     async with app[POOL].acquire() as conn:
         ids = await payouts_store.unanswered(conn, now, 1000)
     for payout_id in ids:
-        await rail_called_back(app, payout_id, now)
+        try:
+            await rail_called_back(app, payout_id, now)
+        except Exception:  # asked again at the next round; the others go on
+            log.exception("payout_status_check_failed", payout_id=payout_id)
     return len(ids)

@@ -265,15 +265,18 @@ def _payout(r, timeline: tuple[TimelineEntry, ...] = ()) -> Payout:
     return Payout(**values, timeline=timeline)
 
 
-async def insert_payout(conn, p: Payout, *, run_key: str | None) -> bool:
+async def insert_payout(conn, p: Payout, *, run_key: str | None,
+                        destination_sealed: str) -> bool:
     """False when the run already made its payout (run_key taken)."""
     values = [getattr(p, c) for c in _COLUMNS]
     values[_COLUMNS.index("destination")] = json.dumps(p.destination)
     values[_COLUMNS.index("metadata")] = json.dumps(p.metadata)
-    placeholders = ", ".join(f"${n}" for n in range(1, len(_COLUMNS) + 2))
+    placeholders = ", ".join(f"${n}" for n in range(1, len(_COLUMNS) + 3))
     inserted = await conn.fetchval(
-        f"""INSERT INTO payouts ({', '.join(_COLUMNS)}, run_key) VALUES ({placeholders})
-            ON CONFLICT (run_key) DO NOTHING RETURNING id""", *values, run_key)
+        f"""INSERT INTO payouts ({', '.join(_COLUMNS)}, run_key, destination_sealed)
+            VALUES ({placeholders})
+            ON CONFLICT (run_key) DO NOTHING RETURNING id""", *values, run_key,
+        destination_sealed)
     if inserted is None:
         return False
     await add_timeline(conn, p.payout_id, p.status, p.created_at, None)
@@ -382,6 +385,12 @@ async def unanswered(conn, now: datetime, limit: int) -> list[str]:
         """SELECT payout_id FROM payouts WHERE next_check_at <= $1
             ORDER BY next_check_at LIMIT $2""", now, limit)
     return [r["payout_id"] for r in rows]
+
+
+async def destination_sealed(conn, payout_id: str) -> str:
+    """The payout's destination as it was made (sealed)."""
+    return await conn.fetchval("SELECT destination_sealed FROM payouts WHERE payout_id = $1",
+                               payout_id)
 
 
 async def set_next_check(conn, payout_id: str, at: datetime | None) -> None:

@@ -81,6 +81,10 @@ class RailAnswer(BaseModel):
 
 
 class PayoutRail(Protocol):
+    """`send` must be idempotent by payout id: a payout is sent again when the answer
+    to the first send was lost (a restart before its transaction committed), and the
+    rail must then answer about the payout it already has, never pay it twice.
+    `send` may answer paid at once (an instant rail), in_transit, or failed."""
     name: str
 
     async def send(self, instruction: PayoutInstruction) -> RailAnswer: ...

@@ -517,3 +517,28 @@ async def test_a_manual_reversal_moves_the_balance_and_payout_postings_cannot_be
         f"/api/v2/ledger/transactions/{entry['transactionId']}/reverse", headers=admin)
     assert refused.status == 409
     assert await shop.balance() == {"pending": 0, "available": 0, "inTransit": available}
+
+
+async def test_a_payout_goes_where_it_was_made_for_whatever_happens_to_the_account(shop):
+    closed = await shop.account(number="620000000001")
+    net = await _available(shop, 18_00)
+    pid = (await ok(await shop.billing.post("/api/v2/payouts/create", headers=shop.headers,
+                                            json={"amount": str(net), "currency": "USD"}),
+                    201))["payoutId"]
+    base = f"/api/v1/admin/merchants/{shop.merchant.merchant_id}/settlement-accounts"
+    # during the hold the merchant points the account elsewhere, then removes it
+    changed = await shop.billing.put(f"{base}/{closed['settlementAccountId']}",
+                                     headers=shop.headers, json={
+        "type": "BANK", "currency": "USD", "bankName": "CBZ Bank", "branchCode": "6101",
+        "accountName": "Shop Ltd", "accountNumber": "620099998888"})
+    assert changed.status == 200, await changed.text()
+    gone = await shop.billing.delete(f"{base}/{closed['settlementAccountId']}",
+                                     headers=shop.headers)
+    assert gone.status == 200, await gone.text()
+    await shop.tick(shop.clock.now() + timedelta(seconds=shop.settings.payout_hold_seconds + 1))
+    shop.clock.advance(seconds=shop.settings.sandbox_payout_callback_seconds + 1)
+    # the rail was paid to the account as it was: ...0001, which the sandbox closes
+    assert (await shop.call_back(pid))["status"] == "failed"
+    failed = await shop.payout(pid)
+    assert (failed["failureCode"], failed["destination"]["last4"]) == ("account_closed", "0001")
+    assert await shop.balance() == {"pending": 0, "available": net, "inTransit": 0}

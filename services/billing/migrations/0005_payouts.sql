@@ -84,6 +84,9 @@ CREATE TABLE payouts (
     settlement_account_id  text NOT NULL,
     rail                   text NOT NULL,                      -- ZIMSWITCH, ECOCASH, ...
     destination            jsonb NOT NULL,                     -- masked: type, last4, names
+    -- The destination as it was when the payout was made, sealed (AES-GCM, number in
+    -- clear inside): the rail is paid there even if the account changes or goes later.
+    destination_sealed     text NOT NULL,
     description            text,
     metadata               jsonb NOT NULL DEFAULT '{}',
     rail_reference         text,
@@ -117,3 +120,14 @@ CREATE TABLE payout_events (
     at          timestamptz NOT NULL
 );
 CREATE INDEX payout_events_payout ON payout_events (payout_pk, id);
+
+-- Books that existed before payouts: what their customer wallets hold becomes one
+-- movement each, available at the first payouts tick, so pending and the movements agree.
+INSERT INTO balance_transactions (balance_transaction_id, company_id, merchant_id, livemode,
+                                  currency, type, source_id, amount, description,
+                                  available_on, released, created_at)
+SELECT 'btx_' || md5(a.id::text || clock_timestamp()::text), a.company_id, a.merchant_id,
+       a.livemode, a.currency, 'adjustment', 'balance_before_payouts',
+       a.debits - a.credits, 'The balance before payouts existed', now(), false, now()
+  FROM ledger_accounts a
+ WHERE a.code = 'customer_wallet' AND a.debits <> a.credits;
