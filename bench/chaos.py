@@ -7,12 +7,15 @@ Ctrl-C. Steps:
 1. start the private PostgreSQL and RabbitMQ, provision the database, start the six
    services and the mail sink as separate processes, and a webhook receiver;
 2. onboard a merchant through the gateway and register the receiver as its endpoint;
-3. run a steady payment load (create + confirm, card and NOR wallet) throughout, and
-   inject, in turn: kill -9 checkout, billing and notifier, each restarted at once;
-   RabbitMQ `stop_app` for 20 s; PostgreSQL stopped and started again; the receiver
-   answering 500 for 60 s;
-4. stop the load, wait (with a deadline) until outboxes, queues and webhook
-   deliveries have drained, and print the checks (bench/chaos_checks.py).
+   give it USD settlement accounts and a daily payout schedule;
+3. run a steady payment load (create + confirm, card in USD and NOR wallet) throughout,
+   with a manual payout every few seconds (one of them canceled at once) beside the
+   automatic ones, and inject, in turn: kill -9 checkout, billing and notifier, each
+   restarted at once; RabbitMQ `stop_app` for 20 s; PostgreSQL stopped and started
+   again; the receiver answering 500 for 60 s;
+4. stop the load, wait (with deadlines) until outboxes, queues and webhook deliveries
+   have drained and the payouts have come to rest, and print the checks
+   (bench/chaos_checks.py).
 
 Exit status: 0 when every check holds, 1 when one fails, 2 when the run could not be
 set up. Service logs stay in var/chaos/logs/. See docs/chaos.md.
@@ -35,7 +38,13 @@ from pathlib import Path
 
 import asyncpg
 
-from bench.chaos_checks import Check, run_checks, wait_drained
+from bench.chaos_checks import (
+    STATUS_CHECK_SECONDS,
+    Check,
+    run_checks,
+    wait_drained,
+    wait_payouts_settled,
+)
 from bench.chaos_infra import PrivatePostgres, PrivateRabbit, free_ports, run
 from bench.chaos_load import Load
 from bench.chaos_receiver import Receiver
@@ -48,6 +57,20 @@ LOG_DIR = ROOT / "var" / "chaos" / "logs"
 # documented variables) so that the run, outages included, fits in about five minutes.
 WEBHOOK_SCHEDULE = "[0, 1, 2, 4, 8, 15, 20, 20, 20, 20, 30, 30, 30, 30, 30]"
 CONSUMER_DELAYS = "[0.5, 1, 2, 5, 10, 20, 30]"
+# Money out, compressed too (docs/payouts.md): a settlement day of 2 s, so a payment is
+# available a day after it completed and the daily payout runs every 2 s; the payouts
+# tick every 0.5 s; a manual payout cancelable for 1 s; the sandbox rail's callback
+# after 0.5 s (a return 2 s after being paid), and a payout unanswered for 5 s asked
+# about by the tick (a callback lost with billing's kill -9).
+PAYOUT_SETTINGS = {
+    "NORGATE_PAYOUT_DAY_SECONDS": "2",
+    "NORGATE_PAYOUT_TICK_SECONDS": "0.5",
+    "NORGATE_PAYOUT_HOLD_SECONDS": "1",
+    "NORGATE_SANDBOX_PAYOUT_CALLBACK_SECONDS": "0.5",
+    "NORGATE_SANDBOX_PAYOUT_RETURN_SECONDS": "2",
+    "NORGATE_PAYOUT_STATUS_CHECK_SECONDS": str(STATUS_CHECK_SECONDS),
+}
+PAYOUT_QUIET = 8.0  # seconds without a posting: books at rest (> a day, a tick, a return)
 
 
 @dataclass
@@ -104,6 +127,7 @@ class Run:
             "NORGATE_WEBHOOK_POLL_SECONDS": "0.5",
             "NORGATE_CONSUMER_RETRY_DELAYS": CONSUMER_DELAYS,
             "NORGATE_CONSUMER_MAX_ATTEMPTS": "12",
+            **PAYOUT_SETTINGS,
             **{f"NORGATE_{name.upper()}_PORT": str(port)
                for name, port in self.service_ports.items()},
         })
@@ -126,10 +150,11 @@ class Run:
         await self.procs.wait_ready()
         await self.receiver.start()
         merchant = await onboard(env["NORGATE_PUBLIC_URL"], self.root / "mail",
-                                 self.receiver.url)
+                                 self.receiver.url, delay_days=self.args.delay_days)
         self.receiver.secret = merchant["secret"]
         _say(f"stack ready in {time.monotonic() - started:.0f}s; merchant "
-             f"{merchant['merchant_id']} onboarded, webhook endpoint {merchant['endpoint_id']}")
+             f"{merchant['merchant_id']} onboarded, webhook endpoint {merchant['endpoint_id']}, "
+             f"settlement accounts {', '.join(merchant['accounts'].values())}")
         return merchant
 
     # Faults -------------------------------------------------------------------------
@@ -146,8 +171,28 @@ class Run:
         self.faults.append(Fault(fault, began - self.load_started, outage_end - began,
                                  recovered))
 
+    async def _payout_in_transit(self, timeout: float) -> bool:
+        """Waits until a payout is in transit (its rail's callback is due), at most
+        `timeout` seconds."""
+        conn = await asyncpg.connect(self.pg.url(DATABASE))
+        try:
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                if await conn.fetchval("SELECT EXISTS (SELECT 1 FROM billing.payouts "
+                                       "WHERE status = 'in_transit')"):
+                    return True
+                await asyncio.sleep(0.05)
+            return False
+        finally:
+            await conn.close()
+
     async def kill_and_restart(self, service: str) -> None:
         assert self.procs is not None
+        if service == "billing":
+            # Killed while a payout is in transit, so the sandbox rail's callback that
+            # billing was to make is lost and the tick's status check must answer it.
+            if not await self._payout_in_transit(timeout=8):
+                _say("no payout in transit within 8s; killing billing anyway")
         name = f"kill -9 {service}, restart"
         began = self._begin(name)
         await self.procs.kill9(service)
@@ -183,10 +228,12 @@ class Run:
         args = self.args
         merchant = await self.set_up()
         gateway = f"http://127.0.0.1:{self.service_ports['gateway']}"
-        self.load = Load(gateway, merchant["key"], rate=args.rate)
+        self.load = Load(gateway, merchant["key"], rate=args.rate,
+                         accounts=merchant["accounts"], payout_every=args.payout_every)
         self.load_started = time.monotonic()
         load_task = asyncio.create_task(self.load.run())
-        _say(f"steady load: {args.rate:g} payments/s (create + confirm)")
+        _say(f"steady load: {args.rate:g} payments/s (create + confirm), a manual payout "
+             f"every {args.payout_every:g}s, automatic payouts daily (a day is 2s)")
         try:
             await asyncio.sleep(args.settle)
             for service in ("checkout", "billing", "notifier"):
@@ -207,10 +254,20 @@ class Run:
         conn = await asyncpg.connect(self.pg.url(DATABASE))
         try:
             drain_seconds, state = await wait_drained(conn, self.rabbit, args.drain_timeout)
+            # Then money out comes to rest (the last payments become available and are
+            # paid out), and what that emitted drains too.
+            settle_seconds, rest, settled = await wait_payouts_settled(
+                conn, args.payout_timeout, PAYOUT_QUIET)
+            _say(f"drained in {drain_seconds:.0f}s; payouts "
+                 f"{'at rest' if settled else 'NOT at rest'} after {settle_seconds:.0f}s "
+                 f"({rest['payouts']} payouts, {rest['moving']} pending or in transit, "
+                 f"{rest['unreleased']} movements unreleased)")
+            more, state = await wait_drained(conn, self.rabbit, args.drain_timeout)
+            drain_seconds += settle_seconds + more
             checks = await run_checks(
                 conn, self.rabbit, self.load, self.receiver, gateway=gateway,
                 api_key=merchant["key"], endpoint_id=merchant["endpoint_id"],
-                drained_state=state)
+                drained_state=state, settled=settled)
         finally:
             await conn.close()
         self.report(load_seconds, drain_seconds, checks)
@@ -224,16 +281,21 @@ class Run:
         started = sum(sum(n for o, n in c.items() if o.startswith("create"))
                       for c in load.outcomes.values())
         retries = sum(sum(c.values()) for c in load.retried.values())
+        payouts = sum(sum(n for o, n in c.items() if o.startswith("payout"))
+                      for c in load.outcomes.values())
         lines = ["", f"norgate chaos run {self.run_id}: {started} payments started in "
                  f"{load_seconds:.0f}s at {load.rate:g}/s ({retries} client retries, "
-                 f"{load.shed} ticks shed); drained in {drain_seconds:.0f}s",
+                 f"{load.shed} ticks shed), {payouts} manual payout answers "
+                 f"({len(load.payouts)} created, {len(load.cancels)} cancels asked); "
+                 f"drained and at rest in {drain_seconds:.0f}s",
                  f"on its own PostgreSQL (127.0.0.1:{self.pg.port}) and RabbitMQ node "
                  f"{self.rabbit.node} (127.0.0.1:{self.rabbit.node_port}); the shared ones "
                  "were not touched", "",
                  "OUTAGE: from the fault until the service or broker was back (ready);",
                  "READY: then until every service answered /readyz 200.",
-                 "LOAD: final answers to the payments started in the window; RETRIED: answers",
-                 "that the client retried with the same Idempotency-Key.", "",
+                 "LOAD: final answers to the payments and manual payouts started in the",
+                 "window; RETRIED: answers that the client retried with the same",
+                 "Idempotency-Key.", "",
                  f"{'FAULT':34} {'AT':>6} {'OUTAGE':>7} {'READY':>6}  LOAD / RETRIED"]
         windows = ["warm-up"] + [f.name for f in self.faults] + ["after the faults"]
         by_name = {f.name: f for f in self.faults}
@@ -288,6 +350,7 @@ class Run:
 
 async def _main(chaos: Run) -> int:
     task = asyncio.current_task()
+    assert task is not None
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         loop.add_signal_handler(sig, task.cancel)
@@ -308,6 +371,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds PostgreSQL stays stopped in its restart")
     parser.add_argument("--receiver-outage", type=float, default=60)
     parser.add_argument("--drain-timeout", type=float, default=120)
+    parser.add_argument("--payout-every", type=float, default=5,
+                        help="seconds between manual payouts")
+    parser.add_argument("--delay-days", type=int, default=1, choices=(0, 1),
+                        help="the merchant's settlement delay, in (2 s) settlement days")
+    parser.add_argument("--payout-timeout", type=float, default=90,
+                        help="how long to wait for the payouts to come to rest")
     parser.add_argument("--keep", action="store_true",
                         help="keep the temporary directory (data, mail) for inspection")
     args = parser.parse_args(argv)

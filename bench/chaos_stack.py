@@ -1,6 +1,7 @@
 """The stack under test for `make chaos`: each service a child process of its own
 (so one can be killed with SIGKILL and started again), plus the local mail sink;
-and a merchant onboarded through the public gateway as a real one would be.
+and a merchant onboarded through the public gateway as a real one would be, with its
+settlement accounts and payout schedule.
 """
 
 from __future__ import annotations
@@ -100,8 +101,9 @@ async def _mail_link(mail_dir: Path, address: str, timeout: float = 30) -> str:
     while time.monotonic() < deadline:
         for path in sorted(mail_dir.glob("*.eml")):
             msg = BytesParser(policy=policy.default).parsebytes(path.read_bytes())
-            if msg["To"] == address:
-                text = msg.get_body(("plain",)).get_content()
+            body = msg.get_body(("plain",))
+            if msg["To"] == address and body is not None:
+                text = body.get_content()
                 found = re.search(r"(http://\S+confirm-email\?token=\S+)", text)
                 if found:
                     return found.group(1)
@@ -116,11 +118,49 @@ async def _json(resp: aiohttp.ClientResponse, expect: int, what: str) -> dict:
     return body
 
 
-async def onboard(gateway: str, mail_dir: Path, receiver_url: str) -> dict:
+# The merchant's USD bank accounts, by the sandbox ZIMSWITCH rail's test data
+# (docs/payouts.md): the default is paid at the callback; one ending 0001 fails
+# ("Account closed"), one ending 0002 is paid and then returned by the bank.
+ACCOUNTS = {"default": "620012345678", "closed": "620012340001",
+            "returned": "620012340002"}
+PAYOUT_FEE = 0.25  # USD, FLAT system PAYOUT charge: every payout posts a fee too
+
+
+async def _money_out(http: aiohttp.ClientSession, gateway: str, auth: dict, root: dict,
+                     merchant_id: int, delay_days: int) -> dict[str, str]:
+    """Settlement accounts (only a signed-in user may add them: an API key may not
+    move where money goes), a daily payout schedule, and a system PAYOUT fee.
+    Returns the settlement account ids by role (ACCOUNTS)."""
+    base = gateway + f"/api/v1/admin/merchants/{merchant_id}"
+    ids: dict[str, str] = {}
+    for role, number in ACCOUNTS.items():
+        async with http.post(base + "/settlement-accounts", headers=auth, json={
+                "type": "BANK", "currency": "USD", "bankName": "CBZ Bank",
+                "branchCode": "6101", "accountName": f"Chaos Shop {role}",
+                "accountNumber": number, "isDefault": role == "default"}) as resp:
+            account = (await _json(resp, 201, f"{role} settlement account"))["data"]
+        if account["isDefault"] != (role == "default"):
+            raise RuntimeError(f"{role} settlement account: isDefault {account['isDefault']}")
+        ids[role] = account["settlementAccountId"]
+    async with http.put(base + "/payout-schedule", headers=auth, json={
+            "interval": "daily", "delayDays": delay_days, "minimumAmount": "0"}) as resp:
+        await _json(resp, 200, "payout schedule")
+    async with http.post(gateway + "/api/v1/system/charges/add", headers=root, json={
+            "chargeType": "FLAT", "chargeSource": "SYSTEM", "chargeCategory": "PAYOUT",
+            "status": "ACTIVE", "currency": "USD", "value": PAYOUT_FEE,
+            "statementNarration": "Chaos payout fee"}) as resp:
+        await _json(resp, 201, "USD payout charge")
+    return ids
+
+
+async def onboard(gateway: str, mail_dir: Path, receiver_url: str, *,
+                  delay_days: int = 1) -> dict:
     """Sign up, confirm by e-mail, sign in, create and activate a merchant (ENTERPRISE
     rate plan: the load is far above the STARTER budget); as SUPER add 1.5 % system
     transaction charges in USD and NOR (so payments carry fees and the ledger posts fee
-    transactions); take an API key and register the webhook endpoint for every event."""
+    transactions); give the merchant its USD settlement accounts, a daily payout
+    schedule (`delay_days` settlement days) and a PAYOUT fee; take an API key and
+    register the webhook endpoint for every event."""
     email = "chaos.owner@example.com"
     async with aiohttp.ClientSession() as http:
         async with http.post(gateway + "/api/v1/auth/admin-sign-up", json={
@@ -154,6 +194,8 @@ async def onboard(gateway: str, mail_dir: Path, receiver_url: str) -> dict:
                     "chargeCategory": "TRANSACTION", "status": "ACTIVE", "currency": currency,
                     "value": 1.5, "statementNarration": "Chaos transaction fee"}) as resp:
                 await _json(resp, 201, f"{currency} charge")
+        accounts = await _money_out(http, gateway, auth, root, merchant["merchantId"],
+                                    delay_days)
         async with http.post(gateway + "/api/v1/api-keys", headers=auth,
                              json={"merchantId": merchant["merchantId"]}) as resp:
             key = (await _json(resp, 201, "API key"))["data"]["key"]
@@ -163,4 +205,5 @@ async def onboard(gateway: str, mail_dir: Path, receiver_url: str) -> dict:
                                    "description": "chaos receiver"}) as resp:
             endpoint = (await _json(resp, 201, "webhook endpoint"))["result"]
     return {"key": key, "merchant_id": merchant["merchantId"],
-            "endpoint_id": endpoint["endpointId"], "secret": endpoint["secret"]}
+            "endpoint_id": endpoint["endpointId"], "secret": endpoint["secret"],
+            "accounts": accounts}

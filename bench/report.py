@@ -1,4 +1,4 @@
-"""The table, the targets of issue 9 and the Markdown summary of a bench run."""
+"""The table, the targets of issues 9 and 20 and the Markdown summary of a bench run."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 
 CREATE_RPS, CREATE_P99, FLOOR_SHARE = 1_000, 50.0, 0.5
 WEBHOOK_P99, LEDGER_P99, RSS_MB = 250.0, 1_000.0, 150.0
+BALANCE_P99, PAYOUTS_S, IMPORT_S = 20.0, 60.0, 30.0  # issue 20, money out
 
 
 def machine() -> dict:
@@ -58,9 +59,43 @@ def targets(results: dict) -> list[dict]:
     lag = paced.get("ledger_lag", {})
     out.append({"target": f"ledger lag p99 <= {LEDGER_P99:g} ms", "value": lag.get("p99_ms"),
                 "met": lag.get("p99_ms") is not None and lag["p99_ms"] <= LEDGER_P99})
+    out += money_out_targets(results)
     for name, mem in (results.get("memory") or {}).items():
         out.append({"target": f"{name} peak RSS < {RSS_MB:g} MB per process",
                     "value": mem["peak_mb_max"], "met": mem["peak_mb_max"] < RSS_MB})
+    return out
+
+
+def money_out_targets(results: dict) -> list[dict]:
+    """Issue 20's: only for the phases that ran."""
+    m = results.get("money_out") or {}
+    out = []
+    balance = m.get("balance")
+    if balance:
+        load = balance["gateway"]
+        out.append({"target": f"balance p99 < {BALANCE_P99:g} ms, {balance['entries']:,} ledger "
+                              f"entries (gateway, {load['connections']} connections, "
+                              f"{load['requests_per_s']:g}/s)",
+                    "value": load["p99_ms"],
+                    "met": load["p99_ms"] < BALANCE_P99 and load["non_2xx"] == 0
+                    and not load["socket_errors"] and balance["answer_matches_entries"]
+                    and balance["books"]["even"]})
+    payouts = m.get("payouts")
+    if payouts:
+        out.append({"target": f"daily payouts of {payouts['merchants']:,} merchants < "
+                              f"{PAYOUTS_S:g} s (one payouts tick, which made them in "
+                              f"{_s(payouts.get('created_s'))} s and sent them to the rail; "
+                              f"{payouts['new_automatic_payouts']:,} made, books "
+                              f"{'even' if payouts['books']['even'] else 'NOT even'})",
+                    "value": payouts["tick_s"], "met": payouts["met"]})
+    imported = m.get("import")
+    if imported:
+        out.append({"target": f"import of a {imported.get('lines') or 0:,}-line settlement "
+                              f"file < {IMPORT_S:g} s"
+                              + (f" (failed: {imported['error']})" if "error" in imported
+                                 else ""),
+                    "value": imported.get("import_s"),
+                    "met": bool(imported.get("met")) and "error" not in imported})
     return out
 
 
@@ -107,6 +142,7 @@ def table(results: dict) -> str:
                      f"{_ms(w.get('p99_ms'))} | | | |")
         lines.append(f"| ledger lag, completion to posting, at {rate} | | "
                      f"{_ms(lag.get('p50_ms'))} | {_ms(lag.get('p99_ms'))} | | | |")
+    lines += money_out_rows(results)
     share = next((t["value"] for t in results.get("targets", [])
                   if "floor" in t["target"]), None)
     lines.append(f"| ratio: create / aiohttp + asyncpg floor | {share} | | | | | |")
@@ -128,6 +164,58 @@ def table(results: dict) -> str:
     lines += ["", "| target | value | met |", "|---|---:|:---:|"]
     lines += [f"| {t['target']} | {t['value']} | {'yes' if t['met'] else 'NO'} |"
               for t in results.get("targets", [])]
+    return "\n".join(lines)
+
+
+def money_out_rows(results: dict) -> list[str]:
+    m = results.get("money_out") or {}
+    out = []
+    balance = m.get("balance")
+    if balance:
+        out.append(_row(f"money out: balance, {balance['entries']:,} ledger entries "
+                        f"(gateway, API key, paced)", balance["gateway"]))
+        out.append(_row("money out: balance on billing alone (signed principal)",
+                        balance["billing_alone"]))
+    payouts = m.get("payouts")
+    if payouts:
+        created = payouts.get("created_s")
+        out.append(f"| money out: payouts tick, {payouts['merchants']:,} daily payouts "
+                   f"(made in {_s(created)} s, all paid {_s(payouts.get('settled_s'))} s "
+                   f"after the call) | {payouts['payouts_per_s'] or 0:,.0f} payouts/s, "
+                   f"{payouts['tick_s']:,.1f} s | | | "
+                   f"{payouts['merchants'] - payouts['new_automatic_payouts']} | | |")
+    imported = m.get("import")
+    if imported:
+        if "error" in imported:
+            out.append("| money out: settlement file import | failed | | | | | |")
+        else:
+            rate = imported["lines"] / imported["import_s"] if imported["import_s"] else 0
+            out.append(f"| money out: import of a {imported['lines']:,}-line settlement "
+                       f"file, {imported.get('matched', 0):,} matched | {rate:,.0f} lines/s, "
+                       f"{imported['import_s']:,.1f} s | | | "
+                       f"{imported.get('exceptions', 0)} | | |")
+            before = (m.get("peak_rss_mb_before") or {}).get("billing")
+            after = (imported.get("peak_rss_mb_after") or {}).get("billing")
+            helper = (imported.get("helper_peak_rss_mb_after") or {}).get("billing")
+            if after is not None:
+                out.append(f"| money out: billing peak RSS through the import, MB | service "
+                           f"{before} -> {after}; matching process {helper or '-'} (ends "
+                           "with the import) | | | | | |")
+    return out
+
+
+def _s(value) -> str:
+    return "–" if value is None else f"{value:,.1f}"
+
+
+def money_out_table(results: dict) -> str:
+    """The money-out rows and their targets alone (a BENCH_ONLY run of those phases)."""
+    lines = ["| measurement | throughput | p50 ms | p99 ms | errors | connections "
+             "| CPU ms/req |", "|---|---:|---:|---:|---:|---:|---:|"]
+    lines += money_out_rows(results)
+    lines += ["", "| target | value | met |", "|---|---:|:---:|"]
+    lines += [f"| {t['target']} | {t['value']} | {'yes' if t['met'] else 'NO'} |"
+              for t in money_out_targets(results)]
     return "\n".join(lines)
 
 

@@ -14,7 +14,10 @@
    merchant pointing at a receiver in this process: event-to-webhook latency (the
    event's occurred_at to its arrival) and ledger lag (completed_at to the billing
    consumer handling payment.completed).
-5. Peak RSS of every service process; fee quotes on the fees service alone
+5. Money out (bench/money_out.py): GET /api/v2/balance of a merchant with a million
+   ledger entries, one payouts tick making the daily payouts of 10,000 merchants, the
+   import of a 100,000-line settlement file (bench/reconciliation.py).
+6. Peak RSS of every service process; fee quotes on the fees service alone
    (bench/quotes.py).
 Prints a table, writes bench/results/<timestamp>.json and bench/results/summary.md.
 
@@ -23,11 +26,17 @@ Environment: BENCH_DURATION (s per phase, 10), BENCH_PACED_SECONDS (20), BENCH_R
 (processes per service, e.g. "gateway=2,checkout=2"; default one each),
 BENCH_SKIP_QUOTES=1, BENCH_ONLY=create or create,confirm or create,paced (skip the floors
 and every phase but create at 32 connections and those named: a quick before/after of
-CPU ms per request while tuning; writes the JSON only, not summary.md),
+CPU ms per request while tuning; writes the JSON only, not summary.md; the money-out
+phases balance, payouts and import run alone, without the create, when only they are
+named: BENCH_ONLY=balance,payouts,import), BENCH_BALANCE_ENTRIES (1,000,000),
+BENCH_BALANCE_RATE (150 requests/s), BENCH_BALANCE_CONNECTIONS (8),
+BENCH_PAYOUT_MERCHANTS (10,000), BENCH_IMPORT_LINES (100,000) (smaller, for a quick try),
 BENCH_NORGATE_<SETTING> (the stack runs with NORGATE_<SETTING>, e.g.
 BENCH_NORGATE_CONSUMER_LINGER_SECONDS=0.02), BENCH_KEEP=1 (keep the temporary directory with
 the services' logs after a successful run), BENCH_PG_SOCKET=1 (the stack and the floors
 reach a PostgreSQL on this machine over its Unix socket instead of TCP, when it has one).
+The stack runs with its payouts tick loop off (NORGATE_PAYOUT_TICK_SECONDS=3600, unless
+BENCH_NORGATE_PAYOUT_TICK_SECONDS says otherwise): the payouts phase calls the tick itself.
 """
 
 from __future__ import annotations
@@ -49,7 +58,7 @@ import aiohttp
 import asyncpg
 from aiohttp import web
 
-from bench import floors, report, scripts, wrk
+from bench import floors, money_out, report, scripts, wrk
 from bench.hooks import HookServer
 from bench.stack import (
     BenchStack,
@@ -340,6 +349,14 @@ def _postgres_reached(settings) -> str:
     return f"Unix socket {socket_dir[0]}" if socket_dir else f"TCP {parts.netloc.split('@')[-1]}"
 
 
+def _stack_env(tmp: Path, run_id: str, socket: bool) -> dict[str, str]:
+    env = bench_env(tmp, run_id, socket=socket)
+    # Only the payouts phase's own call runs the payouts tick (a round of the loop at
+    # the wrong moment would make the payouts, or hold the lock, in its place).
+    env.setdefault("NORGATE_PAYOUT_TICK_SECONDS", "3600")
+    return env
+
+
 async def main() -> int:
     if wrk.ensure_wrk() is None:
         raise SystemExit("bench: wrk is needed (Debian package `wrk`)")
@@ -348,16 +365,18 @@ async def main() -> int:
     workers = parse_workers(os.environ.get("BENCH_WORKERS", ""))
     tmp = Path(tempfile.mkdtemp(prefix="norgate-bench-"))
     socket = os.environ.get("BENCH_PG_SOCKET") == "1"
-    stack = BenchStack(bench_env(tmp, run_id, socket=socket), workers, log_dir=tmp / "logs")
+    stack = BenchStack(_stack_env(tmp, run_id, socket), workers, log_dir=tmp / "logs")
     if not (socket and await _over_socket(stack.settings)):
         if socket:  # the socket refuses us or the services' roles (peer auth): TCP
-            stack = BenchStack(bench_env(tmp, run_id, socket=False), workers,
+            stack = BenchStack(_stack_env(tmp, run_id, False), workers,
                                log_dir=tmp / "logs")
         await provision(stack.settings)  # over TCP, a failure stops the run as it says
     settings = stack.settings
     admin = admin_dsn(settings)
     started = datetime.now(UTC)
     only = _only()
+    money = money_out.selected(only)
+    payments = not only or bool(only - set(money_out.PHASES))  # the payment phases
     results: dict = {
         "started_at": started.isoformat(), "machine": report.machine(),
         "settings": {"env": "dev (production tuning; see docs/benchmarks.md)",
@@ -372,8 +391,11 @@ async def main() -> int:
             results["floors"] = await measure_floors(admin, duration, os.cpu_count() or 1)
         await stack.start()
         results["ready_s"] = await stack.wait_ready(120)
-        results["norgate"] = await measure_norgate(stack, admin, duration,
-                                                   results["settings"]["merchants"])
+        if payments:
+            results["norgate"] = await measure_norgate(stack, admin, duration,
+                                                       results["settings"]["merchants"])
+        if money:
+            results["money_out"] = await money_out.measure(stack, admin, money, duration)
         results["memory"] = peak_rss({name: proc.pid for name, proc in stack.procs.items()
                                       if name != "mailsink"})
     except BaseException:
@@ -398,8 +420,10 @@ async def main() -> int:
         print(json.dumps({phase: {k: r.get(k) for k in (
             "requests_per_s", "payments_per_s", "p50_ms", "p99_ms", "non_2xx", "drain_s",
             "cpu_ms_per_request", "infra_cpu_ms_per_request", "webhook_latency",
-            "ledger_lag") if k in r} for phase, r in results["norgate"].items()
+            "ledger_lag") if k in r} for phase, r in results.get("norgate", {}).items()
             if isinstance(r, dict)}, indent=1))
+        if money:
+            print("\n" + report.money_out_table(results))
         return 0
     if os.environ.get("BENCH_SKIP_QUOTES") != "1":
         from bench import quotes

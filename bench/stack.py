@@ -239,15 +239,30 @@ def _kib(pid: int, field: str) -> int:
     return 0
 
 
+def _spawned(pid: int) -> bool:
+    """A multiprocessing helper (billing's reconciliation matcher, its resource tracker):
+    a batch process of its own, not a replica of the service."""
+    try:
+        return b"multiprocessing" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
 def peak_rss(pids: dict[str, int]) -> dict[str, dict]:
     """Per service: the peak resident set (VmHWM) of its largest process and the sum
-    over its processes (a worker is a full replica), in MB."""
+    over its processes (a worker is a full replica), in MB; and apart, the largest of
+    the helpers it spawned (`helper_peak_mb`: billing matches a reconciliation file in
+    one, which ends with the import)."""
     out = {}
     for name, pid in pids.items():
-        family = [pid] + _children(pid)
+        children = _children(pid)
+        helpers = [p for p in children if _spawned(p)]
+        family = [pid] + [p for p in children if p not in helpers]
         peaks = [_kib(p, "VmHWM") for p in family]
         out[name] = {"processes": len(family), "peak_mb_max": round(max(peaks) / 1024, 1),
-                     "peak_mb_sum": round(sum(peaks) / 1024, 1)}
+                     "peak_mb_sum": round(sum(peaks) / 1024, 1),
+                     "helper_peak_mb": round(max([_kib(p, "VmHWM") for p in helpers],
+                                                 default=0) / 1024, 1)}
     return out
 
 

@@ -476,20 +476,27 @@ async def _run_schedule(app: web.Application, gate: asyncio.Semaphore,
     return made
 
 
-async def submit_due(app: web.Application, now: datetime) -> int:
-    """Sends the pending payouts whose hold is over, each at most once a round."""
+async def submit_due(app: web.Application, now: datetime, *, concurrency: int = 8) -> int:
+    """Sends the pending payouts whose hold is over, each at most once a round, several
+    at a time (each in its own transaction, its row locked)."""
     sent, seen = 0, set[str]()
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(payout_id: str) -> bool:
+        async with gate:
+            try:
+                return await submit(app, payout_id, now) is not None
+            except Exception:  # one payout's trouble never holds up the others
+                log.exception("payout_submit_failed", payout_id=payout_id)
+                return False
+
     while True:
         async with app[POOL].acquire() as conn:
-            ids = [i for i in await payouts_store.to_submit(conn, now, 200) if i not in seen]
+            ids = [i for i in await payouts_store.to_submit(conn, now, 500) if i not in seen]
         if not ids:
             return sent
         seen.update(ids)
-        for payout_id in ids:
-            try:
-                sent += await submit(app, payout_id, now) is not None
-            except Exception:  # one payout's trouble never holds up the others
-                log.exception("payout_submit_failed", payout_id=payout_id)
+        sent += sum(await asyncio.gather(*(one(i) for i in ids)))
 
 
 async def ask_unanswered(app: web.Application, now: datetime) -> int:

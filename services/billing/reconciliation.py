@@ -120,19 +120,33 @@ def period(lines: Sequence[FileLine]) -> tuple[date, date]:
 
 
 class _Index:
-    """Movements by (type class, reference), each taken once."""
+    """Movements by type class and reference, each taken once. One dict per class,
+    holding a movement's position (or a list, for a reference several share): 100,000
+    movements of three references each are 300,000 entries, not 300,000 keys and lists."""
 
     def __init__(self, movements: Iterable[Movement]):
         self.movements: list[Movement] = list(movements)
-        self.taken = [False] * len(self.movements)
-        self.by_key: dict[tuple[str, str], list[int]] = {}
+        self.taken = bytearray(len(self.movements))
+        self.by_class: dict[str, dict[str, int | list[int]]] = {}
         for i, m in enumerate(self.movements):
-            cls = _CLASS_OF[m.type]
+            refs = self.by_class.setdefault(_CLASS_OF[m.type], {})
             for ref in m.references:
-                self.by_key.setdefault((cls, ref), []).append(i)
+                seen = refs.get(ref)
+                if seen is None:
+                    refs[ref] = i
+                elif isinstance(seen, list):
+                    seen.append(i)
+                else:
+                    refs[ref] = [seen, i]
+
+    def _at(self, cls: str, ref: str) -> tuple[int, ...] | list[int]:
+        found = self.by_class.get(cls, {}).get(ref)
+        if found is None:
+            return ()
+        return found if isinstance(found, list) else (found,)
 
     def knows(self, line: FileLine) -> bool:
-        return any((cls, ref) in self.by_key for cls in _CLASSES_OF_KIND[line.kind]
+        return any(self._at(cls, ref) for cls in _CLASSES_OF_KIND[line.kind]
                    for ref in line.references)
 
     def take(self, line: FileLine, tolerance: int) -> tuple[int, int] | None:
@@ -142,7 +156,7 @@ class _Index:
         signed = line.signed
         for cls in _CLASSES_OF_KIND[line.kind]:
             for ref in line.references:
-                for i in self.by_key.get((cls, ref), ()):
+                for i in self._at(cls, ref):
                     if self.taken[i]:
                         continue
                     m = self.movements[i]
@@ -151,11 +165,11 @@ class _Index:
                     if score > best_score:
                         best, best_score = i, score
                         if score == 3:
-                            self.taken[i] = True
+                            self.taken[i] = 1
                             return i, score
         if best < 0:
             return None
-        self.taken[best] = True
+        self.taken[best] = 1
         return best, best_score
 
 

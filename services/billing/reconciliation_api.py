@@ -11,7 +11,13 @@ tenant's or mode's import is a 404.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import os
+import tempfile
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from datetime import date, datetime
+from pathlib import Path
 
 import asyncpg
 from aiohttp import BodyPartReader, web
@@ -30,7 +36,7 @@ from shared.authz import require
 from shared.http.app import POOL
 from shared.http.envelopes import Family, ok
 from shared.http.errors import ApiError, Errors
-from shared.http.middleware import read_json
+from shared.http.middleware import SETTINGS, read_json
 from shared.http.openapi import RouteDoc
 from shared.http.pagination import page_of, query_choice
 from shared.principal import Principal
@@ -47,6 +53,10 @@ _FIELDS = ("source", "format", "rail", "merchantId")
 _FORMATS_OF = {"processor": ("sandbox", "csv"), "bank": ("camt053", "csv")}
 BANK_RAIL = "ZIMSWITCH"
 IMPORT_GATE = web.AppKey("reconciliation_import_gate", asyncio.Semaphore)
+UPLOAD_GATE = web.AppKey("reconciliation_upload_gate", asyncio.Semaphore)
+MATCHER = web.AppKey("reconciliation_matcher", ProcessPoolExecutor)
+UPLOADS_AT_ONCE = 3  # files held in memory by one process at most, while they arrive
+UPLOAD_SECONDS = 120  # the whole file must have arrived by then
 
 
 # Schemas -------------------------------------------------------------------------------
@@ -217,15 +227,25 @@ def _filename(part: BodyPartReader) -> str | None:
     return name[:255] or None
 
 
-async def read_upload(request: web.Request) -> tuple[bytes, str | None, dict[str, str]]:
-    """The uploaded file (at most MAX_FILE_BYTES, else a 413 without reading the rest),
-    its name and the other form fields."""
+@dataclass(frozen=True)
+class Upload:
+    """An uploaded file, spooled to a temporary file as it arrives (never held in the
+    service's memory), with its SHA-256, its name and the other form fields."""
+    path: Path
+    sha256: str
+    filename: str | None
+    fields: dict[str, str]
+
+
+async def read_upload(request: web.Request, spool: Path) -> Upload:
+    """The uploaded file, written to `spool` (at most MAX_FILE_BYTES, else a 413 without
+    reading the rest), and the other form fields."""
     if request.content_type != "multipart/form-data":
         raise _invalid("file", "send multipart/form-data with the file in a part named file")
     if request.content_length is not None and \
             request.content_length > MAX_FILE_BYTES + _MULTIPART_SLACK:
         raise ApiError(Errors.BODY_TOO_LARGE, limit=MAX_FILE_BYTES)
-    data: bytes | None = None
+    digest: str | None = None
     filename: str | None = None
     fields: dict[str, str] = {}
     try:
@@ -234,14 +254,17 @@ async def read_upload(request: web.Request) -> tuple[bytes, str | None, dict[str
             if not isinstance(part, BodyPartReader):
                 raise _invalid("file", "nested multipart bodies are not taken")
             if part.name == "file":
-                if data is not None:
+                if digest is not None:
                     raise _invalid("file", "one file per import")
-                buf = bytearray()
-                while chunk := await part.read_chunk(_CHUNK):
-                    if len(buf) + len(chunk) > MAX_FILE_BYTES:
-                        raise ApiError(Errors.BODY_TOO_LARGE, limit=MAX_FILE_BYTES)
-                    buf += chunk
-                data, filename = bytes(buf), _filename(part)
+                sha, size = hashlib.sha256(), 0
+                with spool.open("wb") as out:
+                    while chunk := await part.read_chunk(_CHUNK):
+                        size += len(chunk)
+                        if size > MAX_FILE_BYTES:
+                            raise ApiError(Errors.BODY_TOO_LARGE, limit=MAX_FILE_BYTES)
+                        sha.update(chunk)
+                        out.write(chunk)
+                digest, filename = sha.hexdigest(), _filename(part)
             elif part.name in _FIELDS:
                 if part.name in fields:
                     raise _invalid(part.name, "given twice")
@@ -254,9 +277,9 @@ async def read_upload(request: web.Request) -> tuple[bytes, str | None, dict[str
     except (ValueError, AssertionError, HttpProcessingError) as exc:  # a broken body
         why = exc.message if isinstance(exc, HttpProcessingError) else str(exc)
         raise _invalid("file", f"malformed multipart body: {why.strip()[:200]}") from None
-    if data is None:
+    if digest is None:
         raise _invalid("file", "is required (a part named file)")
-    return data, filename, fields
+    return Upload(spool, digest, filename, fields)
 
 
 async def _merchant_to_write(request: web.Request, who: Principal,
@@ -311,21 +334,36 @@ async def _scoped_import(request: web.Request, conn: asyncpg.Connection,
 
 async def create_import(request: web.Request) -> web.Response:
     who = require(request, allow_keys=True)
-    # One file in memory at a time per process (up to 32 MiB and its parsed lines):
-    # uploads at once wait their turn instead of exhausting the process.
-    async with request.app[IMPORT_GATE]:
-        return await _create_import(request, who)
+    # A few uploads arriving at a time per process (spooled to disk), each read
+    # within a deadline (a client trickling bytes holds nothing for long), then one
+    # matched at a time: uploads at once wait their turn instead of exhausting it.
+    fd, name = tempfile.mkstemp(prefix="norgate-import-", suffix=".upload")
+    os.close(fd)
+    try:
+        async with request.app[UPLOAD_GATE]:
+            try:
+                async with asyncio.timeout(UPLOAD_SECONDS):
+                    upload = await read_upload(request, Path(name))
+            except TimeoutError:
+                raise ApiError(Errors.UPLOAD_TOO_SLOW, seconds=UPLOAD_SECONDS) from None
+        async with request.app[IMPORT_GATE]:
+            return await _create_import(request, who, upload)
+    finally:
+        os.unlink(name)
 
 
-async def _create_import(request: web.Request, who: Principal) -> web.Response:
-    data, filename, fields = await read_upload(request)
-    form = ImportForm.model_validate(fields)
+async def _create_import(request: web.Request, who: Principal,
+                         upload: Upload) -> web.Response:
+    form = ImportForm.model_validate(upload.fields)
     rail = _rail_of(form)
     company_id, merchant_id = await _merchant_to_write(request, who, form.merchant_id)
     record, created = await imports.import_file(
-        request.app[POOL], company_id=company_id, merchant_id=merchant_id,
-        livemode=who.livemode, source=form.source, fmt=form.format, rail=rail, data=data,
-        filename=filename, created_by=_who(who), at=now(request.app))
+        request.app[POOL], request.app[MATCHER],
+        dsn=request.app[SETTINGS].dsn_of("billing"), company_id=company_id,
+        merchant_id=merchant_id,
+        livemode=who.livemode, source=form.source, fmt=form.format, rail=rail,
+        path=str(upload.path), sha256=upload.sha256, filename=upload.filename,
+        created_by=_who(who), at=now(request.app))
     return ok(Family.NORPAY, _dump(render_import(record)), status=201 if created else 200,
               message=None if created else "This file was imported before")
 
@@ -392,7 +430,7 @@ def _date_param(request: web.Request, name: str) -> date:
         raise _invalid(name, "a day, YYYY-MM-DD") from None
 
 
-async def sandbox_file(request: web.Request) -> web.Response:
+async def sandbox_file(request: web.Request) -> web.StreamResponse:
     """A sandbox rail's settlement file of a day (text/csv), or with
     `kind=bank_statement` the sandbox bank's camt.053 of that day's payouts."""
     who = require(request, allow_keys=True)
@@ -409,11 +447,16 @@ async def sandbox_file(request: web.Request) -> web.Response:
         raise _invalid("rail", f"one of {', '.join(rails)}")
     async with request.app[POOL].acquire() as conn:
         if kind == "settlement":
-            text = await sandbox_files.settlement_file(
-                conn, company_id=company, merchant_id=merchant, rail=rail, day=day)
-            return web.Response(text=text, content_type="text/csv", headers={
+            answer = web.StreamResponse(headers={
+                "Content-Type": "text/csv; charset=utf-8",
                 "Content-Disposition": f'attachment; filename="settlement-{rail}-{day}-'
                                        f'{merchant}.csv"'})
+            await answer.prepare(request)
+            async for chunk in sandbox_files.settlement_file(
+                    conn, company_id=company, merchant_id=merchant, rail=rail, day=day):
+                await answer.write(chunk)
+            await answer.write_eof()
+            return answer
         xml = await sandbox_files.bank_statement(conn, company_id=company,
                                                  merchant_id=merchant, rail=rail, day=day)
     return web.Response(body=xml, content_type="application/xml", headers={
@@ -422,6 +465,12 @@ async def sandbox_file(request: web.Request) -> web.Response:
 
 def setup_routes(app: web.Application) -> None:
     app[IMPORT_GATE] = asyncio.Semaphore(1)
+    app[UPLOAD_GATE] = asyncio.Semaphore(UPLOADS_AT_ONCE)
+    app[MATCHER] = imports.matcher()
+
+    async def stop_matcher(app: web.Application) -> None:
+        app[MATCHER].shutdown(wait=True, cancel_futures=True)
+    app.on_cleanup.append(stop_matcher)
     app.router.add_post("/api/v2/reconciliation/imports", create_import)
     app.router.add_get("/api/v2/reconciliation/imports", list_imports)
     app.router.add_get("/api/v2/reconciliation/imports/{importId}", get_import)

@@ -49,6 +49,7 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
+from functools import lru_cache
 from typing import TYPE_CHECKING, Literal, get_args
 from xml.etree import ElementTree as ET  # writing only; parsing goes through defusedxml
 
@@ -124,9 +125,7 @@ def parse(fmt: str, data: bytes, *, rail: str | None = None) -> list[FileLine]:
 
 def _text(data: bytes) -> str:
     """UTF-8 (a byte-order mark allowed), without NUL (the database cannot keep it)."""
-    nul = data.find(b"\x00")
-    if nul >= 0:
-        raise FormatError(data.count(b"\n", 0, nul) + 1, "file", "NUL bytes are not allowed")
+    _check_bytes(data)
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -134,28 +133,44 @@ def _text(data: bytes) -> str:
                           "not UTF-8 text") from None
 
 
-def _rows(text: str) -> Iterator[tuple[int, list[str]]]:
-    """(line number, cells) of each non-blank CSV record; the line is where it ends."""
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+def _check_bytes(data: bytes) -> None:
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        raise FormatError(data.count(b"\n", 0, nul) + 1, "file", "NUL bytes are not allowed")
+
+
+def _rows(data: bytes) -> Iterator[tuple[int, list[str]]]:
+    """(line number, cells) of each non-blank CSV record; the line is where it ends.
+    Decoded as it is read: a 30 MB file is never held a second time as text."""
+    _check_bytes(data)
+    stream = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig", newline="")
+    reader = csv.reader(stream, strict=True)
     try:
         for row in reader:
             if row and any(cell.strip() for cell in row):
                 yield reader.line_num, row
     except csv.Error as exc:
         raise FormatError(reader.line_num, "file", f"not valid CSV: {exc}") from None
+    except UnicodeDecodeError:
+        _text(data)  # names the line of the bad bytes
+        raise
 
 
 def _day(value: str, line: int, field: str) -> date:
-    value = value.strip()
     try:
-        if len(value) <= 10:
-            day = date.fromisoformat(value)
-        else:
-            at = datetime.fromisoformat(value)
-            day = at.astimezone(UTC).date() if at.tzinfo is not None else at.date()
+        day = _parse_day(value.strip())
     except (ValueError, OverflowError):
         raise FormatError(line, field, "must be a date, YYYY-MM-DD") from None
     return in_range(day, line, field)
+
+
+@lru_cache(maxsize=1024)
+def _parse_day(value: str) -> date:
+    """A file's lines share a few days: one date object each, not one per line."""
+    if len(value) <= 10:
+        return date.fromisoformat(value)
+    at = datetime.fromisoformat(value)
+    return at.astimezone(UTC).date() if at.tzinfo is not None else at.date()
 
 
 def in_range(day: date, line: int | None, field: str) -> date:
@@ -221,7 +236,7 @@ _DIRECTIONS: dict[str, Direction] = {"CR": "credit", "DR": "debit"}
 
 
 def parse_sandbox(data: bytes, *, rail: str | None = None) -> list[FileLine]:
-    rows = _rows(_text(data))
+    rows = _rows(data)
     first = next(rows, None)
     if first is None:
         raise FormatError(1, "header", "the file is empty")
@@ -260,11 +275,19 @@ def parse_sandbox(data: bytes, *, rail: str | None = None) -> list[FileLine]:
 
 def write_sandbox(movements: Iterable[Movement], *, rail: str) -> str:
     """A sandbox rail's settlement file of `movements` (the day's, in order)."""
+    return "".join(sandbox_chunks(movements, rail=rail, header=True))
+
+
+def sandbox_chunks(movements: Iterable[Movement], *, rail: str, header: bool,
+                   size: int = 1000) -> Iterator[str]:
+    """The same file in pieces of `size` rows (the header first, when asked): what a
+    streamed answer writes as the movements arrive."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(SANDBOX_COLUMNS)
+    if header:
+        writer.writerow(SANDBOX_COLUMNS)
     exponents: dict[str, int] = {}
-    for m in movements:
+    for n, m in enumerate(movements, start=1):
         exponent = exponents.get(m.currency)
         if exponent is None:
             exponent = exponents[m.currency] = get_currency(m.currency).exponent
@@ -272,7 +295,12 @@ def write_sandbox(movements: Iterable[Movement], *, rail: str) -> str:
                          m.trace or "", m.rail_reference or "",
                          _major(abs(m.amount), exponent), m.currency,
                          "CR" if m.amount > 0 else "DR", m.description))
-    return out.getvalue()
+        if n % size == 0:
+            yield out.getvalue()
+            out.seek(0)
+            out.truncate()
+    if out.tell():
+        yield out.getvalue()
 
 
 # csv -----------------------------------------------------------------------------------
@@ -286,7 +314,7 @@ _NATURAL: dict[Kind, Direction] = {"payment": "credit", "refund": "debit", "fee"
 
 
 def parse_csv(data: bytes) -> list[FileLine]:
-    rows = _rows(_text(data))
+    rows = _rows(data)
     first = next(rows, None)
     if first is None:
         raise FormatError(1, "header", "the file is empty")

@@ -4,6 +4,7 @@ caller's mode and tenant; another's import is not found."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import cast
@@ -84,10 +85,19 @@ def _movement(row: asyncpg.Record) -> Movement:
 async def processor_movements(conn: asyncpg.Connection, scope: Scope, *, start: datetime,
                               end: datetime) -> list[Movement]:
     """The balance movements of the rail created in [start, end): a settlement file's."""
-    rows = await conn.fetch(
-        _PROCESSOR.format(where="bt.created_at >= $5 AND bt.created_at < $6"),
-        *scope.args(), start, end)
-    return [_movement(r) for r in rows]
+    return [m async for batch in processor_batches(conn, scope, start=start, end=end)
+            for m in batch]
+
+
+async def processor_batches(conn: asyncpg.Connection, scope: Scope, *, start: datetime,
+                            end: datetime, size: int = 5000) -> AsyncIterator[list[Movement]]:
+    """The same, `size` at a time through a cursor: a big day's rows are never all held
+    at once as records (nor, for a streamed file, at all)."""
+    sql = _PROCESSOR.format(where="bt.created_at >= $5 AND bt.created_at < $6")
+    async with conn.transaction(readonly=True):
+        cursor = await conn.cursor(sql, *scope.args(), start, end)
+        while rows := await cursor.fetch(size):
+            yield [_movement(r) for r in rows]
 
 
 async def processor_movements_named(conn: asyncpg.Connection, scope: Scope, *,

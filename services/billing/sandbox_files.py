@@ -5,6 +5,7 @@ edited file shows exactly its edits (GET /api/v2/reconciliation/sandbox-files)."
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, time, timedelta
 
 import asyncpg
@@ -20,12 +21,18 @@ def day_bounds(day: date) -> tuple[datetime, datetime]:
 
 
 async def settlement_file(conn: asyncpg.Connection, *, company_id: int | None,
-                          merchant_id: int, rail: str, day: date) -> str:
-    """The rail's settlement file of `day`: every test-mode movement it carried."""
+                          merchant_id: int, rail: str, day: date) -> AsyncIterator[bytes]:
+    """The rail's settlement file of `day`, every test-mode movement it carried, in
+    pieces as the movements are read (a busy day's file is never held whole)."""
     start, end = day_bounds(day)
-    movements = await store.processor_movements(
-        conn, store.Scope(company_id, merchant_id, False, rail), start=start, end=end)
-    return formats.write_sandbox(movements, rail=rail)
+    header = True
+    async for batch in store.processor_batches(
+            conn, store.Scope(company_id, merchant_id, False, rail), start=start, end=end):
+        for chunk in formats.sandbox_chunks(batch, rail=rail, header=header):
+            yield chunk.encode()
+        header = False
+    if header:  # a day without movements: the header alone
+        yield "".join(formats.sandbox_chunks((), rail=rail, header=True)).encode()
 
 
 async def bank_statement(conn: asyncpg.Connection, *, company_id: int | None,

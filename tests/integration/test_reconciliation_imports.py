@@ -5,7 +5,7 @@ edits, line by line; the same file twice; resolutions; tenants and modes."""
 
 from __future__ import annotations
 
-import dataclasses
+import asyncio
 import io
 import json
 import secrets
@@ -19,7 +19,6 @@ import pytest
 
 from bench.reconciliation import bench_import
 from services.auth.app import build_spec as auth_spec
-from services.billing import app as billing_app
 from services.billing import reconciliation_api
 from services.billing.app import build_spec as billing_spec
 from shared.http.app import create_app
@@ -39,14 +38,6 @@ async def recon_stack(settings):
     async with serve(create_app(settings, auth_spec(settings))) as auth:
         s = settings.model_copy(update={"auth_url": f"http://127.0.0.1:{auth.server.port}"})
         spec = billing_spec(s, run_scheduler=False)
-        if reconciliation_api not in billing_app.API_MODULES:  # until app.py lists it
-            base = spec.setup_routes
-
-            def setup_routes(app) -> None:
-                base(app)
-                reconciliation_api.setup_routes(app)
-            spec = dataclasses.replace(spec, setup_routes=setup_routes,
-                                       docs=[*spec.docs, *reconciliation_api.DOCS])
         async with serve(create_app(s, spec)) as billing:
             yield billing
 
@@ -96,9 +87,9 @@ async def seed_payout(pool, merchant: Account, *, paid: date, amount: int = 10_0
         """INSERT INTO payouts (payout_id, company_id, merchant_id, livemode, amount, fee,
                currency, status, automatic, settlement_account_id, rail, destination,
                rail_reference, submit_after, created_at, updated_at, in_transit_at, paid_at,
-               failed_at, failure_code, failure_reason)
+               failed_at, failure_code, failure_reason, destination_sealed)
            VALUES ($1, $2, $3, $4, $5, 100, 'USD', $6, false, 'sa_test', $7, $8, $9, $10,
-                   $10, $10, $10, $11, $12, $13, $14)""",
+                   $10, $10, $10, $11, $12, $13, $14, 'not read by reconciliation')""",
         payout_id, merchant.company_id, merchant.merchant_id, livemode, amount,
         "failed" if returned else "paid", rail,
         json.dumps({"type": "BANK", "last4": "4321"}), f"ZS{payout_id[3:]}",
@@ -476,3 +467,41 @@ async def test_a_hundred_thousand_line_file_imports_in_under_a_minute(settings, 
                                     settings, billing_pool, lines=100_000)
     assert (result["lines"], result["matched"], result["exceptions"]) == (100_000, 100_000, 0)
     assert result["import_s"] < 60, result
+
+
+async def test_a_file_spanning_more_than_93_days_is_refused(settings, stack):
+    client, _, merchant = stack
+    text = ("date,amount,currency,reference\n1970-01-01,1.00,USD,a\n"
+            "2026-05-01,1.00,USD,b\n")
+    resp = await client.post(IMPORTS, headers=merchant.headers(settings),
+                             data=form(text, fmt="csv", rail="ECOCASH"))
+    body = await resp.json()
+    assert resp.status == 400, body
+    assert body["message"].startswith("Error! file: its lines span 1970-01-01 to 2026-05-01")
+    assert "at most 93 days" in body["message"]
+
+
+async def test_an_upload_trickling_in_is_cut_off_and_holds_nothing(settings, stack,
+                                                                  monkeypatch):
+    client, _, merchant = stack
+    monkeypatch.setattr(reconciliation_api, "UPLOAD_SECONDS", 1)
+    boundary = "trickle"
+    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; "
+            f"filename=\"a.csv\"\r\nContent-Type: text/csv\r\n\r\n").encode()
+
+    async def body():
+        yield head
+        for _ in range(30):  # a byte every 0.2 s: it would take 6 s
+            await asyncio.sleep(0.2)
+            yield b"x"
+    headers = {**merchant.headers(settings),
+               "Content-Type": f"multipart/form-data; boundary={boundary}"}
+    started = time.monotonic()
+    slow = await client.post(IMPORTS, headers=headers, data=body())
+    assert slow.status == 408, await slow.text()
+    assert time.monotonic() - started < 4
+    # the gate is free again: a real file goes through at once
+    ok_text = "date,amount,currency,reference\n2026-05-01,1.00,USD,c\n"
+    done = await client.post(IMPORTS, headers=merchant.headers(settings),
+                             data=form(ok_text, fmt="csv", rail="ECOCASH"))
+    assert done.status == 201, await done.text()
