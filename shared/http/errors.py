@@ -26,6 +26,8 @@ class Errors:
     BODY_NOT_OBJECT = ErrorKind("body_not_object", 400, "Request body must be a JSON object")
     UNSUPPORTED_MEDIA_TYPE = ErrorKind(
         "unsupported_media_type", 415, "Content-Type must be application/json")
+    UPLOAD_TOO_SLOW = ErrorKind(
+        "upload_too_slow", 408, "The upload did not arrive within {seconds} seconds")
     BODY_TOO_LARGE = ErrorKind(
         "body_too_large", 413, "Request body is larger than the limit of {limit} bytes")
     AMOUNT_NOT_POSITIVE = ErrorKind("amount_not_positive", 400, "Amount must be greater than 0")
