@@ -82,12 +82,13 @@ def money_out_targets(results: dict) -> list[dict]:
                     and balance["books"]["even"]})
     payouts = m.get("payouts")
     if payouts:
-        out.append({"target": f"daily payouts of {payouts['merchants']:,} merchants < "
-                              f"{PAYOUTS_S:g} s (one payouts tick, which made them in "
-                              f"{_s(payouts.get('created_s'))} s and sent them to the rail; "
-                              f"{payouts['new_automatic_payouts']:,} made, books "
-                              f"{'even' if payouts['books']['even'] else 'NOT even'})",
-                    "value": payouts["tick_s"], "met": payouts["met"]})
+        out.append({"target": f"the scheduler making the daily payouts of "
+                              f"{payouts['merchants']:,} merchants < {PAYOUTS_S:g} s "
+                              f"({payouts['new_automatic_payouts']:,} made, books "
+                              f"{'even' if payouts['books']['even'] else 'NOT even'}; the "
+                              f"same tick then sent them to the rail: "
+                              f"{_s(payouts.get('tick_s'))} s in all)",
+                    "value": payouts.get("created_s"), "met": payouts["met"]})
     imported = m.get("import")
     if imported:
         out.append({"target": f"import of a {imported.get('lines') or 0:,}-line settlement "
