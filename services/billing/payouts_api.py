@@ -4,6 +4,7 @@ callback and payouts tick. Every read takes the caller's mode and tenant."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -263,6 +264,7 @@ async def run_tick(request: web.Request) -> web.Response:
 
 def setup_routes(app: web.Application) -> None:
     app[payouts.TASKS] = set()
+    app[payouts.CALLBACK_GATE] = asyncio.Semaphore(payouts.CALLBACKS_AT_ONCE)
     app.router.add_get("/api/v2/balance", get_balance)
     app.router.add_get("/api/v2/balance/upcoming", balance_upcoming)
     app.router.add_get("/api/v2/balance/transactions", balance_transactions)

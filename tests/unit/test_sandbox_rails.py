@@ -1,5 +1,6 @@
-"""The sandbox payout rails' documented test data (services/billing/sandbox_rails.py):
-what send answers, and what status answers at each moment, from explicit datetimes."""
+"""The sandbox payout rails' documented test data (shared/rails/sandbox.py), through
+billing's names for them (services/billing/rails.py, sandbox_rails.py): what send
+answers, and what status answers at each moment, from explicit datetimes."""
 
 from __future__ import annotations
 

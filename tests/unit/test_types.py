@@ -19,6 +19,9 @@ TYPED = [
     "services/billing/reconciliation_formats.py", "services/billing/reconciliation_store.py",
     "services/billing/reconciliation_imports.py", "services/billing/reconciliation_api.py",
     "services/billing/sandbox_files.py", "services/billing/context.py",
+    "shared/rails/__init__.py", "shared/rails/base.py", "shared/rails/registry.py",
+    "shared/rails/sandbox.py", "shared/rails/sandbox_store.py",
+    "services/checkout/connectors.py",
 ]
 
 
