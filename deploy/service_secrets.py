@@ -46,18 +46,18 @@ PURPOSES: dict[str, tuple[str, ...]] = {
     "checkout": ("checkout-csrf", "checkout-embed", "norah-checkout-csrf", "price-checkout-csrf",
                  "receipt-links",
                  "secret-box:trigger-secrets"),
-    "billing": (),
+    "billing": ("secret-box:settlement-account",),
     "fees": (),
     "notifier": ("secret-box:webhook-secrets",),
 }
 # The services each one calls over internal HTTP (shared/http/client.py, the gateway's
 # proxy): it signs principals for their audience. Checkout calls itself: the sandbox
-# ECOCASH rail's callback.
+# ECOCASH rail's callback, billing the sandbox payout rails'.
 CALLS: dict[str, tuple[str, ...]] = {
     "gateway": ("auth", "checkout", "billing", "fees", "notifier"),
     "auth": (),
     "checkout": ("auth", "fees", "checkout"),
-    "billing": ("auth", "checkout"),
+    "billing": ("auth", "billing", "checkout", "fees"),
     "fees": ("auth",),
     "notifier": ("auth",),
 }

@@ -36,7 +36,6 @@ from shared.principal import Principal
 
 log = get_logger(__name__)
 ROLES = ("SUPER", "ADMIN", "MERCHANT")
-BOX_PURPOSE = "settlement-account"
 
 
 @dataclass(frozen=True)
@@ -66,7 +65,7 @@ async def merchant_in_scope(request: web.Request, *, write: bool) -> tuple[Princ
 
 
 def box(request: web.Request) -> SecretBox:
-    return SecretBox(request.app[SETTINGS], BOX_PURPOSE)
+    return store.sealer(request.app[SETTINGS])
 
 
 # Settlement accounts ---------------------------------------------------------------------

@@ -48,7 +48,7 @@ CALLBACK_GATE = web.AppKey("payout_callback_gate", asyncio.Semaphore)
 
 
 def box(settings: Settings) -> SecretBox:
-    return SecretBox(settings, "settlement-account")
+    return settlement_accounts_store.sealer(settings)
 
 
 # Movements of payment events (called by the payment-event consumer) ----------------------

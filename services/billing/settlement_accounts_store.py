@@ -12,10 +12,17 @@ from services.billing import rails
 from services.billing.settlement_accounts import AccountValues, SettlementAccount
 from shared.crypto import SecretBox
 from shared.db import snapshot
+from shared.settings import Settings
 
 _COLUMNS = """id AS pk, settlement_account_id, company_id, merchant_id, type, currency,
               bank_name, branch_code, account_name, number_sealed, number_last4, is_default,
               created_at, updated_at, deleted_at"""
+
+
+def sealer(settings: Settings) -> SecretBox:
+    """The one key settlement account numbers (and payouts' destinations) are sealed
+    with, at rest."""
+    return SecretBox(settings, "settlement-account")
 
 
 def _account(row: asyncpg.Record) -> SettlementAccount:
