@@ -203,6 +203,28 @@ class Settings(BaseSettings):
     # callback, a restart in between).
     payout_status_check_seconds: float = Field(default=120.0, gt=0, le=86_400)
 
+    # Housekeeping (docs/housekeeping.md): every service prunes its tables of what is
+    # past its retention this often, in batches of this many rows, safe with replicas.
+    housekeeping_interval_seconds: float = Field(default=3600.0, gt=0, le=86_400)
+    housekeeping_batch_size: int = Field(default=1000, ge=1, le=100_000)
+    # How long a completed Idempotency-Key's answer is kept and replayed (then deleted).
+    idempotency_retention_seconds: int = Field(default=86_400, ge=3600, le=30 * 86_400)
+    # How long after its window ended a rate-limit counter is kept (gateway).
+    rate_limit_retention_seconds: int = Field(default=86_400, ge=0, le=30 * 86_400)
+    # How long after its window began a budget of unauthenticated writes is kept (auth;
+    # at least the longest window, an hour).
+    public_write_retention_seconds: int = Field(default=86_400, ge=3600, le=30 * 86_400)
+    # How long a used or expired e-mail confirmation (or invitation) is kept.
+    email_confirmation_retention_days: int = Field(default=7, ge=0, le=365)
+    # How long an expired or revoked refresh token is kept (never less than an access
+    # token lives: the session check reads them).
+    refresh_token_retention_days: int = Field(default=7, ge=0, le=365)
+    # How long a webhook event's payload and an attempt's response body are kept; the
+    # delivery log (deliveries, attempts, statuses) stays.
+    webhook_payload_retention_days: int = Field(default=30, ge=1, le=3650)
+    # How long the notifier's record of each e-mail (recipients, subject) is kept.
+    email_log_retention_days: int = Field(default=90, ge=1, le=3650)
+
     @field_validator("database_url", "service_database_url")
     @classmethod
     def _postgres_url(cls, value: str | None) -> str | None:

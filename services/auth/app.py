@@ -11,6 +11,7 @@ from aiohttp import web
 from services.auth import (
     api,
     apps_api,
+    housekeeping,
     internal_api,
     keys_api,
     merchants_api,
@@ -31,7 +32,6 @@ from shared.settings import Settings
 
 log = get_logger(__name__)
 ROTATION_CHECK_SECONDS = 3600
-PURGE_SECONDS = 3600
 
 API_MODULES = [api, sessions_api, users_api, merchants_api, keys_api, apps_api, internal_api]
 
@@ -45,23 +45,6 @@ async def keys_ctx(app: web.Application) -> AsyncIterator[None]:
     app[KEYRING] = ring
 
     task = every(ROTATION_CHECK_SECONDS, ring.ensure_current, name="signing-key-rotation")
-    yield
-    await cancel_and_wait(task)
-
-
-async def sign_in_purge_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Drop forgotten sign-in counts, clients no longer known and the past windows of
-    the unauthenticated writes' budgets, hourly."""
-    settings: Settings = app[SETTINGS]
-
-    async def purge() -> None:
-        async with app[POOL].acquire() as conn:
-            await store.purge_sign_in_records(
-                conn, forget_after=settings.sign_in_lock_seconds,
-                known_days=sessions_api.KNOWN_CLIENT_DAYS)
-            await store.purge_public_writes(conn)
-
-    task = every(PURGE_SECONDS, purge, name="sign-in-purge")
     yield
     await cancel_and_wait(task)
 
@@ -109,5 +92,6 @@ def build_spec(settings: Settings) -> ServiceSpec:
     return ServiceSpec(name="auth", setup_routes=setup_routes,
                        migrations=Path(__file__).parent / "migrations",
                        docs=[doc for module in API_MODULES for doc in module.DOCS],
-                       cleanup_ctx=[keys_ctx, sign_in_purge_ctx],
+                       # Forgotten sign-in counts, past windows, used tokens.
+                       cleanup_ctx=[keys_ctx, housekeeping.ctx],
                        on_ready=[ensure_bootstrap_super])

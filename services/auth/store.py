@@ -9,6 +9,7 @@ import asyncpg
 
 from services.auth.domain import AdminSignUp
 from shared.db import snapshot
+from shared.housekeeping import affected
 
 
 class EmailTaken(Exception):
@@ -237,18 +238,6 @@ async def remember_client(conn: asyncpg.Connection, account: str, client: str) -
            ON CONFLICT (account, client) DO UPDATE SET last_at = now()""", account, client)
 
 
-async def purge_sign_in_records(conn: asyncpg.Connection, *, forget_after: float,
-                                known_days: int) -> None:
-    """Drop counts already forgotten and clients no longer known (run periodically)."""
-    await conn.execute(
-        """DELETE FROM sign_in_throttle
-           WHERE greatest(last_at, blocked_until) < now() - make_interval(secs => $1)""",
-        forget_after)
-    await conn.execute(
-        "DELETE FROM sign_in_clients WHERE last_at < now() - make_interval(days => $1)",
-        known_days)
-
-
 # Unauthenticated writes ----------------------------------------------------------
 
 async def count_public_write(conn: asyncpg.Connection, key: str, *, limit: int,
@@ -273,12 +262,6 @@ async def count_public_write(conn: asyncpg.Connection, key: str, *, limit: int,
                   greatest(1, ceil(w.start + $2::int - w.now))::int AS wait
            FROM w""", key, window_seconds, limit)
     return None if row["count"] is not None else row["wait"]
-
-
-async def purge_public_writes(conn: asyncpg.Connection) -> None:
-    """Drop windows that began over a day ago (none is longer than an hour)."""
-    await conn.execute(
-        "DELETE FROM public_write_counters WHERE window_start < now() - interval '1 day'")
 
 
 async def add_refresh_token(conn: asyncpg.Connection, *, token_hash: str, family: uuid.UUID,
@@ -327,3 +310,64 @@ async def session_state(conn: asyncpg.Connection, user_id: int,
 
 async def company_exists(conn: asyncpg.Connection, company_id: int) -> bool:
     return bool(await conn.fetchval("SELECT 1 FROM companies WHERE id = $1", company_id))
+
+
+# Housekeeping (services/auth/housekeeping.py) -------------------------------------
+# Each deletes at most `limit` rows past their retention, skipping rows a request holds
+# (they go next round), and returns how many.
+
+async def prune_sign_in_throttle(conn: asyncpg.Connection, limit: int, *,
+                                 forget_after: float) -> int:
+    """Counts already forgotten: `forget_after` seconds with no attempt after the last
+    delay ran out (claim_sign_in would start such a count afresh anyway)."""
+    return affected(await conn.execute(
+        """DELETE FROM sign_in_throttle WHERE ctid = ANY(ARRAY(
+               SELECT ctid FROM sign_in_throttle
+                WHERE last_at < now() - make_interval(secs => $1)
+                  AND (blocked_until IS NULL
+                       OR blocked_until < now() - make_interval(secs => $1))
+                LIMIT $2 FOR UPDATE SKIP LOCKED))""", float(forget_after), limit))
+
+
+async def prune_sign_in_clients(conn: asyncpg.Connection, limit: int, *,
+                                known_days: int) -> int:
+    """Clients no longer known to the account (known_client looks `known_days` back)."""
+    return affected(await conn.execute(
+        """DELETE FROM sign_in_clients WHERE ctid = ANY(ARRAY(
+               SELECT ctid FROM sign_in_clients
+                WHERE last_at < now() - make_interval(days => $1)
+                LIMIT $2 FOR UPDATE SKIP LOCKED))""", known_days, limit))
+
+
+async def prune_public_write_counters(conn: asyncpg.Connection, limit: int, *,
+                                      retention_seconds: float) -> int:
+    """Windows that began `retention_seconds` ago (at least an hour: none is longer)."""
+    return affected(await conn.execute(
+        """DELETE FROM public_write_counters WHERE ctid = ANY(ARRAY(
+               SELECT ctid FROM public_write_counters
+                WHERE window_start < now() - make_interval(secs => $1)
+                LIMIT $2 FOR UPDATE SKIP LOCKED))""", float(retention_seconds), limit))
+
+
+async def prune_email_confirmations(conn: asyncpg.Connection, limit: int, *,
+                                    retention_days: int) -> int:
+    """Tokens used or expired `retention_days` ago: neither confirms nor invites any
+    more (use_confirmation and invited_user take only unused, unexpired ones)."""
+    return affected(await conn.execute(
+        """DELETE FROM email_confirmations WHERE ctid = ANY(ARRAY(
+               SELECT ctid FROM email_confirmations
+                WHERE least(used_at, expires_at) < now() - make_interval(days => $1)
+                LIMIT $2 FOR UPDATE SKIP LOCKED))""", retention_days, limit))
+
+
+async def prune_refresh_tokens(conn: asyncpg.Connection, limit: int, *,
+                               retention_seconds: float) -> int:
+    """Tokens expired or revoked `retention_seconds` ago. Either is refused already,
+    and a missing one is answered alike; a session whose tokens are all gone reads as
+    signed out, which for one revoked or expired that long (at least an access token's
+    lifetime, see housekeeping.py) it is."""
+    return affected(await conn.execute(
+        """DELETE FROM refresh_tokens WHERE ctid = ANY(ARRAY(
+               SELECT ctid FROM refresh_tokens
+                WHERE least(expires_at, revoked_at) < now() - make_interval(secs => $1)
+                LIMIT $2 FOR UPDATE SKIP LOCKED))""", float(retention_seconds), limit))

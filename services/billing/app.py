@@ -12,6 +12,7 @@ from aiohttp import web
 from services.billing import (
     api,
     events,
+    housekeeping,
     invoices_api,
     ledger_api,
     merchant_settings_api,
@@ -70,5 +71,5 @@ def build_spec(settings: Settings, *, clock=None, run_scheduler: bool = True) ->
         migrations=Path(__file__).parent / "migrations",
         consumers=[ConsumerSpec("payments", events.payment_handlers(settings, clock))],
         docs=[doc for module in API_MODULES for doc in module.DOCS],
-        cleanup_ctx=[client_ctx, scheduler_ctx])
+        cleanup_ctx=[client_ctx, scheduler_ctx, housekeeping.ctx])
 

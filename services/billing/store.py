@@ -11,6 +11,7 @@ from datetime import datetime
 import asyncpg
 
 from shared.db import snapshot
+from shared.housekeeping import affected
 
 _COLUMN = __import__("re").compile(r"^[a-z_]+$")
 
@@ -282,3 +283,14 @@ async def record_invoice_send(conn, *, invoice_pk: int, merchant_id: int, recipi
     await conn.execute(
         """INSERT INTO invoice_sends (invoice_pk, merchant_id, recipient, sent_at)
            VALUES ($1, $2, $3, $4)""", invoice_pk, merchant_id, recipient, now)
+
+
+async def prune_invoice_sends(conn, limit: int, *, before: datetime) -> int:
+    """Housekeeping (services/billing/housekeeping.py): up to `limit` sends no cap looks
+    at any more (at or before `before`, the window's start) of any invoice, also those
+    never sent again (record_invoice_send forgets only its own invoice's and
+    recipient's). The table then holds about an hour of sends: no index needed."""
+    return affected(await conn.execute(
+        """DELETE FROM invoice_sends WHERE ctid = ANY(ARRAY(
+               SELECT ctid FROM invoice_sends WHERE sent_at <= $1
+                LIMIT $2 FOR UPDATE SKIP LOCKED))""", before, limit))

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from services.gateway import housekeeping
 from services.gateway.authn import authenticate, authn_ctx
 from services.gateway.console import setup_console
 from services.gateway.cors import setup_cors
@@ -70,7 +71,7 @@ def build_spec(settings: Settings) -> ServiceSpec:
         migrations=Path(__file__).parent / "migrations",
         openapi=merged_openapi,
         cleanup_ctx=[upstream_session_ctx, readiness_ctx, authn_ctx, idempotency_ctx,
-                     metrics_port_ctx],
+                     metrics_port_ctx, housekeeping.ctx],
         identity_middleware=identify,
         readiness=[upstream_checks],
     )

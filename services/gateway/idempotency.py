@@ -32,9 +32,10 @@ Semantics (as Stripe's), with rows in `gateway.idempotency_keys` (0002):
   its body already read (the proxy forwards the bytes) and its answer buffered up to
   1 MiB.
 - The upstream's answer, when status < 500 and not 429 and at most 1 MiB, is
-  stored (`done`, kept 24 h): status, Content-Type, Content-Encoding, Location,
-  X-Error-Code and the body, sealed with AES-256-GCM (creates return secrets such
-  as a new API key, which must not sit in the database in clear). Anything else
+  stored (`done`, kept NORGATE_IDEMPOTENCY_RETENTION_SECONDS, 24 h): status,
+  Content-Type, Content-Encoding, Location, X-Error-Code and the body, sealed with
+  AES-256-GCM (creates return secrets such as a new API key, which must not sit in
+  the database in clear). Anything else
   (5xx, 429, a larger body, a network failure, the gateway's own errors such as
   502/504/413, a cancelled request) deletes the row, so the client may retry.
 - Same key, same fingerprint, done: the stored answer is replayed exactly
@@ -45,7 +46,7 @@ Semantics (as Stripe's), with rows in `gateway.idempotency_keys` (0002):
   (max(60 s, 4 × NORGATE_UPSTREAM_TIMEOUT_SECONDS)), so a replica that died
   mid-request does not block the key for a day.
 - Rows live in PostgreSQL, so every gateway replica sees the same keys. Expired
-  rows are deleted hourly.
+  rows are deleted by the gateway's housekeeping (housekeeping.py), in batches.
 
 Where it runs: right after authentication and rate limiting (the gateway's
 identity middleware calls it as its handler; see app.py), so the caller is known
@@ -68,9 +69,11 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from multidict import CIMultiDict
 
 from services.gateway.authn import RATE_HEADERS_KEY
+from services.gateway.housekeeping import IDEMPOTENCY_KEYS
 from services.gateway.proxy import BUFFER_RESPONSE_KEY, REQUEST_BODY_KEY
 from services.gateway.routing import is_upload
-from shared.aio import Coalescer, cancel_and_wait, every
+from shared.aio import Coalescer
+from shared.housekeeping import run_prune
 from shared.http import envelopes
 from shared.http.app import POOL
 from shared.http.errors import ApiError, Errors
@@ -90,16 +93,15 @@ IGNORED_PATHS = frozenset({
     "/api/v1/auth/sign-in", "/api/v1/auth/refresh", "/api/v1/auth/sign-out"})
 MAX_KEY_LENGTH = 255
 MAX_STORED_BODY = 1024 * 1024
-TTL_SECONDS = 24 * 3600
 REPLAY_HEADERS = ("Content-Type", "Content-Encoding", "Location", "X-Error-Code")
-CLEANUP_EVERY_SECONDS = 3600
 
 IDEMPOTENCY = web.AppKey("idempotency", "IdempotencyStore")
 
 # Claims and completions of concurrent requests go to PostgreSQL together (see
 # shared.aio.Coalescer), in one statement: one round trip and one commit for every
 # request in the batch, whichever of the two it asks. The statement locks its rows in
-# (scope, key) order, as the cleanup does, so two batches (two replicas') never deadlock.
+# (scope, key) order, so two batches (two replicas') never deadlock; the housekeeping's
+# deletes skip locked rows, so they never wait on one either.
 #
 # An INSERT whose conflicts update, not an UPDATE ... FROM: each row is found through
 # the primary key by the conflict check itself, so no join is planned. (An UPDATE's
@@ -109,9 +111,9 @@ IDEMPOTENCY = web.AppKey("idempotency", "IdempotencyStore")
 # - A claim (status NULL) inserts its row `in_progress` for a lease, or takes over a row
 #   whose time ran out; a live row stays as it is, and the claim gets no owner back.
 # - A completion (status set) makes its own claim's row `done` with the answer, for
-#   TTL_SECONDS; a row that is no longer there (its lease ran out and cleanup deleted
-#   it) is written afresh with the answer, and one another request took over is left
-#   alone.
+#   NORGATE_IDEMPOTENCY_RETENTION_SECONDS; a row that is no longer there (its lease ran
+#   out and the housekeeping deleted it) is written afresh with the answer, and one
+#   another request took over is left alone.
 # RETURNING gives the owner of every row written: claims and completions are told apart
 # by their owners, which are new for every claim (one key is never in a batch twice).
 _WRITE = """
@@ -144,12 +146,6 @@ WHERE scope = $1 AND key = $2 AND expires_at > now()
 _RELEASE = """
 DELETE FROM idempotency_keys
 WHERE scope = $1 AND key = $2 AND owner = $3 AND state = 'in_progress'
-"""
-
-_CLEANUP = """
-DELETE FROM idempotency_keys WHERE (scope, key) IN (
-    SELECT scope, key FROM idempotency_keys WHERE expires_at <= now()
-     ORDER BY scope, key FOR UPDATE SKIP LOCKED)
 """
 
 
@@ -197,6 +193,8 @@ class IdempotencyStore:
         self._fingerprint_key = bytes.fromhex(derive(settings, "idempotency-fingerprint"))
         self._aead = AESGCM(bytes.fromhex(derive(settings, "secret-box:idempotency-response")))
         self.lease_seconds = max(60.0, 4 * float(settings.upstream_timeout_seconds))
+        self.retention_seconds = float(settings.idempotency_retention_seconds)
+        self._batch_size = settings.housekeeping_batch_size
         # One statement cannot write a row twice: the same key waits for the next.
         self._writes = Coalescer(self._write_many, key=lambda w: (w[0], w[1]))
 
@@ -245,7 +243,7 @@ class IdempotencyStore:
     async def _write_many(self, writes: list[tuple]) -> list[bool]:
         """Claims and completions (see _WRITE): for each, whether it wrote its row."""
         rows = await self._pool.fetch(_WRITE, *map(list, zip(*writes, strict=True)),
-                                      self.lease_seconds, float(TTL_SECONDS))
+                                      self.lease_seconds, self.retention_seconds)
         written = {row["owner"] for row in rows}
         return [owner in written for _, _, owner, *_ in writes]
 
@@ -253,9 +251,11 @@ class IdempotencyStore:
         await self._pool.execute(_RELEASE, scope, key, owner)
 
     async def cleanup(self) -> int:
-        """Delete expired rows (done or abandoned in progress); returns how many."""
-        status = await self._pool.execute(_CLEANUP)
-        return int(status.split()[-1])
+        """Delete expired rows (done or abandoned in progress) now, in batches, as the
+        housekeeping does on its schedule; returns how many (0 while another replica's
+        housekeeping holds the job)."""
+        run = await run_prune(self._pool, IDEMPOTENCY_KEYS, batch_size=self._batch_size)
+        return run.rows
 
 
 def _storable(response: web.StreamResponse) -> bool:
@@ -334,10 +334,4 @@ async def _release(store: IdempotencyStore, scope: str, key: str, owner: uuid.UU
 async def idempotency_ctx(app: web.Application) -> AsyncIterator[None]:
     store = IdempotencyStore(app[POOL], app[SETTINGS])
     app[IDEMPOTENCY] = store
-
-    async def cleanup() -> None:
-        log.debug("idempotency_cleanup", deleted=await store.cleanup())
-
-    task = every(CLEANUP_EVERY_SECONDS, cleanup, name="idempotency-cleanup")
-    yield
-    await cancel_and_wait(task)
+    yield  # expired rows: the housekeeping's (housekeeping.py)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from services.notifier import webhooks_api
+from services.notifier import housekeeping, webhooks_api
 from services.notifier.context import Shared, context_ctx
 from services.notifier.events import email_handlers
 from services.notifier.mailer import Mailer
@@ -29,7 +29,7 @@ def build_spec(settings: Settings) -> ServiceSpec:
                                   batch=False),
                    ConsumerSpec("webhooks", webhook_handlers(shared))],
         # Runs after the database and events contexts: the dispatcher needs the pool.
-        cleanup_ctx=[context_ctx(shared)],
+        cleanup_ctx=[context_ctx(shared), housekeeping.ctx],
         # The record of many successful sends updates deliveries through a join on
         # their seq: a generic plan made while the table was small scans all of it.
         custom_plans=True,

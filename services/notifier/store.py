@@ -6,6 +6,8 @@ import uuid
 
 import asyncpg
 
+from shared.housekeeping import affected
+
 
 async def record_email(conn: asyncpg.Connection, *, event_id: uuid.UUID, recipients: list[str],
                        subject: str, correlation_id: str | None, message_id: str | None,
@@ -53,3 +55,24 @@ async def count_sends(conn: asyncpg.Connection, mailboxes: list[str],
                SELECT ctid FROM email_recipient_sends
                WHERE sent_at <= now() - make_interval(secs => $1)
                LIMIT $2 FOR UPDATE SKIP LOCKED)""", window_seconds, forget)
+
+
+# Housekeeping (services/notifier/housekeeping.py) ---------------------------------
+
+async def prune_email_recipient_sends(conn: asyncpg.Connection, limit: int, *,
+                                      window_seconds: float) -> int:
+    """Sends no window looks at any more (count_sends forgets some as it goes too)."""
+    return affected(await conn.execute(
+        """DELETE FROM email_recipient_sends WHERE ctid = ANY(ARRAY(
+               SELECT ctid FROM email_recipient_sends
+                WHERE sent_at <= now() - make_interval(secs => $1)
+                LIMIT $2 FOR UPDATE SKIP LOCKED))""", float(window_seconds), limit))
+
+
+async def prune_emails(conn: asyncpg.Connection, limit: int, *, retention_days: int) -> int:
+    """The record of e-mails sent `retention_days` ago (whom, what subject): nothing
+    reads it to send, so it is kept only as long as it may be asked about."""
+    return affected(await conn.execute(
+        """DELETE FROM emails WHERE ctid = ANY(ARRAY(
+               SELECT ctid FROM emails WHERE sent_at < now() - make_interval(days => $1)
+                LIMIT $2 FOR UPDATE SKIP LOCKED))""", retention_days, limit))

@@ -7,6 +7,8 @@ from datetime import datetime
 
 import asyncpg
 
+from shared.housekeeping import affected
+
 # The caller's tenant and mode: an endpoint registered through the API is of one mode,
 # the implicit ones (webServiceUrl) serve both.
 _ENDPOINT_SCOPE = """deleted_at IS NULL
@@ -405,10 +407,13 @@ async def events_for_redelivery(conn: asyncpg.Connection, *, endpoint_id: str,
                                 only_failed: bool, limit: int) -> list[asyncpg.Record]:
     """The events of the merchant (or, with no merchant, of the company) in one mode
     (one, or those that occurred in [since, until)), oldest first; `only_failed` keeps
-    events whose last delivery to the endpoint failed."""
+    events whose last delivery to the endpoint failed. Only events whose payload is
+    still kept, held (FOR SHARE) until the caller's transaction ends: the housekeeping
+    cannot drop one between this read and the deliveries made of it."""
     return await conn.fetch(
         """SELECT ev.event_id, ev.event_type FROM webhook_events ev
-           WHERE ($2::bigint IS NULL OR ev.merchant_id = $2)
+           WHERE ev.body IS NOT NULL
+             AND ($2::bigint IS NULL OR ev.merchant_id = $2)
              AND ($8::bigint IS NULL OR ev.company_id = $8)
              AND ($2::bigint IS NOT NULL OR $8::bigint IS NOT NULL)
              AND ev.livemode = $9
@@ -418,6 +423,49 @@ async def events_for_redelivery(conn: asyncpg.Connection, *, endpoint_id: str,
              AND (NOT $6 OR (SELECT d.status FROM webhook_deliveries d
                              WHERE d.event_id = ev.event_id AND d.endpoint_id = $1
                              ORDER BY d.seq DESC LIMIT 1) = 'failed')
-           ORDER BY ev.occurred_at, ev.event_id LIMIT $7""",
+           ORDER BY ev.occurred_at, ev.event_id LIMIT $7 FOR SHARE OF ev""",
         endpoint_id, merchant_id, event_id, since, until, only_failed, limit, company_id,
         livemode)
+
+
+# Housekeeping (services/notifier/housekeeping.py) ---------------------------------
+# Payloads and response bodies past their retention are dropped; the delivery log
+# (deliveries, attempts, statuses, status codes, errors) stays.
+
+async def prune_event_payloads(conn: asyncpg.Connection, limit: int, *,
+                               retention_days: int) -> int:
+    """Payloads of events stored `retention_days` ago that no delivery still has to
+    send. An event being redelivered is held (events_for_redelivery): skipped."""
+    return affected(await conn.execute(
+        """UPDATE webhook_events SET body = NULL WHERE ctid = ANY(ARRAY(
+               SELECT ev.ctid FROM webhook_events ev
+                WHERE ev.body IS NOT NULL
+                  AND ev.created_at < now() - make_interval(days => $1)
+                  AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d
+                                  WHERE d.event_id = ev.event_id AND d.status = 'pending')
+                LIMIT $2 FOR UPDATE OF ev SKIP LOCKED))""", retention_days, limit))
+
+
+async def prune_attempt_bodies(conn: asyncpg.Connection, limit: int, *,
+                               retention_days: int) -> int:
+    """Receivers' response bodies of attempts made `retention_days` ago, once their
+    delivery is over (succeeded, failed or canceled)."""
+    return affected(await conn.execute(
+        """UPDATE webhook_attempts SET response_body = NULL WHERE ctid = ANY(ARRAY(
+               SELECT a.ctid FROM webhook_attempts a
+                WHERE a.response_body IS NOT NULL
+                  AND a.attempted_at < now() - make_interval(days => $1)
+                  AND EXISTS (SELECT 1 FROM webhook_deliveries d
+                              WHERE d.seq = a.delivery_seq AND d.status <> 'pending')
+                LIMIT $2 FOR UPDATE OF a SKIP LOCKED))""", retention_days, limit))
+
+
+async def prune_manual_sends(conn: asyncpg.Connection, limit: int, *,
+                             retention_seconds: float) -> int:
+    """Budgets of minutes long past (one row per tenant; take_manual_sends starts a
+    missing one afresh, as it would a past one)."""
+    return affected(await conn.execute(
+        """DELETE FROM webhook_manual_sends WHERE ctid = ANY(ARRAY(
+               SELECT ctid FROM webhook_manual_sends
+                WHERE window_start < now() - make_interval(secs => $1)
+                LIMIT $2 FOR UPDATE SKIP LOCKED))""", float(retention_seconds), limit))
