@@ -204,7 +204,7 @@ async def test_live_mode_shows_live_balances_only(stack, merchant, shop_user, pa
     if await live_usd.count():
         assert await cells(live_usd).nth(1).inner_text() == usd(0)
     else:
-        await page.get_by_text("No balance yet", exact=False).wait_for()
+        await page.locator("p.empty").filter(has_text="No balance yet").wait_for()
     # Live mode: no sandbox settlement files to download.
     await open_area(page, "Reconciliation")
     await page.get_by_role("heading", name="Import a file").wait_for()
