@@ -27,7 +27,7 @@ from shared.http.envelopes import Family, ok
 from shared.http.errors import ApiError, Errors
 from shared.http.middleware import read_json
 from shared.http.openapi import RouteDoc
-from shared.http.pagination import page_of, query_text
+from shared.http.pagination import Position, keyset_page_of, query_text
 from shared.money import MajorInput, Money, get_currency, parse_major, to_major_decimal
 from shared.principal import Principal
 
@@ -242,6 +242,21 @@ def _date(request: web.Request, name: str) -> date | None:
                        detail=f"{name}: must be a date as YYYY-MM-DD") from None
 
 
+def _search(request: web.Request) -> dict:
+    """`search` as the store's lookup it names: a whole trace (a UUID) or a whole
+    transaction id (`pay_...`) by its unique index, anything else part of a merchant's
+    name. Lookups match whole ids only: a prefix has no index to answer it."""
+    search = query_text(request, "search")
+    if search is None:
+        return {}
+    trace = uuid_or_none(search)
+    if trace is not None:
+        return {"trace": trace}
+    if search.startswith("pay_"):
+        return {"payment_id": search}
+    return {"merchant_name": search}
+
+
 def _filters(request: web.Request) -> dict:
     status = query_text(request, "status", max_length=20)
     if status is not None and status.upper() not in STATUS_OF_NORAH:
@@ -253,7 +268,7 @@ def _filters(request: web.Request) -> dict:
         raise ApiError(Errors.VALIDATION, field="end_date",
                        detail="end_date: must not be before start_date")
     return {
-        "search": query_text(request, "search"),
+        **_search(request),
         "status": STATUS_OF_NORAH[status.upper()] if status else None,
         "currency": get_currency(currency).code if currency else None,
         # Whole UTC days, end date included.
@@ -265,15 +280,21 @@ def _filters(request: web.Request) -> dict:
 
 async def _page(request: web.Request, who: Principal, *, render, message: str,
                 merchant_id: int | None = None, **filters) -> web.Response:
-    page = page_of(request)
+    """A page by `page`/`per_page`, or by the `cursor` a previous page gave as
+    `nextCursor` (keyset: it starts at that page's last row, however deep)."""
+    page = keyset_page_of(request)
     scope_merchant = merchant_scope(who)
+    after = None if page.after is None else (page.after.created_at, page.after.id)
     async with request.app[POOL].acquire() as conn:
-        rows, total = await store.list_transactions(
+        found = await store.list_transactions(
             conn, company_id=company_scope(who),
             merchant_id=merchant_id if merchant_id is not None else scope_merchant,
-            livemode=who.livemode, limit=page.per_page, offset=page.offset, **filters)
-    return ok(Family.NORAH, [render(r) for r in rows], message=message,
-              pagination=page.envelope(total))
+            livemode=who.livemode, limit=page.per_page, offset=page.offset, after=after,
+            **filters)
+    last = None if found.last is None else Position(*found.last)
+    return ok(Family.NORAH, [render(r) for r in found.rows], message=message,
+              pagination=page.envelope(found.total, last=last,
+                                       total_is_estimate=found.total_is_estimate))
 
 
 def _pick(*keys: str):
@@ -327,7 +348,7 @@ async def all_transactions(request: web.Request) -> web.Response:
 async def recent_transactions(request: web.Request) -> web.Response:
     who = require(request, allow_keys=True)
     return await _page(request, who, message="Recent transactions retrieved",
-                       search=query_text(request, "search"),
+                       **_search(request),
                        render=_pick("transactionId", "trace", "merchant", "amount",
                                     "currency", "status", "paymentMethod", "timestamp"))
 
@@ -356,6 +377,7 @@ def setup_routes(app: web.Application) -> None:
 
 
 _T = ("transactions",)
+# Every list: page and per_page, or cursor (the previous page's pagination.nextCursor).
 DOCS = [
     RouteDoc("POST", "/api/v1/transactions/confirmation",
              "Create and charge a payment; `charge` must equal the fee quote", _T,
@@ -370,7 +392,8 @@ DOCS = [
     RouteDoc("GET", "/api/v1/transactions/merchant-charges/{merchantId}",
              "A merchant's transactions that bore charges, with their breakdown", _T),
     RouteDoc("GET", "/api/v1/transactions/all",
-             "Transactions in your scope: search, status, currency, start_date, end_date", _T),
+             "Transactions in your scope: search (a whole trace or transaction id, or part "
+             "of a merchant name), status, currency, start_date, end_date", _T),
     RouteDoc("GET", "/api/v1/transactions/details/{transactionId}",
              "One transaction with its charges breakdown", _T),
     RouteDoc("GET", "/api/v1/dashboard/recent-transactions",

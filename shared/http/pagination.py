@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import re
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
 
@@ -69,3 +73,92 @@ def query_text(request: web.Request, name: str, *, max_length: int = 200) -> str
         raise ApiError(Errors.VALIDATION, field=name,
                        detail=f"{name}: at most {max_length} characters")
     return value or None
+
+
+# Keyset (cursor) pages -----------------------------------------------------------------
+#
+# A list ordered newest first by (created_at, id) continues from the last row it showed:
+# the next page's query starts at that row in the index instead of reading and dropping
+# every row before it (OFFSET), so page 1,000 costs what page 2 does.
+
+_MAX_CURSOR = 120  # characters; a real one is about 50
+_MAX_ID = 2**63 - 1  # bigint
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_CURSOR_TEXT = re.compile(r"^([1-9][0-9]{0,17}):(-?[0-9]{1,18}):([0-9]{1,19})$")
+
+
+@dataclass(frozen=True)
+class Position:
+    """A row's place in a newest-first list: its created_at, then its id."""
+
+    created_at: datetime
+    id: int
+
+
+@dataclass(frozen=True)
+class KeysetPage:
+    """`page`/`per_page` as page_of reads them, or, with `cursor`, the page after the
+    position the previous page's `nextCursor` names (`page` is then the cursor's)."""
+
+    page: int
+    per_page: int
+    after: Position | None
+
+    @property
+    def offset(self) -> int:
+        return 0 if self.after is not None else (self.page - 1) * self.per_page
+
+    def envelope(self, total: int, *, total_is_estimate: bool = False,
+                 last: Position | None = None) -> dict[str, object]:
+        """The seed's {page, per_page, total}, plus `nextCursor` (null on the last page:
+        `last` is the page's last row when another follows) and `totalIsEstimate`, only
+        when the total is the planner's estimate."""
+        out: dict[str, object] = {
+            "page": self.page, "per_page": self.per_page, "total": total,
+            "nextCursor": None if last is None else encode_cursor(self.page + 1, last)}
+        if total_is_estimate:
+            out["totalIsEstimate"] = True
+        return out
+
+
+def encode_cursor(page: int, position: Position) -> str:
+    micros = (position.created_at - _EPOCH) // timedelta(microseconds=1)
+    text = f"{page}:{micros}:{position.id}".encode()
+    return base64.urlsafe_b64encode(text).decode().rstrip("=")
+
+
+def decode_cursor(raw: str) -> tuple[int, Position]:
+    """(page, position) of a cursor this module made; anything else is a 400 naming
+    `cursor` (a cursor is opaque: only ever one a list gave)."""
+    bad = ApiError(Errors.VALIDATION, field="cursor",
+                   detail="cursor: not a cursor a list gave (use the nextCursor as given)")
+    if not (raw.isascii() and 0 < len(raw) <= _MAX_CURSOR):
+        raise bad
+    try:
+        text = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode("ascii")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise bad from None
+    match = _CURSOR_TEXT.match(text)
+    if match is None:
+        raise bad
+    page, micros, ident = (int(g) for g in match.groups())
+    try:
+        created_at = _EPOCH + timedelta(microseconds=micros)
+    except OverflowError:
+        raise bad from None
+    if ident > _MAX_ID:
+        raise bad
+    return page, Position(created_at, ident)
+
+
+def keyset_page_of(request: web.Request, *, default_per_page: int = 10) -> KeysetPage:
+    """page_of, or the cursor's page when `cursor` is given. A cursor page is not
+    bounded by MAX_DEPTH: it reads from its position, never the rows before it."""
+    raw = request.query.get("cursor", "").strip()
+    if not raw:
+        page = page_of(request, default_per_page=default_per_page)
+        return KeysetPage(page=page.page, per_page=page.per_page, after=None)
+    number, position = decode_cursor(raw)
+    _whole(request, "page", 1, None)  # still a whole number if given, though unused
+    return KeysetPage(page=number, after=position,
+                      per_page=_whole(request, "per_page", default_per_page, MAX_PER_PAGE))

@@ -3,6 +3,7 @@ tokens, confirmation, status, cancel, lists and tenancy."""
 
 from __future__ import annotations
 
+import base64
 import random
 import time
 import uuid
@@ -449,3 +450,146 @@ async def test_recent_transactions_search_by_merchant_name(settings, ledger):
     none, total = await _all_pages(client, "/api/v1/dashboard/recent-transactions",
                                    admin.headers(settings), search=f"Gamma{tag}")
     assert none == [] and total == 0
+
+
+# Lookups, keyset pages and the total past the exact count -----------------------------
+
+async def test_a_trace_or_transaction_id_search_finds_exactly_that_payment(settings, ledger):
+    client, admin, first, second, other, rows, tag = ledger
+    mine = next(r for r in rows if r["merchant_id"] == second.merchant_id)
+    theirs = next(r for r in rows if r["merchant_id"] == other.merchant_id)
+    for path in ("/api/v1/transactions/all", "/api/v1/dashboard/recent-transactions"):
+        for search in (str(mine["trace"]), mine["payment_id"], str(mine["trace"]).upper()):
+            resp = await client.get(path, headers=admin.headers(settings),
+                                    params={"search": search})
+            body = await resp.json()
+            assert resp.status == 200, body
+            assert [t["transactionId"] for t in body["data"]] == [mine["payment_id"]], search
+            assert body["pagination"]["total"] == 1
+            assert body["pagination"]["nextCursor"] is None
+        # Another company's payment is not found, by trace or by id, as a missing one.
+        for search in (str(theirs["trace"]), theirs["payment_id"], str(uuid.uuid4())):
+            resp = await client.get(path, headers=admin.headers(settings),
+                                    params={"search": search})
+            body = await resp.json()
+            assert body["data"] == [] and body["pagination"]["total"] == 0, search
+        # A merchant sees its own only, even inside its company.
+        resp = await client.get(path, headers=first.headers(settings),
+                                params={"search": str(mine["trace"])})
+        assert (await resp.json())["data"] == []
+
+
+async def test_a_payment_made_through_the_api_is_found_by_its_merchants_name(settings,
+                                                                              norah):
+    client, admin, merchant = norah
+    headers, uid = merchant.headers(settings), await _uid(settings, merchant.merchant_id)
+    charge = await _charge_for(client, headers, uid)
+    made = (await (await _confirm(client, headers, uid, charge=charge)).json())["data"]
+    name = (await (await client.get(f"/api/v1/transactions/details/{made['transactionId']}",
+                                    headers=headers)).json())["data"]["merchant"]
+    assert name.startswith("Corner Shop ")
+    resp = await client.get("/api/v1/transactions/all", headers=admin.headers(settings),
+                            params={"search": name.split()[-1].upper()})  # its tag, any case
+    body = await resp.json()
+    assert [t["transactionId"] for t in body["data"]] == [made["transactionId"]]
+    # Another company's admin does not find it by that name.
+    stranger = await make_company_admin(settings)
+    resp = await client.get("/api/v1/transactions/all", headers=stranger.headers(settings),
+                            params={"search": name})
+    assert (await resp.json())["data"] == []
+
+
+async def test_cursor_pages_neither_overlap_nor_skip_when_payments_arrive(settings, norah):
+    client, admin, merchant = norah
+    base = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(days=1)
+    # 25 rows, pairs sharing a created_at: the id breaks the tie.
+    before = [await _seed(settings, merchant, created_at=base + timedelta(minutes=i // 2))
+              for i in range(25)]
+    path = f"/api/v1/transactions/merchant/{merchant.merchant_id}"
+    headers = admin.headers(settings)
+    first = await (await client.get(path, headers=headers, params={"per_page": 10})).json()
+    pages = [first["data"]]
+    cursor = first["pagination"]["nextCursor"]
+    assert first["pagination"]["total"] == 25 and cursor
+    while cursor:
+        # Between two reads: newer payments, and one at the very time of the last row read.
+        last = pages[-1][-1]
+        for created in (datetime.now(UTC), base + timedelta(hours=1),
+                        datetime.fromisoformat(last["timestamp"]).replace(tzinfo=UTC)):
+            await _seed(settings, merchant, created_at=created)
+        resp = await client.get(path, headers=headers, params={"per_page": 10,
+                                                                "cursor": cursor})
+        body = await resp.json()
+        assert resp.status == 200, body
+        pages.append(body["data"])
+        assert body["pagination"]["page"] == len(pages)
+        cursor = body["pagination"]["nextCursor"]
+    seen = [t["transactionId"] for page in pages for t in page]
+    assert [len(p) for p in pages] == [10, 10, 5]
+    assert seen == _newest_first(before)  # each once, in order, none of the later ones
+    # page=2 by offset after the arrivals shows rows page 1 already showed: the cursor
+    # is what continues a list that grows.
+    offset_page = await (await client.get(path, headers=headers,
+                                          params={"per_page": 10, "page": 2})).json()
+    assert {t["transactionId"] for t in offset_page["data"]} & \
+        {t["transactionId"] for t in pages[0]}
+
+
+async def test_a_bad_cursor_is_a_400_naming_it(settings, norah):
+    client, admin, _ = norah
+    def b64(text: str) -> str:
+        return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+    for cursor in ("nonsense", "%%%", "x" * 500, "é", b64("1:1"), b64("-1:0:1"),
+                   b64("2:1:" + "9" * 19),  # past bigint
+                   b64("2:" + "9" * 18 + ":1")):  # past the year 9999
+        resp = await client.get("/api/v1/transactions/all", headers=admin.headers(settings),
+                                params={"cursor": cursor})
+        body = await resp.json()
+        assert resp.status == 400 and body["error"]["field"] == "cursor", (cursor, body)
+        assert body["message"].startswith("cursor:")
+
+
+async def _bulk(settings, merchant, count: int, *, start: datetime) -> None:
+    """`count` completed payments of the merchant in one statement, in the shape the API
+    writes them (every column a create and its settlement set)."""
+    conn = await asyncpg.connect(settings.dsn_of("checkout"))
+    try:
+        await conn.execute(
+            """INSERT INTO payments (payment_id, trace, company_id, merchant_id, origin,
+                   amount, currency, metadata, status, payment_method, quote, charges,
+                   net_amount, expires_at, created_at, updated_at, completed_at,
+                   merchant_name)
+               SELECT 'pay_' || substr(md5(random()::text), 1, 24), gen_random_uuid(),
+                      $1, $2, 'norah', 10000, 'USD', '{}', 'completed', 'ZIMSWITCH',
+                      '{"charges": "250", "netAmount": "9750", "breakdown": []}', 250,
+                      9750, t + interval '1 hour', t, t, t, 'Bulk shop'
+                 FROM generate_series(1, $3::int) AS g,
+                      LATERAL (SELECT $4::timestamptz + g * interval '1 second' AS t) AS c""",
+            merchant.company_id, merchant.merchant_id, count, start)
+    finally:
+        await conn.close()
+
+
+async def test_the_total_is_exact_up_to_the_bound_and_an_estimate_past_it(settings, norah):
+    client, admin, merchant = norah
+    path = f"/api/v1/transactions/merchant/{merchant.merchant_id}"
+    start = datetime(2029, 1, 1, tzinfo=UTC)
+    await _bulk(settings, merchant, store.EXACT_TOTAL_UP_TO, start=start)
+    body = await (await client.get(path, headers=admin.headers(settings))).json()
+    assert body["pagination"]["total"] == store.EXACT_TOTAL_UP_TO
+    assert "totalIsEstimate" not in body["pagination"]
+
+    await _seed(settings, merchant)
+    for params in ({}, {"cursor": body["pagination"]["nextCursor"]}):
+        got = await (await client.get(path, headers=admin.headers(settings),
+                                      params=params)).json()
+        assert got["pagination"]["totalIsEstimate"] is True, params
+        assert got["pagination"]["total"] > store.EXACT_TOTAL_UP_TO
+    # A filter that narrows the list below the bound counts exactly again.
+    narrow = await (await client.get("/api/v1/transactions/all",
+                                     headers=admin.headers(settings),
+                                     params={"start_date": "2029-01-01",
+                                             "end_date": "2029-01-01"})).json()
+    assert narrow["pagination"]["total"] == store.EXACT_TOTAL_UP_TO
+    assert "totalIsEstimate" not in narrow["pagination"]
