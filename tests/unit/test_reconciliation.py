@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, date, datetime
 
 import pytest
@@ -349,13 +348,11 @@ def test_a_movement_out_of_scope_is_a_date_mismatch_never_missing_from_the_file(
         ("date_mismatch", 4, "btx_p2")]  # btx_f2 is not in scope: not missing
 
 
-def test_a_hundred_thousand_lines_match_in_seconds():
+def test_a_hundred_thousand_lines_all_match():
     movements = [m for n in range(50_000) for m in _payment(n)]
     lines = [_line(i + 2, m.type if m.type != "payout_fee" else "fee", (m.rail_reference,),
                    abs(m.amount), "credit" if m.amount > 0 else "debit")
              for i, m in enumerate(movements)]
-    started = time.perf_counter()
     result = reconcile(lines, movements, source="processor")
-    elapsed = time.perf_counter() - started
     assert result.counts["matched"] == 100_000 and not result.discrepancies
-    assert elapsed < 5, f"{elapsed:.2f} s"
+    # (how fast: `make bench`'s import phase; a timed unit test proves nothing)
