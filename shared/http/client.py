@@ -42,6 +42,7 @@ class InternalClient:
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._retries = retries
         self._session: aiohttp.ClientSession | None = None
+        self._closed = False  # closed with its app: a late call must not open a session
 
     async def __aenter__(self) -> "InternalClient":
         return self
@@ -56,6 +57,7 @@ class InternalClient:
         return self._session
 
     async def close(self) -> None:
+        self._closed = True
         if self._session is not None:
             await self._session.close()
 
@@ -76,6 +78,8 @@ class InternalClient:
                       json: Any = None, principal: principal_mod.Principal | None = None,
                       params: dict[str, str] | None = None) -> tuple[int, Any]:
         """Returns (status, parsed JSON body); raises ServiceUnavailable when unreachable."""
+        if self._closed:  # a task outliving its app: refused, never a leaked session
+            raise ServiceUnavailable(service, "the internal client is closed")
         method = method.upper()
         url = self._settings.url_of(service) + path
         attempts = 1 + (self._retries if method in IDEMPOTENT else 0)
