@@ -50,7 +50,11 @@ class InternalClient:
     async def __aexit__(self, *exc) -> None:
         await self.close()
 
-    def _http(self) -> aiohttp.ClientSession:
+    def _http(self, service: str) -> aiohttp.ClientSession:
+        # Checked on every attempt: a close while a call waits to retry (its session
+        # closed under it) must not open a session nobody closes.
+        if self._closed:
+            raise ServiceUnavailable(service, "the internal client is closed")
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
                 timeout=self._timeout, json_serialize=json_text)
@@ -78,8 +82,6 @@ class InternalClient:
                       json: Any = None, principal: principal_mod.Principal | None = None,
                       params: dict[str, str] | None = None) -> tuple[int, Any]:
         """Returns (status, parsed JSON body); raises ServiceUnavailable when unreachable."""
-        if self._closed:  # a task outliving its app: refused, never a leaked session
-            raise ServiceUnavailable(service, "the internal client is closed")
         method = method.upper()
         url = self._settings.url_of(service) + path
         attempts = 1 + (self._retries if method in IDEMPOTENT else 0)
@@ -88,7 +90,7 @@ class InternalClient:
         headers = self.headers(principal, audience=service)
         for attempt in range(1, attempts + 1):
             try:
-                async with self._http().request(method, url, json=json, params=params,
+                async with self._http(service).request(method, url, json=json, params=params,
                                                 headers=headers) as resp:
                     body = await resp.read()
                     if resp.status in RETRY_STATUSES and attempt < attempts:

@@ -19,6 +19,7 @@ from shared.logging import bind_ids
 from shared.principal import Principal
 from tests.conftest import serve
 from tests.support.net import free_port
+from tests.support.poll import poll_until
 
 
 @pytest.fixture
@@ -100,3 +101,29 @@ async def test_a_service_that_is_down_is_unavailable_after_retries(settings):
     async with InternalClient(s, caller="checkout", retries=2) as client:
         with pytest.raises(ServiceUnavailable, match="fees"):
             await client.request("fees", "GET", "/whoami")
+
+
+async def test_a_call_retrying_when_its_client_closes_opens_no_new_session(upstream,
+                                                                          monkeypatch):
+    """The app's cleanup closes the client while a consumer's call waits to retry (the
+    first attempt refused with a 503): the retry is refused, and no session is left
+    open for the garbage collector to find."""
+    import aiohttp
+
+    s, calls = upstream
+    made: list[aiohttp.ClientSession] = []
+    real = aiohttp.ClientSession.__init__
+
+    def counting(self, *args, **kwargs):
+        made.append(self)
+        real(self, *args, **kwargs)
+
+    monkeypatch.setattr(aiohttp.ClientSession, "__init__", counting)
+    client = InternalClient(s, caller="notifier", retries=2)
+    call = asyncio.create_task(client.request("fees", "GET", "/flaky"))
+    await poll_until(lambda: calls["flaky"] >= 1, what="the first attempt's 503")
+    await client.close()
+    with pytest.raises(ServiceUnavailable, match="closed"):
+        await call
+    assert calls["flaky"] == 1
+    assert made and all(session.closed for session in made)
