@@ -12,7 +12,7 @@ from datetime import datetime
 
 import asyncpg
 
-from services.billing import domain, ledger
+from services.billing import domain, ledger, rollups
 from services.billing.ledger import Account, Line, Posting
 from shared.db import snapshot
 
@@ -183,32 +183,55 @@ async def merchant_of_company(conn, merchant_id: int, company_id: int) -> bool:
         merchant_id, company_id))
 
 
+_WALLET_SUMS = """
+       COALESCE(SUM(CASE WHEN t.reference_type = 'payment' THEN
+           CASE e.direction WHEN 'debit' THEN e.amount ELSE -e.amount END END), 0) AS gross,
+       COALESCE(SUM(CASE WHEN t.reference_type = 'fee' THEN
+           CASE e.direction WHEN 'credit' THEN e.amount ELSE -e.amount END END), 0) AS charges,
+       COALESCE(SUM(CASE WHEN t.reference_type = 'refund' THEN
+           CASE e.direction WHEN 'credit' THEN e.amount ELSE -e.amount END END), 0) AS refunds,
+       COUNT(DISTINCT t.id) FILTER (WHERE t.reference_type = 'payment'
+                                    AND t.reverses IS NULL) AS payments,
+       COUNT(DISTINCT t.id) FILTER (WHERE t.reference_type = 'refund'
+                                    AND t.reverses IS NULL) AS refund_count"""
+
+# The edges' minutes, from the ledger through ledger_transactions_merchant.
+_RAW_WALLET = f"""
+SELECT t.currency, {_WALLET_SUMS}
+  FROM ledger_transactions t
+  JOIN ledger_entries e ON e.transaction_pk = t.id
+  JOIN ledger_accounts a ON a.id = e.account_pk AND a.code = 'customer_wallet'
+ WHERE t.merchant_id = $1 AND t.livemode = $2 AND t.posted_at >= ${{lo}}
+   AND t.posted_at < ${{hi}} AND t.reference_type IN ('payment', 'fee', 'refund')
+ GROUP BY t.currency"""
+
+_ROLLUP = """
+SELECT currency, gross, charges, refunds, payments, refund_count FROM settlement_rollup
+ WHERE merchant_id = $1 AND livemode = $2 AND grain = '{grain}' AND bucket >= ${lo}
+   AND bucket < ${hi}"""
+
+_SETTLEMENT = f"""
+SELECT currency, SUM(gross) AS gross, SUM(charges) AS charges, SUM(refunds) AS refunds,
+       SUM(payments)::bigint AS payments, SUM(refund_count)::bigint AS refund_count
+  FROM ({_ROLLUP.format(grain='day', lo=3, hi=4)}
+        UNION ALL {_ROLLUP.format(grain='hour', lo=5, hi=6)}
+        UNION ALL {_ROLLUP.format(grain='hour', lo=7, hi=8)}
+        UNION ALL {_RAW_WALLET.format(lo=9, hi=10)}
+        UNION ALL {_RAW_WALLET.format(lo=11, hi=12)}) AS parts
+ GROUP BY currency ORDER BY currency"""
+
+
 async def settlement(conn, *, merchant_id: int, livemode: bool, start: datetime,
                      end: datetime):
     """Per currency: the movement of the customer wallet of the merchant's book of one
-    mode by reference type in [start, end); reversals carry their original's type, so
-    they net out."""
-    return await conn.fetch(
-        """SELECT t.currency,
-                  COALESCE(SUM(CASE WHEN t.reference_type = 'payment' THEN
-                      CASE e.direction WHEN 'debit' THEN e.amount ELSE -e.amount END END), 0)
-                      AS gross,
-                  COALESCE(SUM(CASE WHEN t.reference_type = 'fee' THEN
-                      CASE e.direction WHEN 'credit' THEN e.amount ELSE -e.amount END END), 0)
-                      AS charges,
-                  COALESCE(SUM(CASE WHEN t.reference_type = 'refund' THEN
-                      CASE e.direction WHEN 'credit' THEN e.amount ELSE -e.amount END END), 0)
-                      AS refunds,
-                  COUNT(DISTINCT t.reference_id) FILTER (
-                      WHERE t.reference_type = 'payment' AND t.reverses IS NULL) AS payments,
-                  COUNT(DISTINCT t.id) FILTER (
-                      WHERE t.reference_type = 'refund' AND t.reverses IS NULL) AS refund_count
-             FROM ledger_transactions t
-             JOIN ledger_entries e ON e.transaction_pk = t.id
-             JOIN ledger_accounts a ON a.id = e.account_pk AND a.code = 'customer_wallet'
-            WHERE t.merchant_id = $1 AND t.livemode = $4 AND t.posted_at >= $2
-              AND t.posted_at < $3
-            GROUP BY t.currency ORDER BY t.currency""", merchant_id, start, end, livemode)
+    mode by reference type in [start, end) — whole days and hours from the rollup
+    (0007_rollups), the edges' minutes from the ledger; reversals carry their original's
+    type, so they net out."""
+    part = rollups.segments(start, end)
+    (h0, h1), (h2, h3) = part.hours
+    (r0, r1), (r2, r3) = part.raw
+    return await conn.fetch(_SETTLEMENT, merchant_id, livemode, *part.days, h0, h1, h2, h3,
+                            r0, r1, r2, r3)
 
 
 async def reverse_references(conn: asyncpg.Connection, *, reference_types: list[str],

@@ -3,7 +3,7 @@ Each row belongs to one mode and the dashboard counts the caller's (docs/modes.m
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 # Events can arrive out of order (retries, replicas): a status only moves forward.
 STATUS_RANK = {"pending": 0, "processing": 1, "completed": 2, "failed": 2, "canceled": 2,
@@ -122,32 +122,35 @@ def _where(company_id, merchant_id, livemode: bool, args: list, prefix: str = ""
 
 async def dashboard(conn, *, company_id, merchant_id, livemode: bool, since: datetime,
                     currency: str) -> dict:
-    args: list = [since, currency]
+    """From the rollups (0007_rollups): a period reads one row per day, status (or
+    product), merchant in scope; `since` is a UTC midnight (ledger_api.period_start)."""
+    day = since.astimezone(UTC).date()
+    args: list = [day, currency]
     scope = _where(company_id, merchant_id, livemode, args)
     revenue = await conn.fetchrow(
-        f"""SELECT COALESCE(SUM(amount - refunded_amount), 0) AS total,
-                   COALESCE(SUM(amount - refunded_amount) FILTER (
-                       WHERE kind <> 'subscription'), 0) AS payments,
-                   COALESCE(SUM(amount - refunded_amount) FILTER (
-                       WHERE kind = 'subscription'), 0) AS subscriptions
-              FROM payment_projection
-             WHERE completed_at >= $1 AND currency = $2 AND {scope}""", *args)
+        f"""SELECT COALESCE(SUM(revenue), 0) AS total,
+                   COALESCE(SUM(revenue) FILTER (WHERE kind <> 'subscription'), 0) AS payments,
+                   COALESCE(SUM(revenue) FILTER (WHERE kind = 'subscription'), 0)
+                       AS subscriptions
+              FROM revenue_days WHERE day >= $1 AND currency = $2 AND {scope}""", *args)
     counts = await conn.fetch(
-        f"""SELECT status, count(*) AS n FROM payment_projection
-             WHERE created_at >= $1 AND currency = $2 AND {scope} GROUP BY status""", *args)
+        f"""SELECT status, SUM(n)::bigint AS n FROM payment_day_counts
+             WHERE day >= $1 AND currency = $2 AND {scope}
+             GROUP BY status HAVING SUM(n) <> 0""", *args)
     top = await conn.fetch(
-        f"""SELECT product, SUM(amount - refunded_amount) AS revenue, count(*) AS n
-              FROM payment_projection
-             WHERE completed_at >= $1 AND currency = $2 AND {scope}
-             GROUP BY product ORDER BY revenue DESC, product LIMIT 5""", *args)
+        f"""SELECT product, SUM(revenue) AS revenue, SUM(n)::bigint AS n FROM revenue_days
+             WHERE day >= $1 AND currency = $2 AND {scope}
+             GROUP BY product HAVING SUM(n) <> 0 ORDER BY revenue DESC, product LIMIT 5""",
+        *args)
     sargs: list = []
     subs = await conn.fetch(
         f"SELECT status, count(*) AS n FROM subscriptions WHERE "
         f"{_where(company_id, merchant_id, livemode, sargs)} GROUP BY status", *sargs)
-    cargs: list = [since]
+    cargs: list = [day]
     customers = await conn.fetchrow(
-        f"""SELECT count(*) AS total, count(*) FILTER (WHERE first_seen_at >= $1) AS new
-              FROM customers WHERE {_where(company_id, merchant_id, livemode, cargs)}""",
+        f"""SELECT COALESCE(SUM(n), 0)::bigint AS total,
+                   COALESCE(SUM(n) FILTER (WHERE day >= $1), 0)::bigint AS new
+              FROM customer_days WHERE {_where(company_id, merchant_id, livemode, cargs)}""",
         *cargs)
     return {"revenue": revenue, "counts": {r["status"]: r["n"] for r in counts},
             "subscriptions": {r["status"]: r["n"] for r in subs}, "customers": customers,
