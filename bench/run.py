@@ -28,7 +28,9 @@ BENCH_SKIP_QUOTES=1, BENCH_ONLY=create or create,confirm or create,paced (skip t
 and every phase but create at 32 connections and those named: a quick before/after of
 CPU ms per request while tuning; writes the JSON only, not summary.md; the money-out
 phases balance, payouts and import run alone, without the create, when only they are
-named: BENCH_ONLY=balance,payouts,import), BENCH_BALANCE_ENTRIES (1,000,000),
+named: BENCH_ONLY=balance,payouts,import), BENCH_ONLY=growth (bench/growth.py: the lists,
+dashboards and reports at BENCH_GROWTH_SIZES payments, 1000000 by default, e.g.
+1000000,10000000; never part of the whole run), BENCH_BALANCE_ENTRIES (1,000,000),
 BENCH_BALANCE_RATE (150 requests/s), BENCH_BALANCE_CONNECTIONS (8),
 BENCH_PAYOUT_MERCHANTS (10,000), BENCH_IMPORT_LINES (100,000) (smaller, for a quick try),
 BENCH_NORGATE_<SETTING> (the stack runs with NORGATE_<SETTING>, e.g.
@@ -58,7 +60,7 @@ import aiohttp
 import asyncpg
 from aiohttp import web
 
-from bench import floors, money_out, report, scripts, wrk
+from bench import floors, growth, money_out, report, scripts, wrk
 from bench.hooks import HookServer
 from bench.stack import (
     BenchStack,
@@ -266,6 +268,30 @@ async def measure_norgate(stack: BenchStack, admin: str, duration: float,
     return await _paced_phases(stack, admin, keys, onboarded, out)
 
 
+async def measure_growth(stack: BenchStack, admin: str, duration: float) -> dict:
+    """bench/growth.py, with the create phase at 32 connections as measure_norgate runs
+    it (its own merchants and keys), so its figures compare with that phase's."""
+    onboarded = await onboard(stack, int(os.environ.get("BENCH_MERCHANTS", 32)))
+    keys = [m["key"] for m in onboarded]
+    gw = stack.url() + "/"
+
+    async def settle() -> float:
+        drained = await drain(admin, stack.settings.amqp_url, stack.settings.events_namespace)
+        await _checkpoint(admin)
+        return drained
+
+    def data(label: str) -> dict:
+        return {"KEYS": keys, "PHASE": f"{label}{secrets.token_hex(3)}"}
+
+    async def create(label: str) -> dict:
+        return await _wrk(gw, scripts.CREATE, connections=32, duration=duration,
+                          data=data(label), stack=stack, settle=settle)
+
+    await _wrk(gw, scripts.CREATE, connections=32, duration=3, data=data("warm"))
+    await settle()
+    return await growth.measure(stack, admin, create)
+
+
 async def _checkpoint(admin: str) -> None:
     conn = await asyncpg.connect(admin)
     try:
@@ -376,7 +402,9 @@ async def main() -> int:
     started = datetime.now(UTC)
     only = _only()
     money = money_out.selected(only)
-    payments = not only or bool(only - set(money_out.PHASES))  # the payment phases
+    growing = "growth" in only  # only when named: it seeds millions of rows
+    # the payment phases
+    payments = not only or bool(only - set(money_out.PHASES) - set(growth.PHASES))
     results: dict = {
         "started_at": started.isoformat(), "machine": report.machine(),
         "settings": {"env": "dev (production tuning; see docs/benchmarks.md)",
@@ -396,6 +424,8 @@ async def main() -> int:
                                                        results["settings"]["merchants"])
         if money:
             results["money_out"] = await money_out.measure(stack, admin, money, duration)
+        if growing:
+            results["growth"] = await measure_growth(stack, admin, duration)
         results["memory"] = peak_rss({name: proc.pid for name, proc in stack.procs.items()
                                       if name != "mailsink"})
     except BaseException:
@@ -424,6 +454,8 @@ async def main() -> int:
             if isinstance(r, dict)}, indent=1))
         if money:
             print("\n" + report.money_out_table(results))
+        if growing:
+            print("\n" + growth.table(results["growth"]))
         return 0
     if os.environ.get("BENCH_SKIP_QUOTES") != "1":
         from bench import quotes

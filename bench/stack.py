@@ -138,9 +138,11 @@ async def _json(resp: aiohttp.ClientResponse, expect: tuple[int, ...] = (200, 20
     return body
 
 
-async def onboard(stack: BenchStack, merchants: int) -> list[dict]:
+async def onboard(stack: BenchStack, merchants: int, *,
+                  owner: dict | None = None) -> list[dict]:
     """A company signed up and confirmed by e-mail, `merchants` ENTERPRISE merchants
-    (activated), one secret API key each: [{"merchantId", "key"}]."""
+    (activated), one secret API key each: [{"merchantId", "key"}]; the owner's (the
+    company ADMIN's) e-mail and bearer token go in `owner` when given."""
     gw = stack.url()
     email = f"owner.{secrets.token_hex(4)}@bench.example.com"
     async with aiohttp.ClientSession() as http:
@@ -155,6 +157,8 @@ async def onboard(stack: BenchStack, merchants: int) -> list[dict]:
         token = (await _json(await http.post(gw + "/api/v1/auth/sign-in", json={
             "email": email, "password": PASSWORD})))["token"]
         auth = {"Authorization": f"Bearer {token}"}
+        if owner is not None:
+            owner.update(email=email, token=token)
         out = []
         for i in range(merchants):
             merchant = (await _json(await http.post(

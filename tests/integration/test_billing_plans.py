@@ -24,6 +24,7 @@ from typing import Any
 import asyncpg
 import pytest
 
+from bench import growth_seeds
 from services.billing import ledger_store, projections
 from tests.integration.test_billing_api import billing_stack
 from tests.integration.test_transaction_plans import _nodes, _Recorder
@@ -37,61 +38,6 @@ SMALL_BASE = 9_100_000_000  # merchants that exist only in these rows
 STEP = timedelta(seconds=63)  # two years
 RAW = {"payment_projection", "ledger_entries", "ledger_transactions", "customers"}
 ROLLUPS = {"payment_day_counts", "revenue_days", "customer_days", "settlement_rollup"}
-
-_SEED = """
-INSERT INTO payment_projection (payment_id, company_id, merchant_id, status, status_rank,
-    amount, currency, charges, refunded_amount, kind, product, customer_id, created_at,
-    completed_at, livemode)
-SELECT 'pay_' || substr(md5($1 || g), 1, 24),
-       CASE WHEN big OR k < 100 THEN $2::bigint ELSE $3::bigint END,
-       CASE WHEN big THEN $4::bigint ELSE $5::bigint + k END,
-       status, CASE status WHEN 'completed' THEN 2 ELSE 2 END, amount,
-       CASE WHEN g % 4 = 0 THEN 'USD' ELSE 'NOR' END, amount / 40, 0,
-       CASE WHEN g % 10 = 0 THEN 'subscription' ELSE 'payment' END,
-       'Product ' || (g % 20), 'cust_' || (g % 50000), created,
-       CASE WHEN status = 'completed' THEN created + interval '2 seconds' END, false
-  FROM (SELECT g, g % 5 < 3 AS big, g / 5 % $6 AS k, 10000 + (g * 7919) % 90000 AS amount,
-               $7::timestamptz + g * $8::interval AS created,
-               CASE g % 20 WHEN 0 THEN 'failed' WHEN 1 THEN 'canceled'
-                    ELSE 'completed' END AS status
-          FROM generate_series($9::bigint, $10::bigint) AS g) AS s"""
-
-# The big merchant's completed payments' postings (one transaction, two entries each),
-# as the admin without triggers (the balance check of two million rows would cost a
-# minute), then their rollup rows as the trigger writes them.
-_LEDGER = """
-WITH accounts AS (
-    INSERT INTO ledger_accounts (company_id, merchant_id, livemode, code, name, type,
-                                 currency, debits, credits)
-    SELECT $2, $1, false, code, name, type, currency, 0, 0
-      FROM (VALUES ('customer_wallet', 'Customer Wallet', 'asset'),
-                   ('revenue:product_sales', 'Revenue - Product Sales', 'revenue')) a
-               (code, name, type)
-     CROSS JOIN (VALUES ('NOR'), ('USD')) c (currency)
-    RETURNING id, code, currency),
-tx AS (
-    INSERT INTO ledger_transactions (transaction_id, company_id, merchant_id, livemode,
-        reference_type, reference_id, description, currency, posted_at)
-    SELECT 'ltx_' || substr(md5(payment_id), 1, 24), company_id, merchant_id, false,
-           'payment', payment_id, 'Payment ' || payment_id, currency, completed_at
-      FROM payment_projection WHERE merchant_id = $1 AND completed_at IS NOT NULL
-    RETURNING id, currency, reference_id)
-INSERT INTO ledger_entries (transaction_pk, account_pk, direction, amount)
-SELECT tx.id, a.id, CASE WHEN a.code = 'customer_wallet' THEN 'debit' ELSE 'credit' END,
-       p.amount
-  FROM tx JOIN accounts a ON a.currency = tx.currency
-  JOIN payment_projection p ON p.payment_id = tx.reference_id"""
-
-_LEDGER_ROLLUP = """
-INSERT INTO settlement_rollup (merchant_id, livemode, grain, bucket, currency, gross,
-                               charges, refunds, payments, refund_count)
-SELECT t.merchant_id, false, g.grain, date_trunc(g.grain, t.posted_at, 'UTC'), t.currency,
-       sum(e.amount), 0, 0, count(*), 0
-  FROM ledger_transactions t JOIN ledger_entries e ON e.transaction_pk = t.id
-  JOIN ledger_accounts a ON a.id = e.account_pk AND a.code = 'customer_wallet'
- CROSS JOIN (VALUES ('hour'), ('day')) AS g (grain)
- WHERE t.merchant_id = $1 GROUP BY 1, 2, 3, 4, 5"""
-
 
 @dataclass(frozen=True)
 class Seeded:
@@ -115,7 +61,7 @@ async def _as_admin(settings, sql: str, *args: Any, replica: bool = False) -> An
 async def _seed(settings, *args: Any) -> None:
     conn = await asyncpg.connect(settings.dsn_of("billing"))  # as billing: triggers fire
     try:
-        await conn.execute(_SEED, *args)
+        await conn.execute(growth_seeds.BILLING_PROJECTION, *args)
     finally:
         await conn.close()
 
@@ -135,14 +81,15 @@ async def million(settings) -> AsyncIterator[Seeded]:
         try:
             await asyncio.gather(*(_seed(settings, *args, low, high) for low, high in
                                    ((1, PAYMENTS // 2), (PAYMENTS // 2 + 1, PAYMENTS))))
-            await _as_admin(settings, "INSERT INTO customers (company_id, merchant_id, "
-                            "livemode, customer_id, first_seen_at) SELECT $1, $2, false, "
-                            "'cust_' || g, $3::timestamptz + g * interval '20 minutes' "
-                            "FROM generate_series(1, 50000) g",
-                            admin.company_id, big.merchant_id, start)
-            await _as_admin(settings, _LEDGER, big.merchant_id, admin.company_id,
+            await _as_admin(settings, growth_seeds.BIG_CUSTOMERS, admin.company_id,
+                            big.merchant_id, start, 50_000)
+            await _as_admin(settings, growth_seeds.BIG_LEDGER_ACCOUNTS, big.merchant_id,
+                            admin.company_id)
+            end = datetime.now(UTC)
+            await _as_admin(settings, growth_seeds.BIG_LEDGER, big.merchant_id, start, end,
                             replica=True)
-            await _as_admin(settings, _LEDGER_ROLLUP, big.merchant_id)
+            await _as_admin(settings, growth_seeds.BIG_LEDGER_ROLLUP, big.merchant_id,
+                            start, end)
             for table in RAW | ROLLUPS:
                 await _as_admin(settings, f"ANALYZE {table}")
             print(f"\nseeded {PAYMENTS:,} payments, their rollups and the big merchant's "
@@ -190,12 +137,14 @@ async def test_dashboards_and_settlement_read_rollups_not_history(settings, mill
     big, admin = million.big, million.admin
     now = int(time.time())
     cases = [
-        ("dashboard today", big, "/api/v2/merchants/dashboard", {"period": "today"}, True),
-        ("dashboard year", big, "/api/v2/merchants/dashboard", {"period": "year"}, True),
-        ("dashboard year USD", big, "/api/v2/merchants/dashboard",
+        ("dashboard today", big, "/api/v2/merchants/dashboard",
+         {"period": "today", "currency": "USD"}, True),
+        ("dashboard year", big, "/api/v2/merchants/dashboard",
          {"period": "year", "currency": "USD"}, True),
+        ("dashboard year ZWG", big, "/api/v2/merchants/dashboard",
+         {"period": "year", "currency": "ZWG"}, True),
         ("dashboard year (company)", admin, "/api/v2/merchants/dashboard",
-         {"period": "year"}, False),
+         {"period": "year", "currency": "USD"}, False),
         ("settlement today", admin, "/api/v2/ledger/settlement",
          {"merchantId": big.merchant_id, "period": "today"}, True),
         ("settlement year", admin, "/api/v2/ledger/settlement",
@@ -230,7 +179,7 @@ async def test_dashboards_and_settlement_read_rollups_not_history(settings, mill
             timings.append((name, elapsed, read))
         body = await (await million.client.get(
             "/api/v2/merchants/dashboard", headers=big.headers(settings),
-            params={"period": "year"})).json()
+            params={"period": "year", "currency": "USD"})).json()
         assert int(body["result"]["payments"]["total"]) > 100_000  # the seed is there
     finally:
         await conn.close()

@@ -23,6 +23,7 @@ from typing import Any
 import asyncpg
 import pytest
 
+from bench import growth_seeds
 from services.checkout import store
 from tests.integration.test_payments import services
 from tests.support.auth import Account, make_company_admin, make_merchant, make_super
@@ -35,40 +36,6 @@ SMALL_MERCHANTS = 200  # the 40 % not the big merchant's, half in each company
 # auth for them; the big merchant, whose own list does, is a real one).
 SMALL_BASE = 9_000_000_000
 STEP = timedelta(seconds=63)  # a million payments over two years
-
-_SEED = """
-WITH made AS (
-    INSERT INTO payments (payment_id, trace, company_id, merchant_id, origin, amount,
-        currency, metadata, status, payment_method, quote, charges, net_amount,
-        refunded_amount, expires_at, created_at, updated_at, completed_at, canceled_at,
-        failure_reason, merchant_name, livemode)
-    SELECT 'pay_' || substr(md5($1 || g), 1, 24), gen_random_uuid(),
-           CASE WHEN big OR k < 100 THEN $2::bigint ELSE $3::bigint END,
-           CASE WHEN big THEN $4::bigint ELSE $5::bigint + k END,
-           'norah', amount, CASE WHEN g % 4 = 0 THEN 'ZWG' ELSE 'USD' END, '{}'::jsonb,
-           status, CASE WHEN g % 3 = 0 THEN 'ECOCASH' ELSE 'ZIMSWITCH' END,
-           jsonb_build_object('charges', charges::text,
-                              'netAmount', (amount - charges)::text,
-                              'breakdown', jsonb_build_array(jsonb_build_object(
-                                  'type', 'PERCENTAGE', 'value', 2.5,
-                                  'amount', charges::text))),
-           charges, amount - charges, 0, created + interval '1 hour', created,
-           created + interval '2 seconds',
-           CASE WHEN status = 'completed' THEN created + interval '2 seconds' END,
-           CASE WHEN status = 'canceled' THEN created + interval '2 seconds' END,
-           CASE WHEN status = 'failed' THEN 'Account declined' END,
-           CASE WHEN big THEN $6 ELSE $7 || lpad(k::text, 3, '0') END, false
-      FROM (SELECT g, g % 5 < 3 AS big, g / 5 % $8 AS k, 10000 + (g * 7919) % 90000 AS amount,
-                   (10000 + (g * 7919) % 90000) * 25 / 1000 AS charges,
-                   $9::timestamptz + g * $10::interval AS created,
-                   -- Settled ones only: a pending or processing row would wake the
-                   -- expiry sweep and the rail timeouts, which this test does not test.
-                   CASE g % 20 WHEN 0 THEN 'failed' WHEN 1 THEN 'canceled'
-                        ELSE 'completed' END AS status
-              FROM generate_series($11::bigint, $12::bigint) AS g) AS s
-    RETURNING id)
-SELECT count(*) FROM made"""
-
 
 @dataclass(frozen=True)
 class Seeded:
@@ -128,7 +95,7 @@ async def million(settings) -> AsyncIterator[Seeded]:
 async def _seed(settings, *args: Any) -> int:
     conn = await asyncpg.connect(settings.dsn_of("checkout"))
     try:
-        return await conn.fetchval(_SEED, *args)
+        return await conn.fetchval(growth_seeds.CHECKOUT_PAYMENTS, *args)
     finally:
         await conn.close()
 
