@@ -61,14 +61,17 @@ async def list_entries(request: web.Request) -> web.Response:
     company, merchant = tenant(request, who)
     page = page_of(request, default_per_page=50)
     async with request.app[POOL].acquire() as conn:
-        rows, total = await ledger_store.entries(
+        rows, total, estimated = await ledger_store.entries(
             conn, company_id=company, merchant_id=merchant, livemode=who.livemode,
             reference_type=query_text(request, "referenceType", max_length=50),
             reference_id=query_text(request, "referenceId", max_length=100),
             account_code=query_text(request, "account", max_length=100),
             limit=page.per_page, offset=page.offset)
+    pagination: dict[str, object] = {**page.envelope(total)}
+    if estimated:  # past EXACT_TOTAL_UP_TO rows (docs/billing.md)
+        pagination["totalIsEstimate"] = True
     return ok(Family.NORPAY, {"entries": [_entry(r) for r in rows],
-                              "pagination": page.envelope(total)})
+                              "pagination": pagination})
 
 
 def _account(row) -> dict:

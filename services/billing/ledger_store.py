@@ -6,6 +6,7 @@ every read takes the caller's mode."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import KW_ONLY, dataclass
 from datetime import datetime
@@ -119,28 +120,67 @@ def _scope(where: list[str], args: list, company_id, merchant_id, livemode: bool
         where.append(f"{prefix}merchant_id = ${len(args)}")
 
 
+# A list's total is counted exactly up to this many rows, then the planner's estimate
+# says it (as the NORAH lists do: services/checkout/store.py).
+EXACT_TOTAL_UP_TO = 10_000
+
+
 async def entries(conn, *, company_id, merchant_id, livemode: bool,
                   reference_type: str | None, reference_id: str | None,
-                  account_code: str | None, limit: int, offset: int):
+                  account_code: str | None, limit: int,
+                  offset: int) -> tuple[list[asyncpg.Record], int, bool]:
+    """A page of entries, oldest transaction first; (rows, total, the total is an
+    estimate). Each read walks an index in the list's order and stops at the page (or
+    at the count's bound): the book's transactions by id, each one's entries by
+    transaction; with `account_code`, each matching account's entries by transaction
+    (one walk per currency), merged. OFFSET 0 keeps the per-row subquery a loop."""
     where, args = ["true"], []
     _scope(where, args, company_id, merchant_id, livemode, "t.")
     for column, value in (("t.reference_type", reference_type),
-                          ("t.reference_id", reference_id), ("a.code", account_code)):
+                          ("t.reference_id", reference_id)):
         if value is not None:
             args.append(value)
             where.append(f"{column} = ${len(args)}")
-    sql = f"""FROM ledger_entries e JOIN ledger_transactions t ON t.id = e.transaction_pk
-                JOIN ledger_accounts a ON a.id = e.account_pk WHERE {' AND '.join(where)}"""
+    columns = """e.id, e.direction, e.amount, t.transaction_id, t.reference_type,
+                 t.reference_id, t.description, t.currency, t.posted_at, t.merchant_id,
+                 t.livemode, e.code, e.name, t.reverses AS reverses_pk, e.transaction_pk"""
+    if account_code is None:
+        source = f"""(SELECT {columns} FROM ledger_transactions t
+                  CROSS JOIN LATERAL (SELECT e.id, e.direction, e.amount, e.transaction_pk,
+                                             a.code, a.name
+                                        FROM ledger_entries e
+                                        JOIN ledger_accounts a ON a.id = e.account_pk
+                                       WHERE e.transaction_pk = t.id OFFSET 0) e
+                  WHERE {' AND '.join(where)} ORDER BY t.id, e.id LIMIT {{n}}) AS page"""
+    else:
+        scope: list[str] = []
+        _scope(scope, args, company_id, merchant_id, livemode, "a.")
+        args.append(account_code)
+        source = f"""(SELECT x.* FROM ledger_accounts a
+                  CROSS JOIN LATERAL (
+                      SELECT {columns} FROM (SELECT e.*, a.code, a.name FROM ledger_entries e
+                                              WHERE e.account_pk = a.id) e
+                        JOIN ledger_transactions t ON t.id = e.transaction_pk
+                       WHERE {' AND '.join(where)}
+                       ORDER BY e.transaction_pk, e.id LIMIT {{n}}) x
+                  WHERE {' AND '.join(scope)} AND a.code = ${len(args)}
+                  ORDER BY x.transaction_pk, x.id LIMIT {{n}}) AS page"""
+    cap = EXACT_TOTAL_UP_TO + 1
     async with snapshot(conn):
-        total = await conn.fetchval("SELECT count(*) " + sql, *args)
+        total = await conn.fetchval(f"SELECT count(*) FROM {source.format(n=cap)}", *args)
+        estimated = total > EXACT_TOTAL_UP_TO
+        if estimated:
+            plan = await conn.fetchval(
+                f"EXPLAIN (FORMAT JSON) SELECT 1 FROM {source.format(n='ALL')}", *args)
+            plan = json.loads(plan) if isinstance(plan, str) else plan
+            total = max(int(plan[0]["Plan"]["Plan Rows"]), cap)
         rows = await conn.fetch(
-            f"""SELECT e.id, e.direction, e.amount, t.transaction_id, t.reference_type,
-                       t.reference_id, t.description, t.currency, t.posted_at, t.merchant_id,
-                       t.livemode, a.code, a.name, r.transaction_id AS reverses
-                {sql.replace('WHERE', 'LEFT JOIN ledger_transactions r ON r.id = t.reverses WHERE',
-                             1)}
-                ORDER BY t.id, e.id LIMIT {int(limit)} OFFSET {int(offset)}""", *args)
-    return rows, total
+            f"""SELECT page.*, r.transaction_id AS reverses
+                  FROM {source.format(n=int(offset) + int(limit))}
+                  LEFT JOIN ledger_transactions r ON r.id = page.reverses_pk
+                 ORDER BY page.transaction_pk, page.id
+                 LIMIT {int(limit)} OFFSET {int(offset)}""", *args)
+    return rows, total, estimated
 
 
 async def accounts(conn, *, company_id, merchant_id, livemode: bool,
