@@ -109,3 +109,15 @@ BIG_CUSTOMERS = """
 INSERT INTO billing.customers (company_id, merchant_id, livemode, customer_id, first_seen_at)
 SELECT $1, $2, false, 'cust_' || g, $3::timestamptz + g * interval '20 minutes'
   FROM generate_series(1, $4::bigint) AS g ON CONFLICT DO NOTHING"""
+
+# The big merchant's balance movements: one per payment it completed in [$2, $3),
+# released (as the administrator, like the ledger).
+BIG_MOVEMENTS = """
+INSERT INTO billing.balance_transactions (balance_transaction_id, company_id, merchant_id,
+    livemode, currency, type, source_id, amount, description, available_on, released,
+    rail, created_at)
+SELECT 'btx_' || substr(md5(payment_id), 1, 24), company_id, merchant_id, false, currency,
+       'payment', payment_id, amount, 'Payment ' || payment_id,
+       completed_at + interval '2 days', true, 'ZIMSWITCH', completed_at
+  FROM billing.payment_projection
+ WHERE merchant_id = $1 AND completed_at >= $2 AND completed_at < $3"""

@@ -9,6 +9,7 @@ several replicas starting at once apply each file exactly once.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -73,6 +74,29 @@ async def snapshot(conn: asyncpg.Connection) -> AsyncIterator[None]:
         return
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         yield
+
+
+# A list's total is counted exactly up to this many rows (a count that stops there reads
+# a bounded slice of an index); past it, it is the planner's estimate and says so
+# (`totalIsEstimate`), so no page costs a scan of the merchant's history.
+EXACT_TOTAL_UP_TO = 10_000
+
+
+async def bounded_total(conn: asyncpg.Connection, rows: str, *args: object,
+                        order_by: str = "", estimate: str | None = None) -> tuple[int, bool]:
+    """(total, is an estimate) of `rows` ("FROM … WHERE …"): counted while at most
+    EXACT_TOTAL_UP_TO, else the planner's estimate (at least EXACT_TOTAL_UP_TO + 1).
+    `order_by` is the list's own order, so the count walks the list's index and stops
+    one past the bound; `estimate` ("FROM …", planned, never run) is what to estimate
+    when `rows` bounds itself."""
+    cap = EXACT_TOTAL_UP_TO + 1
+    counted = await conn.fetchval(
+        f"SELECT count(*) FROM (SELECT 1 {rows} {order_by} LIMIT {cap}) AS counted", *args)
+    if counted <= EXACT_TOTAL_UP_TO:
+        return int(counted), False
+    plan = await conn.fetchval(f"EXPLAIN (FORMAT JSON) SELECT 1 {estimate or rows}", *args)
+    plan = json.loads(plan) if isinstance(plan, str) else plan
+    return max(int(plan[0]["Plan"]["Plan Rows"]), cap), True
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:

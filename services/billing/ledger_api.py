@@ -67,11 +67,8 @@ async def list_entries(request: web.Request) -> web.Response:
             reference_id=query_text(request, "referenceId", max_length=100),
             account_code=query_text(request, "account", max_length=100),
             limit=page.per_page, offset=page.offset)
-    pagination: dict[str, object] = {**page.envelope(total)}
-    if estimated:  # past EXACT_TOTAL_UP_TO rows (docs/billing.md)
-        pagination["totalIsEstimate"] = True
     return ok(Family.NORPAY, {"entries": [_entry(r) for r in rows],
-                              "pagination": pagination})
+                              "pagination": page.envelope(total, total_is_estimate=estimated)})
 
 
 def _account(row) -> dict:

@@ -6,7 +6,6 @@ every read takes the caller's mode."""
 
 from __future__ import annotations
 
-import json
 import uuid
 from dataclasses import KW_ONLY, dataclass
 from datetime import datetime
@@ -15,7 +14,7 @@ import asyncpg
 
 from services.billing import domain, ledger, rollups
 from services.billing.ledger import Account, Line, Posting
-from shared.db import snapshot
+from shared.db import EXACT_TOTAL_UP_TO, bounded_total, snapshot
 
 _POST = """
 WITH t AS (
@@ -120,11 +119,6 @@ def _scope(where: list[str], args: list, company_id, merchant_id, livemode: bool
         where.append(f"{prefix}merchant_id = ${len(args)}")
 
 
-# A list's total is counted exactly up to this many rows, then the planner's estimate
-# says it (as the NORAH lists do: services/checkout/store.py).
-EXACT_TOTAL_UP_TO = 10_000
-
-
 async def entries(conn, *, company_id, merchant_id, livemode: bool,
                   reference_type: str | None, reference_id: str | None,
                   account_code: str | None, limit: int,
@@ -165,15 +159,11 @@ async def entries(conn, *, company_id, merchant_id, livemode: bool,
                        ORDER BY e.transaction_pk, e.id LIMIT {{n}}) x
                   WHERE {' AND '.join(scope)} AND a.code = ${len(args)}
                   ORDER BY x.transaction_pk, x.id LIMIT {{n}}) AS page"""
-    cap = EXACT_TOTAL_UP_TO + 1
     async with snapshot(conn):
-        total = await conn.fetchval(f"SELECT count(*) FROM {source.format(n=cap)}", *args)
-        estimated = total > EXACT_TOTAL_UP_TO
-        if estimated:
-            plan = await conn.fetchval(
-                f"EXPLAIN (FORMAT JSON) SELECT 1 FROM {source.format(n='ALL')}", *args)
-            plan = json.loads(plan) if isinstance(plan, str) else plan
-            total = max(int(plan[0]["Plan"]["Plan Rows"]), cap)
+        # the source's own LIMIT bounds the count's walk
+        total, estimated = await bounded_total(
+            conn, f"FROM {source.format(n=EXACT_TOTAL_UP_TO + 1)}", *args,
+            estimate=f"FROM {source.format(n='ALL')}")
         rows = await conn.fetch(
             f"""SELECT page.*, r.transaction_id AS reverses
                   FROM {source.format(n=int(offset) + int(limit))}

@@ -104,15 +104,16 @@ async def balance_transactions(request: web.Request) -> web.Response:
     kind = query_choice(request, "type", MOVEMENT_TYPES)
     start, end = _epoch_param(request, "from"), _epoch_param(request, "to")
     rows: list[BalanceTransaction] = []
-    total = 0
+    total, estimated = 0, False
     if await _in_scope(request, who, merchant):
         async with request.app[POOL].acquire() as conn:
-            rows, total = await payouts_store.movements_page(
+            rows, total, estimated = await payouts_store.movements_page(
                 conn, merchant_id=merchant, livemode=who.livemode, type=kind,
                 currency=_currency(request), start=start, end=end, limit=page.per_page,
                 offset=page.offset)
     return ok(Family.NORPAY, {"transactions": [_movement(m) for m in rows],
-                              "pagination": page.envelope(total)})
+                              "pagination": page.envelope(total,
+                                                          total_is_estimate=estimated)})
 
 
 # Payouts (NorPay) -------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from services.billing.balances import (
 from services.billing.domain import new_id
 from services.billing.payout import Payout, TimelineEntry
 from services.billing.payout_schedule import PayoutSchedule
+from shared.db import bounded_total, snapshot
 
 _BALANCE_CODES = [ledger.PENDING_CODE, ledger.AVAILABLE.code, ledger.IN_TRANSIT.code]
 
@@ -136,7 +137,10 @@ def _movement(r) -> BalanceTransaction:
 
 async def movements_page(conn, *, merchant_id: int, livemode: bool, type: str | None,
                          currency: str | None, start: datetime | None, end: datetime | None,
-                         limit: int, offset: int) -> tuple[list[BalanceTransaction], int]:
+                         limit: int, offset: int
+                         ) -> tuple[list[BalanceTransaction], int, bool]:
+    """A page newest first through balance_transactions_merchant(_type); (movements,
+    total, the total is an estimate: shared.db.bounded_total)."""
     where = ["merchant_id = $1", "livemode = $2"]
     args: list = [merchant_id, livemode]
     for clause, value in (("type = ${}", type), ("currency = ${}", currency),
@@ -145,12 +149,14 @@ async def movements_page(conn, *, merchant_id: int, livemode: bool, type: str | 
             args.append(value)
             where.append(clause.format(len(args)))
     sql = " AND ".join(where)
-    total = await conn.fetchval(f"SELECT count(*) FROM balance_transactions WHERE {sql}", *args)
-    rows = await conn.fetch(
-        f"""SELECT * FROM balance_transactions WHERE {sql}
-            ORDER BY created_at DESC, id DESC LIMIT {int(limit)} OFFSET {int(offset)}""",
-        *args)
-    return [_movement(r) for r in rows], int(total)
+    newest_first = "ORDER BY created_at DESC, id DESC"
+    async with snapshot(conn):
+        total, estimated = await bounded_total(
+            conn, f"FROM balance_transactions WHERE {sql}", *args, order_by=newest_first)
+        rows = await conn.fetch(
+            f"""SELECT * FROM balance_transactions WHERE {sql}
+                {newest_first} LIMIT {int(limit)} OFFSET {int(offset)}""", *args)
+    return [_movement(r) for r in rows], total, estimated
 
 
 @dataclass(frozen=True)

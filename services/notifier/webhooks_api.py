@@ -222,12 +222,13 @@ async def list_deliveries(request: web.Request) -> web.Response:
         raise ApiError(Errors.VALIDATION, field="eventId",
                        detail="eventId: must be an event id (uuid)") from None
     async with request.app[POOL].acquire() as conn:
-        rows, total = await store.list_deliveries(
+        rows, total, estimated = await store.list_deliveries(
             conn, **_merchant_filter(request, who),
             endpoint_id=query_text(request, "endpointId"), event_id=event_uuid, status=status,
             event_type=query_text(request, "event"), limit=page.per_page, offset=page.offset)
     return ok(Family.NORPAY, {"deliveries": [domain.render_delivery(r) for r in rows],
-                              "pagination": page.envelope(total)})
+                              "pagination": page.envelope(total,
+                                                          total_is_estimate=estimated)})
 
 
 async def get_delivery(request: web.Request) -> web.Response:

@@ -7,6 +7,7 @@ from datetime import datetime
 
 import asyncpg
 
+from shared.db import EXACT_TOTAL_UP_TO, bounded_total, snapshot
 from shared.housekeeping import affected
 
 # The caller's tenant and mode: an endpoint registered through the API is of one mode,
@@ -362,21 +363,34 @@ async def list_deliveries(conn: asyncpg.Connection, *, company_id: int | None,
                           merchant_id: int | None, livemode: bool, endpoint_id: str | None,
                           event_id: uuid.UUID | None, status: str | None,
                           event_type: str | None, limit: int, offset: int
-                          ) -> tuple[list[asyncpg.Record], int]:
-    """A delivery is of its event's mode (an implicit endpoint's are of both)."""
-    rows = await conn.fetch(
-        f"""SELECT x.*, count(*) OVER () AS total FROM ({_DELIVERY}
-              WHERE ($1::bigint IS NULL OR e.company_id = $1)
-                AND ($2::bigint IS NULL OR e.merchant_id = $2)
-                AND ($3::text IS NULL OR d.endpoint_id = $3)
-                AND ($4::uuid IS NULL OR d.event_id = $4)
-                AND ($5::text IS NULL OR d.status = $5)
-                AND ($6::text IS NULL OR ev.event_type = $6)
-                AND ev.livemode = $9) x
-            ORDER BY x.seq DESC LIMIT $7 OFFSET $8""",
-        company_id, merchant_id, endpoint_id, event_id, status, event_type, limit, offset,
-        livemode)
-    return rows, (rows[0]["total"] if rows else 0)
+                          ) -> tuple[list[asyncpg.Record], int, bool]:
+    """A delivery is of its event's mode (an implicit endpoint's are of both). Newest
+    first, each endpoint in scope walked through webhook_deliveries_endpoint and stopped
+    at the page (or the count's bound), merged; (rows, total, the total is an estimate)."""
+    args = (company_id, merchant_id, endpoint_id, event_id, status, event_type, livemode)
+    source = """(SELECT x.* FROM webhook_endpoints e
+                 CROSS JOIN LATERAL (
+                     SELECT d.*, ev.event_type, ev.occurred_at, ev.livemode
+                       FROM webhook_deliveries d
+                       JOIN webhook_events ev ON ev.event_id = d.event_id
+                      WHERE d.endpoint_id = e.endpoint_id
+                        AND ($4::uuid IS NULL OR d.event_id = $4)
+                        AND ($5::text IS NULL OR d.status = $5)
+                        AND ($6::text IS NULL OR ev.event_type = $6)
+                        AND ev.livemode = $7
+                      ORDER BY d.seq DESC LIMIT {n}) x
+                 WHERE ($1::bigint IS NULL OR e.company_id = $1)
+                   AND ($2::bigint IS NULL OR e.merchant_id = $2)
+                   AND ($3::text IS NULL OR e.endpoint_id = $3)
+                 ORDER BY x.seq DESC LIMIT {n}) AS page"""
+    async with snapshot(conn):
+        total, estimated = await bounded_total(
+            conn, "FROM " + source.format(n=EXACT_TOTAL_UP_TO + 1), *args,
+            estimate="FROM " + source.format(n="ALL"))
+        rows = await conn.fetch(
+            f"""SELECT page.* FROM {source.format(n=int(offset) + int(limit))}
+                ORDER BY page.seq DESC LIMIT {int(limit)} OFFSET {int(offset)}""", *args)
+    return rows, total, estimated
 
 
 async def delivery(conn: asyncpg.Connection, delivery_id: str, *, company_id: int | None,

@@ -28,8 +28,14 @@ class Page:
     def offset(self) -> int:
         return (self.page - 1) * self.per_page
 
-    def envelope(self, total: int) -> dict[str, int]:
-        return {"page": self.page, "per_page": self.per_page, "total": total}
+    def envelope(self, total: int, *, total_is_estimate: bool = False) -> dict[str, object]:
+        """The seed's {page, per_page, total}; `totalIsEstimate` only when the total is
+        the planner's estimate (shared.db.bounded_total)."""
+        out: dict[str, object] = {"page": self.page, "per_page": self.per_page,
+                                  "total": total}
+        if total_is_estimate:
+            out["totalIsEstimate"] = True
+        return out
 
 
 def page_of(request: web.Request, *, default_per_page: int = 10) -> Page:

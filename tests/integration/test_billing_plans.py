@@ -25,7 +25,7 @@ import asyncpg
 import pytest
 
 from bench import growth_seeds
-from services.billing import ledger_store, projections
+from services.billing import ledger_store, payouts_store, projections
 from tests.integration.test_billing_api import billing_stack
 from tests.integration.test_transaction_plans import _nodes, _Recorder
 from tests.support.auth import Account, make_company_admin, make_merchant
@@ -40,7 +40,8 @@ STEP = timedelta(seconds=63)  # two years
 # and its total's 10,001 rows, each entry with its transaction, once per account walked
 # (an account filter walks one per currency: two here). Bounds that history never moves.
 REPORT, LIST = 20_000, 100_000
-RAW = {"payment_projection", "ledger_entries", "ledger_transactions", "customers"}
+RAW = {"payment_projection", "ledger_entries", "ledger_transactions", "customers",
+       "balance_transactions"}
 ROLLUPS = {"payment_day_counts", "revenue_days", "customer_days", "settlement_rollup"}
 
 @dataclass(frozen=True)
@@ -94,6 +95,7 @@ async def million(settings) -> AsyncIterator[Seeded]:
                             replica=True)
             await _as_admin(settings, growth_seeds.BIG_LEDGER_ROLLUP, big.merchant_id,
                             start, end)
+            await _as_admin(settings, growth_seeds.BIG_MOVEMENTS, big.merchant_id, start, end)
             for table in RAW | ROLLUPS:
                 await _as_admin(settings, f"ANALYZE {table}")
             print(f"\nseeded {PAYMENTS:,} payments, their rollups and the big merchant's "
@@ -106,6 +108,7 @@ async def million(settings) -> AsyncIterator[Seeded]:
                             "(SELECT id FROM ledger_transactions WHERE merchant_id = $1)",
                             big.merchant_id, replica=True)
             for table in ("ledger_transactions", "ledger_accounts", "payment_projection",
+                          "balance_transactions",
                           "customers", *sorted(ROLLUPS)):
                 await _as_admin(settings, f"DELETE FROM {table} WHERE {where}", *merchants,
                                 replica=True)
@@ -121,7 +124,7 @@ async def million(settings) -> AsyncIterator[Seeded]:
 def statements(monkeypatch) -> list[tuple[str, tuple]]:
     seen: list[tuple[str, tuple]] = []
     for module, name in ((projections, "dashboard"), (ledger_store, "settlement"),
-                         (ledger_store, "entries")):
+                         (ledger_store, "entries"), (payouts_store, "movements_page")):
         real = getattr(module, name)
 
         async def recording(conn, *, _real=real, **kwargs):
@@ -169,6 +172,9 @@ async def test_dashboards_and_settlement_read_rollups_not_history(settings, mill
         ("ledger entries: payments only", big, "/api/v2/ledger/entries",
          {"referenceType": "payment", "account": "customer_wallet"}, LIST),
         ("ledger entries (company)", admin, "/api/v2/ledger/entries", {}, LIST),
+        ("balance transactions page 1", big, "/api/v2/balance/transactions", {}, LIST),
+        ("balance transactions, payments, deep", big, "/api/v2/balance/transactions",
+         {"type": "payment", "page": 100, "per_page": 100}, LIST),
     ]
     timings = []
     conn = await asyncpg.connect(settings.dsn_of("billing"))
@@ -196,7 +202,7 @@ async def test_dashboards_and_settlement_read_rollups_not_history(settings, mill
                 read += _leaf_rows(plan, RAW | ROLLUPS)
             if bound:  # a merchant's own: a year of days, not years of payments
                 assert read <= bound, (name, read)
-            if path.endswith("/entries"):
+            if path.endswith(("/entries", "/transactions")):
                 assert body["result"]["pagination"].get("totalIsEstimate") is True, name
             timings.append((name, elapsed, read))
         body = await (await million.client.get(
