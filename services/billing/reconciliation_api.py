@@ -379,7 +379,7 @@ async def list_imports(request: web.Request) -> web.Response:
             offset=page.offset)
     return ok(Family.NORPAY, _dump(ImportList(
         imports=[render_import(r) for r in rows],
-        pagination=Pagination(**page.envelope(total)))))
+        pagination=Pagination(page=page.page, per_page=page.per_page, total=total))))
 
 
 def _resolved_filter(request: web.Request) -> bool | None:
@@ -399,7 +399,7 @@ async def get_import(request: web.Request) -> web.Response:
                                                   offset=page.offset)
     detail = ImportDetail(**render_import(found).model_dump(),
                           exceptions=[render_exception(e) for e in rows],
-                          pagination=Pagination(**page.envelope(total)))
+                          pagination=Pagination(page=page.page, per_page=page.per_page, total=total))
     return ok(Family.NORPAY, _dump(detail))
 
 
