@@ -399,7 +399,8 @@ async def get_import(request: web.Request) -> web.Response:
                                                   offset=page.offset)
     detail = ImportDetail(**render_import(found).model_dump(),
                           exceptions=[render_exception(e) for e in rows],
-                          pagination=Pagination(page=page.page, per_page=page.per_page, total=total))
+                          pagination=Pagination(page=page.page, per_page=page.per_page,
+                                                total=total))
     return ok(Family.NORPAY, _dump(detail))
 
 
