@@ -232,7 +232,7 @@ SELECT t.currency, {_WALLET_SUMS}
   JOIN ledger_entries e ON e.transaction_pk = t.id
   JOIN ledger_accounts a ON a.id = e.account_pk AND a.code = 'customer_wallet'
  WHERE t.merchant_id = $1 AND t.livemode = $2 AND t.posted_at >= ${{lo}}
-   AND t.posted_at < ${{hi}} AND t.reference_type IN ('payment', 'fee', 'refund')
+   AND t.posted_at < ${{hi}}
  GROUP BY t.currency"""
 
 _ROLLUP = """

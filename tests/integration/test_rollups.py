@@ -168,6 +168,9 @@ async def test_the_settlement_report_from_rollups_equals_the_ledger(billing_pool
         if rng.random() < 0.3:
             data["refundedAmount"] = str(rng.randrange(1, int(data["amount"])))
             postings += ledger.payment_refunded(data, 0)
+        if rng.random() < 0.2:  # funds becoming available: the wallet moves, no sums do
+            released = ledger.release(data["currency"], rng.randrange(1, 1000), f"rel_{i}")
+            postings += [released] if released else []
         posts += [ledger_store.Post(p, company, merchant, at=at + timedelta(seconds=k),
                                     livemode=False) for k, p in enumerate(postings)]
     async with billing_pool.acquire() as conn:

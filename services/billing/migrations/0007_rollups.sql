@@ -4,6 +4,11 @@
 -- redelivered event, a refund, a bulk load) moves the rollup by exactly what the rows
 -- moved, so a redelivery that changes nothing moves nothing. Days are UTC days.
 
+-- Writers wait until the triggers exist: a row committed between a backfill below and
+-- its trigger would be in neither (and each backfill would see another snapshot).
+LOCK TABLE payment_projection, customers, ledger_transactions, ledger_entries
+    IN SHARE ROW EXCLUSIVE MODE;
+
 -- Payments by the day they were made and their status now (the dashboard's counts).
 CREATE TABLE payment_day_counts (
     company_id   bigint NOT NULL,
@@ -46,6 +51,8 @@ CREATE INDEX customer_days_company ON customer_days (company_id, livemode, day);
 
 -- The customer wallet's movements by hour and by day (the settlement report sums whole
 -- days, then whole hours at the edges, then the edges' minutes from the ledger itself).
+-- Every movement of the wallet makes its bucket's row (a release only, zeros): the
+-- report lists each currency the wallet moved in.
 CREATE TABLE settlement_rollup (
     merchant_id   bigint NOT NULL,
     livemode      boolean NOT NULL,
@@ -95,7 +102,6 @@ SELECT t.merchant_id, t.livemode, g.grain, date_trunc(g.grain, t.posted_at, 'UTC
   JOIN ledger_transactions t ON t.id = e.transaction_pk
   JOIN ledger_accounts a ON a.id = e.account_pk AND a.code = 'customer_wallet'
  CROSS JOIN (VALUES ('hour'), ('day')) AS g (grain)
- WHERE t.reference_type IN ('payment', 'fee', 'refund')
  GROUP BY 1, 2, 3, 4, 5;
 
 -- The payment projection's rollups. One call per statement (a consumer's batch is one),
@@ -197,7 +203,6 @@ BEGIN
       JOIN ledger_transactions t ON t.id = e.transaction_pk
       JOIN ledger_accounts a ON a.id = e.account_pk AND a.code = 'customer_wallet'
      CROSS JOIN (VALUES ('hour'), ('day')) AS g (grain)
-     WHERE t.reference_type IN ('payment', 'fee', 'refund')
      GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5
     ON CONFLICT (merchant_id, livemode, grain, bucket, currency) DO UPDATE
        SET gross = s.gross + EXCLUDED.gross, charges = s.charges + EXCLUDED.charges,
