@@ -23,7 +23,7 @@ from shared.http.envelopes import Family, json_response, ok
 from shared.http.errors import ApiError, Errors
 from shared.http.middleware import SETTINGS, principal_of, read_json
 from shared.http.openapi import RouteDoc
-from shared.http.pagination import page_of, query_choice, query_text
+from shared.http.pagination import keyset_page_of, page_of, query_choice, query_text
 from shared.money import Money, get_currency, to_major_number
 from shared.principal import Principal
 
@@ -100,20 +100,20 @@ def _movement(m: BalanceTransaction) -> dict[str, Any]:
 async def balance_transactions(request: web.Request) -> web.Response:
     who = require(request, allow_keys=True)
     merchant = _merchant(request, who)
-    page = page_of(request, default_per_page=20)
+    page = keyset_page_of(request, default_per_page=20)
     kind = query_choice(request, "type", MOVEMENT_TYPES)
     start, end = _epoch_param(request, "from"), _epoch_param(request, "to")
-    rows: list[BalanceTransaction] = []
-    total, estimated = 0, False
+    found = payouts_store.MovementPage([], 0, False, None)
     if await _in_scope(request, who, merchant):
         async with request.app[POOL].acquire() as conn:
-            rows, total, estimated = await payouts_store.movements_page(
+            found = await payouts_store.movements_page(
                 conn, merchant_id=merchant, livemode=who.livemode, type=kind,
                 currency=_currency(request), start=start, end=end, limit=page.per_page,
-                offset=page.offset)
-    return ok(Family.NORPAY, {"transactions": [_movement(m) for m in rows],
-                              "pagination": page.envelope(total,
-                                                          total_is_estimate=estimated)})
+                offset=page.offset, after=page.after)
+    return ok(Family.NORPAY, {"transactions": [_movement(m) for m in found.movements],
+                              "pagination": page.envelope(
+                                  found.total, total_is_estimate=found.total_is_estimate,
+                                  last=found.last)})
 
 
 # Payouts (NorPay) -------------------------------------------------------------------------
@@ -154,12 +154,13 @@ async def list_payouts(request: web.Request) -> web.Response:
     page = page_of(request, default_per_page=20)
     status = query_choice(request, "status", STATUSES)
     async with request.app[POOL].acquire() as conn:
-        rows, total = await payouts_store.payouts_page(
+        rows, total, estimated = await payouts_store.payouts_page(
             conn, **_scope(who, request), status=status, start=_epoch_param(request, "from"),
             end=_epoch_param(request, "to"), search=query_text(request, "search"),
             limit=page.per_page, offset=page.offset)
     return ok(Family.NORPAY, {"payouts": [render(p) for p in rows],
-                              "pagination": page.envelope(total)})
+                              "pagination": page.envelope(total,
+                                                          total_is_estimate=estimated)})
 
 
 async def cancel_payout(request: web.Request) -> web.Response:
@@ -224,14 +225,15 @@ async def list_settlements(request: web.Request) -> web.Response:
         raise ApiError(Errors.VALIDATION, field="end_date",
                        detail="end_date: must not be before start_date")
     async with request.app[POOL].acquire() as conn:
-        rows, total = await payouts_store.payouts_page(
+        rows, total, estimated = await payouts_store.payouts_page(
             conn, **_scope(who, request),
             status=NORAH_STATUS[raw.upper()] if raw else None,
             start=datetime.combine(start, time(), UTC) if start else None,
             end=datetime.combine(end + timedelta(days=1), time(), UTC) if end else None,
             search=query_text(request, "search"), limit=page.per_page, offset=page.offset)
     return ok(Family.NORAH, [_settlement(p) for p in rows],
-              message="Settlements retrieved successfully", pagination=page.envelope(total))
+              message="Settlements retrieved successfully",
+              pagination=page.envelope(total, total_is_estimate=estimated))
 
 
 # Internal ---------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from services.billing.domain import new_id
 from services.billing.payout import Payout, TimelineEntry
 from services.billing.payout_schedule import PayoutSchedule
 from shared.db import bounded_total, snapshot
+from shared.http.pagination import Position
 
 _BALANCE_CODES = [ledger.PENDING_CODE, ledger.AVAILABLE.code, ledger.IN_TRANSIT.code]
 
@@ -135,12 +136,20 @@ def _movement(r) -> BalanceTransaction:
         trace=r["trace"], rail_reference=r["rail_reference"], created_at=r["created_at"])
 
 
+@dataclass(frozen=True)
+class MovementPage:
+    movements: list[BalanceTransaction]
+    total: int
+    total_is_estimate: bool  # shared.db.bounded_total
+    last: Position | None  # the page's last row when more follow: the next page's cursor
+
+
 async def movements_page(conn, *, merchant_id: int, livemode: bool, type: str | None,
                          currency: str | None, start: datetime | None, end: datetime | None,
-                         limit: int, offset: int
-                         ) -> tuple[list[BalanceTransaction], int, bool]:
-    """A page newest first through balance_transactions_merchant(_type); (movements,
-    total, the total is an estimate: shared.db.bounded_total)."""
+                         limit: int, offset: int, after: Position | None = None
+                         ) -> MovementPage:
+    """A page newest first through balance_transactions_merchant(_type), from `after`
+    (a keyset cursor's position) or `offset`; the total is of the whole filter."""
     where = ["merchant_id = $1", "livemode = $2"]
     args: list = [merchant_id, livemode]
     for clause, value in (("type = ${}", type), ("currency = ${}", currency),
@@ -150,13 +159,20 @@ async def movements_page(conn, *, merchant_id: int, livemode: bool, type: str | 
             where.append(clause.format(len(args)))
     sql = " AND ".join(where)
     newest_first = "ORDER BY created_at DESC, id DESC"
+    page_sql, page_args = sql, list(args)
+    if after is not None:
+        page_args += [after.created_at, after.id]
+        page_sql += f" AND (created_at, id) < (${len(page_args) - 1}, ${len(page_args)})"
     async with snapshot(conn):
         total, estimated = await bounded_total(
             conn, f"FROM balance_transactions WHERE {sql}", *args, order_by=newest_first)
         rows = await conn.fetch(
-            f"""SELECT * FROM balance_transactions WHERE {sql}
-                {newest_first} LIMIT {int(limit)} OFFSET {int(offset)}""", *args)
-    return [_movement(r) for r in rows], total, estimated
+            f"""SELECT * FROM balance_transactions WHERE {page_sql}
+                {newest_first} LIMIT {int(limit) + 1} OFFSET {int(offset)}""", *page_args)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    last = Position(rows[-1]["created_at"], rows[-1]["id"]) if more and rows else None
+    return MovementPage([_movement(r) for r in rows], total, estimated, last)
 
 
 @dataclass(frozen=True)
@@ -333,7 +349,8 @@ async def payout(conn, payout_id: str, *, company_id: int | None, merchant_id: i
 async def payouts_page(conn, *, company_id: int | None, merchant_id: int | None,
                        livemode: bool, status: str | None, start: datetime | None,
                        end: datetime | None, search: str | None, limit: int,
-                       offset: int) -> tuple[list[Payout], int]:
+                       offset: int) -> tuple[list[Payout], int, bool]:
+    """A page newest first; (payouts, total, the total is an estimate)."""
     where: list[str] = []
     args: list = []
     _scope(where, args, company_id, merchant_id, livemode)
@@ -348,12 +365,14 @@ async def payouts_page(conn, *, company_id: int | None, merchant_id: int | None,
         where.append(f"(payout_id = ${n} OR rail_reference = ${n} OR "
                      f"strpos(lower(coalesce(description, '')), lower(${n})) > 0)")
     sql = " AND ".join(where)
-    total = await conn.fetchval(f"SELECT count(*) FROM payouts WHERE {sql}", *args)
-    rows = await conn.fetch(f"""SELECT * FROM payouts WHERE {sql}
-                                ORDER BY created_at DESC, id DESC
-                                LIMIT {int(limit)} OFFSET {int(offset)}""", *args)
-    timelines = await _timeline(conn, [r["id"] for r in rows])
-    return [_payout(r, timelines.get(r["id"], ())) for r in rows], int(total)
+    newest_first = "ORDER BY created_at DESC, id DESC"
+    async with snapshot(conn):
+        total, estimated = await bounded_total(conn, f"FROM payouts WHERE {sql}", *args,
+                                               order_by=newest_first)
+        rows = await conn.fetch(f"""SELECT * FROM payouts WHERE {sql} {newest_first}
+                                    LIMIT {int(limit)} OFFSET {int(offset)}""", *args)
+        timelines = await _timeline(conn, [r["id"] for r in rows])
+    return [_payout(r, timelines.get(r["id"], ())) for r in rows], total, estimated
 
 
 async def update_payout(conn, p: Payout, *, note: str | None = None) -> None:

@@ -543,3 +543,45 @@ async def test_a_payout_goes_where_it_was_made_for_whatever_happens_to_the_accou
     failed = await shop.payout(pid)
     assert (failed["failureCode"], failed["destination"]["last4"]) == ("account_closed", "0001")
     assert await shop.balance() == {"pending": 0, "available": net, "inTransit": 0}
+
+
+async def test_balance_transactions_page_by_cursor_with_nothing_missed_or_repeated(shop):
+    """`nextCursor` walks every movement newest first, page by page, exactly once; the
+    last page has none; a cursor the list never gave is a 400 naming it."""
+    paid = [await shop.pay(amount) for amount in (10_00, 11_00, 12_00, 13_00, 14_00)]
+    await poll_until(lambda: _movement_ids(shop, {}), what="the movements")
+
+    async def every() -> list[str]:
+        return await _movement_ids(shop, {"per_page": "100"})
+    everything = await poll_until(
+        lambda: _when(every(), lambda ids: len(ids) >= len(paid)), what="all movements")
+    walked, params = [], {"per_page": "2"}
+    for _ in range(len(everything)):
+        body = await ok(await shop.billing.get("/api/v2/balance/transactions",
+                                               headers=shop.headers, params=params))
+        walked += [m["balanceTransactionId"] for m in body["transactions"]]
+        assert body["pagination"]["total"] == len(everything)
+        cursor = body["pagination"]["nextCursor"]
+        if cursor is None:
+            break
+        params = {"per_page": "2", "cursor": cursor}
+    assert walked == everything
+    assert {p["paymentId"] for p in paid} <= {
+        m["sourceId"] for m in (await ok(await shop.billing.get(
+            "/api/v2/balance/transactions", headers=shop.headers,
+            params={"per_page": "100"})))["transactions"]}
+    resp = await shop.billing.get("/api/v2/balance/transactions", headers=shop.headers,
+                                  params={"cursor": "not-a-cursor"})
+    body = await resp.json()
+    assert resp.status == 400 and "cursor" in str(body), body
+
+
+async def _movement_ids(shop, params: dict) -> list[str]:
+    body = await ok(await shop.billing.get("/api/v2/balance/transactions",
+                                           headers=shop.headers, params=params))
+    return [m["balanceTransactionId"] for m in body["transactions"]]
+
+
+async def _when(value, test):
+    got = await value
+    return got if test(got) else None
