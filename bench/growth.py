@@ -31,7 +31,7 @@ from bench.stack import BenchStack, onboard
 PHASES = ("growth",)
 SMALL_MERCHANTS = 200
 SMALL_BASE = 9_000_000_000
-OTHER_COMPANY = 9_000_000_000  # the second company exists only in the rows
+OTHER_COMPANY = SMALL_BASE  # the second company exists only in the rows (ids do not meet)
 YEARS = 2
 TARGET_P99_MS = 50.0
 WARMUP = 5

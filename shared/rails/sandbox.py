@@ -59,6 +59,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from abc import ABC, abstractmethod
 from datetime import UTC, datetime
 
 import asyncpg
@@ -98,9 +99,9 @@ def _sandbox_only_payout(instruction: PayoutInstruction) -> None:
         raise RuntimeError("the sandbox payout rails never pay a live payout")
 
 
-class SandboxRail:
-    """A sandbox rail that pays in only; PayoutSandboxRail adds money out. Subclasses
-    give `decided` (and, when the rail has them, `start`, `act`, `called_back`)."""
+class SandboxRail(ABC):
+    """A sandbox rail that pays in only; PayoutSandboxRail adds money out. Each rail
+    gives `_decide` (and, when the rail has them, `start`, `act`, `called_back`)."""
 
     name: str = ""
     pays_in: bool = True
@@ -119,8 +120,9 @@ class SandboxRail:
         _sandbox_only_payment(payment)
         return self._decide(details)
 
+    @abstractmethod
     def _decide(self, details: PayInDetails) -> Outcome | None:
-        raise NotImplementedError
+        """The outcome its test data decide at once, or None when the payer must act."""
 
     async def start(self, conn: asyncpg.Connection, payment: PaymentRow,
                     details: PayInDetails) -> Outcome:
