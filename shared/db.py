@@ -11,10 +11,12 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import Any, TypeVar
 
 import asyncpg
 
@@ -26,6 +28,7 @@ log = get_logger(__name__)
 SHARED_MIGRATIONS = Path(__file__).parent / "migrations"
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+R = TypeVar("R")
 
 
 class MigrationError(RuntimeError):
@@ -97,6 +100,37 @@ async def bounded_total(conn: asyncpg.Connection, rows: str, *args: object,
     plan = await conn.fetchval(f"EXPLAIN (FORMAT JSON) SELECT 1 {estimate or rows}", *args)
     plan = json.loads(plan) if isinstance(plan, str) else plan
     return max(int(plan[0]["Plan"]["Plan Rows"]), cap), True
+
+
+@dataclass(frozen=True)
+class Position:
+    """A row's place in a keyset-paged list: its first ordering key (created_at, or a
+    number such as a sequence or a transaction's row id), then its id
+    (shared.http.pagination makes and reads the cursors that carry it)."""
+
+    key: datetime | int
+    id: int
+
+
+def keyset_after(args: list[Any], columns: str, after: Position | None, *,
+                 descending: bool = True) -> str:
+    """The condition that starts a page after `after` in the order of `columns` (two,
+    such as "created_at, id"), its values appended to `args`; "true" without one. A row
+    comparison, so the list's index on those columns starts the scan there."""
+    if after is None:
+        return "true"
+    args += [after.key, after.id]
+    return f"({columns}) {'<' if descending else '>'} (${len(args) - 1}, ${len(args)})"
+
+
+def last_of(rows: list[R], limit: int, position: Callable[[R], Position]
+            ) -> tuple[list[R], Position | None]:
+    """A page read with `limit + 1` rows: (its rows, the last one's position when more
+    follow, for the next page's cursor)."""
+    if len(rows) <= limit:
+        return rows, None
+    rows = rows[:limit]
+    return rows, position(rows[-1]) if rows else None
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:

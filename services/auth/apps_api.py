@@ -73,11 +73,12 @@ async def list_apps(request: web.Request) -> web.Response:
     status = _choice(request, "status", ("active", "inactive"))
     app_type = _choice(request, "type", ("individual", "marketplace"))
     async with request.app[POOL].acquire() as conn:
-        rows, total = await ms.list_apps(
+        rows, total, estimated = await ms.list_apps(
             conn, company_id=company_scope(who), only_merchant=merchant_scope(who),
             status=status, app_type=app_type, limit=page.per_page, offset=page.offset)
     return ok(Family.NORAH, [md.render_app(r) for r in rows],
-              message="Apps retrieved successfully", pagination=page.envelope(total))
+              message="Apps retrieved successfully",
+              pagination=page.envelope(total, total_is_estimate=estimated))
 
 
 async def get_app(request: web.Request) -> web.Response:

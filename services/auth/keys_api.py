@@ -99,11 +99,12 @@ async def list_keys(request: web.Request) -> web.Response:
     who = require(request, *MANAGERS, "MERCHANT")
     page = page_of(request)
     async with request.app[POOL].acquire() as conn:
-        rows, total = await ms.list_api_keys(
+        rows, total, estimated = await ms.list_api_keys(
             conn, company_id=company_scope(who), only_merchant=merchant_scope(who),
             merchant_id=_merchant_param(request), limit=page.per_page, offset=page.offset)
     return ok(Family.NORAH, [md.render_key(r) for r in rows],
-              message="API keys retrieved successfully", pagination=page.envelope(total))
+              message="API keys retrieved successfully",
+              pagination=page.envelope(total, total_is_estimate=estimated))
 
 
 async def revoke_key(request: web.Request) -> web.Response:

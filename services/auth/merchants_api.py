@@ -109,13 +109,14 @@ async def list_merchants(request: web.Request) -> web.Response:
             raise ApiError(Errors.VALIDATION, field="status",
                            detail="status: must be DEVELOPMENT, ACTIVE or INACTIVE")
     async with request.app[POOL].acquire() as conn:
-        rows, total = await ms.list_merchants(
+        rows, total, estimated = await ms.list_merchants(
             conn, company_id=company_scope(who), only_merchant=merchant_scope(who),
             status=status, country=query_text(request, "country"),
             city=query_text(request, "city"), search=query_text(request, "search"),
             limit=page.per_page, offset=page.offset)
     return ok(Family.NORAH, [md.render_merchant(r) for r in rows],
-              message="Merchants retrieved successfully", pagination=page.envelope(total))
+              message="Merchants retrieved successfully",
+              pagination=page.envelope(total, total_is_estimate=estimated))
 
 
 async def get_merchant(request: web.Request) -> web.Response:

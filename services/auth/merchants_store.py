@@ -12,7 +12,7 @@ import uuid
 import asyncpg
 
 from services.auth.merchant_domain import CreateMerchant
-from shared.db import snapshot
+from shared.db import bounded_total, snapshot
 
 # Request field -> column; the only names an UPDATE is ever built from.
 _MERCHANT_COLUMNS = {
@@ -93,7 +93,9 @@ async def merchant_by_id(conn: asyncpg.Connection, merchant_id: int, *,
 async def list_merchants(conn: asyncpg.Connection, *, company_id: int | None,
                          only_merchant: int | None, status: str | None, country: str | None,
                          city: str | None, search: str | None, limit: int,
-                         offset: int) -> tuple[list[asyncpg.Record], int]:
+                         offset: int) -> tuple[list[asyncpg.Record], int, bool]:
+    """(a page by id, the filter's total, whether that total is an estimate:
+    shared.db.bounded_total)."""
     where = """($1::bigint IS NULL OR company_id = $1) AND ($2::bigint IS NULL OR id = $2)
                AND ($3::text IS NULL OR status = $3)
                AND ($4::text IS NULL OR lower(country) = lower($4))
@@ -103,8 +105,9 @@ async def list_merchants(conn: asyncpg.Connection, *, company_id: int | None,
     async with snapshot(conn):
         rows = await conn.fetch(f"SELECT {_ROW} FROM merchants WHERE {where} ORDER BY id "
                                 "LIMIT $7 OFFSET $8", *args, limit, offset)
-        total = await conn.fetchval(f"SELECT count(*) FROM merchants WHERE {where}", *args)
-    return rows, total
+        total, estimated = await bounded_total(conn, f"FROM merchants WHERE {where}", *args,
+                                               order_by="ORDER BY id")
+    return rows, total, estimated
 
 
 async def update_merchant(conn: asyncpg.Connection, merchant_id: int,
@@ -175,7 +178,10 @@ async def api_key_by_id(conn: asyncpg.Connection, key_id: str, *, company_id: in
 
 async def list_api_keys(conn: asyncpg.Connection, *, company_id: int | None,
                         only_merchant: int | None, merchant_id: int | None, limit: int,
-                        offset: int) -> tuple[list[asyncpg.Record], int]:
+                        offset: int) -> tuple[list[asyncpg.Record], int, bool]:
+    """(a page by id, the filter's total, whether that total is an estimate:
+    shared.db.bounded_total). The total counts api_keys alone: the join to apps is
+    on its primary key and adds no rows."""
     where = """($1::bigint IS NULL OR k.company_id = $1) AND ($2::bigint IS NULL
                OR k.merchant_id = $2) AND ($3::bigint IS NULL OR k.merchant_id = $3)"""
     args = [company_id, only_merchant, merchant_id]
@@ -183,8 +189,9 @@ async def list_api_keys(conn: asyncpg.Connection, *, company_id: int | None,
         rows = await conn.fetch(
             f"""SELECT {_KEY_COLUMNS} FROM api_keys k LEFT JOIN apps a ON a.id = k.app_id
                 WHERE {where} ORDER BY k.id LIMIT $4 OFFSET $5""", *args, limit, offset)
-        total = await conn.fetchval(f"SELECT count(*) FROM api_keys k WHERE {where}", *args)
-    return rows, total
+        total, estimated = await bounded_total(conn, f"FROM api_keys k WHERE {where}", *args,
+                                               order_by="ORDER BY k.id")
+    return rows, total, estimated
 
 
 async def revoke_api_key(conn: asyncpg.Connection, pk: int) -> bool:
@@ -242,7 +249,9 @@ async def app_by_id(conn: asyncpg.Connection, app_id: str, *, company_id: int | 
 
 async def list_apps(conn: asyncpg.Connection, *, company_id: int | None,
                     only_merchant: int | None, status: str | None, app_type: str | None,
-                    limit: int, offset: int) -> tuple[list[asyncpg.Record], int]:
+                    limit: int, offset: int) -> tuple[list[asyncpg.Record], int, bool]:
+    """(a page by id, the filter's total, whether that total is an estimate:
+    shared.db.bounded_total)."""
     where = """deleted_at IS NULL AND ($1::bigint IS NULL OR company_id = $1)
                AND ($2::bigint IS NULL OR merchant_id = $2)
                AND ($3::text IS NULL OR status = $3) AND ($4::text IS NULL OR type = $4)"""
@@ -250,8 +259,9 @@ async def list_apps(conn: asyncpg.Connection, *, company_id: int | None,
     async with snapshot(conn):
         rows = await conn.fetch(f"SELECT * FROM apps WHERE {where} ORDER BY id LIMIT $5 OFFSET $6",
                                 *args, limit, offset)
-        total = await conn.fetchval(f"SELECT count(*) FROM apps WHERE {where}", *args)
-    return rows, total
+        total, estimated = await bounded_total(conn, f"FROM apps WHERE {where}", *args,
+                                               order_by="ORDER BY id")
+    return rows, total, estimated
 
 
 async def update_app(conn: asyncpg.Connection, pk: int, changes: dict) -> asyncpg.Record:

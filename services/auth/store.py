@@ -8,7 +8,7 @@ from datetime import datetime
 import asyncpg
 
 from services.auth.domain import AdminSignUp
-from shared.db import snapshot
+from shared.db import bounded_total, snapshot
 from shared.housekeeping import affected
 
 
@@ -125,7 +125,10 @@ async def user_by_id(conn: asyncpg.Connection, user_id: int, *,
 
 
 async def list_users(conn: asyncpg.Connection, *, company_id: int | None, role: str | None,
-                     search: str | None, limit: int, offset: int) -> tuple[list, int]:
+                     search: str | None, limit: int,
+                     offset: int) -> tuple[list[asyncpg.Record], int, bool]:
+    """(a page by id, the filter's total, whether that total is an estimate:
+    shared.db.bounded_total)."""
     where = """u.deleted_at IS NULL AND ($1::bigint IS NULL OR u.company_id = $1)
                AND ($2::text IS NULL OR u.role = $2)
                AND ($3::text IS NULL OR u.email ILIKE '%' || $3 || '%'
@@ -135,9 +138,10 @@ async def list_users(conn: asyncpg.Connection, *, company_id: int | None, role: 
             f"""SELECT {USER_COLUMNS} FROM users u LEFT JOIN companies c ON c.id = u.company_id
                 WHERE {where} ORDER BY u.id LIMIT $4 OFFSET $5""",
             company_id, role, search, limit, offset)
-        total = await conn.fetchval(f"SELECT count(*) FROM users u WHERE {where}",
-                                    company_id, role, search)
-    return rows, total
+        total, estimated = await bounded_total(conn, f"FROM users u WHERE {where}",
+                                               company_id, role, search,
+                                               order_by="ORDER BY u.id")
+    return rows, total, estimated
 
 
 async def update_user(conn: asyncpg.Connection, user_id: int, *, first_name: str | None,

@@ -88,11 +88,12 @@ async def list_users(request: web.Request) -> web.Response:
         raise ApiError(Errors.VALIDATION, field="role",
                        detail="role: must be SUPER, ADMIN or MERCHANT")
     async with request.app[POOL].acquire() as conn:
-        rows, total = await store.list_users(
+        rows, total, estimated = await store.list_users(
             conn, company_id=company_scope(who), role=role, search=query_text(request, "search"),
             limit=page.per_page, offset=page.offset)
     return ok(Family.NORAH, [domain.render_user(r) for r in rows],
-              message="Users retrieved successfully", pagination=page.envelope(total))
+              message="Users retrieved successfully",
+              pagination=page.envelope(total, total_is_estimate=estimated))
 
 
 async def update_user(request: web.Request) -> web.Response:

@@ -13,7 +13,7 @@ from shared.http.envelopes import Family, ok
 from shared.http.errors import ApiError, Errors
 from shared.http.middleware import SETTINGS, read_json
 from shared.http.openapi import RouteDoc
-from shared.http.pagination import page_of, query_choice, query_text
+from shared.http.pagination import keyset_page_of, query_choice, query_text
 from shared.money import parse_minor_string
 from shared.principal import Principal
 
@@ -76,12 +76,12 @@ async def get_plan(request: web.Request) -> web.Response:
 
 async def list_plans(request: web.Request) -> web.Response:
     who = require(request, allow_keys=True)
-    page = page_of(request)
+    page = keyset_page_of(request, key=int)
     async with request.app[POOL].acquire() as conn:
-        rows, total = await store.plans(conn, **scopes(who), limit=page.per_page,
-                                        offset=page.offset)
-    return ok(Family.NORPAY, {"plans": [render_plan(r) for r in rows],
-                              "pagination": page.envelope(total)})
+        found = await store.plans(conn, **scopes(who), limit=page.per_page,
+                                  offset=page.offset, after=page.after)
+    return ok(Family.NORPAY, {"plans": [render_plan(r) for r in found.rows],
+                              "pagination": page.of(found)})
 
 
 # Subscriptions ----------------------------------------------------------------------------
@@ -115,15 +115,15 @@ SUBSCRIPTION_STATUSES = ("trialing", "active", "past_due", "canceled")
 
 async def list_subscriptions(request: web.Request) -> web.Response:
     who = require(request, allow_keys=True)
-    page = page_of(request)
+    page = keyset_page_of(request, key=int)
     status = query_choice(request, "status", SUBSCRIPTION_STATUSES)
     customer = query_text(request, "customerId")
     async with request.app[POOL].acquire() as conn:
-        rows, total = await store.subscriptions_page(
+        found = await store.subscriptions_page(
             conn, **scopes(who), status=status, customer_id=customer, limit=page.per_page,
-            offset=page.offset)
-    return ok(Family.NORPAY, {"subscriptions": [subscriptions.render(r) for r in rows],
-                              "pagination": page.envelope(total)})
+            offset=page.offset, after=page.after)
+    return ok(Family.NORPAY, {"subscriptions": [subscriptions.render(r) for r in found.rows],
+                              "pagination": page.of(found)})
 
 
 async def get_subscription(request: web.Request) -> web.Response:

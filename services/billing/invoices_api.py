@@ -15,7 +15,7 @@ from shared.http.envelopes import Family, ok
 from shared.http.errors import ApiError, Errors
 from shared.http.middleware import SETTINGS, read_json
 from shared.http.openapi import RouteDoc
-from shared.http.pagination import page_of, query_choice, query_text
+from shared.http.pagination import keyset_page_of, query_choice, query_text
 
 
 def _render(request: web.Request, row) -> dict:
@@ -61,15 +61,15 @@ INVOICE_STATUSES = ("draft", "open", "paid", "void", "uncollectible")
 
 async def list_invoices(request: web.Request) -> web.Response:
     who = require(request, allow_keys=True)
-    page = page_of(request)
+    page = keyset_page_of(request, key=int)
     status = query_choice(request, "status", INVOICE_STATUSES)
     email = query_text(request, "customerEmail", max_length=254)
     async with request.app[POOL].acquire() as conn:
-        rows, total = await store.invoices_page(
+        found = await store.invoices_page(
             conn, **scopes(who), status=status, customer_email=email, limit=page.per_page,
-            offset=page.offset)
-    return ok(Family.NORPAY, {"invoices": [_render(request, r) for r in rows],
-                              "pagination": page.envelope(total)})
+            offset=page.offset, after=page.after)
+    return ok(Family.NORPAY, {"invoices": [_render(request, r) for r in found.rows],
+                              "pagination": page.of(found)})
 
 
 async def _invoice(request: web.Request, conn, who):

@@ -17,7 +17,7 @@ from shared.http.app import POOL
 from shared.http.envelopes import Family, ok
 from shared.http.errors import ApiError, Errors
 from shared.http.openapi import RouteDoc
-from shared.http.pagination import page_of, query_text
+from shared.http.pagination import keyset_page_of, query_text
 from shared.money import get_currency
 from shared.principal import Principal
 
@@ -59,16 +59,16 @@ def _entry(row) -> dict:
 async def list_entries(request: web.Request) -> web.Response:
     who = require(request, allow_keys=True)
     company, merchant = tenant(request, who)
-    page = page_of(request, default_per_page=50)
+    page = keyset_page_of(request, default_per_page=50, key=int)
     async with request.app[POOL].acquire() as conn:
-        rows, total, estimated = await ledger_store.entries(
+        found = await ledger_store.entries(
             conn, company_id=company, merchant_id=merchant, livemode=who.livemode,
             reference_type=query_text(request, "referenceType", max_length=50),
             reference_id=query_text(request, "referenceId", max_length=100),
             account_code=query_text(request, "account", max_length=100),
-            limit=page.per_page, offset=page.offset)
-    return ok(Family.NORPAY, {"entries": [_entry(r) for r in rows],
-                              "pagination": page.envelope(total, total_is_estimate=estimated)})
+            limit=page.per_page, offset=page.offset, after=page.after)
+    return ok(Family.NORPAY, {"entries": [_entry(r) for r in found.rows],
+                              "pagination": page.of(found)})
 
 
 def _account(row) -> dict:

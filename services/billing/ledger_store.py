@@ -14,7 +14,7 @@ import asyncpg
 
 from services.billing import domain, ledger, rollups
 from services.billing.ledger import Account, Line, Posting
-from shared.db import EXACT_TOTAL_UP_TO, bounded_total, snapshot
+from shared.db import EXACT_TOTAL_UP_TO, Position, bounded_total, keyset_after, last_of, snapshot
 
 _POST = """
 WITH t AS (
@@ -119,16 +119,26 @@ def _scope(where: list[str], args: list, company_id, merchant_id, livemode: bool
         where.append(f"{prefix}merchant_id = ${len(args)}")
 
 
+@dataclass(frozen=True)
+class EntryPage:
+    rows: list[asyncpg.Record]
+    total: int
+    total_is_estimate: bool  # shared.db.bounded_total
+    last: Position | None  # (transaction row id, entry id) of the last row when more follow
+
+
 async def entries(conn, *, company_id, merchant_id, livemode: bool,
                   reference_type: str | None, reference_id: str | None,
-                  account_code: str | None, limit: int,
-                  offset: int) -> tuple[list[asyncpg.Record], int, bool]:
-    """A page of entries, oldest transaction first; (rows, total, the total is an
-    estimate). Each read walks an index in the list's order and stops at the page (or
-    at the count's bound): the book's transactions by id, each one's entries by
+                  account_code: str | None, limit: int, offset: int,
+                  after: Position | None = None) -> EntryPage:
+    """A page of entries, oldest transaction first, from `after` (a keyset cursor's
+    position: the last row's transaction row id and entry id) or `offset`; the total is
+    of the whole filter. Each read walks an index in the list's order and stops at the
+    page (or at the count's bound): the book's transactions by id, each one's entries by
     transaction; with `account_code`, each matching account's entries by transaction
     (one walk per currency), merged. OFFSET 0 keeps the per-row subquery a loop."""
-    where, args = ["true"], []
+    where: list[str] = ["true"]
+    args: list[object] = []
     _scope(where, args, company_id, merchant_id, livemode, "t.")
     for column, value in (("t.reference_type", reference_type),
                           ("t.reference_id", reference_id)):
@@ -145,7 +155,8 @@ async def entries(conn, *, company_id, merchant_id, livemode: bool,
                                         FROM ledger_entries e
                                         JOIN ledger_accounts a ON a.id = e.account_pk
                                        WHERE e.transaction_pk = t.id OFFSET 0) e
-                  WHERE {' AND '.join(where)} ORDER BY t.id, e.id LIMIT {{n}}) AS page"""
+                  WHERE {' AND '.join(where)} AND {{after}}
+                  ORDER BY t.id, e.id LIMIT {{n}}) AS page"""
     else:
         scope: list[str] = []
         _scope(scope, args, company_id, merchant_id, livemode, "a.")
@@ -153,29 +164,43 @@ async def entries(conn, *, company_id, merchant_id, livemode: bool,
         source = f"""(SELECT x.* FROM ledger_accounts a
                   CROSS JOIN LATERAL (
                       SELECT {columns} FROM (SELECT e.*, a.code, a.name FROM ledger_entries e
-                                              WHERE e.account_pk = a.id) e
+                                              WHERE e.account_pk = a.id AND {{after}}) e
                         JOIN ledger_transactions t ON t.id = e.transaction_pk
                        WHERE {' AND '.join(where)}
                        ORDER BY e.transaction_pk, e.id LIMIT {{n}}) x
                   WHERE {' AND '.join(scope)} AND a.code = ${len(args)}
                   ORDER BY x.transaction_pk, x.id LIMIT {{n}}) AS page"""
+    page_args = list(args)
+    if after is None or account_code is not None:
+        # the entry's own (transaction_pk, id): account_pk, transaction_pk, id's index
+        start_at = keyset_after(page_args, "e.transaction_pk, e.id", after, descending=False)
+    else:
+        # t.id bounds the walk of the book's transactions; the pair orders within one
+        start_at = keyset_after(page_args, "t.id, e.id", after, descending=False)
+        start_at += f" AND t.id >= ${len(page_args) - 1}"
     async with snapshot(conn):
         # the source's own LIMIT bounds the count's walk
         total, estimated = await bounded_total(
-            conn, f"FROM {source.format(n=EXACT_TOTAL_UP_TO + 1)}", *args,
-            estimate=f"FROM {source.format(n='ALL')}")
+            conn, f"FROM {source.format(n=EXACT_TOTAL_UP_TO + 1, after='true')}", *args,
+            estimate=f"FROM {source.format(n='ALL', after='true')}")
         rows = await conn.fetch(
             f"""SELECT page.*, r.transaction_id AS reverses
-                  FROM {source.format(n=int(offset) + int(limit))}
+                  FROM {source.format(n=int(offset) + int(limit) + 1, after=start_at)}
                   LEFT JOIN ledger_transactions r ON r.id = page.reverses_pk
                  ORDER BY page.transaction_pk, page.id
-                 LIMIT {int(limit)} OFFSET {int(offset)}""", *args)
-    return rows, total, estimated
+                 LIMIT {int(limit) + 1} OFFSET {int(offset)}""", *page_args)
+    rows, last = last_of(rows, limit, _entry_position)
+    return EntryPage(rows, total, estimated, last)
+
+
+def _entry_position(row) -> Position:
+    return Position(row["transaction_pk"], row["id"])
 
 
 async def accounts(conn, *, company_id, merchant_id, livemode: bool,
                    currency: str | None = None):
-    where, args = ["true"], []
+    where: list[str] = ["true"]
+    args: list[object] = []
     _scope(where, args, company_id, merchant_id, livemode, "")
     if currency is not None:
         args.append(currency)

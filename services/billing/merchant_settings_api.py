@@ -170,12 +170,12 @@ async def list_accounts(request: web.Request) -> web.Response:
             raise ApiError(Errors.VALIDATION, field="currency",
                            detail=f"currency: {exc.message}") from None
     async with request.app[POOL].acquire() as conn:
-        accounts, total = await store.accounts_page(
+        accounts, total, estimated = await store.accounts_page(
             conn, merchant_id=merchant.merchant_id, currency=currency, limit=page.per_page,
             offset=page.offset)
     return ok(Family.NORAH, [_answer(a) for a in accounts],
               message="Settlement accounts retrieved successfully",
-              pagination=page.envelope(total))
+              pagination=page.envelope(total, total_is_estimate=estimated))
 
 
 async def get_account(request: web.Request) -> web.Response:

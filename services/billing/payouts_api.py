@@ -23,7 +23,7 @@ from shared.http.envelopes import Family, json_response, ok
 from shared.http.errors import ApiError, Errors
 from shared.http.middleware import SETTINGS, principal_of, read_json
 from shared.http.openapi import RouteDoc
-from shared.http.pagination import keyset_page_of, page_of, query_choice, query_text
+from shared.http.pagination import keyset_page_of, query_choice, query_text
 from shared.money import Money, get_currency, to_major_number
 from shared.principal import Principal
 
@@ -111,9 +111,7 @@ async def balance_transactions(request: web.Request) -> web.Response:
                 currency=_currency(request), start=start, end=end, limit=page.per_page,
                 offset=page.offset, after=page.after)
     return ok(Family.NORPAY, {"transactions": [_movement(m) for m in found.movements],
-                              "pagination": page.envelope(
-                                  found.total, total_is_estimate=found.total_is_estimate,
-                                  last=found.last)})
+                              "pagination": page.of(found)})
 
 
 # Payouts (NorPay) -------------------------------------------------------------------------
@@ -151,16 +149,15 @@ async def get_payout(request: web.Request) -> web.Response:
 
 async def list_payouts(request: web.Request) -> web.Response:
     who = require(request, allow_keys=True)
-    page = page_of(request, default_per_page=20)
+    page = keyset_page_of(request, default_per_page=20)
     status = query_choice(request, "status", STATUSES)
     async with request.app[POOL].acquire() as conn:
-        rows, total, estimated = await payouts_store.payouts_page(
+        found = await payouts_store.payouts_page(
             conn, **_scope(who, request), status=status, start=_epoch_param(request, "from"),
             end=_epoch_param(request, "to"), search=query_text(request, "search"),
-            limit=page.per_page, offset=page.offset)
-    return ok(Family.NORPAY, {"payouts": [render(p) for p in rows],
-                              "pagination": page.envelope(total,
-                                                          total_is_estimate=estimated)})
+            limit=page.per_page, offset=page.offset, after=page.after)
+    return ok(Family.NORPAY, {"payouts": [render(p) for p in found.payouts],
+                              "pagination": page.of(found)})
 
 
 async def cancel_payout(request: web.Request) -> web.Response:
@@ -215,7 +212,7 @@ async def list_settlements(request: web.Request) -> web.Response:
     """The company's payouts (ADMIN; ?merchantId= for one merchant) or the merchant's
     own (MERCHANT), in the NORAH envelope and pagination."""
     who = require(request, "ADMIN", "MERCHANT", "SUPER", allow_keys=True)
-    page = page_of(request)
+    page = keyset_page_of(request)
     raw = query_text(request, "status", max_length=20)
     if raw is not None and raw.upper() not in NORAH_STATUS:
         raise ApiError(Errors.VALIDATION, field="status",
@@ -225,15 +222,16 @@ async def list_settlements(request: web.Request) -> web.Response:
         raise ApiError(Errors.VALIDATION, field="end_date",
                        detail="end_date: must not be before start_date")
     async with request.app[POOL].acquire() as conn:
-        rows, total, estimated = await payouts_store.payouts_page(
+        found = await payouts_store.payouts_page(
             conn, **_scope(who, request),
             status=NORAH_STATUS[raw.upper()] if raw else None,
             start=datetime.combine(start, time(), UTC) if start else None,
             end=datetime.combine(end + timedelta(days=1), time(), UTC) if end else None,
-            search=query_text(request, "search"), limit=page.per_page, offset=page.offset)
-    return ok(Family.NORAH, [_settlement(p) for p in rows],
+            search=query_text(request, "search"), limit=page.per_page, offset=page.offset,
+            after=page.after)
+    return ok(Family.NORAH, [_settlement(p) for p in found.payouts],
               message="Settlements retrieved successfully",
-              pagination=page.envelope(total, total_is_estimate=estimated))
+              pagination=page.of(found))
 
 
 # Internal ---------------------------------------------------------------------------------

@@ -18,8 +18,7 @@ from services.billing.balances import (
 from services.billing.domain import new_id
 from services.billing.payout import Payout, TimelineEntry
 from services.billing.payout_schedule import PayoutSchedule
-from shared.db import bounded_total, snapshot
-from shared.http.pagination import Position
+from shared.db import Position, bounded_total, keyset_after, last_of, snapshot
 
 _BALANCE_CODES = [ledger.PENDING_CODE, ledger.AVAILABLE.code, ledger.IN_TRANSIT.code]
 
@@ -159,20 +158,20 @@ async def movements_page(conn, *, merchant_id: int, livemode: bool, type: str | 
             where.append(clause.format(len(args)))
     sql = " AND ".join(where)
     newest_first = "ORDER BY created_at DESC, id DESC"
-    page_sql, page_args = sql, list(args)
-    if after is not None:
-        page_args += [after.created_at, after.id]
-        page_sql += f" AND (created_at, id) < (${len(page_args) - 1}, ${len(page_args)})"
+    page_args = list(args)
+    start_at = keyset_after(page_args, "created_at, id", after)
     async with snapshot(conn):
         total, estimated = await bounded_total(
             conn, f"FROM balance_transactions WHERE {sql}", *args, order_by=newest_first)
         rows = await conn.fetch(
-            f"""SELECT * FROM balance_transactions WHERE {page_sql}
+            f"""SELECT * FROM balance_transactions WHERE {sql} AND {start_at}
                 {newest_first} LIMIT {int(limit) + 1} OFFSET {int(offset)}""", *page_args)
-    more = len(rows) > limit
-    rows = rows[:limit]
-    last = Position(rows[-1]["created_at"], rows[-1]["id"]) if more and rows else None
+    rows, last = last_of(rows, limit, _position)
     return MovementPage([_movement(r) for r in rows], total, estimated, last)
+
+
+def _position(row) -> Position:
+    return Position(row["created_at"], row["id"])
 
 
 @dataclass(frozen=True)
@@ -346,11 +345,20 @@ async def payout(conn, payout_id: str, *, company_id: int | None, merchant_id: i
     return _payout(row, (await _timeline(conn, [row["id"]])).get(row["id"], ()))
 
 
+@dataclass(frozen=True)
+class PayoutPage:
+    payouts: list[Payout]
+    total: int
+    total_is_estimate: bool  # shared.db.bounded_total
+    last: Position | None  # the page's last row when more follow: the next page's cursor
+
+
 async def payouts_page(conn, *, company_id: int | None, merchant_id: int | None,
                        livemode: bool, status: str | None, start: datetime | None,
                        end: datetime | None, search: str | None, limit: int,
-                       offset: int) -> tuple[list[Payout], int, bool]:
-    """A page newest first; (payouts, total, the total is an estimate)."""
+                       offset: int, after: Position | None = None) -> PayoutPage:
+    """A page newest first, from `after` (a keyset cursor's position) or `offset`; the
+    total is of the whole filter."""
     where: list[str] = []
     args: list = []
     _scope(where, args, company_id, merchant_id, livemode)
@@ -366,13 +374,18 @@ async def payouts_page(conn, *, company_id: int | None, merchant_id: int | None,
                      f"strpos(lower(coalesce(description, '')), lower(${n})) > 0)")
     sql = " AND ".join(where)
     newest_first = "ORDER BY created_at DESC, id DESC"
+    page_args = list(args)
+    start_at = keyset_after(page_args, "created_at, id", after)
     async with snapshot(conn):
         total, estimated = await bounded_total(conn, f"FROM payouts WHERE {sql}", *args,
                                                order_by=newest_first)
-        rows = await conn.fetch(f"""SELECT * FROM payouts WHERE {sql} {newest_first}
-                                    LIMIT {int(limit)} OFFSET {int(offset)}""", *args)
+        rows = await conn.fetch(f"""SELECT * FROM payouts WHERE {sql} AND {start_at}
+                                    {newest_first} LIMIT {int(limit) + 1}
+                                    OFFSET {int(offset)}""", *page_args)
+        rows, last = last_of(rows, limit, _position)
         timelines = await _timeline(conn, [r["id"] for r in rows])
-    return [_payout(r, timelines.get(r["id"], ())) for r in rows], total, estimated
+    return PayoutPage([_payout(r, timelines.get(r["id"], ())) for r in rows], total,
+                      estimated, last)
 
 
 async def update_payout(conn, p: Payout, *, note: str | None = None) -> None:

@@ -22,7 +22,7 @@ from pathlib import Path
 import asyncpg
 from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 from pydantic.alias_generators import to_camel
 
 from services.billing import reconciliation as recon
@@ -140,9 +140,21 @@ class ExceptionOut(_Out):
 
 
 class Pagination(BaseModel):
+    """The seed's {page, per_page, total}, and `totalIsEstimate` only when the total is
+    the planner's estimate (shared.db.bounded_total), as Page.envelope answers."""
+
     page: int
     per_page: int
     total: int
+    total_is_estimate: bool = Field(default=False, alias="totalIsEstimate")
+
+    @model_serializer(mode="wrap")
+    def _estimate_only_when_so(self, handler: SerializerFunctionWrapHandler) -> object:
+        out = handler(self)
+        if not self.total_is_estimate and isinstance(out, dict):
+            out.pop("totalIsEstimate", None)
+            out.pop("total_is_estimate", None)
+        return out
 
 
 class ImportDetail(ImportOut):
@@ -373,13 +385,14 @@ async def list_imports(request: web.Request) -> web.Response:
     company, merchant = tenant(request, who)
     page = page_of(request)
     async with request.app[POOL].acquire() as conn:
-        rows, total = await store.list_imports(
+        rows, total, estimated = await store.list_imports(
             conn, company_id=company, merchant_id=merchant, livemode=who.livemode,
             source=query_choice(request, "source", recon.SOURCES), limit=page.per_page,
             offset=page.offset)
     return ok(Family.NORPAY, _dump(ImportList(
         imports=[render_import(r) for r in rows],
-        pagination=Pagination(page=page.page, per_page=page.per_page, total=total))))
+        pagination=Pagination(page=page.page, per_page=page.per_page, total=total,
+                              totalIsEstimate=estimated))))
 
 
 def _resolved_filter(request: web.Request) -> bool | None:
@@ -394,13 +407,13 @@ async def get_import(request: web.Request) -> web.Response:
     resolved = _resolved_filter(request)
     async with request.app[POOL].acquire() as conn:
         found = await _scoped_import(request, conn, who)
-        rows, total = await store.list_exceptions(conn, found.pk, kind=kind,
-                                                  resolved=resolved, limit=page.per_page,
-                                                  offset=page.offset)
+        rows, total, estimated = await store.list_exceptions(
+            conn, found.pk, kind=kind, resolved=resolved, limit=page.per_page,
+            offset=page.offset)
     detail = ImportDetail(**render_import(found).model_dump(),
                           exceptions=[render_exception(e) for e in rows],
                           pagination=Pagination(page=page.page, per_page=page.per_page,
-                                                total=total))
+                                                total=total, totalIsEstimate=estimated))
     return ok(Family.NORPAY, _dump(detail))
 
 

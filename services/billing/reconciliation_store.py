@@ -13,7 +13,7 @@ import asyncpg
 
 from services.billing import domain
 from services.billing.reconciliation import Discrepancy, Movement, MovementType, Result
-from shared.db import snapshot
+from shared.db import bounded_total, snapshot
 
 # A movement's rail and references: a fee's or refund's may be only on its payment's
 # row, a payout's rail reference only on the payout (the rail answers after the
@@ -318,7 +318,9 @@ async def get_import(conn: asyncpg.Connection, import_id: str, *, company_id: in
 
 async def list_imports(conn: asyncpg.Connection, *, company_id: int | None,
                        merchant_id: int | None, livemode: bool, source: str | None,
-                       limit: int, offset: int) -> tuple[list[ImportRecord], int]:
+                       limit: int, offset: int) -> tuple[list[ImportRecord], int, bool]:
+    """(a page newest first, the filter's total, whether that total is an estimate:
+    shared.db.bounded_total)."""
     where: list[str] = []
     args: list[object] = []
     _scope(where, args, company_id=company_id, merchant_id=merchant_id, livemode=livemode)
@@ -326,16 +328,19 @@ async def list_imports(conn: asyncpg.Connection, *, company_id: int | None,
         args.append(source)
         where.append(f"source = ${len(args)}")
     sql = f"FROM reconciliation_imports WHERE {' AND '.join(where)}"
+    newest_first = "ORDER BY created_at DESC, id DESC"
     async with snapshot(conn):
-        total = await conn.fetchval("SELECT count(*) " + sql, *args)
-        rows = await conn.fetch(f"SELECT * {sql} ORDER BY created_at DESC, id DESC "
+        total, estimated = await bounded_total(conn, sql, *args, order_by=newest_first)
+        rows = await conn.fetch(f"SELECT * {sql} {newest_first} "
                                 f"LIMIT {int(limit)} OFFSET {int(offset)}", *args)
-    return [_import(r) for r in rows], total
+    return [_import(r) for r in rows], total, estimated
 
 
 async def list_exceptions(conn: asyncpg.Connection, import_pk: int, *, kind: str | None,
                           resolved: bool | None, limit: int,
-                          offset: int) -> tuple[list[ExceptionRecord], int]:
+                          offset: int) -> tuple[list[ExceptionRecord], int, bool]:
+    """(a page in file order, the filter's total, whether that total is an estimate:
+    shared.db.bounded_total)."""
     where: list[str] = ["import_pk = $1"]
     args: list[object] = [import_pk]
     if kind is not None:
@@ -344,11 +349,12 @@ async def list_exceptions(conn: asyncpg.Connection, import_pk: int, *, kind: str
     if resolved is not None:
         where.append("resolved_at IS NOT NULL" if resolved else "resolved_at IS NULL")
     sql = f"FROM reconciliation_exceptions WHERE {' AND '.join(where)}"
+    in_file_order = "ORDER BY line_number NULLS LAST, id"
     async with snapshot(conn):
-        total = await conn.fetchval("SELECT count(*) " + sql, *args)
-        rows = await conn.fetch(f"SELECT * {sql} ORDER BY line_number NULLS LAST, id "
+        total, estimated = await bounded_total(conn, sql, *args, order_by=in_file_order)
+        rows = await conn.fetch(f"SELECT * {sql} {in_file_order} "
                                 f"LIMIT {int(limit)} OFFSET {int(offset)}", *args)
-    return [_exception(r) for r in rows], total
+    return [_exception(r) for r in rows], total, estimated
 
 
 async def resolve_exception(conn: asyncpg.Connection, import_pk: int, exception_id: str, *,

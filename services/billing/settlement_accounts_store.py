@@ -11,7 +11,7 @@ import asyncpg
 from services.billing import rails
 from services.billing.settlement_accounts import AccountValues, SettlementAccount
 from shared.crypto import SecretBox
-from shared.db import snapshot
+from shared.db import bounded_total, snapshot
 from shared.settings import Settings
 
 _COLUMNS = """id AS pk, settlement_account_id, company_id, merchant_id, type, currency,
@@ -61,16 +61,20 @@ async def account(conn: asyncpg.Connection, settlement_account_id: str, *, merch
 
 
 async def accounts_page(conn: asyncpg.Connection, *, merchant_id: int, currency: str | None,
-                        limit: int, offset: int) -> tuple[list[SettlementAccount], int]:
+                        limit: int, offset: int
+                        ) -> tuple[list[SettlementAccount], int, bool]:
+    """(a page by id, the filter's total, whether that total is an estimate:
+    shared.db.bounded_total)."""
     where = """WHERE merchant_id = $1 AND deleted_at IS NULL
                  AND ($2::text IS NULL OR currency = $2)"""
+    oldest_first = "ORDER BY id"
     async with snapshot(conn):
-        total = await conn.fetchval(f"SELECT count(*) FROM settlement_accounts {where}",
-                                    merchant_id, currency)
+        total, estimated = await bounded_total(conn, f"FROM settlement_accounts {where}",
+                                               merchant_id, currency, order_by=oldest_first)
         rows = await conn.fetch(
-            f"SELECT {_COLUMNS} FROM settlement_accounts {where} ORDER BY id "
+            f"SELECT {_COLUMNS} FROM settlement_accounts {where} {oldest_first} "
             f"LIMIT {int(limit)} OFFSET {int(offset)}", merchant_id, currency)
-    return [_account(r) for r in rows], total
+    return [_account(r) for r in rows], total, estimated
 
 
 async def others_in_currency(conn: asyncpg.Connection, *, merchant_id: int, currency: str,

@@ -6,11 +6,12 @@ as missing too (docs/modes.md)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
 
-from shared.db import snapshot
+from shared.db import Position, bounded_total, last_of, snapshot
 from shared.housekeeping import affected
 
 _COLUMN = __import__("re").compile(r"^[a-z_]+$")
@@ -65,21 +66,40 @@ def _filter(where: str, args: list, column: str, value) -> str:
     return where + f" AND {column} = ${len(args)}"
 
 
+@dataclass(frozen=True)
+class RowPage:
+    rows: list[asyncpg.Record]
+    total: int
+    total_is_estimate: bool  # shared.db.bounded_total
+    last: Position | None  # (id, id) of the page's last row when more follow
+
+
 async def _page(conn, *, select: str, table: str, where: str, args: list, order: str,
-                limit: int, offset: int):
-    """(rows, total) of one page, newest first."""
+                limit: int, offset: int, after: Position | None) -> RowPage:
+    """One page newest first by `order` (a row id), from `after` (a keyset cursor's
+    position) or `offset`; the total is of the whole filter, counted through the same
+    index (bounded_total)."""
+    newest_first = f"ORDER BY {order} DESC"
+    page_args = list(args)
+    start_at = "true"
+    if after is not None:
+        page_args.append(after.key)
+        start_at = f"{order} < ${len(page_args)}"
     async with snapshot(conn):
-        total = await conn.fetchval(f"SELECT count(*) FROM {table} {where}", *args)
-        rows = await conn.fetch(f"{select} {where} ORDER BY {order} DESC "
-                                f"LIMIT {int(limit)} OFFSET {int(offset)}", *args)
-    return rows, total
+        total, estimated = await bounded_total(conn, f"FROM {table} {where}", *args,
+                                               order_by=newest_first)
+        rows = await conn.fetch(f"{select} {where} AND {start_at} {newest_first} "
+                                f"LIMIT {int(limit) + 1} OFFSET {int(offset)}", *page_args)
+    rows, last = last_of(rows, limit, lambda r: Position(r["id"], r["id"]))
+    return RowPage(rows, total, estimated, last)
 
 
-async def plans(conn, *, company_id, merchant_id, livemode: bool, limit: int, offset: int):
+async def plans(conn, *, company_id, merchant_id, livemode: bool, limit: int, offset: int,
+                after: Position | None = None) -> RowPage:
     args: list = []
     where = _scope("WHERE true", args, company_id, merchant_id, livemode)
     return await _page(conn, select="SELECT * FROM plans", table="plans", where=where,
-                       args=args, order="id", limit=limit, offset=offset)
+                       args=args, order="id", limit=limit, offset=offset, after=after)
 
 
 # Subscriptions -------------------------------------------------------------------------
@@ -115,13 +135,13 @@ async def subscription(conn, subscription_id: str, *, company_id, merchant_id,
 
 async def subscriptions_page(conn, *, company_id, merchant_id, livemode: bool,
                              status: str | None, customer_id: str | None, limit: int,
-                             offset: int):
+                             offset: int, after: Position | None = None) -> RowPage:
     args: list = []
     where = _scope("WHERE true", args, company_id, merchant_id, livemode, "s.")
     where = _filter(where, args, "s.status", status)
     where = _filter(where, args, "s.customer_id", customer_id)
     return await _page(conn, select=_SUB, table="subscriptions s", where=where, args=args,
-                       order="s.id", limit=limit, offset=offset)
+                       order="s.id", limit=limit, offset=offset, after=after)
 
 
 async def subscription_by_pk(conn, pk: int, *, for_update: bool = False):
@@ -196,14 +216,14 @@ async def insert_invoice(conn, **v) -> asyncpg.Record:
 
 async def invoices_page(conn, *, company_id, merchant_id, livemode: bool,
                         status: str | None, customer_email: str | None, limit: int,
-                        offset: int):
+                        offset: int, after: Position | None = None) -> RowPage:
     args: list = []
     where = _scope("WHERE true", args, company_id, merchant_id, livemode)
     where = _filter(where, args, "status", status)
     where = _filter(where, args, "lower(customer->>'email')",
                     customer_email.lower() if customer_email else None)
     return await _page(conn, select="SELECT * FROM invoices", table="invoices", where=where,
-                       args=args, order="id", limit=limit, offset=offset)
+                       args=args, order="id", limit=limit, offset=offset, after=after)
 
 
 async def invoice(conn, invoice_id: str, *, company_id, merchant_id, livemode: bool,

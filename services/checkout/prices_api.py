@@ -210,10 +210,11 @@ async def list_prices(request: web.Request) -> web.Response:
     include_deleted = _include_deleted(request)
     app = await app_in_scope(request, who)
     async with request.app[POOL].acquire() as conn:
-        rows, total = await store.list_prices(
+        rows, total, estimated = await store.list_prices(
             conn, app["id"], **owner_of(who).filters(), include_deleted=include_deleted,
             limit=page.per_page, offset=page.offset)
-    return ok(Family.PRICES, [render(r, app) for r in rows], pagination=page.envelope(total))
+    return ok(Family.PRICES, [render(r, app) for r in rows],
+              pagination=page.envelope(total, total_is_estimate=estimated))
 
 
 async def _in_scope(request: web.Request) -> tuple[dict, str, Owner]:

@@ -7,7 +7,7 @@ from typing import Any
 
 import asyncpg
 
-from shared.db import json_text, snapshot
+from shared.db import bounded_total, json_text, snapshot
 
 
 def _json(value: Any) -> str | None:
@@ -45,15 +45,19 @@ def _owned(first: int) -> str:
 
 async def list_prices(conn: asyncpg.Connection, app_id: str, *, company_id: int | None,
                       merchant_id: int | None, livemode: bool, include_deleted: bool,
-                      limit: int, offset: int) -> tuple[list[asyncpg.Record], int]:
+                      limit: int, offset: int) -> tuple[list[asyncpg.Record], int, bool]:
+    """(a page newest first, the filter's total, whether that total is an estimate:
+    shared.db.bounded_total)."""
     where = f"app_id = $1 AND ($2 OR NOT deleted) AND {_owned(3)}"
     args = (app_id, include_deleted, company_id, merchant_id, livemode)
+    newest_first = "ORDER BY created_at DESC, id DESC"
     async with snapshot(conn):
         rows = await conn.fetch(
-            f"SELECT * FROM prices WHERE {where} ORDER BY created_at DESC, id DESC "
-            "LIMIT $6 OFFSET $7", *args, limit, offset)
-        total = await conn.fetchval(f"SELECT count(*) FROM prices WHERE {where}", *args)
-    return rows, total
+            f"SELECT * FROM prices WHERE {where} {newest_first} LIMIT $6 OFFSET $7",
+            *args, limit, offset)
+        total, estimated = await bounded_total(conn, f"FROM prices WHERE {where}", *args,
+                                               order_by=newest_first)
+    return rows, total, estimated
 
 
 async def price(conn: asyncpg.Connection, app_id: str, price_id: str, *,
@@ -126,15 +130,19 @@ async def insert_trigger(conn: asyncpg.Connection, *, trigger_id: str, app_id: s
 
 async def list_triggers(conn: asyncpg.Connection, app_id: str, *, company_id: int | None,
                         merchant_id: int | None, livemode: bool, limit: int,
-                        offset: int) -> tuple[list[asyncpg.Record], int]:
+                        offset: int) -> tuple[list[asyncpg.Record], int, bool]:
+    """(a page newest first, the filter's total, whether that total is an estimate:
+    shared.db.bounded_total)."""
     where = f"app_id = $1 AND NOT deleted AND {_owned(2)}"
     args = (app_id, company_id, merchant_id, livemode)
+    newest_first = "ORDER BY created_at DESC, id DESC"
     async with snapshot(conn):
         rows = await conn.fetch(
-            f"""SELECT * FROM triggers WHERE {where}
-               ORDER BY created_at DESC, id DESC LIMIT $5 OFFSET $6""", *args, limit, offset)
-        total = await conn.fetchval(f"SELECT count(*) FROM triggers WHERE {where}", *args)
-    return rows, total
+            f"SELECT * FROM triggers WHERE {where} {newest_first} LIMIT $5 OFFSET $6",
+            *args, limit, offset)
+        total, estimated = await bounded_total(conn, f"FROM triggers WHERE {where}", *args,
+                                               order_by=newest_first)
+    return rows, total, estimated
 
 
 async def trigger(conn: asyncpg.Connection, app_id: str, trigger_id: str, *,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,7 +10,7 @@ from datetime import datetime
 
 import asyncpg
 
-from shared.db import json_text, snapshot
+from shared.db import EXACT_TOTAL_UP_TO, bounded_total, json_text, snapshot
 from shared.events import Event, UnitOfWork, outbox_clause
 
 COLUMNS = "*"
@@ -244,9 +243,8 @@ def _like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-# A list's total is counted exactly up to this many rows (a count that stops there reads
-# a bounded slice of an index); past it, the total is the planner's estimate and says so.
-EXACT_TOTAL_UP_TO = 10_000
+# A list's total is counted exactly up to EXACT_TOTAL_UP_TO rows (shared.db; tests read
+# it here too); past it, it is the planner's estimate and says so (bounded_total).
 _NEWEST_FIRST = "ORDER BY created_at DESC, id DESC"
 
 
@@ -369,11 +367,11 @@ async def _walks_in_index_order(conn: asyncpg.Connection, needed: bool) -> Async
                         " set_config('jit', $2, true)", before["sort"], before["jit"])
 
 
-def _per_merchant(where: _Where, merchants: list[int], inner_tail: str) -> str:
+def _per_merchant(where: _Where, ids: str, inner_tail: str) -> str:
     """A name search's FROM: each named merchant's own slice of (merchant_id, livemode,
     created_at, id), newest first and cut at `inner_tail`'s LIMIT (LATERAL), so the rows
-    come from index ranges, never from a sort of all of a merchant's rows."""
-    ids = where.param(merchants)
+    come from index ranges, never from a sort of all of a merchant's rows. `ids` is the
+    placeholder of the merchants' ids (`where.param(merchants)`)."""
     return (f"unnest({ids}::bigint[]) AS m(mid) CROSS JOIN LATERAL ("
             f"SELECT * FROM payments WHERE payments.merchant_id = m.mid AND {where.sql()} "
             f"{_NEWEST_FIRST} {inner_tail}) AS p")
@@ -399,7 +397,7 @@ async def _page_rows(conn: asyncpg.Connection, base: _Where, merchants: list[int
                f"LIMIT {page_limit} OFFSET {page_offset}")
     else:
         wanted = where.param(offset + limit + 1)
-        source = _per_merchant(where, merchants, f"LIMIT {wanted}")
+        source = _per_merchant(where, where.param(merchants), f"LIMIT {wanted}")
         sql = (f"SELECT p.* FROM {source} {_NEWEST_FIRST} "
                f"LIMIT {page_limit} OFFSET {page_offset}")
     return await conn.fetch(sql, *where.args)
@@ -407,25 +405,20 @@ async def _page_rows(conn: asyncpg.Connection, base: _Where, merchants: list[int
 
 async def _total(conn: asyncpg.Connection, base: _Where,
                  merchants: list[int] | None) -> tuple[int, bool]:
-    """(total, is an estimate): counted while at most EXACT_TOTAL_UP_TO, else the
-    planner's estimate (at least EXACT_TOTAL_UP_TO + 1). The count reads the rows newest
-    first, through the list's index, and stops one past the bound."""
-    where = _copy(base)
-    cap = where.param(EXACT_TOTAL_UP_TO + 1)
+    """(total, is an estimate), shared.db.bounded_total: counted while at most
+    EXACT_TOTAL_UP_TO, else the planner's estimate (at least EXACT_TOTAL_UP_TO + 1). The
+    count reads the rows newest first, through the list's index, and stops one past the
+    bound; for a name search, through each named merchant's slice, each cut there too,
+    and the estimate is of the named merchants' rows."""
     if merchants is None:
-        inner = f"SELECT 1 FROM payments WHERE {where.sql()} {_NEWEST_FIRST} LIMIT {cap}"
-    else:
-        inner = f"SELECT 1 FROM {_per_merchant(where, merchants, f'LIMIT {cap}')} LIMIT {cap}"
-    counted = await conn.fetchval(f"SELECT count(*) FROM ({inner}) AS counted", *where.args)
-    if counted <= EXACT_TOTAL_UP_TO:
-        return counted, False
-    estimate = _copy(base)
-    if merchants is not None:
-        estimate.add("merchant_id = ANY({}::bigint[])", merchants)
-    plan = await conn.fetchval(f"EXPLAIN (FORMAT JSON) SELECT 1 FROM payments "
-                               f"WHERE {estimate.sql()}", *estimate.args)
-    rows = (json.loads(plan) if isinstance(plan, str) else plan)[0]["Plan"]["Plan Rows"]
-    return max(int(rows), EXACT_TOTAL_UP_TO + 1), True
+        return await bounded_total(conn, f"FROM payments WHERE {base.sql()}", *base.args,
+                                   order_by=_NEWEST_FIRST)
+    where = _copy(base)
+    ids = where.param(merchants)
+    return await bounded_total(
+        conn, f"FROM {_per_merchant(where, ids, f'LIMIT {EXACT_TOTAL_UP_TO + 1}')}",
+        *where.args,
+        estimate=f"FROM payments WHERE {where.sql()} AND merchant_id = ANY({ids}::bigint[])")
 
 
 # NORAH receipts ----------------------------------------------------------------

@@ -284,7 +284,7 @@ async def _page(request: web.Request, who: Principal, *, render, message: str,
     `nextCursor` (keyset: it starts at that page's last row, however deep)."""
     page = keyset_page_of(request)
     scope_merchant = merchant_scope(who)
-    after = None if page.after is None else (page.after.created_at, page.after.id)
+    after = None if page.after is None else (page.after.key, page.after.id)
     async with request.app[POOL].acquire() as conn:
         found = await store.list_transactions(
             conn, company_id=company_scope(who),

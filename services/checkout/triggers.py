@@ -130,10 +130,11 @@ async def list_triggers(request: web.Request) -> web.Response:
     page = page_of(request)
     app = await app_in_scope(request, who)
     async with request.app[POOL].acquire() as conn:
-        rows, total = await store.list_triggers(
+        rows, total, estimated = await store.list_triggers(
             conn, app["id"], **owner_of(who).filters(), limit=page.per_page,
             offset=page.offset)
-    return ok(Family.PRICES, [render(r) for r in rows], pagination=page.envelope(total))
+    return ok(Family.PRICES, [render(r) for r in rows],
+              pagination=page.envelope(total, total_is_estimate=estimated))
 
 
 async def _trigger(request: web.Request, conn, app: dict, who: Principal):

@@ -93,11 +93,11 @@ def _emit(work: UnitOfWork, event_type: str, row) -> None:
 async def _page(request: web.Request, scope: str, *, message: str, **scoping) -> web.Response:
     page = page_of(request)
     async with request.app[POOL].acquire() as conn:
-        rows, total = await store.list_charges(conn, scope=scope, **scoping,
-                                               **_filters(request), limit=page.per_page,
-                                               offset=page.offset)
+        rows, total, estimated = await store.list_charges(
+            conn, scope=scope, **scoping, **_filters(request), limit=page.per_page,
+            offset=page.offset)
     return ok(Family.NORAH, [models.render_charge(r) for r in rows], message=message,
-              pagination=page.envelope(total))
+              pagination=page.envelope(total, total_is_estimate=estimated))
 
 
 # Merchant charges ----------------------------------------------------------------

@@ -8,7 +8,7 @@ import asyncpg
 
 from services.fees.domain import Rule
 from services.fees.models import ChargeFields
-from shared.db import snapshot
+from shared.db import bounded_total, snapshot
 
 CHARGE_COLUMNS = """id, scope, merchant_id, company_id, merchant_user_name, charge_type,
     charge_source, charge_category, status, currency, value, statement_narration,
@@ -88,7 +88,9 @@ async def charge_by_id(conn: asyncpg.Connection, charge_id: int, *, scope: str,
 async def list_charges(conn: asyncpg.Connection, *, scope: str, company_id: int | None = None,
                        only_merchant: int | None = None, currency: str | None = None,
                        status: str | None = None, category: str | None = None, limit: int,
-                       offset: int) -> tuple[list[asyncpg.Record], int]:
+                       offset: int) -> tuple[list[asyncpg.Record], int, bool]:
+    """(a page by id, the filter's total, whether that total is an estimate:
+    shared.db.bounded_total)."""
     where = """scope = $1 AND deleted_at IS NULL
                AND ($2::bigint IS NULL OR company_id = $2)
                AND ($3::bigint IS NULL OR merchant_id = $3)
@@ -99,8 +101,9 @@ async def list_charges(conn: asyncpg.Connection, *, scope: str, company_id: int 
     async with snapshot(conn):
         rows = await conn.fetch(f"SELECT {CHARGE_COLUMNS} FROM charges WHERE {where} ORDER BY id "
                                 "LIMIT $7 OFFSET $8", *args, limit, offset)
-        total = await conn.fetchval(f"SELECT count(*) FROM charges WHERE {where}", *args)
-    return rows, total
+        total, estimated = await bounded_total(conn, f"FROM charges WHERE {where}", *args,
+                                               order_by="ORDER BY id")
+    return rows, total, estimated
 
 
 async def replace_charge(conn: asyncpg.Connection, charge_id: int,

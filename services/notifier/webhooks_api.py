@@ -28,7 +28,7 @@ from shared.http.envelopes import Family, ok
 from shared.http.errors import ApiError, Errors
 from shared.http.middleware import SETTINGS, read_json
 from shared.http.openapi import RouteDoc
-from shared.http.pagination import page_of, query_text
+from shared.http.pagination import keyset_page_of, page_of, query_text
 from shared.principal import Principal
 
 ENDPOINT, DELIVERY = "Webhook endpoint", "Webhook delivery"
@@ -210,7 +210,7 @@ async def _render_deliveries(request: web.Request, delivery_ids: list[str], *, s
 
 async def list_deliveries(request: web.Request) -> web.Response:
     who = _who(request)
-    page = page_of(request, default_per_page=20)
+    page = keyset_page_of(request, default_per_page=20, key=int)
     status = query_text(request, "status")
     if status is not None and status not in STATUSES:
         raise ApiError(Errors.VALIDATION, field="status",
@@ -222,13 +222,13 @@ async def list_deliveries(request: web.Request) -> web.Response:
         raise ApiError(Errors.VALIDATION, field="eventId",
                        detail="eventId: must be an event id (uuid)") from None
     async with request.app[POOL].acquire() as conn:
-        rows, total, estimated = await store.list_deliveries(
+        found = await store.list_deliveries(
             conn, **_merchant_filter(request, who),
             endpoint_id=query_text(request, "endpointId"), event_id=event_uuid, status=status,
-            event_type=query_text(request, "event"), limit=page.per_page, offset=page.offset)
-    return ok(Family.NORPAY, {"deliveries": [domain.render_delivery(r) for r in rows],
-                              "pagination": page.envelope(total,
-                                                          total_is_estimate=estimated)})
+            event_type=query_text(request, "event"), limit=page.per_page, offset=page.offset,
+            after=page.after)
+    return ok(Family.NORPAY, {"deliveries": [domain.render_delivery(r) for r in found.rows],
+                              "pagination": page.of(found)})
 
 
 async def get_delivery(request: web.Request) -> web.Response:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
 
-from shared.db import EXACT_TOTAL_UP_TO, bounded_total, snapshot
+from shared.db import EXACT_TOTAL_UP_TO, Position, bounded_total, last_of, snapshot
 from shared.housekeeping import affected
 
 # The caller's tenant and mode: an endpoint registered through the API is of one mode,
@@ -359,21 +360,31 @@ _DELIVERY = """SELECT d.*, ev.event_type, ev.occurred_at, ev.livemode FROM webho
                JOIN webhook_endpoints e ON e.endpoint_id = d.endpoint_id"""
 
 
+@dataclass(frozen=True)
+class DeliveryPage:
+    rows: list[asyncpg.Record]
+    total: int
+    total_is_estimate: bool  # shared.db.bounded_total
+    last: Position | None  # (seq, seq) of the page's last row when more follow
+
+
 async def list_deliveries(conn: asyncpg.Connection, *, company_id: int | None,
                           merchant_id: int | None, livemode: bool, endpoint_id: str | None,
                           event_id: uuid.UUID | None, status: str | None,
-                          event_type: str | None, limit: int, offset: int
-                          ) -> tuple[list[asyncpg.Record], int, bool]:
+                          event_type: str | None, limit: int, offset: int,
+                          after: Position | None = None) -> DeliveryPage:
     """A delivery is of its event's mode (an implicit endpoint's are of both). Newest
     first, each endpoint in scope walked through webhook_deliveries_endpoint and stopped
-    at the page (or the count's bound), merged; (rows, total, the total is an estimate)."""
-    args = (company_id, merchant_id, endpoint_id, event_id, status, event_type, livemode)
+    at the page (or the count's bound), merged; from `after` (a keyset cursor's
+    position: the last row's seq) or `offset`; the total is of the whole filter."""
+    args: list[object] = [company_id, merchant_id, endpoint_id, event_id, status,
+                          event_type, livemode]
     source = """(SELECT x.* FROM webhook_endpoints e
                  CROSS JOIN LATERAL (
                      SELECT d.*, ev.event_type, ev.occurred_at, ev.livemode
                        FROM webhook_deliveries d
                        JOIN webhook_events ev ON ev.event_id = d.event_id
-                      WHERE d.endpoint_id = e.endpoint_id
+                      WHERE d.endpoint_id = e.endpoint_id AND {after}
                         AND ($4::uuid IS NULL OR d.event_id = $4)
                         AND ($5::text IS NULL OR d.status = $5)
                         AND ($6::text IS NULL OR ev.event_type = $6)
@@ -383,14 +394,22 @@ async def list_deliveries(conn: asyncpg.Connection, *, company_id: int | None,
                    AND ($2::bigint IS NULL OR e.merchant_id = $2)
                    AND ($3::text IS NULL OR e.endpoint_id = $3)
                  ORDER BY x.seq DESC LIMIT {n}) AS page"""
+    page_args = list(args)
+    start_at = "true"
+    if after is not None:
+        page_args.append(after.key)
+        start_at = f"d.seq < ${len(page_args)}"
     async with snapshot(conn):
         total, estimated = await bounded_total(
-            conn, "FROM " + source.format(n=EXACT_TOTAL_UP_TO + 1), *args,
-            estimate="FROM " + source.format(n="ALL"))
+            conn, "FROM " + source.format(n=EXACT_TOTAL_UP_TO + 1, after="true"), *args,
+            estimate="FROM " + source.format(n="ALL", after="true"))
         rows = await conn.fetch(
-            f"""SELECT page.* FROM {source.format(n=int(offset) + int(limit))}
-                ORDER BY page.seq DESC LIMIT {int(limit)} OFFSET {int(offset)}""", *args)
-    return rows, total, estimated
+            f"""SELECT page.* FROM {source.format(n=int(offset) + int(limit) + 1,
+                                                  after=start_at)}
+                ORDER BY page.seq DESC LIMIT {int(limit) + 1} OFFSET {int(offset)}""",
+            *page_args)
+    rows, last = last_of(rows, limit, lambda r: Position(r["seq"], r["seq"]))
+    return DeliveryPage(rows, total, estimated, last)
 
 
 async def delivery(conn: asyncpg.Connection, delivery_id: str, *, company_id: int | None,

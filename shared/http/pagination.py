@@ -1,4 +1,4 @@
-"""`?page=1&per_page=10` as the NORAH seed pages lists, validated once."""
+"""`?page=1&per_page=10` as the NORAH seed pages lists, validated once; and `?cursor=`."""
 
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ import binascii
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 from aiohttp import web
 
+from shared.db import Position
 from shared.http.errors import ApiError, Errors
 
 MAX_PER_PAGE = 100
@@ -83,22 +85,17 @@ def query_text(request: web.Request, name: str, *, max_length: int = 200) -> str
 
 # Keyset (cursor) pages -----------------------------------------------------------------
 #
-# A list ordered newest first by (created_at, id) continues from the last row it showed:
-# the next page's query starts at that row in the index instead of reading and dropping
-# every row before it (OFFSET), so page 1,000 costs what page 2 does.
+# A list in a fixed order (newest first by (created_at, id), or by a sequence) continues
+# from the last row it showed: the next page's query starts at that row in the index
+# instead of reading and dropping every row before it (OFFSET), so page 1,000 costs what
+# page 2 does.
 
 _MAX_CURSOR = 120  # characters; a real one is about 50
 _MAX_ID = 2**63 - 1  # bigint
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_CURSOR_TEXT = re.compile(r"^([1-9][0-9]{0,17}):(-?[0-9]{1,18}):([0-9]{1,19})$")
-
-
-@dataclass(frozen=True)
-class Position:
-    """A row's place in a newest-first list: its created_at, then its id."""
-
-    created_at: datetime
-    id: int
+# page:key:id; the key is a time (t, microseconds since the epoch; also the untagged
+# form the first cursors had) or a number (n, a bigint such as a sequence or a row id).
+_CURSOR_TEXT = re.compile(r"^([1-9][0-9]{0,17}):([tn]?)(-?[0-9]{1,18}):([0-9]{1,19})$")
 
 
 @dataclass(frozen=True)
@@ -126,16 +123,38 @@ class KeysetPage:
             out["totalIsEstimate"] = True
         return out
 
+    def of(self, found: Found) -> dict[str, object]:
+        """The envelope of a store's page: its total, whether that is an estimate, and
+        the cursor of the page after it."""
+        return self.envelope(found.total, total_is_estimate=found.total_is_estimate,
+                             last=found.last)
+
+
+class Found(Protocol):
+    """What a store's keyset page tells about the list beyond its rows."""
+
+    @property
+    def total(self) -> int: ...
+    @property
+    def total_is_estimate(self) -> bool: ...
+    @property
+    def last(self) -> Position | None: ...
+
 
 def encode_cursor(page: int, position: Position) -> str:
-    micros = (position.created_at - _EPOCH) // timedelta(microseconds=1)
-    text = f"{page}:{micros}:{position.id}".encode()
+    if isinstance(position.key, datetime):
+        key = f"t{(position.key - _EPOCH) // timedelta(microseconds=1)}"
+    else:
+        key = f"n{position.key}"
+    text = f"{page}:{key}:{position.id}".encode()
     return base64.urlsafe_b64encode(text).decode().rstrip("=")
 
 
-def decode_cursor(raw: str) -> tuple[int, Position]:
-    """(page, position) of a cursor this module made; anything else is a 400 naming
-    `cursor` (a cursor is opaque: only ever one a list gave)."""
+def decode_cursor(raw: str, *, key: type[datetime] | type[int] = datetime
+                  ) -> tuple[int, Position]:
+    """(page, position) of a cursor this module made for a list ordered by `key` (a
+    time or a number); anything else is a 400 naming `cursor` (a cursor is opaque: only
+    ever one a list gave)."""
     bad = ApiError(Errors.VALIDATION, field="cursor",
                    detail="cursor: not a cursor a list gave (use the nextCursor as given)")
     if not (raw.isascii() and 0 < len(raw) <= _MAX_CURSOR):
@@ -145,26 +164,29 @@ def decode_cursor(raw: str) -> tuple[int, Position]:
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise bad from None
     match = _CURSOR_TEXT.match(text)
-    if match is None:
+    if match is None or (match.group(2) == "n") != (key is int):
         raise bad
-    page, micros, ident = (int(g) for g in match.groups())
-    try:
-        created_at = _EPOCH + timedelta(microseconds=micros)
-    except OverflowError:
-        raise bad from None
+    page, number, ident = int(match.group(1)), int(match.group(3)), int(match.group(4))
     if ident > _MAX_ID:
         raise bad
-    return page, Position(created_at, ident)
+    if key is int:
+        return page, Position(number, ident)
+    try:
+        return page, Position(_EPOCH + timedelta(microseconds=number), ident)
+    except OverflowError:
+        raise bad from None
 
 
-def keyset_page_of(request: web.Request, *, default_per_page: int = 10) -> KeysetPage:
-    """page_of, or the cursor's page when `cursor` is given. A cursor page is not
-    bounded by MAX_DEPTH: it reads from its position, never the rows before it."""
+def keyset_page_of(request: web.Request, *, default_per_page: int = 10,
+                   key: type[datetime] | type[int] = datetime) -> KeysetPage:
+    """page_of, or the cursor's page when `cursor` is given (`key`: what the list is
+    ordered by first, a time or a number). A cursor page is not bounded by MAX_DEPTH: it
+    reads from its position, never the rows before it."""
     raw = request.query.get("cursor", "").strip()
     if not raw:
         page = page_of(request, default_per_page=default_per_page)
         return KeysetPage(page=page.page, per_page=page.per_page, after=None)
-    number, position = decode_cursor(raw)
+    number, position = decode_cursor(raw, key=key)
     _whole(request, "page", 1, None)  # still a whole number if given, though unused
     return KeysetPage(page=number, after=position,
                       per_page=_whole(request, "per_page", default_per_page, MAX_PER_PAGE))

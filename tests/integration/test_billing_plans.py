@@ -25,7 +25,7 @@ import asyncpg
 import pytest
 
 from bench import growth_seeds
-from services.billing import ledger_store, payouts_store, projections
+from services.billing import ledger_store, payouts_store, projections, store
 from tests.integration.test_billing_api import billing_stack
 from tests.integration.test_transaction_plans import _nodes, _Recorder
 from tests.support.auth import Account, make_company_admin, make_merchant
@@ -124,7 +124,8 @@ async def million(settings) -> AsyncIterator[Seeded]:
 def statements(monkeypatch) -> list[tuple[str, tuple]]:
     seen: list[tuple[str, tuple]] = []
     for module, name in ((projections, "dashboard"), (ledger_store, "settlement"),
-                         (ledger_store, "entries"), (payouts_store, "movements_page")):
+                         (ledger_store, "entries"), (payouts_store, "movements_page"),
+                         (store, "subscriptions_page"), (store, "invoices_page")):
         real = getattr(module, name)
 
         async def recording(conn, *, _real=real, **kwargs):
@@ -172,18 +173,43 @@ async def test_dashboards_and_settlement_read_rollups_not_history(settings, mill
         ("ledger entries: payments only", big, "/api/v2/ledger/entries",
          {"referenceType": "payment", "account": "customer_wallet"}, LIST),
         ("ledger entries (company)", admin, "/api/v2/ledger/entries", {}, LIST),
+        ("ledger entries by cursor", big, "/api/v2/ledger/entries", {"cursor": FIRST}, LIST),
         ("balance transactions page 1", big, "/api/v2/balance/transactions", {}, LIST),
         ("balance transactions, payments, deep", big, "/api/v2/balance/transactions",
          {"type": "payment", "page": 100, "per_page": 100}, LIST),
+        ("balance transactions by cursor", big, "/api/v2/balance/transactions",
+         {"cursor": FIRST}, LIST),
     ]
+    timings = await _explained(settings, million.client, statements, cases)
+    body = await (await million.client.get(
+        "/api/v2/merchants/dashboard", headers=big.headers(settings),
+        params={"period": "year", "currency": "USD"})).json()
+    assert int(body["result"]["payments"]["total"]) > 100_000  # the seed is there
+    with capsys.disabled():
+        print(f"\nbilling reports at {PAYMENTS:,} payments, once each through the app:")
+        for name, elapsed, read in timings:
+            print(f"  {name:34} {elapsed:8.1f} ms  rows read {read:>8,}")
+
+
+FIRST = object()  # in a case's params: the cursor its list's first page gives
+ESTIMATED = ("/entries", "/transactions", "/subscriptions", "/invoices")
+
+
+async def _explained(settings, client, statements, cases) -> list[tuple[str, float, int]]:
+    """Each case called once through the app, every statement it ran EXPLAIN ANALYZEd:
+    no sequential scan of a growing table, none of the projection, at most `bound` rows
+    read (0: unbounded); (name, ms, rows read) of each."""
     timings = []
     conn = await asyncpg.connect(settings.dsn_of("billing"))
     try:
         for name, who, path, params, bound in cases:
+            if params.get("cursor") is FIRST:
+                first = await (await client.get(path, headers=who.headers(settings))).json()
+                params = {**params, "cursor": first["result"]["pagination"]["nextCursor"]}
+                assert params["cursor"], (name, first)
             statements.clear()
             started = time.perf_counter()
-            resp = await million.client.get(path, headers=who.headers(settings),
-                                            params=params)
+            resp = await client.get(path, headers=who.headers(settings), params=params)
             elapsed = (time.perf_counter() - started) * 1000
             body = await resp.json()
             assert resp.status == 200, (name, body)
@@ -196,22 +222,108 @@ async def test_dashboards_and_settlement_read_rollups_not_history(settings, mill
                 plan = json.loads(raw)[0]["Plan"]
                 nodes = list(_nodes(plan))
                 assert not [n for n in nodes if n["Node Type"] == "Seq Scan"
-                            and n.get("Relation Name") in RAW], (name, sql, _shape(plan))
+                            and n.get("Relation Name") in RAW | PAGED], \
+                    (name, sql, _shape(plan))
                 assert not [n for n in nodes if n.get("Relation Name") ==
                             "payment_projection"], (name, "reads the projection", sql)
-                read += _leaf_rows(plan, RAW | ROLLUPS)
+                read += _leaf_rows(plan, RAW | ROLLUPS | PAGED)
             if bound:  # a merchant's own: a year of days, not years of payments
                 assert read <= bound, (name, read)
-            if path.endswith(("/entries", "/transactions")):
+            if path.endswith(ESTIMATED) and not any(
+                    k in params for k in ("customerId", "customerEmail")):
                 assert body["result"]["pagination"].get("totalIsEstimate") is True, name
             timings.append((name, elapsed, read))
-        body = await (await million.client.get(
-            "/api/v2/merchants/dashboard", headers=big.headers(settings),
-            params={"period": "year", "currency": "USD"})).json()
-        assert int(body["result"]["payments"]["total"]) > 100_000  # the seed is there
     finally:
         await conn.close()
+    return timings
+
+
+SUBSCRIPTIONS, INVOICES = 200_000, 300_000
+PAGED = {"subscriptions", "invoices"}
+_PLAN = """INSERT INTO plans (plan_id, company_id, merchant_id, livemode, name, amount,
+               currency, interval, interval_count)
+           VALUES ('plan_growth_' || $1, $2, $3, false, 'Growth', 1000, 'USD', 'month', 1)
+           RETURNING id"""
+# In the shape billing writes them (store.insert_subscription, store.insert_invoice):
+# a customer of every 100th row has two subscriptions, one status in four is canceled.
+_SUBSCRIPTIONS = """
+    INSERT INTO subscriptions (subscription_id, plan_pk, company_id, merchant_id,
+        customer_id, status, billing_anchor, period_number, current_period_start,
+        current_period_end, next_charge_at, livemode, created_at, updated_at)
+    SELECT 'sub_g' || $1 || '_' || n, $2, $3, $4, 'cust_' || (n % ($5::int / 2)),
+           (ARRAY['active', 'active', 'past_due', 'canceled'])[n % 4 + 1],
+           $6::timestamptz + n * interval '1 minute', 1, $6::timestamptz + n * interval '1 minute',
+           $6::timestamptz + n * interval '1 minute' + interval '1 month',
+           $6::timestamptz + n * interval '1 minute' + interval '1 month', false,
+           $6::timestamptz + n * interval '1 minute', $6::timestamptz + n * interval '1 minute'
+      FROM generate_series(1, $5) AS n"""
+_INVOICES = """
+    INSERT INTO invoices (invoice_id, invoice_number, company_id, merchant_id, status,
+        customer, items, currency, subtotal, tax, total, due_date, livemode, created_at,
+        updated_at)
+    SELECT 'inv_g' || $1 || '_' || n, 'G' || $1 || '-' || n, $2, $3,
+           (ARRAY['paid', 'paid', 'open', 'void', 'draft'])[n % 5 + 1],
+           jsonb_build_object('name', 'Customer ' || n,
+                              'email', 'c' || (n % 50000) || '@example.com'),
+           '[{"description": "Pro", "quantity": 1, "unitPrice": "1000", "amount": "1000"}]',
+           'USD', 1000, 0, 1000, at + interval '30 days', false, at, at
+      FROM generate_series(1, $4) AS n,
+           LATERAL (SELECT $5::timestamptz + n * interval '1 minute' AS at) AS t"""
+
+
+async def test_subscriptions_and_invoices_page_through_indexes(settings, million, statements,
+                                                               capsys):
+    big, admin = million.big, million.admin
+    tag = secrets.token_hex(4)
+    start = datetime.now(UTC) - timedelta(days=400)
+    plan_pk = await _as_admin_value(settings, _PLAN, tag, admin.company_id, big.merchant_id)
+    try:
+        await _as_admin(settings, _SUBSCRIPTIONS, tag, plan_pk, admin.company_id,
+                        big.merchant_id, SUBSCRIPTIONS, start)
+        await _as_admin(settings, _INVOICES, tag, admin.company_id, big.merchant_id,
+                        INVOICES, start)
+        for table in PAGED:
+            await _as_admin(settings, f"ANALYZE {table}")
+        subs, invs = "/api/v2/subscriptions", "/api/v2/invoices"
+        cases = [
+            ("subscriptions page 1", big, subs, {}, LIST),
+            ("subscriptions deep page", big, subs, {"page": 400, "per_page": 25}, LIST),
+            ("subscriptions past_due", big, subs, {"status": "past_due"}, LIST),
+            ("subscriptions by cursor", big, subs, {"cursor": FIRST}, LIST),
+            ("subscriptions of a customer", big, subs, {"customerId": "cust_7"}, LIST),
+            ("subscriptions (company)", admin, subs, {}, LIST),
+            ("invoices page 1", big, invs, {}, LIST),
+            ("invoices open", big, invs, {"status": "open"}, LIST),
+            ("invoices by cursor", big, invs, {"cursor": FIRST}, LIST),
+            ("invoices of an e-mail", big, invs, {"customerEmail": "C7@example.com"}, LIST),
+            ("invoices (company)", admin, invs, {"per_page": 100}, LIST),
+        ]
+        timings = await _explained(settings, million.client, statements, cases)
+        mine = await (await million.client.get(
+            invs, headers=big.headers(settings),
+            params={"customerEmail": "c7@example.com"})).json()
+        assert mine["result"]["pagination"]["total"] == INVOICES // 50_000
+    finally:
+        for table in ("invoices", "subscriptions", "plans"):
+            await _as_admin(settings, f"DELETE FROM {table} WHERE merchant_id = $1",
+                            big.merchant_id)
+        conn = await asyncpg.connect(settings.database_url)
+        try:
+            for table in PAGED:
+                await conn.execute(f"VACUUM ANALYZE billing.{table}")
+        finally:
+            await conn.close()
     with capsys.disabled():
-        print(f"\nbilling reports at {PAYMENTS:,} payments, once each through the app:")
+        print(f"\nsubscriptions ({SUBSCRIPTIONS:,}) and invoices ({INVOICES:,}) of one "
+              "merchant, once each through the app:")
         for name, elapsed, read in timings:
             print(f"  {name:34} {elapsed:8.1f} ms  rows read {read:>8,}")
+
+
+async def _as_admin_value(settings, sql: str, *args: Any) -> Any:
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        await conn.execute("SET search_path TO billing")
+        return await conn.fetchval(sql, *args)
+    finally:
+        await conn.close()

@@ -22,6 +22,7 @@ TYPED = [
     "shared/rails/__init__.py", "shared/rails/base.py", "shared/rails/registry.py",
     "shared/rails/sandbox.py", "shared/rails/sandbox_store.py",
     "services/checkout/connectors.py",
+    "shared/db.py", "shared/http/pagination.py", "services/billing/ledger_store.py",
 ]
 
 
