@@ -16,7 +16,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import asyncpg
 
@@ -112,15 +112,32 @@ class Position:
     id: int
 
 
+@dataclass(frozen=True)
+class KeyPage(Generic[R]):
+    """One page a store read for a keyset-paged list: its rows, the whole filter's total
+    (bounded_total: whether that is the planner's estimate), and the last row's position
+    when more rows follow (the next page's cursor)."""
+
+    rows: list[R]
+    total: int
+    total_is_estimate: bool
+    last: Position | None
+
+
 def keyset_after(args: list[Any], columns: str, after: Position | None, *,
                  descending: bool = True) -> str:
     """The condition that starts a page after `after` in the order of `columns` (two,
-    such as "created_at, id"), its values appended to `args`; "true" without one. A row
-    comparison, so the list's index on those columns starts the scan there."""
+    such as "created_at, id", compared as a row; or one, such as "seq", compared with
+    the position's key), its values appended to `args`; "true" without one. The list's
+    index on those columns starts the scan there."""
     if after is None:
         return "true"
+    op = "<" if descending else ">"
+    if "," not in columns:
+        args.append(after.key)
+        return f"{columns} {op} ${len(args)}"
     args += [after.key, after.id]
-    return f"({columns}) {'<' if descending else '>'} (${len(args) - 1}, ${len(args)})"
+    return f"({columns}) {op} (${len(args) - 1}, ${len(args)})"
 
 
 def last_of(rows: list[R], limit: int, position: Callable[[R], Position]

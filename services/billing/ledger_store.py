@@ -14,7 +14,15 @@ import asyncpg
 
 from services.billing import domain, ledger, rollups
 from services.billing.ledger import Account, Line, Posting
-from shared.db import EXACT_TOTAL_UP_TO, Position, bounded_total, keyset_after, last_of, snapshot
+from shared.db import (
+    EXACT_TOTAL_UP_TO,
+    KeyPage,
+    Position,
+    bounded_total,
+    keyset_after,
+    last_of,
+    snapshot,
+)
 
 _POST = """
 WITH t AS (
@@ -119,18 +127,10 @@ def _scope(where: list[str], args: list, company_id, merchant_id, livemode: bool
         where.append(f"{prefix}merchant_id = ${len(args)}")
 
 
-@dataclass(frozen=True)
-class EntryPage:
-    rows: list[asyncpg.Record]
-    total: int
-    total_is_estimate: bool  # shared.db.bounded_total
-    last: Position | None  # (transaction row id, entry id) of the last row when more follow
-
-
 async def entries(conn, *, company_id, merchant_id, livemode: bool,
                   reference_type: str | None, reference_id: str | None,
                   account_code: str | None, limit: int, offset: int,
-                  after: Position | None = None) -> EntryPage:
+                  after: Position | None = None) -> KeyPage[asyncpg.Record]:
     """A page of entries, oldest transaction first, from `after` (a keyset cursor's
     position: the last row's transaction row id and entry id) or `offset`; the total is
     of the whole filter. Each read walks an index in the list's order and stops at the
@@ -190,7 +190,7 @@ async def entries(conn, *, company_id, merchant_id, livemode: bool,
                  ORDER BY page.transaction_pk, page.id
                  LIMIT {int(limit) + 1} OFFSET {int(offset)}""", *page_args)
     rows, last = last_of(rows, limit, _entry_position)
-    return EntryPage(rows, total, estimated, last)
+    return KeyPage(rows, total, estimated, last)
 
 
 def _entry_position(row) -> Position:

@@ -18,6 +18,7 @@ from services.billing.ledger_api import _epoch_param, tenant
 from services.billing.payout import STATUSES, CreatePayout, Payout
 from services.billing.payouts_scheduler import tick
 from shared.authz import require
+from shared.db import KeyPage
 from shared.http.app import POOL
 from shared.http.envelopes import Family, json_response, ok
 from shared.http.errors import ApiError, Errors
@@ -103,14 +104,14 @@ async def balance_transactions(request: web.Request) -> web.Response:
     page = keyset_page_of(request, default_per_page=20)
     kind = query_choice(request, "type", MOVEMENT_TYPES)
     start, end = _epoch_param(request, "from"), _epoch_param(request, "to")
-    found = payouts_store.MovementPage([], 0, False, None)
+    found: KeyPage[BalanceTransaction] = KeyPage([], 0, False, None)
     if await _in_scope(request, who, merchant):
         async with request.app[POOL].acquire() as conn:
             found = await payouts_store.movements_page(
                 conn, merchant_id=merchant, livemode=who.livemode, type=kind,
                 currency=_currency(request), start=start, end=end, limit=page.per_page,
                 offset=page.offset, after=page.after)
-    return ok(Family.NORPAY, {"transactions": [_movement(m) for m in found.movements],
+    return ok(Family.NORPAY, {"transactions": [_movement(m) for m in found.rows],
                               "pagination": page.of(found)})
 
 
@@ -156,7 +157,7 @@ async def list_payouts(request: web.Request) -> web.Response:
             conn, **_scope(who, request), status=status, start=_epoch_param(request, "from"),
             end=_epoch_param(request, "to"), search=query_text(request, "search"),
             limit=page.per_page, offset=page.offset, after=page.after)
-    return ok(Family.NORPAY, {"payouts": [render(p) for p in found.payouts],
+    return ok(Family.NORPAY, {"payouts": [render(p) for p in found.rows],
                               "pagination": page.of(found)})
 
 
@@ -229,7 +230,7 @@ async def list_settlements(request: web.Request) -> web.Response:
             end=datetime.combine(end + timedelta(days=1), time(), UTC) if end else None,
             search=query_text(request, "search"), limit=page.per_page, offset=page.offset,
             after=page.after)
-    return ok(Family.NORAH, [_settlement(p) for p in found.payouts],
+    return ok(Family.NORAH, [_settlement(p) for p in found.rows],
               message="Settlements retrieved successfully",
               pagination=page.of(found))
 

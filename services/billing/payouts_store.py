@@ -18,7 +18,7 @@ from services.billing.balances import (
 from services.billing.domain import new_id
 from services.billing.payout import Payout, TimelineEntry
 from services.billing.payout_schedule import PayoutSchedule
-from shared.db import Position, bounded_total, keyset_after, last_of, snapshot
+from shared.db import KeyPage, Position, bounded_total, keyset_after, last_of, snapshot
 
 _BALANCE_CODES = [ledger.PENDING_CODE, ledger.AVAILABLE.code, ledger.IN_TRANSIT.code]
 
@@ -135,18 +135,10 @@ def _movement(r) -> BalanceTransaction:
         trace=r["trace"], rail_reference=r["rail_reference"], created_at=r["created_at"])
 
 
-@dataclass(frozen=True)
-class MovementPage:
-    movements: list[BalanceTransaction]
-    total: int
-    total_is_estimate: bool  # shared.db.bounded_total
-    last: Position | None  # the page's last row when more follow: the next page's cursor
-
-
 async def movements_page(conn, *, merchant_id: int, livemode: bool, type: str | None,
                          currency: str | None, start: datetime | None, end: datetime | None,
                          limit: int, offset: int, after: Position | None = None
-                         ) -> MovementPage:
+                         ) -> KeyPage[BalanceTransaction]:
     """A page newest first through balance_transactions_merchant(_type), from `after`
     (a keyset cursor's position) or `offset`; the total is of the whole filter."""
     where = ["merchant_id = $1", "livemode = $2"]
@@ -167,7 +159,7 @@ async def movements_page(conn, *, merchant_id: int, livemode: bool, type: str | 
             f"""SELECT * FROM balance_transactions WHERE {sql} AND {start_at}
                 {newest_first} LIMIT {int(limit) + 1} OFFSET {int(offset)}""", *page_args)
     rows, last = last_of(rows, limit, _position)
-    return MovementPage([_movement(r) for r in rows], total, estimated, last)
+    return KeyPage([_movement(r) for r in rows], total, estimated, last)
 
 
 def _position(row) -> Position:
@@ -345,18 +337,10 @@ async def payout(conn, payout_id: str, *, company_id: int | None, merchant_id: i
     return _payout(row, (await _timeline(conn, [row["id"]])).get(row["id"], ()))
 
 
-@dataclass(frozen=True)
-class PayoutPage:
-    payouts: list[Payout]
-    total: int
-    total_is_estimate: bool  # shared.db.bounded_total
-    last: Position | None  # the page's last row when more follow: the next page's cursor
-
-
 async def payouts_page(conn, *, company_id: int | None, merchant_id: int | None,
                        livemode: bool, status: str | None, start: datetime | None,
                        end: datetime | None, search: str | None, limit: int,
-                       offset: int, after: Position | None = None) -> PayoutPage:
+                       offset: int, after: Position | None = None) -> KeyPage[Payout]:
     """A page newest first, from `after` (a keyset cursor's position) or `offset`; the
     total is of the whole filter."""
     where: list[str] = []
@@ -384,7 +368,7 @@ async def payouts_page(conn, *, company_id: int | None, merchant_id: int | None,
                                     OFFSET {int(offset)}""", *page_args)
         rows, last = last_of(rows, limit, _position)
         timelines = await _timeline(conn, [r["id"] for r in rows])
-    return PayoutPage([_payout(r, timelines.get(r["id"], ())) for r in rows], total,
+    return KeyPage([_payout(r, timelines.get(r["id"], ())) for r in rows], total,
                       estimated, last)
 
 

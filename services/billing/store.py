@@ -6,12 +6,11 @@ as missing too (docs/modes.md)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
 
-from shared.db import Position, bounded_total, last_of, snapshot
+from shared.db import KeyPage, Position, bounded_total, keyset_after, last_of, snapshot
 from shared.housekeeping import affected
 
 _COLUMN = __import__("re").compile(r"^[a-z_]+$")
@@ -66,36 +65,25 @@ def _filter(where: str, args: list, column: str, value) -> str:
     return where + f" AND {column} = ${len(args)}"
 
 
-@dataclass(frozen=True)
-class RowPage:
-    rows: list[asyncpg.Record]
-    total: int
-    total_is_estimate: bool  # shared.db.bounded_total
-    last: Position | None  # (id, id) of the page's last row when more follow
-
-
 async def _page(conn, *, select: str, table: str, where: str, args: list, order: str,
-                limit: int, offset: int, after: Position | None) -> RowPage:
+                limit: int, offset: int, after: Position | None) -> KeyPage[asyncpg.Record]:
     """One page newest first by `order` (a row id), from `after` (a keyset cursor's
     position) or `offset`; the total is of the whole filter, counted through the same
     index (bounded_total)."""
     newest_first = f"ORDER BY {order} DESC"
     page_args = list(args)
-    start_at = "true"
-    if after is not None:
-        page_args.append(after.key)
-        start_at = f"{order} < ${len(page_args)}"
+    start_at = keyset_after(page_args, order, after)
     async with snapshot(conn):
         total, estimated = await bounded_total(conn, f"FROM {table} {where}", *args,
                                                order_by=newest_first)
         rows = await conn.fetch(f"{select} {where} AND {start_at} {newest_first} "
                                 f"LIMIT {int(limit) + 1} OFFSET {int(offset)}", *page_args)
     rows, last = last_of(rows, limit, lambda r: Position(r["id"], r["id"]))
-    return RowPage(rows, total, estimated, last)
+    return KeyPage(rows, total, estimated, last)
 
 
 async def plans(conn, *, company_id, merchant_id, livemode: bool, limit: int, offset: int,
-                after: Position | None = None) -> RowPage:
+                after: Position | None = None) -> KeyPage[asyncpg.Record]:
     args: list = []
     where = _scope("WHERE true", args, company_id, merchant_id, livemode)
     return await _page(conn, select="SELECT * FROM plans", table="plans", where=where,
@@ -135,7 +123,7 @@ async def subscription(conn, subscription_id: str, *, company_id, merchant_id,
 
 async def subscriptions_page(conn, *, company_id, merchant_id, livemode: bool,
                              status: str | None, customer_id: str | None, limit: int,
-                             offset: int, after: Position | None = None) -> RowPage:
+                             offset: int, after: Position | None = None) -> KeyPage[asyncpg.Record]:
     args: list = []
     where = _scope("WHERE true", args, company_id, merchant_id, livemode, "s.")
     where = _filter(where, args, "s.status", status)
@@ -216,7 +204,7 @@ async def insert_invoice(conn, **v) -> asyncpg.Record:
 
 async def invoices_page(conn, *, company_id, merchant_id, livemode: bool,
                         status: str | None, customer_email: str | None, limit: int,
-                        offset: int, after: Position | None = None) -> RowPage:
+                        offset: int, after: Position | None = None) -> KeyPage[asyncpg.Record]:
     args: list = []
     where = _scope("WHERE true", args, company_id, merchant_id, livemode)
     where = _filter(where, args, "status", status)

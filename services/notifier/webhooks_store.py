@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
 
-from shared.db import EXACT_TOTAL_UP_TO, Position, bounded_total, last_of, snapshot
+from shared.db import (
+    EXACT_TOTAL_UP_TO,
+    KeyPage,
+    Position,
+    bounded_total,
+    keyset_after,
+    last_of,
+    snapshot,
+)
 from shared.housekeeping import affected
 
 # The caller's tenant and mode: an endpoint registered through the API is of one mode,
@@ -360,19 +367,11 @@ _DELIVERY = """SELECT d.*, ev.event_type, ev.occurred_at, ev.livemode FROM webho
                JOIN webhook_endpoints e ON e.endpoint_id = d.endpoint_id"""
 
 
-@dataclass(frozen=True)
-class DeliveryPage:
-    rows: list[asyncpg.Record]
-    total: int
-    total_is_estimate: bool  # shared.db.bounded_total
-    last: Position | None  # (seq, seq) of the page's last row when more follow
-
-
 async def list_deliveries(conn: asyncpg.Connection, *, company_id: int | None,
                           merchant_id: int | None, livemode: bool, endpoint_id: str | None,
                           event_id: uuid.UUID | None, status: str | None,
                           event_type: str | None, limit: int, offset: int,
-                          after: Position | None = None) -> DeliveryPage:
+                          after: Position | None = None) -> KeyPage[asyncpg.Record]:
     """A delivery is of its event's mode (an implicit endpoint's are of both). Newest
     first, each endpoint in scope walked through webhook_deliveries_endpoint and stopped
     at the page (or the count's bound), merged; from `after` (a keyset cursor's
@@ -395,10 +394,7 @@ async def list_deliveries(conn: asyncpg.Connection, *, company_id: int | None,
                    AND ($3::text IS NULL OR e.endpoint_id = $3)
                  ORDER BY x.seq DESC LIMIT {n}) AS page"""
     page_args = list(args)
-    start_at = "true"
-    if after is not None:
-        page_args.append(after.key)
-        start_at = f"d.seq < ${len(page_args)}"
+    start_at = keyset_after(page_args, "d.seq", after)
     async with snapshot(conn):
         total, estimated = await bounded_total(
             conn, "FROM " + source.format(n=EXACT_TOTAL_UP_TO + 1, after="true"), *args,
@@ -409,7 +405,7 @@ async def list_deliveries(conn: asyncpg.Connection, *, company_id: int | None,
                 ORDER BY page.seq DESC LIMIT {int(limit) + 1} OFFSET {int(offset)}""",
             *page_args)
     rows, last = last_of(rows, limit, lambda r: Position(r["seq"], r["seq"]))
-    return DeliveryPage(rows, total, estimated, last)
+    return KeyPage(rows, total, estimated, last)
 
 
 async def delivery(conn: asyncpg.Connection, delivery_id: str, *, company_id: int | None,

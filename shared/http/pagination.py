@@ -7,11 +7,11 @@ import binascii
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Any
 
 from aiohttp import web
 
-from shared.db import Position
+from shared.db import KeyPage, Position
 from shared.http.errors import ApiError, Errors
 
 MAX_PER_PAGE = 100
@@ -123,22 +123,11 @@ class KeysetPage:
             out["totalIsEstimate"] = True
         return out
 
-    def of(self, found: Found) -> dict[str, object]:
+    def of(self, found: KeyPage[Any]) -> dict[str, object]:
         """The envelope of a store's page: its total, whether that is an estimate, and
         the cursor of the page after it."""
         return self.envelope(found.total, total_is_estimate=found.total_is_estimate,
                              last=found.last)
-
-
-class Found(Protocol):
-    """What a store's keyset page tells about the list beyond its rows."""
-
-    @property
-    def total(self) -> int: ...
-    @property
-    def total_is_estimate(self) -> bool: ...
-    @property
-    def last(self) -> Position | None: ...
 
 
 def encode_cursor(page: int, position: Position) -> str:
