@@ -121,3 +121,63 @@ SELECT 'btx_' || substr(md5(payment_id), 1, 24), company_id, merchant_id, false,
        completed_at + interval '2 days', true, 'ZIMSWITCH', completed_at
   FROM billing.payment_projection
  WHERE merchant_id = $1 AND completed_at >= $2 AND completed_at < $3"""
+
+# notifier: webhook events and their deliveries (the delivery log), for
+# tests/integration/test_delivery_plans.py. Events g in [low, high] ($1 tag, $2 company,
+# $3 the other company, $4 the big merchant, $5 the small merchants' first id, $6 how
+# many small merchants, $7 start, $8 step, $9 low, $10 high): 60 % the big merchant's
+# (one in twelve of them live), the rest over the small merchants, half in each company.
+NOTIFIER_EVENTS = """
+INSERT INTO webhook_events (event_id, event_type, company_id, merchant_id, occurred_at,
+    livemode, body, created_at)
+SELECT md5($1 || g)::uuid, type,
+       CASE WHEN big OR k < $6 / 2 THEN $2::bigint ELSE $3::bigint END,
+       CASE WHEN big THEN $4::bigint ELSE $5::bigint + k END, occurred,
+       big AND g % 20 = 1,
+       convert_to(json_build_object('id', md5($1 || g)::uuid, 'type', type,
+                                    'created', extract(epoch FROM occurred)::bigint,
+                                    'data', json_build_object('paymentId', 'pay_' || g,
+                                        'amount', (10000 + g % 90000)::text,
+                                        'currency', 'USD', 'status', 'completed'))::text,
+                  'UTF8'),
+       occurred
+  FROM (SELECT g, g % 5 < 3 AS big, g / 5 % $6 AS k,
+               $7::timestamptz + g * $8::interval AS occurred,
+               CASE WHEN g % 50 = 0 THEN 'payment.failed'
+                    WHEN g % 100 = 7 THEN 'refund.succeeded'
+                    WHEN g % 250 = 11 THEN 'payout.paid'
+                    ELSE 'payment.succeeded' END AS type
+          FROM generate_series($9::bigint, $10::bigint) AS g) AS s"""
+
+# The deliveries of those events, in the order they happened ($1 tag, $2 how many small
+# merchants, $3 low, $4 high): each event to its merchant's endpoint (the big merchant's
+# API endpoint of the event's mode, a small merchant's webServiceUrl), the big
+# merchant's to its webServiceUrl too, and one in four to its company's webServiceUrl.
+# Endpoint ids: ep_<tag>_test, _live, _big (the big merchant's), _s<k>, _coA, _coB.
+# One in 200 failed, one in 1,000 canceled, the rest succeeded (none pending: the
+# dispatcher would send them).
+NOTIFIER_DELIVERIES = """
+INSERT INTO webhook_deliveries (delivery_id, endpoint_id, event_id, occurred_at, status,
+    trigger, attempts, next_attempt_at, last_attempt_at, last_status_code, last_error,
+    completed_at, created_at, livemode, event_type)
+SELECT 'dlv_' || md5($1 || g || '/' || ep), ep, ev.event_id, ev.occurred_at, status,
+       'event', 1, ev.occurred_at, ev.occurred_at + interval '1 second',
+       CASE status WHEN 'failed' THEN 500 WHEN 'canceled' THEN NULL ELSE 200 END,
+       CASE status WHEN 'failed' THEN 'HTTP 500' END,
+       ev.occurred_at + interval '1 second', ev.occurred_at, ev.livemode, ev.event_type
+  FROM (SELECT g, md5($1 || g)::uuid AS event_id, ep,
+               CASE WHEN abs(hashtext(ep || g)) % 1000 < 5 THEN 'failed'
+                    WHEN abs(hashtext(ep || g)) % 1000 = 5 THEN 'canceled'
+                    ELSE 'succeeded' END AS status
+          FROM generate_series($3::bigint, $4::bigint) AS g
+          CROSS JOIN LATERAL (VALUES
+              (0, CASE WHEN g % 5 >= 3 THEN 'ep_' || $1 || '_s' || (g / 5 % $2)
+                       WHEN g % 20 = 1 THEN 'ep_' || $1 || '_live'
+                       ELSE 'ep_' || $1 || '_test' END),
+              (1, CASE WHEN g % 5 < 3 THEN 'ep_' || $1 || '_big' END),
+              (2, CASE WHEN g % 4 <> 0 THEN NULL
+                       WHEN g % 5 < 3 OR g / 5 % $2 < $2 / 2 THEN 'ep_' || $1 || '_coA'
+                       ELSE 'ep_' || $1 || '_coB' END)) AS t(n, ep)
+         WHERE ep IS NOT NULL) AS s
+  JOIN webhook_events ev ON ev.event_id = s.event_id
+ ORDER BY s.g, s.ep"""

@@ -79,6 +79,31 @@ async def snapshot(conn: asyncpg.Connection) -> AsyncIterator[None]:
         yield
 
 
+@asynccontextmanager
+async def walks_in_index_order(conn: asyncpg.Connection,
+                               needed: bool = True) -> AsyncIterator[None]:
+    """For statements that walk one index slice per owner in a LATERAL (each named
+    merchant, each endpoint): the planner costs every owner as an average one (it plans
+    once for them all), so for a LIMIT above that average it would read a big owner's
+    every row and sort them. Without sorts, it walks each owner's slice in the index's
+    order and stops at the LIMIT. JIT off
+    too: it compiles for the cost a disabled sort is given (a third of a second), not for
+    the rows read. Local to the transaction, and put back for a caller whose
+    transaction goes on."""
+    if not needed:
+        yield
+        return
+    # The fenced subquery reads the settings before the outer select changes them.
+    before = await conn.fetchrow(
+        "SELECT b.sort, b.jit, set_config('enable_sort', 'off', true),"
+        " set_config('jit', 'off', true) FROM (SELECT current_setting('enable_sort') AS"
+        " sort, current_setting('jit') AS jit OFFSET 0) AS b")
+    yield
+    # Not after an error: the transaction is aborted, and its settings go with it.
+    await conn.fetchrow("SELECT set_config('enable_sort', $1, true),"
+                        " set_config('jit', $2, true)", before["sort"], before["jit"])
+
+
 # A list's total is counted exactly up to this many rows (a count that stops there reads
 # a bounded slice of an index); past it, it is the planner's estimate and says so
 # (`totalIsEstimate`), so no page costs a scan of the merchant's history.

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
 
-from shared.db import EXACT_TOTAL_UP_TO, bounded_total, json_text, snapshot
+from shared.db import (
+    EXACT_TOTAL_UP_TO,
+    bounded_total,
+    json_text,
+    snapshot,
+    walks_in_index_order,
+)
 from shared.events import Event, UnitOfWork, outbox_clause
 
 COLUMNS = "*"
@@ -330,7 +334,7 @@ async def list_transactions(conn: asyncpg.Connection, *, company_id: int | None,
                                               merchant_id=merchant_id)
             if not merchants:
                 return TransactionPage(rows=[], total=0, total_is_estimate=False, last=None)
-        async with _walks_in_index_order(conn, merchants is not None):
+        async with walks_in_index_order(conn, merchants is not None):
             rows = await _page_rows(conn, where, merchants, limit=limit, offset=offset,
                                     after=after)
             more = len(rows) > limit
@@ -342,29 +346,6 @@ async def list_transactions(conn: asyncpg.Connection, *, company_id: int | None,
                 total, estimated = await _total(conn, where, merchants)
     last = (rows[-1]["created_at"], rows[-1]["id"]) if more else None
     return TransactionPage(rows=rows, total=total, total_is_estimate=estimated, last=last)
-
-
-@asynccontextmanager
-async def _walks_in_index_order(conn: asyncpg.Connection, needed: bool) -> AsyncIterator[None]:
-    """For a name search's statements: the planner costs each merchant of the LATERAL
-    as an average one (it plans once for every merchant_id), so for a LIMIT above that
-    average it would read a big merchant's every row and sort them. Without sorts,
-    it walks each merchant's index slice newest first and stops at the LIMIT. JIT off
-    too: it compiles for the cost a disabled sort is given (a third of a second), not for
-    the rows read. Local to the transaction, and put back for a caller whose
-    transaction goes on."""
-    if not needed:
-        yield
-        return
-    # The fenced subquery reads the settings before the outer select changes them.
-    before = await conn.fetchrow(
-        "SELECT b.sort, b.jit, set_config('enable_sort', 'off', true),"
-        " set_config('jit', 'off', true) FROM (SELECT current_setting('enable_sort') AS"
-        " sort, current_setting('jit') AS jit OFFSET 0) AS b")
-    yield
-    # Not after an error: the transaction is aborted, and its settings go with it.
-    await conn.fetchrow("SELECT set_config('enable_sort', $1, true),"
-                        " set_config('jit', $2, true)", before["sort"], before["jit"])
 
 
 def _per_merchant(where: _Where, ids: str, inner_tail: str) -> str:

@@ -15,6 +15,7 @@ from shared.db import (
     keyset_after,
     last_of,
     snapshot,
+    walks_in_index_order,
 )
 from shared.housekeeping import affected
 
@@ -183,8 +184,9 @@ async def insert_deliveries(conn: asyncpg.Connection, rows: list[tuple[str, str,
         return {}
     made = await conn.fetch(
         """INSERT INTO webhook_deliveries (delivery_id, endpoint_id, event_id, trigger,
-               occurred_at, attempts, next_attempt_at)
-           SELECT d.delivery_id, d.endpoint_id, d.event_id, $4, e.occurred_at,
+               occurred_at, livemode, event_type, attempts, next_attempt_at)
+           SELECT d.delivery_id, d.endpoint_id, d.event_id, $4, e.occurred_at, e.livemode,
+                  e.event_type,
                   CASE WHEN d.leased THEN 1 ELSE 0 END,
                   CASE WHEN d.leased THEN now() + make_interval(secs => $6) ELSE now() END
            FROM unnest($1::text[], $2::text[], $3::uuid[], $5::bool[])
@@ -362,8 +364,7 @@ async def take_manual_sends(conn: asyncpg.Connection, tenant_id: int, wanted: in
 
 # The delivery log -----------------------------------------------------------------
 
-_DELIVERY = """SELECT d.*, ev.event_type, ev.occurred_at, ev.livemode FROM webhook_deliveries d
-               JOIN webhook_events ev ON ev.event_id = d.event_id
+_DELIVERY = """SELECT d.* FROM webhook_deliveries d
                JOIN webhook_endpoints e ON e.endpoint_id = d.endpoint_id"""
 
 
@@ -373,36 +374,41 @@ async def list_deliveries(conn: asyncpg.Connection, *, company_id: int | None,
                           event_type: str | None, limit: int, offset: int,
                           after: Position | None = None) -> KeyPage[asyncpg.Record]:
     """A delivery is of its event's mode (an implicit endpoint's are of both). Newest
-    first, each endpoint in scope walked through webhook_deliveries_endpoint and stopped
-    at the page (or the count's bound), merged; from `after` (a keyset cursor's
-    position: the last row's seq) or `offset`; the total is of the whole filter."""
-    args: list[object] = [company_id, merchant_id, endpoint_id, event_id, status,
-                          event_type, livemode]
-    source = """(SELECT x.* FROM webhook_endpoints e
-                 CROSS JOIN LATERAL (
-                     SELECT d.*, ev.event_type, ev.occurred_at, ev.livemode
-                       FROM webhook_deliveries d
-                       JOIN webhook_events ev ON ev.event_id = d.event_id
-                      WHERE d.endpoint_id = e.endpoint_id AND {after}
-                        AND ($4::uuid IS NULL OR d.event_id = $4)
-                        AND ($5::text IS NULL OR d.status = $5)
-                        AND ($6::text IS NULL OR ev.event_type = $6)
-                        AND ev.livemode = $7
-                      ORDER BY d.seq DESC LIMIT {n}) x
-                 WHERE ($1::bigint IS NULL OR e.company_id = $1)
-                   AND ($2::bigint IS NULL OR e.merchant_id = $2)
-                   AND ($3::text IS NULL OR e.endpoint_id = $3)
-                 ORDER BY x.seq DESC LIMIT {n}) AS page"""
+    first: each endpoint in scope is walked through its own range of one index (by mode,
+    and by status or event type when filtered) and stopped at the page, and the walks
+    merged (walks_in_index_order: else a busy endpoint's slice is read whole and
+    sorted); from `after` (a keyset cursor's position: the last row's seq) or `offset`.
+    The total is of the whole filter, counted by the same walks without merging them,
+    so the count stops one past its bound whatever the number of endpoints; its estimate
+    is planned over the endpoints by name, so the planner weighs a busy one as busy."""
+    endpoints = await conn.fetchval(
+        """SELECT coalesce(array_agg(endpoint_id), '{}') FROM webhook_endpoints
+           WHERE ($1::bigint IS NULL OR company_id = $1)
+             AND ($2::bigint IS NULL OR merchant_id = $2)
+             AND ($3::text IS NULL OR endpoint_id = $3)""",
+        company_id, merchant_id, endpoint_id)
+    if not endpoints:
+        return KeyPage([], 0, False, None)
+    args: list[object] = [endpoints, livemode, event_id, status, event_type]
+    where = """d.livemode = $2 AND ($3::uuid IS NULL OR d.event_id = $3)
+               AND ($4::text IS NULL OR d.status = $4)
+               AND ($5::text IS NULL OR d.event_type = $5)"""
+    walk = """unnest($1::text[]) AS e(endpoint_id) CROSS JOIN LATERAL (
+                  SELECT d.* FROM webhook_deliveries d
+                   WHERE d.endpoint_id = e.endpoint_id AND {where} AND {after}
+                   ORDER BY d.seq DESC LIMIT {n}) AS x"""
+    cap = EXACT_TOTAL_UP_TO + 1
     page_args = list(args)
     start_at = keyset_after(page_args, "d.seq", after)
-    async with snapshot(conn):
+    n = int(offset) + int(limit) + 1
+    # One event's deliveries are a handful, found by webhook_deliveries_event and sorted.
+    async with snapshot(conn), walks_in_index_order(conn, event_id is None):
         total, estimated = await bounded_total(
-            conn, "FROM " + source.format(n=EXACT_TOTAL_UP_TO + 1, after="true"), *args,
-            estimate="FROM " + source.format(n="ALL", after="true"))
+            conn, "FROM " + walk.format(where=where, after="true", n=cap), *args,
+            estimate=f"FROM webhook_deliveries d WHERE d.endpoint_id = ANY($1) AND {where}")
         rows = await conn.fetch(
-            f"""SELECT page.* FROM {source.format(n=int(offset) + int(limit) + 1,
-                                                  after=start_at)}
-                ORDER BY page.seq DESC LIMIT {int(limit) + 1} OFFSET {int(offset)}""",
+            f"""SELECT x.* FROM {walk.format(where=where, after=start_at, n=n)}
+                ORDER BY x.seq DESC LIMIT {int(limit) + 1} OFFSET {int(offset)}""",
             *page_args)
     rows, last = last_of(rows, limit, lambda r: Position(r["seq"], r["seq"]))
     return KeyPage(rows, total, estimated, last)
@@ -414,7 +420,7 @@ async def delivery(conn: asyncpg.Connection, delivery_id: str, *, company_id: in
         f"""{_DELIVERY} WHERE d.delivery_id = $1
               AND ($2::bigint IS NULL OR e.company_id = $2)
               AND ($3::bigint IS NULL OR e.merchant_id = $3)
-              AND ev.livemode = $4""",
+              AND d.livemode = $4""",
         delivery_id, company_id, merchant_id, livemode)
 
 

@@ -25,7 +25,8 @@ async def test_one_refused_row_does_not_keep_the_batchs_other_successes_unrecord
                                occurred_at, body) VALUES ($1, 't', 1, now(), '\\x00')""", ev)
         seqs.append((await pool.fetchval(
             """INSERT INTO webhook_deliveries (delivery_id, endpoint_id, event_id, occurred_at,
-                   attempts) VALUES ($1, $2, $3, now(), 1) RETURNING seq""",
+                   livemode, event_type, attempts)
+               VALUES ($1, $2, $3, now(), false, 't', 1) RETURNING seq""",
             f"dlv_{uuid.uuid4().hex}", ep, ev), ep))
     # Three sends finishing together; the second's answer holds a NUL (a text column
     # refuses it; the dispatcher now replaces it before, this is the last line).
