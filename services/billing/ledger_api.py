@@ -187,11 +187,12 @@ def _currency(request: web.Request) -> str:
 async def dashboard(request: web.Request) -> web.Response:
     who = require(request, allow_keys=True)
     company, merchant = tenant(request, who)
-    since = period_start(_period(request), now(request.app))
+    at = now(request.app)
+    since = period_start(_period(request), at)
     async with request.app[POOL].acquire() as conn:
         d = await projections.dashboard(conn, company_id=company, merchant_id=merchant,
                                         livemode=who.livemode, since=since,
-                                        currency=_currency(request))
+                                        currency=_currency(request), now=at)
     counts, subs = d["counts"], d["subscriptions"]
     return ok(Family.NORPAY, {
         "revenue": {k: _units(d["revenue"][k]) for k in ("total", "payments", "subscriptions")},

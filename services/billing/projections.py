@@ -3,7 +3,7 @@ Each row belongs to one mode and the dashboard counts the caller's (docs/modes.m
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 
 # Events can arrive out of order (retries, replicas): a status only moves forward.
 STATUS_RANK = {"pending": 0, "processing": 1, "completed": 2, "failed": 2, "canceled": 2,
@@ -120,37 +120,73 @@ def _where(company_id, merchant_id, livemode: bool, args: list, prefix: str = ""
     return " AND ".join(parts)
 
 
+def _months_of(since: date, now: datetime) -> tuple[date, date]:
+    """[first, end) of the whole months a period from `since` to `now` holds that are over
+    (the month rollups answer them; days answer the rest): from the first 1st on or after
+    `since` to the 1st of `now`'s month. Empty (first == end) when there are none."""
+    end = now.astimezone(UTC).date().replace(day=1)
+    first = since if since.day == 1 else (since.replace(day=28) + timedelta(days=4)).replace(
+        day=1)
+    return min(first, end), end
+
+
+def _days_and_months(days: str, months: str, columns: str, scope: str) -> str:
+    """The rows of a day rollup and its month rollup that together cover the period
+    exactly once: the days from $1 outside [$3, $4), the months within it."""
+    return f"""(SELECT {columns} FROM {days} WHERE day >= $1 AND NOT (day >= $3 AND day < $4)
+                  AND currency = $2 AND {scope}
+                UNION ALL
+                SELECT {columns} FROM {months} WHERE month >= $3 AND month < $4
+                  AND currency = $2 AND {scope}) AS r"""
+
+
 async def dashboard(conn, *, company_id, merchant_id, livemode: bool, since: datetime,
-                    currency: str) -> dict:
-    """From the rollups (0007_rollups): a period reads one row per day, status (or
-    product), merchant in scope; `since` is a UTC midnight (ledger_api.period_start)."""
+                    currency: str, now: datetime) -> dict:
+    """From the rollups (0007_rollups, 0010_month_rollups): a period reads one row per
+    status (or product) and merchant in scope for each month of it that is over and each
+    day of the rest; `since` is a UTC midnight (ledger_api.period_start), `now` the time
+    the period runs to."""
     day = since.astimezone(UTC).date()
-    args: list = [day, currency]
+    first, end = _months_of(day, now)
+    args: list = [day, currency, first, end]
     scope = _where(company_id, merchant_id, livemode, args)
     revenue = await conn.fetchrow(
         f"""SELECT COALESCE(SUM(revenue), 0) AS total,
                    COALESCE(SUM(revenue) FILTER (WHERE kind <> 'subscription'), 0) AS payments,
                    COALESCE(SUM(revenue) FILTER (WHERE kind = 'subscription'), 0)
                        AS subscriptions
-              FROM revenue_days WHERE day >= $1 AND currency = $2 AND {scope}""", *args)
+              FROM {_days_and_months("revenue_days", "revenue_months", "kind, revenue", scope)}""",
+        *args)
     counts = await conn.fetch(
-        f"""SELECT status, SUM(n)::bigint AS n FROM payment_day_counts
-             WHERE day >= $1 AND currency = $2 AND {scope}
+        f"""SELECT status, SUM(n)::bigint AS n
+              FROM {_days_and_months("payment_day_counts", "payment_month_counts",
+                                     "status, n", scope)}
              GROUP BY status HAVING SUM(n) <> 0""", *args)
     top = await conn.fetch(
-        f"""SELECT product, SUM(revenue) AS revenue, SUM(n)::bigint AS n FROM revenue_days
-             WHERE day >= $1 AND currency = $2 AND {scope}
+        f"""SELECT product, SUM(revenue) AS revenue, SUM(n)::bigint AS n
+              FROM {_days_and_months("revenue_days", "revenue_months",
+                                     "product, revenue, n", scope)}
              GROUP BY product HAVING SUM(n) <> 0 ORDER BY revenue DESC, product LIMIT 5""",
         *args)
     sargs: list = []
     subs = await conn.fetch(
         f"SELECT status, count(*) AS n FROM subscriptions WHERE "
         f"{_where(company_id, merchant_id, livemode, sargs)} GROUP BY status", *sargs)
-    cargs: list = [day]
+    # Every customer ever (the months before this one, this month's days) and the new
+    # ones since `since` (its months that are over, the rest of it in days).
+    cargs: list = [day, first, end]
+    cscope = _where(company_id, merchant_id, livemode, cargs)
     customers = await conn.fetchrow(
-        f"""SELECT COALESCE(SUM(n), 0)::bigint AS total,
-                   COALESCE(SUM(n) FILTER (WHERE day >= $1), 0)::bigint AS new
-              FROM customer_days WHERE {_where(company_id, merchant_id, livemode, cargs)}""",
+        f"""SELECT COALESCE(SUM(n) FILTER (WHERE whole OR at >= $3), 0)::bigint AS total,
+                   COALESCE(SUM(n) FILTER (WHERE whole AND at >= $2
+                                           OR NOT whole AND at >= $1
+                                              AND NOT (at >= $2 AND at < $3)), 0)::bigint
+                       AS new
+              FROM (SELECT day AS at, n, false AS whole FROM customer_days
+                     WHERE (day >= $3 OR day >= $1 AND day < $2) AND {cscope}
+                    UNION ALL
+                    SELECT month, n, true FROM customer_months
+                     WHERE month < $3 AND {cscope}) AS c""",
         *cargs)
     return {"revenue": revenue, "counts": {r["status"]: r["n"] for r in counts},
             "subscriptions": {r["status"]: r["n"] for r in subs}, "customers": customers,

@@ -15,7 +15,8 @@ from datetime import UTC, datetime, timedelta
 
 from services.billing import ledger, ledger_store, projections
 
-DAY0 = datetime(2026, 3, 1, tzinfo=UTC)  # the history: four days from this midnight
+DAY0 = datetime(2026, 2, 27, tzinfo=UTC)  # the history: four days from this midnight,
+# across the end of a month (the month rollups)
 SPAN = timedelta(days=4)
 
 
@@ -104,15 +105,22 @@ async def test_the_dashboard_from_rollups_equals_the_projection_it_sums(billing_
         some = await conn.fetchval("SELECT payment_id FROM payment_projection "
                                    "WHERE merchant_id = $1 LIMIT 1", merchant)
         await projections.set_refund_posted(conn, some, 5)
-        for days in range(-1, 5):
-            since = DAY0 + timedelta(days=days)
+        # Each period from a day of the history, a 1st and a 1 January, as of a day in
+        # it (no month over), a day of the next month (February over) and of the one
+        # after (March over too): days and months must cover it exactly once.
+        starts = [DAY0 + timedelta(days=days) for days in range(-1, 5)] + [
+            datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 2, 1, tzinfo=UTC),
+            datetime(2026, 3, 1, tzinfo=UTC)]
+        nows = [DAY0 + timedelta(hours=30), datetime(2026, 3, 9, tzinfo=UTC),
+                datetime(2026, 4, 2, 5, tzinfo=UTC)]
+        for since, now in ((s, n) for s in starts for n in nows if s <= n):
             for currency in ("NOR", "USD"):
                 got = await projections.dashboard(conn, company_id=company,
                                                   merchant_id=merchant, livemode=False,
-                                                  since=since, currency=currency)
+                                                  since=since, currency=currency, now=now)
                 want = {k: await conn.fetch(q, since, currency, merchant)
                         for k, q in _RAW_DASHBOARD.items() if k != "customers"}
-                where = f"seed {seed}, since {since:%F}, {currency}"
+                where = f"seed {seed}, since {since:%F}, now {now:%F}, {currency}"
                 assert (got["revenue"]["total"], got["revenue"]["payments"]) == \
                     tuple(want["revenue"][0]), where
                 assert got["counts"] == {r["status"]: r["n"] for r in want["counts"]}, where
@@ -120,12 +128,13 @@ async def test_the_dashboard_from_rollups_equals_the_projection_it_sums(billing_
                     where
             customers = await conn.fetchrow(_RAW_DASHBOARD["customers"], since, merchant)
             assert (got["customers"]["total"], got["customers"]["new"]) == \
-                tuple(customers), f"seed {seed}, since {since:%F}"
+                tuple(customers), f"seed {seed}, since {since:%F}, now {now:%F}"
         company_view = await projections.dashboard(  # the company's view sums them too
             conn, company_id=company, merchant_id=None, livemode=False, since=DAY0,
-            currency="NOR")
+            currency="NOR", now=nows[-1])
         mine = await projections.dashboard(conn, company_id=company, merchant_id=merchant,
-                                           livemode=False, since=DAY0, currency="NOR")
+                                           livemode=False, since=DAY0, currency="NOR",
+                                           now=nows[-1])
         assert company_view["counts"] == mine["counts"] and sum(mine["counts"].values())
 
 
