@@ -170,7 +170,7 @@ async def dashboard(conn, *, company_id, merchant_id, livemode: bool, since: dat
         *args)
     sargs: list = []
     subs = await conn.fetch(
-        f"SELECT status, count(*) AS n FROM subscriptions WHERE "
+        f"SELECT status, SUM(n)::bigint AS n FROM subscription_counts WHERE "
         f"{_where(company_id, merchant_id, livemode, sargs)} GROUP BY status", *sargs)
     # Every customer ever (the months before this one, this month's days) and the new
     # ones since `since` (its months that are over, the rest of it in days).

@@ -207,3 +207,50 @@ async def test_the_settlement_report_from_rollups_equals_the_ledger(billing_pool
             want = await conn.fetch(_RAW_SETTLEMENT, merchant, start, end)
             assert [tuple(r) for r in got] == [tuple(r) for r in want], \
                 f"seed {seed}: [{start}, {end})"
+
+
+async def test_subscription_counts_follow_inserts_updates_and_deletes(billing_pool):
+    """subscription_counts (0011) equals count(*) by status after batches that insert,
+    move statuses (and renew without moving one), and delete."""
+    seed = secrets.randbelow(10**6)
+    rng = random.Random(seed)
+    company, merchant = _ids()
+    statuses = ("trialing", "active", "past_due", "canceled")
+    raw = """SELECT status, count(*) AS n FROM subscriptions
+              WHERE merchant_id = $1 AND NOT livemode GROUP BY status"""
+    kept = """SELECT status, n FROM subscription_counts
+               WHERE merchant_id = $1 AND NOT livemode AND n <> 0"""
+    async with billing_pool.acquire() as conn:
+        plan = await conn.fetchval(
+            """INSERT INTO plans (plan_id, company_id, merchant_id, livemode, name, amount,
+                   currency, interval, interval_count)
+               VALUES ('plan_counts_' || $1, $2, $3, false, 'Counts', 1000, 'USD', 'month', 1)
+               RETURNING id""", str(seed), company, merchant)
+        await conn.execute(
+            """INSERT INTO subscriptions (subscription_id, plan_pk, company_id, merchant_id,
+                   customer_id, status, billing_anchor, period_number, current_period_start,
+                   current_period_end, livemode, created_at, updated_at)
+               SELECT 'sub_counts_' || $1 || '_' || n, $2, $3, $4, 'cust_' || n, s, now(), 1,
+                      now(), now() + interval '1 month', false, now(), now()
+                 FROM unnest($5::text[]) WITH ORDINALITY AS t(s, n)""",
+            str(seed), plan, company, merchant, [rng.choice(statuses) for _ in range(60)])
+        for step in range(6):
+            if step % 3 == 2:
+                await conn.execute(  # a renewal: no status moves
+                    "UPDATE subscriptions SET period_number = period_number + 1"
+                    " WHERE merchant_id = $1", merchant)
+            else:
+                await conn.execute(
+                    "UPDATE subscriptions SET status = $2 WHERE merchant_id = $1"
+                    " AND id % 5 = $3", merchant, rng.choice(statuses), rng.randrange(5))
+            want = {r["status"]: r["n"] for r in await conn.fetch(raw, merchant)}
+            assert {r["status"]: r["n"] for r in await conn.fetch(kept, merchant)} == want, \
+                f"seed {seed}, step {step}"
+        await conn.execute("DELETE FROM subscriptions WHERE merchant_id = $1 AND id % 3 = 0",
+                           merchant)
+        want = {r["status"]: r["n"] for r in await conn.fetch(raw, merchant)}
+        assert {r["status"]: r["n"] for r in await conn.fetch(kept, merchant)} == want
+        dash = await projections.dashboard(conn, company_id=company, merchant_id=merchant,
+                                           livemode=False, since=DAY0, currency="USD",
+                                           now=DAY0)
+        assert {s: n for s, n in dash["subscriptions"].items() if n} == want
