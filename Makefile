@@ -47,6 +47,7 @@ test: venv infra browser
 	@bash deploy/scripts/ensure-tools.sh pdftotext:poppler-utils
 	$(PY) -m pytest $(PYTEST_ARGS)
 	@bash sdk/js/test.sh
+	@bash sdk/react/test.sh
 
 bench: venv infra
 	$(PY) -m bench.run
