@@ -258,10 +258,10 @@ def setup_routes(app: web.Application) -> None:
 
 DOCS = [
     RouteDoc("POST", "/api/v1/auth/sign-in", "Sign in; returns access and refresh tokens",
-             ("auth",), request=SignIn, auth=False),
+             ("auth",), request=SignIn, auth=False, bare=True),
     RouteDoc("POST", "/api/v1/auth/refresh",
              "Rotate a refresh token (a reused one signs out its whole family)", ("auth",),
-             request=RefreshBody, auth=False),
+             request=RefreshBody, auth=False, bare=True),
     RouteDoc("POST", "/api/v1/auth/sign-out", "Revoke a refresh token and its family",
              ("auth",), request=RefreshBody, auth=False),
     RouteDoc("GET", "/.well-known/jwks.json", "Public keys that verify access tokens",

@@ -169,9 +169,7 @@ _TAGS = ("checkout widget",)
 _JS = {"responses": {
     "200": {"description": "The script", "content": {"application/javascript": {
         "schema": {"type": "string"}}}},
-    "304": {"description": "Not modified (If-None-Match)"},
-    "default": {"description": "Error (the error catalogue)", "content": {
-        "application/json": {"schema": {"type": "object", "required": ["error"]}}}}}}
+    "304": {"description": "Not modified (If-None-Match)"}}}
 _KEY = {"name": "key", "in": "query", "required": True, "schema": {"type": "string"},
         "description": "A publishable key (nk_pub_...), from one of its allowed origins"}
 _ID = {"name": "paymentId", "in": "path", "required": True, "schema": {"type": "string"}}

@@ -210,6 +210,12 @@ def setup_routes(app: web.Application) -> None:
 
 _TAGS = ("charges",)
 _FILTERS = "?currency=&status=&chargeCategory=&page=&per_page="
+def _by(operation: str, what: str) -> dict:
+    return {"operationId": operation, "parameters": [
+        {"name": "id", "in": "path", "required": True, "schema": {"type": "string"},
+         "description": what}]}
+
+
 DOCS = [
     RouteDoc("POST", "/api/v1/merchant/charges/add",
              "Add a charge rule for one merchant, named by merchantUserName (SUPER, or ADMIN "
@@ -217,14 +223,19 @@ DOCS = [
              "category for that merchant", _TAGS, request=models.NewMerchantCharge, status=201),
     RouteDoc("GET", "/api/v1/merchant/charges",
              f"Merchant charge rules in your scope ({_FILTERS})", _TAGS),
-    RouteDoc("GET", "/api/v1/merchant/charges/{merchantUserName}",
-             f"One merchant's charge rules ({_FILTERS})", _TAGS),
-    RouteDoc("PUT", "/api/v1/merchant/charges/{chargeId}",
+    # The seed's GET /merchant/charges/{merchantUserName} and PUT, DELETE
+    # /merchant/charges/{chargeId} are one path template: documented once, as {id}.
+    RouteDoc("GET", "/api/v1/merchant/charges/{id}",
+             f"One merchant's charge rules ({_FILTERS})", _TAGS,
+             extra=_by("listChargesOfMerchant", "The merchant's user name (merchantUserName)")),
+    RouteDoc("PUT", "/api/v1/merchant/charges/{id}",
              "Replace a merchant charge rule (SUPER, or ADMIN of the merchant's company); "
-             "its merchant never changes", _TAGS, request=models.ReplaceMerchantCharge),
-    RouteDoc("DELETE", "/api/v1/merchant/charges/{chargeId}",
+             "its merchant never changes", _TAGS, request=models.ReplaceMerchantCharge,
+             extra=_by("replaceMerchantCharge", "The charge rule's id (chargeId)")),
+    RouteDoc("DELETE", "/api/v1/merchant/charges/{id}",
              "Delete a merchant charge rule; the merchant falls back to the system rules "
-             "when it has no other", _TAGS),
+             "when it has no other", _TAGS,
+             extra=_by("deleteMerchantCharge", "The charge rule's id (chargeId)")),
     RouteDoc("POST", "/api/v1/system/charges/add",
              "Add a system charge rule, for every merchant without rules of its own (SUPER)",
              _TAGS, request=models.SystemCharge, status=201),

@@ -129,7 +129,7 @@ class ChargeFields(BaseModel):
                                             max_length=255)
     max_threshold: Number | None = Field(default=None, alias="maxThreshold")
     min_threshold: Annotated[Number, BeforeValidator(_zero_when_null)] = Field(
-        default=Decimal(0), alias="minThreshold")
+        default=Decimal(0), alias="minThreshold", json_schema_extra={"default": 0})
     pl_account: str | None = Field(default=None, alias="plAccount", max_length=100)
     allow_above_amount: bool = Field(default=False, alias="allowAboveAmount", strict=True)
 

@@ -68,7 +68,8 @@ async def merged_openapi(request: web.Request) -> web.Response:
                 return service, None
         results = await asyncio.gather(*(fetch(s) for s in UPSTREAMS))
     specs = [build_spec("gateway", GATEWAY_DOCS)] + [s for _, s in results if s]
-    merged = merge_specs("norgate", specs)
+    merged = merge_specs("norgate", specs, servers=[
+        {"url": settings.public_url, "description": "This gateway (NORGATE_PUBLIC_URL)"}])
     missing = sorted(name for name, spec in results if spec is None)
     if missing:
         merged["info"]["x-unavailable-services"] = missing

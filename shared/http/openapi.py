@@ -73,6 +73,8 @@ class RouteDoc:
     status: int = 200
     auth: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
+    # The success is the bare answer, in no envelope (NORAH's sign-in and refresh).
+    bare: bool = False
 
 
 def _schema_ref(model: type[BaseModel], components: dict[str, Any]) -> dict[str, Any]:
@@ -83,27 +85,85 @@ def _schema_ref(model: type[BaseModel], components: dict[str, Any]) -> dict[str,
     return {"$ref": f"#/components/schemas/{model.__name__}"}
 
 
-def build_spec(title: str, docs: list[RouteDoc], version: str = "1.0.0") -> dict[str, Any]:
+_WORDS = re.compile(r"[^0-9A-Za-z]+")
+_VERSION = re.compile(r"^v\d+$")
+_PIECES = re.compile(r"\{([^}]+)\}|([^{]+)")
+
+
+def operation_id(method: str, path: str) -> str:
+    """A stable name for an operation from its method and path, as generators want one:
+    GET /api/v2/payments/{paymentId} is getPaymentsByPaymentId. The API and version
+    segments are dropped; a path parameter reads "By<Name>"."""
+    words = [method.lower()]
+    for segment in path.strip("/").split("/"):
+        if segment in ("api", "") or _VERSION.match(segment):
+            continue
+        for param, text in _PIECES.findall(segment):  # {receiptId}.pdf: two pieces
+            if param:
+                words.append("By" + param[:1].upper() + param[1:])
+            else:
+                words += [w[:1].upper() + w[1:] for w in _WORDS.split(text) if w]
+    return "".join(words)
+
+
+def _error_name(family: Family) -> str:
+    return {Family.NORAH: "NorahError", Family.NORPAY: "NorPayError",
+            Family.PRICES: "PricesError", Family.PLAIN: "Error"}[family]
+
+
+# The errors every route may answer (the catalogue, shared/http/errors.py), by when.
+_CLIENT_ERRORS = {
+    "400": "The request is invalid: the message names the field",
+    "401": "No valid credentials (API key or access token)",
+    "403": "Authenticated, but not allowed",
+    "404": "No such object, or another tenant's",
+    "409": "The object's state forbids it, or the Idempotency-Key was used for another request",
+    "429": "Too many requests: wait Retry-After seconds",
+}
+
+
+def _errors(doc: RouteDoc, family: Family) -> dict[str, Any]:
+    ref = {"$ref": f"#/components/schemas/{_error_name(family)}"}
+    wanted = ["400"]
+    if doc.auth:
+        wanted += ["401", "403", "429"]
+    if _PATH_PARAM.search(doc.path):
+        wanted.append("404")
+    if doc.method.upper() in ("POST", "PUT", "PATCH", "DELETE"):
+        wanted.append("409")
+    out = {code: {"description": _CLIENT_ERRORS[code],
+                  "content": {"application/json": {"schema": ref}}}
+           for code in sorted(wanted)}
+    out["default"] = {"description": "Any other error of the catalogue (5xx: retry later)",
+                      "content": {"application/json": {"schema": ref}}}
+    return out
+
+
+def build_spec(title: str, docs: list[RouteDoc], version: str = "1.0.0",
+               servers: list[dict[str, str]] | None = None) -> dict[str, Any]:
     paths: dict[str, Any] = {}
-    components: dict[str, Any] = {}
+    components: dict[str, Any] = {_error_name(f): schema for f, schema in _ERRORS.items()}
     for doc in docs:
         family = family_of(doc.path)
-        envelope = dict(_ENVELOPES[family])
+        envelope = dict(_ENVELOPES[family]) if not doc.bare else {"type": "object"}
         if doc.response is not None:
-            key = {Family.NORAH: "data", Family.NORPAY: "result",
-                   Family.PRICES: "data"}.get(family)
+            key = None if doc.bare else {Family.NORAH: "data", Family.NORPAY: "result",
+                                         Family.PRICES: "data"}.get(family)
             ref = _schema_ref(doc.response, components)
             envelope = ({**envelope, "properties": {**envelope["properties"], key: ref}}
                         if key else ref)
+        extra = dict(doc.extra)
+        responses = {**_errors(doc, family),
+                     str(doc.status): {"description": "Success", "content": {
+                         "application/json": {"schema": envelope}}},
+                     **extra.pop("responses", {})}
         op: dict[str, Any] = {
+            "operationId": operation_id(doc.method, doc.path),
             "summary": doc.summary,
+            "description": doc.summary,
             "tags": list(doc.tags),
-            "responses": {
-                str(doc.status): {"description": "Success",
-                                  "content": {"application/json": {"schema": envelope}}},
-                "default": {"description": "Error (the error catalogue)",
-                            "content": {"application/json": {"schema": _ERRORS[family]}}}},
-            **doc.extra,
+            "responses": dict(sorted(responses.items())),
+            **extra,
         }
         names = _PATH_PARAM.findall(doc.path)
         if names and "parameters" not in op:
@@ -112,12 +172,15 @@ def build_spec(title: str, docs: list[RouteDoc], version: str = "1.0.0") -> dict
         if doc.request is not None:
             op["requestBody"] = {"required": True, "content": {"application/json": {
                 "schema": _schema_ref(doc.request, components)}}}
-        if doc.auth:
-            op["security"] = [{"bearerAuth": []}, {"apiKey": []}]
+        # A public route says so (an empty requirement), rather than leaving it unsaid.
+        op["security"] = [{"bearerAuth": []}, {"apiKey": []}] if doc.auth else []
         paths.setdefault(doc.path, {})[doc.method.lower()] = op
     return {
         "openapi": OPENAPI_VERSION,
-        "info": {"title": title, "version": version},
+        "info": {"title": title, "version": version,
+                 "description": "norgate: the NorPay, NORAH and Prices APIs on one gateway",
+                 "license": {"name": "Proprietary", "identifier": "LicenseRef-norgate"}},
+        "servers": servers or [{"url": "/", "description": "This gateway"}],
         "paths": paths,
         "components": {
             "schemas": components,
@@ -129,12 +192,16 @@ def build_spec(title: str, docs: list[RouteDoc], version: str = "1.0.0") -> dict
     }
 
 
-def merge_specs(title: str, specs: list[dict[str, Any]], version: str = "1.0.0") -> dict:
-    merged = build_spec(title, [], version)
+def merge_specs(title: str, specs: list[dict[str, Any]], version: str = "1.0.0",
+                servers: list[dict[str, str]] | None = None) -> dict:
+    merged = build_spec(title, [], version, servers)
     for spec in specs:
         for path, ops in spec.get("paths", {}).items():
             merged["paths"].setdefault(path, {}).update(ops)
         merged["components"]["schemas"].update(
             spec.get("components", {}).get("schemas", {}))
     merged["paths"] = dict(sorted(merged["paths"].items()))
+    tags = sorted({t for ops in merged["paths"].values() for op in ops.values()
+                   for t in op.get("tags", [])})
+    merged["tags"] = [{"name": t, "description": f"The {t} routes"} for t in tags]
     return merged
