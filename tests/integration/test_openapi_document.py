@@ -17,26 +17,23 @@ from pathlib import Path
 import pytest
 from openapi_spec_validator import OpenAPIV31SpecValidator
 
-from services.auth import app as auth_app
-from services.billing import app as billing_app
-from services.checkout import app as checkout_app
-from services.fees import app as fees_app
-from services.gateway.docs import GATEWAY_DOCS
-from services.notifier import app as notifier_app
-from shared.http.openapi import build_spec, merge_specs
+from deploy import openapi
 
 pytestmark = pytest.mark.timeout(600)
-LINT = Path(__file__).resolve().parents[2] / "sdk" / "openapi"
+ROOT = Path(__file__).resolve().parents[2]
+LINT = ROOT / "sdk" / "openapi"
+SDK = ROOT / "sdk" / "js"
 METHODS = {"get", "post", "put", "patch", "delete"}
+
+
+def _settings(settings):
+    return settings.model_copy(update={"smtp_url": settings.smtp_url or "smtp://127.0.0.1:1"})
 
 
 @pytest.fixture(scope="module")
 def document(settings) -> dict:
-    s = settings.model_copy(update={"smtp_url": settings.smtp_url or "smtp://127.0.0.1:1"})
-    specs = [build_spec("gateway", GATEWAY_DOCS)] + [
-        build_spec(f"norgate {module.__name__.split('.')[1]}", module.build_spec(s).docs)
-        for module in (auth_app, checkout_app, billing_app, fees_app, notifier_app)]
-    return merge_specs("norgate", specs, servers=[{"url": s.public_url}])
+    s = _settings(settings)
+    return openapi.document(s, servers=[{"url": s.public_url}])
 
 
 def _operations(doc: dict):
@@ -71,12 +68,35 @@ def test_every_operation_is_named_answers_its_errors_and_says_its_auth(document)
     assert "statusCode" not in json.dumps(schema)
 
 
-def _lint_tools() -> Path:
+def _installed(where: Path, probe: str) -> Path:
+    """`where`'s node_modules, installed from its lock file when it is not yet."""
     assert shutil.which("npm"), "Node.js and npm are needed"
-    if not (LINT / "node_modules" / ".bin" / "redocly").exists():
-        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=LINT, check=True,
+    if not (where / "node_modules" / probe).exists():
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=where, check=True,
                        stdin=subprocess.DEVNULL, capture_output=True, timeout=600)
-    return LINT / "node_modules" / ".bin"
+    return where / "node_modules"
+
+
+def _lint_tools() -> Path:
+    return _installed(LINT, ".bin/redocly") / ".bin"
+
+
+def test_the_sdk_types_are_generated_from_this_document(settings, tmp_path):
+    """sdk/js/openapi.json is this code's document (`python -m deploy.openapi`), and
+    sdk/js/src/openapi.ts is what openapi-typescript makes of it (`npm run generate`):
+    a route or a request model changed without regenerating them fails here."""
+    current = json.loads(json.dumps(openapi.document(_settings(settings))))
+    committed = json.loads((SDK / "openapi.json").read_text())
+    assert committed == current, "run: python -m deploy.openapi > sdk/js/openapi.json " \
+        "&& (cd sdk/js && npm run generate)"
+    modules = _installed(SDK, "openapi-typescript")
+    out = tmp_path / "openapi.ts"
+    subprocess.run(["node", str(modules / "openapi-typescript" / "bin" / "cli.js"),
+                    "openapi.json", "--output", str(out), "--default-non-nullable", "false"],
+                   cwd=SDK, check=True, capture_output=True, stdin=subprocess.DEVNULL,
+                   timeout=300)
+    assert out.read_text() == (SDK / "src" / "openapi.ts").read_text(), \
+        "run: (cd sdk/js && npm run generate)"
 
 
 def test_redocly_and_spectral_find_no_error(document, tmp_path):

@@ -14,4 +14,5 @@ export {
   type Payload, type HeaderBag, type VerifyOptions,
 } from './webhooks.js';
 export type * from './types.js';
+export type { components, paths, operations } from './openapi.js';
 export { VERSION } from './version.js';

@@ -7,8 +7,10 @@
 
 import { type ClientOptions, type Query, type RequestOptions, Transport } from './core.js';
 import type {
-  ConfirmPayment, CreateInvoice, CreatePayment, CreatePlan, CreateSubscription, Dashboard,
-  Invoice, LedgerEntry, Page, Payment, Plan, Subscription, WebhookDelivery, WebhookEndpoint,
+  CancelSubscription, ConfirmPayment, CreateEndpoint, CreateInvoice, CreatePayment,
+  CreatePayout, CreatePlan, CreateSubscription, Dashboard, Invoice, LedgerEntry, Page,
+  Payment, PaymentAction, Plan, RefundPayment, Subscription, WebhookDelivery,
+  WebhookEndpoint,
 } from './types.js';
 import { sign, standardSignature, verifyHeaders, verifyWebhook } from './webhooks.js';
 
@@ -53,8 +55,7 @@ export class Payments extends Resource {
   }
 
   /** Answer a pending step: `{ otp }` (OMARI) or `{ threeDSecure: 'pass' }`. */
-  action(paymentId: string, params: { otp?: string; threeDSecure?: string },
-    options?: CallOptions): Promise<Payment> {
+  action(paymentId: string, params: PaymentAction, options?: CallOptions): Promise<Payment> {
     return this._post(`/payments/${id(paymentId)}/action`, params, options);
   }
 
@@ -63,8 +64,7 @@ export class Payments extends Resource {
   }
 
   /** Refund `amount` (minor units), or all that is left without one. */
-  refund(paymentId: string, params: { amount?: string | bigint; reason?: string } = {},
-    options?: CallOptions): Promise<Body> {
+  refund(paymentId: string, params: RefundPayment = {}, options?: CallOptions): Promise<Body> {
     return this._post(`/payments/${id(paymentId)}/refund`, params, options);
   }
 
@@ -103,7 +103,7 @@ export class Subscriptions extends Resource {
     return this._get('/subscriptions', query, options);
   }
 
-  cancel(subscriptionId: string, params: { cancelAtPeriodEnd?: boolean; reason?: string } = {},
+  cancel(subscriptionId: string, params: CancelSubscription = {},
     options?: CallOptions): Promise<Subscription> {
     return this._post(`/subscriptions/${id(subscriptionId)}/cancel`, params, options);
   }
@@ -212,8 +212,7 @@ export class Ledger extends Resource {
 
 export class WebhookEndpoints extends Resource {
   /** Answers the endpoint with its `secret` (shown only here and on rotation). */
-  create(params: { url: string; events?: string[]; enabled?: boolean; ordered?: boolean;
-    description?: string; merchantId?: number }, options?: CallOptions): Promise<WebhookEndpoint> {
+  create(params: CreateEndpoint, options?: CallOptions): Promise<WebhookEndpoint> {
     return this._post('/webhooks/endpoints', params, options);
   }
 
@@ -285,8 +284,7 @@ export class Webhooks extends Resource {
 }
 
 export class Payouts extends Resource {
-  create(params: { amount: string | bigint; currency: string; settlementAccountId?: string;
-    description?: string; [key: string]: unknown }, options?: CallOptions): Promise<Body> {
+  create(params: CreatePayout, options?: CallOptions): Promise<Body> {
     return this._post('/payouts/create', params, options);
   }
 

@@ -1,8 +1,30 @@
 /**
- * Shapes of the NorPay family's answers, as the API writes them: camelCase fields,
- * amounts as strings of minor units (wei for NOR: they do not fit a double), times as
- * strings of Unix seconds. Fields this version does not name are still there.
+ * What the NorPay family takes and answers. Requests are the API's own request schemas,
+ * generated from the gateway's OpenAPI document (src/openapi.ts, `npm run generate`;
+ * CI fails when it no longer matches the code), with every amount a string or a
+ * bigint of minor units, never a number (wei do not fit a double). Answers are as the
+ * API writes them: camelCase fields, amounts as strings, times as strings of Unix
+ * seconds; fields this version does not name are still there.
  */
+
+import type { components } from './openapi.js';
+
+type Schemas = components['schemas'];
+/** A request schema whose `K` fields are amounts: strings or bigints, never numbers. */
+type Amounts<T, K extends keyof T> = Omit<T, K> & { [P in K]: undefined extends T[P]
+  ? AmountInput | undefined : AmountInput };
+
+export type CreatePayment = Amounts<Schemas['CreatePayment'], 'amount'>;
+export type ConfirmPayment = Schemas['ConfirmPayment'];
+export type PaymentAction = Schemas['PaymentAction'];
+export type RefundPayment = Amounts<Schemas['RefundPayment'], 'amount'>;
+export type CreatePlan = Amounts<Schemas['CreatePlan'], 'amount'>;
+export type CreateSubscription = Schemas['CreateSubscription'];
+export type CancelSubscription = Schemas['CancelSubscription'];
+export type InvoiceItem = Amounts<Schemas['InvoiceItem'], 'unitPrice' | 'amount'>;
+export type CreateInvoice = Omit<Schemas['CreateInvoice'], 'items'> & { items: InvoiceItem[] };
+export type CreateEndpoint = Schemas['CreateEndpoint'];
+export type CreatePayout = Amounts<Schemas['CreatePayout'], 'amount'>;
 
 export type Amount = string;
 /** An amount you send: a string of minor units, or a bigint (never a number). */
@@ -37,27 +59,7 @@ export interface Payment {
   [key: string]: unknown;
 }
 
-export interface CreatePayment {
-  amount: AmountInput;
-  currency: string;
-  description?: string;
-  metadata?: Metadata;
-  successUrl?: string;
-  cancelUrl?: string;
-  /** Unix seconds, 5 minutes to 24 hours ahead. */
-  expiresAt?: number | string;
-  [key: string]: unknown;
-}
 
-export interface ConfirmPayment {
-  paymentMethod: 'NOR_WALLET' | 'VISA_MASTER' | 'OMARI' | 'ECOCASH' | 'ZIMSWITCH' | 'INNBUCKS'
-    | string;
-  payer?: string;
-  card?: { number: string; expMonth: number | string; expYear: number | string; cvc: string };
-  phoneNumber?: string;
-  account?: string;
-  [key: string]: unknown;
-}
 
 export interface Plan {
   planId: string;
@@ -69,15 +71,6 @@ export interface Plan {
   [key: string]: unknown;
 }
 
-export interface CreatePlan {
-  name: string;
-  amount: AmountInput;
-  currency: string;
-  interval: string;
-  intervalCount?: number;
-  features?: string[];
-  [key: string]: unknown;
-}
 
 export interface Subscription {
   subscriptionId: string;
@@ -87,21 +80,7 @@ export interface Subscription {
   [key: string]: unknown;
 }
 
-export interface CreateSubscription {
-  planId: string;
-  customerId: string;
-  trialDays?: number;
-  metadata?: Metadata;
-  paymentMethod?: Record<string, unknown>;
-  [key: string]: unknown;
-}
 
-export interface InvoiceItem {
-  description: string;
-  quantity: number;
-  unitPrice: AmountInput;
-  amount: AmountInput;
-}
 
 export interface Invoice {
   invoiceId: string;
@@ -113,16 +92,6 @@ export interface Invoice {
   [key: string]: unknown;
 }
 
-export interface CreateInvoice {
-  customer: { name: string; email: string; [key: string]: unknown };
-  items: InvoiceItem[];
-  currency: string;
-  /** Unix seconds. */
-  dueDate: number | string;
-  notes?: string;
-  taxRateId?: string;
-  [key: string]: unknown;
-}
 
 export interface LedgerEntry {
   entryId?: string;
