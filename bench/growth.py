@@ -78,7 +78,8 @@ async def _seed_range(admin: str, tag: str, company: int, big: int, name: str,
         for table in ("checkout.payments", "checkout.merchant_names",
                       "billing.payment_projection", "billing.ledger_transactions",
                       "billing.ledger_entries", "billing.payment_day_counts",
-                      "billing.revenue_days", "billing.settlement_rollup"):
+                      "billing.revenue_days", "billing.payment_month_counts",
+                      "billing.revenue_months", "billing.settlement_rollup"):
             await conn.execute(f"VACUUM ANALYZE {table}")
         await conn.execute("CHECKPOINT")
     finally:
@@ -195,6 +196,15 @@ def table(results: dict[str, Any]) -> str:
              f"({results[s]['create']['requests_per_s'] / empty - 1:+.0%})" for s in sizes]
     lines.append(f"| payment create, 32 connections (empty: {empty:,.0f} req/s) | "
                  + " | ".join(cells) + " |")
+
+    def cpu(run: dict) -> str:  # what the machine spent per create: steadier than req/s
+        services = run.get("cpu_ms_per_request", {}).get("total")
+        postgres = run.get("infra_cpu_ms_per_request", {}).get("postgres")
+        return f"{services} / {postgres}" if services is not None else "n/a"
+
+    lines.append(f"| create CPU ms per request, services / PostgreSQL (empty: "
+                 f"{cpu(results['create_empty'])}) | "
+                 + " | ".join(cpu(results[s]["create"]) for s in sizes) + " |")
     lines.append("\nseeded in: " + ", ".join(
         f"{int(s):,} payments {results[s]['seed_s']} s" for s in sizes) +
         f"; {results['calls']} calls per endpoint; target p99 <= {results['target_p99_ms']} ms")

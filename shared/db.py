@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -114,20 +114,18 @@ EXACT_TOTAL_UP_TO = 1_000
 
 
 async def bounded_total(conn: asyncpg.Connection, rows: str, *args: object,
-                        order_by: str = "", estimate: str | None = None,
-                        estimate_args: Sequence[object] | None = None) -> tuple[int, bool]:
+                        order_by: str = "", estimate: str | None = None) -> tuple[int, bool]:
     """(total, is an estimate) of `rows` ("FROM … WHERE …"): counted while at most
     EXACT_TOTAL_UP_TO, else the planner's estimate (at least EXACT_TOTAL_UP_TO + 1).
     `order_by` is the list's own order, so the count walks the list's index and stops
     one past the bound; `estimate` ("FROM …", planned, never run) is what to estimate
-    when `rows` bounds itself, with `estimate_args` when they are not `args`."""
+    when `rows` bounds itself."""
     cap = EXACT_TOTAL_UP_TO + 1
     counted = await conn.fetchval(
         f"SELECT count(*) FROM (SELECT 1 {rows} {order_by} LIMIT {cap}) AS counted", *args)
     if counted <= EXACT_TOTAL_UP_TO:
         return int(counted), False
-    plan = await conn.fetchval(f"EXPLAIN (FORMAT JSON) SELECT 1 {estimate or rows}",
-                               *(args if estimate_args is None else estimate_args))
+    plan = await conn.fetchval(f"EXPLAIN (FORMAT JSON) SELECT 1 {estimate or rows}", *args)
     plan = json.loads(plan) if isinstance(plan, str) else plan
     return max(int(plan[0]["Plan"]["Plan Rows"]), cap), True
 

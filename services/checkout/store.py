@@ -316,34 +316,37 @@ async def list_transactions(conn: asyncpg.Connection, *, company_id: int | None,
     through (merchant_id, livemode, created_at, id). Every statement reads an index
     slice bounded by the page (or EXACT_TOTAL_UP_TO for the total), whatever the
     merchant's history."""
+    # A merchant's list walks its own index slice. Left to itself the planner walks
+    # (livemode, created_at) for a merchant of most rows and filters: every other
+    # merchant's newer rows, each a heap visit, before the first of its own. The
+    # merchant is then the walk's condition only (a constant one would let the planner
+    # pick that index again). A company's list is left to the planner: with a company
+    # as a parameter it costs an average company, and there are few of them.
+    scope: _Walk | None = None
+    if merchant_name is None and trace is None and payment_id is None \
+            and merchant_id is not None:
+        scope = _Walk("merchant_id", [merchant_id])
     where = _Where()
     where.add("livemode = {}", livemode)
-    for condition, value in (("company_id = {}", company_id), ("merchant_id = {}", merchant_id),
-                             ("trace = {}", trace), ("payment_id = {}", payment_id),
-                             ("status = {}", status), ("currency = {}", currency),
-                             ("created_at >= {}", created_from),
+    for column, value in (("company_id", company_id), ("merchant_id", merchant_id),
+                          ("trace", trace), ("payment_id", payment_id), ("status", status),
+                          ("currency", currency)):
+        if value is not None and not (scope is not None and scope.column == column):
+            where.add(f"{column} = {{}}", value)
+    for condition, value in (("created_at >= {}", created_from),
                              ("created_at < {}", created_before)):
         if value is not None:
             where.add(condition, value)
     if charged_only:
         where.add("charges > 0")
     async with snapshot(conn):
-        walk: _Walk | None = None
+        walk = scope
         if merchant_name is not None:
             named = await merchants_named(conn, merchant_name, company_id=company_id,
                                           merchant_id=merchant_id)
             if not named:
                 return TransactionPage(rows=[], total=0, total_is_estimate=False, last=None)
             walk = _Walk("merchant_id", named)
-        elif trace is None and payment_id is None:
-            # A merchant's (or a company's) list walks its own index slice. Left to
-            # itself the planner walks (livemode, created_at) for an owner of most rows
-            # and filters: every other tenant's newer rows, each a heap visit, before
-            # the first of its own.
-            if merchant_id is not None:
-                walk = _Walk("merchant_id", [merchant_id], scoped=True)
-            elif company_id is not None:
-                walk = _Walk("company_id", [company_id], scoped=True)
         async with walks_in_index_order(conn, walk is not None):
             rows = await _page_rows(conn, where, walk, limit=limit, offset=offset,
                                     after=after)
@@ -361,16 +364,15 @@ async def list_transactions(conn: asyncpg.Connection, *, company_id: int | None,
 @dataclass(frozen=True)
 class _Walk:
     """A list walked owner by owner: `column` (merchant_id or company_id) is each of
-    `ids`; `scoped` when that is the caller's scope, a condition of the list already."""
+    `ids` in turn."""
 
     column: str
     ids: list[int]
-    scoped: bool = False
 
 
 def _per_owner(where: _Where, column: str, ids: str, inner_tail: str) -> str:
-    """The FROM of a walked list: each owner's own slice of (merchant_id | company_id,
-    livemode, created_at, id), newest first and cut at `inner_tail`'s LIMIT (LATERAL),
+    """The FROM of a walked list: each owner's own slice of (merchant_id, livemode,
+    created_at, id), newest first and cut at `inner_tail`'s LIMIT (LATERAL),
     so the rows come from index ranges, never from a sort of all of an owner's rows, nor
     from another tenant's. `ids` is the placeholder of the owners' ids
     (`where.param(ids)`)."""
@@ -417,15 +419,9 @@ async def _total(conn: asyncpg.Connection, base: _Where,
                                    order_by=_NEWEST_FIRST)
     where = _copy(base)
     ids = where.param(walk.ids)
-    walked = f"FROM {_per_owner(where, walk.column, ids, f'LIMIT {EXACT_TOTAL_UP_TO + 1}')}"
-    if walk.scoped:
-        # The owner is a condition of the list already: the estimate is the list's (a
-        # second condition on it would shrink the estimate again, taken as independent).
-        return await bounded_total(conn, walked, *where.args,
-                                   estimate=f"FROM payments WHERE {base.sql()}",
-                                   estimate_args=base.args)
     return await bounded_total(
-        conn, walked, *where.args,
+        conn, f"FROM {_per_owner(where, walk.column, ids, f'LIMIT {EXACT_TOTAL_UP_TO + 1}')}",
+        *where.args,
         estimate=f"FROM payments WHERE {where.sql()} AND {walk.column} = ANY({ids}::bigint[])")
 
 
