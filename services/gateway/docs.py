@@ -68,8 +68,11 @@ async def merged_openapi(request: web.Request) -> web.Response:
                 return service, None
         results = await asyncio.gather(*(fetch(s) for s in UPSTREAMS))
     specs = [build_spec("gateway", GATEWAY_DOCS)] + [s for _, s in results if s]
+    # The document's own origin first (what Swagger UI's "Try it out" calls, whatever
+    # address the gateway was reached at), then the configured public address.
     merged = merge_specs("norgate", specs, servers=[
-        {"url": settings.public_url, "description": "This gateway (NORGATE_PUBLIC_URL)"}])
+        {"url": "/", "description": "This gateway"},
+        {"url": settings.public_url, "description": "NORGATE_PUBLIC_URL"}])
     missing = sorted(name for name, spec in results if spec is None)
     if missing:
         merged["info"]["x-unavailable-services"] = missing
