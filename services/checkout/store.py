@@ -322,16 +322,14 @@ async def list_transactions(conn: asyncpg.Connection, *, company_id: int | None,
     # merchant is then the walk's condition only (a constant one would let the planner
     # pick that index again). A company's list is left to the planner: with a company
     # as a parameter it costs an average company, and there are few of them.
-    scope: _Walk | None = None
-    if merchant_name is None and trace is None and payment_id is None \
-            and merchant_id is not None:
-        scope = _Walk("merchant_id", [merchant_id])
+    walked = merchant_name is None and trace is None and payment_id is None \
+        and merchant_id is not None
     where = _Where()
     where.add("livemode = {}", livemode)
     for column, value in (("company_id", company_id), ("merchant_id", merchant_id),
                           ("trace", trace), ("payment_id", payment_id), ("status", status),
                           ("currency", currency)):
-        if value is not None and not (scope is not None and scope.column == column):
+        if value is not None and not (walked and column == "merchant_id"):
             where.add(f"{column} = {{}}", value)
     for condition, value in (("created_at >= {}", created_from),
                              ("created_at < {}", created_before)):
@@ -340,15 +338,15 @@ async def list_transactions(conn: asyncpg.Connection, *, company_id: int | None,
     if charged_only:
         where.add("charges > 0")
     async with snapshot(conn):
-        walk = scope
+        merchants = [merchant_id] if walked and merchant_id is not None else None
         if merchant_name is not None:
             named = await merchants_named(conn, merchant_name, company_id=company_id,
                                           merchant_id=merchant_id)
             if not named:
                 return TransactionPage(rows=[], total=0, total_is_estimate=False, last=None)
-            walk = _Walk("merchant_id", named)
-        async with walks_in_index_order(conn, walk is not None):
-            rows = await _page_rows(conn, where, walk, limit=limit, offset=offset,
+            merchants = named
+        async with walks_in_index_order(conn, merchants is not None):
+            rows = await _page_rows(conn, where, merchants, limit=limit, offset=offset,
                                     after=after)
             more = len(rows) > limit
             rows = rows[:limit]
@@ -356,28 +354,19 @@ async def list_transactions(conn: asyncpg.Connection, *, company_id: int | None,
                 # The list ends on this page: its total is known without counting.
                 total, estimated = offset + len(rows), False
             else:
-                total, estimated = await _total(conn, where, walk)
+                total, estimated = await _total(conn, where, merchants)
     last = (rows[-1]["created_at"], rows[-1]["id"]) if more else None
     return TransactionPage(rows=rows, total=total, total_is_estimate=estimated, last=last)
 
 
-@dataclass(frozen=True)
-class _Walk:
-    """A list walked owner by owner: `column` (merchant_id or company_id) is each of
-    `ids` in turn."""
-
-    column: str
-    ids: list[int]
-
-
-def _per_owner(where: _Where, column: str, ids: str, inner_tail: str) -> str:
-    """The FROM of a walked list: each owner's own slice of (merchant_id, livemode,
-    created_at, id), newest first and cut at `inner_tail`'s LIMIT (LATERAL),
-    so the rows come from index ranges, never from a sort of all of an owner's rows, nor
-    from another tenant's. `ids` is the placeholder of the owners' ids
-    (`where.param(ids)`)."""
-    return (f"unnest({ids}::bigint[]) AS o(oid) CROSS JOIN LATERAL ("
-            f"SELECT * FROM payments WHERE payments.{column} = o.oid AND {where.sql()} "
+def _per_merchant(where: _Where, ids: str, inner_tail: str) -> str:
+    """The FROM of a walked list: each merchant's own slice of (merchant_id, livemode,
+    created_at, id), newest first and cut at `inner_tail`'s LIMIT (LATERAL), so the rows
+    come from index ranges, never from a sort of all of a merchant's rows, nor from
+    another merchant's. `ids` is the placeholder of the merchants' ids
+    (`where.param(merchants)`)."""
+    return (f"unnest({ids}::bigint[]) AS m(mid) CROSS JOIN LATERAL ("
+            f"SELECT * FROM payments WHERE payments.merchant_id = m.mid AND {where.sql()} "
             f"{_NEWEST_FIRST} {inner_tail}) AS p")
 
 
@@ -387,7 +376,7 @@ def _copy(base: _Where) -> _Where:
     return where
 
 
-async def _page_rows(conn: asyncpg.Connection, base: _Where, walk: _Walk | None, *,
+async def _page_rows(conn: asyncpg.Connection, base: _Where, merchants: list[int] | None, *,
                      limit: int, offset: int,
                      after: tuple[datetime, int] | None) -> list[asyncpg.Record]:
     """Up to limit + 1 rows (one more tells whether another page follows)."""
@@ -396,33 +385,33 @@ async def _page_rows(conn: asyncpg.Connection, base: _Where, walk: _Walk | None,
         # A row comparison: an index condition on (..., created_at DESC, id DESC).
         where.add("(created_at, id) < ({}, {})", *after)
     page_limit, page_offset = where.param(limit + 1), where.param(offset)
-    if walk is None:
+    if merchants is None:
         sql = (f"SELECT * FROM payments WHERE {where.sql()} {_NEWEST_FIRST} "
                f"LIMIT {page_limit} OFFSET {page_offset}")
     else:
         wanted = where.param(offset + limit + 1)
-        source = _per_owner(where, walk.column, where.param(walk.ids), f"LIMIT {wanted}")
+        source = _per_merchant(where, where.param(merchants), f"LIMIT {wanted}")
         sql = (f"SELECT p.* FROM {source} {_NEWEST_FIRST} "
                f"LIMIT {page_limit} OFFSET {page_offset}")
     return await conn.fetch(sql, *where.args)
 
 
 async def _total(conn: asyncpg.Connection, base: _Where,
-                 walk: _Walk | None) -> tuple[int, bool]:
+                 merchants: list[int] | None) -> tuple[int, bool]:
     """(total, is an estimate), shared.db.bounded_total: counted while at most
     EXACT_TOTAL_UP_TO, else the planner's estimate (at least EXACT_TOTAL_UP_TO + 1). The
     count reads the rows newest first, through the list's index, and stops one past the
     bound; for a walked list, through each owner's slice, each cut there too, and the
     estimate is of the owners' rows."""
-    if walk is None:
+    if merchants is None:
         return await bounded_total(conn, f"FROM payments WHERE {base.sql()}", *base.args,
                                    order_by=_NEWEST_FIRST)
     where = _copy(base)
-    ids = where.param(walk.ids)
+    ids = where.param(merchants)
     return await bounded_total(
-        conn, f"FROM {_per_owner(where, walk.column, ids, f'LIMIT {EXACT_TOTAL_UP_TO + 1}')}",
+        conn, f"FROM {_per_merchant(where, ids, f'LIMIT {EXACT_TOTAL_UP_TO + 1}')}",
         *where.args,
-        estimate=f"FROM payments WHERE {where.sql()} AND {walk.column} = ANY({ids}::bigint[])")
+        estimate=f"FROM payments WHERE {where.sql()} AND merchant_id = ANY({ids}::bigint[])")
 
 
 # NORAH receipts ----------------------------------------------------------------

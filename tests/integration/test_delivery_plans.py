@@ -17,7 +17,7 @@ import asyncio
 import json
 import secrets
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -29,6 +29,7 @@ from bench import growth_seeds
 from services.notifier import webhooks_store as store
 from shared.db import EXACT_TOTAL_UP_TO, Position
 from shared.http.pagination import encode_cursor
+from tests.integration.test_transaction_plans import _nodes, _Recorder
 from tests.integration.test_webhooks_delivery import notifier
 from tests.support.auth import Account, make_company_admin, make_merchant, make_super
 
@@ -52,12 +53,6 @@ class Seeded:
 
     def endpoint(self, name: str) -> str:
         return f"ep_{self.tag}_{name}"
-
-
-def _nodes(plan: dict) -> Iterator[dict]:
-    yield plan
-    for child in plan.get("Plans", []):
-        yield from _nodes(child)
 
 
 @pytest.fixture(scope="module")
@@ -146,28 +141,6 @@ async def _unseed(settings, tag: str) -> None:
         await conn.execute("VACUUM ANALYZE webhook_events")
     finally:
         await conn.close()
-
-
-class _Recorder:
-    """A connection that remembers every statement run through it."""
-
-    def __init__(self, conn: Any, seen: list[tuple[str, tuple]]) -> None:
-        self._conn, self._seen = conn, seen
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._conn, name)
-
-    async def fetch(self, sql: str, *args: Any) -> Any:
-        self._seen.append((sql, args))
-        return await self._conn.fetch(sql, *args)
-
-    async def fetchval(self, sql: str, *args: Any) -> Any:
-        self._seen.append((sql, args))
-        return await self._conn.fetchval(sql, *args)
-
-    async def fetchrow(self, sql: str, *args: Any) -> Any:
-        self._seen.append((sql, args))
-        return await self._conn.fetchrow(sql, *args)
 
 
 @pytest.fixture
