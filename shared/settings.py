@@ -45,6 +45,9 @@ class Settings(BaseSettings):
 
     env: Literal["dev", "test", "prod"] = "dev"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # Validate every documented route's success answer against its model (the test
+    # suite's setting: a mismatch is a 500 and a failed test, not a wrong document).
+    check_answers: bool = False
 
     # Infrastructure
     database_url: str = "postgresql://postgres@127.0.0.1:5432/norgate"

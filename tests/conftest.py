@@ -40,6 +40,8 @@ TEST_ENV = {
     "NORGATE_CONSUMER_MAX_ATTEMPTS": "4",
     "NORGATE_RELAY_POLL_SECONDS": "0.2",
     "NORGATE_SHUTDOWN_GRACE_SECONDS": "3",
+    # Every documented answer is checked against its model (shared/http/answers.py).
+    "NORGATE_CHECK_ANSWERS": "true",
     # The suite signs up many companies from 127.0.0.1 in an hour; the tests of that
     # budget set their own (tests/integration/test_auth_sign_up_limits.py).
     "NORGATE_SIGN_UPS_PER_CLIENT_PER_HOUR": "10000",

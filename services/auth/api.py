@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from aiohttp import web
 from pydantic import BaseModel, Field
 
-from services.auth import domain, store
+from services.auth import answers, domain, store
 from services.auth.context import SECRETS, uow
 from services.auth.passwords import hash_password
 from services.auth.sessions_api import client_of
@@ -160,13 +160,15 @@ def setup_routes(app: web.Application) -> None:
 DOCS = [
     RouteDoc("POST", "/api/v1/auth/admin-sign-up",
              "Create a company and its first ADMIN (disabled until the e-mail is confirmed)",
-             ("auth",), request=domain.AdminSignUp, status=201, auth=False),
+             ("auth",), request=domain.AdminSignUp, status=201, auth=False,
+             response=answers.SignedUp),
     RouteDoc("GET", "/api/v1/auth/confirm-email",
-             "Confirm an e-mail address with the link's token", ("auth",), auth=False),
+             "Confirm an e-mail address with the link's token", ("auth",), auth=False,
+             response=answers.EmailConfirmed),
     RouteDoc("POST", "/api/v1/auth/confirm-email",
              "Confirm an e-mail address with the code", ("auth",),
-             request=domain.ConfirmEmail, auth=False),
+             request=domain.ConfirmEmail, auth=False, response=answers.EmailConfirmed),
     RouteDoc("POST", "/api/v1/auth/accept-invitation",
              "Set the password of an invited merchant user (enables the account)", ("auth",),
-             request=AcceptInvitation, auth=False),
+             request=AcceptInvitation, auth=False, response=answers.EmailConfirmed),
 ]

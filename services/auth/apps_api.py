@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from services.auth import answers, store
 from services.auth import merchant_domain as md
 from services.auth import merchants_store as ms
-from services.auth import store
 from services.auth.context import uow
 from services.auth.merchants_api import MANAGERS
 from shared.authz import company_scope, merchant_scope, require
@@ -129,14 +129,15 @@ def setup_routes(app: web.Application) -> None:
 _TAGS = ("apps",)
 DOCS = [
     RouteDoc("POST", "/api/v1/apps", "Create an app (a MERCHANT user's app is its merchant's)",
-             _TAGS, request=md.CreateApp, status=201),
+             _TAGS, request=md.CreateApp, status=201, response=answers.App),
     RouteDoc("GET", "/api/v1/apps", "Apps in your scope (?status=&type=&page=&per_page=)",
-             _TAGS),
-    RouteDoc("GET", "/api/v1/apps/{appId}", "One app", _TAGS),
+             _TAGS, response=list[answers.App]),
+    RouteDoc("GET", "/api/v1/apps/{appId}", "One app", _TAGS, response=answers.App),
     RouteDoc("PATCH", "/api/v1/apps/{appId}", "Change some fields of an app", _TAGS,
-             request=md.PatchApp),
+             request=md.PatchApp, response=answers.App),
     RouteDoc("PUT", "/api/v1/apps/{appId}", "Replace an app's fields (absent ones reset)",
-             _TAGS, request=md.AppFields),
+             _TAGS, request=md.AppFields, response=answers.App),
     RouteDoc("DELETE", "/api/v1/apps/{appId}",
-             "Delete an app (soft); API keys scoped to it are revoked", _TAGS),
+             "Delete an app (soft); API keys scoped to it are revoked", _TAGS,
+             response=answers.DeletedApp),
 ]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from services.auth import answers
 from services.auth import merchant_domain as md
 from services.auth import merchants_store as ms
 from services.auth.context import uow
@@ -188,12 +189,13 @@ DOCS = [
              "nk_live_..., the key is in this answer only) or publishable (nk_pub_..., for "
              "checkout.js, with allowedOrigins); mode test (default) or live (not for a "
              "DEVELOPMENT merchant)",
-             _TAGS, request=md.CreateApiKey, status=201),
+             _TAGS, request=md.CreateApiKey, status=201, response=answers.CreatedApiKey),
     RouteDoc("GET", "/api/v1/api-keys",
              "API keys in your scope, by prefix, with their mode "
-             "(?merchantId=&page=&per_page=)", _TAGS),
+             "(?merchantId=&page=&per_page=)", _TAGS, response=list[answers.ApiKey]),
     RouteDoc("PATCH", "/api/v1/api-keys/{keyId}",
              "Rename a key, or change a publishable key's allowedOrigins", _TAGS,
-             request=md.UpdateApiKey),
-    RouteDoc("DELETE", "/api/v1/api-keys/{keyId}", "Revoke an API key (idempotent)", _TAGS),
+             request=md.UpdateApiKey, response=answers.ApiKey),
+    RouteDoc("DELETE", "/api/v1/api-keys/{keyId}", "Revoke an API key (idempotent)", _TAGS,
+             response=answers.ApiKey),
 ]

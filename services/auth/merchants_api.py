@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from services.auth import domain, store
+from services.auth import answers, domain, store
 from services.auth import merchant_domain as md
 from services.auth import merchants_store as ms
 from services.auth.context import SECRETS, uow
@@ -223,26 +223,30 @@ _TAGS = ("merchants",)
 DOCS = [
     RouteDoc("POST", "/api/v1/admin/create-merchant-account",
              "Create a merchant (DEVELOPMENT) and invite its MERCHANT login by e-mail",
-             _TAGS, request=md.CreateMerchant, status=201),
+             _TAGS, request=md.CreateMerchant, status=201, response=answers.CreatedMerchant),
     RouteDoc("GET", "/api/v1/admin/merchants",
-             "Merchants in your scope (?status=&country=&city=&search=&page=&per_page=)", _TAGS),
-    RouteDoc("GET", "/api/v1/admin/merchants/{merchantId}", "One merchant", _TAGS),
+             "Merchants in your scope (?status=&country=&city=&search=&page=&per_page=)", _TAGS,
+             response=list[answers.Merchant]),
+    RouteDoc("GET", "/api/v1/admin/merchants/{merchantId}", "One merchant", _TAGS,
+             response=answers.Merchant),
     RouteDoc("PATCH", "/api/v1/admin/merchants/{merchantId}",
              "Change some merchant settings (ratePlan: SUPER/ADMIN only)", _TAGS,
-             request=md.PatchMerchant),
+             request=md.PatchMerchant, response=answers.Merchant),
     RouteDoc("PUT", "/api/v1/admin/merchants/{merchantId}",
              "Replace the merchant settings (absent optional fields are cleared)", _TAGS,
-             request=md.ReplaceMerchant),
+             request=md.ReplaceMerchant, response=answers.Merchant),
     *[RouteDoc(method, f"/api/v1/admin/merchants/{{merchantId}}/{action}",
-               f"Set the merchant {status} (SUPER/ADMIN)", _TAGS)
+               f"Set the merchant {status} (SUPER/ADMIN)", _TAGS, response=answers.Merchant)
       for action, status in (("activate", "ACTIVE"), ("inactivate", "INACTIVE"))
       for method in ("POST", "PUT", "PATCH")],
     *[RouteDoc(method, "/api/v1/admin/merchants/{merchantId}/default",
                "Make the merchant its company's default (SUPER/ADMIN): the one a user "
-               "payment token pays when it names no merchantUid", _TAGS)
+               "payment token pays when it names no merchantUid", _TAGS,
+               response=answers.Merchant)
       for method in ("POST", "PUT")],
     RouteDoc("GET", "/api/v1/admin/merchant/secret/{merchantId}",
-             "The merchant's transaction-signing secret", _TAGS),
+             "The merchant's transaction-signing secret", _TAGS, response=answers.MerchantSecret),
     RouteDoc("POST", "/api/v1/admin/merchant/secret/{merchantId}/regenerate",
-             "Replace the merchant's transaction-signing secret", _TAGS),
+             "Replace the merchant's transaction-signing secret", _TAGS,
+             response=answers.MerchantSecret),
 ]

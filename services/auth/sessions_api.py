@@ -10,7 +10,7 @@ import asyncpg
 from aiohttp import web
 from pydantic import BaseModel, Field
 
-from services.auth import domain, store
+from services.auth import answers, domain, store
 from services.auth.context import KEYRING, uow
 from services.auth.passwords import DUMMY_HASH, verify_password
 from shared.crypto import random_secret, sha256_hex
@@ -258,12 +258,12 @@ def setup_routes(app: web.Application) -> None:
 
 DOCS = [
     RouteDoc("POST", "/api/v1/auth/sign-in", "Sign in; returns access and refresh tokens",
-             ("auth",), request=SignIn, auth=False, bare=True),
+             ("auth",), request=SignIn, auth=False, bare=True, response=answers.Tokens),
     RouteDoc("POST", "/api/v1/auth/refresh",
              "Rotate a refresh token (a reused one signs out its whole family)", ("auth",),
-             request=RefreshBody, auth=False, bare=True),
+             request=RefreshBody, auth=False, bare=True, response=answers.Tokens),
     RouteDoc("POST", "/api/v1/auth/sign-out", "Revoke a refresh token and its family",
-             ("auth",), request=RefreshBody, auth=False),
+             ("auth",), request=RefreshBody, auth=False, response=type(None)),
     RouteDoc("GET", "/.well-known/jwks.json", "Public keys that verify access tokens",
-             ("auth",), auth=False),
+             ("auth",), auth=False, response=answers.Jwks),
 ]  # the internal route is not part of the public API

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from services.auth import domain, store
+from services.auth import answers, domain, store
 from services.auth.api import request_confirmation
 from services.auth.context import SECRETS, uow
 from services.auth.passwords import hash_password
@@ -187,18 +187,20 @@ def setup_routes(app: web.Application) -> None:
 
 DOCS = [
     RouteDoc("POST", "/api/v1/admin/create-super-user", "Create a SUPER user (SUPER only)",
-             ("users",), request=domain.NewUser, status=201),
+             ("users",), request=domain.NewUser, status=201, response=answers.User),
     RouteDoc("POST", "/api/v1/auth/secondary-admin-sign-up",
              "An ADMIN adds an ADMIN to its own company (confirmation e-mail sent)",
-             ("users",), request=domain.SecondaryAdmin, status=201),
+             ("users",), request=domain.SecondaryAdmin, status=201, response=answers.InvitedAdmin),
     RouteDoc("GET", "/api/v1/admin/users",
-             "Users in your scope (?role=&search=&page=&per_page=)", ("users",)),
+             "Users in your scope (?role=&search=&page=&per_page=)", ("users",),
+             response=list[answers.User]),
     RouteDoc("PUT", "/api/v1/admin/users/{userId}", "Update a user's name, e-mail, role, status",
-             ("users",), request=domain.UpdateUser),
+             ("users",), request=domain.UpdateUser, response=answers.User),
     RouteDoc("DELETE", "/api/v1/admin/users/{userId}", "Delete a user (never yourself)",
-             ("users",)),
+             ("users",), response=answers.DeletedUser),
     RouteDoc("GET", "/api/v1/admin/user/secret/{userId}",
-             "A user's transaction-signing secret", ("users",)),
+             "A user's transaction-signing secret", ("users",), response=answers.UserSecret),
     RouteDoc("POST", "/api/v1/admin/user/secret/{userId}/regenerate",
-             "Replace a user's transaction-signing secret", ("users",)),
+             "Replace a user's transaction-signing secret", ("users",),
+             response=answers.UserSecret),
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from services.billing import domain, invoices, store, subscriptions
+from services.billing import answers, domain, invoices, store, subscriptions
 from services.billing.context import CLIENT, now, uow
 from shared.authz import company_scope, merchant_scope, require
 from shared.http.app import POOL
@@ -189,21 +189,25 @@ def setup_routes(app: web.Application) -> None:
 
 DOCS = [
     RouteDoc("POST", "/api/v2/plans/create", "Create a plan", ("billing",),
-             request=domain.CreatePlan, status=201),
-    RouteDoc("GET", "/api/v2/plans", "List plans (page, per_page)", ("billing",)),
-    RouteDoc("GET", "/api/v2/plans/{planId}", "Get a plan", ("billing",)),
+             request=domain.CreatePlan, status=201, response=answers.Plan),
+    RouteDoc("GET", "/api/v2/plans", "List plans (page, per_page)", ("billing",),
+             response=answers.PlanList),
+    RouteDoc("GET", "/api/v2/plans/{planId}", "Get a plan", ("billing",), response=answers.Plan),
     RouteDoc("POST", "/api/v2/subscriptions/create", "Subscribe a customer to a plan",
-             ("billing",), request=domain.CreateSubscription, status=201),
+             ("billing",), request=domain.CreateSubscription, status=201,
+             response=answers.Subscription),
     RouteDoc("GET", "/api/v2/subscriptions", "Subscriptions in scope, newest first "
-             "(?status=&customerId=&page=&per_page=)", ("billing",)),
+             "(?status=&customerId=&page=&per_page=)", ("billing",),
+             response=answers.SubscriptionList),
     RouteDoc("GET", "/api/v2/subscriptions/{subscriptionId}", "Get a subscription",
-             ("billing",)),
+             ("billing",), response=answers.Subscription),
     RouteDoc("POST", "/api/v2/subscriptions/{subscriptionId}/cancel",
              "Cancel now, or at the end of the current period", ("billing",),
-             request=domain.CancelSubscription),
+             request=domain.CancelSubscription, response=answers.Subscription),
     RouteDoc("GET", "/api/v2/subscriptions/{subscriptionId}/invoices",
-             "The subscription's invoices, one per billed period", ("billing",)),
+             "The subscription's invoices, one per billed period", ("billing",),
+             response=list[answers.SubscriptionInvoice]),
     RouteDoc("POST", "/api/v2/subscriptions/{subscriptionId}/payment-method",
              "Save the off-session method renewals are charged to", ("billing",),
-             request=domain.SavedMethod),
+             request=domain.SavedMethod, response=answers.Subscription),
 ]

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from aiohttp import web
 
-from services.billing import collect, domain, invoices, pdf, store
+from services.billing import answers, collect, domain, invoices, pdf, store
 from services.billing.api import invalid, merchant_caller, merchant_name, scopes
 from services.billing.context import now, uow
 from shared.authz import require
@@ -14,7 +14,7 @@ from shared.http.app import POOL
 from shared.http.envelopes import Family, ok
 from shared.http.errors import ApiError, Errors
 from shared.http.middleware import SETTINGS, read_json
-from shared.http.openapi import RouteDoc
+from shared.http.openapi import PDF, RouteDoc
 from shared.http.pagination import keyset_page_of, query_choice, query_text
 
 
@@ -152,18 +152,21 @@ def setup_routes(app: web.Application) -> None:
 
 DOCS = [
     RouteDoc("POST", "/api/v2/invoices/create", "Create an invoice (draft, numbered)",
-             ("billing",), request=domain.CreateInvoice, status=201),
+             ("billing",), request=domain.CreateInvoice, status=201, response=answers.Invoice),
     RouteDoc("POST", "/api/v2/invoices/tax-rates", "Add a tax rate (percentage)",
-             ("billing",), request=domain.CreateTaxRate, status=201),
+             ("billing",), request=domain.CreateTaxRate, status=201, response=answers.TaxRate),
     RouteDoc("GET", "/api/v2/invoices/tax-rates", "List the merchant's tax rates",
-             ("billing",)),
+             ("billing",), response=list[answers.TaxRate]),
     RouteDoc("GET", "/api/v2/invoices", "Invoices in scope, newest first "
-             "(?status=&customerEmail=&page=&per_page=)", ("billing",)),
-    RouteDoc("GET", "/api/v2/invoices/{invoiceId}", "Get an invoice", ("billing",)),
+             "(?status=&customerEmail=&page=&per_page=)", ("billing",),
+             response=answers.InvoiceList),
+    RouteDoc("GET", "/api/v2/invoices/{invoiceId}", "Get an invoice", ("billing",),
+             response=answers.Invoice),
     RouteDoc("GET", "/api/v2/invoices/{invoiceId}/pdf", "The invoice as a PDF",
-             ("billing",)),
+             ("billing",), extra=PDF),
     RouteDoc("POST", "/api/v2/invoices/{invoiceId}/send",
-             "E-mail the invoice (PDF attached, payment link) and open it", ("billing",)),
+             "E-mail the invoice (PDF attached, payment link) and open it", ("billing",),
+             response=answers.SentInvoice),
     RouteDoc("POST", "/api/v2/invoices/{invoiceId}/void", "Void a draft or open invoice",
-             ("billing",)),
+             ("billing",), response=answers.Invoice),
 ]

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
 
-from services.billing import ledger, ledger_store, payouts, projections
+from services.billing import answers, ledger, ledger_store, payouts, projections
 from services.billing.context import now, uow
 from shared.authz import company_scope, merchant_scope, require
 from shared.http.app import POOL
@@ -276,14 +276,18 @@ def setup_routes(app: web.Application) -> None:
 DOCS = [
     RouteDoc("GET", "/api/v2/ledger/entries",
              "Ledger entries (referenceType, referenceId, account, page, per_page)",
-             ("ledger",)),
-    RouteDoc("GET", "/api/v2/ledger/accounts", "Account balances", ("ledger",)),
-    RouteDoc("GET", "/api/v2/ledger/trial-balance", "Trial balance per currency", ("ledger",)),
+             ("ledger",), response=answers.LedgerEntryList),
+    RouteDoc("GET", "/api/v2/ledger/accounts", "Account balances", ("ledger",),
+             response=list[answers.LedgerAccountList]),
+    RouteDoc("GET", "/api/v2/ledger/trial-balance", "Trial balance per currency", ("ledger",),
+             response=answers.TrialBalance),
     RouteDoc("POST", "/api/v2/ledger/transactions/{transactionId}/reverse",
-             "Post a reversing transaction (ADMIN, SUPER)", ("ledger",), status=201),
+             "Post a reversing transaction (ADMIN, SUPER)", ("ledger",), status=201,
+             response=answers.LedgerReversal),
     RouteDoc("GET", "/api/v2/ledger/settlement",
              "Payout report (gross, charges, refunds, net): from, to or period; format=csv",
-             ("ledger",)),
+             ("ledger",), response=answers.SettlementReport),
     RouteDoc("GET", "/api/v2/merchants/dashboard",
-             "Merchant statistics (period=today|week|month|year)", ("merchants",)),
+             "Merchant statistics (period=today|week|month|year)", ("merchants",),
+             response=answers.Dashboard),
 ]

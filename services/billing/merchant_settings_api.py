@@ -312,7 +312,7 @@ DOCS = [
              status=201),
     RouteDoc("GET", f"{_BASE}/settlement-accounts",
              "The merchant's settlement accounts, numbers masked (?currency=&page=&per_page=)",
-             _TAGS),
+             _TAGS, response=list[sa.SettlementAccountOut]),
     RouteDoc("GET", f"{_BASE}/settlement-accounts/{{settlementAccountId}}",
              "Get a settlement account (number masked)", _TAGS,
              response=sa.SettlementAccountOut),

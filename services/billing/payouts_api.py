@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from services.billing import payouts, payouts_store
+from services.billing import answers, payouts, payouts_store
 from services.billing.api import merchant_caller
 from services.billing.balances import MOVEMENT_TYPES, BalanceTransaction
 from services.billing.context import CLOCK, now, set_clock, uow
@@ -282,23 +282,26 @@ def setup_routes(app: web.Application) -> None:
 DOCS = [
     RouteDoc("GET", "/api/v2/balance",
              "The balance per currency: pending, available, in transit (?currency=, "
-             "?merchantId= for ADMIN and SUPER)", ("payouts",)),
+             "?merchantId= for ADMIN and SUPER)", ("payouts",), response=answers.Balance),
     RouteDoc("GET", "/api/v2/balance/upcoming",
-             "What becomes available on which settlement day (?currency=)", ("payouts",)),
+             "What becomes available on which settlement day (?currency=)", ("payouts",),
+             response=answers.UpcomingBalance),
     RouteDoc("GET", "/api/v2/balance/transactions",
              "Balance movements, newest first (?type=payment|fee|refund|payout|payout_fee|"
              "adjustment, ?currency=, ?from=, ?to= Unix seconds, page, per_page)",
-             ("payouts",)),
+             ("payouts",), response=answers.BalanceTransactionList),
     RouteDoc("POST", "/api/v2/payouts/create",
              "Pay out of the available balance to a settlement account (Idempotency-Key)",
-             ("payouts",), request=CreatePayout, status=201),
+             ("payouts",), request=CreatePayout, status=201, response=answers.Payout),
     RouteDoc("GET", "/api/v2/payouts",
              "Payouts, newest first (?status=, ?from=, ?to=, ?search=, page, per_page)",
-             ("payouts",)),
-    RouteDoc("GET", "/api/v2/payouts/{payoutId}", "A payout with its timeline", ("payouts",)),
+             ("payouts",), response=answers.PayoutList),
+    RouteDoc("GET", "/api/v2/payouts/{payoutId}", "A payout with its timeline", ("payouts",),
+             response=answers.Payout),
     RouteDoc("POST", "/api/v2/payouts/{payoutId}/cancel", "Cancel a pending payout",
-             ("payouts",)),
+             ("payouts",), response=answers.Payout),
     RouteDoc("GET", "/api/v1/settlements",
              "Settlements (payouts) of the company or a merchant (?merchantId=, ?search=, "
-             "?status=, ?start_date=, ?end_date=, page, per_page)", ("settlements",)),
+             "?status=, ?start_date=, ?end_date=, page, per_page)", ("settlements",),
+             response=list[answers.Settlement]),
 ]

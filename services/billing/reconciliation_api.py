@@ -493,6 +493,9 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/api/v2/reconciliation/sandbox-files", sandbox_file)
 
 
+_FILES = {"responses": {"200": {"description": "The file", "content": {
+    "text/csv": {"schema": {"type": "string"}},
+    "application/xml": {"schema": {"type": "string"}}}}}}
 _UPLOAD = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
     "type": "object", "required": ["file", "source", "format"],
     "properties": {
@@ -524,5 +527,5 @@ DOCS = [
     RouteDoc("GET", "/api/v2/reconciliation/sandbox-files",
              "Test mode: a sandbox rail's settlement file (rail, date=YYYY-MM-DD) or, with "
              "kind=bank_statement, the sandbox bank's camt.053 of the day",
-             ("reconciliation",)),
+             ("reconciliation",), extra=_FILES),
 ]

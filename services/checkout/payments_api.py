@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from services.checkout import domain, payments, store
+from services.checkout import answers, domain, payments, store
 from services.checkout.connectors import INSUFFICIENT, BadPaymentDetails
 from services.checkout.context import CLIENT, MERCHANTS, QUOTES, uow
 from services.checkout.payments import units
@@ -247,16 +247,17 @@ def setup_routes(app: web.Application) -> None:
 
 DOCS = [
     RouteDoc("POST", "/api/v2/payments/create", "Create a payment intent", ("payments",),
-             request=domain.CreatePayment, status=201),
-    RouteDoc("GET", "/api/v2/payments/{paymentId}", "Get a payment", ("payments",)),
+             request=domain.CreatePayment, status=201, response=answers.Payment),
+    RouteDoc("GET", "/api/v2/payments/{paymentId}", "Get a payment", ("payments",),
+             response=answers.Payment),
     RouteDoc("POST", "/api/v2/payments/{paymentId}/confirm",
              "Confirm a payment with a payment method (sandbox test data in docs/payments.md)",
-             ("payments",), request=domain.ConfirmPayment),
+             ("payments",), request=domain.ConfirmPayment, response=answers.Payment),
     RouteDoc("POST", "/api/v2/payments/{paymentId}/action",
              "Answer a pending step: an OMARI OTP or a 3-D Secure challenge", ("payments",),
-             request=domain.PaymentAction),
+             request=domain.PaymentAction, response=answers.Payment),
     RouteDoc("POST", "/api/v2/payments/{paymentId}/cancel", "Cancel a pending payment",
-             ("payments",)),
+             ("payments",), response=answers.Payment),
     RouteDoc("POST", "/api/v2/payments/{paymentId}/refund", "Refund all or part of a payment",
-             ("payments",), request=domain.RefundPayment),
+             ("payments",), request=domain.RefundPayment, response=answers.Refund),
 ]

@@ -24,8 +24,8 @@ from typing import Any, Literal
 from aiohttp import web
 from pydantic import AliasChoices, AwareDatetime, BaseModel, ConfigDict, Field
 
+from services.checkout import answers, triggers
 from services.checkout import prices_store as store
-from services.checkout import triggers
 from services.checkout.app_scope import Owner, app_in_scope, owner_of, prices_time
 from services.checkout.context import CLIENT
 from shared.authz import require
@@ -267,13 +267,14 @@ def setup_routes(app: web.Application) -> None:
 
 DOCS = [
     RouteDoc("POST", "/prices/{appId}", "Create a price (with its fee breakdown) for an app",
-             _T, request=CreatePrice, status=201),
+             _T, request=CreatePrice, status=201, response=answers.Price),
     RouteDoc("GET", "/prices/{appId}", "An app's prices, newest first "
-             "(`?include_deleted=true` adds deleted ones)", _T),
+             "(`?include_deleted=true` adds deleted ones)", _T, response=list[answers.Price]),
     RouteDoc("GET", "/prices/{appId}/{priceId}", "A price (`views` counts the openings "
-             "of its checkout, /checkout/prices/{priceId})", _T),
+             "of its checkout, /checkout/prices/{priceId})", _T, response=answers.Price),
     RouteDoc("GET", "/prices/{appId}/{priceId}/trigger-executions", "The executions of the "
-             "price's trigger, one per successful payment, with their delivery status", _T),
+             "price's trigger, one per successful payment, with their delivery status", _T,
+             response=list[answers.TriggerExecution]),
     RouteDoc("DELETE", "/prices/{appId}/{priceId}", "Delete a price (soft: `deleted` true)",
-             _T),
+             _T, response=answers.Price),
 ]

@@ -19,14 +19,14 @@ from datetime import UTC, datetime
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.checkout import domain, receipts, store
+from services.checkout import answers, domain, receipts, store
 from services.checkout.transactions_api import major, timestamp, uuid_or_none
 from shared.authz import company_scope, merchant_scope, require
 from shared.http.app import POOL
 from shared.http.envelopes import Family, ok
 from shared.http.errors import ApiError, Errors
 from shared.http.middleware import SETTINGS, principal_of, read_json
-from shared.http.openapi import RouteDoc
+from shared.http.openapi import PDF, RouteDoc
 
 RECEIPT = "Receipt"
 TRANSACTION = "Transaction"
@@ -130,11 +130,11 @@ DOCS = [
     RouteDoc("POST", "/api/v1/transactions/receipt",
              "A PDF receipt for a COMPLETED or REFUNDED transaction (pay_... id or trace); "
              "the same receipt on every call, with a download link valid 24 h", _T,
-             request=ReceiptRequest),
+             request=ReceiptRequest, response=answers.Receipt),
     RouteDoc("GET", "/api/v1/receipts/{receiptId}.pdf",
-             "A receipt's PDF (your tenancy only)", _T),
+             "A receipt's PDF (your tenancy only)", _T, extra=PDF),
     RouteDoc("GET", "/api/v1/receipts/download/{receiptId}",
              "A receipt's PDF through a signed link (`expires`, `sig`), no credentials "
              "needed; or without them for a signed-in caller of the same tenancy", _T,
-             auth=False),
+             auth=False, extra=PDF),
 ]

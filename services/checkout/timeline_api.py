@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from services.checkout import store
+from services.checkout import answers, store
 from services.checkout.payments import EVENT_OF
 from shared.authz import company_scope, merchant_scope, require
 from shared.http.app import POOL
@@ -52,5 +52,5 @@ def setup_routes(app: web.Application) -> None:
 DOCS = [
     RouteDoc("GET", "/api/v2/payments/{paymentId}/timeline",
              "A payment's status changes, oldest first, with the id of the event each emitted "
-             "for its webhook deliveries", ("payments",)),
+             "for its webhook deliveries", ("payments",), response=answers.PaymentTimeline),
 ]

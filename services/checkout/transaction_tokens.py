@@ -22,6 +22,7 @@ import jwt
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.checkout import answers
 from services.checkout.context import CLIENT
 from services.checkout.transactions_api import merchant_in_scope
 from shared.authz import require
@@ -203,11 +204,11 @@ def setup_routes(app: web.Application) -> None:
 DOCS = [
     RouteDoc("POST", "/api/v1/transaction/u/generate",
              "A 60-second payment token signed with your user secret", ("transactions",),
-             request=GenerateToken),
+             request=GenerateToken, response=answers.PaymentToken),
     RouteDoc("POST", "/api/v1/transaction/m/generate",
              "A 60-second payment token signed with your merchant's secret",
-             ("transactions",), request=GenerateToken),
+             ("transactions",), request=GenerateToken, response=answers.PaymentToken),
     RouteDoc("POST", "/api/v1/transaction/verify",
              "Check a payment token's signature and expiry; answers its amount",
-             ("transactions",), request=VerifyToken),
+             ("transactions",), request=VerifyToken, response=answers.VerifiedToken),
 ]

@@ -17,7 +17,7 @@ from typing import Literal
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.checkout import domain, payments, store
+from services.checkout import answers, domain, payments, store
 from services.checkout.connectors import BadPaymentDetails
 from services.checkout.context import CLIENT, uow
 from services.checkout.payments_api import quote_for
@@ -381,21 +381,25 @@ _T = ("transactions",)
 DOCS = [
     RouteDoc("POST", "/api/v1/transactions/confirmation",
              "Create and charge a payment; `charge` must equal the fee quote", _T,
-             request=Confirmation),
+             request=Confirmation, response=answers.TransactionConfirmation),
     RouteDoc("POST", "/api/v1/transactions/status", "A transaction's status by trace", _T,
-             request=TraceBody),
+             request=TraceBody, response=answers.TransactionStatus),
     RouteDoc("POST", "/api/v1/transactions/cancel",
-             "Cancel a PENDING or PROCESSING transaction", _T, request=TraceBody),
-    RouteDoc("GET", "/api/v1/transactions/user", "Your transactions, newest first", _T),
+             "Cancel a PENDING or PROCESSING transaction", _T, request=TraceBody,
+             response=answers.CanceledTransaction),
+    RouteDoc("GET", "/api/v1/transactions/user", "Your transactions, newest first", _T,
+             response=list[answers.UserTransaction]),
     RouteDoc("GET", "/api/v1/transactions/merchant/{merchantId}",
-             "A merchant's transactions", _T),
+             "A merchant's transactions", _T, response=list[answers.MerchantTransaction]),
     RouteDoc("GET", "/api/v1/transactions/merchant-charges/{merchantId}",
-             "A merchant's transactions that bore charges, with their breakdown", _T),
+             "A merchant's transactions that bore charges, with their breakdown", _T,
+             response=list[answers.TransactionCharge]),
     RouteDoc("GET", "/api/v1/transactions/all",
              "Transactions in your scope: search (a whole trace or transaction id, or part "
-             "of a merchant name), status, currency, start_date, end_date", _T),
+             "of a merchant name), status, currency, start_date, end_date", _T,
+             response=list[answers.TransactionSummary]),
     RouteDoc("GET", "/api/v1/transactions/details/{transactionId}",
-             "One transaction with its charges breakdown", _T),
+             "One transaction with its charges breakdown", _T, response=answers.TransactionDetails),
     RouteDoc("GET", "/api/v1/dashboard/recent-transactions",
-             "The latest transactions in your scope", _T),
+             "The latest transactions in your scope", _T, response=list[answers.RecentTransaction]),
 ]

@@ -37,7 +37,7 @@ import asyncpg
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from services.checkout import domain
+from services.checkout import answers, domain
 from services.checkout import prices_store as store
 from services.checkout.app_scope import app_in_scope, owner_of, prices_time
 from shared.aio import cancel_and_wait, every
@@ -320,8 +320,12 @@ def setup_routes(app: web.Application) -> None:
 DOCS = [
     RouteDoc("post", "/triggers/{appId}", "Create a trigger: a signed call to `url` with "
              "the params a price supplies, made when a payment for the price succeeds "
-             "(the secret is shown once)", _T, request=CreateTrigger, status=201),
-    RouteDoc("get", "/triggers/{appId}", "The app's triggers (?page=&per_page=)", _T),
-    RouteDoc("get", "/triggers/{appId}/{triggerId}", "One trigger", _T),
-    RouteDoc("delete", "/triggers/{appId}/{triggerId}", "Delete a trigger", _T),
+             "(the secret is shown once)", _T, request=CreateTrigger, status=201,
+             response=answers.TriggerAnswer),
+    RouteDoc("get", "/triggers/{appId}", "The app's triggers (?page=&per_page=)", _T,
+             response=answers.TriggerPage),
+    RouteDoc("get", "/triggers/{appId}/{triggerId}", "One trigger", _T,
+             response=answers.TriggerAnswer),
+    RouteDoc("delete", "/triggers/{appId}/{triggerId}", "Delete a trigger", _T,
+             response=answers.TriggerAnswer),
 ]

@@ -25,7 +25,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import Field
 
-from services.checkout import domain, payments, store
+from services.checkout import answers, domain, payments, store
 from services.checkout.pages import embed_query
 from services.checkout.payments import units
 from services.checkout.payments_api import prepare_create
@@ -184,8 +184,8 @@ DOCS = [
     RouteDoc("POST", "/v1/widget/payments",
              "Create a payment from a merchant's page (publishable key as ?key=, from one "
              "of its allowed origins)", _TAGS, request=WidgetPayment, status=201,
-             extra={"parameters": [_KEY]}),
+             extra={"parameters": [_KEY]}, response=answers.WidgetPayment),
     RouteDoc("GET", "/v1/widget/payments/{paymentId}",
              "Status of a widget payment (publishable key as ?key=)", _TAGS,
-             extra={"parameters": [_ID, _KEY]}),
+             extra={"parameters": [_ID, _KEY]}, response=answers.WidgetPayment),
 ]

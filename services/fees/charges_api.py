@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from services.fees import models, store
+from services.fees import answers, models, store
 from services.fees.context import resolve_merchant, uow
 from services.fees.rules_cache import RULES
 from shared.authz import company_scope, merchant_scope, require
@@ -220,29 +220,35 @@ DOCS = [
     RouteDoc("POST", "/api/v1/merchant/charges/add",
              "Add a charge rule for one merchant, named by merchantUserName (SUPER, or ADMIN "
              "of the merchant's company); it replaces the system rules of its currency and "
-             "category for that merchant", _TAGS, request=models.NewMerchantCharge, status=201),
+             "category for that merchant", _TAGS, request=models.NewMerchantCharge, status=201,
+             response=answers.ChargeRule),
     RouteDoc("GET", "/api/v1/merchant/charges",
-             f"Merchant charge rules in your scope ({_FILTERS})", _TAGS),
+             f"Merchant charge rules in your scope ({_FILTERS})", _TAGS,
+             response=list[answers.ChargeRule]),
     # The seed's GET /merchant/charges/{merchantUserName} and PUT, DELETE
     # /merchant/charges/{chargeId} are one path template: documented once, as {id}.
     RouteDoc("GET", "/api/v1/merchant/charges/{id}",
              f"One merchant's charge rules ({_FILTERS})", _TAGS,
+             response=list[answers.ChargeRule],
              extra=_by("listChargesOfMerchant", "The merchant's user name (merchantUserName)")),
     RouteDoc("PUT", "/api/v1/merchant/charges/{id}",
              "Replace a merchant charge rule (SUPER, or ADMIN of the merchant's company); "
              "its merchant never changes", _TAGS, request=models.ReplaceMerchantCharge,
+             response=answers.ChargeRule,
              extra=_by("replaceMerchantCharge", "The charge rule's id (chargeId)")),
     RouteDoc("DELETE", "/api/v1/merchant/charges/{id}",
              "Delete a merchant charge rule; the merchant falls back to the system rules "
-             "when it has no other", _TAGS,
+             "when it has no other", _TAGS, response=answers.ChargeRule,
              extra=_by("deleteMerchantCharge", "The charge rule's id (chargeId)")),
     RouteDoc("POST", "/api/v1/system/charges/add",
              "Add a system charge rule, for every merchant without rules of its own (SUPER)",
-             _TAGS, request=models.SystemCharge, status=201),
+             _TAGS, request=models.SystemCharge, status=201, response=answers.ChargeRule),
     RouteDoc("GET", "/api/v1/system/charges",
-             f"System charge rules (any signed-in caller; {_FILTERS})", _TAGS),
+             f"System charge rules (any signed-in caller; {_FILTERS})", _TAGS,
+             response=list[answers.ChargeRule]),
     RouteDoc("PUT", "/api/v1/system/charges/{chargeId}",
-             "Replace a system charge rule (SUPER)", _TAGS, request=models.SystemCharge),
+             "Replace a system charge rule (SUPER)", _TAGS, request=models.SystemCharge,
+             response=answers.ChargeRule),
     RouteDoc("DELETE", "/api/v1/system/charges/{chargeId}",
-             "Delete a system charge rule (SUPER)", _TAGS),
+             "Delete a system charge rule (SUPER)", _TAGS, response=answers.ChargeRule),
 ]

@@ -15,7 +15,7 @@ from typing import Literal
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.fees import domain
+from services.fees import answers, domain
 from services.fees.context import resolve_merchant
 from services.fees.rules_cache import RULES, RuleCache
 from shared.authz import require
@@ -276,5 +276,5 @@ def setup_routes(app: web.Application) -> None:
 DOCS = [
     RouteDoc("POST", "/api/v1/test-charge-calculation",
              "What the charges on an amount would be (the merchant of user_email, or yours)",
-             ("charges",), request=TestCalculation),
+             ("charges",), request=TestCalculation, response=answers.ChargeCalculation),
 ]

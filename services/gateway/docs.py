@@ -17,7 +17,7 @@ from aiohttp import web
 from swagger_ui_bundle import swagger_ui_path
 
 from services.gateway.routing import UPSTREAMS
-from shared.http import envelopes
+from shared.http import answers, envelopes
 from shared.http.client import InternalClient, ServiceUnavailable
 from shared.http.middleware import SETTINGS
 from shared.http.openapi import RouteDoc, build_spec, merge_specs
@@ -26,11 +26,12 @@ CACHE_SECONDS = 30.0
 _CACHE = web.AppKey("openapi_cache", dict)
 
 GATEWAY_DOCS = [
-    RouteDoc("GET", "/healthz", "Liveness of the gateway", ("operations",), auth=False),
+    RouteDoc("GET", "/healthz", "Liveness of the gateway", ("operations",), auth=False,
+             response=answers.Health),
     RouteDoc("GET", "/readyz",
              "Readiness: database and broker up, and (since start-up) every service behind "
              "the gateway answered its own /readyz 200; wait for this before the first request",
-             ("operations",), auth=False),
+             ("operations",), auth=False, response=answers.Readiness),
     # /metrics is not on the public port: NORGATE_GATEWAY_METRICS_PORT.
 ]
 # Swagger UI sets element styles from script (allowed: CSSOM, not inline markup).

@@ -17,7 +17,7 @@ import uuid
 
 from aiohttp import web
 
-from services.notifier import webhooks
+from services.notifier import answers, webhooks
 from services.notifier import webhooks_domain as domain
 from services.notifier import webhooks_store as store
 from services.notifier.context import BOX, CLIENT, DISPATCHER, uow
@@ -305,28 +305,35 @@ _T = ("webhooks",)
 DOCS = [
     RouteDoc("POST", "/api/v2/webhooks/endpoints",
              "Register a webhook endpoint (the signing secret is answered once)", _T,
-             request=domain.CreateEndpoint, status=201),
-    RouteDoc("GET", "/api/v2/webhooks/endpoints", "List webhook endpoints", _T),
+             request=domain.CreateEndpoint, status=201, response=answers.CreatedEndpoint),
+    RouteDoc("GET", "/api/v2/webhooks/endpoints", "List webhook endpoints", _T,
+             response=answers.EndpointList),
     RouteDoc("GET", "/api/v2/webhooks/event-types",
-             "The event types an endpoint may subscribe to ('*': all of them)", _T),
-    RouteDoc("GET", "/api/v2/webhooks/endpoints/{endpointId}", "Get a webhook endpoint", _T),
+             "The event types an endpoint may subscribe to ('*': all of them)", _T,
+             response=answers.EventTypeList),
+    RouteDoc("GET", "/api/v2/webhooks/endpoints/{endpointId}", "Get a webhook endpoint", _T,
+             response=answers.Endpoint),
     RouteDoc("PATCH", "/api/v2/webhooks/endpoints/{endpointId}",
              "Update a webhook endpoint (url, events, enabled, ordered, description)", _T,
-             request=domain.UpdateEndpoint),
+             request=domain.UpdateEndpoint, response=answers.Endpoint),
     RouteDoc("DELETE", "/api/v2/webhooks/endpoints/{endpointId}",
-             "Delete a webhook endpoint", _T),
+             "Delete a webhook endpoint", _T, response=answers.DeletedEndpoint),
     RouteDoc("POST", "/api/v2/webhooks/endpoints/{endpointId}/rotate-secret",
-             "Rotate the signing secret (the old one signs too for a grace period)", _T),
+             "Rotate the signing secret (the old one signs too for a grace period)", _T,
+             response=answers.RotatedSecret),
     RouteDoc("POST", "/api/v2/webhooks/endpoints/{endpointId}/test",
              "Send a test event to the endpoint (in its mode; to a company's endpoint, "
-             "of the merchantId given)", _T, request=domain.SendTestEvent, status=202),
+             "of the merchantId given)", _T, request=domain.SendTestEvent, status=202,
+             response=answers.Redelivery),
     RouteDoc("GET", "/api/v2/webhooks/deliveries",
-             "The delivery log (filters: endpointId, eventId, event, status, merchantId)", _T),
+             "The delivery log (filters: endpointId, eventId, event, status, merchantId)", _T,
+             response=answers.DeliveryList),
     RouteDoc("GET", "/api/v2/webhooks/deliveries/{deliveryId}",
-             "One delivery with every attempt (status code, response time, body)", _T),
+             "One delivery with every attempt (status code, response time, body)", _T,
+             response=answers.Delivery),
     RouteDoc("POST", "/api/v2/webhooks/deliveries/{deliveryId}/redeliver",
-             "Send a delivery's event again", _T, status=202),
+             "Send a delivery's event again", _T, status=202, response=answers.Redelivery),
     RouteDoc("POST", "/api/v2/webhooks/redeliver",
              "Redeliver one event or every event of a time range to an endpoint", _T,
-             request=domain.Redeliver, status=202),
+             request=domain.Redeliver, status=202, response=answers.Redeliveries),
 ]

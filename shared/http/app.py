@@ -30,6 +30,7 @@ from shared.db import apply_migrations, create_pool, discover
 from shared.events import Consumer, Event, Handler, OutboxRelay, Topology, catalog
 from shared.events.broker import Broker
 from shared.http import envelopes
+from shared.http.answers import answer_checker
 from shared.http.middleware import SERVICE_NAME, SETTINGS, context_middleware, principal_middleware
 from shared.http.openapi import RouteDoc, build_spec
 from shared.logging import configure_logging, get_logger
@@ -256,7 +257,8 @@ async def _ready_hooks_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 def create_app(settings: Settings, spec: ServiceSpec) -> web.Application:
-    app = web.Application(middlewares=[context_middleware, spec.identity_middleware],
+    checks = [answer_checker(spec.docs)] if settings.check_answers else []
+    app = web.Application(middlewares=[context_middleware, spec.identity_middleware, *checks],
                           client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
     app[SERVICE_NAME] = spec.name

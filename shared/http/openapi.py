@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 
 from shared.http.envelopes import Family, family_of
 
@@ -30,6 +30,10 @@ _ENVELOPES: dict[Family, dict[str, Any]] = {
                     "properties": {"data": {}}},
     Family.PLAIN: {"type": "object"},
 }
+
+# What a success envelope always holds (shared/http/envelopes.ok).
+_REQUIRED = {Family.NORAH: ["timestamp", "statusCode", "status", "message", "data"],
+             Family.NORPAY: ["status", "message", "result"], Family.PRICES: ["data"]}
 
 # What every route may answer besides its success: the error catalogue rendered in the
 # family's envelope (shared/http/envelopes.py error_body).
@@ -62,6 +66,11 @@ _ERRORS: dict[Family, dict[str, Any]] = {
 _PATH_PARAM = re.compile(r"{([^}/]+)}")
 
 
+# RouteDoc.extra of a route whose success is a PDF, not JSON.
+PDF: dict[str, Any] = {"responses": {"200": {"description": "The PDF", "content": {
+    "application/pdf": {"schema": {"type": "string", "format": "binary"}}}}}}
+
+
 @dataclass(frozen=True)
 class RouteDoc:
     method: str
@@ -69,7 +78,8 @@ class RouteDoc:
     summary: str
     tags: tuple[str, ...] = ()
     request: type[BaseModel] | None = None
-    response: type[BaseModel] | None = None
+    # The success's model (shared.http.answers.Answer), or a type of them (list[...]).
+    response: Any = None
     status: int = 200
     auth: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
@@ -77,12 +87,21 @@ class RouteDoc:
     bare: bool = False
 
 
-def _schema_ref(model: type[BaseModel], components: dict[str, Any]) -> dict[str, Any]:
-    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+def _schema_ref(model: Any, components: dict[str, Any]) -> dict[str, Any]:
+    """A reference to `model`'s schema in the components (a model), or the schema of a
+    type of models (list[Model]) referring to theirs."""
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        named: str | None = model.__name__
+    else:
+        schema = TypeAdapter(model).json_schema(ref_template="#/components/schemas/{model}")
+        named = None
     for name, sub in schema.pop("$defs", {}).items():
         components[name] = sub
-    components[model.__name__] = schema
-    return {"$ref": f"#/components/schemas/{model.__name__}"}
+    if named is None:
+        return schema
+    components[named] = schema
+    return {"$ref": f"#/components/schemas/{named}"}
 
 
 _WORDS = re.compile(r"[^0-9A-Za-z]+")
@@ -150,8 +169,10 @@ def build_spec(title: str, docs: list[RouteDoc], version: str = "1.0.0",
             key = None if doc.bare else {Family.NORAH: "data", Family.NORPAY: "result",
                                          Family.PRICES: "data"}.get(family)
             ref = _schema_ref(doc.response, components)
-            envelope = ({**envelope, "properties": {**envelope["properties"], key: ref}}
-                        if key else ref)
+            # The envelope's answer is always there: a generated client types it as the
+            # model, not "the model or unset".
+            envelope = ({**envelope, "properties": {**envelope["properties"], key: ref},
+                         "required": _REQUIRED[family]} if key else ref)
         extra = dict(doc.extra)
         responses = {**_errors(doc, family),
                      str(doc.status): {"description": "Success", "content": {
@@ -198,8 +219,13 @@ def merge_specs(title: str, specs: list[dict[str, Any]], version: str = "1.0.0",
     for spec in specs:
         for path, ops in spec.get("paths", {}).items():
             merged["paths"].setdefault(path, {}).update(ops)
-        merged["components"]["schemas"].update(
-            spec.get("components", {}).get("schemas", {}))
+        schemas = merged["components"]["schemas"]
+        for name, schema in spec.get("components", {}).get("schemas", {}).items():
+            # One name, one schema: two services' models of one name would otherwise
+            # leave the document describing one with the other's fields.
+            if name in schemas and schemas[name] != schema:
+                raise ValueError(f"two services document different schemas as {name}")
+            schemas[name] = schema
     merged["paths"] = dict(sorted(merged["paths"].items()))
     tags = sorted({t for ops in merged["paths"].values() for op in ops.values()
                    for t in op.get("tags", [])})

@@ -54,6 +54,7 @@ async def stack(tmp_path_factory, settings):
     env["NORGATE_MAILSINK_SMTP_PORT"] = str(ports[-2])
     env["NORGATE_MAILSINK_HTTP_PORT"] = str(ports[-1])
     env["NORGATE_MAIL_DIR"] = str(tmp / "mail")
+    env["NORGATE_CHECK_ANSWERS"] = "true"
     env["NORGATE_PUBLIC_URL"] = f"http://127.0.0.1:{ports[0]}"
     env["MAKEFLAGS"] = ""
     log = tmp / "make-run.log"

@@ -165,6 +165,20 @@ async def test_invoice_create_answers_the_seeds_fields(settings, shop):
     assert second["invoiceNumber"] == f"INV-{year}-002"
 
 
+async def test_voiding_a_draft_answers_the_void_invoice_and_keeps_it_so(shop):
+    client, headers, *_ = shop
+    inv = await _ok(await client.post("/api/v2/invoices/create", headers=headers,
+                                      json=SEED_INVOICE), 201)
+    voided = await _ok(await client.post(f"/api/v2/invoices/{inv['invoiceId']}/void",
+                                         headers=headers))
+    assert (voided["invoiceId"], voided["status"]) == (inv["invoiceId"], "void")
+    assert voided["voidedAt"] is not None
+    got = await _ok(await client.get(f"/api/v2/invoices/{inv['invoiceId']}", headers=headers))
+    assert got["status"] == "void"
+    again = await client.post(f"/api/v2/invoices/{inv['invoiceId']}/void", headers=headers)
+    assert again.status == 409
+
+
 async def test_tax_rates_the_merchant_sets_apply_per_line(shop):
     client, headers, *_ = shop
     vat = await _ok(await client.post("/api/v2/invoices/tax-rates", headers=headers,

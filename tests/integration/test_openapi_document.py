@@ -114,3 +114,85 @@ def test_redocly_and_spectral_find_no_error(document, tmp_path):
         capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
     assert spectral.returncode == 0, spectral.stdout + spectral.stderr
     assert "(0 errors" in spectral.stdout or "No results" in spectral.stdout, spectral.stdout
+
+
+def test_every_json_success_has_its_schema(document):
+    """No success answer is left untyped (`result: {}`): each JSON one names its model
+    (shared/http/answers.py checks the handlers against it), the others their media."""
+    untyped = []
+    for path, method, op in _operations(document):
+        for code, answer in op["responses"].items():
+            if not code.startswith("2"):
+                continue
+            content = answer.get("content", {})
+            assert content, (method, path, code)
+            schema = content.get("application/json", {}).get("schema")
+            if schema is None:
+                continue  # a PDF, a file, a script: described by its media type
+            inner = schema.get("properties", {})
+            result = next((inner[k] for k in ("result", "data") if k in inner), schema)
+            if not (result.get("$ref") or result.get("items") or result.get("type") == "null"):
+                untyped.append(f"{method.upper()} {path}")
+    assert untyped == []
+
+
+# The generator, pinned: its output is what this test reads.
+OPENAPI_PYTHON_CLIENT = "openapi-python-client==0.29.1"
+
+
+async def test_a_generated_python_client_returns_typed_objects(settings, tmp_path):
+    """openapi-python-client (in a venv of its own) generates a client from
+    sdk/js/openapi.json; its calls against a running checkout answer its model classes,
+    with the API's field values and types, and an error as NorPayError."""
+    import sys
+    import venv
+
+    from tests.integration.test_payments import services
+    from tests.support.auth import make_company_admin, make_merchant
+
+    tools = tmp_path / "venv"
+    venv.create(tools, with_pip=True)
+    subprocess.run([str(tools / "bin" / "pip"), "install", "-q", OPENAPI_PYTHON_CLIENT],
+                   check=True, capture_output=True, stdin=subprocess.DEVNULL, timeout=600)
+    made = subprocess.run(
+        [str(tools / "bin" / "openapi-python-client"), "generate", "--path",
+         str(SDK / "openapi.json"), "--output-path", str(tmp_path / "norgate_client"),
+         "--meta", "none"], capture_output=True, text=True, stdin=subprocess.DEVNULL,
+        timeout=600)
+    assert made.returncode == 0, made.stdout + made.stderr
+    # The generator warns only of the answers it cannot model: the PDFs and the script.
+    warned = [line for line in made.stdout.splitlines() if line.startswith("WARNING")]
+    assert all(w.endswith((".pdf within receipts.", "/pdf within billing.",
+                           "checkout.js within checkout_widget.")) or "download" in w
+               for w in warned), warned
+    sys.path.insert(0, str(tmp_path))
+    try:
+        from norgate_client import Client
+        from norgate_client.api.payments import get_payments_by_payment_id, post_payments_create
+        from norgate_client.models import CreatePayment, NorPayError, Payment
+
+        async with services(settings) as checkout:
+            admin = await make_company_admin(settings)
+            merchant = await make_merchant(settings, admin, status="ACTIVE")
+            client = Client(base_url=f"http://127.0.0.1:{checkout.server.port}",
+                            headers=merchant.headers(settings))
+            async with client as c:
+                created = await post_payments_create.asyncio(client=c, body=CreatePayment(
+                    amount="1000000000000000000", currency="NOR",
+                    description="Product purchase"))
+                assert isinstance(created.result, Payment), created
+                got = await get_payments_by_payment_id.asyncio(created.result.payment_id,
+                                                               client=c)
+                assert isinstance(got.result, Payment), got
+                assert (got.result.payment_id, got.result.amount, got.result.currency,
+                        got.result.status, got.result.livemode) == (
+                    created.result.payment_id, "1000000000000000000", "NOR", "pending",
+                    False)
+                missing = await get_payments_by_payment_id.asyncio("pay_nosuchpayment",
+                                                                   client=c)
+                assert isinstance(missing, NorPayError), missing
+                assert missing.status == "0" and missing.message
+    finally:
+        sys.path.remove(str(tmp_path))
+        for name in [m for m in sys.modules if m.split(".")[0] == "norgate_client"]:
+            del sys.modules[name]

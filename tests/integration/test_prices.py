@@ -199,6 +199,22 @@ async def test_delete_is_soft(shop):
     assert (await again.json())["data"]["deleted"] is True
 
 
+async def test_a_deleted_trigger_is_gone_from_the_list_and_its_page(shop):
+    client, headers, app, _, _ = shop
+    keep = await new_trigger(client, headers, app["id"])
+    gone = await new_trigger(client, headers, app["id"])
+    assert "secret" in gone  # shown once, at creation
+    resp = await client.delete(f"/triggers/{app['id']}/{gone['id']}", headers=headers)
+    assert resp.status == 200
+    answered = (await resp.json())["data"]
+    assert (answered["id"], answered["name"]) == (gone["id"], "Send ticket")
+    assert "secret" not in answered
+    listed = await (await client.get(f"/triggers/{app['id']}", headers=headers)).json()
+    assert [t["id"] for t in listed["data"]] == [keep["id"]]
+    again = await client.get(f"/triggers/{app['id']}/{gone['id']}", headers=headers)
+    assert again.status == 404
+
+
 async def test_amount_below_five_is_refused(shop):
     client, headers, app, _, _ = shop
     resp = await _create(client, headers, app["id"], amount=4)

@@ -7,10 +7,14 @@
 
 import { type ClientOptions, type Query, type RequestOptions, Transport } from './core.js';
 import type {
-  CancelSubscription, ConfirmPayment, CreateEndpoint, CreateInvoice, CreatePayment,
-  CreatePayout, CreatePlan, CreateSubscription, Dashboard, Invoice, LedgerEntry, Page,
-  Payment, PaymentAction, Plan, RefundPayment, Subscription, WebhookDelivery,
-  WebhookEndpoint,
+  Balance as BalanceAnswer, BalanceTransactionList, CancelSubscription, ConfirmPayment,
+  CreateEndpoint, CreatedWebhookEndpoint, CreateInvoice, CreatePayment, CreatePayout,
+  CreatePlan, CreateSubscription, Dashboard, DeletedWebhookEndpoint, EventTypeList, Invoice,
+  InvoiceList, LedgerAccountList, LedgerEntryList, LedgerReversal, Payment, PaymentAction,
+  PaymentTimeline, Payout, PayoutList, Plan, PlanList, Redeliveries, Redelivery, Refund,
+  RefundPayment, RotatedSecret, SentInvoice, SettlementReport, Subscription,
+  SubscriptionInvoice, SubscriptionList, TaxRate, TrialBalance, UpcomingBalance,
+  WebhookDelivery, WebhookDeliveryList, WebhookEndpoint, WebhookEndpointList,
 } from './types.js';
 import { sign, standardSignature, verifyHeaders, verifyWebhook } from './webhooks.js';
 
@@ -64,11 +68,12 @@ export class Payments extends Resource {
   }
 
   /** Refund `amount` (minor units), or all that is left without one. */
-  refund(paymentId: string, params: RefundPayment = {}, options?: CallOptions): Promise<Body> {
+  refund(paymentId: string, params: RefundPayment = {},
+    options?: CallOptions): Promise<Refund> {
     return this._post(`/payments/${id(paymentId)}/refund`, params, options);
   }
 
-  timeline(paymentId: string, options?: CallOptions): Promise<Body> {
+  timeline(paymentId: string, options?: CallOptions): Promise<PaymentTimeline> {
     return this._get(`/payments/${id(paymentId)}/timeline`, undefined, options);
   }
 }
@@ -84,7 +89,7 @@ export class Plans extends Resource {
     return this._get(`/plans/${id(planId)}`, undefined, options);
   }
 
-  list(query: ListQuery = {}, options?: CallOptions): Promise<Page<'plans', Plan>> {
+  list(query: ListQuery = {}, options?: CallOptions): Promise<PlanList> {
     return this._get('/plans', query, options);
   }
 }
@@ -99,7 +104,7 @@ export class Subscriptions extends Resource {
   }
 
   list(query: ListQuery & { status?: string; customerId?: string } = {},
-    options?: CallOptions): Promise<Page<'subscriptions', Subscription>> {
+    options?: CallOptions): Promise<SubscriptionList> {
     return this._get('/subscriptions', query, options);
   }
 
@@ -108,22 +113,23 @@ export class Subscriptions extends Resource {
     return this._post(`/subscriptions/${id(subscriptionId)}/cancel`, params, options);
   }
 
-  invoices(subscriptionId: string, options?: CallOptions): Promise<Body> {
+  invoices(subscriptionId: string, options?: CallOptions): Promise<SubscriptionInvoice[]> {
     return this._get(`/subscriptions/${id(subscriptionId)}/invoices`, undefined, options);
   }
 
-  setPaymentMethod(subscriptionId: string, params: Body, options?: CallOptions): Promise<Body> {
+  setPaymentMethod(subscriptionId: string, params: Body,
+    options?: CallOptions): Promise<Subscription> {
     return this._post(`/subscriptions/${id(subscriptionId)}/payment-method`, params, options);
   }
 }
 
 export class TaxRates extends Resource {
   create(params: { name: string; percentage: string; default?: boolean },
-    options?: CallOptions): Promise<Body> {
+    options?: CallOptions): Promise<TaxRate> {
     return this._post('/invoices/tax-rates', params, options);
   }
 
-  list(options?: CallOptions): Promise<Body> {
+  list(options?: CallOptions): Promise<TaxRate[]> {
     return this._get('/invoices/tax-rates', undefined, options);
   }
 }
@@ -145,12 +151,12 @@ export class Invoices extends Resource {
   }
 
   list(query: ListQuery & { status?: string; customerEmail?: string } = {},
-    options?: CallOptions): Promise<Page<'invoices', Invoice>> {
+    options?: CallOptions): Promise<InvoiceList> {
     return this._get('/invoices', query, options);
   }
 
   /** E-mail the invoice (PDF attached, payment link). */
-  send(invoiceId: string, options?: CallOptions): Promise<Body> {
+  send(invoiceId: string, options?: CallOptions): Promise<SentInvoice> {
     return this._post(`/invoices/${id(invoiceId)}/send`, {}, options);
   }
 
@@ -175,7 +181,7 @@ export class Merchants extends Resource {
 export class LedgerEntries extends Resource {
   /** `{ entries, pagination }`, oldest transaction first; each entry has `display`. */
   list(query: ListQuery & { referenceType?: string; referenceId?: string; account?: string;
-    merchantId?: number } = {}, options?: CallOptions): Promise<Page<'entries', LedgerEntry>> {
+    merchantId?: number } = {}, options?: CallOptions): Promise<LedgerEntryList> {
     return this._get('/ledger/entries', query, options);
   }
 }
@@ -188,36 +194,38 @@ export class Ledger extends Resource {
     this.entries = new LedgerEntries(t);
   }
 
-  accounts(query: { merchantId?: number } = {}, options?: CallOptions): Promise<Body> {
+  accounts(query: { merchantId?: number } = {},
+    options?: CallOptions): Promise<LedgerAccountList> {
     return this._get('/ledger/accounts', query, options);
   }
 
-  trialBalance(query: { merchantId?: number } = {}, options?: CallOptions): Promise<Body> {
+  trialBalance(query: { merchantId?: number } = {},
+    options?: CallOptions): Promise<TrialBalance> {
     return this._get('/ledger/trial-balance', query, options);
   }
 
   /** The payout report; `format: 'csv'` answers the CSV bytes. */
   settlement(query: { period?: string; from?: number | string; to?: number | string;
-    merchantId?: number; format?: 'json' | 'csv' } = {}, options?: CallOptions): Promise<Body | Uint8Array> {
+    merchantId?: number; format?: 'json' | 'csv' } = {}, options?: CallOptions): Promise<SettlementReport | Uint8Array> {
     return this.t.request('GET', '/ledger/settlement', {
       ...options, query: query as Query, raw: query.format === 'csv',
     });
   }
 
   /** Post the mirror image of a transaction (ADMIN or SUPER). */
-  reverse(transactionId: string, options?: CallOptions): Promise<Body> {
+  reverse(transactionId: string, options?: CallOptions): Promise<LedgerReversal> {
     return this._post(`/ledger/transactions/${id(transactionId)}/reverse`, {}, options);
   }
 }
 
 export class WebhookEndpoints extends Resource {
   /** Answers the endpoint with its `secret` (shown only here and on rotation). */
-  create(params: CreateEndpoint, options?: CallOptions): Promise<WebhookEndpoint> {
+  create(params: CreateEndpoint, options?: CallOptions): Promise<CreatedWebhookEndpoint> {
     return this._post('/webhooks/endpoints', params, options);
   }
 
   list(query: ListQuery & { merchantId?: number } = {},
-    options?: CallOptions): Promise<Page<'endpoints', WebhookEndpoint>> {
+    options?: CallOptions): Promise<WebhookEndpointList> {
     return this._get('/webhooks/endpoints', query, options);
   }
 
@@ -229,15 +237,16 @@ export class WebhookEndpoints extends Resource {
     return this.t.request('PATCH', `/webhooks/endpoints/${id(endpointId)}`, { ...options, body: changes });
   }
 
-  del(endpointId: string, options?: CallOptions): Promise<Body> {
+  del(endpointId: string, options?: CallOptions): Promise<DeletedWebhookEndpoint> {
     return this.t.request('DELETE', `/webhooks/endpoints/${id(endpointId)}`, options);
   }
 
-  rotateSecret(endpointId: string, options?: CallOptions): Promise<WebhookEndpoint> {
+  rotateSecret(endpointId: string, options?: CallOptions): Promise<RotatedSecret> {
     return this._post(`/webhooks/endpoints/${id(endpointId)}/rotate-secret`, {}, options);
   }
 
-  test(endpointId: string, params: { eventType?: string } = {}, options?: CallOptions): Promise<Body> {
+  test(endpointId: string, params: { eventType?: string } = {},
+    options?: CallOptions): Promise<Redelivery> {
     return this._post(`/webhooks/endpoints/${id(endpointId)}/test`, params, options);
   }
 }
@@ -245,7 +254,7 @@ export class WebhookEndpoints extends Resource {
 export class WebhookDeliveries extends Resource {
   list(query: ListQuery & { endpointId?: string; eventId?: string; event?: string;
     status?: string; merchantId?: number } = {},
-  options?: CallOptions): Promise<Page<'deliveries', WebhookDelivery>> {
+  options?: CallOptions): Promise<WebhookDeliveryList> {
     return this._get('/webhooks/deliveries', query, options);
   }
 
@@ -253,7 +262,7 @@ export class WebhookDeliveries extends Resource {
     return this._get(`/webhooks/deliveries/${id(deliveryId)}`, undefined, options);
   }
 
-  redeliver(deliveryId: string, options?: CallOptions): Promise<Body> {
+  redeliver(deliveryId: string, options?: CallOptions): Promise<Redelivery> {
     return this._post(`/webhooks/deliveries/${id(deliveryId)}/redeliver`, {}, options);
   }
 }
@@ -274,45 +283,47 @@ export class Webhooks extends Resource {
 
   /** One event again (`eventId`) or every event of a time range, to one endpoint. */
   redeliver(params: { endpointId: string; eventId?: string; since?: number | string;
-    until?: number | string; onlyFailed?: boolean }, options?: CallOptions): Promise<Body> {
+    until?: number | string; onlyFailed?: boolean }, options?: CallOptions): Promise<Redeliveries> {
     return this._post('/webhooks/redeliver', params, options);
   }
 
-  eventTypes(options?: CallOptions): Promise<{ eventTypes: string[]; all: string }> {
+  eventTypes(options?: CallOptions): Promise<EventTypeList> {
     return this._get('/webhooks/event-types', undefined, options);
   }
 }
 
 export class Payouts extends Resource {
-  create(params: CreatePayout, options?: CallOptions): Promise<Body> {
+  create(params: CreatePayout, options?: CallOptions): Promise<Payout> {
     return this._post('/payouts/create', params, options);
   }
 
   list(query: ListQuery & { status?: string; merchantId?: number } = {},
-    options?: CallOptions): Promise<Body> {
+    options?: CallOptions): Promise<PayoutList> {
     return this._get('/payouts', query, options);
   }
 
-  get(payoutId: string, options?: CallOptions): Promise<Body> {
+  get(payoutId: string, options?: CallOptions): Promise<Payout> {
     return this._get(`/payouts/${id(payoutId)}`, undefined, options);
   }
 
-  cancel(payoutId: string, options?: CallOptions): Promise<Body> {
+  cancel(payoutId: string, options?: CallOptions): Promise<Payout> {
     return this._post(`/payouts/${id(payoutId)}/cancel`, {}, options);
   }
 }
 
 export class Balance extends Resource {
-  get(query: { currency?: string; merchantId?: number } = {}, options?: CallOptions): Promise<Body> {
+  get(query: { currency?: string; merchantId?: number } = {},
+    options?: CallOptions): Promise<BalanceAnswer> {
     return this._get('/balance', query, options);
   }
 
   transactions(query: ListQuery & { currency?: string; type?: string } = {},
-    options?: CallOptions): Promise<Body> {
+    options?: CallOptions): Promise<BalanceTransactionList> {
     return this._get('/balance/transactions', query, options);
   }
 
-  upcoming(query: { currency?: string } = {}, options?: CallOptions): Promise<Body> {
+  upcoming(query: { currency?: string } = {},
+    options?: CallOptions): Promise<UpcomingBalance> {
     return this._get('/balance/upcoming', query, options);
   }
 }

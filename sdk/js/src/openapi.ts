@@ -2395,6 +2395,38 @@ export interface components {
             };
         };
         /**
+         * Health
+         * @description GET /healthz of every service: alive.
+         */
+        Health: {
+            status: string;
+            service: string;
+        };
+        /**
+         * Readiness
+         * @description GET /readyz of every service: each check "up" or what it is instead (the database,
+         *     the broker, the outbox relay, the consumers, the gateway's upstreams by name).
+         */
+        Readiness: {
+            status: string;
+            service: string;
+            checks: {
+                [key: string]: string;
+            };
+            /** @default null */
+            waitingFor?: string[] | null;
+        };
+        /** SignedUp */
+        SignedUp: {
+            id: number;
+            firstName: string;
+            lastName: string;
+            email: string;
+            role: string;
+            enabled: boolean;
+            companyName: string;
+        };
+        /**
          * AdminSignUp
          * @description Body of POST /api/v1/auth/admin-sign-up, field names as in the NORAH seed.
          */
@@ -2445,6 +2477,12 @@ export interface components {
              */
             website?: string | null;
         };
+        /** EmailConfirmed */
+        EmailConfirmed: {
+            id: number;
+            email: string;
+            enabled: boolean;
+        };
         /** ConfirmEmail */
         ConfirmEmail: {
             /** Token */
@@ -2457,6 +2495,16 @@ export interface components {
             /** Password */
             password: string;
         };
+        /** Tokens */
+        Tokens: {
+            token: string;
+            refreshToken: string;
+            tokenExpiryDate: string;
+            user_id: number;
+            role: string;
+            fullName: string;
+            email: string;
+        };
         /** SignIn */
         SignIn: {
             /** Email */
@@ -2468,6 +2516,35 @@ export interface components {
         RefreshBody: {
             /** Refreshtoken */
             refreshToken: string;
+        };
+        /** JwksKeys */
+        JwksKeys: {
+            x: string;
+            alg: string;
+            crv: string;
+            kid: string;
+            kty: string;
+            use: string;
+        };
+        /** Jwks */
+        Jwks: {
+            keys: components["schemas"]["JwksKeys"][];
+        };
+        /** User */
+        User: {
+            id: number;
+            firstName: string;
+            lastName: string;
+            fullName: string;
+            email: string;
+            phone: string | null;
+            role: string;
+            enabled: boolean;
+            companyId: number | null;
+            companyName: string | null;
+            merchantId: number | null;
+            notes: string | null;
+            createdAt: string;
         };
         /**
          * NewUser
@@ -2487,6 +2564,22 @@ export interface components {
              * @default null
              */
             phone?: string | null;
+        };
+        /** InvitedAdmin */
+        InvitedAdmin: {
+            id: number;
+            firstName: string;
+            lastName: string;
+            fullName: string;
+            email: string;
+            phone: string;
+            role: string;
+            enabled: boolean;
+            companyId: number;
+            companyName: string;
+            merchantId: number | string | null;
+            notes: string | null;
+            createdAt: string;
         };
         /**
          * SecondaryAdmin
@@ -2542,6 +2635,23 @@ export interface components {
              * @default null
              */
             notes?: string | null;
+        };
+        /** DeletedUser */
+        DeletedUser: {
+            id: number;
+            deleted: boolean;
+        };
+        /** UserSecret */
+        UserSecret: {
+            userId: number;
+            secret: string;
+        };
+        /** CreatedMerchant */
+        CreatedMerchant: {
+            merchantId: number;
+            merchantName: string;
+            merchantEmail: string;
+            merchantUid: string;
         };
         /**
          * CreateMerchant
@@ -2608,6 +2718,28 @@ export interface components {
              * @default null
              */
             companyId?: number | null;
+        };
+        /** Merchant */
+        Merchant: {
+            merchantId: number;
+            merchantUid: string;
+            merchantName: string;
+            merchantEmail: string;
+            merchantAddress: string | null;
+            merchantPhone: string | null;
+            merchantCountry: string | null;
+            merchantCity: string | null;
+            merchantWebsite: string | null;
+            merchantDescription: string | null;
+            returnUrl: string | null;
+            webServiceUrl: string | null;
+            paymentMethods: string[] | null;
+            status: string;
+            isDefault: boolean;
+            ratePlan: string;
+            companyId: number;
+            createdAt: string;
+            updatedAt: string;
         };
         /**
          * PatchMerchant
@@ -2736,6 +2868,26 @@ export interface components {
              */
             ratePlan?: ("STARTER" | "PROFESSIONAL" | "ENTERPRISE") | null;
         };
+        /** MerchantSecret */
+        MerchantSecret: {
+            merchantId: number;
+            secret: string;
+        };
+        /** CreatedApiKey */
+        CreatedApiKey: {
+            keyId: string;
+            key: string;
+            prefix: string;
+            name: string | null;
+            merchantId: number;
+            appId: string | null;
+            mode: string;
+            createdAt: string;
+            /** @default null */
+            type?: string | null;
+            /** @default null */
+            allowedOrigins?: string[] | null;
+        };
         /** CreateApiKey */
         CreateApiKey: {
             /**
@@ -2771,6 +2923,24 @@ export interface components {
              */
             allowedOrigins?: string[] | null;
         };
+        /** ApiKey */
+        ApiKey: {
+            keyId: string;
+            prefix: string;
+            name: string | null;
+            merchantId: number;
+            appId: string | null;
+            mode: string;
+            createdAt: string;
+            lastUsedAt: string | null;
+            revokedAt: string | null;
+            /** @default null */
+            type?: string | null;
+            /** @default null */
+            key?: string | null;
+            /** @default null */
+            allowedOrigins?: string[] | null;
+        };
         /**
          * UpdateApiKey
          * @description PATCH: the name, or a publishable key's allowed origins.
@@ -2786,6 +2956,20 @@ export interface components {
              * @default null
              */
             allowedOrigins?: string[] | null;
+        };
+        /** App */
+        App: {
+            id: string;
+            name: string;
+            type: string;
+            status: string;
+            use_explorer: boolean;
+            created_at: string;
+            updated_at: string;
+            kyc_return_url: string | null;
+            app_fee: number;
+            company_id: number;
+            merchant_id: number | null;
         };
         /** CreateApp */
         CreateApp: {
@@ -2895,6 +3079,49 @@ export interface components {
              */
             app_fee?: number | string;
         };
+        /** DeletedApp */
+        DeletedApp: {
+            id: string;
+            deleted: boolean;
+            revoked_keys: string[];
+        };
+        /** Payment */
+        Payment: {
+            paymentId: string;
+            amount: string;
+            currency: string;
+            status: string;
+            checkoutUrl: string;
+            expiresAt: string;
+            createdAt: string;
+            livemode: boolean;
+            /** @default null */
+            description?: string | null;
+            /** @default null */
+            payer?: string | null;
+            /** @default null */
+            transactionHash?: string | null;
+            /** @default null */
+            metadata?: {
+                [key: string]: unknown;
+            } | null;
+            /** @default null */
+            paymentMethod?: string | null;
+            /** @default null */
+            nextAction?: string | null;
+            /** @default null */
+            failureReason?: string | null;
+            /** @default null */
+            cancellationReason?: string | null;
+            /** @default null */
+            charges?: string | null;
+            /** @default null */
+            netAmount?: string | null;
+            /** @default null */
+            refundedAmount?: string | null;
+            /** @default null */
+            completedAt?: string | null;
+        };
         /**
          * CreatePayment
          * @description NorPay `POST /api/v2/payments/create`.
@@ -2986,6 +3213,38 @@ export interface components {
              */
             threeDSecure?: ("pass" | "fail") | null;
         };
+        /** RefundRefund */
+        RefundRefund: {
+            refundId: string;
+            amount: string;
+            reason: string | null;
+        };
+        /** Refund */
+        Refund: {
+            paymentId: string;
+            amount: string;
+            currency: string;
+            status: string;
+            description: string;
+            payer: string | null;
+            transactionHash: string | null;
+            metadata: {
+                [key: string]: unknown;
+            };
+            paymentMethod: string;
+            nextAction: string | null;
+            failureReason: string | null;
+            cancellationReason: string | null;
+            charges: string;
+            netAmount: string;
+            refundedAmount: string;
+            checkoutUrl: string;
+            expiresAt: string;
+            createdAt: string;
+            completedAt: string;
+            livemode: boolean;
+            refund: components["schemas"]["RefundRefund"];
+        };
         /** RefundPayment */
         RefundPayment: {
             /**
@@ -2999,6 +3258,41 @@ export interface components {
              */
             reason?: string | null;
         };
+        /** PaymentTimelineEvents */
+        PaymentTimelineEvents: {
+            status: string;
+            at: string;
+            event: string;
+            eventId: string;
+            detail: components["schemas"]["PaymentTimelineEventsDetail"];
+        };
+        /** PaymentTimelineEventsDetail */
+        PaymentTimelineEventsDetail: {
+            /** @default null */
+            origin?: string | null;
+            /** @default null */
+            cancellationReason?: string | null;
+            /** @default null */
+            action?: string | null;
+            /** @default null */
+            reason?: string | null;
+            /** @default null */
+            amount?: string | null;
+            /** @default null */
+            refundId?: string | null;
+        };
+        /** PaymentTimeline */
+        PaymentTimeline: {
+            paymentId: string;
+            trace: string;
+            status: string;
+            events: components["schemas"]["PaymentTimelineEvents"][];
+        };
+        /** PaymentToken */
+        PaymentToken: {
+            token: string;
+            url: string;
+        };
         /** GenerateToken */
         GenerateToken: {
             /** Amount */
@@ -3011,6 +3305,15 @@ export interface components {
              */
             merchantUid?: string | null;
         };
+        /** VerifiedToken */
+        VerifiedToken: {
+            amount: number;
+            currency: string;
+            type: string;
+            merchantId: string;
+            expiresAt: number;
+            livemode: boolean;
+        };
         /** VerifyToken */
         VerifyToken: {
             /** Token */
@@ -3020,6 +3323,20 @@ export interface components {
              * @enum {string}
              */
             type: "u" | "m";
+        };
+        /** TransactionConfirmation */
+        TransactionConfirmation: {
+            trace: string;
+            status: string;
+            amount: number;
+            charge: number;
+            netAmount: number;
+            currency: string;
+            paymentMethod: string;
+            transactionId: string;
+            nextAction: string | null;
+            failureReason: string | null;
+            livemode: boolean;
         };
         /**
          * Confirmation
@@ -3058,15 +3375,206 @@ export interface components {
              */
             account?: string | null;
         };
+        /** TransactionStatus */
+        TransactionStatus: {
+            trace: string;
+            status: string;
+            amount: number;
+            currency: string;
+            paymentMethod: string;
+            timestamp: string;
+            livemode: boolean;
+        };
         /** TraceBody */
         TraceBody: {
             /** Trace */
             trace: string;
         };
+        /** CanceledTransaction */
+        CanceledTransaction: {
+            trace: string;
+            status: string;
+            refundedAmount: number;
+            livemode: boolean;
+        };
+        /**
+         * UserTransaction
+         * @description A transaction in a MERCHANT's own list (/transactions/user).
+         */
+        UserTransaction: {
+            transactionId: string;
+            trace: string;
+            amount: number;
+            currency: string;
+            status: string;
+            paymentMethod: string | null;
+            timestamp: string;
+            livemode: boolean;
+        };
+        /**
+         * MerchantTransaction
+         * @description A transaction in a merchant's list (/transactions/merchant/{merchantId}).
+         */
+        MerchantTransaction: {
+            transactionId: string;
+            trace: string;
+            merchantId: number;
+            amount: number;
+            currency: string;
+            status: string;
+            charges: number;
+            netAmount: number;
+            timestamp: string;
+            livemode: boolean;
+        };
+        /** TransactionCharge */
+        TransactionCharge: {
+            transactionId: string;
+            trace: string;
+            merchantId: number;
+            amount: number;
+            currency: string;
+            charges: number;
+            netAmount: number;
+            timestamp: string;
+            livemode: boolean;
+            chargesBreakdown: components["schemas"]["TransactionChargeChargesBreakdown"][];
+        };
+        /** TransactionChargeChargesBreakdown */
+        TransactionChargeChargesBreakdown: {
+            type: string;
+            value: number;
+            amount: number;
+        };
+        /**
+         * TransactionSummary
+         * @description A transaction in the caller's scope (/transactions/all): with its merchant.
+         */
+        TransactionSummary: {
+            transactionId: string;
+            trace: string;
+            merchantId: number;
+            merchant: string | null;
+            amount: number;
+            currency: string;
+            status: string;
+            paymentMethod: string | null;
+            charges: number;
+            netAmount: number;
+            timestamp: string;
+            livemode: boolean;
+        };
+        /** TransactionDetails */
+        TransactionDetails: {
+            transactionId: string;
+            trace: string;
+            merchantId: number;
+            merchant: string;
+            amount: number;
+            currency: string;
+            status: string;
+            paymentMethod: string | null;
+            charges: number;
+            netAmount: number;
+            timestamp: string;
+            livemode: boolean;
+            chargesBreakdown: components["schemas"]["TransactionChargeChargesBreakdown"][];
+            refundedAmount: number;
+            failureReason: string | null;
+            nextAction: string | null;
+            completedAt: string | null;
+        };
+        /** RecentTransaction */
+        RecentTransaction: {
+            transactionId: string;
+            trace: string;
+            merchant: string;
+            amount: number;
+            currency: string;
+            status: string;
+            paymentMethod: string | null;
+            timestamp: string;
+            livemode: boolean;
+        };
+        /** Receipt */
+        Receipt: {
+            receiptId: string;
+            receiptUrl: string;
+            downloadUrl: string;
+            transactionId: string;
+            amount: number;
+            currency: string;
+            charges: number;
+            timestamp: string;
+        };
         /** ReceiptRequest */
         ReceiptRequest: {
             /** Transactionid */
             transactionId: string;
+        };
+        /** PriceApp */
+        PriceApp: {
+            id: string;
+            name: string;
+            type: string;
+            status: string;
+            use_explorer: boolean;
+            created_at: string;
+            updated_at: string;
+            kyc_return_url: string;
+            app_fee: number;
+        };
+        /** PriceCurrencyConversion */
+        PriceCurrencyConversion: {
+            to: string;
+            from: string;
+            rate: number;
+            amount: number;
+            source: string;
+            amount_total: number;
+        };
+        /** PricePriceItem */
+        PricePriceItem: {
+            amount: number;
+            app_fee: number;
+            app_type: string;
+            currency: string;
+            amount_app: number;
+            amount_total: number;
+            platform_fee: number;
+            amount_seller: number;
+            amount_platform: number;
+            amount_transaction_fee: number;
+            provider_min_amount_fee: number;
+            provider_processing_fee_percent: number;
+        };
+        /** PriceTriggerParamsDataInput */
+        PriceTriggerParamsDataInput: {
+            ticket_type: string;
+        };
+        /** Price */
+        Price: {
+            id: string;
+            amount: number;
+            currency: string;
+            currency_conversion: components["schemas"]["PriceCurrencyConversion"] | null;
+            type: string;
+            kyc_id: string | null;
+            metadata: {
+                [key: string]: unknown;
+            } | null;
+            deleted: boolean;
+            expired: boolean;
+            name: string | null;
+            trigger_id: string | null;
+            trigger_intent_id: string | null;
+            trigger_params_data_input: components["schemas"]["PriceTriggerParamsDataInput"] | null;
+            price_item: components["schemas"]["PricePriceItem"];
+            app: components["schemas"]["PriceApp"];
+            created_at: string;
+            updated_at: string;
+            views: number;
+            livemode: boolean;
         };
         /**
          * CurrencyConversion
@@ -3128,6 +3636,37 @@ export interface components {
              */
             expires_at?: string | null;
         };
+        /** TriggerExecution */
+        TriggerExecution: {
+            payment_id: string;
+            status: string;
+            attempts: number;
+            last_status_code: number | null;
+            last_error: string | null;
+            delivered_at: string | null;
+            created_at: string;
+        };
+        /**
+         * Trigger
+         * @description A price's trigger (`tri_...`): the signed call made when a payment for the price
+         *     succeeds; its secret only in the answer that created it.
+         */
+        Trigger: {
+            id: string;
+            name: string;
+            url: string;
+            params: string[];
+            app_id: string;
+            created_at: string;
+            updated_at: string;
+            livemode: boolean;
+            /** @default null */
+            secret?: string | null;
+        };
+        /** TriggerAnswer */
+        TriggerAnswer: {
+            data: components["schemas"]["Trigger"];
+        };
         /** CreateTrigger */
         CreateTrigger: {
             /** Name */
@@ -3137,31 +3676,48 @@ export interface components {
             /** Params */
             params?: string[];
         };
-        /**
-         * WidgetPayment
-         * @description What checkout.js sends: the seed's options (apiKey travels as `?key=`), and
-         *     `expiresAt` within the API create's bounds (payments_api.session_end).
-         */
+        /** TriggerPagination */
+        TriggerPagination: {
+            page: number;
+            per_page: number;
+            total: number;
+        };
+        /** TriggerPage */
+        TriggerPage: {
+            data: components["schemas"]["Trigger"][];
+            pagination: components["schemas"]["TriggerPagination"];
+        };
+        /** WidgetPayment */
         WidgetPayment: {
-            /** Amount */
-            amount: string | number;
-            /** Currency */
+            paymentId: string;
+            amount: string;
             currency: string;
-            /**
-             * Description
-             * @default null
-             */
-            description?: string | null;
-            /** Metadata */
-            metadata?: {
-                [key: string]: unknown;
-            };
-            /**
-             * Expiresat
-             * @description When the session ends (Unix seconds), 5 minutes to 24 hours from now; one hour when absent
-             * @default null
-             */
-            expiresAt?: string | number | null;
+            status: string;
+            description: string | null;
+            paymentMethod: string | null;
+            transactionHash: string | null;
+            failureReason: string | null;
+            createdAt: string;
+            completedAt: string | null;
+            livemode: boolean;
+            /** @default null */
+            expiresAt?: string | null;
+            /** @default null */
+            checkoutUrl?: string | null;
+            /** @default null */
+            embedPath?: string | null;
+        };
+        /** Plan */
+        Plan: {
+            planId: string;
+            name: string;
+            amount: string;
+            currency: string;
+            interval: string;
+            intervalCount: number;
+            features: string[];
+            livemode: boolean;
+            createdAt: string;
         };
         /** CreatePlan */
         CreatePlan: {
@@ -3184,6 +3740,60 @@ export interface components {
             intervalCount?: number;
             /** Features */
             features?: string[];
+        };
+        /**
+         * Pagination
+         * @description The seed's {page, per_page, total}, and `totalIsEstimate` only when the total is
+         *     the planner's estimate (shared.db.bounded_total), as Page.envelope answers.
+         */
+        Pagination: {
+            /** Page */
+            page: number;
+            /** Per Page */
+            per_page: number;
+            /** Total */
+            total: number;
+            /**
+             * Totalisestimate
+             * @default false
+             */
+            totalIsEstimate?: boolean;
+        };
+        /** PlanList */
+        PlanList: {
+            plans: components["schemas"]["Plan"][];
+            pagination: components["schemas"]["Pagination"];
+        };
+        /** SubscriptionPaymentMethod */
+        SubscriptionPaymentMethod: {
+            paymentMethod: string;
+            payer: string;
+        };
+        /** Subscription */
+        Subscription: {
+            subscriptionId: string;
+            planId: string;
+            customerId: string;
+            status: string;
+            currentPeriodStart: string;
+            currentPeriodEnd: string;
+            trialEnd: string | null;
+            amount: string;
+            currency: string;
+            interval: string;
+            intervalCount: number;
+            cancelAtPeriodEnd: boolean;
+            canceledAt: string | null;
+            endsAt: string | null;
+            cancelReason: string | null;
+            metadata: {
+                [key: string]: unknown;
+            };
+            paymentMethod: components["schemas"]["SubscriptionPaymentMethod"] | null;
+            livemode: boolean;
+            createdAt: string;
+            /** @default null */
+            subscriptionStatus?: string | null;
         };
         /**
          * SavedMethod
@@ -3224,6 +3834,35 @@ export interface components {
             /** @default null */
             paymentMethod?: components["schemas"]["SavedMethod"] | null;
         };
+        /** SubscriptionSummary */
+        SubscriptionSummary: {
+            subscriptionId: string;
+            planId: string;
+            customerId: string;
+            status: string;
+            currentPeriodStart: string;
+            currentPeriodEnd: string;
+            trialEnd: string | null;
+            amount: string;
+            currency: string;
+            interval: string;
+            intervalCount: number;
+            cancelAtPeriodEnd: boolean;
+            canceledAt: string | null;
+            endsAt: string | null;
+            cancelReason: string | null;
+            metadata: {
+                [key: string]: unknown;
+            };
+            paymentMethod: string | null;
+            livemode: boolean;
+            createdAt: string;
+        };
+        /** SubscriptionList */
+        SubscriptionList: {
+            subscriptions: components["schemas"]["SubscriptionSummary"][];
+            pagination: components["schemas"]["Pagination"];
+        };
         /** CancelSubscription */
         CancelSubscription: {
             /**
@@ -3237,17 +3876,95 @@ export interface components {
              */
             reason?: string | null;
         };
-        /** InvoiceCustomer */
+        /**
+         * InvoiceCustomer
+         * @description Whom an invoice bills, as given (a subscription's invoice names its customer id
+         *     and subscription).
+         */
         InvoiceCustomer: {
-            /** Name */
-            name: string;
-            /** Email */
-            email: string;
-            /**
-             * Address
-             * @default null
-             */
+            /** @default null */
+            name?: string | null;
+            /** @default null */
+            email?: string | null;
+            /** @default null */
             address?: string | null;
+            /** @default null */
+            id?: string | null;
+            /** @default null */
+            subscriptionId?: string | null;
+        };
+        /** InvoiceLine */
+        InvoiceLine: {
+            description: string;
+            quantity: number;
+            unitPrice: string;
+            amount: string;
+            /** @default null */
+            tax?: string | null;
+            /** @default null */
+            taxRateId?: string | null;
+            /** @default null */
+            taxRate?: string | null;
+            /** @default null */
+            period?: components["schemas"]["InvoicePeriod"] | null;
+        };
+        /** InvoicePeriod */
+        InvoicePeriod: {
+            start: string;
+            end: string;
+        };
+        /**
+         * SubscriptionInvoice
+         * @description A subscription's invoice, with its collection attempts and the period it bills.
+         */
+        SubscriptionInvoice: {
+            invoiceId: string;
+            invoiceNumber: string;
+            status: string;
+            subtotal: string;
+            tax: string;
+            total: string;
+            currency: string;
+            dueDate: string;
+            pdfUrl: string;
+            paymentUrl: string | null;
+            customer: components["schemas"]["InvoiceCustomer"];
+            items: components["schemas"]["InvoiceLine"][];
+            notes: string | null;
+            paymentId: string | null;
+            subscriptionId: string | null;
+            createdAt: string;
+            sentAt: string | null;
+            paidAt: string | null;
+            voidedAt: string | null;
+            livemode: boolean;
+            attempts: number;
+            lastFailure: string | null;
+            periodStart: string;
+            periodEnd: string;
+        };
+        /** Invoice */
+        Invoice: {
+            invoiceId: string;
+            invoiceNumber: string;
+            status: string;
+            subtotal: string;
+            tax: string;
+            total: string;
+            currency: string;
+            dueDate: string;
+            pdfUrl: string;
+            paymentUrl: string | null;
+            customer: components["schemas"]["InvoiceCustomer"];
+            items: components["schemas"]["InvoiceLine"][];
+            notes: string | null;
+            paymentId: string | null;
+            subscriptionId: string | null;
+            createdAt: string;
+            sentAt: string | null;
+            paidAt: string | null;
+            voidedAt: string | null;
+            livemode: boolean;
         };
         /** InvoiceItem */
         InvoiceItem: {
@@ -3291,6 +4008,13 @@ export interface components {
              */
             taxRateId?: string | null;
         };
+        /** TaxRate */
+        TaxRate: {
+            taxRateId: string;
+            name: string;
+            percentage: string;
+            default: boolean;
+        };
         /** CreateTaxRate */
         CreateTaxRate: {
             /** Name */
@@ -3302,6 +4026,231 @@ export interface components {
              * @default false
              */
             default?: boolean;
+        };
+        /** InvoiceList */
+        InvoiceList: {
+            invoices: components["schemas"]["Invoice"][];
+            pagination: components["schemas"]["Pagination"];
+        };
+        /** SentInvoice */
+        SentInvoice: {
+            invoiceId: string;
+            sentAt: string;
+            recipient: string;
+        };
+        /** LedgerEntry */
+        LedgerEntry: {
+            entryId: string;
+            transactionId: string;
+            referenceType: string;
+            referenceId: string;
+            description: string;
+            account: string;
+            accountName: string;
+            direction: string;
+            amount: string;
+            currency: string;
+            display: string;
+            reverses: string | null;
+            merchantId: number;
+            livemode: boolean;
+            postedAt: string;
+        };
+        /** LedgerEntryList */
+        LedgerEntryList: {
+            entries: components["schemas"]["LedgerEntry"][];
+            pagination: components["schemas"]["Pagination"];
+        };
+        /** LedgerAccountList */
+        LedgerAccountList: {
+            account: string;
+            name: string;
+            type: string;
+            currency: string;
+            merchantId: number;
+            livemode: boolean;
+            debits: string;
+            credits: string;
+            balance: string;
+        };
+        /** TrialBalanceCurrencies */
+        TrialBalanceCurrencies: {
+            currency: string;
+            accounts: components["schemas"]["TrialBalanceCurrenciesAccounts"][];
+            totalDebits: string;
+            totalCredits: string;
+            balanced: boolean;
+        };
+        /** TrialBalanceCurrenciesAccounts */
+        TrialBalanceCurrenciesAccounts: {
+            account: string;
+            name: string;
+            merchantId: number;
+            debit: string;
+            credit: string;
+        };
+        /** TrialBalance */
+        TrialBalance: {
+            currencies: components["schemas"]["TrialBalanceCurrencies"][];
+            livemode: boolean;
+            balanced: boolean;
+        };
+        /** LedgerReversal */
+        LedgerReversal: {
+            transactionId: string;
+            reverses: string;
+            livemode: boolean;
+        };
+        /** SettlementReportCurrencies */
+        SettlementReportCurrencies: {
+            merchantId: number;
+            currency: string;
+            periodStart: string;
+            periodEnd: string;
+            gross: string;
+            charges: string;
+            refunds: string;
+            net: string;
+            payments: number;
+            refundCount: number;
+        };
+        /** SettlementReport */
+        SettlementReport: {
+            merchantId: number;
+            periodStart: string;
+            periodEnd: string;
+            livemode: boolean;
+            currencies: components["schemas"]["SettlementReportCurrencies"][];
+        };
+        /** DashboardCustomers */
+        DashboardCustomers: {
+            total: number;
+            new: number;
+        };
+        /** DashboardPayments */
+        DashboardPayments: {
+            total: number;
+            completed: number;
+            pending: number;
+            failed: number;
+            canceled: number;
+            refunded: number;
+        };
+        /** DashboardRevenue */
+        DashboardRevenue: {
+            total: string;
+            payments: string;
+            subscriptions: string;
+        };
+        /** DashboardSubscriptions */
+        DashboardSubscriptions: {
+            active: number;
+            trialing: number;
+            past_due: number;
+            canceled: number;
+        };
+        /** DashboardTopProducts */
+        DashboardTopProducts: {
+            name: string;
+            revenue: string;
+            count: number;
+        };
+        /** Dashboard */
+        Dashboard: {
+            revenue: components["schemas"]["DashboardRevenue"];
+            payments: components["schemas"]["DashboardPayments"];
+            subscriptions: components["schemas"]["DashboardSubscriptions"];
+            customers: components["schemas"]["DashboardCustomers"];
+            topProducts: components["schemas"]["DashboardTopProducts"][];
+            period: string;
+            since: string;
+            currency: string;
+            livemode: boolean;
+        };
+        /** BalanceBalances */
+        BalanceBalances: {
+            currency: string;
+            pending: string;
+            available: string;
+            inTransit: string;
+        };
+        /** Balance */
+        Balance: {
+            merchantId: number;
+            livemode: boolean;
+            balances: components["schemas"]["BalanceBalances"][];
+        };
+        /** UpcomingBalanceDays */
+        UpcomingBalanceDays: {
+            date: string;
+            availableOn: string;
+            amount: string;
+        };
+        /** UpcomingBalance */
+        UpcomingBalance: {
+            currency: string;
+            livemode: boolean;
+            days: components["schemas"]["UpcomingBalanceDays"][];
+        };
+        /** BalanceTransaction */
+        BalanceTransaction: {
+            balanceTransactionId: string;
+            type: string;
+            sourceId: string;
+            amount: string;
+            currency: string;
+            status: string;
+            availableOn: string;
+            createdAt: string;
+            description: string;
+            rail: string | null;
+            livemode: boolean;
+        };
+        /** BalanceTransactionList */
+        BalanceTransactionList: {
+            transactions: components["schemas"]["BalanceTransaction"][];
+            pagination: components["schemas"]["Pagination"];
+        };
+        /** PayoutDestination */
+        PayoutDestination: {
+            settlementAccountId: string;
+            type: string;
+            last4: string;
+            accountName: string;
+            bankName: string;
+        };
+        /** PayoutTimeline */
+        PayoutTimeline: {
+            status: string;
+            at: string;
+            note: string | null;
+        };
+        /** Payout */
+        Payout: {
+            payoutId: string;
+            amount: string;
+            fee: string;
+            currency: string;
+            status: string;
+            automatic: boolean;
+            merchantId: number;
+            settlementAccountId: string;
+            rail: string;
+            destination: components["schemas"]["PayoutDestination"];
+            description: string | null;
+            metadata: {
+                [key: string]: unknown;
+            };
+            railReference: string | null;
+            failureCode: string | null;
+            failureReason: string | null;
+            livemode: boolean;
+            createdAt: string;
+            inTransitAt: string | null;
+            paidAt: string | null;
+            failedAt: string | null;
+            canceledAt: string | null;
+            timeline: components["schemas"]["PayoutTimeline"][];
         };
         /**
          * CreatePayout
@@ -3326,6 +4275,31 @@ export interface components {
             metadata?: {
                 [key: string]: unknown;
             };
+        };
+        /** PayoutList */
+        PayoutList: {
+            payouts: components["schemas"]["Payout"][];
+            pagination: components["schemas"]["Pagination"];
+        };
+        /** Settlement */
+        Settlement: {
+            settlementId: string;
+            merchantId: number;
+            amount: number;
+            fee: number;
+            currency: string;
+            status: string;
+            automatic: boolean;
+            settlementAccountId: string;
+            rail: string;
+            destination: components["schemas"]["PayoutDestination"];
+            narration: string | null;
+            railReference: string | null;
+            failureReason: string | null;
+            createdAt: string;
+            paidAt: string | null;
+            failedAt: string | null;
+            canceledAt: string | null;
         };
         /**
          * SettlementAccountOut
@@ -3524,24 +4498,6 @@ export interface components {
             /** Createdat */
             createdAt: string;
         };
-        /**
-         * Pagination
-         * @description The seed's {page, per_page, total}, and `totalIsEstimate` only when the total is
-         *     the planner's estimate (shared.db.bounded_total), as Page.envelope answers.
-         */
-        Pagination: {
-            /** Page */
-            page: number;
-            /** Per Page */
-            per_page: number;
-            /** Total */
-            total: number;
-            /**
-             * Totalisestimate
-             * @default false
-             */
-            totalIsEstimate?: boolean;
-        };
         /** ImportList */
         ImportList: {
             /** Imports */
@@ -3624,6 +4580,30 @@ export interface components {
         ResolveException: {
             /** Note */
             note: string;
+        };
+        /**
+         * ChargeRule
+         * @description A charge rule, a merchant's (scope MERCHANT) or the system's (SYSTEM: no merchant),
+         *     as every charge route answers it (services/fees/models.py render_charge).
+         */
+        ChargeRule: {
+            chargeId: number;
+            scope: string;
+            merchantId: number | null;
+            merchantUserName: string | null;
+            chargeType: string;
+            chargeSource: string;
+            chargeCategory: string;
+            status: string;
+            currency: string;
+            value: number;
+            statementNarration: string | null;
+            minThreshold: number;
+            maxThreshold: number | null;
+            plAccount: string | null;
+            allowAboveAmount: boolean;
+            createdAt: string;
+            updatedAt: string;
         };
         /**
          * NewMerchantCharge
@@ -3780,6 +4760,20 @@ export interface components {
              */
             allowAboveAmount?: boolean;
         };
+        /** ChargeCalculationChargesBreakdown */
+        ChargeCalculationChargesBreakdown: {
+            type: string;
+            value: number;
+            amount: number;
+        };
+        /** ChargeCalculation */
+        ChargeCalculation: {
+            amount: number;
+            currency: string;
+            charges: number;
+            chargesBreakdown: components["schemas"]["ChargeCalculationChargesBreakdown"][];
+            netAmount: number;
+        };
         /** TestCalculation */
         TestCalculation: {
             /** Amount */
@@ -3796,6 +4790,27 @@ export interface components {
              * @default TRANSACTION
              */
             chargeCategory?: string;
+        };
+        /**
+         * CreatedEndpoint
+         * @description The endpoint as created, with its signing secret: shown this once.
+         */
+        CreatedEndpoint: {
+            endpointId: string;
+            merchantId: number | null;
+            url: string;
+            events: string[];
+            enabled: boolean;
+            ordered: boolean;
+            description: string | null;
+            source: string;
+            livemode: boolean | null;
+            disabledReason: string | null;
+            failingSince: string | null;
+            secretRotationEndsAt: string | null;
+            createdAt: string;
+            updatedAt: string;
+            secret: string;
         };
         /** CreateEndpoint */
         CreateEndpoint: {
@@ -3823,6 +4838,43 @@ export interface components {
              * @default null
              */
             merchantId?: number | null;
+        };
+        /**
+         * Endpoint
+         * @description A webhook endpoint (its secret never, but in the two answers below). A company's
+         *     endpoint has no merchant; one for both modes no livemode.
+         */
+        Endpoint: {
+            endpointId: string;
+            merchantId: number | null;
+            url: string;
+            events: string[];
+            enabled: boolean;
+            ordered: boolean;
+            description: string | null;
+            source: string;
+            livemode: boolean | null;
+            disabledReason: string | null;
+            failingSince: string | null;
+            secretRotationEndsAt: string | null;
+            createdAt: string;
+            updatedAt: string;
+        };
+        /** EndpointListPagination */
+        EndpointListPagination: {
+            page: number;
+            per_page: number;
+            total: number;
+        };
+        /** EndpointList */
+        EndpointList: {
+            endpoints: components["schemas"]["Endpoint"][];
+            pagination: components["schemas"]["EndpointListPagination"];
+        };
+        /** EventTypeList */
+        EventTypeList: {
+            eventTypes: string[];
+            all: string;
         };
         /** UpdateEndpoint */
         UpdateEndpoint: {
@@ -3852,6 +4904,50 @@ export interface components {
              */
             description?: string | null;
         };
+        /** DeletedEndpoint */
+        DeletedEndpoint: {
+            endpointId: string;
+            deleted: boolean;
+        };
+        /**
+         * RotatedSecret
+         * @description The endpoint with its new secret; the old one still signs until
+         *     secretRotationEndsAt.
+         */
+        RotatedSecret: {
+            endpointId: string;
+            merchantId: number | null;
+            url: string;
+            events: string[];
+            enabled: boolean;
+            ordered: boolean;
+            description: string | null;
+            source: string;
+            livemode: boolean | null;
+            disabledReason: string | null;
+            failingSince: string | null;
+            secretRotationEndsAt: string | null;
+            createdAt: string;
+            updatedAt: string;
+            secret: string;
+        };
+        /** Redelivery */
+        Redelivery: {
+            deliveryId: string;
+            endpointId: string;
+            eventId: string;
+            event: string;
+            livemode: boolean;
+            status: string;
+            trigger: string;
+            attempts: number;
+            nextAttemptAt: string;
+            lastAttemptAt: string | null;
+            lastStatusCode: number | null;
+            lastError: string | null;
+            createdAt: string;
+            completedAt: string | null;
+        };
         /** SendTestEvent */
         SendTestEvent: {
             /**
@@ -3864,6 +4960,68 @@ export interface components {
              * @default null
              */
             merchantId?: number | null;
+        };
+        /** DeliveryListPagination */
+        DeliveryListPagination: {
+            page: number;
+            per_page: number;
+            total: number;
+            nextCursor: string | null;
+            /** @default null */
+            totalIsEstimate?: boolean | null;
+        };
+        /** DeliverySummary */
+        DeliverySummary: {
+            deliveryId: string;
+            endpointId: string;
+            eventId: string;
+            event: string;
+            livemode: boolean;
+            status: string;
+            trigger: string;
+            attempts: number;
+            nextAttemptAt: string | null;
+            lastAttemptAt: string | null;
+            lastStatusCode: number | null;
+            lastError: string | null;
+            createdAt: string;
+            completedAt: string | null;
+        };
+        /** DeliveryList */
+        DeliveryList: {
+            deliveries: components["schemas"]["DeliverySummary"][];
+            pagination: components["schemas"]["DeliveryListPagination"];
+        };
+        /** DeliveryAttemptLog */
+        DeliveryAttemptLog: {
+            attempt: number;
+            attemptedAt: string;
+            statusCode: number | null;
+            error: string | null;
+            responseTimeMs: number;
+            responseBody: string | null;
+        };
+        /** Delivery */
+        Delivery: {
+            deliveryId: string;
+            endpointId: string;
+            eventId: string;
+            event: string;
+            livemode: boolean;
+            status: string;
+            trigger: string;
+            attempts: number;
+            nextAttemptAt: string | null;
+            lastAttemptAt: string;
+            lastStatusCode: number;
+            lastError: string | null;
+            createdAt: string;
+            completedAt: string;
+            attemptLog: components["schemas"]["DeliveryAttemptLog"][];
+        };
+        /** Redeliveries */
+        Redeliveries: {
+            deliveries: components["schemas"]["Redelivery"][];
         };
         /**
          * Redeliver
@@ -3917,7 +5075,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, never>;
+                    "application/json": components["schemas"]["Jwks"];
                 };
             };
             /** @description The request is invalid: the message names the field */
@@ -3960,11 +5118,11 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        timestamp?: string;
-                        statusCode?: number;
-                        status?: string;
-                        message?: string;
-                        data?: unknown;
+                        timestamp: string;
+                        statusCode: number;
+                        status: string;
+                        message: string;
+                        data: components["schemas"]["CreatedMerchant"];
                         pagination?: Record<string, never>;
                     };
                 };
@@ -4045,11 +5203,11 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        timestamp?: string;
-                        statusCode?: number;
-                        status?: string;
-                        message?: string;
-                        data?: unknown;
+                        timestamp: string;
+                        statusCode: number;
+                        status: string;
+                        message: string;
+                        data: components["schemas"]["User"];
                         pagination?: Record<string, never>;
                     };
                 };
@@ -4128,11 +5286,11 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        timestamp?: string;
-                        statusCode?: number;
-                        status?: string;
-                        message?: string;
-                        data?: unknown;
+                        timestamp: string;
+                        statusCode: number;
+                        status: string;
+                        message: string;
+                        data: components["schemas"]["MerchantSecret"];
                         pagination?: Record<string, never>;
                     };
                 };
@@ -4211,11 +5369,11 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        timestamp?: string;
-                        statusCode?: number;
-                        status?: string;
-                        message?: string;
-                        data?: unknown;
+                        timestamp: string;
+                        statusCode: number;
+                        status: string;
+                        message: string;
+                        data: components["schemas"]["MerchantSecret"];
                         pagination?: Record<string, never>;
                     };
                 };
@@ -4301,11 +5459,11 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        timestamp?: string;
-                        statusCode?: number;
-                        status?: string;
-                        message?: string;
-                        data?: unknown;
+                        timestamp: string;
+                        statusCode: number;
+                        status: string;
+                        message: string;
+                        data: components["schemas"]["Merchant"][];
                         pagination?: Record<string, never>;
                     };
                 };
@@ -4375,11 +5533,11 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        timestamp?: string;
-                        statusCode?: number;
-                        status?: string;
-                        message?: string;
-                        data?: unknown;
+                        timestamp: string;
+                        statusCode: number;
+                        status: string;
+                        message: string;
+                        data: components["schemas"]["Merchant"];
                         pagination?: Record<string, never>;
                     };
                 };
@@ -4462,11 +5620,11 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        timestamp?: string;
-                        statusCode?: number;
-                        status?: string;
-                        message?: string;
-                        data?: unknown;
+                        timestamp: string;
+                        statusCode: number;
+                        status: string;
+                        message: string;
+                        data: components["schemas"]["Merchant"];
                         pagination?: Record<string, never>;
                     };
                 };
@@ -4558,11 +5716,11 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        timestamp?: string;
-                        statusCode?: number;
-                        status?: string;
-                        message?: string;
-                        data?: unknown;
+                        timestamp: string;
+                        statusCode: number;
+                        status: string;
+                        message: string;
+                        data: components["schemas"]["Merchant"];
                         pagination?: Record<string, never>;
                     };
                 };
@@ -4650,11 +5808,11 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        timestamp?: string;
-                        statusCode?: number;
-                        status?: string;
-                        message?: string;
-                        data?: unknown;
+                        timestamp: string;
+                        statusCode: number;
+                        status: string;
+                        message: string;
+                        data: components["schemas"]["Merchant"];
                         pagination?: Record<string, never>;
                     };
                 };
@@ -4742,11 +5900,11 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        timestamp?: string;
-                        statusCode?: number;
-                        status?: string;
-                        message?: string;
-                        data?: unknown;
+                        timestamp: string;
+                        statusCode: number;
+                        status: string;
+                        message: string;
+                        data: components["schemas"]["Merchant"];
                         pagination?: Record<string, never>;
                     };
                 };
@@ -4834,11 +5992,11 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        timestamp?: string;
-                        statusCode?: number;
-                        status?: string;
-                        message?: string;
-                        data?: unknown;
+                        timestamp: string;
+                        statusCode: number;
+                        status: string;
+                        message: string;
+                        data: components["schemas"]["Merchant"];
                         pagination?: Record<string, never>;
                     };
                 };
@@ -4926,11 +6084,11 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        timestamp?: string;
-                        statusCode?: number;
-                        status?: string;
-                        message?: string;
-                        data?: unknown;
+                        timestamp: string;
+                        statusCode: number;
+                        status: string;
+                        message: string;
+                        data: components["schemas"]["Merchant"];
                         pagination?: Record<string, never>;
                     };
                 };
@@ -5018,11 +6176,11 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        timestamp?: string;
-                        statusCode?: number;
-                        status?: string;
-                        message?: string;
-                        data?: unknown;
+                        timestamp: string;
+                        statusCode: number;
+                        status: string;
+                        message: string;
+                        data: components["schemas"]["Merchant"];
                         pagination?: Record<string, never>;
                     };
                 };
@@ -5110,11 +6268,11 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        timestamp?: string;
-                        statusCode?: number;
-                        status?: string;
-                        message?: string;
-                        data?: unknown;
+                        timestamp: string;
+                        statusCode: number;
+                        status: string;
+                        message: string;
+                        data: components["schemas"]["Merchant"];
                         pagination?: Record<string, never>;
                     };
                 };
@@ -5202,11 +6360,11 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        timestamp?: string;
-                        statusCode?: number;
-                        status?: string;
-                        message?: string;
-                        data?: unknown;
+                        timestamp: string;
+                        statusCode: number;
+                        status: string;
+                        message: string;
+                        data: components["schemas"]["Merchant"];
                         pagination?: Record<string, never>;
                     };
                 };
@@ -5294,11 +6452,11 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        timestamp?: string;
-                        statusCode?: number;
-                        status?: string;
-                        message?: string;
-                        data?: unknown;
+                        timestamp: string;
+                        statusCode: number;
+                        status: string;
+                        message: string;
+                        data: components["schemas"]["Merchant"];
                         pagination?: Record<string, never>;
                     };
                 };
@@ -5386,11 +6544,11 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        timestamp?: string;
-                        statusCode?: number;
-                        status?: string;
-                        message?: string;
-                        data?: components["schemas"]["PayoutScheduleOut"];
+                        timestamp: string;
+                        statusCode: number;
+                        status: string;
+                        message: string;
+                        data: components["schemas"]["PayoutScheduleOut"];
                         pagination?: Record<string, never>;
                     };
                 };
@@ -5473,11 +6631,11 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        timestamp?: string;
-                        statusCode?: number;
-                        status?: string;
-                        message?: string;
-                        data?: components["schemas"]["PayoutScheduleOut"];
+                        timestamp: string;
+                        statusCode: number;
+                        status: string;
+                        message: string;
+                        data: components["schemas"]["PayoutScheduleOut"];
                         pagination?: Record<string, never>;
                     };
                 };
@@ -5565,11 +6723,11 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        timestamp?: string;
-                        statusCode?: number;
-                        status?: string;
-                        message?: string;
-                        data?: unknown;
+                        timestamp: string;
+                        statusCode: number;
+                        status: string;
+                        message: string;
+                        data: components["schemas"]["SettlementAccountOut"][];
                         pagination?: Record<string, never>;
                     };
                 };
@@ -5652,11 +6810,11 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        timestamp?: string;
-                        statusCode?: number;
-                        status?: string;
-                        message?: string;
-                        data?: components["schemas"]["SettlementAccountOut"];
+                        timestamp: string;
+                        statusCode: number;
+                        status: string;
+                        message: string;
+                        data: components["schemas"]["SettlementAccountOut"];
                         pagination?: Record<string, never>;
                     };
                 };
@@ -5745,11 +6903,11 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        timestamp?: string;
-                        statusCode?: number;
-                        status?: string;
-                        message?: string;
-                        data?: components["schemas"]["SettlementAccountOut"];
+                        timestamp: string;
+                        statusCode: number;
+                        status: string;
+                        message: string;
+                        data: components["schemas"]["SettlementAccountOut"];
                         pagination?: Record<string, never>;
                     };
                 };
@@ -5833,11 +6991,11 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        timestamp?: string;
-                        statusCode?: number;
-                        status?: string;
-                        message?: string;
-                        data?: components["schemas"]["SettlementAccountOut"];
+                        timestamp: string;
+                        statusCode: number;
+                        status: string;
+                        message: string;
+                        data: components["schemas"]["SettlementAccountOut"];
                         pagination?: Record<string, never>;
                     };
                 };
@@ -5926,11 +7084,11 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        timestamp?: string;
-                        statusCode?: number;
-                        status?: string;
-                        message?: string;
-                        data?: components["schemas"]["SettlementAccountOut"];
+                        timestamp: string;
+                        statusCode: number;
+                        status: string;
+                        message: string;
+                        data: components["schemas"]["SettlementAccountOut"];
                         pagination?: Record<string, never>;
                     };
                 };
@@ -6018,11 +7176,11 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        timestamp?: string;
-                        statusCode?: number;
-                        status?: string;
-                        message?: string;
-                        data?: unknown;
+                        timestamp: string;
+                        statusCode: number;
+                        status: string;
+                        message: string;
+                        data: components["schemas"]["UserSecret"];
                         pagination?: Record<string, never>;
                     };
                 };
@@ -6101,11 +7259,11 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        timestamp?: string;
-                        statusCode?: number;
-                        status?: string;
-                        message?: string;
-                        data?: unknown;
+                        timestamp: string;
+                        statusCode: number;
+                        status: string;
+                        message: string;
+                        data: components["schemas"]["UserSecret"];
                         pagination?: Record<string, never>;
                     };
                 };
@@ -6191,11 +7349,11 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        timestamp?: string;
-                        statusCode?: number;
-                        status?: string;
-                        message?: string;
-                        data?: unknown;
+                        timestamp: string;
+                        statusCode: number;
+                        status: string;
+                        message: string;
+                        data: components["schemas"]["User"][];
                         pagination?: Record<string, never>;
                     };
                 };
@@ -6269,11 +7427,11 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        timestamp?: string;
-                        statusCode?: number;
-                        status?: string;
-                        message?: string;
-                        data?: unknown;
+                        timestamp: string;
+                        statusCode: number;
+                        status: string;
+                        message: string;
+                        data: components["schemas"]["User"];
                         pagination?: Record<string, never>;
                     };
                 };
@@ -6361,11 +7519,11 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        timestamp?: string;
-                        statusCode?: number;
-                        status?: string;
-                        message?: string;
-                        data?: unknown;
+                        timestamp: string;
+                        statusCode: number;
+                        status: string;
+                        message: string;
+                        data: components["schemas"]["DeletedUser"];
                         pagination?: Record<string, never>;
                     };
                 };
@@ -6451,11 +7609,11 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        timestamp?: string;
-                        statusCode?: number;
-                        status?: string;
-                        message?: string;
-                        data?: unknown;
+                        timestamp: string;
+                        statusCode: number;
+                        status: string;
+                        message: string;
+                        data: components["schemas"]["ApiKey"][];
                         pagination?: Record<string, never>;
                     };
                 };
@@ -6527,11 +7685,11 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        timestamp?: string;
-                        statusCode?: number;
-                        status?: string;
-                        message?: string;
-                        data?: unknown;
+                        timestamp: string;
+                        statusCode: number;
+                        status: string;
+                        message: string;
+                        data: components["schemas"]["CreatedApiKey"];
                         pagination?: Record<string, never>;
                     };
                 };
@@ -6610,11 +7768,11 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        timestamp?: string;
-                        statusCode?: number;
-                        status?: string;
-                        message?: string;
-                        data?: unknown;
+                        timestamp: string;
+                        statusCode: number;
+                        status: string;
+                        message: string;
+                        data: components["schemas"]["ApiKey"];
                         pagination?: Record<string, never>;
                     };
                 };
@@ -6706,11 +7864,11 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        timestamp?: string;
-                        statusCode?: number;
-                        status?: string;
-                        message?: string;
-                        data?: unknown;
+                        timestamp: string;
+                        statusCode: number;
+                        status: string;
+                        message: string;
+                        data: components["schemas"]["ApiKey"];
                         pagination?: Record<string, never>;
                     };
                 };
@@ -6796,11 +7954,11 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        timestamp?: string;
-                        statusCode?: number;
-                        status?: string;
-                        message?: string;
-                        data?: unknown;
+                        timestamp: string;
+                        statusCode: number;
+                        status: string;
+                        message: string;
+                        data: components["schemas"]["App"][];
                         pagination?: Record<string, never>;
                     };
                 };
@@ -6872,11 +8030,11 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        timestamp?: string;
-                        statusCode?: number;
-                        status?: string;
-                        message?: string;
-                        data?: unknown;
+                        timestamp: string;
+                        statusCode: number;
+                        status: string;
+                        message: string;
+                        data: components["schemas"]["App"];
                         pagination?: Record<string, never>;
                     };
                 };
@@ -6955,11 +8113,11 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        timestamp?: string;
-                        statusCode?: number;
-                        status?: string;
-                        message?: string;
-                        data?: unknown;
+                        timestamp: string;
+                        statusCode: number;
+                        status: string;
+                        message: string;
+                        data: components["schemas"]["App"];
                         pagination?: Record<string, never>;
                     };
                 };
@@ -7042,11 +8200,11 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        timestamp?: string;
-                        statusCode?: number;
-                        status?: string;
-                        message?: string;
-                        data?: unknown;
+                        timestamp: string;
+                        statusCode: number;
+                        status: string;
+                        message: string;
+                        data: components["schemas"]["App"];
                         pagination?: Record<string, never>;
                     };
                 };
@@ -7134,11 +8292,11 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        timestamp?: string;
-                        statusCode?: number;
-                        status?: string;
-                        message?: string;
-                        data?: unknown;
+                        timestamp: string;
+                        statusCode: number;
+                        status: string;
+                        message: string;
+                        data: components["schemas"]["DeletedApp"];
                         pagination?: Record<string, never>;
                     };
                 };
@@ -7230,11 +8388,11 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        timestamp?: string;
-                        statusCode?: number;
-                        status?: string;
-                        message?: string;
-                        data?: unknown;
+                        timestamp: string;
+                        statusCode: number;
+                        status: string;
+                        message: string;
+                        data: components["schemas"]["App"];
                         pagination?: Record<string, never>;
                     };
                 };
@@ -7324,11 +8482,11 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        timestamp?: string;
-                        statusCode?: number;
-                        status?: string;
-                        message?: string;
-                        data?: unknown;
+                        timestamp: string;
+                        statusCode: number;
+                        status: string;
+                        message: string;
+                        data: components["schemas"]["EmailConfirmed"];
                         pagination?: Record<string, never>;
                     };
                 };
@@ -7382,11 +8540,11 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        timestamp?: string;
-                        statusCode?: number;
-                        status?: string;
-                        message?: string;
-                        data?: unknown;
+                        timestamp: string;
+                        statusCode: number;
+                        status: string;
+                        message: string;
+                        data: components["schemas"]["SignedUp"];
                         pagination?: Record<string, never>;
                     };
                 };
@@ -7436,11 +8594,11 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        timestamp?: string;
-                        statusCode?: number;
-                        status?: string;
-                        message?: string;
-                        data?: unknown;
+                        timestamp: string;
+                        statusCode: number;
+                        status: string;
+                        message: string;
+                        data: components["schemas"]["EmailConfirmed"];
                         pagination?: Record<string, never>;
                     };
                 };
@@ -7485,11 +8643,11 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        timestamp?: string;
-                        statusCode?: number;
-                        status?: string;
-                        message?: string;
-                        data?: unknown;
+                        timestamp: string;
+                        statusCode: number;
+                        status: string;
+                        message: string;
+                        data: components["schemas"]["EmailConfirmed"];
                         pagination?: Record<string, never>;
                     };
                 };
@@ -7542,7 +8700,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, never>;
+                    "application/json": components["schemas"]["Tokens"];
                 };
             };
             /** @description The request is invalid: the message names the field */
@@ -7594,11 +8752,11 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        timestamp?: string;
-                        statusCode?: number;
-                        status?: string;
-                        message?: string;
-                        data?: unknown;
+                        timestamp: string;
+                        statusCode: number;
+                        status: string;
+                        message: string;
+                        data: components["schemas"]["InvitedAdmin"];
                         pagination?: Record<string, never>;
                     };
                 };
@@ -7678,7 +8836,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, never>;
+                    "application/json": components["schemas"]["Tokens"];
                 };
             };
             /** @description The request is invalid: the message names the field */
@@ -7730,11 +8888,11 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        timestamp?: string;
-                        statusCode?: number;
-                        status?: string;
-                        message?: string;
-                        data?: unknown;
+                        timestamp: string;
+                        statusCode: number;
+                        status: string;
+                        message: string;
+                        data: null;
                         pagination?: Record<string, never>;
                     };
                 };
@@ -7784,11 +8942,11 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        timestamp?: string;
-                        statusCode?: number;
-                        status?: string;
-                        message?: string;
-                        data?: unknown;
+                        timestamp: string;
+                        statusCode: number;
+                        status: string;
+                        message: string;
+                        data: components["schemas"]["RecentTransaction"][];
                         pagination?: Record<string, never>;
                     };
                 };
@@ -7856,11 +9014,11 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        timestamp?: string;
-                        statusCode?: number;
-                        status?: string;
-                        message?: string;
-                        data?: unknown;
+                        timestamp: string;
+                        statusCode: number;
+                        status: string;
+                        message: string;
+                        data: components["schemas"]["ChargeRule"][];
                         pagination?: Record<string, never>;
                     };
                 };
@@ -7932,11 +9090,11 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        timestamp?: string;
-                        statusCode?: number;
-                        status?: string;
-                        message?: string;
-                        data?: unknown;
+                        timestamp: string;
+                        statusCode: number;
+                        status: string;
+                        message: string;
+                        data: components["schemas"]["ChargeRule"];
                         pagination?: Record<string, never>;
                     };
                 };
@@ -8016,11 +9174,11 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        timestamp?: string;
-                        statusCode?: number;
-                        status?: string;
-                        message?: string;
-                        data?: unknown;
+                        timestamp: string;
+                        statusCode: number;
+                        status: string;
+                        message: string;
+                        data: components["schemas"]["ChargeRule"][];
                         pagination?: Record<string, never>;
                     };
                 };
@@ -8104,11 +9262,11 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        timestamp?: string;
-                        statusCode?: number;
-                        status?: string;
-                        message?: string;
-                        data?: unknown;
+                        timestamp: string;
+                        statusCode: number;
+                        status: string;
+                        message: string;
+                        data: components["schemas"]["ChargeRule"];
                         pagination?: Record<string, never>;
                     };
                 };
@@ -8197,11 +9355,11 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        timestamp?: string;
-                        statusCode?: number;
-                        status?: string;
-                        message?: string;
-                        data?: unknown;
+                        timestamp: string;
+                        statusCode: number;
+                        status: string;
+                        message: string;
+                        data: components["schemas"]["ChargeRule"];
                         pagination?: Record<string, never>;
                     };
                 };
@@ -8282,20 +9440,13 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Success */
+            /** @description The PDF */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        timestamp?: string;
-                        statusCode?: number;
-                        status?: string;
-                        message?: string;
-                        data?: unknown;
-                        pagination?: Record<string, never>;
-                    };
+                    "application/pdf": string;
                 };
             };
             /** @description The request is invalid: the message names the field */
@@ -8338,20 +9489,13 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Success */
+            /** @description The PDF */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        timestamp?: string;
-                        statusCode?: number;
-                        status?: string;
-                        message?: string;
-                        data?: unknown;
-                        pagination?: Record<string, never>;
-                    };
+                    "application/pdf": string;
                 };
             };
             /** @description The request is invalid: the message names the field */
@@ -8426,11 +9570,11 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        timestamp?: string;
-                        statusCode?: number;
-                        status?: string;
-                        message?: string;
-                        data?: unknown;
+                        timestamp: string;
+                        statusCode: number;
+                        status: string;
+                        message: string;
+                        data: components["schemas"]["Settlement"][];
                         pagination?: Record<string, never>;
                     };
                 };
@@ -8498,11 +9642,11 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        timestamp?: string;
-                        statusCode?: number;
-                        status?: string;
-                        message?: string;
-                        data?: unknown;
+                        timestamp: string;
+                        statusCode: number;
+                        status: string;
+                        message: string;
+                        data: components["schemas"]["ChargeRule"][];
                         pagination?: Record<string, never>;
                     };
                 };
@@ -8574,11 +9718,11 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        timestamp?: string;
-                        statusCode?: number;
-                        status?: string;
-                        message?: string;
-                        data?: unknown;
+                        timestamp: string;
+                        statusCode: number;
+                        status: string;
+                        message: string;
+                        data: components["schemas"]["ChargeRule"];
                         pagination?: Record<string, never>;
                     };
                 };
@@ -8661,11 +9805,11 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        timestamp?: string;
-                        statusCode?: number;
-                        status?: string;
-                        message?: string;
-                        data?: unknown;
+                        timestamp: string;
+                        statusCode: number;
+                        status: string;
+                        message: string;
+                        data: components["schemas"]["ChargeRule"];
                         pagination?: Record<string, never>;
                     };
                 };
@@ -8753,11 +9897,11 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        timestamp?: string;
-                        statusCode?: number;
-                        status?: string;
-                        message?: string;
-                        data?: unknown;
+                        timestamp: string;
+                        statusCode: number;
+                        status: string;
+                        message: string;
+                        data: components["schemas"]["ChargeRule"];
                         pagination?: Record<string, never>;
                     };
                 };
@@ -8847,11 +9991,11 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        timestamp?: string;
-                        statusCode?: number;
-                        status?: string;
-                        message?: string;
-                        data?: unknown;
+                        timestamp: string;
+                        statusCode: number;
+                        status: string;
+                        message: string;
+                        data: components["schemas"]["ChargeCalculation"];
                         pagination?: Record<string, never>;
                     };
                 };
@@ -8932,11 +10076,11 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        timestamp?: string;
-                        statusCode?: number;
-                        status?: string;
-                        message?: string;
-                        data?: unknown;
+                        timestamp: string;
+                        statusCode: number;
+                        status: string;
+                        message: string;
+                        data: components["schemas"]["PaymentToken"];
                         pagination?: Record<string, never>;
                     };
                 };
@@ -9017,11 +10161,11 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        timestamp?: string;
-                        statusCode?: number;
-                        status?: string;
-                        message?: string;
-                        data?: unknown;
+                        timestamp: string;
+                        statusCode: number;
+                        status: string;
+                        message: string;
+                        data: components["schemas"]["PaymentToken"];
                         pagination?: Record<string, never>;
                     };
                 };
@@ -9102,11 +10246,11 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        timestamp?: string;
-                        statusCode?: number;
-                        status?: string;
-                        message?: string;
-                        data?: unknown;
+                        timestamp: string;
+                        statusCode: number;
+                        status: string;
+                        message: string;
+                        data: components["schemas"]["VerifiedToken"];
                         pagination?: Record<string, never>;
                     };
                 };
@@ -9183,11 +10327,11 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        timestamp?: string;
-                        statusCode?: number;
-                        status?: string;
-                        message?: string;
-                        data?: unknown;
+                        timestamp: string;
+                        statusCode: number;
+                        status: string;
+                        message: string;
+                        data: components["schemas"]["TransactionSummary"][];
                         pagination?: Record<string, never>;
                     };
                 };
@@ -9259,11 +10403,11 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        timestamp?: string;
-                        statusCode?: number;
-                        status?: string;
-                        message?: string;
-                        data?: unknown;
+                        timestamp: string;
+                        statusCode: number;
+                        status: string;
+                        message: string;
+                        data: components["schemas"]["CanceledTransaction"];
                         pagination?: Record<string, never>;
                     };
                 };
@@ -9344,11 +10488,11 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        timestamp?: string;
-                        statusCode?: number;
-                        status?: string;
-                        message?: string;
-                        data?: unknown;
+                        timestamp: string;
+                        statusCode: number;
+                        status: string;
+                        message: string;
+                        data: components["schemas"]["TransactionConfirmation"];
                         pagination?: Record<string, never>;
                     };
                 };
@@ -9427,11 +10571,11 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        timestamp?: string;
-                        statusCode?: number;
-                        status?: string;
-                        message?: string;
-                        data?: unknown;
+                        timestamp: string;
+                        statusCode: number;
+                        status: string;
+                        message: string;
+                        data: components["schemas"]["TransactionDetails"];
                         pagination?: Record<string, never>;
                     };
                 };
@@ -9510,11 +10654,11 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        timestamp?: string;
-                        statusCode?: number;
-                        status?: string;
-                        message?: string;
-                        data?: unknown;
+                        timestamp: string;
+                        statusCode: number;
+                        status: string;
+                        message: string;
+                        data: components["schemas"]["TransactionCharge"][];
                         pagination?: Record<string, never>;
                     };
                 };
@@ -9593,11 +10737,11 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        timestamp?: string;
-                        statusCode?: number;
-                        status?: string;
-                        message?: string;
-                        data?: unknown;
+                        timestamp: string;
+                        statusCode: number;
+                        status: string;
+                        message: string;
+                        data: components["schemas"]["MerchantTransaction"][];
                         pagination?: Record<string, never>;
                     };
                 };
@@ -9678,11 +10822,11 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        timestamp?: string;
-                        statusCode?: number;
-                        status?: string;
-                        message?: string;
-                        data?: unknown;
+                        timestamp: string;
+                        statusCode: number;
+                        status: string;
+                        message: string;
+                        data: components["schemas"]["Receipt"];
                         pagination?: Record<string, never>;
                     };
                 };
@@ -9763,11 +10907,11 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        timestamp?: string;
-                        statusCode?: number;
-                        status?: string;
-                        message?: string;
-                        data?: unknown;
+                        timestamp: string;
+                        statusCode: number;
+                        status: string;
+                        message: string;
+                        data: components["schemas"]["TransactionStatus"];
                         pagination?: Record<string, never>;
                     };
                 };
@@ -9844,11 +10988,11 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        timestamp?: string;
-                        statusCode?: number;
-                        status?: string;
-                        message?: string;
-                        data?: unknown;
+                        timestamp: string;
+                        statusCode: number;
+                        status: string;
+                        message: string;
+                        data: components["schemas"]["UserTransaction"][];
                         pagination?: Record<string, never>;
                     };
                 };
@@ -9917,9 +11061,9 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {string} */
-                        status?: "1" | "0";
-                        message?: string;
-                        result?: unknown;
+                        status: "1" | "0";
+                        message: string;
+                        result: components["schemas"]["Balance"];
                     };
                 };
             };
@@ -9987,9 +11131,9 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {string} */
-                        status?: "1" | "0";
-                        message?: string;
-                        result?: unknown;
+                        status: "1" | "0";
+                        message: string;
+                        result: components["schemas"]["BalanceTransactionList"];
                     };
                 };
             };
@@ -10057,9 +11201,9 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {string} */
-                        status?: "1" | "0";
-                        message?: string;
-                        result?: unknown;
+                        status: "1" | "0";
+                        message: string;
+                        result: components["schemas"]["UpcomingBalance"];
                     };
                 };
             };
@@ -10127,9 +11271,9 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {string} */
-                        status?: "1" | "0";
-                        message?: string;
-                        result?: unknown;
+                        status: "1" | "0";
+                        message: string;
+                        result: components["schemas"]["InvoiceList"];
                     };
                 };
             };
@@ -10201,9 +11345,9 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {string} */
-                        status?: "1" | "0";
-                        message?: string;
-                        result?: unknown;
+                        status: "1" | "0";
+                        message: string;
+                        result: components["schemas"]["Invoice"];
                     };
                 };
             };
@@ -10280,9 +11424,9 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {string} */
-                        status?: "1" | "0";
-                        message?: string;
-                        result?: unknown;
+                        status: "1" | "0";
+                        message: string;
+                        result: components["schemas"]["TaxRate"][];
                     };
                 };
             };
@@ -10354,9 +11498,9 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {string} */
-                        status?: "1" | "0";
-                        message?: string;
-                        result?: unknown;
+                        status: "1" | "0";
+                        message: string;
+                        result: components["schemas"]["TaxRate"];
                     };
                 };
             };
@@ -10435,9 +11579,9 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {string} */
-                        status?: "1" | "0";
-                        message?: string;
-                        result?: unknown;
+                        status: "1" | "0";
+                        message: string;
+                        result: components["schemas"]["Invoice"];
                     };
                 };
             };
@@ -10508,18 +11652,13 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Success */
+            /** @description The PDF */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        /** @enum {string} */
-                        status?: "1" | "0";
-                        message?: string;
-                        result?: unknown;
-                    };
+                    "application/pdf": string;
                 };
             };
             /** @description The request is invalid: the message names the field */
@@ -10597,9 +11736,9 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {string} */
-                        status?: "1" | "0";
-                        message?: string;
-                        result?: unknown;
+                        status: "1" | "0";
+                        message: string;
+                        result: components["schemas"]["SentInvoice"];
                     };
                 };
             };
@@ -10687,9 +11826,9 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {string} */
-                        status?: "1" | "0";
-                        message?: string;
-                        result?: unknown;
+                        status: "1" | "0";
+                        message: string;
+                        result: components["schemas"]["Invoice"];
                     };
                 };
             };
@@ -10775,9 +11914,9 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {string} */
-                        status?: "1" | "0";
-                        message?: string;
-                        result?: unknown;
+                        status: "1" | "0";
+                        message: string;
+                        result: components["schemas"]["LedgerAccountList"][];
                     };
                 };
             };
@@ -10845,9 +11984,9 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {string} */
-                        status?: "1" | "0";
-                        message?: string;
-                        result?: unknown;
+                        status: "1" | "0";
+                        message: string;
+                        result: components["schemas"]["LedgerEntryList"];
                     };
                 };
             };
@@ -10915,9 +12054,9 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {string} */
-                        status?: "1" | "0";
-                        message?: string;
-                        result?: unknown;
+                        status: "1" | "0";
+                        message: string;
+                        result: components["schemas"]["SettlementReport"];
                     };
                 };
             };
@@ -10987,9 +12126,9 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {string} */
-                        status?: "1" | "0";
-                        message?: string;
-                        result?: unknown;
+                        status: "1" | "0";
+                        message: string;
+                        result: components["schemas"]["LedgerReversal"];
                     };
                 };
             };
@@ -11075,9 +12214,9 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {string} */
-                        status?: "1" | "0";
-                        message?: string;
-                        result?: unknown;
+                        status: "1" | "0";
+                        message: string;
+                        result: components["schemas"]["TrialBalance"];
                     };
                 };
             };
@@ -11145,9 +12284,9 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {string} */
-                        status?: "1" | "0";
-                        message?: string;
-                        result?: unknown;
+                        status: "1" | "0";
+                        message: string;
+                        result: components["schemas"]["Dashboard"];
                     };
                 };
             };
@@ -11219,9 +12358,9 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {string} */
-                        status?: "1" | "0";
-                        message?: string;
-                        result?: unknown;
+                        status: "1" | "0";
+                        message: string;
+                        result: components["schemas"]["Payment"];
                     };
                 };
             };
@@ -11300,9 +12439,9 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {string} */
-                        status?: "1" | "0";
-                        message?: string;
-                        result?: unknown;
+                        status: "1" | "0";
+                        message: string;
+                        result: components["schemas"]["Payment"];
                     };
                 };
             };
@@ -11385,9 +12524,9 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {string} */
-                        status?: "1" | "0";
-                        message?: string;
-                        result?: unknown;
+                        status: "1" | "0";
+                        message: string;
+                        result: components["schemas"]["Payment"];
                     };
                 };
             };
@@ -11475,9 +12614,9 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {string} */
-                        status?: "1" | "0";
-                        message?: string;
-                        result?: unknown;
+                        status: "1" | "0";
+                        message: string;
+                        result: components["schemas"]["Payment"];
                     };
                 };
             };
@@ -11569,9 +12708,9 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {string} */
-                        status?: "1" | "0";
-                        message?: string;
-                        result?: unknown;
+                        status: "1" | "0";
+                        message: string;
+                        result: components["schemas"]["Payment"];
                     };
                 };
             };
@@ -11663,9 +12802,9 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {string} */
-                        status?: "1" | "0";
-                        message?: string;
-                        result?: unknown;
+                        status: "1" | "0";
+                        message: string;
+                        result: components["schemas"]["Refund"];
                     };
                 };
             };
@@ -11753,9 +12892,9 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {string} */
-                        status?: "1" | "0";
-                        message?: string;
-                        result?: unknown;
+                        status: "1" | "0";
+                        message: string;
+                        result: components["schemas"]["PaymentTimeline"];
                     };
                 };
             };
@@ -11832,9 +12971,9 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {string} */
-                        status?: "1" | "0";
-                        message?: string;
-                        result?: unknown;
+                        status: "1" | "0";
+                        message: string;
+                        result: components["schemas"]["PayoutList"];
                     };
                 };
             };
@@ -11906,9 +13045,9 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {string} */
-                        status?: "1" | "0";
-                        message?: string;
-                        result?: unknown;
+                        status: "1" | "0";
+                        message: string;
+                        result: components["schemas"]["Payout"];
                     };
                 };
             };
@@ -11987,9 +13126,9 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {string} */
-                        status?: "1" | "0";
-                        message?: string;
-                        result?: unknown;
+                        status: "1" | "0";
+                        message: string;
+                        result: components["schemas"]["Payout"];
                     };
                 };
             };
@@ -12068,9 +13207,9 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {string} */
-                        status?: "1" | "0";
-                        message?: string;
-                        result?: unknown;
+                        status: "1" | "0";
+                        message: string;
+                        result: components["schemas"]["Payout"];
                     };
                 };
             };
@@ -12156,9 +13295,9 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {string} */
-                        status?: "1" | "0";
-                        message?: string;
-                        result?: unknown;
+                        status: "1" | "0";
+                        message: string;
+                        result: components["schemas"]["PlanList"];
                     };
                 };
             };
@@ -12230,9 +13369,9 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {string} */
-                        status?: "1" | "0";
-                        message?: string;
-                        result?: unknown;
+                        status: "1" | "0";
+                        message: string;
+                        result: components["schemas"]["Plan"];
                     };
                 };
             };
@@ -12311,9 +13450,9 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {string} */
-                        status?: "1" | "0";
-                        message?: string;
-                        result?: unknown;
+                        status: "1" | "0";
+                        message: string;
+                        result: components["schemas"]["Plan"];
                     };
                 };
             };
@@ -12390,9 +13529,9 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {string} */
-                        status?: "1" | "0";
-                        message?: string;
-                        result?: components["schemas"]["ImportList"];
+                        status: "1" | "0";
+                        message: string;
+                        result: components["schemas"]["ImportList"];
                     };
                 };
             };
@@ -12481,9 +13620,9 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {string} */
-                        status?: "1" | "0";
-                        message?: string;
-                        result?: components["schemas"]["ImportOut"];
+                        status: "1" | "0";
+                        message: string;
+                        result: components["schemas"]["ImportOut"];
                     };
                 };
             };
@@ -12562,9 +13701,9 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {string} */
-                        status?: "1" | "0";
-                        message?: string;
-                        result?: components["schemas"]["ImportDetail"];
+                        status: "1" | "0";
+                        message: string;
+                        result: components["schemas"]["ImportDetail"];
                     };
                 };
             };
@@ -12648,9 +13787,9 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {string} */
-                        status?: "1" | "0";
-                        message?: string;
-                        result?: components["schemas"]["ExceptionOut"];
+                        status: "1" | "0";
+                        message: string;
+                        result: components["schemas"]["ExceptionOut"];
                     };
                 };
             };
@@ -12728,18 +13867,14 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Success */
+            /** @description The file */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        /** @enum {string} */
-                        status?: "1" | "0";
-                        message?: string;
-                        result?: unknown;
-                    };
+                    "text/csv": string;
+                    "application/xml": string;
                 };
             };
             /** @description The request is invalid: the message names the field */
@@ -12806,9 +13941,9 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {string} */
-                        status?: "1" | "0";
-                        message?: string;
-                        result?: unknown;
+                        status: "1" | "0";
+                        message: string;
+                        result: components["schemas"]["SubscriptionList"];
                     };
                 };
             };
@@ -12880,9 +14015,9 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {string} */
-                        status?: "1" | "0";
-                        message?: string;
-                        result?: unknown;
+                        status: "1" | "0";
+                        message: string;
+                        result: components["schemas"]["Subscription"];
                     };
                 };
             };
@@ -12961,9 +14096,9 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {string} */
-                        status?: "1" | "0";
-                        message?: string;
-                        result?: unknown;
+                        status: "1" | "0";
+                        message: string;
+                        result: components["schemas"]["Subscription"];
                     };
                 };
             };
@@ -13046,9 +14181,9 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {string} */
-                        status?: "1" | "0";
-                        message?: string;
-                        result?: unknown;
+                        status: "1" | "0";
+                        message: string;
+                        result: components["schemas"]["Subscription"];
                     };
                 };
             };
@@ -13136,9 +14271,9 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {string} */
-                        status?: "1" | "0";
-                        message?: string;
-                        result?: unknown;
+                        status: "1" | "0";
+                        message: string;
+                        result: components["schemas"]["SubscriptionInvoice"][];
                     };
                 };
             };
@@ -13221,9 +14356,9 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {string} */
-                        status?: "1" | "0";
-                        message?: string;
-                        result?: unknown;
+                        status: "1" | "0";
+                        message: string;
+                        result: components["schemas"]["Subscription"];
                     };
                 };
             };
@@ -13309,9 +14444,9 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {string} */
-                        status?: "1" | "0";
-                        message?: string;
-                        result?: unknown;
+                        status: "1" | "0";
+                        message: string;
+                        result: components["schemas"]["DeliveryList"];
                     };
                 };
             };
@@ -13381,9 +14516,9 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {string} */
-                        status?: "1" | "0";
-                        message?: string;
-                        result?: unknown;
+                        status: "1" | "0";
+                        message: string;
+                        result: components["schemas"]["Delivery"];
                     };
                 };
             };
@@ -13462,9 +14597,9 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {string} */
-                        status?: "1" | "0";
-                        message?: string;
-                        result?: unknown;
+                        status: "1" | "0";
+                        message: string;
+                        result: components["schemas"]["Redelivery"];
                     };
                 };
             };
@@ -13550,9 +14685,9 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {string} */
-                        status?: "1" | "0";
-                        message?: string;
-                        result?: unknown;
+                        status: "1" | "0";
+                        message: string;
+                        result: components["schemas"]["EndpointList"];
                     };
                 };
             };
@@ -13624,9 +14759,9 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {string} */
-                        status?: "1" | "0";
-                        message?: string;
-                        result?: unknown;
+                        status: "1" | "0";
+                        message: string;
+                        result: components["schemas"]["CreatedEndpoint"];
                     };
                 };
             };
@@ -13705,9 +14840,9 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {string} */
-                        status?: "1" | "0";
-                        message?: string;
-                        result?: unknown;
+                        status: "1" | "0";
+                        message: string;
+                        result: components["schemas"]["Endpoint"];
                     };
                 };
             };
@@ -13786,9 +14921,9 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {string} */
-                        status?: "1" | "0";
-                        message?: string;
-                        result?: unknown;
+                        status: "1" | "0";
+                        message: string;
+                        result: components["schemas"]["DeletedEndpoint"];
                     };
                 };
             };
@@ -13880,9 +15015,9 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {string} */
-                        status?: "1" | "0";
-                        message?: string;
-                        result?: unknown;
+                        status: "1" | "0";
+                        message: string;
+                        result: components["schemas"]["Endpoint"];
                     };
                 };
             };
@@ -13970,9 +15105,9 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {string} */
-                        status?: "1" | "0";
-                        message?: string;
-                        result?: unknown;
+                        status: "1" | "0";
+                        message: string;
+                        result: components["schemas"]["RotatedSecret"];
                     };
                 };
             };
@@ -14064,9 +15199,9 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {string} */
-                        status?: "1" | "0";
-                        message?: string;
-                        result?: unknown;
+                        status: "1" | "0";
+                        message: string;
+                        result: components["schemas"]["Redelivery"];
                     };
                 };
             };
@@ -14152,9 +15287,9 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {string} */
-                        status?: "1" | "0";
-                        message?: string;
-                        result?: unknown;
+                        status: "1" | "0";
+                        message: string;
+                        result: components["schemas"]["EventTypeList"];
                     };
                 };
             };
@@ -14226,9 +15361,9 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {string} */
-                        status?: "1" | "0";
-                        message?: string;
-                        result?: unknown;
+                        status: "1" | "0";
+                        message: string;
+                        result: components["schemas"]["Redeliveries"];
                     };
                 };
             };
@@ -14303,7 +15438,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, never>;
+                    "application/json": components["schemas"]["Health"];
                 };
             };
             /** @description The request is invalid: the message names the field */
@@ -14344,7 +15479,7 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data?: unknown;
+                        data: components["schemas"]["Price"][];
                     };
                 };
             };
@@ -14426,7 +15561,7 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data?: unknown;
+                        data: components["schemas"]["Price"];
                     };
                 };
             };
@@ -14514,7 +15649,7 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data?: unknown;
+                        data: components["schemas"]["Price"];
                     };
                 };
             };
@@ -14593,7 +15728,7 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data?: unknown;
+                        data: components["schemas"]["Price"];
                     };
                 };
             };
@@ -14681,7 +15816,7 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data?: unknown;
+                        data: components["schemas"]["TriggerExecution"][];
                     };
                 };
             };
@@ -14756,7 +15891,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, never>;
+                    "application/json": components["schemas"]["Readiness"];
                 };
             };
             /** @description The request is invalid: the message names the field */
@@ -14796,7 +15931,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, never>;
+                    "application/json": components["schemas"]["TriggerPage"];
                 };
             };
             /** @description The request is invalid: the message names the field */
@@ -14876,7 +16011,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, never>;
+                    "application/json": components["schemas"]["TriggerAnswer"];
                 };
             };
             /** @description The request is invalid: the message names the field */
@@ -14962,7 +16097,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, never>;
+                    "application/json": components["schemas"]["TriggerAnswer"];
                 };
             };
             /** @description The request is invalid: the message names the field */
@@ -15039,7 +16174,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, never>;
+                    "application/json": components["schemas"]["TriggerAnswer"];
                 };
             };
             /** @description The request is invalid: the message names the field */
@@ -15174,7 +16309,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, never>;
+                    "application/json": components["schemas"]["WidgetPayment"];
                 };
             };
             /** @description The request is invalid: the message names the field */
@@ -15253,7 +16388,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, never>;
+                    "application/json": components["schemas"]["WidgetPayment"];
                 };
             };
             /** @description The request is invalid: the message names the field */

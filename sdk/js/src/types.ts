@@ -32,109 +32,45 @@ export type AmountInput = string | bigint;
 export type UnixSeconds = string;
 export type Metadata = Record<string, unknown>;
 
-export interface Pagination {
-  page: number;
-  per_page: number;
-  total: number;
-  /** True when `total` is the database's estimate (past 1,000 rows). */
-  totalIsEstimate?: boolean;
-  /** Pass as `cursor` for the next page; null on the last one. */
-  nextCursor?: string | null;
-  [key: string]: unknown;
-}
-
-export interface Payment {
-  paymentId: string;
-  amount: Amount;
-  currency: string;
-  status: 'pending' | 'processing' | 'requires_action' | 'completed' | 'failed' | 'canceled'
-    | 'expired' | 'refunded' | string;
-  /** The hosted checkout page: redirect the shopper here. */
-  checkoutUrl: string;
-  description?: string | null;
-  metadata?: Metadata;
-  expiresAt?: UnixSeconds;
-  createdAt?: UnixSeconds;
-  livemode?: boolean;
-  [key: string]: unknown;
-}
-
-
-
-export interface Plan {
-  planId: string;
-  name: string;
-  amount: Amount;
-  currency: string;
-  interval: 'day' | 'week' | 'month' | 'year' | string;
-  features?: string[];
-  [key: string]: unknown;
-}
-
-
-export interface Subscription {
-  subscriptionId: string;
-  planId: string;
-  customerId: string;
-  status: 'trialing' | 'active' | 'past_due' | 'canceled' | string;
-  [key: string]: unknown;
-}
-
-
-
-export interface Invoice {
-  invoiceId: string;
-  invoiceNumber: string;
-  status: string;
-  total?: Amount;
-  pdfUrl?: string;
-  paymentUrl?: string;
-  [key: string]: unknown;
-}
-
-
-export interface LedgerEntry {
-  entryId?: string;
-  account: string;
-  direction: 'debit' | 'credit' | string;
-  amount: Amount;
-  currency: string;
-  referenceType?: string;
-  referenceId?: string;
-  /** The seed's form: "Dr Customer NOR Wallet 1.00 NOR". */
-  display?: string;
-  [key: string]: unknown;
-}
-
-export interface Dashboard {
-  revenue: { total: Amount; payments: Amount; subscriptions: Amount };
-  payments: Record<string, number>;
-  subscriptions: Record<string, number>;
-  customers: { total: number; new: number };
-  topProducts: { name: string; revenue: Amount; count: number }[];
-  period: string;
-  since: UnixSeconds;
-  currency: string;
-  [key: string]: unknown;
-}
-
-export interface WebhookEndpoint {
-  endpointId: string;
-  url: string;
-  events: string[];
-  enabled: boolean;
-  /** Only on create and rotate-secret. */
-  secret?: string;
-  [key: string]: unknown;
-}
-
-export interface WebhookDelivery {
-  deliveryId: string;
-  endpointId: string;
-  eventId: string;
-  event: string;
-  status: 'pending' | 'succeeded' | 'failed' | 'canceled' | string;
-  [key: string]: unknown;
-}
-
-export type Page<K extends string, T> = { [P in K]: T[] } & { pagination: Pagination };
+// Answers: the schemas the gateway documents for each route, derived from the models its
+// handlers' answers are checked against (shared/http/answers.py); generated with the
+// requests (src/openapi.ts). Fields a later version adds are still there at run time.
+export type Pagination = Schemas['Pagination'];
+export type Payment = Schemas['Payment'];
+export type Refund = Schemas['Refund'];
+export type PaymentTimeline = Schemas['PaymentTimeline'];
+export type Plan = Schemas['Plan'];
+export type PlanList = Schemas['PlanList'];
+export type Subscription = Schemas['Subscription'];
+export type SubscriptionList = Schemas['SubscriptionList'];
+export type SubscriptionInvoice = Schemas['SubscriptionInvoice'];
+export type Invoice = Schemas['Invoice'];
+export type InvoiceList = Schemas['InvoiceList'];
+export type SentInvoice = Schemas['SentInvoice'];
+export type TaxRate = Schemas['TaxRate'];
+export type LedgerEntry = Schemas['LedgerEntry'];
+export type LedgerEntryList = Schemas['LedgerEntryList'];
+export type LedgerAccountList = Schemas['LedgerAccountList'];
+export type TrialBalance = Schemas['TrialBalance'];
+export type SettlementReport = Schemas['SettlementReport'];
+export type LedgerReversal = Schemas['LedgerReversal'];
+export type Dashboard = Schemas['Dashboard'];
+export type WebhookEndpoint = Schemas['Endpoint'];
+/** The endpoint as created: with its signing secret, shown once. */
+export type CreatedWebhookEndpoint = Schemas['CreatedEndpoint'];
+export type WebhookEndpointList = Schemas['EndpointList'];
+export type DeletedWebhookEndpoint = Schemas['DeletedEndpoint'];
+export type RotatedSecret = Schemas['RotatedSecret'];
+export type WebhookDelivery = Schemas['Delivery'];
+export type WebhookDeliveryList = Schemas['DeliveryList'];
+/** A delivery queued: a redelivery, or an endpoint's test event. */
+export type Redelivery = Schemas['Redelivery'];
+export type Redeliveries = Schemas['Redeliveries'];
+export type EventTypeList = Schemas['EventTypeList'];
+export type Payout = Schemas['Payout'];
+export type PayoutList = Schemas['PayoutList'];
+export type Balance = Schemas['Balance'];
+export type BalanceTransactionList = Schemas['BalanceTransactionList'];
+export type UpcomingBalance = Schemas['UpcomingBalance'];
+/** A payment of the embedded checkout (POST /v1/widget/payments, GET its status). */
+export type WidgetPayment = Schemas['WidgetPayment'];

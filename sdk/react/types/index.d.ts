@@ -1,19 +1,10 @@
 import type { CSSProperties, ReactElement } from 'react';
 
-/** A payment as the widget reports it (GET /v1/widget/payments/{paymentId}). */
-export interface NorPayPayment {
-  paymentId: string;
-  /** Minor units as a string (wei for NOR). */
-  amount: string;
-  currency: string;
-  status: 'pending' | 'processing' | 'completed' | 'failed' | 'canceled' | 'refunded';
-  description: string | null;
-  paymentMethod: string | null;
-  transactionHash: string | null;
-  failureReason: string | null;
-  createdAt: string | null;
-  completedAt: string | null;
-}
+import type { WidgetPayment } from '@norchain/sdk';
+
+/** A payment as the widget reports it (GET /v1/widget/payments/{paymentId}): the SDK's
+ * type, generated from the gateway's OpenAPI document. */
+export type NorPayPayment = WidgetPayment;
 
 export interface NorPayCheckoutProps {
   /** A publishable key (nk_pub_...). Never a secret key. */

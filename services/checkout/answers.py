@@ -1,0 +1,365 @@
+"""What the checkout service's public routes answer on success, one model per answer object,
+named by what it is (RouteDoc.response; the OpenAPI document shows them). Checked against
+every answer the test suite sees (shared/http/answers.py): a field a handler adds
+without adding it here fails the suite."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from shared.http.answers import Answer
+
+
+class PriceCurrencyConversion(Answer):
+    to: str
+    from_: str = Field(alias="from")
+    rate: float
+    amount: float
+    source: str
+    amount_total: float = Field(alias="amount_total")
+
+
+class PriceTriggerParamsDataInput(Answer):
+    ticket_type: str = Field(alias="ticket_type")
+
+
+class PricePriceItem(Answer):
+    amount: float
+    app_fee: float = Field(alias="app_fee")
+    app_type: str = Field(alias="app_type")
+    currency: str
+    amount_app: float = Field(alias="amount_app")
+    amount_total: float = Field(alias="amount_total")
+    platform_fee: float = Field(alias="platform_fee")
+    amount_seller: float = Field(alias="amount_seller")
+    amount_platform: float = Field(alias="amount_platform")
+    amount_transaction_fee: float = Field(alias="amount_transaction_fee")
+    provider_min_amount_fee: float = Field(alias="provider_min_amount_fee")
+    provider_processing_fee_percent: float = Field(alias="provider_processing_fee_percent")
+
+
+class PriceApp(Answer):
+    id: str
+    name: str
+    type: str
+    status: str
+    use_explorer: bool = Field(alias="use_explorer")
+    created_at: str = Field(alias="created_at")
+    updated_at: str = Field(alias="updated_at")
+    kyc_return_url: str = Field(alias="kyc_return_url")
+    app_fee: float = Field(alias="app_fee")
+
+
+class Price(Answer):
+    id: str
+    amount: float
+    currency: str
+    currency_conversion: PriceCurrencyConversion | None = Field(alias="currency_conversion")
+    type: str
+    kyc_id: str | None = Field(alias="kyc_id")
+    metadata: dict[str, Any] | None
+    deleted: bool
+    expired: bool
+    name: str | None
+    trigger_id: str | None = Field(alias="trigger_id")
+    trigger_intent_id: str | None = Field(alias="trigger_intent_id")
+    trigger_params_data_input: PriceTriggerParamsDataInput | None = Field(
+        alias="trigger_params_data_input")
+    price_item: PricePriceItem = Field(alias="price_item")
+    app: PriceApp
+    created_at: str = Field(alias="created_at")
+    updated_at: str = Field(alias="updated_at")
+    views: int
+    livemode: bool
+
+
+class RefundRefund(Answer):
+    refund_id: str
+    amount: str
+    reason: str | None
+
+
+class Refund(Answer):
+    payment_id: str
+    amount: str
+    currency: str
+    status: str
+    description: str
+    payer: str | None
+    transaction_hash: str | None
+    metadata: dict[str, Any]
+    payment_method: str
+    next_action: str | None
+    failure_reason: str | None
+    cancellation_reason: str | None
+    charges: str
+    net_amount: str
+    refunded_amount: str
+    checkout_url: str
+    expires_at: str
+    created_at: str
+    completed_at: str
+    livemode: bool
+    refund: RefundRefund
+
+
+class Payment(Answer):
+    payment_id: str
+    amount: str
+    currency: str
+    status: str
+    checkout_url: str
+    expires_at: str
+    created_at: str
+    livemode: bool
+    description: str | None = None
+    payer: str | None = None
+    transaction_hash: str | None = None
+    metadata: dict[str, Any] | None = None
+    payment_method: str | None = None
+    next_action: str | None = None
+    failure_reason: str | None = None
+    cancellation_reason: str | None = None
+    charges: str | None = None
+    net_amount: str | None = None
+    refunded_amount: str | None = None
+    completed_at: str | None = None
+
+
+class Receipt(Answer):
+    receipt_id: str
+    receipt_url: str
+    download_url: str
+    transaction_id: str
+    amount: float
+    currency: str
+    charges: float
+    timestamp: str
+
+
+class TriggerPagination(Answer):
+    page: int
+    per_page: int = Field(alias="per_page")
+    total: int
+
+
+class Trigger(Answer):
+    """A price's trigger (`tri_...`): the signed call made when a payment for the price
+    succeeds; its secret only in the answer that created it."""
+
+    id: str
+    name: str
+    url: str
+    params: list[str]
+    app_id: str = Field(alias="app_id")
+    created_at: str = Field(alias="created_at")
+    updated_at: str = Field(alias="updated_at")
+    livemode: bool
+    secret: str | None = None
+
+
+# The trigger routes answer in the Prices envelope (ok(Family.PRICES, ...)) under a path
+# outside /prices, so their models carry the envelope themselves.
+class TriggerAnswer(Answer):
+    data: Trigger
+
+
+class TriggerPage(Answer):
+    data: list[Trigger]
+    pagination: TriggerPagination
+
+
+
+
+class PaymentToken(Answer):
+    token: str
+    url: str
+
+
+class VerifiedToken(Answer):
+    amount: float
+    currency: str
+    type: str
+    merchant_id: str
+    expires_at: int
+    livemode: bool
+
+
+class WidgetPayment(Answer):
+    payment_id: str
+    amount: str
+    currency: str
+    status: str
+    description: str | None
+    payment_method: str | None
+    transaction_hash: str | None
+    failure_reason: str | None
+    created_at: str
+    completed_at: str | None
+    livemode: bool
+    expires_at: str | None = None
+    checkout_url: str | None = None
+    embed_path: str | None = None
+
+
+class PaymentTimelineEventsDetail(Answer):
+    origin: str | None = None
+    cancellation_reason: str | None = None
+    action: str | None = None
+    reason: str | None = None
+    amount: str | None = None
+    refund_id: str | None = None
+
+
+class PaymentTimelineEvents(Answer):
+    status: str
+    at: str
+    event: str
+    event_id: str
+    detail: PaymentTimelineEventsDetail
+
+
+class PaymentTimeline(Answer):
+    payment_id: str
+    trace: str
+    status: str
+    events: list[PaymentTimelineEvents]
+
+
+class TriggerExecution(Answer):
+    payment_id: str = Field(alias="payment_id")
+    status: str
+    attempts: int
+    last_status_code: int | None = Field(alias="last_status_code")
+    last_error: str | None = Field(alias="last_error")
+    delivered_at: str | None = Field(alias="delivered_at")
+    created_at: str = Field(alias="created_at")
+
+
+class RecentTransaction(Answer):
+    transaction_id: str
+    trace: str
+    merchant: str
+    amount: float
+    currency: str
+    status: str
+    payment_method: str | None
+    timestamp: str
+    livemode: bool
+
+
+class TransactionChargeChargesBreakdown(Answer):
+    type: str
+    value: float
+    amount: float
+
+
+class TransactionCharge(Answer):
+    transaction_id: str
+    trace: str
+    merchant_id: int
+    amount: float
+    currency: str
+    charges: float
+    net_amount: float
+    timestamp: str
+    livemode: bool
+    charges_breakdown: list[TransactionChargeChargesBreakdown]
+
+
+class TransactionStatus(Answer):
+    trace: str
+    status: str
+    amount: float
+    currency: str
+    payment_method: str
+    timestamp: str
+    livemode: bool
+
+
+class TransactionDetails(Answer):
+    transaction_id: str
+    trace: str
+    merchant_id: int
+    merchant: str
+    amount: float
+    currency: str
+    status: str
+    payment_method: str | None
+    charges: float
+    net_amount: float
+    timestamp: str
+    livemode: bool
+    charges_breakdown: list[TransactionChargeChargesBreakdown]
+    refunded_amount: float
+    failure_reason: str | None
+    next_action: str | None
+    completed_at: str | None
+
+
+class UserTransaction(Answer):
+    """A transaction in a MERCHANT's own list (/transactions/user)."""
+
+    transaction_id: str
+    trace: str
+    amount: float
+    currency: str
+    status: str
+    payment_method: str | None
+    timestamp: str
+    livemode: bool
+
+
+class MerchantTransaction(Answer):
+    """A transaction in a merchant's list (/transactions/merchant/{merchantId})."""
+
+    transaction_id: str
+    trace: str
+    merchant_id: int
+    amount: float
+    currency: str
+    status: str
+    charges: float
+    net_amount: float
+    timestamp: str
+    livemode: bool
+
+
+class TransactionSummary(Answer):
+    """A transaction in the caller's scope (/transactions/all): with its merchant."""
+
+    transaction_id: str
+    trace: str
+    merchant_id: int
+    merchant: str | None
+    amount: float
+    currency: str
+    status: str
+    payment_method: str | None
+    charges: float
+    net_amount: float
+    timestamp: str
+    livemode: bool
+
+
+class CanceledTransaction(Answer):
+    trace: str
+    status: str
+    refunded_amount: float
+    livemode: bool
+
+
+class TransactionConfirmation(Answer):
+    trace: str
+    status: str
+    amount: float
+    charge: float
+    net_amount: float
+    currency: str
+    payment_method: str
+    transaction_id: str
+    next_action: str | None
+    failure_reason: str | None
+    livemode: bool
