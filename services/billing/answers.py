@@ -9,18 +9,7 @@ from typing import Any
 
 from pydantic import Field
 
-from shared.http.answers import Answer
-
-
-class Pagination(Answer):
-    """Where a NorPay list's page is (shared.http.pagination): its total, exact up to
-    1,000 rows and past that the database's estimate (totalIsEstimate)."""
-
-    page: int
-    per_page: int = Field(alias="per_page")
-    total: int
-    next_cursor: str | None
-    total_is_estimate: bool | None = None
+from shared.http.answers import Answer, Pagination
 
 
 class InvoiceCustomer(Answer):

@@ -139,7 +139,7 @@ class ExceptionOut(_Out):
     resolution: Resolution | None
 
 
-class Pagination(BaseModel):
+class ImportPagination(BaseModel):
     """The seed's {page, per_page, total}, and `totalIsEstimate` only when the total is
     the planner's estimate (shared.db.bounded_total), as Page.envelope answers."""
 
@@ -159,12 +159,12 @@ class Pagination(BaseModel):
 
 class ImportDetail(ImportOut):
     exceptions: list[ExceptionOut]
-    pagination: Pagination
+    pagination: ImportPagination
 
 
 class ImportList(_Out):
     imports: list[ImportOut]
-    pagination: Pagination
+    pagination: ImportPagination
 
 
 def _epoch(value: datetime) -> str:
@@ -391,7 +391,7 @@ async def list_imports(request: web.Request) -> web.Response:
             offset=page.offset)
     return ok(Family.NORPAY, _dump(ImportList(
         imports=[render_import(r) for r in rows],
-        pagination=Pagination(page=page.page, per_page=page.per_page, total=total,
+        pagination=ImportPagination(page=page.page, per_page=page.per_page, total=total,
                               totalIsEstimate=estimated))))
 
 
@@ -412,7 +412,7 @@ async def get_import(request: web.Request) -> web.Response:
             offset=page.offset)
     detail = ImportDetail(**render_import(found).model_dump(),
                           exceptions=[render_exception(e) for e in rows],
-                          pagination=Pagination(page=page.page, per_page=page.per_page,
+                          pagination=ImportPagination(page=page.page, per_page=page.per_page,
                                                 total=total, totalIsEstimate=estimated))
     return ok(Family.NORPAY, _dump(detail))
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import Field
 
-from shared.http.answers import Answer
+from shared.http.answers import Answer, Pagination
 
 
 class PriceCurrencyConversion(Answer):
@@ -363,3 +363,8 @@ class TransactionConfirmation(Answer):
     next_action: str | None
     failure_reason: str | None
     livemode: bool
+
+
+class PaymentList(Answer):
+    payments: list[Payment]
+    pagination: Pagination

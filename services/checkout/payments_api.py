@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import get_args
 
 from aiohttp import web
 
@@ -18,6 +19,7 @@ from shared.http.envelopes import Family, ok
 from shared.http.errors import ApiError, Errors
 from shared.http.middleware import SETTINGS, principal_of, read_json
 from shared.http.openapi import RouteDoc
+from shared.http.pagination import Position, keyset_page_of, query_choice
 from shared.money import Money, parse_minor_string
 
 PAYMENT = "Payment"
@@ -140,6 +142,34 @@ async def get_payment(request: web.Request) -> web.Response:
     return ok(Family.NORPAY, render(row, request))
 
 
+async def list_payments(request: web.Request) -> web.Response:
+    """The caller's payments in its mode, newest first ({payments, pagination}, as
+    NorPay's other lists): a merchant's own, or a company's (?merchantId= narrows it to
+    one of its merchants); ?status=; by page, or by the cursor a page gave (keyset:
+    store.list_transactions walks the owner's index, whatever its history)."""
+    who = require(request, allow_keys=True)
+    page = keyset_page_of(request)
+    status = query_choice(request, "status", get_args(domain.Status))
+    raw = request.query.get("merchantId", "").strip()
+    if raw and not raw.isdigit():
+        raise ApiError(Errors.VALIDATION, field="merchantId",
+                       detail="merchantId: a merchant's id (digits)")
+    merchant_id = merchant_scope(who) or (int(raw) if raw else None)
+    if merchant_scope(who) is not None and raw and int(raw) != merchant_scope(who):
+        merchant_id = -1  # another merchant's: nothing, as for any merchant out of scope
+    after = None if page.after is None else (page.after.key, page.after.id)
+    async with request.app[POOL].acquire() as conn:
+        found = await store.list_transactions(
+            conn, company_id=company_scope(who), merchant_id=merchant_id,
+            livemode=who.livemode, status=status, limit=page.per_page, offset=page.offset,
+            after=after)
+    last = None if found.last is None else Position(*found.last)
+    return ok(Family.NORPAY, {
+        "payments": [render(r, request) for r in found.rows],
+        "pagination": page.envelope(found.total, last=last,
+                                    total_is_estimate=found.total_is_estimate)})
+
+
 def _settle(request: web.Request, row, outcome) -> web.Response:
     payments.follow_rail(request.app, str(request.url.origin()), row, outcome)
     if outcome.status == "failed":
@@ -238,6 +268,7 @@ async def ecocash_callback(request: web.Request) -> web.Response:
 def setup_routes(app: web.Application) -> None:
     app.router.add_post(payments.CALLBACK_PATH, ecocash_callback)
     app.router.add_post("/api/v2/payments/create", create_payment)
+    app.router.add_get("/api/v2/payments", list_payments)
     app.router.add_get("/api/v2/payments/{paymentId}", get_payment)
     app.router.add_post("/api/v2/payments/{paymentId}/confirm", confirm_payment)
     app.router.add_post("/api/v2/payments/{paymentId}/action", payment_action)
@@ -248,6 +279,9 @@ def setup_routes(app: web.Application) -> None:
 DOCS = [
     RouteDoc("POST", "/api/v2/payments/create", "Create a payment intent", ("payments",),
              request=domain.CreatePayment, status=201, response=answers.Payment),
+    RouteDoc("GET", "/api/v2/payments",
+             "Your payments, newest first (?status=&merchantId=&page=&per_page=&cursor=)",
+             ("payments",), response=answers.PaymentList),
     RouteDoc("GET", "/api/v2/payments/{paymentId}", "Get a payment", ("payments",),
              response=answers.Payment),
     RouteDoc("POST", "/api/v2/payments/{paymentId}/confirm",

@@ -12,7 +12,7 @@ from functools import cache
 from typing import Any
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from pydantic.alias_generators import to_camel
 
 from shared.http.envelopes import Family, family_of
@@ -36,6 +36,17 @@ class Answer(BaseModel):
 
     model_config = ConfigDict(populate_by_name=True, extra="forbid",
                               alias_generator=to_camel, json_schema_extra=_open_schema)
+
+
+class Pagination(Answer):
+    """Where a NorPay list's page is (shared.http.pagination): its total, exact up to
+    1,000 rows and past that the database's estimate (totalIsEstimate)."""
+
+    page: int
+    per_page: int = Field(alias="per_page")
+    total: int
+    next_cursor: str | None
+    total_is_estimate: bool | None = None
 
 
 class Health(Answer):

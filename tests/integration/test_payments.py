@@ -353,3 +353,54 @@ async def test_forty_concurrent_card_confirms_each_get_their_own_outcome(setting
 
 async def _all_seen(tap, pids) -> bool:
     return {e.data["paymentId"] for e in tap.events} >= set(pids)
+
+
+async def test_the_list_is_a_merchants_own_newest_first_by_page_cursor_and_status(
+        settings):
+    async with services(settings) as client:
+        admin = await make_company_admin(settings)
+        merchant = await make_merchant(settings, admin, status="ACTIVE")
+        neighbour = await make_merchant(settings, admin, status="ACTIVE")
+        headers = merchant.headers(settings)
+        made = [await _new(client, headers) for _ in range(5)]
+        other = await _new(client, neighbour.headers(settings))
+        await client.post(f"/api/v2/payments/{made[1]}/cancel", headers=headers)
+
+        resp = await client.get("/api/v2/payments", headers=headers, params={"per_page": 2})
+        assert resp.status == 200, await resp.text()
+        body = (await resp.json())["result"]
+        assert [p["paymentId"] for p in body["payments"]] == made[::-1][:2]
+        assert body["payments"][0]["checkoutUrl"].endswith(made[-1])
+        assert (body["pagination"]["total"], body["pagination"]["per_page"]) == (5, 2)
+        seen = [p["paymentId"] for p in body["payments"]]
+        cursor = body["pagination"]["nextCursor"]
+        while cursor:
+            page = (await (await client.get("/api/v2/payments", headers=headers,
+                                            params={"per_page": 2, "cursor": cursor})
+                           ).json())["result"]
+            seen += [p["paymentId"] for p in page["payments"]]
+            cursor = page["pagination"]["nextCursor"]
+        assert seen == made[::-1]  # every one once, in order; never the neighbour's
+
+        canceled = (await (await client.get("/api/v2/payments", headers=headers,
+                                            params={"status": "canceled"})).json())["result"]
+        assert [p["paymentId"] for p in canceled["payments"]] == [made[1]]
+        # The company's ADMIN sees both merchants', or one by merchantId.
+        mine = admin.headers(settings)
+        every = (await (await client.get("/api/v2/payments", headers=mine, params={
+            "per_page": 100})).json())["result"]
+        assert {made[0], other} <= {p["paymentId"] for p in every["payments"]}
+        one = (await (await client.get("/api/v2/payments", headers=mine, params={
+            "merchantId": str(neighbour.merchant_id)})).json())["result"]
+        assert [p["paymentId"] for p in one["payments"]] == [other]
+        # A merchant naming another merchant sees nothing of it.
+        theirs = (await (await client.get("/api/v2/payments", headers=headers, params={
+            "merchantId": str(neighbour.merchant_id)})).json())["result"]
+        assert theirs["payments"] == [] and theirs["pagination"]["total"] == 0
+        for params, field in (({"merchantId": "x1"}, "merchantId"),
+                              ({"status": "done"}, "status"),
+                              ({"cursor": "nonsense"}, "cursor")):
+            bad = await client.get("/api/v2/payments", headers=headers, params=params)
+            assert bad.status == 400, params
+            body = await bad.json()
+            assert body["status"] == "0" and field in body["message"], body

@@ -11,7 +11,7 @@ import type {
   CreateEndpoint, CreatedWebhookEndpoint, CreateInvoice, CreatePayment, CreatePayout,
   CreatePlan, CreateSubscription, Dashboard, DeletedWebhookEndpoint, EventTypeList, Invoice,
   InvoiceList, LedgerAccountList, LedgerEntryList, LedgerReversal, Payment, PaymentAction,
-  PaymentTimeline, Payout, PayoutList, Plan, PlanList, Redeliveries, Redelivery, Refund,
+  PaymentList, PaymentTimeline, Payout, PayoutList, Plan, PlanList, Redeliveries, Redelivery, Refund,
   RefundPayment, RotatedSecret, SentInvoice, SettlementReport, Subscription,
   SubscriptionInvoice, SubscriptionList, TaxRate, TrialBalance, UpcomingBalance,
   WebhookDelivery, WebhookDeliveryList, WebhookEndpoint, WebhookEndpointList,
@@ -47,6 +47,12 @@ export class Payments extends Resource {
 
   get(paymentId: string, options?: CallOptions): Promise<Payment> {
     return this._get(`/payments/${id(paymentId)}`, undefined, options);
+  }
+
+  /** Your payments, newest first: by page, or pass `pagination.nextCursor` as `cursor`. */
+  list(query: ListQuery & { status?: string; merchantId?: number } = {},
+    options?: CallOptions): Promise<PaymentList> {
+    return this._get('/payments', query, options);
   }
 
   /** The same as get. */

@@ -1436,6 +1436,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v2/payments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Your payments, newest first (?status=&merchantId=&page=&per_page=&cursor=)
+         * @description Your payments, newest first (?status=&merchantId=&page=&per_page=&cursor=)
+         */
+        get: operations["getPayments"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v2/payments/create": {
         parameters: {
             query?: never;
@@ -3157,6 +3177,24 @@ export interface components {
              */
             cancelUrl?: string | null;
         };
+        /**
+         * Pagination
+         * @description Where a NorPay list's page is (shared.http.pagination): its total, exact up to
+         *     1,000 rows and past that the database's estimate (totalIsEstimate).
+         */
+        Pagination: {
+            page: number;
+            per_page: number;
+            total: number;
+            nextCursor: string | null;
+            /** @default null */
+            totalIsEstimate?: boolean | null;
+        };
+        /** PaymentList */
+        PaymentList: {
+            payments: components["schemas"]["Payment"][];
+            pagination: components["schemas"]["Pagination"];
+        };
         /** Card */
         Card: {
             /** Number */
@@ -3740,24 +3778,6 @@ export interface components {
             intervalCount?: number;
             /** Features */
             features?: string[];
-        };
-        /**
-         * Pagination
-         * @description The seed's {page, per_page, total}, and `totalIsEstimate` only when the total is
-         *     the planner's estimate (shared.db.bounded_total), as Page.envelope answers.
-         */
-        Pagination: {
-            /** Page */
-            page: number;
-            /** Per Page */
-            per_page: number;
-            /** Total */
-            total: number;
-            /**
-             * Totalisestimate
-             * @default false
-             */
-            totalIsEstimate?: boolean;
         };
         /** PlanList */
         PlanList: {
@@ -4498,11 +4518,29 @@ export interface components {
             /** Createdat */
             createdAt: string;
         };
+        /**
+         * ImportPagination
+         * @description The seed's {page, per_page, total}, and `totalIsEstimate` only when the total is
+         *     the planner's estimate (shared.db.bounded_total), as Page.envelope answers.
+         */
+        ImportPagination: {
+            /** Page */
+            page: number;
+            /** Per Page */
+            per_page: number;
+            /** Total */
+            total: number;
+            /**
+             * Totalisestimate
+             * @default false
+             */
+            totalIsEstimate?: boolean;
+        };
         /** ImportList */
         ImportList: {
             /** Imports */
             imports: components["schemas"]["ImportOut"][];
-            pagination: components["schemas"]["Pagination"];
+            pagination: components["schemas"]["ImportPagination"];
         };
         /** ExceptionOut */
         ExceptionOut: {
@@ -4574,7 +4612,7 @@ export interface components {
             createdAt: string;
             /** Exceptions */
             exceptions: components["schemas"]["ExceptionOut"][];
-            pagination: components["schemas"]["Pagination"];
+            pagination: components["schemas"]["ImportPagination"];
         };
         /** ResolveException */
         ResolveException: {
@@ -12287,6 +12325,76 @@ export interface operations {
                         status: "1" | "0";
                         message: string;
                         result: components["schemas"]["Dashboard"];
+                    };
+                };
+            };
+            /** @description The request is invalid: the message names the field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NorPayError"];
+                };
+            };
+            /** @description No valid credentials (API key or access token) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NorPayError"];
+                };
+            };
+            /** @description Authenticated, but not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NorPayError"];
+                };
+            };
+            /** @description Too many requests: wait Retry-After seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NorPayError"];
+                };
+            };
+            /** @description Any other error of the catalogue (5xx: retry later) */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NorPayError"];
+                };
+            };
+        };
+    };
+    getPayments: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        status: "1" | "0";
+                        message: string;
+                        result: components["schemas"]["PaymentList"];
                     };
                 };
             };

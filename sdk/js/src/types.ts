@@ -37,6 +37,7 @@ export type Metadata = Record<string, unknown>;
 // requests (src/openapi.ts). Fields a later version adds are still there at run time.
 export type Pagination = Schemas['Pagination'];
 export type Payment = Schemas['Payment'];
+export type PaymentList = Schemas['PaymentList'];
 export type Refund = Schemas['Refund'];
 export type PaymentTimeline = Schemas['PaymentTimeline'];
 export type Plan = Schemas['Plan'];

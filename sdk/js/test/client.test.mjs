@@ -53,6 +53,19 @@ test('create sends camelCase JSON with the key, and answers the result', async (
   } finally { await s.close(); }
 });
 
+test('payments.list asks for a page, or the cursor a page gave', async () => {
+  const page = { payments: [{ paymentId: 'pay_2' }], pagination: { page: 1, per_page: 1, total: 2, nextCursor: 'c2' } };
+  const s = await server(() => ok(page));
+  try {
+    const norpay = new NorPayClient({ apiKey: KEY, baseUrl: `${s.baseUrl}/api/v2` });
+    const first = await norpay.payments.list({ per_page: 1, status: 'completed' });
+    assert.equal(first.payments[0].paymentId, 'pay_2');
+    await norpay.payments.list({ cursor: first.pagination.nextCursor ?? '' });
+    assert.deepEqual(s.seen.map((r) => [r.method, r.url]), [
+      ['GET', '/api/v2/payments?per_page=1&status=completed'], ['GET', '/api/v2/payments?cursor=c2']]);
+  } finally { await s.close(); }
+});
+
 test('a 503 and a network error are retried with the same Idempotency-Key', async () => {
   const s = await server((_req, _body, n) => (n < 3
     ? { status: 503, body: { status: '0', message: 'Error! Service unavailable', result: null } }
