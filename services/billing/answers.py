@@ -12,7 +12,7 @@ from pydantic import Field
 from shared.http.answers import Answer, Pagination
 
 
-class InvoiceCustomer(Answer):
+class BilledCustomer(Answer):
     """Whom an invoice bills, as given (a subscription's invoice names its customer id
     and subscription)."""
 
@@ -50,7 +50,7 @@ class Invoice(Answer):
     due_date: str
     pdf_url: str
     payment_url: str | None
-    customer: InvoiceCustomer
+    customer: BilledCustomer
     items: list[InvoiceLine]
     notes: str | None
     payment_id: str | None

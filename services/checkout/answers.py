@@ -187,7 +187,10 @@ class VerifiedToken(Answer):
     livemode: bool
 
 
-class WidgetPayment(Answer):
+class EmbeddedPayment(Answer):
+    """A payment of the embedded checkout (checkout.js), as its create and its status
+    answer it."""
+
     payment_id: str
     amount: str
     currency: str

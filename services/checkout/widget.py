@@ -184,8 +184,8 @@ DOCS = [
     RouteDoc("POST", "/v1/widget/payments",
              "Create a payment from a merchant's page (publishable key as ?key=, from one "
              "of its allowed origins)", _TAGS, request=WidgetPayment, status=201,
-             extra={"parameters": [_KEY]}, response=answers.WidgetPayment),
+             extra={"parameters": [_KEY]}, response=answers.EmbeddedPayment),
     RouteDoc("GET", "/v1/widget/payments/{paymentId}",
              "Status of a widget payment (publishable key as ?key=)", _TAGS,
-             extra={"parameters": [_ID, _KEY]}, response=answers.WidgetPayment),
+             extra={"parameters": [_ID, _KEY]}, response=answers.EmbeddedPayment),
 ]

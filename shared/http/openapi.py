@@ -87,6 +87,14 @@ class RouteDoc:
     bare: bool = False
 
 
+def _add_component(components: dict[str, Any], name: str, schema: dict[str, Any]) -> None:
+    # One name, one schema: two models of one name would leave the document describing
+    # one of them with the other's fields.
+    if name in components and components[name] != schema:
+        raise ValueError(f"two models are documented as {name}")
+    components[name] = schema
+
+
 def _schema_ref(model: Any, components: dict[str, Any]) -> dict[str, Any]:
     """A reference to `model`'s schema in the components (a model), or the schema of a
     type of models (list[Model]) referring to theirs."""
@@ -97,10 +105,10 @@ def _schema_ref(model: Any, components: dict[str, Any]) -> dict[str, Any]:
         schema = TypeAdapter(model).json_schema(ref_template="#/components/schemas/{model}")
         named = None
     for name, sub in schema.pop("$defs", {}).items():
-        components[name] = sub
+        _add_component(components, name, sub)
     if named is None:
         return schema
-    components[named] = schema
+    _add_component(components, named, schema)
     return {"$ref": f"#/components/schemas/{named}"}
 
 

@@ -83,3 +83,14 @@ async def test_the_middleware_checks_a_route_whose_parameter_is_named_otherwise(
         assert (await client.get("/api/v2/things/t_1", params={"leak": "1"})).status == 500
     finally:
         await client.close()
+
+
+def test_two_models_of_one_name_are_refused_not_merged():
+    # A request model and an answer model both called Thing: one would silently describe
+    # the other (the widget's request and answer once did).
+    class Other(Answer):
+        other: str
+
+    Other.__name__ = "Thing"
+    with pytest.raises(ValueError, match="Thing"):
+        build_spec("t", [PAY, RouteDoc("POST", "/api/v2/others", "Others", request=Other)])

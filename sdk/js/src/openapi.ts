@@ -3725,8 +3725,12 @@ export interface components {
             data: components["schemas"]["Trigger"][];
             pagination: components["schemas"]["TriggerPagination"];
         };
-        /** WidgetPayment */
-        WidgetPayment: {
+        /**
+         * EmbeddedPayment
+         * @description A payment of the embedded checkout (checkout.js), as its create and its status
+         *     answer it.
+         */
+        EmbeddedPayment: {
             paymentId: string;
             amount: string;
             currency: string;
@@ -3744,6 +3748,32 @@ export interface components {
             checkoutUrl?: string | null;
             /** @default null */
             embedPath?: string | null;
+        };
+        /**
+         * WidgetPayment
+         * @description What checkout.js sends: the seed's options (apiKey travels as `?key=`), and
+         *     `expiresAt` within the API create's bounds (payments_api.session_end).
+         */
+        WidgetPayment: {
+            /** Amount */
+            amount: string | number;
+            /** Currency */
+            currency: string;
+            /**
+             * Description
+             * @default null
+             */
+            description?: string | null;
+            /** Metadata */
+            metadata?: {
+                [key: string]: unknown;
+            };
+            /**
+             * Expiresat
+             * @description When the session ends (Unix seconds), 5 minutes to 24 hours from now; one hour when absent
+             * @default null
+             */
+            expiresAt?: string | number | null;
         };
         /** Plan */
         Plan: {
@@ -3897,11 +3927,11 @@ export interface components {
             reason?: string | null;
         };
         /**
-         * InvoiceCustomer
+         * BilledCustomer
          * @description Whom an invoice bills, as given (a subscription's invoice names its customer id
          *     and subscription).
          */
-        InvoiceCustomer: {
+        BilledCustomer: {
             /** @default null */
             name?: string | null;
             /** @default null */
@@ -3948,7 +3978,7 @@ export interface components {
             dueDate: string;
             pdfUrl: string;
             paymentUrl: string | null;
-            customer: components["schemas"]["InvoiceCustomer"];
+            customer: components["schemas"]["BilledCustomer"];
             items: components["schemas"]["InvoiceLine"][];
             notes: string | null;
             paymentId: string | null;
@@ -3975,7 +4005,7 @@ export interface components {
             dueDate: string;
             pdfUrl: string;
             paymentUrl: string | null;
-            customer: components["schemas"]["InvoiceCustomer"];
+            customer: components["schemas"]["BilledCustomer"];
             items: components["schemas"]["InvoiceLine"][];
             notes: string | null;
             paymentId: string | null;
@@ -3985,6 +4015,18 @@ export interface components {
             paidAt: string | null;
             voidedAt: string | null;
             livemode: boolean;
+        };
+        /** InvoiceCustomer */
+        InvoiceCustomer: {
+            /** Name */
+            name: string;
+            /** Email */
+            email: string;
+            /**
+             * Address
+             * @default null
+             */
+            address?: string | null;
         };
         /** InvoiceItem */
         InvoiceItem: {
@@ -16417,7 +16459,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["WidgetPayment"];
+                    "application/json": components["schemas"]["EmbeddedPayment"];
                 };
             };
             /** @description The request is invalid: the message names the field */
@@ -16496,7 +16538,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["WidgetPayment"];
+                    "application/json": components["schemas"]["EmbeddedPayment"];
                 };
             };
             /** @description The request is invalid: the message names the field */

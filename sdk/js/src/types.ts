@@ -74,4 +74,4 @@ export type Balance = Schemas['Balance'];
 export type BalanceTransactionList = Schemas['BalanceTransactionList'];
 export type UpcomingBalance = Schemas['UpcomingBalance'];
 /** A payment of the embedded checkout (POST /v1/widget/payments, GET its status). */
-export type WidgetPayment = Schemas['WidgetPayment'];
+export type WidgetPayment = Schemas['EmbeddedPayment'];
