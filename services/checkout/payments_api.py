@@ -19,7 +19,7 @@ from shared.http.envelopes import Family, ok
 from shared.http.errors import ApiError, Errors
 from shared.http.middleware import SETTINGS, principal_of, read_json
 from shared.http.openapi import RouteDoc
-from shared.http.pagination import Position, keyset_page_of, query_choice
+from shared.http.pagination import Position, keyset_page_of, query_choice, query_id
 from shared.money import Money, parse_minor_string
 
 PAYMENT = "Payment"
@@ -150,12 +150,9 @@ async def list_payments(request: web.Request) -> web.Response:
     who = require(request, allow_keys=True)
     page = keyset_page_of(request)
     status = query_choice(request, "status", get_args(domain.Status))
-    raw = request.query.get("merchantId", "").strip()
-    if raw and not raw.isdigit():
-        raise ApiError(Errors.VALIDATION, field="merchantId",
-                       detail="merchantId: a merchant's id (digits)")
-    merchant_id = merchant_scope(who) or (int(raw) if raw else None)
-    if merchant_scope(who) is not None and raw and int(raw) != merchant_scope(who):
+    asked = query_id(request, "merchantId")
+    merchant_id = merchant_scope(who) or asked
+    if merchant_scope(who) is not None and asked not in (None, merchant_scope(who)):
         merchant_id = -1  # another merchant's: nothing, as for any merchant out of scope
     after = None if page.after is None else (page.after.key, page.after.id)
     async with request.app[POOL].acquire() as conn:

@@ -72,6 +72,17 @@ def query_choice(request: web.Request, name: str, choices: tuple[str, ...]) -> s
     return value
 
 
+def query_id(request: web.Request, name: str) -> int | None:
+    """An optional filter by a row id (a merchant's, a company's): digits within a
+    bigint, else a 400 naming it; empty means absent."""
+    value = query_text(request, name, max_length=19)
+    if value is None:
+        return None
+    if not (value.isascii() and value.isdigit()) or int(value) > _MAX_ID:
+        raise ApiError(Errors.VALIDATION, field=name, detail=f"{name}: an id (digits)")
+    return int(value)
+
+
 def query_text(request: web.Request, name: str, *, max_length: int = 200) -> str | None:
     """An optional free-text filter; empty means absent."""
     value = request.query.get(name, "").strip()

@@ -398,6 +398,7 @@ async def test_the_list_is_a_merchants_own_newest_first_by_page_cursor_and_statu
             "merchantId": str(neighbour.merchant_id)})).json())["result"]
         assert theirs["payments"] == [] and theirs["pagination"]["total"] == 0
         for params, field in (({"merchantId": "x1"}, "merchantId"),
+                              ({"merchantId": "9" * 19}, "merchantId"),  # past a bigint
                               ({"status": "done"}, "status"),
                               ({"cursor": "nonsense"}, "cursor")):
             bad = await client.get("/api/v2/payments", headers=headers, params=params)
