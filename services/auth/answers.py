@@ -7,21 +7,21 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from shared.http.answers import Answer
+from shared.http.answers import Answer, SnakeAnswer
 
 
-class App(Answer):
+class App(SnakeAnswer):
     id: str
     name: str
     type: str
     status: str
-    use_explorer: bool = Field(alias="use_explorer")
-    created_at: str = Field(alias="created_at")
-    updated_at: str = Field(alias="updated_at")
-    kyc_return_url: str | None = Field(alias="kyc_return_url")
-    app_fee: float = Field(alias="app_fee")
-    company_id: int = Field(alias="company_id")
-    merchant_id: int | None = Field(alias="merchant_id")
+    use_explorer: bool
+    created_at: str
+    updated_at: str
+    kyc_return_url: str | None
+    app_fee: float
+    company_id: int
+    merchant_id: int | None
 
 
 class JwksKeys(Answer):
@@ -114,10 +114,10 @@ class SignedUp(Answer):
 
 
 
-class DeletedApp(Answer):
+class DeletedApp(SnakeAnswer):
     id: str
     deleted: bool
-    revoked_keys: list[str] = Field(alias="revoked_keys")
+    revoked_keys: list[str]
 
 
 class UserSecret(Answer):

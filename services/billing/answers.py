@@ -7,9 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field
-
-from shared.http.answers import Answer, Pagination
+from shared.http.answers import Answer, Pagination, SnakeAnswer
 
 
 class BilledCustomer(Answer):
@@ -178,10 +176,10 @@ class DashboardPayments(Answer):
     refunded: int
 
 
-class DashboardSubscriptions(Answer):
+class DashboardSubscriptions(SnakeAnswer):
     active: int
     trialing: int
-    past_due: int = Field(alias="past_due")
+    past_due: int
     canceled: int
 
 
@@ -351,30 +349,9 @@ class SettlementReport(Answer):
     currencies: list[SettlementReportCurrencies]
 
 
-class SubscriptionSummary(Answer):
-    subscription_id: str
-    plan_id: str
-    customer_id: str
-    status: str
-    current_period_start: str
-    current_period_end: str
-    trial_end: str | None
-    amount: str
-    currency: str
-    interval: str
-    interval_count: int
-    cancel_at_period_end: bool
-    canceled_at: str | None
-    ends_at: str | None
-    cancel_reason: str | None
-    metadata: dict[str, Any]
-    payment_method: str | None
-    livemode: bool
-    created_at: str
-
 
 class SubscriptionList(Answer):
-    subscriptions: list[SubscriptionSummary]
+    subscriptions: list[Subscription]
     pagination: Pagination
 
 

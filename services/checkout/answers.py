@@ -9,68 +9,66 @@ from typing import Any
 
 from pydantic import Field
 
-from shared.http.answers import Answer, Pagination
+from shared.http.answers import Answer, Pagination, SnakeAnswer
 
 
-class PriceCurrencyConversion(Answer):
+class PriceCurrencyConversion(SnakeAnswer):
     to: str
     from_: str = Field(alias="from")
     rate: float
     amount: float
     source: str
-    amount_total: float = Field(alias="amount_total")
+    amount_total: float
 
 
-class PriceTriggerParamsDataInput(Answer):
-    ticket_type: str = Field(alias="ticket_type")
 
-
-class PricePriceItem(Answer):
+class PricePriceItem(SnakeAnswer):
     amount: float
-    app_fee: float = Field(alias="app_fee")
-    app_type: str = Field(alias="app_type")
+    app_fee: float
+    app_type: str
     currency: str
-    amount_app: float = Field(alias="amount_app")
-    amount_total: float = Field(alias="amount_total")
-    platform_fee: float = Field(alias="platform_fee")
-    amount_seller: float = Field(alias="amount_seller")
-    amount_platform: float = Field(alias="amount_platform")
-    amount_transaction_fee: float = Field(alias="amount_transaction_fee")
-    provider_min_amount_fee: float = Field(alias="provider_min_amount_fee")
-    provider_processing_fee_percent: float = Field(alias="provider_processing_fee_percent")
+    amount_app: float
+    amount_total: float
+    platform_fee: float
+    amount_seller: float
+    amount_platform: float
+    amount_transaction_fee: float
+    provider_min_amount_fee: float
+    provider_processing_fee_percent: float
 
 
-class PriceApp(Answer):
+class PriceApp(SnakeAnswer):
     id: str
     name: str
     type: str
     status: str
-    use_explorer: bool = Field(alias="use_explorer")
-    created_at: str = Field(alias="created_at")
-    updated_at: str = Field(alias="updated_at")
-    kyc_return_url: str = Field(alias="kyc_return_url")
-    app_fee: float = Field(alias="app_fee")
+    use_explorer: bool
+    created_at: str
+    updated_at: str
+    kyc_return_url: str
+    app_fee: float
 
 
-class Price(Answer):
+class Price(SnakeAnswer):
+    """A price (`price_...`), in the Prices family's snake_case."""
+
     id: str
     amount: float
     currency: str
-    currency_conversion: PriceCurrencyConversion | None = Field(alias="currency_conversion")
+    currency_conversion: PriceCurrencyConversion | None
     type: str
-    kyc_id: str | None = Field(alias="kyc_id")
+    kyc_id: str | None
     metadata: dict[str, Any] | None
     deleted: bool
     expired: bool
     name: str | None
-    trigger_id: str | None = Field(alias="trigger_id")
-    trigger_intent_id: str | None = Field(alias="trigger_intent_id")
-    trigger_params_data_input: PriceTriggerParamsDataInput | None = Field(
-        alias="trigger_params_data_input")
-    price_item: PricePriceItem = Field(alias="price_item")
+    trigger_id: str | None
+    trigger_intent_id: str | None
+    trigger_params_data_input: dict[str, Any] | None  # the trigger's params, as given
+    price_item: PricePriceItem
     app: PriceApp
-    created_at: str = Field(alias="created_at")
-    updated_at: str = Field(alias="updated_at")
+    created_at: str
+    updated_at: str
     views: int
     livemode: bool
 
@@ -139,13 +137,13 @@ class Receipt(Answer):
     timestamp: str
 
 
-class TriggerPagination(Answer):
+class TriggerPagination(SnakeAnswer):
     page: int
-    per_page: int = Field(alias="per_page")
+    per_page: int
     total: int
 
 
-class Trigger(Answer):
+class Trigger(SnakeAnswer):
     """A price's trigger (`tri_...`): the signed call made when a payment for the price
     succeeds; its secret only in the answer that created it."""
 
@@ -153,9 +151,9 @@ class Trigger(Answer):
     name: str
     url: str
     params: list[str]
-    app_id: str = Field(alias="app_id")
-    created_at: str = Field(alias="created_at")
-    updated_at: str = Field(alias="updated_at")
+    app_id: str
+    created_at: str
+    updated_at: str
     livemode: bool
     secret: str | None = None
 
@@ -231,14 +229,14 @@ class PaymentTimeline(Answer):
     events: list[PaymentTimelineEvents]
 
 
-class TriggerExecution(Answer):
-    payment_id: str = Field(alias="payment_id")
+class TriggerExecution(SnakeAnswer):
+    payment_id: str
     status: str
     attempts: int
-    last_status_code: int | None = Field(alias="last_status_code")
-    last_error: str | None = Field(alias="last_error")
-    delivered_at: str | None = Field(alias="delivered_at")
-    created_at: str = Field(alias="created_at")
+    last_status_code: int | None
+    last_error: str | None
+    delivered_at: str | None
+    created_at: str
 
 
 class RecentTransaction(Answer):

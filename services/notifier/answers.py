@@ -5,9 +5,7 @@ without adding it here fails the suite."""
 
 from __future__ import annotations
 
-from pydantic import Field
-
-from shared.http.answers import Answer
+from shared.http.answers import Answer, Pagination, SnakeAnswer
 
 
 class DeliveryAttemptLog(Answer):
@@ -19,7 +17,11 @@ class DeliveryAttemptLog(Answer):
     response_body: str | None
 
 
+
 class Delivery(Answer):
+    """A delivery of one event to one endpoint, as the log lists it and a redelivery or
+    a test event answers it (pending: no attempt yet)."""
+
     delivery_id: str
     endpoint_id: str
     event_id: str
@@ -29,11 +31,16 @@ class Delivery(Answer):
     trigger: str
     attempts: int
     next_attempt_at: str | None
-    last_attempt_at: str
-    last_status_code: int
+    last_attempt_at: str | None
+    last_status_code: int | None
     last_error: str | None
     created_at: str
-    completed_at: str
+    completed_at: str | None
+
+
+class DeliveryWithAttempts(Delivery):
+    """One delivery with every attempt made (GET /webhooks/deliveries/{deliveryId})."""
+
     attempt_log: list[DeliveryAttemptLog]
 
 
@@ -70,57 +77,18 @@ class RotatedSecret(Endpoint):
     secret: str
 
 
-class Redelivery(Answer):
-    delivery_id: str
-    endpoint_id: str
-    event_id: str
-    event: str
-    livemode: bool
-    status: str
-    trigger: str
-    attempts: int
-    next_attempt_at: str
-    last_attempt_at: str | None
-    last_status_code: int | None
-    last_error: str | None
-    created_at: str
-    completed_at: str | None
 
-
-class DeliverySummary(Answer):
-    delivery_id: str
-    endpoint_id: str
-    event_id: str
-    event: str
-    livemode: bool
-    status: str
-    trigger: str
-    attempts: int
-    next_attempt_at: str | None
-    last_attempt_at: str | None
-    last_status_code: int | None
-    last_error: str | None
-    created_at: str
-    completed_at: str | None
-
-
-class DeliveryListPagination(Answer):
-    page: int
-    per_page: int = Field(alias="per_page")
-    total: int
-    next_cursor: str | None
-    total_is_estimate: bool | None = None
 
 
 class DeliveryList(Answer):
-    deliveries: list[DeliverySummary]
-    pagination: DeliveryListPagination
+    deliveries: list[Delivery]
+    pagination: Pagination
 
 
 
-class EndpointListPagination(Answer):
+class EndpointListPagination(SnakeAnswer):
     page: int
-    per_page: int = Field(alias="per_page")
+    per_page: int
     total: int
 
 
@@ -130,7 +98,7 @@ class EndpointList(Answer):
 
 
 class Redeliveries(Answer):
-    deliveries: list[Redelivery]
+    deliveries: list[Delivery]
 
 
 class EventTypeList(Answer):

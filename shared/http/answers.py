@@ -38,6 +38,13 @@ class Answer(BaseModel):
                               alias_generator=to_camel, json_schema_extra=_open_schema)
 
 
+class SnakeAnswer(Answer):
+    """An answer whose keys are snake_case, as its family writes them (Prices, NORAH's
+    apps): each field's name is its key."""
+
+    model_config = ConfigDict(alias_generator=None)
+
+
 class Pagination(Answer):
     """Where a NorPay list's page is (shared.http.pagination): its total, exact up to
     1,000 rows and past that the database's estimate (totalIsEstimate)."""

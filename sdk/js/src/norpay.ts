@@ -11,10 +11,10 @@ import type {
   CreateEndpoint, CreatedWebhookEndpoint, CreateInvoice, CreatePayment, CreatePayout,
   CreatePlan, CreateSubscription, Dashboard, DeletedWebhookEndpoint, EventTypeList, Invoice,
   InvoiceList, LedgerAccountList, LedgerEntryList, LedgerReversal, Payment, PaymentAction,
-  PaymentList, PaymentTimeline, Payout, PayoutList, Plan, PlanList, Redeliveries, Redelivery, Refund,
+  PaymentList, PaymentTimeline, Payout, PayoutList, Plan, PlanList, Redeliveries, Refund,
   RefundPayment, RotatedSecret, SentInvoice, SettlementReport, Subscription,
   SubscriptionInvoice, SubscriptionList, TaxRate, TrialBalance, UpcomingBalance,
-  WebhookDelivery, WebhookDeliveryList, WebhookEndpoint, WebhookEndpointList,
+  WebhookDelivery, WebhookDeliveryList, WebhookDeliveryWithAttempts, WebhookEndpoint, WebhookEndpointList,
 } from './types.js';
 import { sign, standardSignature, verifyHeaders, verifyWebhook } from './webhooks.js';
 
@@ -252,7 +252,7 @@ export class WebhookEndpoints extends Resource {
   }
 
   test(endpointId: string, params: { eventType?: string } = {},
-    options?: CallOptions): Promise<Redelivery> {
+    options?: CallOptions): Promise<WebhookDelivery> {
     return this._post(`/webhooks/endpoints/${id(endpointId)}/test`, params, options);
   }
 }
@@ -264,11 +264,11 @@ export class WebhookDeliveries extends Resource {
     return this._get('/webhooks/deliveries', query, options);
   }
 
-  get(deliveryId: string, options?: CallOptions): Promise<WebhookDelivery> {
+  get(deliveryId: string, options?: CallOptions): Promise<WebhookDeliveryWithAttempts> {
     return this._get(`/webhooks/deliveries/${id(deliveryId)}`, undefined, options);
   }
 
-  redeliver(deliveryId: string, options?: CallOptions): Promise<Redelivery> {
+  redeliver(deliveryId: string, options?: CallOptions): Promise<WebhookDelivery> {
     return this._post(`/webhooks/deliveries/${id(deliveryId)}/redeliver`, {}, options);
   }
 }

@@ -3586,11 +3586,10 @@ export interface components {
             provider_min_amount_fee: number;
             provider_processing_fee_percent: number;
         };
-        /** PriceTriggerParamsDataInput */
-        PriceTriggerParamsDataInput: {
-            ticket_type: string;
-        };
-        /** Price */
+        /**
+         * Price
+         * @description A price (`price_...`), in the Prices family's snake_case.
+         */
         Price: {
             id: string;
             amount: number;
@@ -3606,7 +3605,9 @@ export interface components {
             name: string | null;
             trigger_id: string | null;
             trigger_intent_id: string | null;
-            trigger_params_data_input: components["schemas"]["PriceTriggerParamsDataInput"] | null;
+            trigger_params_data_input: {
+                [key: string]: unknown;
+            } | null;
             price_item: components["schemas"]["PricePriceItem"];
             app: components["schemas"]["PriceApp"];
             created_at: string;
@@ -3884,33 +3885,9 @@ export interface components {
             /** @default null */
             paymentMethod?: components["schemas"]["SavedMethod"] | null;
         };
-        /** SubscriptionSummary */
-        SubscriptionSummary: {
-            subscriptionId: string;
-            planId: string;
-            customerId: string;
-            status: string;
-            currentPeriodStart: string;
-            currentPeriodEnd: string;
-            trialEnd: string | null;
-            amount: string;
-            currency: string;
-            interval: string;
-            intervalCount: number;
-            cancelAtPeriodEnd: boolean;
-            canceledAt: string | null;
-            endsAt: string | null;
-            cancelReason: string | null;
-            metadata: {
-                [key: string]: unknown;
-            };
-            paymentMethod: string | null;
-            livemode: boolean;
-            createdAt: string;
-        };
         /** SubscriptionList */
         SubscriptionList: {
-            subscriptions: components["schemas"]["SubscriptionSummary"][];
+            subscriptions: components["schemas"]["Subscription"][];
             pagination: components["schemas"]["Pagination"];
         };
         /** CancelSubscription */
@@ -5011,8 +4988,12 @@ export interface components {
             updatedAt: string;
             secret: string;
         };
-        /** Redelivery */
-        Redelivery: {
+        /**
+         * Delivery
+         * @description A delivery of one event to one endpoint, as the log lists it and a redelivery or
+         *     a test event answers it (pending: no attempt yet).
+         */
+        Delivery: {
             deliveryId: string;
             endpointId: string;
             eventId: string;
@@ -5021,7 +5002,7 @@ export interface components {
             status: string;
             trigger: string;
             attempts: number;
-            nextAttemptAt: string;
+            nextAttemptAt: string | null;
             lastAttemptAt: string | null;
             lastStatusCode: number | null;
             lastError: string | null;
@@ -5041,17 +5022,25 @@ export interface components {
              */
             merchantId?: number | null;
         };
-        /** DeliveryListPagination */
-        DeliveryListPagination: {
-            page: number;
-            per_page: number;
-            total: number;
-            nextCursor: string | null;
-            /** @default null */
-            totalIsEstimate?: boolean | null;
+        /** DeliveryList */
+        DeliveryList: {
+            deliveries: components["schemas"]["Delivery"][];
+            pagination: components["schemas"]["Pagination"];
         };
-        /** DeliverySummary */
-        DeliverySummary: {
+        /** DeliveryAttemptLog */
+        DeliveryAttemptLog: {
+            attempt: number;
+            attemptedAt: string;
+            statusCode: number | null;
+            error: string | null;
+            responseTimeMs: number;
+            responseBody: string | null;
+        };
+        /**
+         * DeliveryWithAttempts
+         * @description One delivery with every attempt made (GET /webhooks/deliveries/{deliveryId}).
+         */
+        DeliveryWithAttempts: {
             deliveryId: string;
             endpointId: string;
             eventId: string;
@@ -5066,42 +5055,11 @@ export interface components {
             lastError: string | null;
             createdAt: string;
             completedAt: string | null;
-        };
-        /** DeliveryList */
-        DeliveryList: {
-            deliveries: components["schemas"]["DeliverySummary"][];
-            pagination: components["schemas"]["DeliveryListPagination"];
-        };
-        /** DeliveryAttemptLog */
-        DeliveryAttemptLog: {
-            attempt: number;
-            attemptedAt: string;
-            statusCode: number | null;
-            error: string | null;
-            responseTimeMs: number;
-            responseBody: string | null;
-        };
-        /** Delivery */
-        Delivery: {
-            deliveryId: string;
-            endpointId: string;
-            eventId: string;
-            event: string;
-            livemode: boolean;
-            status: string;
-            trigger: string;
-            attempts: number;
-            nextAttemptAt: string | null;
-            lastAttemptAt: string;
-            lastStatusCode: number;
-            lastError: string | null;
-            createdAt: string;
-            completedAt: string;
             attemptLog: components["schemas"]["DeliveryAttemptLog"][];
         };
         /** Redeliveries */
         Redeliveries: {
-            deliveries: components["schemas"]["Redelivery"][];
+            deliveries: components["schemas"]["Delivery"][];
         };
         /**
          * Redeliver
@@ -14668,7 +14626,7 @@ export interface operations {
                         /** @enum {string} */
                         status: "1" | "0";
                         message: string;
-                        result: components["schemas"]["Delivery"];
+                        result: components["schemas"]["DeliveryWithAttempts"];
                     };
                 };
             };
@@ -14749,7 +14707,7 @@ export interface operations {
                         /** @enum {string} */
                         status: "1" | "0";
                         message: string;
-                        result: components["schemas"]["Redelivery"];
+                        result: components["schemas"]["Delivery"];
                     };
                 };
             };
@@ -15351,7 +15309,7 @@ export interface operations {
                         /** @enum {string} */
                         status: "1" | "0";
                         message: string;
-                        result: components["schemas"]["Redelivery"];
+                        result: components["schemas"]["Delivery"];
                     };
                 };
             };

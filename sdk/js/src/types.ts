@@ -62,10 +62,11 @@ export type CreatedWebhookEndpoint = Schemas['CreatedEndpoint'];
 export type WebhookEndpointList = Schemas['EndpointList'];
 export type DeletedWebhookEndpoint = Schemas['DeletedEndpoint'];
 export type RotatedSecret = Schemas['RotatedSecret'];
+/** A delivery as the log lists it, a redelivery or a test event answers it. */
 export type WebhookDelivery = Schemas['Delivery'];
+/** One delivery with every attempt (deliveries.get). */
+export type WebhookDeliveryWithAttempts = Schemas['DeliveryWithAttempts'];
 export type WebhookDeliveryList = Schemas['DeliveryList'];
-/** A delivery queued: a redelivery, or an endpoint's test event. */
-export type Redelivery = Schemas['Redelivery'];
 export type Redeliveries = Schemas['Redeliveries'];
 export type EventTypeList = Schemas['EventTypeList'];
 export type Payout = Schemas['Payout'];
