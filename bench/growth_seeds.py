@@ -4,20 +4,49 @@ benchmark (bench/growth.py): 60 % one merchant, the rest over 200 merchants of t
 companies, one payment every `step` from `start`. Rows g in [low, high] of the series:
 the same g makes the same payment in checkout and in billing's projection."""
 
+from shared.ids import SORTED62
+
+
+def _clock(at: str) -> str:
+    """SQL for the eight clock characters shared.ids.record_id writes at the time `at`."""
+    ms = f"floor(extract(epoch FROM {at}) * 1000)::bigint"
+    return " || ".join(f"substr('{SORTED62}', ({ms} / {62 ** i} % 62)::int + 1, 1)"
+                       for i in reversed(range(8)))
+
+
+def _record_id(prefix: str, at: str, seed: str) -> str:
+    """SQL for an id of shared.ids.record_id(24) made at `at`, its random part from
+    md5(`seed`): the same seed makes the same id in checkout and in billing."""
+    return f"'{prefix}' || {_clock(at)} || substr(md5({seed}), 1, 16)"
+
+
+def _uuid7(at: str) -> str:
+    """SQL for a version 7 UUID of the time `at` (shared.ids.uuid7), random bits from
+    gen_random_uuid (whose variant it keeps)."""
+    hexms = f"lpad(to_hex(floor(extract(epoch FROM {at}) * 1000)::bigint), 12, '0')"
+    return (f"(substr({hexms}, 1, 8) || '-' || substr({hexms}, 9, 4) || '-7' || "
+            "substr(gen_random_uuid()::text, 16, 3) || "
+            "substr(gen_random_uuid()::text, 19))::uuid")
+
+
+# Ids as the API makes them: time-ordered (shared/ids.py), here from the row's time.
+PAYMENT_ID = _record_id("pay_", "created", "$1 || g")
+
+
 # checkout.payments ($1 tag, $2 company, $3 the other company, $4 the big merchant, $5
 # the small merchants' first id, $6 the big merchant's name, $7 the small ones' name
 # prefix, $8 how many small merchants, $9 start, $10 step, $11 low, $12 high). Run as
 # the checkout role or the administrator: its triggers (merchant names) fire.
-CHECKOUT_PAYMENTS = """
+CHECKOUT_PAYMENTS = f"""
 WITH made AS (
     INSERT INTO payments (payment_id, trace, company_id, merchant_id, origin, amount,
         currency, metadata, status, payment_method, quote, charges, net_amount,
         refunded_amount, expires_at, created_at, updated_at, completed_at, canceled_at,
         failure_reason, merchant_name, livemode)
-    SELECT 'pay_' || substr(md5($1 || g), 1, 24), gen_random_uuid(),
+    SELECT {PAYMENT_ID}, {_uuid7("created")},
            CASE WHEN big OR k < 100 THEN $2::bigint ELSE $3::bigint END,
            CASE WHEN big THEN $4::bigint ELSE $5::bigint + k END,
-           'norah', amount, CASE WHEN g % 4 = 0 THEN 'ZWG' ELSE 'USD' END, '{}'::jsonb,
+           'norah', amount, CASE WHEN g % 4 = 0 THEN 'ZWG' ELSE 'USD' END, '{{}}'::jsonb,
            status, CASE WHEN g % 3 = 0 THEN 'ECOCASH' ELSE 'ZIMSWITCH' END,
            jsonb_build_object('charges', charges::text,
                               'netAmount', (amount - charges)::text,
@@ -44,11 +73,11 @@ SELECT count(*) FROM made"""
 # billing.payment_projection, the same payments ($1 tag, $2 company, $3 the other
 # company, $4 the big merchant, $5 the small merchants' first id, $6 how many small
 # merchants, $7 start, $8 step, $9 low, $10 high); the rollup triggers fire.
-BILLING_PROJECTION = """
+BILLING_PROJECTION = f"""
 INSERT INTO billing.payment_projection (payment_id, company_id, merchant_id, status,
     status_rank, amount, currency, charges, refunded_amount, kind, product, customer_id,
     created_at, completed_at, livemode)
-SELECT 'pay_' || substr(md5($1 || g), 1, 24),
+SELECT {PAYMENT_ID},
        CASE WHEN big OR k < 100 THEN $2::bigint ELSE $3::bigint END,
        CASE WHEN big THEN $4::bigint ELSE $5::bigint + k END,
        status, 2, amount, CASE WHEN g % 4 = 0 THEN 'ZWG' ELSE 'USD' END,
@@ -75,11 +104,11 @@ SELECT $2, $1, false, code, name, type, currency, 0, 0
  CROSS JOIN (VALUES ('USD'), ('ZWG')) c (currency)
 ON CONFLICT DO NOTHING"""
 
-BIG_LEDGER = """
+BIG_LEDGER = f"""
 WITH tx AS (
     INSERT INTO billing.ledger_transactions (transaction_id, company_id, merchant_id,
         livemode, reference_type, reference_id, description, currency, posted_at)
-    SELECT 'ltx_' || substr(md5(payment_id), 1, 24), company_id, merchant_id, false,
+    SELECT {_record_id("ltx_", "completed_at", "payment_id")}, company_id, merchant_id, false,
            'payment', payment_id, 'Payment ' || payment_id, currency, completed_at
       FROM billing.payment_projection
      WHERE merchant_id = $1 AND completed_at >= $2 AND completed_at < $3
@@ -112,11 +141,12 @@ SELECT $1, $2, false, 'cust_' || g, $3::timestamptz + g * interval '20 minutes'
 
 # The big merchant's balance movements: one per payment it completed in [$2, $3),
 # released (as the administrator, like the ledger).
-BIG_MOVEMENTS = """
+BIG_MOVEMENTS = f"""
 INSERT INTO billing.balance_transactions (balance_transaction_id, company_id, merchant_id,
     livemode, currency, type, source_id, amount, description, available_on, released,
     rail, created_at)
-SELECT 'btx_' || substr(md5(payment_id), 1, 24), company_id, merchant_id, false, currency,
+SELECT {_record_id("btx_", "completed_at", "payment_id")}, company_id, merchant_id, false,
+       currency,
        'payment', payment_id, amount, 'Payment ' || payment_id,
        completed_at + interval '2 days', true, 'ZIMSWITCH', completed_at
   FROM billing.payment_projection

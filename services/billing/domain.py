@@ -30,7 +30,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from shared import jsontext
-from shared.crypto import base62
+from shared.ids import record_id
 from shared.money import MajorInput, MinorInput
 
 Interval = Literal["day", "week", "month", "year"]
@@ -69,7 +69,7 @@ def check_invoice(current: str, target: str) -> None:
 
 
 def new_id(prefix: str) -> str:
-    return prefix + "_" + base62(24)
+    return prefix + "_" + record_id(24)
 
 
 def epoch(value: datetime | None) -> str | None:

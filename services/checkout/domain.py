@@ -20,7 +20,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 
-from shared.crypto import base62
+from shared.ids import record_id
 from shared.money import MinorInput, Money, parse_major
 
 Status = Literal["pending", "processing", "completed", "failed", "canceled", "refunded"]
@@ -107,11 +107,11 @@ def offers(payment, method: str) -> bool:
 
 
 def new_payment_id() -> str:
-    return "pay_" + base62(24)
+    return "pay_" + record_id(24)
 
 
 def new_refund_id() -> str:
-    return "re_" + base62(24)
+    return "re_" + record_id(24)
 
 
 def _url(value: str | None) -> str | None:

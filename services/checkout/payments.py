@@ -7,7 +7,6 @@ as read (PaymentConfirms), and a confirm that loses that race takes the locked p
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -24,6 +23,7 @@ from shared.events import Event, UnitOfWork
 from shared.http.app import POOL, RELAY
 from shared.http.errors import ApiError, Errors
 from shared.http.middleware import SETTINGS
+from shared.ids import uuid7
 from shared.logging import get_logger
 from shared.money import Money, parse_minor_string
 
@@ -71,7 +71,7 @@ def _pending(merchant: dict, origin: str, money: Money, body: domain.CreatePayme
     now = datetime.now(UTC)
     return {
         **store.NEW_PAYMENT_DEFAULTS,
-        "payment_id": domain.new_payment_id(), "trace": uuid.uuid4(), "origin": origin,
+        "payment_id": domain.new_payment_id(), "trace": uuid7(), "origin": origin,
         "amount": money.minor, "currency": money.currency.code,
         "metadata": body.metadata, "charges": int(quote["charges"]),
         "net_amount": int(quote["netAmount"]),

@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from fpdf import FPDF
 
 from services.checkout import domain
-from shared.crypto import base62
+from shared.ids import record_id
 from shared.money import Money, format_display, get_currency
 from shared.secrets import derive
 from shared.settings import Settings
@@ -33,7 +33,7 @@ _ALPHABET = string.ascii_letters + string.digits
 
 
 def new_receipt_id() -> str:
-    return "rcpt_" + base62(24)
+    return "rcpt_" + record_id(24)
 
 
 def is_receipt_id(value: str) -> bool:

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from shared import jsontext
 from shared.events import catalog
+from shared.ids import record_id
 
 # Everything the webhooks consumer is bound to, except what only keeps the
 # implicit webServiceUrl endpoints (a merchant's, a company's) in step.
@@ -54,7 +55,7 @@ def new_endpoint_id() -> str:
 
 
 def new_delivery_id() -> str:
-    return "dlv_" + secrets.token_hex(12)
+    return "dlv_" + record_id(24)
 
 
 def _check_events(value: list[str]) -> list[str]:

@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared import jsontext
+from shared.ids import uuid7
 from shared.logging import current_correlation_id
 
 
@@ -23,7 +24,7 @@ class Event(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    id: uuid.UUID = Field(default_factory=uuid.uuid4)
+    id: uuid.UUID = Field(default_factory=uuid7)
     type: str = Field(pattern=r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
     occurred_at: datetime = Field(default_factory=_now)
     producer: str
