@@ -30,7 +30,9 @@ CPU ms per request while tuning; writes the JSON only, not summary.md; the money
 phases balance, payouts and import run alone, without the create, when only they are
 named: BENCH_ONLY=balance,payouts,import), BENCH_ONLY=growth (bench/growth.py: the lists,
 dashboards and reports at BENCH_GROWTH_SIZES payments, 1000000 by default, e.g.
-1000000,10000000; never part of the whole run), BENCH_BALANCE_ENTRIES (1,000,000),
+1000000,10000000; never part of the whole run), BENCH_ONLY=ids (bench/id_order.py: WAL
+and index blocks per insert with random against time-ordered ids, at BENCH_IDS_ROWS rows,
+10000000; never part of the whole run), BENCH_BALANCE_ENTRIES (1,000,000),
 BENCH_BALANCE_RATE (150 requests/s), BENCH_BALANCE_CONNECTIONS (8),
 BENCH_PAYOUT_MERCHANTS (10,000), BENCH_IMPORT_LINES (100,000) (smaller, for a quick try),
 BENCH_NORGATE_<SETTING> (the stack runs with NORGATE_<SETTING>, e.g.
@@ -60,7 +62,7 @@ import aiohttp
 import asyncpg
 from aiohttp import web
 
-from bench import floors, growth, money_out, report, scripts, wrk
+from bench import floors, growth, id_order, money_out, report, scripts, wrk
 from bench.hooks import HookServer
 from bench.stack import (
     BenchStack,
@@ -403,8 +405,9 @@ async def main() -> int:
     only = _only()
     money = money_out.selected(only)
     growing = "growth" in only  # only when named: it seeds millions of rows
+    ids = "ids" in only  # the same
     # the payment phases
-    payments = not only or bool(only - set(money_out.PHASES) - set(growth.PHASES))
+    payments = not only or bool(only - set(money_out.PHASES) - set(growth.PHASES) - {"ids"})
     results: dict = {
         "started_at": started.isoformat(), "machine": report.machine(),
         "settings": {"env": "dev (production tuning; see docs/benchmarks.md)",
@@ -426,6 +429,8 @@ async def main() -> int:
             results["money_out"] = await money_out.measure(stack, admin, money, duration)
         if growing:
             results["growth"] = await measure_growth(stack, admin, duration)
+        if ids:
+            results["ids"] = await id_order.measure(admin)
         results["memory"] = peak_rss({name: proc.pid for name, proc in stack.procs.items()
                                       if name != "mailsink"})
     except BaseException:
@@ -456,6 +461,8 @@ async def main() -> int:
             print("\n" + report.money_out_table(results))
         if growing:
             print("\n" + growth.table(results["growth"]))
+        if ids:
+            print("\n" + id_order.table(results["ids"]))
         return 0
     if os.environ.get("BENCH_SKIP_QUOTES") != "1":
         from bench import quotes

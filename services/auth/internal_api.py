@@ -21,6 +21,18 @@ class ResolveMerchant(BaseModel):
     user_name: str = Field(alias="merchantUserName", min_length=3, max_length=254)
 
 
+class ResolveUser(BaseModel):
+    email: str = Field(min_length=3, max_length=254)
+
+
+class ResolvedUser(BaseModel):
+    """A login that is not a merchant's: fees quotes system rules for it when the caller
+    may see it (its company's ADMIN, a SUPER)."""
+
+    role: str
+    company_id: str | None = Field(serialization_alias="companyId")
+
+
 def require_service(request: web.Request) -> None:
     if principal_of(request).kind != "service":
         raise ApiError(Errors.FORBIDDEN)
@@ -37,6 +49,19 @@ async def resolve_merchant(request: web.Request) -> web.Response:
     return json_response({"merchantId": row["id"], "companyId": row["company_id"],
                           "status": row["status"], "ratePlan": row["rate_plan"],
                           "merchantName": row["name"]})
+
+
+async def resolve_user(request: web.Request) -> web.Response:
+    """An e-mail -> its user's role and company; 404 when no enabled login has it."""
+    require_service(request)
+    body = await read_json(request, ResolveUser)
+    async with request.app[POOL].acquire() as conn:
+        row = await users_store.user_by_email(conn, body.email)
+    if row is None:
+        raise ApiError(Errors.NOT_FOUND, resource="User")
+    company = None if row["company_id"] is None else str(row["company_id"])
+    return json_response(ResolvedUser(role=row["role"], company_id=company)
+                         .model_dump(by_alias=True))
 
 
 async def merchant(request: web.Request) -> web.Response:
@@ -208,6 +233,7 @@ async def app_by_id(request: web.Request) -> web.Response:
 
 def setup_routes(app: web.Application) -> None:
     app.router.add_post("/internal/merchants/resolve", resolve_merchant)
+    app.router.add_post("/internal/users/resolve", resolve_user)
     app.router.add_get("/internal/merchants/by-uid/{uid}", merchant_by_uid)
     app.router.add_get("/internal/merchants/{merchantId}", merchant)
     app.router.add_get("/internal/merchants/{merchantId}/users", merchant_users)

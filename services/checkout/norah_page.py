@@ -18,7 +18,6 @@ public); `/check-out/pay` answers the same. CSRF: HMAC-SHA256(derive(settings,
 from __future__ import annotations
 
 import hmac
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from aiohttp import web
 from pydantic import ValidationError
@@ -27,6 +26,7 @@ from services.checkout import connectors, domain, html, payments, store
 from services.checkout.connectors import BadPaymentDetails
 from services.checkout.context import CLIENT, uow
 from services.checkout.pages import csrf_token as payment_csrf
+from services.checkout.pages import with_payment
 from services.checkout.payments_api import quote_for
 from services.checkout.transaction_tokens import payee_of, verify_transaction_token
 from services.checkout.transactions_api import Confirmation, _confirm_body
@@ -38,13 +38,6 @@ from shared.money import Money, format_display, parse_major, to_major_decimal
 METHODS = (("ZIMSWITCH", "ZimSwitch"), ("OMARI", "OMARI"), ("INNBUCKS", "InnBucks"),
            ("ECOCASH", "EcoCash"), ("VISA_MASTER", "Card (Visa / Mastercard)"))
 _ECHOED = ("phone", "account", "exp_month", "exp_year")  # never the card or cvc
-
-
-def with_query(url: str, **params: str) -> str:
-    """`url` with `params` added to its query string."""
-    parts = urlsplit(url)
-    query = urlencode([*parse_qsl(parts.query, keep_blank_values=True), *params.items()])
-    return urlunsplit(parts._replace(query=query))
 
 
 def csrf_token(settings, jti: str) -> str:
@@ -114,6 +107,7 @@ async def _offer(request: web.Request, token: str, kind: str, *,
              "csrf": csrf_token(request.app[SETTINGS], claims["jti"]),
              "money": money, "charge": fee, "quote": quote, "livemode": livemode,
              "payable": bool(connectors.for_mode(livemode)),
+             "return_url": merchant.get("returnUrl"),
              "offers": lambda method: domain.offers(
                  {"methods": merchant.get("paymentMethods")}, method)
              and method in connectors.for_mode(livemode)}
@@ -175,7 +169,7 @@ async def pay(request: web.Request) -> web.Response:
                                         money=money, body=create, quote=offer["quote"],
                                         livemode=offer["livemode"])
             if merchant.get("returnUrl"):  # the customer goes back there, with the trace
-                back = with_query(merchant["returnUrl"], trace=str(row["trace"]))
+                back = with_payment(merchant["returnUrl"], row)
                 row = await store.update_payment(work.conn, row["id"], {
                     "success_url": back, "cancel_url": back})
             row, outcome = await payments.confirm(work, row, _confirm_body(body))

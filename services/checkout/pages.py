@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hmac
 from datetime import UTC, datetime
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from aiohttp import web
 from pydantic import ValidationError
@@ -102,8 +102,10 @@ def _page(request: web.Request, row, view: str, *, status: int = 200, **extra) -
         context["payment"] = {
             "id": pid, "merchant": row["merchant_name"] or "Merchant",
             "amount": format_display(money), "description": row["description"],
-            "currency": row["currency"], "success_url": row["success_url"],
-            "cancel_url": row["cancel_url"], "action": row["pending_action"],
+            "currency": row["currency"],
+            "success_url": row["success_url"] and with_payment(row["success_url"], row),
+            "cancel_url": row["cancel_url"] and with_payment(row["cancel_url"], row),
+            "action": row["pending_action"],
             "failure": row["failure_reason"], "breakdown": _breakdown(row, money),
             "offers": lambda method: domain.offers(row, method) and method in rails,
             "payable": bool(rails),
@@ -155,11 +157,24 @@ def _back(request: web.Request, row) -> web.HTTPSeeOther:
     return web.HTTPSeeOther(f"/checkout/{row['payment_id']}{_embed_q(request)}")
 
 
+def with_payment(url: str, row) -> str:
+    """The merchant's success or cancel URL with the payment it is about: `paymentId`
+    (and a NORAH payment's `trace`) added to its query, so the shop can look the payment
+    up (and must: a redirect is a hint, the webhook or a GET is the truth)."""
+    parts = urlsplit(url)
+    ours = {"paymentId": row["payment_id"]}
+    if row["origin"] == "norah":
+        ours["trace"] = str(row["trace"])
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+             if k not in ours] + list(ours.items())
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
 def _done(request: web.Request, row, url: str | None) -> web.HTTPSeeOther:
     """After success or cancel: the merchant's URL, or this page when there is none
     or the page is embedded (checkout.js tells the merchant's page instead)."""
     if url and not _embed_origin(request):
-        return web.HTTPSeeOther(url)
+        return web.HTTPSeeOther(with_payment(url, row))
     return _back(request, row)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from aiohttp import web
+from pydantic import BaseModel, Field
 
 from shared.events import UnitOfWork
 from shared.http.app import POOL, RELAY
@@ -35,3 +36,21 @@ async def resolve_merchant(request: web.Request, user_name: str) -> dict | None:
     if status != 200 or not isinstance(body, dict):
         raise ServiceUnavailable("auth", f"merchant lookup answered {status}")
     return body
+
+
+class Login(BaseModel):
+    """auth's answer for a login that is not a merchant's (`/internal/users/resolve`)."""
+
+    role: str
+    company_id: str | None = Field(alias="companyId")
+
+
+async def resolve_user(request: web.Request, email: str) -> Login | None:
+    """The login an e-mail names (via auth), or None when there is none."""
+    status, body = await request.app[CLIENT].request(
+        "auth", "POST", "/internal/users/resolve", json={"email": email})
+    if status in (400, 404):
+        return None
+    if status != 200 or not isinstance(body, dict):
+        raise ServiceUnavailable("auth", f"user lookup answered {status}")
+    return Login.model_validate(body)

@@ -16,7 +16,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.fees import answers, domain
-from services.fees.context import resolve_merchant
+from services.fees.context import resolve_merchant, resolve_user
 from services.fees.rules_cache import RULES, RuleCache
 from shared.authz import require
 from shared.http.client import ServiceUnavailable
@@ -133,22 +133,28 @@ def _major(minor: int, money: Money) -> Decimal:
 
 async def _merchant_for(request: web.Request, user_email: str | None) -> int | None:
     """Whose rules: the merchant named by user_email (within the caller's scope), the
-    caller's own merchant, or none (system rules)."""
+    caller's own merchant, or none (system rules: the e-mail is a login the caller may
+    see that is not a merchant's, such as the seed's admin@company.com). Any other
+    e-mail is a 404 naming it, never a silent quote of the system rules; another
+    tenant's merchant or login reads exactly like an unknown address."""
     who = require(request, allow_keys=True)
     if user_email is None:
         return int(who.merchant_id) if who.merchant_id else None
     try:
         found = await resolve_merchant(request, user_email)
+        login = None if found is not None else await resolve_user(request, user_email)
     except ServiceUnavailable:
         raise ApiError(Errors.UPSTREAM_UNAVAILABLE, service="auth") from None
-    if found is None:
-        return None  # not a merchant's login (an admin, say): the system rules
-    visible = (who.role == "SUPER"
-               or (who.role == "ADMIN" and str(found["companyId"]) == who.company_id)
-               or str(found["merchantId"]) == who.merchant_id)
-    if not visible:
-        return None  # another tenant's merchant reads exactly like an unknown address
-    return int(found["merchantId"])
+    if found is not None and (
+            who.role == "SUPER"
+            or (who.role == "ADMIN" and str(found["companyId"]) == who.company_id)
+            or str(found["merchantId"]) == who.merchant_id):
+        return int(found["merchantId"])
+    if found is None and login is not None and login.role != "MERCHANT" and (
+            who.role == "SUPER"
+            or (who.role == "ADMIN" and login.company_id == who.company_id)):
+        return None
+    raise ApiError(Errors.USER_EMAIL_UNKNOWN, field="user_email", email=user_email)
 
 
 async def test_charge_calculation(request: web.Request) -> web.Response:

@@ -106,6 +106,9 @@ class Errors:
         "invalid_principal", 401, "The internal principal header is invalid or expired")
     FORBIDDEN = ErrorKind("forbidden", 403, "You are not allowed to do this")
     NOT_FOUND = ErrorKind("not_found", 404, "{resource} not found")
+    USER_EMAIL_UNKNOWN = ErrorKind(
+        "user_email_unknown", 404,
+        "user_email: no merchant or user {email} in your scope")
     ROUTE_NOT_FOUND = ErrorKind("route_not_found", 404, "No route for {method} {path}")
     METHOD_NOT_ALLOWED = ErrorKind(
         "method_not_allowed", 405, "Method {method} is not allowed on {path}")
@@ -196,5 +199,22 @@ def from_validation_error(exc: ValidationError) -> ApiError:
         msg = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
         problems.append({"field": field or None, "message": msg})
     first = problems[0] if problems else {"field": None, "message": "invalid request"}
-    detail = f"{first['field']}: {first['message']}" if first["field"] else first["message"]
-    return ApiError(Errors.VALIDATION, field=first["field"], details=problems, detail=detail)
+    return ApiError(Errors.VALIDATION, field=first["field"], details=problems,
+                    detail=_every_problem(problems) if problems else first["message"])
+
+
+def _every_problem(problems: list[dict]) -> str:
+    """Every problem in one message, the fields of one problem together ("card.expMonth,
+    card.cvc: Field required"), so a client fixes a request in one round, not one 400 per
+    field. Past a few the rest are counted; `details` lists them all."""
+    grouped: dict[str, list[str]] = {}
+    for p in problems:
+        grouped.setdefault(p["message"], []).append(p["field"] or "")
+    parts = [f"{', '.join(f for f in fields if f)}: {msg}" if any(fields) else msg
+             for msg, fields in grouped.items()]
+    shown = parts[:_SHOWN_PROBLEMS]
+    more = len(parts) - len(shown)
+    return "; ".join(shown) + (f"; and {more} more (see details)" if more else "")
+
+
+_SHOWN_PROBLEMS = 5

@@ -258,7 +258,8 @@ class VisaMaster(SandboxRail):
     def _decide(self, details: PayInDetails) -> Outcome:
         card = details.card
         if card is None:
-            raise BadPaymentDetails("card", "card: required for VISA_MASTER")
+            raise BadPaymentDetails(
+                "card", "card: required for VISA_MASTER: number, expMonth, expYear, cvc")
         number = re.sub(r"[ -]", "", card.number)
         if not (number.isascii() and number.isdigit()) or not _luhn(number):
             raise BadPaymentDetails("card.number", "card.number: is not a valid card number")

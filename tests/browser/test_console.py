@@ -272,6 +272,32 @@ async def test_merchant_finds_a_payment_by_trace_and_redelivers_its_webhook(
     await page.get_by_role("alert").filter(has_text="No such payment").wait_for()
 
 
+async def test_a_nor_amount_reads_the_same_in_the_list_as_on_its_page(
+        stack, merchant, shop_user, page, shot):
+    made = await create_payment(stack, merchant, amount="1500000000000000000", currency="NOR",
+                                description="Console NOR order")
+    pid = made["paymentId"]
+    await api(stack, "POST", f"/api/v2/payments/{pid}/confirm", headers=merchant.headers,
+              json={"paymentMethod": "NOR_WALLET",
+                    "payer": "0x742d35cc6634c0532925a3b844bc454e4438f44e"})
+    details = await api(stack, "GET", f"/api/v1/transactions/details/{pid}",
+                        headers=merchant.headers)
+    await sign_in(page, stack, *shop_user)
+    await open_page(page, "Payments")
+    await page.get_by_role("searchbox", name="Search").fill(details["data"]["trace"])
+    await page.get_by_role("button", name="Apply filters").click()
+    rows = page.locator("table.data tbody tr")
+    await page.locator("p.count").filter(has_text="1 transaction matches the filters").wait_for()
+    listed = await rows.first.inner_text()
+    assert "1.5 NOR" in listed and "1.500000" not in listed
+    main = await page.locator("main").inner_text()
+    assert "null" not in main and "undefined" not in main
+    await shot(page, "payments-nor-amount")
+    await page.get_by_role("link", name=details["data"]["trace"]).click()
+    await page.get_by_role("heading", name="Webhook deliveries").wait_for()
+    assert "1.5 NOR" in await page.locator("main").inner_text()
+
+
 async def test_api_key_is_shown_once_and_revoked(stack, merchant, shop_user, page, shot):
     await sign_in(page, stack, *shop_user)
     await open_page(page, "API keys")

@@ -34,6 +34,11 @@ def shown(minor: str, currency: str) -> str:
     return format_display(Money(int(minor), get_currency(currency)))
 
 
+def _returned(shop_site, order, page: str) -> str:
+    """Where the hosted page sends the shopper back: the shop's URL with the payment."""
+    return shop_site.url(f"/{page}?order={order['order']}&paymentId={order['paymentId']}")
+
+
 @pytest.fixture
 async def order(stack, merchant, shop_site, unique):
     """A fresh USD payment with success and cancel URLs on the merchant's own site."""
@@ -109,7 +114,7 @@ async def test_card_payment_with_3d_secure_returns_to_the_shop(stack, merchant, 
     await shot(page, "3-3ds-challenge")
     await page.get_by_role("button", name="Authenticate (pass)").click()
 
-    await expect(page).to_have_url(shop_site.url(f"/success?order={order['order']}"))
+    await expect(page).to_have_url(_returned(shop_site, order, "success"))
     await expect(page.get_by_role("heading")).to_have_text("Back at the shop: /success")
     await shot(page, "4-back-at-shop")
     assert await payment_status(stack, merchant, order["paymentId"]) == "completed"
@@ -118,7 +123,7 @@ async def test_card_payment_with_3d_secure_returns_to_the_shop(stack, merchant, 
     await page.goto(order["checkoutUrl"])  # the link again: it says paid, and links back
     await expect(page.get_by_role("heading", name="Paid")).to_be_visible()
     await expect(page.get_by_role("link", name=re.compile("^Return to "))).to_have_attribute(
-        "href", shop_site.url(f"/success?order={order['order']}"))
+        "href", _returned(shop_site, order, "success"))
     await shot(page, "5-paid-page")
 
 
@@ -149,7 +154,7 @@ async def test_omari_payment_with_one_time_code(stack, merchant, shop_site, orde
     await code.fill("123456")
     await page.get_by_role("button", name="Confirm").click()
 
-    await expect(page).to_have_url(shop_site.url(f"/success?order={order['order']}"))
+    await expect(page).to_have_url(_returned(shop_site, order, "success"))
     await shot(page, "3-back-at-shop")
     assert await payment_status(stack, merchant, order["paymentId"]) == "completed"
 
@@ -183,7 +188,7 @@ async def test_ecocash_phone_prompt_then_paid(stack, merchant, shop_site, order,
     await shot(page, "2-paid")
     assert await payment_status(stack, merchant, order["paymentId"]) == "completed"
     await page.get_by_role("link", name=re.compile("^Return to ")).click()
-    await expect(page).to_have_url(shop_site.url(f"/success?order={order['order']}"))
+    await expect(page).to_have_url(_returned(shop_site, order, "success"))
 
 
 async def test_nor_wallet_payment(stack, merchant, shop_site, unique, page, shot):
@@ -194,7 +199,7 @@ async def test_nor_wallet_payment(stack, merchant, shop_site, unique, page, shot
     await wallet.get_by_label("Wallet address").fill(WALLET)
     await shot(page, "1-wallet-filled")
     await wallet.get_by_role("button", name="Pay from wallet").click()
-    await expect(page).to_have_url(shop_site.url(f"/success?order={order['order']}"))
+    await expect(page).to_have_url(_returned(shop_site, order, "success"))
     assert await payment_status(stack, merchant, order["paymentId"]) == "completed"
 
 
@@ -206,7 +211,7 @@ async def test_pays_with_javascript_switched_off(stack, merchant, shop_site, ord
         await _open(page, order, merchant)
         card = await _fill_card(page, "4242 4242 4242 4242")
         await card.get_by_role("button", name=re.compile(r"by card$")).click()
-        await expect(page).to_have_url(shop_site.url(f"/success?order={order['order']}"))
+        await expect(page).to_have_url(_returned(shop_site, order, "success"))
         await shot(page, "back-at-shop")
     finally:
         await context.close()
@@ -215,7 +220,7 @@ async def test_pays_with_javascript_switched_off(stack, merchant, shop_site, ord
 async def test_cancel_returns_to_the_cancel_url(stack, merchant, shop_site, order, page, shot):
     await _open(page, order, merchant)
     await page.get_by_role("button", name=re.compile("^Cancel and return to ")).click()
-    await expect(page).to_have_url(shop_site.url(f"/cancel?order={order['order']}"))
+    await expect(page).to_have_url(_returned(shop_site, order, "cancel"))
     await expect(page.get_by_role("heading")).to_have_text("Back at the shop: /cancel")
     await shot(page, "1-back-at-shop")
     assert await payment_status(stack, merchant, order["paymentId"]) == "canceled"
@@ -292,7 +297,7 @@ async def test_card_payment_with_the_keyboard_only(stack, merchant, shop_site, o
     await _tab_to(page, lambda f: f["text"] == "Authenticate (pass)")
     await shot(page, "2-authenticate-focused")
     await page.keyboard.press("Enter")
-    await expect(page).to_have_url(shop_site.url(f"/success?order={order['order']}"))
+    await expect(page).to_have_url(_returned(shop_site, order, "success"))
     assert await payment_status(stack, merchant, order["paymentId"]) == "completed"
 
 
@@ -313,4 +318,4 @@ async def test_phone_sized_screen_has_no_horizontal_scroll(stack, merchant, shop
     assert await page.evaluate(OVERFLOW) <= 0
     await shot(page, "2-3ds-challenge")
     await page.get_by_role("button", name="Authenticate (pass)").click()
-    await expect(page).to_have_url(shop_site.url(f"/success?order={order['order']}"))
+    await expect(page).to_have_url(_returned(shop_site, order, "success"))

@@ -9,6 +9,7 @@ import asyncpg
 from services.checkout.pages import csrf_token
 from tests.integration.test_payments import shop  # noqa: F401 (the fixture, reused)
 
+# The hosted page sends the shopper back with the payment's id (pages.with_payment).
 SUCCESS = "https://yoursite.com/success"
 CANCEL = "https://yoursite.com/cancel"
 FUTURE = {"exp_month": "12", "exp_year": "2099", "cvc": "123"}
@@ -62,7 +63,7 @@ async def test_nor_payment_offers_the_wallet_and_pays(settings, shop):  # noqa: 
     assert "1.00 NOR" in html and 'value="NOR_WALLET"' in html
     resp = await _post(client, pid, "pay", settings, method="NOR_WALLET",
                        payer="0x742d35cc6634c0532925a3b844bc454e4438f44e")
-    assert resp.status == 303 and resp.headers["Location"] == SUCCESS
+    assert resp.status == 303 and resp.headers["Location"] == f"{SUCCESS}?paymentId={pid}"
     assert await _status(client, headers, pid) == "completed"
 
 
@@ -72,11 +73,11 @@ async def test_card_pays_and_redirects_to_success(settings, shop):  # noqa: F811
     resp = await _post(client, pid, "pay", settings, method="VISA_MASTER",
                        card_number="4242 4242 4242 4242", **FUTURE)
     assert resp.status == 303, await resp.text()
-    assert resp.headers["Location"] == SUCCESS
+    assert resp.headers["Location"] == f"{SUCCESS}?paymentId={pid}"
     assert await _status(client, headers, pid) == "completed"
     paid = await client.get(f"/checkout/{pid}")
     html = await paid.text()
-    assert paid.status == 200 and "Paid" in html and f'href="{SUCCESS}"' in html
+    assert paid.status == 200 and "Paid" in html and f'href="{SUCCESS}?paymentId={pid}"' in html
 
 
 async def test_wrong_csrf_is_forbidden(settings, shop):  # noqa: F811
@@ -131,7 +132,7 @@ async def test_three_d_secure_step_then_pass(settings, shop):  # noqa: F811
     assert 'name="three_d_secure" value="pass"' in html
     assert await _status(client, headers, pid) == "processing"
     resp = await _post(client, pid, "action", settings, three_d_secure="pass")
-    assert resp.status == 303 and resp.headers["Location"] == SUCCESS
+    assert resp.status == 303 and resp.headers["Location"] == f"{SUCCESS}?paymentId={pid}"
     assert await _status(client, headers, pid) == "completed"
 
 
@@ -146,7 +147,7 @@ async def test_omari_otp_flow(settings, shop):  # noqa: F811
     reload = await client.get(f"/checkout/{pid}")  # the step survives a reload
     assert 'id="otp"' in await reload.text()
     resp = await _post(client, pid, "action", settings, otp="123456")
-    assert resp.status == 303 and resp.headers["Location"] == SUCCESS
+    assert resp.status == 303 and resp.headers["Location"] == f"{SUCCESS}?paymentId={pid}"
     assert await _status(client, headers, pid) == "completed"
 
 
@@ -191,11 +192,11 @@ async def test_cancel_redirects_to_cancel_url(settings, shop):  # noqa: F811
     client, headers, _ = shop
     pid = await _new(client, headers)
     resp = await _post(client, pid, "cancel", settings)
-    assert resp.status == 303 and resp.headers["Location"] == CANCEL
+    assert resp.status == 303 and resp.headers["Location"] == f"{CANCEL}?paymentId={pid}"
     assert await _status(client, headers, pid) == "canceled"
     page = await client.get(f"/checkout/{pid}")
     html = await page.text()
-    assert "Payment canceled" in html and f'href="{CANCEL}"' in html
+    assert "Payment canceled" in html and f'href="{CANCEL}?paymentId={pid}"' in html
 
 
 async def test_unknown_payment_is_a_404_page(shop):  # noqa: F811

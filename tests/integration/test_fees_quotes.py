@@ -74,17 +74,33 @@ async def test_a_non_merchant_email_gets_the_system_rules(settings, fees, unique
     assert [line["type"] for line in data["chargesBreakdown"]] == ["FLAT", "PERCENTAGE"]
 
 
-async def test_another_companys_merchant_reads_like_an_unknown_address(settings, fees):
+async def test_an_unknown_address_is_a_404_naming_it_not_a_silent_zero(settings, fees):
+    admin = await make_company_admin(settings)
+    resp = await fees.post("/api/v1/test-charge-calculation", headers=admin.headers(settings),
+                           json={"amount": 10, "currency": "USD",
+                                 "user_email": "nobody.here@example.com"})
+    assert resp.status == 404
+    body = await resp.json()
+    assert body["message"] == \
+        "user_email: no merchant or user nobody.here@example.com in your scope"
+    assert body["data"] is None
+
+
+async def test_another_companys_merchant_or_admin_reads_like_an_unknown_address(settings,
+                                                                                 fees):
     mine, theirs = await make_company_admin(settings), await make_company_admin(settings)
     shop = await make_merchant(settings, theirs)
     await _rule(settings, fees, value="7", merchant=shop)  # must not leak into the answer
     answers = []
-    for email in (shop.email, "nobody.here@example.com"):
+    for email in (shop.email, theirs.email, "nobody.here@example.com"):
         resp = await fees.post("/api/v1/test-charge-calculation",
                                headers=mine.headers(settings),
                                json={"amount": 10, "currency": "USD", "user_email": email})
-        answers.append((resp.status, (await resp.json())["data"]))
-    assert answers[0] == answers[1]  # no tell whether the address is someone's merchant
+        body = await resp.json()
+        answers.append((resp.status, body["data"], body["message"].replace(email, "<e>")))
+    # No tell whether the address is someone's merchant or login.
+    assert answers[0] == answers[1] == answers[2]
+    assert answers[0][0] == 404
 
 
 async def test_bad_amounts_are_400_naming_the_field(settings, fees):

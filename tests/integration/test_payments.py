@@ -124,6 +124,26 @@ async def test_card_sandbox(shop, number, expected):
         assert "4242424242424242" not in str(body)
 
 
+async def test_a_card_missing_fields_names_all_of_them_in_one_answer(shop):
+    client, headers, _ = shop
+    pid = await _new(client, headers, amount="1050", currency="USD")
+    for card, message in (
+            ({"number": "4242424242424242"},
+             "card.expMonth, card.expYear, card.cvc: Field required"),
+            ({}, "card.number, card.expMonth, card.expYear, card.cvc: Field required"),
+            (None, "card: required for VISA_MASTER: number, expMonth, expYear, cvc")):
+        body = {"paymentMethod": "VISA_MASTER"} | ({} if card is None else {"card": card})
+        resp = await client.post(f"/api/v2/payments/{pid}/confirm", headers=headers,
+                                 json=body)
+        assert resp.status == 400
+        assert (await resp.json())["message"] == f"Error! {message}"  # NorPay's prefix
+    # Nothing was charged or half-written: the payment confirms with the whole card.
+    resp = await client.post(f"/api/v2/payments/{pid}/confirm", headers=headers, json={
+        "paymentMethod": "VISA_MASTER",
+        "card": {"number": "4242424242424242", "expMonth": 12, "expYear": 2099, "cvc": "123"}})
+    assert (await resp.json())["result"]["status"] == "completed"
+
+
 async def test_three_d_secure_then_pass_completes(shop):
     client, headers, _ = shop
     pid = await _new(client, headers, amount="1050", currency="USD")

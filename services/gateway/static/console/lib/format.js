@@ -25,10 +25,13 @@ export function minor(value, currency) {
   return `${sign}${group(intPart)}${frac ? "." + frac : ""} ${currency}`;
 }
 
-// A number in major units as the API wrote it: 975.00 -> "975.00 USD".
+// A number in major units as the API wrote it: 975.00 -> "975.00 USD"; NOR, like
+// minor(), at most 6 decimals (trailing zeros cut), so a list and the detail page agree.
 export function major(value, currency) {
   if (value === null || value === undefined || value === "") return "—";
-  const [i, f] = String(value).split(".");
+  let [i, f] = String(value).split(".");
+  const exp = EXPONENT[String(currency || "").toUpperCase()] ?? 2;
+  if (f !== undefined && exp > 6) f = f.slice(0, 6).replace(/0+$/, "") || undefined;
   return `${group(i)}${f !== undefined ? "." + f : ""} ${currency || ""}`.trim();
 }
 
