@@ -109,8 +109,8 @@ async def test_paying_returns_to_the_shop_under_form_action(settings, page):
                 await card.get_by_label("Expiry year").fill("2099")
                 await card.get_by_label("CVC").fill("123")
                 await card.get_by_role("button", name=re.compile(r"by card$")).click()
-                await page.wait_for_url(shop_url + "/success")
+                await page.wait_for_url(f"{shop_url}/success?paymentId={pid}")
             else:
                 await page.get_by_role("button", name=re.compile("^Cancel and return")).click()
-                await page.wait_for_url(shop_url + "/cancel")
+                await page.wait_for_url(f"{shop_url}/cancel?paymentId={pid}")
             assert (await page.text_content("h1")).startswith("Back at the shop")
