@@ -52,7 +52,7 @@ async def resolve_merchant(request: web.Request) -> web.Response:
 
 
 async def resolve_user(request: web.Request) -> web.Response:
-    """An e-mail -> its user's role and company; 404 when no enabled login has it."""
+    """An e-mail -> its user's role and company; 404 when no (undeleted) login has it."""
     require_service(request)
     body = await read_json(request, ResolveUser)
     async with request.app[POOL].acquire() as conn:

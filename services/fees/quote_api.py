@@ -145,14 +145,13 @@ async def _merchant_for(request: web.Request, user_email: str | None) -> int | N
         login = None if found is not None else await resolve_user(request, user_email)
     except ServiceUnavailable:
         raise ApiError(Errors.UPSTREAM_UNAVAILABLE, service="auth") from None
-    if found is not None and (
-            who.role == "SUPER"
-            or (who.role == "ADMIN" and str(found["companyId"]) == who.company_id)
-            or str(found["merchantId"]) == who.merchant_id):
+    def sees(company_id: str | None) -> bool:
+        return who.role == "SUPER" or (who.role == "ADMIN" and company_id == who.company_id)
+
+    if found is not None and (sees(str(found["companyId"]))
+                              or str(found["merchantId"]) == who.merchant_id):
         return int(found["merchantId"])
-    if found is None and login is not None and login.role != "MERCHANT" and (
-            who.role == "SUPER"
-            or (who.role == "ADMIN" and login.company_id == who.company_id)):
+    if login is not None and login.role != "MERCHANT" and sees(login.company_id):
         return None
     raise ApiError(Errors.USER_EMAIL_UNKNOWN, field="user_email", email=user_email)
 
