@@ -104,9 +104,10 @@ async def _mail_link(mail_dir: Path, address: str, timeout: float = 30) -> str:
             body = msg.get_body(("plain",))
             if msg["To"] == address and body is not None:
                 text = body.get_content()
-                found = re.search(r"(http://\S+confirm-email\?token=\S+)", text)
+                # The mail links the console page (token after #); the API route takes it.
+                found = re.search(r"(http://[^/\s]+)/\S*confirm-email\S*?token=(\S+)", text)
                 if found:
-                    return found.group(1)
+                    return f"{found.group(1)}/api/v1/auth/confirm-email?token={found.group(2)}"
         await asyncio.sleep(0.3)
     raise TimeoutError(f"no confirmation e-mail to {address} in {timeout:.0f}s")
 

@@ -150,8 +150,9 @@ async def onboard(stack: BenchStack, merchants: int, *,
             "firstName": "Bench", "lastName": "Owner", "email": email, "password": PASSWORD,
             "companyName": "Bench Ltd"}))
         text = await _mail_to(Path(stack.env["NORGATE_MAIL_DIR"]), email)
-        link = re.search(r"(http://\S+confirm-email\?token=\S+)", text).group(1)
-        async with http.get(link) as resp:
+        # The mail links the console page (token after #); the API takes the code.
+        code = re.search(r"confirmation code: (\S+)", text).group(1)
+        async with http.post(gw + "/api/v1/auth/confirm-email", json={"token": code}) as resp:
             if resp.status >= 400:
                 raise RuntimeError(f"confirm-email: {resp.status}")
         token = (await _json(await http.post(gw + "/api/v1/auth/sign-in", json={

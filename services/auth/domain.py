@@ -189,12 +189,19 @@ def token_hash(token: str) -> str:
 
 
 def confirmation_email(*, to: str, first_name: str, public_url: str, token: str) -> dict:
-    """Data of the `email.requested` event asking the notifier to send the link and code."""
-    link = f"{public_url}/api/v1/auth/confirm-email?token={token}"
+    """Data of the `email.requested` event asking the notifier to send the link and code.
+
+    The link opens the console's page, which posts the token itself: a mail scanner
+    that fetches links confirms nothing, and the token rides in the fragment (#), which
+    browsers never send to a server, so no access log or Referer ever holds it."""
+    page = f"{public_url}/console/confirm-email"
+    hours = int(CONFIRMATION_TTL.total_seconds() // 3600)
     text = (f"Hello {first_name},\n\nConfirm your norgate account by opening this link:\n"
-            f"{link}\n\nOr enter this confirmation code: {token}\n\n"
-            f"The link and code expire in {int(CONFIRMATION_TTL.total_seconds() // 3600)} "
-            "hours. If you did not sign up, ignore this message.\n")
+            f"{page}#token={token}\n\n"
+            f"If the link does not open, go to {page} and enter this "
+            f"confirmation code: {token}\n\n"
+            f"The link and code expire in {hours} hours. Then sign in with {to} and your "
+            "password.\nIf you did not sign up, ignore this message.\n")
     return {"to": [to], "subject": "Confirm your norgate account", "text": text}
 
 

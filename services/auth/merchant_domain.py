@@ -110,6 +110,45 @@ def check_url(value: str | None) -> str | None:
     return value or None
 
 
+# Hosts whose logo may be served over plain http: a developer's own machine (and the
+# test suite's shop); anywhere else a page over https must not load an http image.
+_LOCAL_HOSTS = ("localhost", "127.0.0.1")
+LOGO_URL_MAX = 500
+ACCENT = re.compile(r"^#[0-9a-f]{6}$")
+
+
+def check_logo_url(value: str | None) -> str | None:
+    """A logo's URL: https (http for localhost only), a plain host name (it becomes the
+    checkout page's `img-src` origin), no credentials, at most LOGO_URL_MAX characters."""
+    if not value:
+        return None
+    problem = (f"must be an https:// URL of an image, at most {LOGO_URL_MAX} characters "
+               "(http:// only for localhost)")
+    if len(value) > LOGO_URL_MAX or not _URL.match(value) or any(c in value for c in "\"'<>"):
+        raise ValueError(problem)
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 (a bad port raises here)
+    except ValueError:
+        raise ValueError(problem) from None
+    host = parts.hostname or ""
+    if (parts.scheme.lower() not in ("https", "http") or parts.username is not None
+            or not re.fullmatch(r"[a-z0-9.\-]+", host)
+            or (parts.scheme.lower() == "http" and host not in _LOCAL_HOSTS)):
+        raise ValueError(problem)
+    return value
+
+
+def check_accent(value: str | None) -> str | None:
+    """`#rrggbb`, any case; kept in lower case."""
+    if value is None or value == "":
+        return None
+    lowered = value.lower()
+    if not ACCENT.match(lowered):
+        raise ValueError("must be a colour written #rrggbb, such as #1a7f37")
+    return lowered
+
+
 def split_name(name: str) -> tuple[str, str]:
     """The MERCHANT login's first and last name: "ABC Store" -> ("ABC", "Store")."""
     first, _, last = name.strip().partition(" ")
@@ -138,6 +177,9 @@ class _MerchantFields(BaseModel):
     web_service_url: str | None = Field(default=None, alias="webServiceUrl")
     payment_methods: list[PaymentMethod] | None = Field(default=None, alias="paymentMethods",
                                                         min_length=1, max_length=6)
+    # The brand on its checkout pages (docs/payments.md, Brand).
+    logo_url: str | None = Field(default=None, alias="logoUrl")
+    accent_color: str | None = Field(default=None, alias="accentColor")
 
     @field_validator("payment_methods")
     @classmethod
@@ -155,6 +197,16 @@ class _MerchantFields(BaseModel):
     @classmethod
     def _url(cls, value: str | None) -> str | None:
         return check_url(value)
+
+    @field_validator("logo_url")
+    @classmethod
+    def _logo(cls, value: str | None) -> str | None:
+        return check_logo_url(value)
+
+    @field_validator("accent_color")
+    @classmethod
+    def _accent(cls, value: str | None) -> str | None:
+        return check_accent(value)
 
 
 class CreateMerchant(_MerchantFields):
@@ -201,14 +253,17 @@ class PatchMerchant(ReplaceMerchant):
 
 
 def invitation_email(*, to: str, merchant_name: str, public_url: str, token: str) -> dict:
-    """Data of the `email.requested` event inviting a merchant's login to set a password."""
-    url = f"{public_url}/api/v1/auth/accept-invitation"
+    """Data of the `email.requested` event inviting a merchant's login to set a password.
+    The link opens the console's page for it; the token is in the fragment, which never
+    reaches a server (no access log, no Referer holds it)."""
+    page = f"{public_url}/console/accept-invitation"
     text = (f"Hello {merchant_name},\n\nA norgate merchant account was created for you.\n"
-            f"To choose your password, POST this invitation code and a password to\n{url}\n"
-            f'as JSON: {{"token": "<code>", "password": "<your password>"}}\n\n'
+            f"Choose your password by opening this link:\n{page}#token={token}\n\n"
+            f"If the link does not open, go to {page} and paste this code.\n"
             f"Invitation code: {token}\n\n"
-            f"The code expires in {INVITATION_TTL.days} days. If you did not expect this "
-            "message, ignore it.\n")
+            f"The link and code expire in {INVITATION_TTL.days} days. Then sign in with "
+            f"{to} and your new password.\n"
+            "If you did not expect this message, ignore it.\n")
     return {"to": [to], "subject": "Your norgate merchant account", "text": text}
 
 
@@ -220,6 +275,7 @@ def render_merchant(row) -> dict:
         "merchantCity": row["city"], "merchantWebsite": row["website"],
         "merchantDescription": row["description"], "returnUrl": row["return_url"],
         "webServiceUrl": row["web_service_url"], "paymentMethods": row["payment_methods"],
+        "logoUrl": row["logo_url"], "accentColor": row["accent_color"],
         "status": row["status"], "isDefault": row["is_default"],
         "ratePlan": row["rate_plan"], "companyId": row["company_id"],
         "createdAt": row["created_at"].isoformat(), "updatedAt": row["updated_at"].isoformat(),

@@ -91,10 +91,13 @@ async def test_sign_up_request_is_followed_by_its_correlation_id_to_the_email(st
         message = BytesParser(policy=policy.default).parsebytes(eml.read_bytes())
         assert message["To"] == email
         assert message["X-Correlation-ID"] == correlation
-        link = re.search(r"(http://\S+/api/v1/auth/confirm-email\?token=\S+)",
-                         message.get_body(("plain",)).get_content()).group(1)
-        assert link.startswith(stack.gateway)
-        async with http.get(link) as resp:  # the link works through the gateway
+        link = re.search(r"(http://\S+/console/confirm-email)#token=(\S+)",
+                         message.get_body(("plain",)).get_content())
+        assert link.group(1) == stack.gateway + "/console/confirm-email"
+        async with http.get(link.group(1)) as resp:  # the page the link opens
+            assert resp.status == 200 and resp.content_type == "text/html"
+        async with http.post(stack.gateway + "/api/v1/auth/confirm-email",  # what it posts
+                             json={"token": link.group(2)}) as resp:
             assert resp.status == 200
             assert (await resp.json())["data"]["enabled"] is True
 

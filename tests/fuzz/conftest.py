@@ -57,8 +57,11 @@ async def _mail_link(stack, address: str) -> str:
             msg = BytesParser(policy=policy.default).parsebytes(path.read_bytes())
             if msg["To"] == address:
                 text = msg.get_body(("plain",)).get_content()
-                found = re.search(r"(http://\S+confirm-email\?token=\S+)", text)
-                return found.group(1) if found else None
+                # The mail links the console page (token after #); the API route takes it.
+                found = re.search(r"(http://[^/\s]+)/\S*confirm-email\S*?token=(\S+)", text)
+                if found is None:
+                    return None
+                return f"{found.group(1)}/api/v1/auth/confirm-email?token={found.group(2)}"
         return None
     return await poll_until(find, timeout=30, what=f"confirmation mail to {address}")
 

@@ -75,7 +75,7 @@ async def test_a_new_merchant_is_in_development_and_its_login_is_invited_by_emai
     assert user["password_hash"].startswith("$argon2id$")
 
     [mail] = [e for e in events.events if e.type == "email.requested"]
-    assert f"{PUBLIC_URL}/api/v1/auth/accept-invitation" in mail.data["text"]
+    assert f"{PUBLIC_URL}/console/accept-invitation#token=" in mail.data["text"]
     assert re.search(r"Invitation code: \S+", mail.data["text"])
     [event] = [e for e in events.events if e.type == "merchant.created"]
     assert event.merchant_id == str(data["merchantId"])

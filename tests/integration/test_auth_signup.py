@@ -60,7 +60,7 @@ async def test_sign_up_creates_a_disabled_admin_and_requests_a_confirmation_emai
     assert (data["role"], data["enabled"], data["companyName"]) == \
         ("ADMIN", False, "Tech Solutions Ltd")
     email = next(e for e in tap.events if e.type == "email.requested")
-    link = re.search(r"https://pay\.example\.com/api/v1/auth/confirm-email\?token=(\S+)",
+    link = re.search(r"https://pay\.example\.com/console/confirm-email#token=(\S+)",
                      email.data["text"])
     assert link, email.data["text"]
     assert f"confirmation code: {link.group(1)}" in email.data["text"]
