@@ -42,6 +42,7 @@ run: venv infra provision
 
 browser:
 	@bash deploy/scripts/ensure-chromium.sh
+	@bash deploy/scripts/ensure-axe.sh
 
 test: venv infra browser
 	@bash deploy/scripts/ensure-tools.sh pdftotext:poppler-utils

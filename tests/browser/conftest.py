@@ -27,6 +27,15 @@ Fixtures (use them from any module under tests/browser):
               `shop_site.url("/success")` gives a URL to use as successUrl/cancelUrl; its
               pages answer "Back at the shop: <path>" and `shop_site.hits` lists the
               paths (with query) it was asked for.
+- `axe`       `violations = await axe(page)` runs axe-core (tests/browser/axe, pinned
+              in its package-lock.json; `make test` installs it with
+              deploy/scripts/ensure-axe.sh) in the page and in each of its frames, with
+              the WCAG 2.0/2.1/2.2 A and AA rules plus best-practice, and returns the
+              violations as compact dicts: {"id", "impact", "help", "targets": [CSS
+              selector of each node]} (a frame's node: "iframe <frame URL> >> selector").
+              Assert it is `[]`. It works despite the pages' Content-Security-Policy
+              (the script goes in through DevTools' Runtime.evaluate, which CSP does not
+              govern), and changes nothing on the page but adding `window.axe`.
 
 Helpers (plain functions, import them from tests.browser.conftest):
 `create_payment(stack, merchant, **body)` -> the API's `result` (paymentId, checkoutUrl, ...),
@@ -35,7 +44,10 @@ Helpers (plain functions, import them from tests.browser.conftest):
 stack's database.
 Page checks for `page.evaluate` (constants): UNLABELLED (visible inputs without a label ->
 list of outerHTML), FOCUSED (the focused element's tag, label, text and whether it shows a
-focus outline), OVERFLOW (> 0 when the page scrolls sideways); PHONE_VIEWPORT (375x667).
+focus outline), OVERFLOW (> 0 when the page scrolls sideways); PHONE_VIEWPORT (375x667),
+NARROW_VIEWPORT (320x640, the narrowest phone the pages must fit).
+`await sideways_scroll(page)` -> {frame URL: pixels} of the page and each frame that
+scrolls sideways (OVERFLOW > 0); `{}` when everything fits the viewport's width.
 """
 
 from __future__ import annotations
@@ -154,6 +166,54 @@ async def _json(resp: aiohttp.ClientResponse, expected: int = 200) -> dict:
     return body
 
 
+# --- axe-core: the accessibility rules, run in the page ----------------------------------
+
+AXE_JS = REPO / "tests" / "browser" / "axe" / "node_modules" / "axe-core" / "axe.min.js"
+# WCAG 2.x A and AA (2.0, 2.1, 2.2) and axe's best practices; AAA and experimental
+# rules are not the bar the issue sets.
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22a", "wcag22aa",
+            "best-practice"]
+# Each frame is checked on its own (iframes: false): axe's frame messaging refuses
+# cross-origin frames by default, and the embedded checkout is one.
+AXE_RUN = """async (tags) => {
+  const result = await window.axe.run(document, {
+    runOnly: {type: 'tag', values: tags}, resultTypes: ['violations'], iframes: false});
+  return result.violations.map(v => ({
+    id: v.id, impact: v.impact, help: v.help,
+    targets: v.nodes.map(n => n.target.map(String).join(' >> '))}));
+}"""
+
+
+@pytest.fixture(scope="session")
+def axe_source() -> str:
+    if not AXE_JS.is_file():
+        pytest.fail(f"{AXE_JS} is missing: run `bash deploy/scripts/ensure-axe.sh` "
+                    "(as `make test` does) to install axe-core", pytrace=False)
+    # Wrapped in a function so that Playwright calls it in the frame; DevTools'
+    # evaluation is not subject to the page's script-src.
+    return "() => {\n" + AXE_JS.read_text(encoding="utf-8") + "\n}"
+
+
+@pytest.fixture
+def axe(axe_source):
+    """`await axe(page)`: axe-core's violations in the page and its frames (see above)."""
+    async def run(page) -> list[dict]:
+        found: list[dict] = []
+        for frame in page.frames:
+            if frame.is_detached() or frame.url in ("", "about:blank"):
+                continue
+            if not await frame.evaluate("() => typeof window.axe === 'object'"):
+                await frame.evaluate(axe_source)
+            got = await frame.evaluate(AXE_RUN, AXE_TAGS)
+            if frame is not page.main_frame:
+                for violation in got:
+                    violation["targets"] = [f"iframe {frame.url} >> {t}"
+                                            for t in violation["targets"]]
+            found += got
+        return found
+    return run
+
+
 @pytest.fixture(scope="module")
 async def merchant(stack):  # noqa: F811
     """Sign-up, confirm, sign in, create and activate a merchant, issue an API key."""
@@ -217,6 +277,7 @@ async def shop_site():
 # --- what a page looks like to a person: JavaScript for page.evaluate ------------------
 
 PHONE_VIEWPORT = {"width": 375, "height": 667}
+NARROW_VIEWPORT = {"width": 320, "height": 640}
 # Visible inputs with no label, aria-label or aria-labelledby (their outerHTML).
 UNLABELLED = """() => [...document.querySelectorAll('input, select, textarea')]
   .filter(el => el.type !== 'hidden')
@@ -231,3 +292,15 @@ FOCUSED = """() => { const el = document.activeElement;
           outline: style.outlineStyle !== 'none' && parseFloat(style.outlineWidth) > 0}; }"""
 # > 0 when the page scrolls sideways.
 OVERFLOW = "() => document.documentElement.scrollWidth - window.innerWidth"
+
+
+async def sideways_scroll(page) -> dict[str, int]:
+    """{frame URL: pixels} for the page and each frame wider than its viewport."""
+    wide: dict[str, int] = {}
+    for frame in page.frames:
+        if frame.is_detached() or frame.url in ("", "about:blank"):
+            continue
+        pixels = await frame.evaluate(OVERFLOW)
+        if pixels > 0:
+            wide[frame.url] = pixels
+    return wide
