@@ -94,6 +94,8 @@ class Merchant(Answer):
     return_url: str | None
     web_service_url: str | None
     payment_methods: list[str] | None
+    logo_url: str | None
+    accent_color: str | None
     status: str
     is_default: bool
     rate_plan: str

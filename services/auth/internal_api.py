@@ -119,7 +119,9 @@ def _account_json(row) -> dict:
             "merchantUid": str(row["uid"]), "status": row["status"],
             "ratePlan": row["rate_plan"], "merchantName": row["name"],
             "merchantEmail": row["email"], "webServiceUrl": row["web_service_url"],
-            "returnUrl": row["return_url"], "paymentMethods": row["payment_methods"]}
+            "returnUrl": row["return_url"], "paymentMethods": row["payment_methods"],
+            # Its brand on the checkout pages (services/checkout/branding.py).
+            "logoUrl": row["logo_url"], "accentColor": row["accent_color"]}
 
 
 class PayeeAnswer(BaseModel):

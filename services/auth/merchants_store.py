@@ -20,7 +20,7 @@ _MERCHANT_COLUMNS = {
     "merchant_phone": "phone", "merchant_country": "country", "merchant_city": "city",
     "merchant_website": "website", "merchant_description": "description",
     "return_url": "return_url", "web_service_url": "web_service_url", "rate_plan": "rate_plan",
-    "payment_methods": "payment_methods",
+    "payment_methods": "payment_methods", "logo_url": "logo_url", "accent_color": "accent_color",
 }
 _APP_COLUMNS = {name: name for name in (
     "name", "type", "status", "use_explorer", "kyc_return_url", "app_fee")}
@@ -52,13 +52,16 @@ async def create_merchant(conn: asyncpg.Connection, body: CreateMerchant, *, com
     row = await conn.fetchrow(
         """INSERT INTO merchants (uid, company_id, name, email, address, phone, country, city,
                                   website, description, return_url, web_service_url,
-                                  rate_plan, secret, payment_methods)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+                                  rate_plan, secret, payment_methods, logo_url,
+                                  accent_color)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
+                   $17)
            RETURNING id""",
         uuid.uuid4(), company_id, body.merchant_name, body.merchant_email,
         body.merchant_address, body.merchant_phone, body.merchant_country, body.merchant_city,
         body.merchant_website, body.merchant_description, body.return_url,
-        body.web_service_url, body.rate_plan, sealed_secret, body.payment_methods)
+        body.web_service_url, body.rate_plan, sealed_secret, body.payment_methods,
+        body.logo_url, body.accent_color)
     # A company's first merchant is its default.
     await conn.execute("""UPDATE companies SET default_merchant_id = $1
                           WHERE id = $2 AND default_merchant_id IS NULL""",
