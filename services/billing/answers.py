@@ -206,6 +206,49 @@ class Dashboard(Answer):
     livemode: bool
 
 
+class DashboardSeriesRange(Answer):
+    """[start, end) in Unix seconds."""
+
+    start: str
+    end: str
+
+
+class DashboardSeriesFigures(Answer):
+    """One bucket's (or a period's) figures: completed revenue net of refunds in minor
+    units, by when the payments completed; payments completed and failed, by when made."""
+
+    revenue: str
+    completed: int
+    failed: int
+
+
+class DashboardSeriesPrevious(DashboardSeriesFigures):
+    start: str
+
+
+class DashboardSeriesBucket(DashboardSeriesFigures):
+    start: str
+    # The previous period's bucket at the same place (null past its end: a month of 31
+    # days after one of 30).
+    previous: DashboardSeriesPrevious | None
+
+
+class DashboardSeriesCurrency(Answer):
+    currency: str
+    current: DashboardSeriesFigures
+    previous: DashboardSeriesFigures
+    buckets: list[DashboardSeriesBucket]
+
+
+class DashboardSeries(Answer):
+    period: str
+    granularity: str
+    current: DashboardSeriesRange
+    previous: DashboardSeriesRange
+    currencies: list[DashboardSeriesCurrency]
+    livemode: bool
+
+
 class PayoutList(Answer):
     payouts: list[Payout]
     pagination: Pagination

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
@@ -18,7 +19,7 @@ from shared.http.envelopes import Family, ok
 from shared.http.errors import ApiError, Errors
 from shared.http.openapi import RouteDoc
 from shared.http.pagination import keyset_page_of, query_text
-from shared.money import get_currency
+from shared.money import CURRENCIES, get_currency
 from shared.principal import Principal
 
 
@@ -210,6 +211,138 @@ async def dashboard(request: web.Request) -> web.Response:
     })
 
 
+# The dashboard's series ------------------------------------------------------------------
+
+HOUR, DAY = timedelta(hours=1), timedelta(days=1)
+SERIES_MAX_DAYS = 366  # a custom range's buckets: a year of days at most
+SERIES_HOURLY_UP_TO = timedelta(hours=48)  # a custom range this short is read by the hour
+
+
+@dataclass(frozen=True)
+class SeriesWindow:
+    """The series' buckets: `count` of `step` from `start` (this period, to `end`) and
+    from `previous` (the previous period, its buckets before `previous_end`)."""
+
+    period: str
+    step: timedelta
+    start: datetime
+    end: datetime
+    previous: datetime
+    previous_end: datetime
+    count: int
+
+
+def _previous_start(period: str, start: datetime) -> datetime:
+    """The previous calendar period's first moment: yesterday, last Monday, the 1st of
+    last month, 1 January of last year."""
+    if period == "today":
+        return start - DAY
+    if period == "week":
+        return start - 7 * DAY
+    if period == "month":
+        return (start - DAY).replace(day=1)
+    return start.replace(year=start.year - 1)
+
+
+def _floor(at: datetime, step: timedelta) -> datetime:
+    at = at.replace(minute=0, second=0, microsecond=0)
+    return at.replace(hour=0) if step == DAY else at
+
+
+def series_window(request: web.Request, at: datetime) -> SeriesWindow:
+    """A calendar period to date (?period=, as the dashboard's) compared with the same
+    stretch of the previous one (the 1st to the 8th with last month's 1st to 8th), or
+    ?from=&to= (Unix seconds) compared with as long a range just before it. Whole UTC
+    hours (today, or a custom range of up to 48 hours) or days: a custom range's ends
+    round out to them."""
+    start_at, end_at = _epoch_param(request, "from"), _epoch_param(request, "to")
+    if start_at is None and end_at is None:
+        period = _period(request)
+        start = period_start(period, at)
+        step = HOUR if period == "today" else DAY
+        count = max(1, -(-(at - start) // step))  # the running bucket included
+        previous = _previous_start(period, start)
+        return SeriesWindow(period, step, start, at, previous,
+                            min(previous + count * step, start), count)
+    if start_at is None or end_at is None:
+        missing = "from" if start_at is None else "to"
+        raise ApiError(Errors.VALIDATION, field=missing,
+                       detail=f"{missing}: give both from and to (Unix seconds), or period")
+    if "period" in request.query:
+        raise ApiError(Errors.VALIDATION, field="period",
+                       detail="period: give either period or from and to, not both")
+    if end_at <= start_at:
+        raise ApiError(Errors.VALIDATION, field="to", detail="to: must be after from")
+    if end_at - start_at > SERIES_MAX_DAYS * DAY:
+        raise ApiError(Errors.VALIDATION, field="to",
+                       detail=f"to: at most {SERIES_MAX_DAYS} days after from")
+    step = HOUR if end_at - start_at <= SERIES_HOURLY_UP_TO else DAY
+    start = _floor(start_at, step)
+    count = -(-(end_at - start) // step)
+    return SeriesWindow("custom", step, start, end_at, start - count * step, start, count)
+
+
+def _figures(revenue: int = 0, completed: int = 0, failed: int = 0) -> dict:
+    return {"revenue": str(revenue), "completed": completed, "failed": failed}
+
+
+def _series_of(window: SeriesWindow, counts: list, revenue: list) -> list[dict]:
+    """Per currency: each bucket of this period with the previous period's beside it,
+    and both periods' totals. A currency with no row in either period is left out."""
+    def key(bucket) -> datetime:  # a day rollup's date as its UTC midnight
+        if isinstance(bucket, datetime):
+            return bucket.astimezone(UTC)
+        return datetime(bucket.year, bucket.month, bucket.day, tzinfo=UTC)
+
+    cells: dict[tuple[str, datetime], list[int]] = {}
+    for row in counts:
+        cell = cells.setdefault((row["currency"], key(row["bucket"])), [0, 0, 0])
+        cell[1], cell[2] = int(row["completed"]), int(row["failed"])
+    for row in revenue:
+        cells.setdefault((row["currency"], key(row["bucket"])), [0, 0, 0])[0] = \
+            int(row["revenue"])
+    out = []
+    for currency in sorted({c for c, _ in cells}):
+        totals = {"current": [0, 0, 0], "previous": [0, 0, 0]}
+        buckets = []
+        for i in range(window.count):
+            at, then = window.start + i * window.step, window.previous + i * window.step
+            now_cell = cells.get((currency, at), [0, 0, 0])
+            totals["current"] = [a + b for a, b in zip(totals["current"], now_cell,
+                                                       strict=True)]
+            previous = None
+            if then < window.previous_end:
+                then_cell = cells.get((currency, then), [0, 0, 0])
+                totals["previous"] = [a + b for a, b in zip(totals["previous"], then_cell,
+                                                            strict=True)]
+                previous = {"start": str(int(then.timestamp())), **_figures(*then_cell)}
+            buckets.append({"start": str(int(at.timestamp())), **_figures(*now_cell),
+                            "previous": previous})
+        out.append({"currency": currency, "current": _figures(*totals["current"]),
+                    "previous": _figures(*totals["previous"]), "buckets": buckets})
+    return out
+
+
+async def dashboard_series(request: web.Request) -> web.Response:
+    """Revenue and payments per hour or day of a period, with the previous period's
+    beside them, per currency (docs/billing.md, Dashboard series)."""
+    who = require(request, allow_keys=True)
+    company, merchant = tenant(request, who)
+    window = series_window(request, now(request.app))
+    async with request.app[POOL].acquire() as conn:
+        counts, revenue = await projections.dashboard_series(
+            conn, company_id=company, merchant_id=merchant, livemode=who.livemode,
+            hourly=window.step == HOUR, start=window.previous,
+            end=window.start + window.count * window.step, currencies=list(CURRENCIES))
+    return ok(Family.NORPAY, {
+        "period": window.period, "granularity": "hour" if window.step == HOUR else "day",
+        "current": {"start": str(int(window.start.timestamp())),
+                    "end": str(int(window.end.timestamp()))},
+        "previous": {"start": str(int(window.previous.timestamp())),
+                     "end": str(int(window.previous_end.timestamp()))},
+        "currencies": _series_of(window, counts, revenue), "livemode": who.livemode})
+
+
 SETTLEMENT_COLUMNS = ("merchantId", "currency", "periodStart", "periodEnd", "gross", "charges",
                       "refunds", "net", "payments", "refundCount")
 
@@ -271,6 +404,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_post("/api/v2/ledger/transactions/{transactionId}/reverse", reverse)
     app.router.add_get("/api/v2/ledger/settlement", settlement)
     app.router.add_get("/api/v2/merchants/dashboard", dashboard)
+    app.router.add_get("/api/v2/merchants/dashboard/series", dashboard_series)
 
 
 DOCS = [
@@ -290,4 +424,19 @@ DOCS = [
     RouteDoc("GET", "/api/v2/merchants/dashboard",
              "Merchant statistics (period=today|week|month|year)", ("merchants",),
              response=answers.Dashboard),
+    RouteDoc("GET", "/api/v2/merchants/dashboard/series",
+             "Revenue and completed and failed payments per hour (today) or day of a "
+             "period, with the previous period's beside them, per currency "
+             "(period=today|week|month|year, or from and to in Unix seconds)",
+             ("merchants",), response=answers.DashboardSeries, extra={"parameters": [
+                 {"name": "period", "in": "query", "required": False,
+                  "schema": {"type": "string", "enum": list(PERIODS), "default": "month"}},
+                 {"name": "from", "in": "query", "required": False,
+                  "schema": {"type": "string", "pattern": "^[0-9]{1,11}$"},
+                  "description": "Unix seconds, with to (at most 366 days apart)"},
+                 {"name": "to", "in": "query", "required": False,
+                  "schema": {"type": "string", "pattern": "^[0-9]{1,11}$"}},
+                 {"name": "merchantId", "in": "query", "required": False,
+                  "schema": {"type": "string"},
+                  "description": "ADMIN, SUPER: one of their merchants"}]}),
 ]

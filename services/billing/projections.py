@@ -191,3 +191,36 @@ async def dashboard(conn, *, company_id, merchant_id, livemode: bool, since: dat
     return {"revenue": revenue, "counts": {r["status"]: r["n"] for r in counts},
             "subscriptions": {r["status"]: r["n"] for r in subs}, "customers": customers,
             "top": top}
+
+
+async def dashboard_series(conn, *, company_id, merchant_id, livemode: bool, hourly: bool,
+                           start: datetime, end: datetime,
+                           currencies: list[str]) -> tuple[list, list]:
+    """The series' buckets in [start, end) (bucket-aligned: UTC hours or midnights), from
+    the hour rollups or the day ones (0012_hour_rollups): (counts, revenue) rows of
+    (currency, bucket, ...). Every currency is named (currency = ANY): the day counts'
+    key has the currency before the day, so each currency is its own index range."""
+    lo: date | datetime
+    hi: date | datetime
+    if hourly:
+        lo, hi, counts_table, revenue_table, col = start, end, "payment_hour_counts", \
+            "revenue_hours", "hour"
+    else:
+        lo, hi, counts_table, revenue_table, col = start.date(), end.date(), \
+            "payment_day_counts", "revenue_day_totals", "day"
+    args: list = [lo, hi, currencies]
+    scope = _where(company_id, merchant_id, livemode, args)
+    counts = await conn.fetch(
+        f"""SELECT currency, {col} AS bucket,
+                   COALESCE(SUM(n) FILTER (WHERE status = 'completed'), 0)::bigint
+                       AS completed,
+                   COALESCE(SUM(n) FILTER (WHERE status = 'failed'), 0)::bigint AS failed
+              FROM {counts_table}
+             WHERE {col} >= $1 AND {col} < $2 AND currency = ANY($3::text[]) AND {scope}
+             GROUP BY 1, 2""", *args)
+    revenue = await conn.fetch(
+        f"""SELECT currency, {col} AS bucket, SUM(revenue) AS revenue
+              FROM {revenue_table}
+             WHERE {col} >= $1 AND {col} < $2 AND currency = ANY($3::text[]) AND {scope}
+             GROUP BY 1, 2 HAVING SUM(n) <> 0 OR SUM(revenue) <> 0""", *args)
+    return list(counts), list(revenue)
