@@ -19,10 +19,16 @@ import settlement from "./views/settlement.js";
 import schedule from "./views/schedule.js";
 import reconciliation from "./views/reconciliation.js";
 import reconciliationImport from "./views/reconciliation-import.js";
+import confirmEmail from "./views/confirm-email.js";
+import acceptInvitation from "./views/accept-invitation.js";
+import newMerchant from "./views/new-merchant.js";
 
 const BASE = "/console";
 const ROUTES = [
   [/^\/sign-in\/?$/, signin],
+  // Opened from the e-mails, signed out (views with `public: true`).
+  [/^\/confirm-email\/?$/, confirmEmail],
+  [/^\/accept-invitation\/?$/, acceptInvitation],
   [/^\/?$/, payments],
   [/^\/payments\/?$/, payments],
   [/^\/payments\/([^/]+)\/?$/, payment, ["paymentId"]],
@@ -32,6 +38,7 @@ const ROUTES = [
   [/^\/keys\/?$/, keys],
   [/^\/charges\/?$/, charges],
   [/^\/merchants\/?$/, merchants],
+  [/^\/merchants\/new\/?$/, newMerchant],
   // Money out: the fixed pages first, then a payout by its id.
   [/^\/payouts\/?$/, payouts],
   [/^\/payouts\/balance\/?$/, balance],
@@ -112,7 +119,7 @@ async function route({ keepFocus = false } = {}) {
   const token = ++current;
   const session = getSession();
   let found = match(location.pathname);
-  if (!session && (!found || found.view !== signin)) {
+  if (!session && (!found || !(found.view === signin || found.view.public))) {
     history.replaceState(null, "", `${BASE}/sign-in`);
     found = match(`${BASE}/sign-in`);
   } else if (session && found && found.view === signin) {

@@ -6,6 +6,7 @@ import { norah, norpay } from "../lib/api.js";
 import { barChart } from "../lib/chart.js";
 import { dl, field, formValues, h, notice, table } from "../lib/dom.js";
 import { CURRENCIES, minor, toNumber } from "../lib/format.js";
+import { firstSteps } from "./first-steps.js";
 
 const PERIODS = [["today", "Today"], ["week", "This week"], ["month", "This month"], ["year", "This year"]];
 
@@ -21,6 +22,7 @@ async function defaultCurrency() {
 export default {
   title: "Dashboard",
   async render({ el, query, navigate, announce, stale }) {
+    firstSteps(el); // a new ADMIN's checklist, first on the page (views/first-steps.js)
     const currency = (query.get("currency") || await defaultCurrency()).toUpperCase();
     if (stale()) return;
     const form = h("form", { class: "filters card inline", "aria-label": "Dashboard currency" },
