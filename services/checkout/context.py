@@ -125,6 +125,21 @@ async def _rules_version(client: InternalClient) -> dict:
     return body
 
 
+async def merchant_account_by_id(app: web.Application, merchant_id: int) -> dict:
+    """A merchant's account from auth (`/internal/merchants/{id}`), kept
+    NORGATE_API_KEY_CACHE_SECONDS in MERCHANTS: the bound the gateway's key cache
+    already puts on an account change reaching a create. Payments and the checkout
+    pages' brand (branding.py) share it. An unknown merchant, like an auth that does
+    not answer, is the caller's 502 `upstream_unavailable` (nothing is cached)."""
+    async def ask_auth() -> dict:
+        body = await app[CLIENT].get_json("auth", f"/internal/merchants/{merchant_id}")
+        if body is None:
+            raise ApiError(Errors.UPSTREAM_UNAVAILABLE, service="auth")
+        return body
+
+    return await app[MERCHANTS].fetch(merchant_id, ask_auth)
+
+
 def uow(request: web.Request) -> UnitOfWork:
     return UnitOfWork(request.app[POOL], producer="checkout", relay=request.app.get(RELAY))
 

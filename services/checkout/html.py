@@ -1,10 +1,14 @@
 """What the server-rendered checkout pages share: templates, HTML answers, CSRF.
 
 Every page carries a Content-Security-Policy built by `policy()`: nothing loads but
-the layout's one inline stylesheet (allowed by its SHA-256, computed from the
-template at import) and, in an embedded page, /v1/checkout-frame.js; forms may lead
-only here and to the merchant's success and cancel pages (a form's answer is a 303
-there); only the merchant's page that created an embedded payment may frame it.
+the layout's inline stylesheet (allowed by its SHA-256, computed from the template at
+import), the merchant's brand colours (a second <style> block of CSS custom
+properties, branding.Brand.css(), allowed by the hash of the text Brand writes from
+validated `#rrggbb` values, computed at render time: never a hash of whatever the
+rendered page contains), the merchant's logo (`img-src` its one origin, when it has
+one) and, in an embedded page, /v1/checkout-frame.js; forms may lead only here and to
+the merchant's success and cancel pages (a form's answer is a 303 there); only the
+merchant's page that created an embedded payment may frame it.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from urllib.parse import urlsplit
 import jinja2
 from aiohttp import web
 
+from services.checkout.branding import DEFAULT, Brand
 from shared.secrets import derive
 
 ENV = jinja2.Environment(
@@ -30,13 +35,18 @@ HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer",
            "X-Frame-Options": "DENY"}
 
 
+def style_hash(text: str) -> str:
+    """A CSP source allowing the inline <style> block whose exact text is `text`."""
+    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
+
+
 def _inline_style_hashes() -> tuple[str, ...]:
-    """The CSP hashes of the layout's <style> blocks, as the layout renders them (the
-    hash covers the exact text between the tags)."""
+    """The CSP hashes of the layout's own <style> blocks, as the layout renders them
+    without a brand (the hash covers the exact text between the tags; the brand's block
+    is rendered only with a brand's css, hashed per page)."""
     layout = ENV.get_template("_layout.html").render()
     blocks = re.findall(r"<style>(.*?)</style>", layout, re.S)
-    return tuple(sorted({"'sha256-" + base64.b64encode(
-        hashlib.sha256(b.encode()).digest()).decode() + "'" for b in blocks}))
+    return tuple(sorted({style_hash(b) for b in blocks}))
 
 
 STYLE_HASHES = _inline_style_hashes()
@@ -46,7 +56,7 @@ _FORMS_LEAD_TO_UNKNOWN = frozenset({"norah_checkout.html"})
 _ORIGIN = re.compile(r"^https?://[a-z0-9.\-]+(:[0-9]{1,5})?$|^https?://\[[0-9a-f:.]+\](:[0-9]{1,5})?$")
 
 
-def _origin(url: str) -> str | None:
+def origin_of(url: str) -> str | None:
     """scheme://host[:port] of `url` as a CSP source, or None when it cannot be one."""
     try:
         parts = urlsplit(url)
@@ -61,16 +71,22 @@ def _origin(url: str) -> str | None:
 
 
 def policy(*, frame_origin: str | None = None, scripts: bool = False,
-           form_targets: Iterable[str] | None = ()) -> str:
+           form_targets: Iterable[str] | None = (), brand: Brand | None = None) -> str:
     """A page's Content-Security-Policy. `form_targets`: the URLs a form's answer may
-    redirect to (None: unknown, no form-action)."""
-    parts = ["default-src 'none'", "style-src " + " ".join(STYLE_HASHES)]
+    redirect to (None: unknown, no form-action). `brand`: its colours' block and its
+    logo's origin are allowed (nothing else is)."""
+    styles = list(STYLE_HASHES)
+    if brand is not None:
+        styles.append(style_hash(brand.css()))
+    parts = ["default-src 'none'", "style-src " + " ".join(styles)]
+    if brand is not None and brand.logo_url and brand.logo_origin:
+        parts.append(f"img-src {brand.logo_origin}")
     if scripts:
         parts.append("script-src 'self'")
     if form_targets is not None:
         origins = set()
         for url in form_targets:
-            origin = _origin(url)
+            origin = origin_of(url)
             if origin is None:  # not expressible: better no form-action than a broken one
                 break
             origins.add(origin)
@@ -85,9 +101,10 @@ def _page_policy(template: str, context: dict) -> str:
     payment = context.get("payment") or {}
     targets = None if template in _FORMS_LEAD_TO_UNKNOWN else [
         u for u in (payment.get("success_url"), payment.get("cancel_url")) if u]
-    frame = _origin(embed["origin"]) if embed.get("origin") else None
+    frame = origin_of(embed["origin"]) if embed.get("origin") else None
     # An embedded page runs its one script, /v1/checkout-frame.js.
-    return policy(frame_origin=frame, scripts=bool(frame), form_targets=targets)
+    return policy(frame_origin=frame, scripts=bool(frame), form_targets=targets,
+                  brand=context["brand"])
 
 
 class Answer(Exception):
@@ -111,7 +128,10 @@ def html_handler(handler):
 
 
 def render(template: str, *, status: int = 200, **context) -> web.Response:
-    html = ENV.get_template(template).render(**context)
+    """The page; `brand` (branding.Brand) in the context is the merchant's look, the
+    default one when absent or None."""
+    context["brand"] = context.get("brand") or DEFAULT
+    html = ENV.get_template(template).render(brand_css=context["brand"].css(), **context)
     return web.Response(text=html, status=status, content_type="text/html", charset="utf-8",
                         headers={**HEADERS,
                                  "Content-Security-Policy": _page_policy(template, context)})

@@ -23,6 +23,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from services.checkout import connectors, domain, html, payments, store
+from services.checkout.branding import brand_of
 from services.checkout.connectors import BadPaymentDetails
 from services.checkout.context import CLIENT, uow
 from services.checkout.pages import csrf_token as payment_csrf
@@ -48,6 +49,7 @@ def _page(view: str, *, status: int = 200, **extra) -> web.Response:
     context = {"view": view, "offer": None, "result": None, "error": None, "errors": {},
                "values": {}, "method": None, **extra}
     context["test_mode"] = context["offer"] is not None and not context["offer"]["livemode"]
+    context["brand"] = (context["offer"] or {}).get("brand")  # the payee's, once known
     return html.render("norah_checkout.html", status=status, **context)
 
 
@@ -107,7 +109,7 @@ async def _offer(request: web.Request, token: str, kind: str, *,
              "csrf": csrf_token(request.app[SETTINGS], claims["jti"]),
              "money": money, "charge": fee, "quote": quote, "livemode": livemode,
              "payable": bool(connectors.for_mode(livemode)),
-             "return_url": merchant.get("returnUrl"),
+             "return_url": merchant.get("returnUrl"), "brand": brand_of(merchant),
              "offers": lambda method: domain.offers(
                  {"methods": merchant.get("paymentMethods")}, method)
              and method in connectors.for_mode(livemode)}

@@ -27,6 +27,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from services.checkout import connectors, domain, html, payments, store
+from services.checkout.branding import BRAND, brand_for
 from services.checkout.connectors import BadPaymentDetails
 from services.checkout.context import uow
 from shared.http.app import POOL, RELAY
@@ -90,7 +91,8 @@ def _page(request: web.Request, row, view: str, *, status: int = 200, **extra) -
     pid = row["payment_id"] if row is not None else None
     origin = _embed_origin(request) if row is not None else None
     context = {"view": view, "payment": None, "errors": {}, "values": {}, "error": None,
-               "method": None, "embed": None, "test_mode": False, **extra}
+               "method": None, "embed": None, "test_mode": False,
+               "brand": request.get(BRAND), **extra}
     if origin:
         context["embed"] = {"origin": origin, "q": embed_query(request.app[SETTINGS], pid,
                                                                origin),
@@ -142,6 +144,8 @@ async def _row(request: web.Request):
                                   company_id=None, merchant_id=None, livemode=None)
     if row is None:
         raise html.Answer(_page(request, None, "missing", status=404))
+    request[BRAND] = await brand_for(request.app, row["merchant_id"],
+                                     name=row["merchant_name"])
     return row
 
 

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from services.checkout import answers, domain, payments, store
 from services.checkout.connectors import INSUFFICIENT, BadPaymentDetails
-from services.checkout.context import CLIENT, MERCHANTS, QUOTES, uow
+from services.checkout.context import CLIENT, QUOTES, merchant_account_by_id, uow
 from services.checkout.payments import units
 from shared.authz import company_scope, merchant_scope, require
 from shared.http.app import POOL, RELAY
@@ -51,16 +51,8 @@ def render(row, request: web.Request) -> dict:
 
 
 async def merchant_account(request: web.Request, who) -> dict:
-    """The caller's merchant account from auth, kept NORGATE_API_KEY_CACHE_SECONDS: the
-    bound the gateway's key cache already puts on an account change reaching a create."""
-    async def ask_auth() -> dict:
-        body = await request.app[CLIENT].get_json("auth",
-                                                  f"/internal/merchants/{who.merchant_id}")
-        if body is None:
-            raise ApiError(Errors.UPSTREAM_UNAVAILABLE, service="auth")
-        return body
-
-    return await request.app[MERCHANTS].fetch(who.merchant_id, ask_auth)
+    """The caller's merchant account from auth, cached (context.merchant_account_by_id)."""
+    return await merchant_account_by_id(request.app, who.merchant_id)
 
 
 async def quote_for(request: web.Request, merchant_id: int, currency: str, amount: int) -> dict:

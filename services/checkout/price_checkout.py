@@ -28,6 +28,7 @@ import asyncpg
 from aiohttp import web
 
 from services.checkout import domain, html, payments, prices_store
+from services.checkout.branding import Brand, brand_of
 from services.checkout.context import CLIENT, uow
 from services.checkout.prices_api import PRICE_ID, expired
 from shared.http.errors import ApiError
@@ -36,11 +37,11 @@ from shared.money import Money, format_display
 
 
 def _page(view: str, status: int, row: asyncpg.Record | None = None,
-          price: dict | None = None) -> web.Response:
+          price: dict | None = None, brand: Brand | None = None) -> web.Response:
     """The page of `view`, about the price `row` when one was found: a test one's shows
-    the TEST MODE banner (the layout's)."""
+    the TEST MODE banner (the layout's); `brand`, its merchant's (None: the default)."""
     return html.render("price_checkout.html", status=status, view=view, price=price,
-                       test_mode=row is not None and not row["livemode"])
+                       test_mode=row is not None and not row["livemode"], brand=brand)
 
 
 def csrf_token(settings, price_id: str) -> str:
@@ -89,7 +90,7 @@ async def show_price(request: web.Request) -> web.Response:
     total = domain.price_part(price, "amount_total")
     base = domain.price_part(price, "amount")
     fees = total.minor - base.minor
-    return _page("offer", 200, price, price={
+    return _page("offer", 200, price, brand=brand_of(merchant), price={
         "merchant": merchant.get("merchantName") or "Merchant", "name": price["name"],
         "total": format_display(total), "amount": format_display(base),
         "fees": format_display(Money(fees, total.currency)) if fees else None,
