@@ -230,3 +230,51 @@ async def test_a_live_payment_has_no_test_mode_banner_and_a_test_one_has(
     await expect(page.get_by_role("banner").get_by_role("img", name=branded.name)
                  ).to_be_visible()
     await _looks_right(page, axe, shot, "live-mode")
+
+
+async def test_the_console_sets_and_clears_a_merchants_checkout_brand(
+        stack, logo_site, page, axe, shot):
+    await wait_stack_ready(stack)
+    shop = await onboard(stack, "brandconsole", name="Mutare Tea House")
+    await page.goto(stack.gateway + "/console/")
+    await page.get_by_label("E-mail").fill(shop.admin_email)
+    await page.get_by_label("Password").fill(shop.admin_password)
+    await page.get_by_role("button", name="Sign in").click()
+    await page.get_by_role("button", name="Sign out").wait_for()
+    await page.get_by_role("navigation", name="Console").get_by_role(
+        "link", name="Merchants", exact=True).click()
+    row = page.get_by_role("row").filter(has_text=shop.name)
+    await row.get_by_role("button", name=f"Checkout brand of {shop.name}").click()
+    form = page.get_by_role("form", name=f"Checkout brand: {shop.name}")
+    await expect(form.get_by_role("heading")).to_be_focused()
+    await expect(form.get_by_label("Logo URL")).to_have_value("")
+    await expect(form.get_by_label("Accent colour")).to_have_value("")
+
+    await form.get_by_label("Logo URL").fill(logo_site[0])
+    await form.get_by_label("Accent colour").fill("orange")
+    await form.get_by_role("button", name="Save brand").click()
+    accent = form.get_by_label("Accent colour")
+    await expect(accent).to_have_attribute("aria-invalid", "true")
+    await expect(accent).to_be_focused()
+    await expect(form).to_contain_text("#rrggbb")
+    await shot(page, "console-bad-accent")
+    assert await axe(page) == []
+
+    await accent.fill("#1A7F37")
+    await form.get_by_role("button", name="Save brand").click()
+    await expect(form.get_by_role("status")).to_have_text(
+        f"The checkout brand of {shop.name} is saved.")
+    await shot(page, "console-saved")
+    assert await axe(page) == []
+    async with aiohttp.ClientSession(headers=shop.admin_headers) as http:
+        async with http.get(stack.gateway + f"/api/v1/admin/merchants/{shop.id}") as resp:
+            data = (await resp.json())["data"]
+    assert (data["logoUrl"], data["accentColor"]) == (logo_site[0], "#1a7f37")
+
+    await form.get_by_label("Logo URL").fill("")
+    await form.get_by_role("button", name="Save brand").click()
+    await expect(form.get_by_role("status")).to_be_visible()
+    async with aiohttp.ClientSession(headers=shop.admin_headers) as http:
+        async with http.get(stack.gateway + f"/api/v1/admin/merchants/{shop.id}") as resp:
+            data = (await resp.json())["data"]
+    assert (data["logoUrl"], data["accentColor"]) == (None, "#1a7f37")  # emptied: cleared
