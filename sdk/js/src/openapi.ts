@@ -1436,6 +1436,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v2/merchants/dashboard/series": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Revenue and completed and failed payments per hour (today) or day of a period, with the previous period's beside them, per currency (period=today|week|month|year, or from and to in Unix seconds)
+         * @description Revenue and completed and failed payments per hour (today) or day of a period, with the previous period's beside them, per currency (period=today|week|month|year, or from and to in Unix seconds)
+         */
+        get: operations["getMerchantsDashboardSeries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v2/payments": {
         parameters: {
             query?: never;
@@ -2728,6 +2748,16 @@ export interface components {
              */
             paymentMethods?: ("VISA_MASTER" | "ZIMSWITCH" | "OMARI" | "INNBUCKS" | "ECOCASH" | "NOR_WALLET")[] | null;
             /**
+             * Logourl
+             * @default null
+             */
+            logoUrl?: string | null;
+            /**
+             * Accentcolor
+             * @default null
+             */
+            accentColor?: string | null;
+            /**
              * Rateplan
              * @default STARTER
              * @enum {string}
@@ -2754,6 +2784,8 @@ export interface components {
             returnUrl: string | null;
             webServiceUrl: string | null;
             paymentMethods: string[] | null;
+            logoUrl: string | null;
+            accentColor: string | null;
             status: string;
             isDefault: boolean;
             ratePlan: string;
@@ -2822,6 +2854,16 @@ export interface components {
              */
             paymentMethods?: ("VISA_MASTER" | "ZIMSWITCH" | "OMARI" | "INNBUCKS" | "ECOCASH" | "NOR_WALLET")[] | null;
             /**
+             * Logourl
+             * @default null
+             */
+            logoUrl?: string | null;
+            /**
+             * Accentcolor
+             * @default null
+             */
+            accentColor?: string | null;
+            /**
              * Rateplan
              * @default null
              */
@@ -2882,6 +2924,16 @@ export interface components {
              * @default null
              */
             paymentMethods?: ("VISA_MASTER" | "ZIMSWITCH" | "OMARI" | "INNBUCKS" | "ECOCASH" | "NOR_WALLET")[] | null;
+            /**
+             * Logourl
+             * @default null
+             */
+            logoUrl?: string | null;
+            /**
+             * Accentcolor
+             * @default null
+             */
+            accentColor?: string | null;
             /**
              * Rateplan
              * @default null
@@ -4204,6 +4256,55 @@ export interface components {
             period: string;
             since: string;
             currency: string;
+            livemode: boolean;
+        };
+        /** DashboardSeriesBucket */
+        DashboardSeriesBucket: {
+            revenue: string;
+            completed: number;
+            failed: number;
+            start: string;
+            previous: components["schemas"]["DashboardSeriesPrevious"] | null;
+        };
+        /** DashboardSeriesCurrency */
+        DashboardSeriesCurrency: {
+            currency: string;
+            current: components["schemas"]["DashboardSeriesFigures"];
+            previous: components["schemas"]["DashboardSeriesFigures"];
+            buckets: components["schemas"]["DashboardSeriesBucket"][];
+        };
+        /**
+         * DashboardSeriesFigures
+         * @description One bucket's (or a period's) figures: completed revenue net of refunds in minor
+         *     units, by when the payments completed; payments completed and failed, by when made.
+         */
+        DashboardSeriesFigures: {
+            revenue: string;
+            completed: number;
+            failed: number;
+        };
+        /** DashboardSeriesPrevious */
+        DashboardSeriesPrevious: {
+            revenue: string;
+            completed: number;
+            failed: number;
+            start: string;
+        };
+        /**
+         * DashboardSeriesRange
+         * @description [start, end) in Unix seconds.
+         */
+        DashboardSeriesRange: {
+            start: string;
+            end: string;
+        };
+        /** DashboardSeries */
+        DashboardSeries: {
+            period: string;
+            granularity: string;
+            current: components["schemas"]["DashboardSeriesRange"];
+            previous: components["schemas"]["DashboardSeriesRange"];
+            currencies: components["schemas"]["DashboardSeriesCurrency"][];
             livemode: boolean;
         };
         /** BalanceBalances */
@@ -12325,6 +12426,83 @@ export interface operations {
                         status: "1" | "0";
                         message: string;
                         result: components["schemas"]["Dashboard"];
+                    };
+                };
+            };
+            /** @description The request is invalid: the message names the field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NorPayError"];
+                };
+            };
+            /** @description No valid credentials (API key or access token) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NorPayError"];
+                };
+            };
+            /** @description Authenticated, but not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NorPayError"];
+                };
+            };
+            /** @description Too many requests: wait Retry-After seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NorPayError"];
+                };
+            };
+            /** @description Any other error of the catalogue (5xx: retry later) */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NorPayError"];
+                };
+            };
+        };
+    };
+    getMerchantsDashboardSeries: {
+        parameters: {
+            query?: {
+                period?: "today" | "week" | "month" | "year";
+                /** @description Unix seconds, with to (at most 366 days apart) */
+                from?: string;
+                to?: string;
+                /** @description ADMIN, SUPER: one of their merchants */
+                merchantId?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        status: "1" | "0";
+                        message: string;
+                        result: components["schemas"]["DashboardSeries"];
                     };
                 };
             };
