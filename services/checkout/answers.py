@@ -101,6 +101,7 @@ class Refund(Answer):
     completed_at: str
     livemode: bool
     refund: RefundRefund
+    failed_attempts: int = 0
 
 
 class Payment(Answer):
@@ -124,6 +125,7 @@ class Payment(Answer):
     net_amount: str | None = None
     refunded_amount: str | None = None
     completed_at: str | None = None
+    failed_attempts: int = 0
 
 
 class Receipt(Answer):
@@ -212,6 +214,9 @@ class PaymentTimelineEventsDetail(Answer):
     reason: str | None = None
     amount: str | None = None
     refund_id: str | None = None
+    attempt: int | None = None
+    method: str | None = None
+    card: str | None = None
 
 
 class PaymentTimelineEvents(Answer):

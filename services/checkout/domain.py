@@ -6,6 +6,13 @@
     pending | processing ──cancel──▶ canceled
     pending ──session ended (expiry sweep)──▶ canceled  (cancellation_reason "expired")
     completed ──refund (all of it)──▶ refunded         (partial refunds stay completed)
+    pending | processing ──declined on a checkout page──▶ pending   (an attempt; retry)
+A decline the shopper met on a checkout page (hosted, NORAH, embedded) is an attempt,
+not the end: the payment goes back to pending, the page offers every method again, and
+the attempt is in the timeline (`attempt_failed`) and sent as `payment.attempt_failed`,
+until the session ends or MAX_FAILED_ATTEMPTS declines (card testing), when the last one
+fails the payment. A merchant's own confirm through the API fails at the first decline,
+as the specs say: the merchant's server decides what comes next.
 A pending payment past `expires_at` cannot be confirmed ("Payment session expired"); the
 expiry sweep then cancels it (`cancellation_reason` "expired"), and it still answers so.
 NORAH shows the same statuses upper-case (PENDING, ..., CANCELLED).
@@ -87,6 +94,20 @@ def expired(row, now: datetime) -> bool:
     return row["status"] == "canceled" and row["cancellation_reason"] == EXPIRED
 
 
+MAX_FAILED_ATTEMPTS = 5  # declines a checkout page takes before the payment fails
+
+
+def may_retry(row, now: datetime) -> bool:
+    """Whether a decline on a checkout page leaves the shopper another attempt: the
+    session still open and fewer than MAX_FAILED_ATTEMPTS declines with this one."""
+    return row["status"] in ("pending", "processing") and row["expires_at"] > now \
+        and row["failed_attempts"] + 1 < MAX_FAILED_ATTEMPTS
+
+
+def attempts_left(row) -> int:
+    return max(0, MAX_FAILED_ATTEMPTS - row["failed_attempts"])
+
+
 def check_public_metadata(metadata: dict) -> None:
     reserved = sorted(RESERVED_METADATA & set(metadata))
     if reserved:
@@ -104,6 +125,20 @@ def offers(payment, method: str) -> bool:
     """Whether the payment's merchant takes `method` (its account's paymentMethods when
     the payment was made; every method when it named none)."""
     return payment["methods"] is None or method in payment["methods"]
+
+
+# A checkout page's order when the merchant names none: cards first, as shoppers expect.
+PAGE_ORDER = ("VISA_MASTER", "NOR_WALLET", "ECOCASH", "OMARI", "ZIMSWITCH", "INNBUCKS")
+
+
+def page_methods(accepted: list[str] | None, currency: str,
+                 available: frozenset[str] | set[str]) -> list[str]:
+    """The methods a checkout page offers, in the order it shows them: the merchant's
+    paymentMethods in the merchant's order (its first is its preferred), else PAGE_ORDER;
+    only those a rail serves in the payment's mode; the NOR wallet for NOR only."""
+    order = accepted if accepted is not None else PAGE_ORDER
+    return [m for m in dict.fromkeys(order)
+            if m in available and (m != "NOR_WALLET" or currency == "NOR")]
 
 
 def new_payment_id() -> str:

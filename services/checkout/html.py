@@ -102,8 +102,10 @@ def _page_policy(template: str, context: dict) -> str:
     targets = None if template in _FORMS_LEAD_TO_UNKNOWN else [
         u for u in (payment.get("success_url"), payment.get("cancel_url")) if u]
     frame = origin_of(embed["origin"]) if embed.get("origin") else None
-    # An embedded page runs its one script, /v1/checkout-frame.js.
-    return policy(frame_origin=frame, scripts=bool(frame), form_targets=targets,
+    # Scripts from here only: a page with a card form runs /v1/checkout-card.js (the
+    # form works without it), an embedded page /v1/checkout-frame.js.
+    scripts = bool(frame) or bool(context.get("card_script"))
+    return policy(frame_origin=frame, scripts=scripts, form_targets=targets,
                   brand=context["brand"])
 
 

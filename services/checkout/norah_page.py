@@ -4,7 +4,9 @@ NORAH's `/api/v1/transaction/{u,m}/generate` answers a URL to this page. The pag
 verifies the payment token, shows the amount and the fee quote, and offers a form per
 NORAH method; paying creates a NORAH payment and confirms it as
 `/api/v1/transactions/confirmation` does. Each token pays once: its jti is stored as
-the payment's metadata `tokenJti`.
+the payment's metadata `tokenJti`. A declined first attempt leaves the payment pending
+(domain.may_retry): the shopper is sent to its own page, /checkout/{paymentId}, to try
+another card or method, since the token is spent.
 
 The payment is made in the token's mode (its `livemode` claim, transaction_tokens):
 a test page shows the TEST MODE banner, and a live one offers only the methods a live
@@ -26,8 +28,8 @@ from services.checkout import connectors, domain, html, payments, store
 from services.checkout.branding import brand_of
 from services.checkout.connectors import BadPaymentDetails
 from services.checkout.context import CLIENT, uow
+from services.checkout.pages import EXPIRY_FORMAT, card_from_form, with_payment
 from services.checkout.pages import csrf_token as payment_csrf
-from services.checkout.pages import with_payment
 from services.checkout.payments_api import quote_for
 from services.checkout.transaction_tokens import payee_of, verify_transaction_token
 from services.checkout.transactions_api import Confirmation, _confirm_body
@@ -36,9 +38,7 @@ from shared.http.errors import ApiError, Errors
 from shared.http.middleware import SETTINGS
 from shared.money import Money, format_display, parse_major, to_major_decimal
 
-METHODS = (("ZIMSWITCH", "ZimSwitch"), ("OMARI", "OMARI"), ("INNBUCKS", "InnBucks"),
-           ("ECOCASH", "EcoCash"), ("VISA_MASTER", "Card (Visa / Mastercard)"))
-_ECHOED = ("phone", "account", "exp_month", "exp_year")  # never the card or cvc
+_ECHOED = ("phone", "account", "card_exp")  # never the card number or cvc
 
 
 def csrf_token(settings, jti: str) -> str:
@@ -50,6 +50,8 @@ def _page(view: str, *, status: int = 200, **extra) -> web.Response:
                "values": {}, "method": None, **extra}
     context["test_mode"] = context["offer"] is not None and not context["offer"]["livemode"]
     context["brand"] = (context["offer"] or {}).get("brand")  # the payee's, once known
+    context["card_script"] = view == "pay" and "VISA_MASTER" in (context["offer"] or {}).get(
+        "methods", ())
     return html.render("norah_checkout.html", status=status, **context)
 
 
@@ -108,11 +110,11 @@ async def _offer(request: web.Request, token: str, kind: str, *,
              "token": token, "type": kind,
              "csrf": csrf_token(request.app[SETTINGS], claims["jti"]),
              "money": money, "charge": fee, "quote": quote, "livemode": livemode,
-             "payable": bool(connectors.for_mode(livemode)),
              "return_url": merchant.get("returnUrl"), "brand": brand_of(merchant),
-             "offers": lambda method: domain.offers(
-                 {"methods": merchant.get("paymentMethods")}, method)
-             and method in connectors.for_mode(livemode)}
+             # NORAH's methods (no NOR wallet), in the merchant's order
+             "methods": [m for m in domain.page_methods(
+                 merchant.get("paymentMethods"), money.currency.code,
+                 connectors.for_mode(livemode)) if m != "NOR_WALLET"]}
     return claims, merchant, offer
 
 
@@ -138,9 +140,10 @@ def _confirmation(form, offer: dict, merchant: dict) -> tuple[Confirmation, dict
     if values["account"]:
         raw["account"] = values["account"]
     if method == "VISA_MASTER":
-        raw["card"] = {"number": str(form.get("card_number", "")).strip(),
-                       "expMonth": values["exp_month"], "expYear": values["exp_year"],
-                       "cvc": str(form.get("cvc", "")).strip()}
+        card = card_from_form(form)
+        if card is None:
+            raise ValueError(EXPIRY_FORMAT)
+        raw["card"] = card
     return Confirmation.model_validate(raw), values
 
 
@@ -160,6 +163,10 @@ async def pay(request: web.Request) -> web.Response:
         msg = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
         return _page("pay", status=400, offer=offer, method=method, error=msg,
                      values={k: str(form.get(k, "")).strip() for k in _ECHOED})
+    except ValueError as exc:  # the card's expiry (card_from_form)
+        return _page("pay", status=400, offer=offer, method=method,
+                     errors={"card_exp": str(exc).removeprefix("card_exp: ")},
+                     values={k: str(form.get(k, "")).strip() for k in _ECHOED})
     money = offer["money"]
     create = domain.CreatePayment(amount=str(money.minor), currency=money.currency.code,
                                   metadata={"tokenJti": claims["jti"]})
@@ -174,7 +181,7 @@ async def pay(request: web.Request) -> web.Response:
                 back = with_payment(merchant["returnUrl"], row)
                 row = await store.update_payment(work.conn, row["id"], {
                     "success_url": back, "cancel_url": back})
-            row, outcome = await payments.confirm(work, row, _confirm_body(body))
+            row, outcome = await payments.confirm(work, row, _confirm_body(body), retry=True)
     except BadPaymentDetails as exc:
         return _page("pay", status=400, offer=offer, method=method, error=str(exc),
                      values=values)
@@ -196,6 +203,9 @@ async def pay(request: web.Request) -> web.Response:
     if row["status"] == "processing":
         view = "step" if row["pending_action"] in ("otp", "3ds") else "phone"
         return _page(view, offer=offer, result=result)
+    if row["status"] == "pending":  # declined, and the shopper may try again: the
+        # token is spent, so the payment's own page takes the next attempt
+        raise web.HTTPSeeOther(f"/checkout/{pid}")
     return _page("failed", status=402, offer=offer, result=result,
                  error=row["failure_reason"] or "The payment was declined")
 

@@ -20,6 +20,7 @@ to that origin only. A missing or wrong signature gives the ordinary, unframeabl
 from __future__ import annotations
 
 import hmac
+import re
 from datetime import UTC, datetime
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -36,11 +37,32 @@ from shared.http.middleware import SETTINGS
 from shared.money import Money, format_display, get_currency
 
 # The form's field names -> the API field names connectors and pydantic report.
-_FIELDS = {"card.number": "card_number", "card.expMonth": "exp_month",
-           "card.expYear": "exp_year", "card.cvc": "cvc", "card": "card_number",
+_FIELDS = {"card.number": "card_number", "card.expMonth": "card_exp",
+           "card.expYear": "card_exp", "card.cvc": "cvc", "card": "card_number",
            "payer": "payer", "phoneNumber": "phone", "account": "account",
            "paymentMethod": "method", "otp": "otp", "threeDSecure": "otp"}
-_ECHOED = ("exp_month", "exp_year", "payer", "phone", "account")  # never the card or cvc
+_ECHOED = ("card_exp", "payer", "phone", "account")  # never the card number or cvc
+# An expiry as shoppers write it: MM / YY, MM/YYYY, MM-YY ...
+_EXPIRY = re.compile(r"^([0-9]{1,2}) *[/.\- ] *([0-9]{2}|[0-9]{4})$")
+EXPIRY_FORMAT = "card_exp: enter the expiry date as MM / YY"
+
+
+def card_from_form(form) -> dict | None:
+    """The API's `card` from a checkout card form (card_number, card_exp, cvc), the
+    expiry split into expMonth and expYear (YY is 20YY); None when the expiry does not
+    read as a month and a year (EXPIRY_FORMAT says so). A form of a page opened before
+    the expiry was one field (a session lasts up to a day) sends exp_month and
+    exp_year, taken as they are."""
+    card = {"number": str(form.get("card_number", "")).strip(),
+            "cvc": str(form.get("cvc", "")).strip()}
+    if "card_exp" not in form and "exp_month" in form:
+        return {**card, "expMonth": str(form.get("exp_month", "")).strip(),
+                "expYear": str(form.get("exp_year", "")).strip()}
+    found = _EXPIRY.match(str(form.get("card_exp", "")).strip())
+    if found is None:
+        return None
+    year = found[2] if len(found[2]) == 4 else "20" + found[2]
+    return {**card, "expMonth": found[1], "expYear": year}
 
 
 def csrf_token(settings, payment_id: str) -> str:
@@ -109,9 +131,11 @@ def _page(request: web.Request, row, view: str, *, status: int = 200, **extra) -
             "cancel_url": row["cancel_url"] and with_payment(row["cancel_url"], row),
             "action": row["pending_action"],
             "failure": row["failure_reason"], "breakdown": _breakdown(row, money),
-            "offers": lambda method: domain.offers(row, method) and method in rails,
-            "payable": bool(rails),
+            "failed_attempts": row["failed_attempts"],
+            "attempts_left": domain.attempts_left(row),
+            "methods": domain.page_methods(row["methods"], row["currency"], rails),
             "csrf": csrf_token(request.app[SETTINGS], pid)}
+        context["card_script"] = view == "pay" and "VISA_MASTER" in context["payment"]["methods"]
     response = html.render("checkout.html", status=status, **context)
     if origin:  # only the merchant's page that created the payment may frame it
         # (html.render's policy names that origin in frame-ancestors)
@@ -188,6 +212,9 @@ def _after(request: web.Request, row, outcome, *, view_on_error: str, method=Non
     if outcome.status == "completed":
         raise _done(request, row, row["success_url"])
     if outcome.status == "failed":
+        if row["status"] == "pending":  # a declined attempt: the shopper tries again
+            return _page(request, row, "pay", status=402, method=method,
+                         values=values or {})
         return _page(request, row, view_on_error, status=402, error=outcome.reason,
                      method=method, values=values or {})
     return _state_page(request, row)
@@ -215,9 +242,11 @@ async def pay(request: web.Request) -> web.Response:
     values = {k: str(form.get(k, "")).strip() for k in _ECHOED}
     raw: dict = {"paymentMethod": method}
     if method == "VISA_MASTER":
-        raw["card"] = {"number": str(form.get("card_number", "")).strip(),
-                       "expMonth": values["exp_month"], "expYear": values["exp_year"],
-                       "cvc": str(form.get("cvc", "")).strip()}
+        card = card_from_form(form)
+        if card is None:
+            return _page(request, row, "pay", status=400, method=method, values=values,
+                         errors={"card_exp": EXPIRY_FORMAT.removeprefix("card_exp: ")})
+        raw["card"] = card
     elif method == "NOR_WALLET":
         raw["payer"] = values["payer"]
     elif method in ("OMARI", "ECOCASH"):
@@ -232,7 +261,7 @@ async def pay(request: web.Request) -> web.Response:
                      errors={name: msg})
     try:
         async with uow(request) as work:
-            row, outcome = await payments.confirm(work, row, body)
+            row, outcome = await payments.confirm(work, row, body, retry=True)
     except BadPaymentDetails as exc:
         return _page(request, row, "pay", status=400, method=method, values=values,
                      errors={_FIELDS.get(exc.field, "method"): str(exc)})
@@ -258,7 +287,7 @@ async def action(request: web.Request) -> web.Response:
     try:
         body = domain.PaymentAction.model_validate(raw)
         async with uow(request) as work:
-            row, outcome = await payments.act(work, row, body)
+            row, outcome = await payments.act(work, row, body, retry=True)
     except ValidationError as exc:
         name, msg = _first_error(exc)
         return _page(request, row, "step", status=400, errors={name: msg})

@@ -32,6 +32,7 @@ log = get_logger(__name__)
 EVENT_OF = {"processing": "payment.processing", "completed": "payment.completed",
             "failed": "payment.failed", "canceled": "payment.canceled",
             "refunded": "payment.refunded"}
+ATTEMPT_FAILED = "payment.attempt_failed"  # a checkout page's declined attempt (retryable)
 
 
 def units(value) -> str | None:
@@ -147,6 +148,8 @@ def _status_changes(row, target: str, changes: dict | None) -> dict:
     if target == "completed":
         changes["completed_at"] = datetime.now(UTC)
         changes["pending_action"] = None
+    if target in ("processing", "completed") and row["failure_reason"]:
+        changes.setdefault("failure_reason", None)  # an earlier attempt's, now behind it
     if target in ("failed", "canceled"):
         changes["pending_action"] = None
     if target == "canceled":
@@ -176,11 +179,35 @@ def _outcome_changes(outcome: connectors.Outcome, method: str | None) -> tuple[d
     return changes, {"reason": outcome.reason, "action": outcome.action}
 
 
-async def apply(uow: UnitOfWork, row, outcome: connectors.Outcome, *, method: str | None = None):
+async def apply(uow: UnitOfWork, row, outcome: connectors.Outcome, *, method: str | None = None,
+                retry: bool = False):
+    """Record the rail's outcome. `retry`: the shopper is on a checkout page, so a
+    decline is an attempt they may follow with another (domain.may_retry)."""
+    if retry and outcome.status == "failed" and domain.may_retry(row, datetime.now(UTC)):
+        return await _failed_attempt(uow, row, outcome, method or row["payment_method"])
     changes, detail = _outcome_changes(outcome, method)
     if outcome.status == row["status"]:  # still processing, facts only
         return await store.update_payment(uow.conn, row["id"], changes) if changes else row
     return await transition(uow, row, outcome.status, changes=changes, detail=detail)
+
+
+async def _failed_attempt(uow: UnitOfWork, row, outcome: connectors.Outcome,
+                          method: str | None):
+    """A declined attempt the shopper may follow with another: back to pending (no
+    method, no pending step), the decline's reason kept for the page, the attempt in the
+    timeline and sent as `payment.attempt_failed`."""
+    attempt = row["failed_attempts"] + 1
+    changes = {"status": "pending", "failure_reason": outcome.reason, "pending_action": None,
+               "payment_method": None, "failed_attempts": attempt}
+    detail: dict = {"attempt": attempt, "method": method, "reason": outcome.reason}
+    facts = outcome.facts
+    if facts.get("card_last4"):  # which card, as the shopper would name it
+        detail["card"] = f"{facts.get('card_brand') or 'CARD'} {facts['card_last4']}"
+    event = uow.emit(ATTEMPT_FAILED, {
+        **event_data({**dict(row), **changes}), "paymentMethod": method,
+        "attempt": attempt, "failureReason": outcome.reason}, **_ids(row))
+    return await store.transition_payment(uow, row["id"], changes, "attempt_failed",
+                                          {**detail, "eventId": str(event.id)})
 
 
 def _check_confirmable(row, body: domain.ConfirmPayment) -> None:
@@ -198,14 +225,14 @@ def _check_confirmable(row, body: domain.ConfirmPayment) -> None:
 
 
 async def confirm(uow: UnitOfWork, row, body: domain.ConfirmPayment, *,
-                  locked: bool = False):
+                  locked: bool = False, retry: bool = False):
     """Lock (unless the caller read `row` FOR UPDATE), check, charge through the
-    connector, record the outcome."""
+    connector, record the outcome (`retry`: see apply)."""
     if not locked:
         row = await store.payment_by_pk_for_update(uow.conn, row["id"])
     _check_confirmable(row, body)
     outcome = await connectors.start(uow.conn, row, body)
-    return await apply(uow, row, outcome, method=body.payment_method), outcome
+    return await apply(uow, row, outcome, method=body.payment_method, retry=retry), outcome
 
 
 class PaymentReads:
@@ -273,13 +300,14 @@ class PaymentConfirms:
 READS = web.AppKey("payment_reads", PaymentReads)
 CONFIRMS = web.AppKey("payment_confirms", PaymentConfirms)
 
-async def act(uow: UnitOfWork, row, body: domain.PaymentAction, *, locked: bool = False):
+async def act(uow: UnitOfWork, row, body: domain.PaymentAction, *, locked: bool = False,
+              retry: bool = False):
     if not locked:
         row = await store.payment_by_pk_for_update(uow.conn, row["id"])
     if row["status"] != "processing" or row["pending_action"] not in ("otp", "3ds"):
         raise ApiError(Errors.PAYMENT_STATE, status=row["status"], action="authenticated")
     outcome = connectors.act(row, body)
-    return await apply(uow, row, outcome), outcome
+    return await apply(uow, row, outcome, retry=retry), outcome
 
 
 async def cancel(uow: UnitOfWork, row):

@@ -38,6 +38,8 @@ def render(row, request: web.Request) -> dict:
         "transactionHash": row["transaction_hash"], "metadata": row["metadata"],
         "paymentMethod": row["payment_method"], "nextAction": row["pending_action"],
         "failureReason": row["failure_reason"],
+        # Declines a checkout page let the shopper retry (the payment stayed pending).
+        "failedAttempts": row["failed_attempts"],
         # "expired" when the session ran out (the expiry sweep), else null.
         "cancellationReason": row["cancellation_reason"],
         "charges": units(row["charges"]),

@@ -56,7 +56,7 @@ NEW_PAYMENT_DEFAULTS = {
     "status": "pending", "payment_method": None, "pending_action": None, "payer": None,
     "transaction_hash": None, "card_brand": None, "card_last4": None, "phone_number": None,
     "failure_reason": None, "refunded_amount": 0, "completed_at": None, "canceled_at": None,
-    "cancellation_reason": None}
+    "cancellation_reason": None, "failed_attempts": 0}
 
 
 async def insert_payments(conn: asyncpg.Connection, payments: list[dict],

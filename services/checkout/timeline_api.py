@@ -1,8 +1,10 @@
 """A payment's timeline (read-only): GET /api/v2/payments/{paymentId}/timeline.
 
-Every status change is a `payment_history` row, written in the same transaction as
-the event it emitted, whose id it records (`eventId`); the console lists that event's
-webhook deliveries with `GET /api/v2/webhooks/deliveries?eventId=`.
+Every status change, and every declined attempt a checkout page let the shopper retry
+(`attempt_failed`: attempt, method, reason, card), is a `payment_history` row, written
+in the same transaction as the event it emitted, whose id it records (`eventId`); the
+console lists that event's webhook deliveries with
+`GET /api/v2/webhooks/deliveries?eventId=`.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from services.checkout import answers, store
-from services.checkout.payments import EVENT_OF
+from services.checkout.payments import ATTEMPT_FAILED, EVENT_OF
 from shared.authz import company_scope, merchant_scope, require
 from shared.http.app import POOL
 from shared.http.envelopes import Family, ok
@@ -18,7 +20,7 @@ from shared.http.errors import ApiError, Errors
 from shared.http.openapi import RouteDoc
 
 EVENT_OF_STATUS = {"pending": "payment.created", "partially_refunded": "payment.refunded",
-                   **EVENT_OF}
+                   "attempt_failed": ATTEMPT_FAILED, **EVENT_OF}
 
 
 def _epoch(value) -> str:

@@ -4,6 +4,8 @@
   GET  /v1/{version}/checkout.js        a pinned release, e.g. /v1/1.0.0/checkout.js
                                         (immutable, cached for a year)
   GET  /v1/checkout-frame.js            the script of an embedded checkout page
+  GET  /v1/checkout-card.js             card entry on the checkout pages (grouping,
+                                        brand, MM / YY, checks before submit)
   POST /v1/widget/payments?key=nk_pub_  create a payment from the merchant's page
   GET  /v1/widget/payments/{id}?key=    read it back (status, for onSuccess/onCancel)
 
@@ -53,7 +55,8 @@ class Asset:
         return cls(body, '"' + hashlib.sha256(body).hexdigest()[:32] + '"')
 
 
-ASSETS = {name: Asset.load(name) for name in ("checkout.js", "checkout-frame.js")}
+ASSETS = {name: Asset.load(name)
+          for name in ("checkout.js", "checkout-frame.js", "checkout-card.js")}
 LATEST_CACHE = "public, max-age=300"
 PINNED_CACHE = "public, max-age=31536000, immutable"
 
@@ -82,6 +85,10 @@ async def pinned_checkout_js(request: web.Request) -> web.Response:
 
 async def frame_js(request: web.Request) -> web.Response:
     return _script(request, ASSETS["checkout-frame.js"], LATEST_CACHE)
+
+
+async def card_js(request: web.Request) -> web.Response:
+    return _script(request, ASSETS["checkout-card.js"], LATEST_CACHE)
 
 
 class WidgetPayment(domain.PaymentIntent):
@@ -160,6 +167,7 @@ async def get(request: web.Request) -> web.Response:
 def setup_routes(app: web.Application) -> None:
     app.router.add_get("/v1/checkout.js", checkout_js)
     app.router.add_get("/v1/checkout-frame.js", frame_js)
+    app.router.add_get("/v1/checkout-card.js", card_js)
     app.router.add_get("/v1/{version}/checkout.js", pinned_checkout_js)
     app.router.add_post("/v1/widget/payments", create)
     app.router.add_get("/v1/widget/payments/{paymentId}", get)

@@ -24,7 +24,7 @@ QUEUES: dict[tuple[str, str], tuple[str, ...]] = {
     # configuration, not delivered to merchants.
     ("notifier", "webhooks"): (
         "payment.created", "payment.processing", "payment.completed", "payment.failed",
-        "payment.canceled", "payment.refunded",
+        "payment.canceled", "payment.refunded", "payment.attempt_failed",
         "subscription.created", "subscription.updated", "subscription.canceled",
         "invoice.created", "invoice.paid", "invoice.overdue", "invoice.voided",
         "merchant.created", "merchant.updated", "company.created",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import secrets
 import signal
 from email import policy
 from email.parser import BytesParser
@@ -15,7 +16,8 @@ import orjson
 import pytest
 
 from tests.conftest import TEST_ENV
-from tests.e2e.conftest import SERVICES, get_status, wait_gateway_ready, wait_stack_ready
+from tests.e2e.conftest import REPO, SERVICES, get_status, wait_gateway_ready, wait_stack_ready
+from tests.support.net import free_port
 from tests.support.poll import poll_until
 
 pytestmark = pytest.mark.e2e
@@ -110,6 +112,47 @@ async def test_sign_up_request_is_followed_by_its_correlation_id_to_the_email(st
     handled = [r for r in records() if r.get("event") == "event_handled"]
     assert handled and handled[0]["event_type"] == "email.requested"
 
+
+
+def _walkthrough(gateway: str, mail: str, hooks: int, email: str) -> str:
+    """The README's "A first payment in five minutes" block, aimed at this stack."""
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("### A first payment in five minutes", 1)[1]
+    block = section.split("```sh\n", 1)[1].split("\n```", 1)[0]
+    first = "GW=http://127.0.0.1:8080 MAIL=http://127.0.0.1:8025 HOOKS=9000"
+    assert block.startswith(first + "\n"), "the walkthrough's first line changed"
+    return (block.replace(first, f"GW={gateway} MAIL={mail} HOOKS={hooks}", 1)
+            .replace("ada@example.com", email))
+
+
+async def test_the_readme_first_payment_walkthrough_runs_as_written(stack, tmp_path):
+    """Pasted into bash against `make run`: a confirmed admin, a merchant and key, a
+    webhook receiver, a payment paid by card, and the receiver hearing of it, signed."""
+    await wait_stack_ready(stack)
+    email = f"ada.{secrets.token_hex(4)}@example.com"
+    script = _walkthrough(stack.gateway,
+                          f"http://127.0.0.1:{stack.env['NORGATE_MAILSINK_HTTP_PORT']}",
+                          free_port(), email)
+    out = tmp_path / "walkthrough.out"
+    with open(out, "wb") as sink:
+        proc = await asyncio.create_subprocess_exec(
+            "bash", "-euo", "pipefail", "-c", script, stdout=sink,
+            stderr=asyncio.subprocess.STDOUT, start_new_session=True)
+        try:
+            rc = await asyncio.wait_for(proc.wait(), 120)
+            assert rc == 0, out.read_text()
+            answer = out.read_text()
+            assert '"status":"completed"' in answer.replace(" ", ""), answer
+            heard = await poll_until(
+                lambda: _line(out, "webhook:"), timeout=30, what="the receiver's line")
+            assert "signature ok" in heard and "payment.completed" in heard, heard
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)  # the receiver, left running by the block
+
+
+async def _line(path: Path, prefix: str) -> str | None:
+    return next((line for line in path.read_text().splitlines()
+                 if line.startswith(prefix)), None)
 
 
 async def test_sigterm_to_make_run_stops_every_process_it_started(stack):

@@ -51,7 +51,9 @@ async def test_page_shows_amount_fee_and_method_forms(settings, norah):  # noqa:
         assert f'value="{method}"' in html
     assert f'name="token" value="{token}"' in html
     assert f'name="csrf" value="{csrf_token(settings, _jti(token))}"' in html
-    assert "script" not in html.lower()
+    # one script, the card entry's (the forms work without it)
+    assert re.findall(r"<script[^>]*>", html) == [
+        '<script src="/v1/checkout-card.js" defer>']
     ids = set(re.findall(r'<input id="([^"]+)"', html))
     labels = set(re.findall(r'<label for="([^"]+)"', html))
     assert ids and ids <= labels
@@ -74,6 +76,31 @@ async def test_zimswitch_pays_once_and_shows_the_trace(settings, norah):  # noqa
     again = await _pay(client, settings, token, method="ZIMSWITCH", account="263771234567")
     assert again.status == 409
     assert "This payment link was already used" in await again.text()
+
+
+async def test_a_declined_first_attempt_goes_on_at_the_payment_page(settings, norah):  # noqa: F811
+    """The token pays once, so the next attempt is made at the payment's own page."""
+    from services.checkout.pages import csrf_token as payment_csrf
+
+    client, _, merchant = norah
+    headers = merchant.headers(settings)
+    token = await _token(client, headers)
+    resp = await _pay(client, settings, token, method="ZIMSWITCH", account="263770001")
+    assert resp.status == 303, await resp.text()
+    page = resp.headers["Location"]
+    pid = re.fullmatch(r"/checkout/(pay_[0-9A-Za-z]{24})", page).group(1)
+    html = await (await client.get(page)).text()
+    assert "Account declined" in html and "4 tries left" in html
+    paid = await client.post(f"/checkout/{pid}/pay", allow_redirects=False, data={
+        "csrf": payment_csrf(settings, pid), "method": "VISA_MASTER",
+        "card_number": "4242424242424242", "card_exp": "12/99", "cvc": "123"})
+    assert paid.status in (200, 303), await paid.text()
+    trace = (await (await client.get(f"/api/v2/payments/{pid}/timeline",
+                                     headers=headers)).json())["result"]["trace"]
+    status = await client.post("/api/v1/transactions/status", headers=headers,
+                               json={"trace": trace})
+    got = (await status.json())["data"]
+    assert (got["status"], got["paymentMethod"]) == ("COMPLETED", "VISA_MASTER")
 
 
 async def test_omari_shows_the_otp_step(settings, norah):  # noqa: F811

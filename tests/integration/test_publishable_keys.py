@@ -304,7 +304,7 @@ async def test_embedded_page_may_be_framed_only_by_its_origin_and_reports_succes
                                                               "embed=1&origin=https%3A%2F%2F"
                                                               "evil.example"))
     assert tampered.headers["X-Frame-Options"] == "DENY"
-    assert "script" not in (await tampered.text()).lower()
+    assert "checkout-frame.js" not in (await tampered.text())  # only the card entry's
 
     pid = payment["paymentId"]
     paid = await gateway.post(f"/checkout/{pid}/pay?{payment['embedPath'].split('?', 1)[1]}",
