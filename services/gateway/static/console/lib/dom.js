@@ -52,12 +52,41 @@ export function field({ label, hint, options, type = "text", ...attrs }) {
 // carries its column's name in data-label.
 export function table({ caption, columns, rows, empty = "Nothing to show yet." }) {
   if (!rows.length) return h("p", { class: "empty" }, empty);
-  return h("div", { class: "table-wrap" },
+  return scrollable(h("div", { class: "table-wrap" },
     h("table", { class: "data" },
       caption ? h("caption", {}, caption) : null,
       h("thead", {}, h("tr", {}, columns.map((c) => h("th", { scope: "col" }, c.label)))),
       h("tbody", {}, rows.map((row) => h("tr", {},
-        columns.map((c) => h("td", { "data-label": c.label, class: c.class }, c.cell(row))))))));
+        columns.map((c) => h("td", { "data-label": c.label, class: c.class }, dotted(c.cell(row), c.class)))))))),
+    caption);
+}
+
+// A code-like name in a narrow column (payment.completed) may break after its dots:
+// a <wbr> after each, rather than a break in the middle of a word.
+function dotted(value, cls) {
+  if (typeof value !== "string" || !/\bmono\b/.test(cls || "") || !value.includes(".")) return value;
+  return value.split(/(?<=\.)/).flatMap((part, i) => (i ? [h("wbr"), part] : [part]));
+}
+
+// A wrapper that scrolls sideways when its table is wider than the screen: then (only
+// then) it is a labelled region in the tab order, so a keyboard can scroll it too.
+const watched = typeof ResizeObserver === "function" ? new ResizeObserver((entries) => {
+  for (const { target } of entries) {
+    const scrolls = target.scrollWidth > target.clientWidth + 1;
+    if (scrolls) {
+      target.setAttribute("tabindex", "0");
+      target.setAttribute("role", "region");
+      target.setAttribute("aria-label", `${target.dataset.label} (scrolls sideways)`);
+    } else {
+      for (const a of ["tabindex", "role", "aria-label"]) target.removeAttribute(a);
+    }
+  }
+}) : null;
+
+export function scrollable(wrap, label) {
+  wrap.dataset.label = label || "Table";
+  watched?.observe(wrap);
+  return wrap;
 }
 
 export function dl(pairs) {

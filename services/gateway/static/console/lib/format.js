@@ -52,7 +52,10 @@ export function when(value) {
   let d;
   if (/^\d+$/.test(String(value))) d = new Date(Number(value) * 1000);
   else d = new Date(/[zZ]|[+-]\d\d:?\d\d$/.test(value) ? value : `${value}Z`);
-  return Number.isNaN(d.getTime()) ? String(value) : `${FMT.format(d)} UTC`;
+  if (Number.isNaN(d.getTime())) return String(value);
+  // Two lines at most in a narrow column (date, then time), never a word a line.
+  const [day, time] = FMT.format(d).split(", ");
+  return `${day.replace(/ /g, "\u00a0")}, ${time ? time + "\u00a0UTC" : "UTC"}`;
 }
 
 export class AmountError extends Error {}

@@ -111,7 +111,7 @@ export default {
             { label: "Source", cell: (e) => e.source },
             { label: "Status", cell: (e) => badge(e.enabled ? "enabled" : `disabled${e.disabledReason ? ` (${e.disabledReason})` : ""}`) },
             { label: "Actions", cell: (e) => button("Send test event", (event) => sendTest(event.currentTarget, e),
-              { "aria-label": `Send a test event to ${e.url}`, disabled: !e.enabled }) },
+              { "aria-label": `Send test event to ${e.url}`, disabled: !e.enabled }) },
           ],
           rows: result.endpoints,
         }));
