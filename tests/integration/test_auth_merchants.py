@@ -213,8 +213,8 @@ async def test_the_list_filters_by_status_country_city_and_search_and_pages(sett
     assert set(page["data"][0]) == {
         "merchantId", "merchantUid", "merchantName", "merchantEmail", "merchantAddress",
         "merchantPhone", "merchantCountry", "merchantCity", "merchantWebsite",
-        "merchantDescription", "returnUrl", "webServiceUrl", "paymentMethods", "status",
-        "isDefault",
+        "merchantDescription", "returnUrl", "webServiceUrl", "paymentMethods", "logoUrl",
+        "accentColor", "status", "isDefault",
         "ratePlan", "companyId", "createdAt", "updatedAt"}
     bad = await auth.get("/api/v1/admin/merchants?status=LIVE", headers=admin.headers(settings))
     assert bad.status == 400 and (await bad.json())["error"]["field"] == "status"
