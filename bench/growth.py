@@ -79,7 +79,9 @@ async def _seed_range(admin: str, tag: str, company: int, big: int, name: str,
                       "billing.payment_projection", "billing.ledger_transactions",
                       "billing.ledger_entries", "billing.payment_day_counts",
                       "billing.revenue_days", "billing.payment_month_counts",
-                      "billing.revenue_months", "billing.settlement_rollup"):
+                      "billing.revenue_months", "billing.settlement_rollup",
+                      "billing.payment_hour_counts", "billing.revenue_hours",
+                      "billing.revenue_day_totals"):
             await conn.execute(f"VACUUM ANALYZE {table}")
         await conn.execute("CHECKPOINT")
     finally:
@@ -112,6 +114,10 @@ def _endpoints(big: int, name: str, payment: asyncpg.Record) -> list[tuple[str, 
          "/api/v2/merchants/dashboard?period=today&currency=USD"),
         ("/api/v2/merchants/dashboard?period=year", "key",
          "/api/v2/merchants/dashboard?period=year&currency=USD"),
+        ("/api/v2/merchants/dashboard/series?period=today", "key",
+         "/api/v2/merchants/dashboard/series?period=today"),
+        ("/api/v2/merchants/dashboard/series?period=year", "key",
+         "/api/v2/merchants/dashboard/series?period=year"),
         ("/api/v2/ledger/settlement?period=year", "key",
          "/api/v2/ledger/settlement?period=year"),
         ("GET /api/v2/payments/{id}", "key", f"/api/v2/payments/{payment['payment_id']}"),

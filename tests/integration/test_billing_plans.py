@@ -43,7 +43,8 @@ REPORT, LIST = 20_000, 100_000
 RAW = {"payment_projection", "ledger_entries", "ledger_transactions", "customers",
        "balance_transactions"}
 ROLLUPS = {"payment_day_counts", "revenue_days", "customer_days", "settlement_rollup",
-           "payment_month_counts", "revenue_months", "customer_months", "subscription_counts"}
+           "payment_month_counts", "revenue_months", "customer_months", "subscription_counts",
+           "payment_hour_counts", "revenue_hours", "revenue_day_totals"}
 
 @dataclass(frozen=True)
 class Seeded:
@@ -124,7 +125,8 @@ async def million(settings) -> AsyncIterator[Seeded]:
 @pytest.fixture
 def statements(monkeypatch) -> list[tuple[str, tuple]]:
     seen: list[tuple[str, tuple]] = []
-    for module, name in ((projections, "dashboard"), (ledger_store, "settlement"),
+    for module, name in ((projections, "dashboard"), (projections, "dashboard_series"),
+                         (ledger_store, "settlement"),
                          (ledger_store, "entries"), (payouts_store, "movements_page"),
                          (store, "subscriptions_page"), (store, "invoices_page")):
         real = getattr(module, name)
@@ -162,6 +164,10 @@ async def test_dashboards_and_settlement_read_rollups_not_history(settings, mill
          {"period": "year", "currency": "ZWG"}, REPORT),
         ("dashboard year (company)", admin, "/api/v2/merchants/dashboard",
          {"period": "year", "currency": "USD"}, 0),
+        ("dashboard series today", big, "/api/v2/merchants/dashboard/series",
+         {"period": "today"}, REPORT),
+        ("dashboard series year", big, "/api/v2/merchants/dashboard/series",
+         {"period": "year"}, REPORT),
         ("settlement today", admin, "/api/v2/ledger/settlement",
          {"merchantId": big.merchant_id, "period": "today"}, REPORT),
         ("settlement year", admin, "/api/v2/ledger/settlement",

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import pytest
 
+from services.billing.context import ManualClock
 from tests.integration.test_billing_api import WALLET, _ok, billing_stack
 from tests.support.auth import make_company_admin, make_merchant
 from tests.support.poll import poll_until
@@ -216,3 +217,31 @@ async def test_a_bad_range_is_a_400_naming_it(settings, shop, params, field, say
     body = await resp.json()
     assert resp.status == 400, body
     assert field in body["message"] and says in body["message"], body
+
+
+async def test_a_longer_month_after_a_shorter_one_has_no_previous_for_its_last_days(settings):
+    """31 March against February: the buckets past 28 February have no previous bucket
+    (null), and February's totals are its own days only."""
+    clock = ManualClock(datetime(2026, 3, 31, 12, 0, tzinfo=UTC))
+    async with billing_stack(settings, clock=clock) as (client, checkout, _app):
+        admin = await make_company_admin(settings)
+        merchant = await make_merchant(settings, admin, status="ACTIVE")
+        headers = merchant.headers(settings)
+        march, feb = await _pay(checkout, headers, 600, "USD"), \
+            await _pay(checkout, headers, 400, "USD")
+        rows = await poll_until(lambda: _projected(settings, [march, feb]),
+                                what="the payments in billing's projection")
+        for pid, day in ((march, datetime(2026, 3, 30, 9, tzinfo=UTC)),
+                         (feb, datetime(2026, 2, 28, 9, tzinfo=UTC))):
+            await _move(settings, pid, rows[pid]["created_at"] - day)
+        got = await _ok(await client.get(SERIES, headers=headers, params={"period": "month"}))
+    assert got["current"] == {"start": str(int(datetime(2026, 3, 1, tzinfo=UTC).timestamp())),
+                              "end": str(int(clock.now().timestamp()))}
+    assert got["previous"] == {"start": str(int(datetime(2026, 2, 1, tzinfo=UTC).timestamp())),
+                               "end": str(int(datetime(2026, 3, 1, tzinfo=UTC).timestamp()))}
+    (usd,) = got["currencies"]
+    assert len(usd["buckets"]) == 31
+    assert [b["previous"] is None for b in usd["buckets"]] == [False] * 28 + [True] * 3
+    assert usd["buckets"][27]["previous"]["revenue"] == "400"  # 28 February beside 28 March
+    assert usd["buckets"][29]["revenue"] == "600"
+    assert (usd["current"]["revenue"], usd["previous"]["revenue"]) == ("600", "400")
