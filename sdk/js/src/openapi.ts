@@ -3193,6 +3193,8 @@ export interface components {
             refundedAmount?: string | null;
             /** @default null */
             completedAt?: string | null;
+            /** @default 0 */
+            failedAttempts?: number;
         };
         /**
          * CreatePayment
@@ -3334,6 +3336,8 @@ export interface components {
             completedAt: string;
             livemode: boolean;
             refund: components["schemas"]["RefundRefund"];
+            /** @default 0 */
+            failedAttempts?: number;
         };
         /** RefundPayment */
         RefundPayment: {
@@ -3370,6 +3374,12 @@ export interface components {
             amount?: string | null;
             /** @default null */
             refundId?: string | null;
+            /** @default null */
+            attempt?: number | null;
+            /** @default null */
+            method?: string | null;
+            /** @default null */
+            card?: string | null;
         };
         /** PaymentTimeline */
         PaymentTimeline: {
