@@ -22,12 +22,47 @@ from tests.browser.conftest import (
     expire_payment,
     sideways_scroll,
 )
+from tests.browser.test_console import (  # noqa: F401 (shop_user, receiver: fixtures)
+    ADMIN_EMAIL,
+    ADMIN_PASSWORD,
+    api,
+    open_page,
+    paid_payment,
+    receiver,
+    shop_user,
+    sign_in,
+)
+from tests.browser.test_console_payouts import open_area
 from tests.browser.test_widget import MerchantSite
 from tests.conftest import serve
+from tests.support.poll import poll_until
 
 pytestmark = [pytest.mark.browser]
 
 VIEWPORTS = {"1280x800": {"width": 1280, "height": 800}, "320x640": NARROW_VIEWPORT}
+
+
+# The innermost elements whose right edge passes the viewport's: what makes a page
+# scroll sideways, named for the failure message.
+STICKING_OUT = """() => {
+  const W = window.innerWidth + 0.5;
+  const right = node => { const r = document.createRange(); r.selectNodeContents(node);
+                          return r.getBoundingClientRect().right; };
+  // The element's box, or its own text (a long unbroken word), past the right edge.
+  const out = el => el.getBoundingClientRect().right > W || [...el.childNodes].some(
+    n => n.nodeType === 3 && n.textContent.trim() && right(n) > W);
+  const clipped = el => { for (let a = el.parentElement; a && a !== document.body;
+                               a = a.parentElement) {
+      if (/(auto|scroll|hidden|clip)/.test(getComputedStyle(a).overflowX)
+          && a.getBoundingClientRect().right <= W) return true; }
+    return false; };
+  const name = el => el.tagName.toLowerCase() + (el.id ? '#' + el.id : '')
+    + [...el.classList].map(c => '.' + c).join('');
+  const path = el => [el.parentElement?.parentElement, el.parentElement, el]
+    .filter(e => e && e !== document.body).map(name).join(' > ');
+  const found = [...document.body.querySelectorAll('*')].filter(el => out(el) && !clipped(el));
+  return found.filter(el => !found.some(o => o !== el && el.contains(o))).slice(0, 3).map(path);
+}"""
 
 
 async def check(page, axe, shot, name: str) -> None:
@@ -35,7 +70,9 @@ async def check(page, axe, shot, name: str) -> None:
     await shot(page, name)
     violations = await axe(page)
     wide = await sideways_scroll(page)
-    assert (violations, wide) == ([], {}), f"{name}: axe {violations}; sideways {wide}"
+    culprits = await page.evaluate(STICKING_OUT) if wide else []
+    assert (violations, wide) == ([], {}), \
+        f"{name}: axe {violations}; sideways {wide} {culprits}"
 
 
 # --- the checker itself -------------------------------------------------------------------
@@ -197,6 +234,8 @@ KNOWN: dict[tuple[str, str], str] = {
     **{("ecocash-phone", vid): "axe meta-refresh (critical): meta[http-equiv=\"refresh\"], "
        "the phone step reloads itself every 3 s (WCAG 2.2.1/2.2.4 timing)"
        for vid in VIEWPORTS},
+    ("webhook-attempts", "320x640"): "sideways scroll: section.card > div.delivery-detail > "
+    "h3, the heading 'Delivery dlv_<24 characters>' is one unbroken word wider than 320 px",
 }
 
 
@@ -358,4 +397,150 @@ async def test_embedded_widget(stack, widget_site, page, axe, shot, state):
     await WIDGET_STATES[state](page, frame)
     # The checkout's own frame is among those `axe` and `sideways_scroll` go through.
     assert [f for f in page.frames if f.url.startswith(stack.gateway + "/checkout/")]
+    await check(page, axe, shot, state)
+
+
+# --- the merchant console -------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+async def console_data(stack, merchant, receiver):  # noqa: F811
+    """What the console's pages list: a webhook endpoint (so a paid payment has
+    deliveries), a paid payment, a plan with a subscription, a settlement account."""
+    await api(stack, "POST", "/api/v2/webhooks/endpoints", headers=merchant.headers,
+              expected=201, json={"url": receiver.url, "events": ["*"]})
+    paid = await paid_payment(stack, merchant, amount="1250", currency="USD")
+    plan = (await api(stack, "POST", "/api/v2/plans/create", headers=merchant.headers,
+                      expected=201, json={"name": "Console Gold", "amount": "4900",
+                                          "currency": "USD", "interval": "month"}))["result"]
+    await api(stack, "POST", "/api/v2/subscriptions/create", headers=merchant.headers,
+              expected=201, json={"planId": plan["planId"], "customerId": "cust_a11y"})
+    await api(stack, "POST", f"/api/v1/admin/merchants/{merchant.id}/settlement-accounts",
+              headers=merchant.admin_headers, expected=201, json={
+                  "type": "BANK", "currency": "USD", "bankName": "Console Bank",
+                  "branchCode": "01234", "accountName": "Blue Widget Store",
+                  "accountNumber": "0123456789", "isDefault": True})
+    await poll_until(lambda: receiver.of("payment.completed"), timeout=20,
+                     what="the payment's webhook delivered")
+    return paid
+
+
+async def _listed(page: Page, text: str) -> None:
+    """The page's data is in: a row naming `text`."""
+    await expect(page.get_by_role("row").filter(has_text=text).first).to_be_visible()
+
+
+async def sign_in_page(page, stack, user):
+    await page.goto(stack.gateway + "/console/sign-in")
+    await expect(page.get_by_label("E-mail")).to_be_visible()
+
+
+async def sign_in_error(page, stack, user):
+    await sign_in_page(page, stack, user)
+    await page.get_by_label("E-mail").fill(user[0])
+    await page.get_by_label("Password").fill("wrong-password-1")
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.get_by_role("alert").filter(has_text="Invalid e-mail or password"))\
+        .to_be_visible()
+
+
+async def payments(page, stack, user):
+    await sign_in(page, stack, *user)
+    await expect(page.locator("table.data tbody tr").first).to_be_visible()
+
+
+async def payment_detail(page, stack, user):
+    await payments(page, stack, user)
+    await page.locator("table.data tbody a").first.click()
+    await _listed(page, "payment.completed")
+
+
+async def dashboard(page, stack, user):
+    await sign_in(page, stack, *user)
+    await open_page(page, "Dashboard")
+    await expect(page.locator("svg.chart").first).to_be_visible()
+
+
+async def webhooks(page, stack, user):
+    await sign_in(page, stack, *user)
+    await open_page(page, "Webhooks")
+    await _listed(page, "payment.completed")
+
+
+async def webhook_attempts(page, stack, user):
+    await webhooks(page, stack, user)
+    await page.get_by_role("button", name=re.compile("^Attempts of delivery")).first.click()
+    await _heading(page, re.compile("^Delivery dlv_"))
+
+
+async def billing(page, stack, user):
+    await sign_in(page, stack, *user)
+    await open_page(page, "Subscriptions & invoices")
+    await _listed(page, "cust_a11y")
+
+
+async def keys(page, stack, user):
+    await sign_in(page, stack, *user)
+    await open_page(page, "API keys")
+    await _heading(page, "Your keys")
+
+
+async def key_created(page, stack, user):
+    await keys(page, stack, user)
+    await page.get_by_label("Name").fill("a11y key")
+    await page.get_by_role("button", name="Create key").click()
+    await expect(page.locator("input[data-secret]")).to_be_visible()
+
+
+async def charges(page, stack, user):
+    await sign_in(page, stack, *user)
+    await open_page(page, "Charges")
+    await _heading(page, "Merchant charges")
+
+
+async def merchants(page, stack, user):
+    await sign_in(page, stack, ADMIN_EMAIL, ADMIN_PASSWORD)  # the company ADMIN's page
+    await open_page(page, "Merchants")
+    await _listed(page, "Blue Widget Store")
+
+
+async def _area(page, stack, user, name: str) -> None:
+    await sign_in(page, stack, *user)
+    await open_area(page, name)
+
+
+async def balance(page, stack, user):
+    await _area(page, stack, user, "Balance")
+    await _heading(page, "Balances")
+
+
+async def payouts(page, stack, user):
+    await _area(page, stack, user, "Payouts")
+    await _heading(page, "New payout")
+
+
+async def settlement(page, stack, user):
+    await _area(page, stack, user, "Settlement accounts")
+    await _listed(page, "Console Bank")
+
+
+async def payout_schedule(page, stack, user):
+    await _area(page, stack, user, "Payout schedule")
+
+
+async def reconciliation(page, stack, user):
+    await _area(page, stack, user, "Reconciliation")
+    await _heading(page, "Import a file")
+
+
+CONSOLE_PAGES = {f.__name__.replace("_", "-"): f for f in (
+    sign_in_page, sign_in_error, payments, payment_detail, dashboard, webhooks,
+    webhook_attempts, billing, keys, key_created, charges, merchants, balance, payouts,
+    settlement, payout_schedule, reconciliation)}
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize(("state", "viewport"), cases(CONSOLE_PAGES))
+async def test_console(stack, shop_user, console_data, page, axe, shot, state):  # noqa: F811
+    await CONSOLE_PAGES[state](page, stack, shop_user)
+    await page.wait_for_function("() => !document.querySelector('main[aria-busy]')")
     await check(page, axe, shot, state)
