@@ -9,6 +9,7 @@ import re
 
 from aiohttp import web
 
+from tests.browser.checkout_forms import fill_card, pay_button
 from tests.conftest import serve
 from tests.integration.test_security_headers import stack
 from tests.support.auth import PASSWORD, make_company_admin, make_merchant
@@ -103,12 +104,8 @@ async def test_paying_returns_to_the_shop_under_form_action(settings, page):
             await page.add_init_script(WATCH)
             await page.goto(str(gateway.make_url(f"/checkout/{pid}")))
             if action == "pay":
-                card = page.get_by_role("region", name="Card (Visa / Mastercard)", exact=True)
-                await card.get_by_label("Card number").fill("4242 4242 4242 4242")
-                await card.get_by_label("Expiry month").fill("12")
-                await card.get_by_label("Expiry year").fill("2099")
-                await card.get_by_label("CVC").fill("123")
-                await card.get_by_role("button", name=re.compile(r"by card$")).click()
+                card = await fill_card(page, "4242 4242 4242 4242")
+                await pay_button(card).click()
                 await page.wait_for_url(f"{shop_url}/success?paymentId={pid}")
             else:
                 await page.get_by_role("button", name=re.compile("^Cancel and return")).click()

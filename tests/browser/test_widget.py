@@ -12,6 +12,7 @@ import pytest
 from aiohttp import web
 from playwright.async_api import Page, expect
 
+from tests.browser.checkout_forms import STEP_3DS, fill_card, pay_button
 from tests.browser.conftest import payment_status
 from tests.support.net import free_port
 from tests.support.poll import poll_until
@@ -138,13 +139,9 @@ async def test_the_seed_page_pays_by_card_with_3d_secure_and_calls_on_success(
     await expect(frame.locator("body")).to_contain_text("Product purchase")
     await shot(page, "1-widget-in-the-shop")
 
-    card = frame.get_by_role("region", name="Card (Visa / Mastercard)", exact=True)
-    await card.get_by_label("Card number").fill(CARD_3DS)
-    await card.get_by_label("Expiry month").fill("12")
-    await card.get_by_label("Expiry year").fill("2099")
-    await card.get_by_label("CVC").fill("123")
-    await card.get_by_role("button", name=re.compile(r"by card$")).click()
-    await expect(frame.get_by_role("heading", name="3-D Secure check")).to_be_visible()
+    card = await fill_card(frame, CARD_3DS)
+    await pay_button(card).click()
+    await expect(frame.get_by_role("heading", name=STEP_3DS)).to_be_visible()
     await shot(page, "2-3ds-in-the-frame")
     await frame.get_by_role("button", name="Authenticate (pass)").click()
 

@@ -151,7 +151,11 @@
       if (checked[cvc.id]) check(cvc);
     });
     [number, expiry, cvc].forEach(function (input) {
-      input.addEventListener('blur', function () {
+      input.addEventListener('blur', function (event) {
+        // Leaving for the pay button: the submit checks every field. A message written
+        // now would move the button between mousedown and mouseup, and lose the click.
+        var to = event.relatedTarget;
+        if (to && to.form === form && to.type === 'submit') return;
         if (input.value) { checked[input.id] = true; check(input); }
       });
     });
