@@ -171,8 +171,22 @@ async def test_the_dashboard_shows_this_and_the_previous_period(
     if today.day > 1:  # yesterday is this month too
         assert (await _row(page, _day(payments["yesterday"])))["Revenue"] == "7.00 USD"
     assert "Top products" in await main.inner_text()
+    # The counts' axis has whole numbers only (3 payments: 0, 2, 4).
+    ticks = await charts.nth(1).locator("text.axis-label").all_text_contents()
+    assert ticks[:3] == ["0", "2", "4"], ticks
     assert await axe(page) == []
     await shot(page, "month-usd-1280")
+
+    # This year: a bar per day since 1 January; the table lists the days with payments.
+    await page.get_by_label("Period", exact=True).select_option("year")
+    await page.get_by_role("button", name="Show").click()
+    await page.get_by_role("heading", name="This year: revenue and payments (USD)").wait_for()
+    day_of_year = today.timetuple().tm_yday
+    assert await charts.nth(0).locator("rect.bar-current").count() == day_of_year
+    assert (await _row(page, _day(today)))["Revenue"] == "22.40 USD"
+    assert await sideways_scroll(page) == {}
+    assert await axe(page) == []
+    await shot(page, "year-usd-1280")
 
 
 @pytest.mark.parametrize("viewport", [NARROW_VIEWPORT], ids=["320"])

@@ -61,15 +61,16 @@ export function barChart({ title, summary, bars, valueLabel = "Value", labelHead
 // under failed, the failed part striped). Sized to the room it has when drawn, so the
 // text stays readable from 320 px up; the numbers themselves are in the table below.
 // series: {title, summary, labels: [..], current: [n|[a, b]], previous: [n|null],
-//          format(n) -> an axis label, legend: {current, previous, stackedParts?: [a, b]}}
-export function seriesChart({ title, summary, labels, current, previous, format, legend, width = 640 }) {
+//          format(n) -> an axis label, integer (counts: whole-number axis lines), legend: {current, previous, stackedParts?: [a, b]}}
+export function seriesChart({ title, summary, labels, current, previous, format, legend, width = 640, integer = false }) {
   const titleId = newId("chart-title");
   const descId = newId("chart-desc");
   const narrow = width < 480;
   const height = narrow ? 220 : 260;
   const font = 13;
   const total = (v) => (Array.isArray(v) ? v[0] + v[1] : v || 0);
-  const max = Math.max(1, ...current.map(total), ...previous.map((v) => v || 0));
+  let max = Math.max(1, ...current.map(total), ...previous.map((v) => v || 0));
+  if (integer) max = Math.max(2, Math.ceil(max / 2) * 2); // counts: the middle line is a whole number too
   // Room on the left for the longest axis figure (about 7.5 px a character at 13 px).
   const ticks = [0, 0.5, 1].map((f) => format(f === 0 ? 0 : max * f));
   const pad = { top: 16, right: 12, bottom: 30, left: 14 + Math.max(...ticks.map((t) => t.length)) * 7.5 };

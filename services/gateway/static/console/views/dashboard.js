@@ -187,7 +187,7 @@ function drawSeries(section, data, series, period, unit) {
       labels: buckets.map(labels.axis),
       current: buckets.map((b) => [b.completed, b.failed]),
       previous: buckets.map((b) => (b.previous ? b.previous.completed + b.previous.failed : null)),
-      format: count, width,
+      format: count, width, integer: true,
       legend: {
         stackedParts: ["Completed, this period", "Failed, this period"],
         previous: `All settled payments, previous period (${PREVIOUS[period]})`,
