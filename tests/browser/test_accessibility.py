@@ -10,6 +10,8 @@ axe names: the mark must go when the page is fixed (a strict xfail that passes f
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable, Iterable
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -18,6 +20,7 @@ from playwright.async_api import FrameLocator, Locator, Page, expect
 
 from tests.browser.conftest import (
     NARROW_VIEWPORT,
+    Merchant,
     create_payment,
     expire_payment,
     sideways_scroll,
@@ -35,10 +38,13 @@ from tests.browser.test_console import (  # noqa: F401 (shop_user, receiver: fix
 from tests.browser.test_console_payouts import open_area
 from tests.browser.test_widget import MerchantSite
 from tests.conftest import serve
+from tests.e2e.conftest import RunningStack
 from tests.support.poll import poll_until
 
 pytestmark = [pytest.mark.browser]
 
+Axe = Callable[[Page], Awaitable[list[dict]]]  # the `axe` fixture
+Shot = Callable[[Page, str], Awaitable[Path]]  # the `shot` fixture
 VIEWPORTS = {"1280x800": {"width": 1280, "height": 800}, "320x640": NARROW_VIEWPORT}
 
 
@@ -65,7 +71,7 @@ STICKING_OUT = """() => {
 }"""
 
 
-async def check(page, axe, shot, name: str) -> None:
+async def check(page: Page, axe: Axe, shot: Shot, name: str) -> None:
     """The page as it is now: a screenshot, no axe violation, nothing wider than it."""
     await shot(page, name)
     violations = await axe(page)
@@ -161,53 +167,53 @@ async def _heading(page: Page | FrameLocator, name: str | re.Pattern) -> None:
     await expect(page.get_by_role("heading", name=name)).to_be_visible()
 
 
-async def pay_form(page, order, stack):
+async def pay_form(page: Page, order: dict, stack: RunningStack) -> None:
     await _heading(page, "Choose how to pay")
 
 
-async def card_field_error(page, order, stack):
+async def card_field_error(page: Page, order: dict, stack: RunningStack) -> None:
     await _card(page, CARD_NOT_LUHN)
     field = page.get_by_role("textbox", name="Card number")
     await expect(field).to_have_attribute("aria-invalid", "true")
     await expect(page.locator(".field-error").first).to_be_visible()
 
 
-async def omari_otp(page, order, stack):
+async def omari_otp(page: Page, order: dict, stack: RunningStack) -> None:
     await _phone(page, "OMARI", PHONE)
     await expect(page.get_by_role("textbox", name="One-time code")).to_be_visible()
 
 
-async def three_d_secure(page, order, stack):
+async def three_d_secure(page: Page, order: dict, stack: RunningStack) -> None:
     await _card(page, CARD_3DS)
     await _heading(page, re.compile("3-D Secure"))
 
 
-async def ecocash_phone(page, order, stack):
+async def ecocash_phone(page: Page, order: dict, stack: RunningStack) -> None:
     await _phone(page, "EcoCash", PHONE_SILENT)
     await _heading(page, "Approve the payment on your phone")
 
 
-async def paid(page, order, stack):
+async def paid(page: Page, order: dict, stack: RunningStack) -> None:
     await _card(page, CARD_OK)
     await expect(page).to_have_url(re.compile(r"/success\?"))  # back at the shop
     await page.goto(order["checkoutUrl"])  # the link again
     await _heading(page, "Paid")
 
 
-async def canceled(page, order, stack):
+async def canceled(page: Page, order: dict, stack: RunningStack) -> None:
     await page.get_by_role("button", name=re.compile("^Cancel and return to ")).click()
     await expect(page).to_have_url(re.compile(r"/cancel\?"))
     await page.goto(order["checkoutUrl"])
     await _heading(page, "Payment canceled")
 
 
-async def card_declined(page, order, stack):
+async def card_declined(page: Page, order: dict, stack: RunningStack) -> None:
     """A declined card: the page says so (and may offer another try)."""
     await _card(page, CARD_DECLINED)
     await expect(page.get_by_role("alert").first).to_contain_text(re.compile("declined", re.I))
 
 
-async def failed_declined(page, order, stack):
+async def failed_declined(page: Page, order: dict, stack: RunningStack) -> None:
     """Declined until the checkout takes no more tries: the payment failed."""
     final = page.get_by_role("heading", name="This payment could not be completed")
     for _ in range(6):
@@ -217,7 +223,7 @@ async def failed_declined(page, order, stack):
     await expect(final).to_be_visible()
 
 
-async def expired(page, order, stack):
+async def expired(page: Page, order: dict, stack: RunningStack) -> None:
     await expire_payment(stack, order["paymentId"])
     resp = await page.goto(order["checkoutUrl"])
     assert resp is not None and resp.status == 410
@@ -239,7 +245,7 @@ KNOWN: dict[tuple[str, str], str] = {
 }
 
 
-def cases(names) -> list:
+def cases(names: Iterable[str]) -> list:
     """One test id per page and viewport, `<page>-<viewport>`, with its known failure."""
     return [pytest.param(name, size, id=f"{name}-{vid}", marks=[pytest.mark.xfail(
                 strict=True, reason=KNOWN[(name, vid)])] if (name, vid) in KNOWN else [])
@@ -261,7 +267,7 @@ async def test_hosted_checkout(stack, merchant, shop_site, unique, page, axe, sh
 
 # --- the NORAH page, a price's checkout ------------------------------------------------
 
-async def _norah_link(stack, merchant) -> str:
+async def _norah_link(stack: RunningStack, merchant: Merchant) -> str:
     async with aiohttp.ClientSession(headers=merchant.headers) as http:
         async with http.post(stack.gateway + "/api/v1/transaction/m/generate",
                              json={"amount": "100.00", "currency": "USD"}) as resp:
@@ -270,12 +276,12 @@ async def _norah_link(stack, merchant) -> str:
     return body["data"]["url"]
 
 
-async def norah_form(page, stack, merchant):
+async def norah_form(page: Page, stack: RunningStack, merchant: Merchant) -> None:
     await page.goto(await _norah_link(stack, merchant))
     await expect(page.get_by_role("region", name=f"Pay {merchant.name}")).to_be_visible()
 
 
-async def norah_paid(page, stack, merchant):
+async def norah_paid(page: Page, stack: RunningStack, merchant: Merchant) -> None:
     await norah_form(page, stack, merchant)
     form = await _method(page, "ZimSwitch", "Account number")
     await form.get_by_label("Account number").fill("12345678")
@@ -283,13 +289,13 @@ async def norah_paid(page, stack, merchant):
     await _heading(page, "Paid")
 
 
-async def norah_otp(page, stack, merchant):
+async def norah_otp(page: Page, stack: RunningStack, merchant: Merchant) -> None:
     await norah_form(page, stack, merchant)
     await _phone(page, "OMARI", PHONE)
     await expect(page.get_by_role("textbox", name="One-time code")).to_be_visible()
 
 
-async def _price(stack, merchant) -> str:
+async def _price(stack: RunningStack, merchant: Merchant) -> str:
     """A price's id: a company app (as the Prices seed makes it), then a price in it made
     with the merchant's key."""
     async with aiohttp.ClientSession() as http:
@@ -306,13 +312,13 @@ async def _price(stack, merchant) -> str:
             return (await resp.json())["data"]["id"]
 
 
-async def price_offer(page, stack, merchant):
+async def price_offer(page: Page, stack: RunningStack, merchant: Merchant) -> None:
     resp = await page.goto(stack.gateway + f"/checkout/prices/{await _price(stack, merchant)}")
     assert resp is not None and resp.status == 200
     await expect(page.get_by_role("button", name="Continue to payment")).to_be_visible()
 
 
-async def price_missing(page, stack, merchant):
+async def price_missing(page: Page, stack: RunningStack, merchant: Merchant) -> None:
     await page.goto(stack.gateway + "/checkout/prices/price_doesnotexist")
     await _heading(page, "This price does not exist")
 
@@ -371,16 +377,16 @@ async def widget_site(stack, merchant):
         await site.runner.cleanup()
 
 
-async def widget_form(page, frame):
+async def widget_form(page: Page, frame: FrameLocator) -> None:
     await expect(frame.get_by_role("heading", level=1)).to_have_text(re.compile("^Pay "))
 
 
-async def widget_3ds(page, frame):
+async def widget_3ds(page: Page, frame: FrameLocator) -> None:
     await _card(frame, CARD_3DS)
     await _heading(frame, re.compile("3-D Secure"))
 
 
-async def widget_canceled(page, frame):
+async def widget_canceled(page: Page, frame: FrameLocator) -> None:
     await frame.get_by_role("button", name=re.compile("^Cancel and return to ")).click()
     await _heading(frame, "Payment canceled")
 
@@ -429,12 +435,12 @@ async def _listed(page: Page, text: str) -> None:
     await expect(page.get_by_role("row").filter(has_text=text).first).to_be_visible()
 
 
-async def sign_in_page(page, stack, user):
+async def sign_in_page(page: Page, stack: RunningStack, user: tuple[str, str]) -> None:
     await page.goto(stack.gateway + "/console/sign-in")
     await expect(page.get_by_label("E-mail")).to_be_visible()
 
 
-async def sign_in_error(page, stack, user):
+async def sign_in_error(page: Page, stack: RunningStack, user: tuple[str, str]) -> None:
     await sign_in_page(page, stack, user)
     await page.get_by_label("E-mail").fill(user[0])
     await page.get_by_label("Password").fill("wrong-password-1")
@@ -443,91 +449,91 @@ async def sign_in_error(page, stack, user):
         .to_be_visible()
 
 
-async def payments(page, stack, user):
+async def payments(page: Page, stack: RunningStack, user: tuple[str, str]) -> None:
     await sign_in(page, stack, *user)
     await expect(page.locator("table.data tbody tr").first).to_be_visible()
 
 
-async def payment_detail(page, stack, user):
+async def payment_detail(page: Page, stack: RunningStack, user: tuple[str, str]) -> None:
     await payments(page, stack, user)
     await page.locator("table.data tbody a").first.click()
     await _listed(page, "payment.completed")
 
 
-async def dashboard(page, stack, user):
+async def dashboard(page: Page, stack: RunningStack, user: tuple[str, str]) -> None:
     await sign_in(page, stack, *user)
     await open_page(page, "Dashboard")
     await expect(page.locator("svg.chart").first).to_be_visible()
 
 
-async def webhooks(page, stack, user):
+async def webhooks(page: Page, stack: RunningStack, user: tuple[str, str]) -> None:
     await sign_in(page, stack, *user)
     await open_page(page, "Webhooks")
     await _listed(page, "payment.completed")
 
 
-async def webhook_attempts(page, stack, user):
+async def webhook_attempts(page: Page, stack: RunningStack, user: tuple[str, str]) -> None:
     await webhooks(page, stack, user)
     await page.get_by_role("button", name=re.compile("^Attempts of delivery")).first.click()
     await _heading(page, re.compile("^Delivery dlv_"))
 
 
-async def billing(page, stack, user):
+async def billing(page: Page, stack: RunningStack, user: tuple[str, str]) -> None:
     await sign_in(page, stack, *user)
     await open_page(page, "Subscriptions & invoices")
     await _listed(page, "cust_a11y")
 
 
-async def keys(page, stack, user):
+async def keys(page: Page, stack: RunningStack, user: tuple[str, str]) -> None:
     await sign_in(page, stack, *user)
     await open_page(page, "API keys")
     await _heading(page, "Your keys")
 
 
-async def key_created(page, stack, user):
+async def key_created(page: Page, stack: RunningStack, user: tuple[str, str]) -> None:
     await keys(page, stack, user)
     await page.get_by_label("Name").fill("a11y key")
     await page.get_by_role("button", name="Create key").click()
     await expect(page.locator("input[data-secret]")).to_be_visible()
 
 
-async def charges(page, stack, user):
+async def charges(page: Page, stack: RunningStack, user: tuple[str, str]) -> None:
     await sign_in(page, stack, *user)
     await open_page(page, "Charges")
     await _heading(page, "Merchant charges")
 
 
-async def merchants(page, stack, user):
+async def merchants(page: Page, stack: RunningStack, user: tuple[str, str]) -> None:
     await sign_in(page, stack, ADMIN_EMAIL, ADMIN_PASSWORD)  # the company ADMIN's page
     await open_page(page, "Merchants")
     await _listed(page, "Blue Widget Store")
 
 
-async def _area(page, stack, user, name: str) -> None:
+async def _area(page: Page, stack: RunningStack, user: tuple[str, str], name: str) -> None:
     await sign_in(page, stack, *user)
     await open_area(page, name)
 
 
-async def balance(page, stack, user):
+async def balance(page: Page, stack: RunningStack, user: tuple[str, str]) -> None:
     await _area(page, stack, user, "Balance")
     await _heading(page, "Balances")
 
 
-async def payouts(page, stack, user):
+async def payouts(page: Page, stack: RunningStack, user: tuple[str, str]) -> None:
     await _area(page, stack, user, "Payouts")
     await _heading(page, "New payout")
 
 
-async def settlement(page, stack, user):
+async def settlement(page: Page, stack: RunningStack, user: tuple[str, str]) -> None:
     await _area(page, stack, user, "Settlement accounts")
     await _listed(page, "Console Bank")
 
 
-async def payout_schedule(page, stack, user):
+async def payout_schedule(page: Page, stack: RunningStack, user: tuple[str, str]) -> None:
     await _area(page, stack, user, "Payout schedule")
 
 
-async def reconciliation(page, stack, user):
+async def reconciliation(page: Page, stack: RunningStack, user: tuple[str, str]) -> None:
     await _area(page, stack, user, "Reconciliation")
     await _heading(page, "Import a file")
 
