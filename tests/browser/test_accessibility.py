@@ -188,6 +188,19 @@ async def three_d_secure(page: Page, order: dict, stack: RunningStack) -> None:
     await _heading(page, re.compile("3-D Secure"))
 
 
+async def omari_wrong_code(page: Page, order: dict, stack: RunningStack) -> None:
+    await omari_otp(page, order, stack)
+    await page.get_by_role("textbox", name="One-time code").fill("000000")
+    await page.get_by_role("button", name="Confirm").click()
+    await expect(page.get_by_role("alert").first).to_be_visible()
+
+
+async def three_d_secure_failed(page: Page, order: dict, stack: RunningStack) -> None:
+    await three_d_secure(page, order, stack)
+    await page.get_by_role("button", name="Fail authentication").click()
+    await expect(page.get_by_role("alert").first).to_contain_text("3-D Secure")
+
+
 async def ecocash_phone(page: Page, order: dict, stack: RunningStack) -> None:
     await _phone(page, "EcoCash", PHONE_SILENT)
     await _heading(page, "Approve the payment on your phone")
@@ -231,8 +244,8 @@ async def expired(page: Page, order: dict, stack: RunningStack) -> None:
 
 
 CHECKOUT_STATES = {f.__name__.replace("_", "-"): f for f in (
-    pay_form, card_field_error, card_declined, omari_otp, three_d_secure, ecocash_phone,
-    paid, canceled, failed_declined, expired)}
+    pay_form, card_field_error, card_declined, omari_otp, omari_wrong_code, three_d_secure,
+    three_d_secure_failed, ecocash_phone, paid, canceled, failed_declined, expired)}
 
 # (page, viewport) -> what axe or the width check finds there today. Each entry is a
 # strict xfail: fix the page, and the test says so by failing until the entry goes.
@@ -295,6 +308,18 @@ async def norah_otp(page: Page, stack: RunningStack, merchant: Merchant) -> None
     await expect(page.get_by_role("textbox", name="One-time code")).to_be_visible()
 
 
+async def norah_used(page: Page, stack: RunningStack, merchant: Merchant) -> None:
+    await norah_paid(page, stack, merchant)
+    await page.go_back()  # the same link again
+    await page.reload()
+    await _heading(page, "This payment link was already used")
+
+
+async def checkout_missing(page: Page, stack: RunningStack, merchant: Merchant) -> None:
+    await page.goto(stack.gateway + "/checkout/pay_doesnotexist")
+    await _heading(page, "Payment not found")
+
+
 async def _price(stack: RunningStack, merchant: Merchant) -> str:
     """A price's id: a company app (as the Prices seed makes it), then a price in it made
     with the merchant's key."""
@@ -324,7 +349,8 @@ async def price_missing(page: Page, stack: RunningStack, merchant: Merchant) -> 
 
 
 OTHER_PAGES = {f.__name__.replace("_", "-"): f for f in (
-    norah_form, norah_otp, norah_paid, price_offer, price_missing)}
+    norah_form, norah_otp, norah_paid, norah_used, checkout_missing, price_offer,
+    price_missing)}
 
 
 @pytest.mark.e2e
@@ -460,6 +486,12 @@ async def payment_detail(page: Page, stack: RunningStack, user: tuple[str, str])
     await _listed(page, "payment.completed")
 
 
+async def payment_missing(page: Page, stack: RunningStack, user: tuple[str, str]) -> None:
+    await sign_in(page, stack, *user)
+    await page.goto(stack.gateway + "/console/payments/pay_doesnotexist")
+    await expect(page.get_by_role("alert").filter(has_text="No such payment")).to_be_visible()
+
+
 async def dashboard(page: Page, stack: RunningStack, user: tuple[str, str]) -> None:
     await sign_in(page, stack, *user)
     await open_page(page, "Dashboard")
@@ -539,7 +571,7 @@ async def reconciliation(page: Page, stack: RunningStack, user: tuple[str, str])
 
 
 CONSOLE_PAGES = {f.__name__.replace("_", "-"): f for f in (
-    sign_in_page, sign_in_error, payments, payment_detail, dashboard, webhooks,
+    sign_in_page, sign_in_error, payments, payment_detail, payment_missing, dashboard, webhooks,
     webhook_attempts, billing, keys, key_created, charges, merchants, balance, payouts,
     settlement, payout_schedule, reconciliation)}
 
