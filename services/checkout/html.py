@@ -70,7 +70,7 @@ def origin_of(url: str) -> str | None:
     return origin if _ORIGIN.match(origin) else None
 
 
-def policy(*, frame_origin: str | None = None, scripts: bool = False,
+def policy(*, frame_origin: str | None = None, scripts: bool = False, connect: bool = False,
            form_targets: Iterable[str] | None = (), brand: Brand | None = None) -> str:
     """A page's Content-Security-Policy. `form_targets`: the URLs a form's answer may
     redirect to (None: unknown, no form-action). `brand`: its colours' block and its
@@ -83,6 +83,8 @@ def policy(*, frame_origin: str | None = None, scripts: bool = False,
         parts.append(f"img-src {brand.logo_origin}")
     if scripts:
         parts.append("script-src 'self'")
+    if connect:  # a script that reads this page again (checkout-wait.js)
+        parts.append("connect-src 'self'")
     if form_targets is not None:
         origins = set()
         for url in form_targets:
@@ -102,10 +104,12 @@ def _page_policy(template: str, context: dict) -> str:
     targets = None if template in _FORMS_LEAD_TO_UNKNOWN else [
         u for u in (payment.get("success_url"), payment.get("cancel_url")) if u]
     frame = origin_of(embed["origin"]) if embed.get("origin") else None
-    # Scripts from here only: a page with a card form runs /v1/checkout-card.js (the
-    # form works without it), an embedded page /v1/checkout-frame.js.
-    scripts = bool(frame) or bool(context.get("card_script"))
-    return policy(frame_origin=frame, scripts=scripts, form_targets=targets,
+    # Scripts from here only, and the pages work without them: `scripts` names the
+    # page's (/v1/checkout-card.js for a card form, /v1/checkout-wait.js while a phone
+    # is asked, which fetches the page again), an embedded page adds checkout-frame.js.
+    scripts = context.get("scripts") or ()
+    return policy(frame_origin=frame, scripts=bool(frame) or bool(scripts),
+                  connect="checkout-wait.js" in scripts, form_targets=targets,
                   brand=context["brand"])
 
 

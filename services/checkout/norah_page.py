@@ -28,7 +28,7 @@ from services.checkout import connectors, domain, html, payments, store
 from services.checkout.branding import brand_of
 from services.checkout.connectors import BadPaymentDetails
 from services.checkout.context import CLIENT, uow
-from services.checkout.pages import EXPIRY_FORMAT, card_from_form, with_payment
+from services.checkout.pages import EXPIRY_FORMAT, card_from_form, page_scripts, with_payment
 from services.checkout.pages import csrf_token as payment_csrf
 from services.checkout.payments_api import quote_for
 from services.checkout.transaction_tokens import payee_of, verify_transaction_token
@@ -50,8 +50,7 @@ def _page(view: str, *, status: int = 200, **extra) -> web.Response:
                "values": {}, "method": None, **extra}
     context["test_mode"] = context["offer"] is not None and not context["offer"]["livemode"]
     context["brand"] = (context["offer"] or {}).get("brand")  # the payee's, once known
-    context["card_script"] = view == "pay" and "VISA_MASTER" in (context["offer"] or {}).get(
-        "methods", ())
+    context["scripts"] = page_scripts(view, (context["offer"] or {}).get("methods", []))
     return html.render("norah_checkout.html", status=status, **context)
 
 

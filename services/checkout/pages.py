@@ -109,6 +109,14 @@ def _breakdown(row, total: Money) -> dict | None:
             "total": format_display(total)}
 
 
+def page_scripts(view: str, methods: list[str]) -> list[str]:
+    """The page's scripts (html._page_policy allows them): card entry on a card form,
+    the quiet wait while the shopper's phone is asked."""
+    if view == "pay" and "VISA_MASTER" in methods:
+        return ["checkout-card.js"]
+    return ["checkout-wait.js"] if view == "phone" else []
+
+
 def _page(request: web.Request, row, view: str, *, status: int = 200, **extra) -> web.Response:
     pid = row["payment_id"] if row is not None else None
     origin = _embed_origin(request) if row is not None else None
@@ -135,7 +143,7 @@ def _page(request: web.Request, row, view: str, *, status: int = 200, **extra) -
             "attempts_left": domain.attempts_left(row),
             "methods": domain.page_methods(row["methods"], row["currency"], rails),
             "csrf": csrf_token(request.app[SETTINGS], pid)}
-        context["card_script"] = view == "pay" and "VISA_MASTER" in context["payment"]["methods"]
+        context["scripts"] = page_scripts(view, context["payment"]["methods"])
     response = html.render("checkout.html", status=status, **context)
     if origin:  # only the merchant's page that created the payment may frame it
         # (html.render's policy names that origin in frame-ancestors)

@@ -6,6 +6,8 @@
   GET  /v1/checkout-frame.js            the script of an embedded checkout page
   GET  /v1/checkout-card.js             card entry on the checkout pages (grouping,
                                         brand, MM / YY, checks before submit)
+  GET  /v1/checkout-wait.js             the phone step's quiet wait (fetches the page
+                                        again, opens it once the payment moved on)
   POST /v1/widget/payments?key=nk_pub_  create a payment from the merchant's page
   GET  /v1/widget/payments/{id}?key=    read it back (status, for onSuccess/onCancel)
 
@@ -56,7 +58,8 @@ class Asset:
 
 
 ASSETS = {name: Asset.load(name)
-          for name in ("checkout.js", "checkout-frame.js", "checkout-card.js")}
+          for name in ("checkout.js", "checkout-frame.js", "checkout-card.js",
+                       "checkout-wait.js")}
 LATEST_CACHE = "public, max-age=300"
 PINNED_CACHE = "public, max-age=31536000, immutable"
 
@@ -89,6 +92,10 @@ async def frame_js(request: web.Request) -> web.Response:
 
 async def card_js(request: web.Request) -> web.Response:
     return _script(request, ASSETS["checkout-card.js"], LATEST_CACHE)
+
+
+async def wait_js(request: web.Request) -> web.Response:
+    return _script(request, ASSETS["checkout-wait.js"], LATEST_CACHE)
 
 
 class WidgetPayment(domain.PaymentIntent):
@@ -168,6 +175,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/v1/checkout.js", checkout_js)
     app.router.add_get("/v1/checkout-frame.js", frame_js)
     app.router.add_get("/v1/checkout-card.js", card_js)
+    app.router.add_get("/v1/checkout-wait.js", wait_js)
     app.router.add_get("/v1/{version}/checkout.js", pinned_checkout_js)
     app.router.add_post("/v1/widget/payments", create)
     app.router.add_get("/v1/widget/payments/{paymentId}", get)

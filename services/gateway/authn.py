@@ -75,7 +75,7 @@ PUBLIC_EXACT = frozenset({
     "/api/v1/auth/admin-sign-up", "/api/v1/auth/confirm-email", "/api/v1/auth/sign-in",
     "/api/v1/auth/refresh", "/api/v1/auth/sign-out", "/api/v1/auth/accept-invitation",
     "/.well-known/jwks.json", "/v1/checkout.js", "/check-out", "/api/v1/transaction/verify",
-    "/v1/checkout-frame.js", "/v1/checkout-card.js",
+    "/v1/checkout-frame.js", "/v1/checkout-card.js", "/v1/checkout-wait.js",
 })
 PUBLIC_PREFIXES = ("/docs/static/", "/checkout/", "/api/v1/receipts/download/",
                    "/console")  # the console's pages hold no data (console.py)

@@ -424,3 +424,22 @@ async def test_the_otp_step_says_which_code_works_in_test_mode(stack, merchant, 
     await expect(page.get_by_text("We sent a one-time code to your phone")).to_be_visible()
     await expect(page.get_by_text(re.compile("the code 123456 approves it"))).to_be_visible()
     await shot(page, "otp-step")
+
+
+async def test_the_phone_step_shows_the_result_by_itself(stack, merchant, shop_site, order,
+                                                         page, shot):
+    """No reload every 3 s (it moves the page under a reader): a quiet look, then the
+    result once the phone has answered."""
+    await _open(page, order, merchant)
+    ecocash = await choose(page, "EcoCash")
+    await ecocash.get_by_label("Phone number").fill(PHONE)
+    await pay_button(ecocash).click()
+    waiting = page.get_by_role("status")
+    await expect(waiting).to_contain_text("looks again every few seconds")
+    assert await page.locator('meta[http-equiv="refresh"]').count() == 0
+    loads: list[str] = []
+    page.on("load", lambda: loads.append(page.url))
+    await expect(page.get_by_role("heading", name="Paid")).to_be_visible(timeout=30_000)
+    assert len(loads) == 1, loads  # one page load: when there was something to show
+    await shot(page, "paid-by-itself")
+    assert await payment_status(stack, merchant, order["paymentId"]) == "completed"

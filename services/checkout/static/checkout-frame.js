@@ -26,9 +26,8 @@
     if (state === 'success' || state === 'cancel' || state === 'failed') {
       post({ type: state, status: meta.getAttribute('data-status') });
     }
-    // Waiting for the customer's phone: look again, as the page's own link would.
-    var refresh = Number(meta.getAttribute('data-refresh-seconds'));
-    if (refresh > 0) setTimeout(function () { window.location.reload(); }, refresh * 1000);
+    // Waiting for the customer's phone: /v1/checkout-wait.js opens the page again once
+    // the payment has moved on, and this script then posts the outcome.
   }
 
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start);
