@@ -250,9 +250,6 @@ CHECKOUT_STATES = {f.__name__.replace("_", "-"): f for f in (
 # (page, viewport) -> what axe or the width check finds there today. Each entry is a
 # strict xfail: fix the page, and the test says so by failing until the entry goes.
 KNOWN: dict[tuple[str, str], str] = {
-    **{("ecocash-phone", vid): "axe meta-refresh (critical): meta[http-equiv=\"refresh\"], "
-       "the phone step reloads itself every 3 s (WCAG 2.2.1/2.2.4 timing)"
-       for vid in VIEWPORTS},
     ("webhook-attempts", "320x640"): "sideways scroll: section.card > div.delivery-detail > "
     "h3, the heading 'Delivery dlv_<24 characters>' is one unbroken word wider than 320 px",
 }
