@@ -297,6 +297,8 @@ def _run_service(spec_factory: Callable[[Settings], ServiceSpec]) -> None:
         uvloop.install()
     except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
         pass
+    # Several workers: /metrics sums them all, whichever one answers.
+    samples = metrics.use_multiprocess() if settings.workers > 1 else None
     children = _fork_workers(settings.workers)
     app = create_app(settings, spec)
     _tune_gc()
@@ -315,6 +317,8 @@ def _run_service(spec_factory: Callable[[Settings], ServiceSpec]) -> None:
                 os.kill(pid, signal.SIGTERM)
         for pid in children:
             os.waitpid(pid, 0)
+    if children and samples is not None:
+        metrics.remove_multiprocess(samples)
     log.info("service_stopped")
     if children is not None and not children:
         os._exit(0)  # a forked worker: leave without running the parent's exit handlers
