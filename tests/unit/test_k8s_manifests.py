@@ -1,15 +1,20 @@
 """deploy/k8s/ is valid Kubernetes and wires the six services the way docs/scaling.md says.
 
-Every manifest is checked against the official OpenAPI-derived JSON schemas bundled by
-`kubernetes-validate` (offline, strict: unknown fields are errors), for the newest
-Kubernetes it knows and for the oldest version we support. Our own checks then cover
-what a schema cannot: probes on the right paths and ports, resources, selectors that
-match, settings that load.
+Every manifest, as written and as `kubectl kustomize` renders it, is checked against the
+official OpenAPI-derived JSON schemas bundled by `kubernetes-validate` (offline, strict:
+unknown fields are errors), for the newest Kubernetes it knows and for the oldest
+version we support. Our own checks then cover what a schema cannot: probes on the right
+paths and ports, resources, selectors that match, settings that load, an identity, a
+Secret, an HPA and a PDB per service, and NetworkPolicies that allow exactly the
+connections the code makes (read from the code, so a new call fails here until a
+policy allows it).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -19,6 +24,7 @@ import pytest
 import yaml
 
 from deploy import service_secrets
+from services.gateway.routing import ROUTES
 from shared.secrets import derive
 from shared.settings import DEFAULT_PORTS, SERVICES, Settings
 
@@ -27,7 +33,9 @@ K8S = ROOT / "deploy" / "k8s"
 PORTS = DEFAULT_PORTS  # the manifests must agree with the settings' defaults
 GATEWAY_METRICS = 8090  # NORGATE_GATEWAY_METRICS_PORT in gateway.yaml
 INTERNAL = tuple(s for s in SERVICES if s != "gateway")
-AUTOSCALED = {"gateway", "checkout", "notifier"}
+# Every service is stateless (docs/scaling.md): each scales on CPU and keeps a pod
+# through drains.
+AUTOSCALED = set(SERVICES)
 # The oldest Kubernetes minor still supported by the main managed offerings, and the
 # newest one the bundled schemas know.
 K8S_VERSIONS = ("1.29.0", kubernetes_validate.latest_version())
@@ -230,6 +238,7 @@ def test_deployment_runs_the_service_with_probes_resources_and_hardening(name: s
     assert pod["terminationGracePeriodSeconds"] == 30
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["automountServiceAccountToken"] is False
+    assert pod["serviceAccountName"] == name  # its own identity (test_one_identity_...)
     c = _container(dep)
     assert c["image"] == "norgate"
     assert c["args"] == [f"services.{name}"]
@@ -333,7 +342,26 @@ def test_gateway_metrics_are_scraped_on_their_own_port_and_never_exposed():
         assert meta["annotations"]["prometheus.io/port"] == str(PORTS[name]), name
 
 
-def test_hpas_scale_gateway_checkout_and_notifier():
+def test_one_identity_and_one_secret_per_process():
+    """Each Deployment (and the Job) runs as a ServiceAccount of its own, with no token,
+    and reads a Secret no other pod reads: one compromised pod holds its own only."""
+    accounts = _kinds("ServiceAccount")
+    pods = {**{n: d["spec"]["template"]["spec"] for n, d in _kinds("Deployment").items()},
+            "provision": _kinds("Job")["norgate-provision"]["spec"]["template"]["spec"]}
+    used = {name: pod["serviceAccountName"] for name, pod in pods.items()}
+    assert used == {**{s: s for s in SERVICES}, "provision": "norgate-provision"}
+    assert set(accounts) == set(used.values())  # no account without a pod, none shared
+    for account in accounts.values():
+        assert account["automountServiceAccountToken"] is False
+    assert not _kinds("RoleBinding") and not _kinds("ClusterRoleBinding")  # no API rights
+    secrets = {name: {e["secretRef"]["name"] for e in pod["containers"][0]["envFrom"]
+                      if "secretRef" in e}
+               for name, pod in pods.items()}
+    assert secrets == {name: {f"norgate-{name}"} for name in pods}
+    assert set(SECRET_KEYS) == {f"norgate-{name}" for name in pods}
+
+
+def test_every_service_autoscales_on_cpu():
     hpas = _kinds("HorizontalPodAutoscaler")
     deployments = _kinds("Deployment")
     assert {h["spec"]["scaleTargetRef"]["name"] for h in hpas.values()} == AUTOSCALED
@@ -342,14 +370,24 @@ def test_hpas_scale_gateway_checkout_and_notifier():
         assert ref["kind"] == "Deployment" and ref["apiVersion"] == "apps/v1"
         assert ref["name"] in deployments
         assert 2 <= hpa["spec"]["minReplicas"] < hpa["spec"]["maxReplicas"]
+        [metric] = hpa["spec"]["metrics"]
+        assert metric["type"] == "Resource" and metric["resource"]["name"] == "cpu"
+        assert metric["resource"]["target"]["type"] == "Utilization"
         # CPU utilisation is computed against requests, so the target needs them.
         assert _container(deployments[ref["name"]])["resources"]["requests"]["cpu"]
+    # At the ceilings, the pools stay within what a mid-size managed PostgreSQL allows
+    # (docs/scaling.md: replicas x (pool + the relay's own connection)).
+    pool = int(_kinds("ConfigMap")["norgate-config"]["data"]["NORGATE_DB_POOL_MAX"])
+    ceiling = sum(h["spec"]["maxReplicas"] for h in hpas.values()) * (pool + 1)
+    assert ceiling <= 400, ceiling
+    assert f"= {ceiling}" in (K8S / "hpa.yaml").read_text()
+    assert f"= {ceiling} connections" in (ROOT / "docs" / "scaling.md").read_text()
 
 
-def test_pdbs_select_the_replicated_deployments():
+def test_every_deployment_has_a_pdb_that_never_blocks_a_drain():
     pdbs = _kinds("PodDisruptionBudget")
     deployments = _kinds("Deployment")
-    assert set(pdbs) == AUTOSCALED
+    assert set(pdbs) == set(deployments)
     for name, pdb in pdbs.items():
         hpa = _kinds("HorizontalPodAutoscaler")[name]
         # minAvailable below the HPA floor, or drains would block forever.
@@ -360,34 +398,201 @@ def test_pdbs_select_the_replicated_deployments():
         assert selected == [name]
 
 
-def test_network_policies_admit_the_gateway_publicly_and_the_rest_internally():
-    policies = _kinds("NetworkPolicy")
-    deployments = _kinds("Deployment")
+# --- NetworkPolicy: evaluated as Kubernetes does, against the calls in the code -----------
 
-    def ingress_rules_for(name: str) -> list[dict]:
-        labels = deployments[name]["spec"]["template"]["metadata"]["labels"]
-        return [rule for p in policies.values() if _matches(p["spec"]["podSelector"], labels)
-                for rule in p["spec"].get("ingress", [])]
+NAMESPACE = {"kubernetes.io/metadata.name": "norgate"}
+PROMETHEUS = ({"kubernetes.io/metadata.name": "monitoring"},
+              {"app.kubernetes.io/name": "prometheus"})
+OTHER_POD = ({"kubernetes.io/metadata.name": "default"}, {"app": "anything"})
+PUBLIC_IP, PRIVATE_IP = "93.184.216.34", "10.20.30.40"  # a website, a cluster address
+DB, AMQP, AMQPS, DNS = 5432, 5672, 5671, 53
+SMTP = (25, 465, 587)
 
-    public = ingress_rules_for("gateway")
-    assert any("from" not in r and {"protocol": "TCP", "port": 8080} in r["ports"]
-               for r in public)
-    # Its metrics port only from inside the namespace, never from anywhere.
-    metrics = [r for r in public if {"protocol": "TCP", "port": 8090} in r["ports"]]
-    assert metrics and all(r.get("from") == [{"podSelector": {}}] for r in metrics)
-    for name in INTERNAL:
-        rules = ingress_rules_for(name)
-        assert rules, name
-        assert all(r.get("from") == [{"podSelector": {}}] for r in rules), name
-        assert any({"protocol": "TCP", "port": PORTS[name]} in r["ports"] for r in rules)
-    assert policies["default-deny-ingress"]["spec"] == {"podSelector": {},
-                                                       "policyTypes": ["Ingress"]}
+# Where the code calls another service: InternalClient's request()/get_json(), a
+# principal signed for an audience, the gateway's routes (tests/unit/test_service_secrets.py
+# scans the same way for the principal keys).
+_CALL = re.compile(r'\.(?:request|get_json)\(\s*"([a-z]+)"')
+_AUDIENCE = re.compile(r'audience="([a-z]+)"')
 
 
-def test_kustomize_build_when_available():
+def _code(service: str) -> str:
+    return "\n".join(p.read_text() for p in sorted((ROOT / "services" / service).rglob("*.py")))
+
+
+def _calls_in_code() -> set[tuple[str, str]]:
+    edges = set()
+    for service in SERVICES:
+        code = _code(service)
+        called = set(_CALL.findall(code)) | set(_AUDIENCE.findall(code))
+        if service == "gateway":
+            called |= {target for _, target in ROUTES}
+        edges |= {(service, target) for target in called & set(SERVICES)}
+    return edges
+
+
+def _reaches_the_internet(service: str) -> bool:
+    """Outbound calls to merchants' URLs go through the address policy (SSRF guard)."""
+    return "shared.outbound" in _code(service)
+
+
+def _sends_mail(service: str) -> bool:
+    return "smtp_url" in _code(service)
+
+
+Peer = tuple[dict, dict] | str  # (namespace labels, pod labels) or an IP address
+
+
+def _pod(name: str) -> tuple[dict, dict]:
+    if name == "provision":
+        return NAMESPACE, _kinds("Job")["norgate-provision"]["spec"]["template"]["metadata"][
+            "labels"]
+    return NAMESPACE, _kinds("Deployment")[name]["spec"]["template"]["metadata"]["labels"]
+
+
+def _peer_matches(selector: dict, peer: Peer) -> bool:
+    if isinstance(peer, str):
+        if "ipBlock" not in selector:
+            return False
+        block = selector["ipBlock"]
+        ip = ipaddress.ip_address(peer)
+        net = ipaddress.ip_network(block["cidr"])
+        return ip.version == net.version and ip in net and not any(
+            ip in ipaddress.ip_network(e) for e in block.get("except", []))
+    if "ipBlock" in selector:
+        return False  # pod traffic is matched by pod selectors (pod IPs vary)
+    ns_labels, pod_labels = peer
+    ns = selector.get("namespaceSelector")
+    if ns is None and ns_labels != NAMESPACE:
+        return False  # a bare podSelector means this namespace
+    if ns is not None and not _matches(ns, ns_labels):
+        return False
+    return _matches(selector.get("podSelector", {}), pod_labels)
+
+
+def _allowed(direction: str, subject: tuple[dict, dict], peer: Peer, port: int,
+             protocol: str = "TCP") -> bool:
+    """Whether NetworkPolicies let `subject` (a pod of ours) send (Egress) to, or receive
+    (Ingress) from, `peer` on `port`: isolated by any policy naming that direction, then
+    allowed by any of their rules."""
+    key = "to" if direction == "Egress" else "from"
+    policies = [p["spec"] for p in _kinds("NetworkPolicy").values()
+                if _matches(p["spec"]["podSelector"], subject[1])
+                and direction in p["spec"]["policyTypes"]]
+    if not policies:
+        return True
+    for rule in (r for p in policies for r in p.get(direction.lower(), [])):
+        peers = rule.get(key)
+        if peers and not any(_peer_matches(sel, peer) for sel in peers):
+            continue
+        ports = rule.get("ports")
+        if ports and not any(p["port"] == port and p.get("protocol", "TCP") == protocol
+                             for p in ports):
+            continue
+        return True
+    return False
+
+
+def _connects(src: str, dst: str, port: int) -> bool:
+    """Both ends agree: the source may send and the destination may receive."""
+    return (_allowed("Egress", _pod(src), _pod(dst), port)
+            and _allowed("Ingress", _pod(dst), _pod(src), port))
+
+
+def test_the_code_scan_finds_the_calls():
+    """The scan above sees what it is for (or the edge test would pass on nothing)."""
+    assert _CALL.findall('await request.app[CLIENT].request(\n    "fees", "POST", "/q")') == [
+        "fees"]
+    edges = _calls_in_code()
+    assert {("gateway", s) for s in INTERNAL} <= edges
+    assert ("fees", "auth") in edges and ("auth", "fees") not in edges
+    assert _reaches_the_internet("notifier") and _sends_mail("notifier")
+    assert not _reaches_the_internet("auth") and not _sends_mail("gateway")
+
+
+def test_network_policies_allow_exactly_the_calls_the_code_makes():
+    allowed = {(src, dst) for src in SERVICES for dst in SERVICES
+               if _connects(src, dst, PORTS[dst])}
+    assert allowed == _calls_in_code(), (
+        f"missing: {sorted(_calls_in_code() - allowed)}, "
+        f"not in the code: {sorted(allowed - _calls_in_code())}")
+    # ...and on no other port of a service (say, another's port on its pods).
+    for src in SERVICES:
+        for dst in SERVICES:
+            for port in set(PORTS.values()) - {PORTS[dst]}:
+                assert not _connects(src, dst, port), (src, dst, port)
+    # Nothing connects to the migrations Job.
+    assert not any(_connects(src, "provision", p) for src in SERVICES for p in PORTS.values())
+
+
+def test_only_the_gateway_is_reached_from_outside_and_metrics_by_prometheus_only():
+    gateway = _pod("gateway")
+    for outsider in (PUBLIC_IP, PRIVATE_IP, OTHER_POD):
+        assert _allowed("Ingress", gateway, outsider, PORTS["gateway"]), outsider
+        assert not _allowed("Ingress", gateway, outsider, GATEWAY_METRICS), outsider
+        for name in INTERNAL:
+            assert not _allowed("Ingress", _pod(name), outsider, PORTS[name]), (name, outsider)
+    assert _allowed("Ingress", gateway, PROMETHEUS, GATEWAY_METRICS)
+    assert not _allowed("Ingress", gateway, _pod("auth"), GATEWAY_METRICS)
+    for name in INTERNAL:  # their /metrics is on their service port
+        assert _allowed("Ingress", _pod(name), PROMETHEUS, PORTS[name]), name
+
+
+def test_egress_is_the_database_the_broker_dns_and_what_each_service_sends_out():
+    for name in SERVICES:
+        pod = _pod(name)
+        for port in (DB, AMQP, AMQPS):
+            assert _allowed("Egress", pod, PRIVATE_IP, port), (name, port)
+        assert _allowed("Egress", pod, PRIVATE_IP, DNS, "UDP"), name
+        # Webhooks and triggers to merchants' public URLs; never to a private address.
+        for port in (80, 443):
+            assert _allowed("Egress", pod, PUBLIC_IP, port) == _reaches_the_internet(name), name
+            assert not _allowed("Egress", pod, PRIVATE_IP, port), name
+            assert not _allowed("Egress", pod, "fd00::1", port), name
+        for port in SMTP:
+            assert _allowed("Egress", pod, PRIVATE_IP, port) == _sends_mail(name), (name, port)
+        assert not _allowed("Egress", pod, PUBLIC_IP, 22), name
+        assert not _allowed("Egress", pod, OTHER_POD, 8080), name
+    job = _pod("provision")
+    assert _allowed("Egress", job, PRIVATE_IP, DB)
+    assert _allowed("Egress", job, PRIVATE_IP, DNS, "UDP")
+    for port in (AMQP, AMQPS, 80, 443, *SMTP, *PORTS.values()):
+        assert not _allowed("Egress", job, PRIVATE_IP, port), port
+    assert not any(_allowed("Ingress", job, peer, p)
+                   for peer in (PUBLIC_IP, OTHER_POD) for p in (8080, 80))
+
+
+def test_the_policy_evaluation_can_refuse():
+    """The evaluator above is not vacuous: default-deny isolates every pod both ways."""
+    [deny] = [p for p in _kinds("NetworkPolicy").values() if p["spec"]["podSelector"] == {}]
+    assert deny["spec"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+    assert not _connects("auth", "gateway", PORTS["gateway"])  # egress: auth calls no one
+    assert not _connects("notifier", "billing", PORTS["billing"])
+
+
+def test_the_ingress_never_routes_to_metrics():
+    """Every Ingress path goes to the gateway's public port, whose /metrics is a 404
+    (tests/integration/test_security_headers.py); the metrics port is in no Service."""
+    svc = _kinds("Service")["gateway"]
+    http = next(p for p in svc["spec"]["ports"] if p["name"] == "http")
+    assert http["targetPort"] == "http"
+    gateway = _container(_kinds("Deployment")["gateway"])
+    named = {p["name"]: p["containerPort"] for p in gateway["ports"]}
+    assert named["http"] != GATEWAY_METRICS
+    for ingress in _kinds("Ingress").values():
+        for rule in ingress["spec"]["rules"]:
+            for path in rule["http"]["paths"]:
+                assert path["backend"]["service"] == {"name": "gateway", "port": {"name": "http"}}
+                assert not path["path"].startswith("/metrics")
+    for name in SERVICES:
+        for port in _kinds("Service")[name]["spec"]["ports"]:
+            assert port["port"] != GATEWAY_METRICS and port["targetPort"] != "metrics"
+
+
+@pytest.fixture(scope="module")
+def rendered() -> list[dict]:
     kubectl = shutil.which("kubectl")
     if not kubectl:
-        pytest.skip("kubectl is not installed")
+        pytest.skip("kubectl is not installed (Debian: apt-get install kubernetes-client)")
     result = subprocess.run(
         check=False,
         args=[kubectl, "kustomize", str(K8S)],
@@ -396,10 +601,31 @@ def test_kustomize_build_when_available():
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
-    docs = [d for d in yaml.safe_load_all(result.stdout) if d]
+    return [d for d in yaml.safe_load_all(result.stdout) if d]
+
+
+@pytest.mark.parametrize("version", K8S_VERSIONS)
+def test_every_rendered_manifest_matches_the_kubernetes_schema(rendered, version):
+    """What `kubectl apply -k` sends (namespace, labels and image tag set by the
+    kustomization), strictly: an unknown or misplaced field is an error."""
+    for doc in rendered:
+        try:
+            kubernetes_validate.validate(doc, version, strict=True)
+        except kubernetes_validate.ValidationError as exc:
+            path = "/".join(str(p) for p in exc.path)
+            pytest.fail(f"{doc['kind']}/{doc['metadata']['name']} at {path}: {exc.message}")
+
+
+def test_kustomize_renders_every_resource_in_the_namespace(rendered):
+    docs = rendered
     kinds = [d["kind"] for d in docs]
     assert kinds.count("Deployment") == 6 and kinds.count("Service") == 6
+    assert kinds.count("ServiceAccount") == 7 and kinds.count("NetworkPolicy") == 8
+    assert kinds.count("HorizontalPodAutoscaler") == 6
+    assert kinds.count("PodDisruptionBudget") == 6
     assert "Secret" not in kinds
+    # The same documents as the files (the schema test above checks both).
+    assert len(docs) == len(RESOURCES) - len(DOCS["secret.example.yaml"])
     for doc in docs:
         if doc["kind"] != "Namespace":
             assert doc["metadata"]["namespace"] == "norgate"
