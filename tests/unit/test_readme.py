@@ -40,9 +40,11 @@ def test_every_error_code_is_in_the_catalogue_table():
     from shared.http.errors import ErrorKind, Errors
 
     page = _doc("errors.md")
-    codes = [k.code for k in vars(Errors).values() if isinstance(k, ErrorKind)]
-    missing = [code for code in codes if f"| `{code}` |" not in page]
+    kinds = [k for k in vars(Errors).values() if isinstance(k, ErrorKind)]
+    missing = [k.code for k in kinds if f"| `{k.code}` |" not in page]
     assert not missing, f"docs/errors.md's error table lacks {missing}"
+    wrong = [k.code for k in kinds if f"| `{k.code}` | {k.status} |" not in page]
+    assert not wrong, f"docs/errors.md gives another HTTP status for {wrong}"
 
 
 def test_the_readme_is_a_front_door_that_links_every_page_of_the_reference():
@@ -52,7 +54,8 @@ def test_the_readme_is_a_front_door_that_links_every_page_of_the_reference():
                     "### A first payment in five minutes", "## Reading the mail sink"):
         assert command in README, f"the README lost {command!r}"
     unlinked = [p.name for p in sorted(DOCS.glob("*.md")) if f"(docs/{p.name})" not in README]
-    assert not unlinked, f"the README's documentation table does not list {unlinked}"
+    assert not unlinked, (f"the README's documentation table does not list {unlinked}: "
+                          "add a row (page, what it holds) under \"The documentation\"")
 
 
 def _anchors(page: Path) -> set[str]:
