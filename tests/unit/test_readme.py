@@ -2,7 +2,8 @@
 
 The README is the front door; the reference lives in docs/: every setting in
 docs/configuration.md, every routed prefix in docs/api.md, every error code in the table
-of docs/errors.md. Each test fails when something is left undocumented.
+of docs/errors.md, every module in docs/layout.md; the README links every page of
+docs/ and no link leads nowhere. Each test fails when something is left undocumented.
 """
 
 from __future__ import annotations
@@ -83,3 +84,23 @@ def test_no_page_points_at_design_files_outside_the_repository():
         text = page.read_text()
         for name in ("ARCHITECTURE.md", "STYLE.md"):
             assert name not in text, f"{page.relative_to(REPO)} names {name}, not in the repository"
+
+
+def test_the_layout_page_names_every_module_of_the_services_and_shared():
+    page = _doc("layout.md")
+
+    def named(name: str) -> bool:
+        return re.search(rf"(?<![\w./]){re.escape(name)}(?![\w])", page) is not None
+
+    files = [p for p in sorted((REPO / "services").glob("*/*.py")) if p.name != "__init__.py"]
+    files += [p for p in sorted((REPO / "shared").glob("*.py")) if p.name != "__init__.py"]
+    files += [p for p in sorted((REPO / "shared").glob("*/*.py")) if p.name != "__init__.py"]
+    files += sorted((REPO / "deploy").glob("*.py"))
+    files += sorted((REPO / "deploy" / "scripts").iterdir())
+    missing = [str(p.relative_to(REPO)) for p in files if p.name != "__init__.py"
+               and not named(p.name)]
+    missing += [f"shared/{d.name}/" for d in sorted((REPO / "shared").iterdir())
+                if d.is_dir() and not d.name.startswith("__") and not named(f"{d.name}/")]
+    missing += [f"deploy/{d.name}/" for d in sorted((REPO / "deploy").iterdir())
+                if d.is_dir() and not d.name.startswith("__") and not named(f"{d.name}/")]
+    assert not missing, f"docs/layout.md does not name {missing}"
