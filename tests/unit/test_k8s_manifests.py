@@ -629,3 +629,19 @@ def test_kustomize_renders_every_resource_in_the_namespace(rendered):
     for doc in docs:
         if doc["kind"] != "Namespace":
             assert doc["metadata"]["namespace"] == "norgate"
+
+
+def test_the_limits_note_quotes_the_measured_figures():
+    """deploy/README.md's limits note cites `make bench`: each figure it gives is one
+    docs/benchmarks.md reports, so the note cannot drift from what was measured."""
+    readme = (ROOT / "deploy" / "README.md").read_text()
+    note = readme.split("### Limits: one PostgreSQL primary", 1)[1].split("When one", 1)[0]
+    bench = (ROOT / "docs" / "benchmarks.md").read_text()
+    figures = re.findall(r"\d+(?:[,.]\d+)+", note)
+    assert len(figures) >= 8, figures
+    assert [f for f in figures if f not in bench] == []
+    # ...and names what to split first, with the setting that does it.
+    rest = readme.split("### Limits: one PostgreSQL primary", 1)[1]
+    assert "NORGATE_SERVICE_DATABASE_URL" in rest and "Read replicas" in rest
+    for name in ("serviceaccount.yaml", "networkpolicy.yaml", "hpa.yaml", "pdb.yaml"):
+        assert f"`{name}`" in readme, name
