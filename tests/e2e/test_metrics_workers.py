@@ -58,7 +58,8 @@ async def test_metrics_sum_the_requests_of_every_worker(settings, tmp_path: Path
         await poll_until(ready, timeout=60, interval=0.2, what="fees ready")
         answered = 1  # the poll's 200
         # Until both processes have answered (each writes its own samples file).
-        files = lambda: sorted(tmp_path.glob("norgate-metrics-*/counter_*.db"))  # noqa: E731
+        def files() -> list[Path]:
+            return sorted(tmp_path.glob("norgate-metrics-*/counter_*.db"))
 
         async def both_answered() -> bool:
             nonlocal answered

@@ -561,6 +561,20 @@ def test_egress_is_the_database_the_broker_dns_and_what_each_service_sends_out()
                    for peer in (PUBLIC_IP, OTHER_POD) for p in (8080, 80))
 
 
+def test_the_public_egress_ports_are_the_ones_the_code_may_call():
+    """In prod outbound calls go only to NORGATE_WEBHOOK_ALLOWED_PORTS: the policies open
+    exactly those, no more (widen both together)."""
+    allowed = Settings().webhook_allowed_ports
+    config = _kinds("ConfigMap")["norgate-config"]["data"]
+    assert "NORGATE_WEBHOOK_ALLOWED_PORTS" not in config  # the default, (80, 443)
+    for name in SERVICES:
+        if _reaches_the_internet(name):
+            opened = {port for port in range(1, 10000)
+                      if _allowed("Egress", _pod(name), PUBLIC_IP, port)}
+            assert opened == {*allowed, DB, AMQP, AMQPS, DNS, *(SMTP if _sends_mail(name)
+                                                               else ())}, name
+
+
 def test_the_policy_evaluation_can_refuse():
     """The evaluator above is not vacuous: default-deny isolates every pod both ways."""
     [deny] = [p for p in _kinds("NetworkPolicy").values() if p["spec"]["podSelector"] == {}]
