@@ -15,11 +15,12 @@ text by its hash. Nothing in the rendered page is trusted to be a stylesheet.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel, Field
 
-from services.checkout.context import merchant_account_by_id
+from services.checkout.ports import AUTH, MerchantAccount
 from shared.http.client import ServiceUnavailable
 from shared.http.errors import ApiError
 from shared.logging import get_logger
@@ -98,11 +99,12 @@ DEFAULT = Brand()
 BRAND = web.RequestKey("checkout_brand", Brand)
 
 
-def brand_of(account: dict) -> Brand:
-    """The brand of auth's merchant account (`/internal/merchants/{id}`, or the one a
-    NORAH payee lookup answers)."""
+def brand_of(account: MerchantAccount | dict[str, Any]) -> Brand:
+    """The brand of auth's merchant account (AuthClient's, or as auth writes it)."""
     from services.checkout.html import origin_of  # html renders Brand: imported late
 
+    if isinstance(account, MerchantAccount):
+        account = account.model_dump(by_alias=True)
     accent = str(account.get("accentColor") or "").lower()
     if not re.match(HEX, accent):  # none, or not a colour (auth checks; this page must render)
         accent = DEFAULT_ACCENT
@@ -121,13 +123,13 @@ def default_brand(name: str | None = None) -> Brand:
 
 async def brand_for(app: web.Application, merchant_id: int | None, *,
                     name: str | None = None) -> Brand:
-    """The merchant's brand, from its cached account (context.merchant_account_by_id).
+    """The merchant's brand, from its cached account (AuthClient.merchant).
     When auth cannot say, the page still renders: the default look, with `name` (what
     the page already knows, a payment's merchant name) in the header."""
     if merchant_id is None:
         return default_brand(name)
     try:
-        return brand_of(await merchant_account_by_id(app, merchant_id))
+        return brand_of(await app[AUTH].merchant(merchant_id))
     except (ApiError, ServiceUnavailable):
         log.warning("brand_unavailable", merchant_id=merchant_id)
         return default_brand(name)

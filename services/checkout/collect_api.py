@@ -30,12 +30,11 @@ from services.checkout import domain, payments, store
 from services.checkout.connectors import BadPaymentDetails
 from services.checkout.context import uow
 from services.checkout.payments import units
-from services.checkout.payments_api import merchant_account, quote_for
+from services.checkout.ports import AUTH, FEES
 from shared.http.envelopes import json_response
 from shared.http.errors import ApiError, Errors
 from shared.http.middleware import SETTINGS, principal_of, read_json
 from shared.money import MinorInput, parse_minor_string
-from shared.principal import Principal
 
 
 class Charge(BaseModel):
@@ -66,11 +65,11 @@ async def collect(request: web.Request) -> web.Response:
         raise ApiError(Errors.FORBIDDEN)
     body = await read_json(request, Collect)
     money = parse_minor_string(body.amount, body.currency)
-    merchant = await merchant_account(request, Principal(kind="service",
-                                                  merchant_id=str(body.merchant_id)))
-    if merchant["status"] == "INACTIVE":
+    merchant = await request.app[AUTH].merchant(str(body.merchant_id))
+    if merchant.inactive:
         raise ApiError(Errors.MERCHANT_INACTIVE)
-    quote = await quote_for(request, merchant["merchantId"], money.currency.code, money.minor)
+    quote = await request.app[FEES].quote(merchant.merchant_id, money.currency.code,
+                                          money.minor)
     create = domain.CreatePayment.model_validate({
         "amount": str(money.minor), "currency": money.currency.code,
         "description": body.description, "metadata": body.metadata})

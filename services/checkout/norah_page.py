@@ -30,8 +30,8 @@ from services.checkout.connectors import BadPaymentDetails
 from services.checkout.context import CLIENT, uow
 from services.checkout.pages import EXPIRY_FORMAT, card_from_form, page_scripts, with_payment
 from services.checkout.pages import csrf_token as payment_csrf
-from services.checkout.payments_api import quote_for
-from services.checkout.transaction_tokens import payee_of, verify_transaction_token
+from services.checkout.ports import AUTH, FEES, MerchantAccount
+from services.checkout.transaction_tokens import verify_transaction_token
 from services.checkout.transactions_api import Confirmation, _confirm_body
 from shared.http.app import POOL
 from shared.http.errors import ApiError, Errors
@@ -76,13 +76,13 @@ async def _claims(request: web.Request, token: str, kind: str, *, leeway: int = 
     return claims
 
 
-async def _payee(request: web.Request, claims: dict, kind: str) -> dict:
+async def _payee(request: web.Request, claims: dict, kind: str) -> MerchantAccount:
     """The merchant the token pays, within what its signer may pay (auth decides:
-    transaction_tokens.payee_of); a finished error page otherwise."""
+    AuthClient.payee); a finished error page otherwise."""
     mid = claims.get("mid")
     if mid is not None and not (isinstance(mid, str) and mid.isascii() and mid.isdigit()):
         raise html.Answer(_page("invalid", status=400))
-    payee = await payee_of(request.app[CLIENT], kind, claims["sub"], mid)  # type: ignore[arg-type]
+    payee = await request.app[AUTH].payee(kind, claims["sub"], mid)  # type: ignore[arg-type]
     if payee.problem == "no_merchant":
         raise html.Answer(_page("no_merchant", status=409))
     if payee.merchant is None:  # a merchant outside the signer's scope, a disabled signer
@@ -91,7 +91,7 @@ async def _payee(request: web.Request, claims: dict, kind: str) -> dict:
 
 
 async def _offer(request: web.Request, token: str, kind: str, *,
-                 leeway: int = 0) -> tuple[dict, dict, dict]:
+                 leeway: int = 0) -> tuple[dict, MerchantAccount, dict]:
     """(claims, merchant, offer): the amount, fee and quote the page shows and charges."""
     claims = await _claims(request, token, kind, leeway=leeway)
     try:
@@ -99,20 +99,21 @@ async def _offer(request: web.Request, token: str, kind: str, *,
     except ApiError:
         raise html.Answer(_page("invalid", status=400)) from None
     merchant = await _payee(request, claims, kind)
-    if merchant["status"] == "INACTIVE":
+    if merchant.inactive:
         raise html.Answer(_page("inactive", status=403))
-    quote = await quote_for(request, merchant["merchantId"], money.currency.code, money.minor)
-    fee = Money(int(quote["charges"]), money.currency)
+    quote = await request.app[FEES].quote(merchant.merchant_id, money.currency.code,
+                                          money.minor)
+    fee = Money(quote.charges, money.currency)
     livemode = claims["livemode"]
-    offer = {"merchant": merchant["merchantName"] or "Merchant",
+    offer = {"merchant": merchant.merchant_name or "Merchant",
              "amount": format_display(money), "fee": format_display(fee),
              "token": token, "type": kind,
              "csrf": csrf_token(request.app[SETTINGS], claims["jti"]),
              "money": money, "charge": fee, "quote": quote, "livemode": livemode,
-             "return_url": merchant.get("returnUrl"), "brand": brand_of(merchant),
+             "return_url": merchant.return_url, "brand": brand_of(merchant),
              # NORAH's methods (no NOR wallet), in the merchant's order
              "methods": [m for m in domain.page_methods(
-                 merchant.get("paymentMethods"), money.currency.code,
+                 merchant.payment_methods, money.currency.code,
                  connectors.for_mode(livemode)) if m != "NOR_WALLET"]}
     return claims, merchant, offer
 
@@ -133,7 +134,7 @@ def _confirmation(form, offer: dict, merchant: dict) -> tuple[Confirmation, dict
     raw: dict = {"amount": f"{to_major_decimal(offer['money']):f}",
                  "charge": f"{to_major_decimal(offer['charge']):f}",
                  "currency": offer["money"].currency.code, "paymentMethod": method,
-                 "merchantUid": merchant.get("merchantUid") or str(merchant["merchantId"])}
+                 "merchantUid": merchant.merchant_uid or str(merchant.merchant_id)}
     if values["phone"]:
         raw["phoneNumber"] = values["phone"]
     if values["account"]:
@@ -176,8 +177,8 @@ async def pay(request: web.Request) -> web.Response:
             row = await payments.create(work, merchant=merchant, origin="norah",
                                         money=money, body=create, quote=offer["quote"],
                                         livemode=offer["livemode"])
-            if merchant.get("returnUrl"):  # the customer goes back there, with the trace
-                back = with_payment(merchant["returnUrl"], row)
+            if merchant.return_url:  # the customer goes back there, with the trace
+                back = with_payment(merchant.return_url, row)
                 row = await store.update_payment(work.conn, row["id"], {
                     "success_url": back, "cancel_url": back})
             row, outcome = await payments.confirm(work, row, _confirm_body(body), retry=True)

@@ -16,6 +16,7 @@ from aiohttp import web
 
 from services.checkout import connectors, domain, store
 from services.checkout.context import TASKS
+from services.checkout.ports import MerchantAccount, Quote, as_account, as_quote
 from shared import principal as principal_mod
 from shared.aio import Coalescer, cancel_and_wait, every
 from shared.db import database_gone
@@ -62,30 +63,31 @@ def _ids(row) -> dict:
     return {"company_id": str(row["company_id"]), "merchant_id": str(row["merchant_id"])}
 
 
-def _pending(merchant: dict, origin: str, money: Money, body: domain.CreatePayment,
-             quote: dict, expires_at: datetime | None, livemode: bool) -> dict:
+def _pending(merchant: MerchantAccount | dict, origin: str, money: Money,
+             body: domain.CreatePayment, quote: Quote | dict, expires_at: datetime | None,
+             livemode: bool) -> dict:
     """A new pending payment's row as far as the create knows it (what event_data and
     the insert need). `expires_at`: the session end the caller chose (a public create's
     expiresAt, which domain.session_end checked); without one, SESSION_TTL after creation,
     by the same reading of the clock: a batched insert runs a little later, and its own
     now() would make the session a second short when a second turned in between."""
     now = datetime.now(UTC)
+    account, fees = as_account(merchant), as_quote(quote)
     return {
         **store.NEW_PAYMENT_DEFAULTS,
         "payment_id": domain.new_payment_id(), "trace": uuid7(), "origin": origin,
         "amount": money.minor, "currency": money.currency.code,
-        "metadata": body.metadata, "charges": int(quote["charges"]),
-        "net_amount": int(quote["netAmount"]),
-        "company_id": merchant["companyId"], "merchant_id": merchant["merchantId"],
+        "metadata": body.metadata, "charges": fees.charges, "net_amount": fees.net_amount,
+        "company_id": account.company_id, "merchant_id": account.merchant_id,
         "description": body.description, "success_url": body.success_url,
-        "cancel_url": body.cancel_url, "quote": quote,
+        "cancel_url": body.cancel_url, "quote": fees.document,
         "expires_at": expires_at or now + domain.SESSION_TTL, "created_at": now,
-        "merchant_name": merchant.get("merchantName"),
-        "methods": merchant.get("paymentMethods"), "livemode": livemode}
+        "merchant_name": account.merchant_name,
+        "methods": account.payment_methods, "livemode": livemode}
 
 
-async def create(work: UnitOfWork, *, merchant: dict, origin: str,
-                 money: Money, body: domain.CreatePayment, quote: dict,
+async def create(work: UnitOfWork, *, merchant: MerchantAccount | dict, origin: str,
+                 money: Money, body: domain.CreatePayment, quote: Quote | dict,
                  expires_at: datetime | None = None, livemode: bool = False):
     """A pending payment for `merchant` (auth's account: its ids, its name for the hosted
     page, the methods it takes), inside a unit of work that may do more; its session
@@ -114,8 +116,8 @@ class PaymentCreates:
         # the others are written again one by one, so only the bad one fails.
         self._batches = Coalescer(self._insert, alone_on=lambda exc: not database_gone(exc))
 
-    async def create(self, *, merchant: dict, origin: str, money: Money,
-                     body: domain.CreatePayment, quote: dict,
+    async def create(self, *, merchant: MerchantAccount | dict, origin: str, money: Money,
+                     body: domain.CreatePayment, quote: Quote | dict,
                      expires_at: datetime | None = None, livemode: bool = False):
         payment = _pending(merchant, origin, money, body, quote, expires_at, livemode)
         event = Event(type="payment.created", producer="checkout",

@@ -10,17 +10,18 @@ from aiohttp import web
 
 from services.checkout import answers, domain, payments, store
 from services.checkout.connectors import INSUFFICIENT, BadPaymentDetails
-from services.checkout.context import CLIENT, QUOTES, merchant_account_by_id, uow
+from services.checkout.context import uow
 from services.checkout.payments import units
+from services.checkout.ports import AUTH, FEES, AuthClient, FeesClient, MerchantAccount, Quote
 from shared.authz import company_scope, merchant_scope, require
 from shared.http.app import POOL, RELAY
-from shared.http.client import ServiceUnavailable
 from shared.http.envelopes import Family, ok
 from shared.http.errors import ApiError, Errors
 from shared.http.middleware import SETTINGS, principal_of, read_json
 from shared.http.openapi import RouteDoc
 from shared.http.pagination import Position, keyset_page_of, query_choice, query_id
 from shared.money import Money, parse_minor_string
+from shared.principal import Principal
 
 PAYMENT = "Payment"
 
@@ -52,31 +53,6 @@ def render(row, request: web.Request) -> dict:
     }
 
 
-async def merchant_account(request: web.Request, who) -> dict:
-    """The caller's merchant account from auth, cached (context.merchant_account_by_id)."""
-    return await merchant_account_by_id(request.app, who.merchant_id)
-
-
-async def quote_for(request: web.Request, merchant_id: int, currency: str, amount: int) -> dict:
-    """Fees' quote (cached briefly, dropped when a fee rule changes: context.QuoteCache)."""
-    return await request.app[QUOTES].fetch(
-        (merchant_id, currency, amount),
-        lambda: _ask_fees(request, merchant_id, currency, amount))
-
-
-async def _ask_fees(request: web.Request, merchant_id: int, currency: str,
-                    amount: int) -> dict:
-    try:
-        status, body = await request.app[CLIENT].request(
-            "fees", "POST", "/internal/quotes",
-            json={"merchantId": merchant_id, "currency": currency, "amount": str(amount)})
-    except ServiceUnavailable:
-        raise ApiError(Errors.UPSTREAM_UNAVAILABLE, service="fees") from None
-    if status != 200:
-        raise ApiError(Errors.UPSTREAM_UNAVAILABLE, service="fees")
-    return body
-
-
 def session_end(body: domain.PaymentIntent) -> datetime | None:
     """When a public create's session ends, as it asked (None: the default length); a
     400 naming expiresAt outside the bounds (domain.session_end)."""
@@ -88,8 +64,9 @@ def session_end(body: domain.PaymentIntent) -> datetime | None:
         raise ApiError(Errors.VALIDATION, field="expiresAt", detail=str(exc)) from None
 
 
-async def prepare_create(request: web.Request, who, body: domain.PaymentIntent
-                         ) -> tuple[dict, Money, dict, datetime | None]:
+async def prepare_create(auth: AuthClient, fees: FeesClient, who: Principal,
+                         body: domain.PaymentIntent
+                         ) -> tuple[MerchantAccount, Money, Quote, datetime | None]:
     """(merchant, money, quote, session end) for a public create (the API's or the
     widget's): its metadata free of the keys norgate's own flows set, its session within
     the bounds, its merchant active."""
@@ -99,17 +76,18 @@ async def prepare_create(request: web.Request, who, body: domain.PaymentIntent
         raise ApiError(Errors.VALIDATION, field="metadata", detail=str(exc)) from None
     money = parse_minor_string(body.amount, body.currency)
     expires_at = session_end(body)
-    merchant = await merchant_account(request, who)
-    if merchant["status"] == "INACTIVE":  # DEVELOPMENT merchants take sandbox payments
+    merchant = await auth.merchant(who.merchant_id)
+    if merchant.inactive:
         raise ApiError(Errors.MERCHANT_INACTIVE)
-    quote = await quote_for(request, merchant["merchantId"], money.currency.code, money.minor)
+    quote = await fees.quote(merchant.merchant_id, money.currency.code, money.minor)
     return merchant, money, quote, expires_at
 
 
 async def create_payment(request: web.Request) -> web.Response:
     who = require(request, "MERCHANT", allow_keys=True)
     body = await read_json(request, domain.CreatePayment)
-    merchant, money, quote, expires_at = await prepare_create(request, who, body)
+    merchant, money, quote, expires_at = await prepare_create(
+        request.app[AUTH], request.app[FEES], who, body)
     row = await request.app[payments.CREATES].create(
         merchant=merchant, origin="norpay", money=money, body=body, quote=quote,
         expires_at=expires_at, livemode=who.livemode)

@@ -29,7 +29,8 @@ from aiohttp import web
 
 from services.checkout import domain, html, payments, prices_store
 from services.checkout.branding import Brand, brand_of
-from services.checkout.context import CLIENT, uow
+from services.checkout.context import uow
+from services.checkout.ports import AUTH, MerchantAccount
 from services.checkout.prices_api import PRICE_ID, expired
 from shared.http.errors import ApiError
 from shared.http.middleware import SETTINGS
@@ -48,18 +49,18 @@ def csrf_token(settings, price_id: str) -> str:
     return html.csrf(settings, "price-checkout-csrf", price_id)
 
 
-async def _merchant(request: web.Request, price: asyncpg.Record) -> dict:
-    """The price's merchant from auth (its name, ids and methods for the payment)."""
+async def _merchant(request: web.Request, price: asyncpg.Record) -> MerchantAccount:
+    """The price's merchant from auth, as it is now (its name, ids and methods for the
+    payment)."""
     try:
-        body = await request.app[CLIENT].get_json(
-            "auth", f"/internal/merchants/{price['merchant_id']}")
+        account = await request.app[AUTH].find(price["merchant_id"])
     except ApiError:
-        body = None
-    if not isinstance(body, dict):
+        account = None
+    if account is None:
         raise html.Answer(_page("unavailable", 503, price))
-    if body["status"] == "INACTIVE":
+    if account.inactive:
         raise html.Answer(_page("inactive", 403, price))
-    return body
+    return account
 
 
 async def _not_payable(conn: asyncpg.Connection, price) -> web.Response | None:
@@ -91,7 +92,7 @@ async def show_price(request: web.Request) -> web.Response:
     base = domain.price_part(price, "amount")
     fees = total.minor - base.minor
     return _page("offer", 200, price, brand=brand_of(merchant), price={
-        "merchant": merchant.get("merchantName") or "Merchant", "name": price["name"],
+        "merchant": merchant.merchant_name or "Merchant", "name": price["name"],
         "total": format_display(total), "amount": format_display(base),
         "fees": format_display(Money(fees, total.currency)) if fees else None,
         "action": f"/checkout/prices/{price_id}",

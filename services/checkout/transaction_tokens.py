@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.checkout import answers
 from services.checkout.context import CLIENT
+from services.checkout.ports import AUTH
 from services.checkout.transactions_api import merchant_in_scope
 from shared.authz import require
 from shared.http.envelopes import Family, ok
@@ -46,26 +47,6 @@ class GenerateToken(BaseModel):
     # Which merchant a user token pays: a MERCHANT user's own; for an ADMIN the
     # company's default merchant, or this one of the company's merchants instead.
     merchant_uid: str | None = Field(default=None, alias="merchantUid", max_length=64)
-
-
-class Payee(BaseModel):
-    """auth's `/internal/payees/...`: the merchant account a token pays, or why none
-    (no_merchant: the signer's company has none to default to; out_of_scope: the token
-    names a merchant its signer may not pay; signer_disabled)."""
-
-    merchant: dict | None = None
-    problem: Literal["no_merchant", "out_of_scope", "signer_disabled"] | None = None
-
-
-async def payee_of(client, kind: Literal["u", "m"], subject: str, mid: str | None) -> Payee:
-    """Whom a token signed by `subject` pays, given its `mid` claim. A signature proves
-    only who signed: a user may read its own secret and sign any claims offline, so the
-    claim is checked against the signer's scope every time (never trusted)."""
-    query = "" if mid is None else f"?{urlencode({'mid': mid})}"
-    body = await client.get_json("auth", f"/internal/payees/{KIND_OF[kind]}/{subject}{query}")
-    if body is None:
-        return Payee(problem="out_of_scope")  # an unknown signer pays nobody
-    return Payee.model_validate(body)
 
 
 class VerifyToken(BaseModel):
@@ -147,14 +128,14 @@ async def _generate(request: web.Request, kind: Literal["u", "m"]) -> web.Respon
         if kind == "m":
             raise ApiError(Errors.VALIDATION, field="merchantUid",
                            detail="merchantUid: a merchant token pays its own merchant")
-        found = await merchant_in_scope(request, who, uid=body.merchant_uid)
-        merchant_id = str(found["merchantId"])
+        found = await merchant_in_scope(request.app[AUTH], who, uid=body.merchant_uid)
+        merchant_id = str(found.merchant_id)
     elif merchant_id is None:
         # An ADMIN's token pays the company's default merchant, named in the token so the
         # page pays the one chosen now. None at all: the page says so.
-        payee = await payee_of(request.app[CLIENT], kind, subject, None)
+        payee = await request.app[AUTH].payee(kind, subject, None)
         if payee.merchant is not None:
-            merchant_id = str(payee.merchant["merchantId"])
+            merchant_id = str(payee.merchant.merchant_id)
     secret = await fetch_secret(request.app[CLIENT], kind, subject)
     if secret is None:
         raise ApiError(Errors.NOT_FOUND, resource="User" if kind == "u" else "Merchant")
@@ -183,14 +164,14 @@ async def verify_token(request: web.Request) -> web.Response:
     if mid is not None and not (isinstance(mid, str) and mid.isascii() and mid.isdigit()):
         raise ApiError(Errors.PAYMENT_TOKEN_INVALID, field="token", detail="not a payment token")
     # The merchant it would pay, as the page decides it: never the claim unchecked.
-    payee = await payee_of(request.app[CLIENT], body.type, claims["sub"], mid)
+    payee = await request.app[AUTH].payee(body.type, claims["sub"], mid)
     if payee.problem in ("out_of_scope", "signer_disabled"):
         raise ApiError(Errors.PAYMENT_TOKEN_INVALID, field="token",
                        detail="it names a merchant its signer may not pay")
     return ok(Family.NORAH, {
         "amount": to_major_decimal(money), "currency": money.currency.code,
         "type": claims["type"],
-        "merchantId": None if payee.merchant is None else str(payee.merchant["merchantId"]),
+        "merchantId": None if payee.merchant is None else str(payee.merchant.merchant_id),
         "expiresAt": claims["exp"], "livemode": claims["livemode"]},
         message="Payment token is valid")
 

@@ -19,8 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.checkout import answers, domain, payments, store
 from services.checkout.connectors import BadPaymentDetails
-from services.checkout.context import CLIENT, uow
-from services.checkout.payments_api import quote_for
+from services.checkout.context import uow
+from services.checkout.ports import AUTH, FEES, AuthClient, MerchantAccount
 from shared.authz import company_scope, merchant_scope, require
 from shared.http.app import POOL, RELAY
 from shared.http.envelopes import Family, ok
@@ -103,26 +103,22 @@ def details(row) -> dict:
 
 # Lookups --------------------------------------------------------------------------
 
-async def _auth(request: web.Request, path: str) -> dict | None:
-    return await request.app[CLIENT].get_json("auth", path)
-
-
-def _visible(who: Principal, merchant: dict) -> bool:
+def _visible(who: Principal, merchant: MerchantAccount) -> bool:
     scope_company, scope_merchant = company_scope(who), merchant_scope(who)
-    return ((scope_company is None or merchant["companyId"] == scope_company)
-            and (scope_merchant is None or merchant["merchantId"] == scope_merchant))
+    return ((scope_company is None or merchant.company_id == scope_company)
+            and (scope_merchant is None or merchant.merchant_id == scope_merchant))
 
 
-async def merchant_in_scope(request: web.Request, who: Principal, *, uid: str | None = None,
-                            merchant_id: str | None = None) -> dict:
+async def merchant_in_scope(auth: AuthClient, who: Principal, *, uid: str | None = None,
+                            merchant_id: str | None = None) -> MerchantAccount:
     """auth's view of a merchant the caller may see; 404 for a missing or foreign one."""
     found = None
     if uid is not None:
         parsed = uuid_or_none(uid)
-        found = await _auth(request, f"/internal/merchants/by-uid/{parsed}") if parsed else None
+        found = await auth.find_by_uid(parsed) if parsed else None
     elif merchant_id is not None and merchant_id.isascii() and merchant_id.isdigit() \
             and len(merchant_id) <= 18:
-        found = await _auth(request, f"/internal/merchants/{merchant_id}")
+        found = await auth.find(merchant_id)
     if found is None or not _visible(who, found):
         raise ApiError(Errors.NOT_FOUND, resource=MERCHANT)
     return found
@@ -167,11 +163,12 @@ async def confirmation(request: web.Request) -> web.Response:
     body = await read_json(request, Confirmation)
     money = parse_major(body.amount, body.currency)
     charge = parse_major(body.charge, money.currency, "charge", allow_zero=True)
-    merchant = await merchant_in_scope(request, who, uid=body.merchant_uid)
-    if merchant["status"] == "INACTIVE":
+    merchant = await merchant_in_scope(request.app[AUTH], who, uid=body.merchant_uid)
+    if merchant.inactive:
         raise ApiError(Errors.MERCHANT_INACTIVE)
-    quote = await quote_for(request, merchant["merchantId"], money.currency.code, money.minor)
-    expected = Money(int(quote["charges"]), money.currency)
+    quote = await request.app[FEES].quote(merchant.merchant_id, money.currency.code,
+                                          money.minor)
+    expected = Money(quote.charges, money.currency)
     if charge.minor != expected.minor:
         raise ApiError(Errors.CHARGE_MISMATCH, field="charge",
                        expected=f"{to_major_decimal(expected):f}")
@@ -314,9 +311,9 @@ async def user_transactions(request: web.Request) -> web.Response:
 
 async def merchant_transactions(request: web.Request) -> web.Response:
     who = require(request, allow_keys=True)
-    merchant = await merchant_in_scope(request, who,
+    merchant = await merchant_in_scope(request.app[AUTH], who,
                                        merchant_id=request.match_info["merchantId"])
-    return await _page(request, who, merchant_id=merchant["merchantId"],
+    return await _page(request, who, merchant_id=merchant.merchant_id,
                        message="Merchant transactions retrieved successfully",
                        render=_pick("transactionId", "trace", "merchantId", "amount",
                                     "currency", "status", "charges", "netAmount",
@@ -333,9 +330,9 @@ def _charge_row(row) -> dict:
 
 async def merchant_charges(request: web.Request) -> web.Response:
     who = require(request, allow_keys=True)
-    merchant = await merchant_in_scope(request, who,
+    merchant = await merchant_in_scope(request.app[AUTH], who,
                                        merchant_id=request.match_info["merchantId"])
-    return await _page(request, who, merchant_id=merchant["merchantId"], charged_only=True,
+    return await _page(request, who, merchant_id=merchant.merchant_id, charged_only=True,
                        message="Merchant charges retrieved successfully", render=_charge_row)
 
 

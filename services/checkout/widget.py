@@ -33,6 +33,7 @@ from services.checkout import answers, domain, payments, store
 from services.checkout.pages import embed_query
 from services.checkout.payments import units
 from services.checkout.payments_api import prepare_create
+from services.checkout.ports import AUTH, FEES
 from shared.authz import require
 from shared.http.app import POOL, RELAY
 from shared.http.envelopes import Family, ok
@@ -140,7 +141,8 @@ async def create(request: web.Request) -> web.Response:
     who = _widget_caller(request)
     origin = _origin(request)
     body = await read_json(request, WidgetPayment)
-    merchant, money, quote, expires_at = await prepare_create(request, who, body)
+    merchant, money, quote, expires_at = await prepare_create(
+        request.app[AUTH], request.app[FEES], who, body)
     intent = domain.CreatePayment(
         amount=body.amount, currency=body.currency, description=body.description,
         metadata={**body.metadata, "widget": {"origin": origin, "keyId": who.subject}})
