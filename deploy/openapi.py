@@ -1,5 +1,6 @@
-"""The gateway's OpenAPI document without a running stack: each service's route docs
-merged as the gateway's /openapi.json merges them (services/gateway/docs.py).
+"""The gateway's OpenAPI document without a running stack: each service's documented
+routes (shared.http.routes: the declarations its router is built from) merged as the
+gateway's /openapi.json merges them (services/gateway/docs.py).
 
     python -m deploy.openapi > sdk/js/openapi.json
 
@@ -24,9 +25,9 @@ LOCAL_SERVER = {"url": "http://127.0.0.1:8080", "description": "make run's gatew
 def document(settings: Settings, servers: list[dict[str, str]] | None = None) -> dict[str, Any]:
     import importlib
 
-    from services.gateway.docs import GATEWAY_DOCS
+    from services.gateway import docs
 
-    specs = [build_spec("gateway", GATEWAY_DOCS)]
+    specs = [build_spec("gateway", docs.ROUTES.docs)]
     for name in SERVICES:
         app = importlib.import_module(f"services.{name}.app")
         specs.append(build_spec(f"norgate {name}", app.build_spec(settings).docs))

@@ -17,7 +17,8 @@ from shared.http.app import POOL
 from shared.http.envelopes import Family, ok
 from shared.http.errors import ApiError, Errors
 from shared.http.middleware import SETTINGS, read_json
-from shared.http.openapi import RouteDoc
+from shared.http.openapi import PUBLIC
+from shared.http.routes import Routes, get, post
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -150,25 +151,18 @@ async def confirm_email(request: web.Request) -> web.Response:
               message="E-mail confirmed; you can now sign in")
 
 
-def setup_routes(app: web.Application) -> None:
-    app.router.add_post("/api/v1/auth/admin-sign-up", admin_sign_up)
-    app.router.add_get("/api/v1/auth/confirm-email", confirm_email)
-    app.router.add_post("/api/v1/auth/confirm-email", confirm_email)
-    app.router.add_post("/api/v1/auth/accept-invitation", accept_invitation)
-
-
-DOCS = [
-    RouteDoc("POST", "/api/v1/auth/admin-sign-up",
-             "Create a company and its first ADMIN (disabled until the e-mail is confirmed)",
-             ("auth",), request=domain.AdminSignUp, status=201, auth=False,
-             response=answers.SignedUp),
-    RouteDoc("GET", "/api/v1/auth/confirm-email",
-             "Confirm an e-mail address with the link's token", ("auth",), auth=False,
-             response=answers.EmailConfirmed),
-    RouteDoc("POST", "/api/v1/auth/confirm-email",
-             "Confirm an e-mail address with the code", ("auth",),
-             request=domain.ConfirmEmail, auth=False, response=answers.EmailConfirmed),
-    RouteDoc("POST", "/api/v1/auth/accept-invitation",
-             "Set the password of an invited merchant user (enables the account)", ("auth",),
-             request=AcceptInvitation, auth=False, response=answers.EmailConfirmed),
-]
+ROUTES = Routes(
+    post("/api/v1/auth/admin-sign-up", admin_sign_up,
+         "Create a company and its first ADMIN (disabled until the e-mail is confirmed)",
+         ("auth",), request=domain.AdminSignUp, status=201, auth=PUBLIC,
+         response=answers.SignedUp),
+    get("/api/v1/auth/confirm-email", confirm_email,
+        "Confirm an e-mail address with the link's token", ("auth",), auth=PUBLIC,
+        response=answers.EmailConfirmed),
+    post("/api/v1/auth/confirm-email", confirm_email,
+         "Confirm an e-mail address with the code", ("auth",),
+         request=domain.ConfirmEmail, auth=PUBLIC, response=answers.EmailConfirmed),
+    post("/api/v1/auth/accept-invitation", accept_invitation,
+         "Set the password of an invited merchant user (enables the account)", ("auth",),
+         request=AcceptInvitation, auth=PUBLIC, response=answers.EmailConfirmed),
+)

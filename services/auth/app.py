@@ -27,6 +27,7 @@ from shared.crypto import SecretBox, random_secret
 from shared.events import UnitOfWork
 from shared.http.app import POOL, RELAY, ServiceSpec
 from shared.http.middleware import SETTINGS
+from shared.http.routes import Routes
 from shared.logging import get_logger
 from shared.settings import Settings
 
@@ -34,6 +35,7 @@ log = get_logger(__name__)
 ROTATION_CHECK_SECONDS = 3600
 
 API_MODULES = [api, sessions_api, users_api, merchants_api, keys_api, apps_api, internal_api]
+ROUTES = Routes(*(module.ROUTES for module in API_MODULES))
 
 
 async def keys_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -83,15 +85,10 @@ async def ensure_bootstrap_super(app: web.Application) -> None:
     log.info("bootstrap_super_created", user_id=user_id, email=email)
 
 
-def setup_routes(app: web.Application) -> None:
-    for module in API_MODULES:
-        module.setup_routes(app)
-
-
 def build_spec(settings: Settings) -> ServiceSpec:
-    return ServiceSpec(name="auth", setup_routes=setup_routes,
+    return ServiceSpec(name="auth", setup_routes=ROUTES.install,
                        migrations=Path(__file__).parent / "migrations",
-                       docs=[doc for module in API_MODULES for doc in module.DOCS],
+                       docs=ROUTES.docs,
                        # Forgotten sign-in counts, past windows, used tokens.
                        cleanup_ctx=[keys_ctx, housekeeping.ctx],
                        on_ready=[ensure_bootstrap_super])

@@ -19,8 +19,8 @@ from shared.http.app import POOL
 from shared.http.envelopes import Family, ok
 from shared.http.errors import ApiError, Errors
 from shared.http.middleware import read_json
-from shared.http.openapi import RouteDoc
 from shared.http.pagination import page_of, query_text
+from shared.http.routes import Routes, delete, get, patch, post, put
 
 APP = "App"
 ROLES = (*MANAGERS, "MERCHANT")
@@ -117,27 +117,18 @@ async def delete_app(request: web.Request) -> web.Response:
               message="App deleted successfully")
 
 
-def setup_routes(app: web.Application) -> None:
-    app.router.add_post("/api/v1/apps", create_app)
-    app.router.add_get("/api/v1/apps", list_apps)
-    app.router.add_get("/api/v1/apps/{appId}", get_app)
-    app.router.add_patch("/api/v1/apps/{appId}", update_app)
-    app.router.add_put("/api/v1/apps/{appId}", update_app)
-    app.router.add_delete("/api/v1/apps/{appId}", delete_app)
-
-
 _TAGS = ("apps",)
-DOCS = [
-    RouteDoc("POST", "/api/v1/apps", "Create an app (a MERCHANT user's app is its merchant's)",
-             _TAGS, request=md.CreateApp, status=201, response=answers.App),
-    RouteDoc("GET", "/api/v1/apps", "Apps in your scope (?status=&type=&page=&per_page=)",
-             _TAGS, response=list[answers.App]),
-    RouteDoc("GET", "/api/v1/apps/{appId}", "One app", _TAGS, response=answers.App),
-    RouteDoc("PATCH", "/api/v1/apps/{appId}", "Change some fields of an app", _TAGS,
-             request=md.PatchApp, response=answers.App),
-    RouteDoc("PUT", "/api/v1/apps/{appId}", "Replace an app's fields (absent ones reset)",
-             _TAGS, request=md.AppFields, response=answers.App),
-    RouteDoc("DELETE", "/api/v1/apps/{appId}",
-             "Delete an app (soft); API keys scoped to it are revoked", _TAGS,
-             response=answers.DeletedApp),
-]
+ROUTES = Routes(
+    post("/api/v1/apps", create_app, "Create an app (a MERCHANT user's app is its merchant's)",
+         _TAGS, request=md.CreateApp, status=201, response=answers.App),
+    get("/api/v1/apps", list_apps, "Apps in your scope (?status=&type=&page=&per_page=)",
+        _TAGS, response=list[answers.App]),
+    get("/api/v1/apps/{appId}", get_app, "One app", _TAGS, response=answers.App),
+    patch("/api/v1/apps/{appId}", update_app, "Change some fields of an app", _TAGS,
+          request=md.PatchApp, response=answers.App),
+    put("/api/v1/apps/{appId}", update_app, "Replace an app's fields (absent ones reset)",
+        _TAGS, request=md.AppFields, response=answers.App),
+    delete("/api/v1/apps/{appId}", delete_app,
+           "Delete an app (soft); API keys scoped to it are revoked", _TAGS,
+           response=answers.DeletedApp),
+)

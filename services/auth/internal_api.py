@@ -15,6 +15,7 @@ from shared.http.app import POOL
 from shared.http.envelopes import json_response
 from shared.http.errors import ApiError, Errors
 from shared.http.middleware import principal_of, read_json
+from shared.http.routes import Routes, get, post
 
 
 class ResolveMerchant(BaseModel):
@@ -233,16 +234,15 @@ async def app_by_id(request: web.Request) -> web.Response:
     return json_response(md.render_app(row))
 
 
-def setup_routes(app: web.Application) -> None:
-    app.router.add_post("/internal/merchants/resolve", resolve_merchant)
-    app.router.add_post("/internal/users/resolve", resolve_user)
-    app.router.add_get("/internal/merchants/by-uid/{uid}", merchant_by_uid)
-    app.router.add_get("/internal/merchants/{merchantId}", merchant)
-    app.router.add_get("/internal/merchants/{merchantId}/users", merchant_users)
-    app.router.add_get("/internal/companies/{companyId}", company)
-    app.router.add_get("/internal/secrets/{kind}/{id}", transaction_secret)
-    app.router.add_get("/internal/payees/{kind}/{id}", payee)
-    app.router.add_get("/internal/apps/{appId}", app_by_id)
-
-
-DOCS: list = []  # internal routes are not part of the public API
+# The other services' calls: none is part of the public API.
+ROUTES = Routes(
+    post("/internal/merchants/resolve", resolve_merchant, None),
+    post("/internal/users/resolve", resolve_user, None),
+    get("/internal/merchants/by-uid/{uid}", merchant_by_uid, None),
+    get("/internal/merchants/{merchantId}", merchant, None),
+    get("/internal/merchants/{merchantId}/users", merchant_users, None),
+    get("/internal/companies/{companyId}", company, None),
+    get("/internal/secrets/{kind}/{id}", transaction_secret, None),
+    get("/internal/payees/{kind}/{id}", payee, None),
+    get("/internal/apps/{appId}", app_by_id, None),
+)

@@ -26,8 +26,8 @@ from shared.http.app import POOL
 from shared.http.envelopes import Family, json_response, ok
 from shared.http.errors import ApiError, Errors
 from shared.http.middleware import principal_of, read_json
-from shared.http.openapi import RouteDoc
 from shared.http.pagination import page_of, query_text
+from shared.http.routes import Routes, delete, get, patch, post
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -174,28 +174,21 @@ async def verify_key(request: web.Request) -> web.Response:
     return json_response(found)
 
 
-def setup_routes(app: web.Application) -> None:
-    app.router.add_post("/api/v1/api-keys", create_key)
-    app.router.add_get("/api/v1/api-keys", list_keys)
-    app.router.add_patch("/api/v1/api-keys/{keyId}", update_key)
-    app.router.add_delete("/api/v1/api-keys/{keyId}", revoke_key)
-    app.router.add_post("/internal/api-keys/verify", verify_key)
-
-
 _TAGS = ("api-keys",)
-DOCS = [
-    RouteDoc("POST", "/api/v1/api-keys",
-             "Create an API key for a merchant: type secret (default; nk_test_... or "
-             "nk_live_..., the key is in this answer only) or publishable (nk_pub_..., for "
-             "checkout.js, with allowedOrigins); mode test (default) or live (not for a "
-             "DEVELOPMENT merchant)",
-             _TAGS, request=md.CreateApiKey, status=201, response=answers.CreatedApiKey),
-    RouteDoc("GET", "/api/v1/api-keys",
-             "API keys in your scope, by prefix, with their mode "
-             "(?merchantId=&page=&per_page=)", _TAGS, response=list[answers.ApiKey]),
-    RouteDoc("PATCH", "/api/v1/api-keys/{keyId}",
-             "Rename a key, or change a publishable key's allowedOrigins", _TAGS,
-             request=md.UpdateApiKey, response=answers.ApiKey),
-    RouteDoc("DELETE", "/api/v1/api-keys/{keyId}", "Revoke an API key (idempotent)", _TAGS,
-             response=answers.ApiKey),
-]
+ROUTES = Routes(
+    post("/api/v1/api-keys", create_key,
+         "Create an API key for a merchant: type secret (default; nk_test_... or "
+         "nk_live_..., the key is in this answer only) or publishable (nk_pub_..., for "
+         "checkout.js, with allowedOrigins); mode test (default) or live (not for a "
+         "DEVELOPMENT merchant)",
+         _TAGS, request=md.CreateApiKey, status=201, response=answers.CreatedApiKey),
+    get("/api/v1/api-keys", list_keys,
+        "API keys in your scope, by prefix, with their mode "
+        "(?merchantId=&page=&per_page=)", _TAGS, response=list[answers.ApiKey]),
+    patch("/api/v1/api-keys/{keyId}", update_key,
+          "Rename a key, or change a publishable key's allowedOrigins", _TAGS,
+          request=md.UpdateApiKey, response=answers.ApiKey),
+    delete("/api/v1/api-keys/{keyId}", revoke_key, "Revoke an API key (idempotent)", _TAGS,
+           response=answers.ApiKey),
+    post("/internal/api-keys/verify", verify_key, None),
+)

@@ -21,8 +21,9 @@ from shared.http.app import POOL
 from shared.http.envelopes import Family, ok
 from shared.http.errors import ApiError, Errors
 from shared.http.middleware import SETTINGS, read_json
-from shared.http.openapi import RouteDoc
+from shared.http.openapi import roles
 from shared.http.pagination import page_of, query_text
+from shared.http.routes import Routes, get, patch, post, put, route
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -203,50 +204,36 @@ async def regenerate_secret(request: web.Request) -> web.Response:
               message="Merchant secret regenerated; tokens signed with the old one stop working")
 
 
-def setup_routes(app: web.Application) -> None:
-    r = app.router
-    r.add_post("/api/v1/admin/create-merchant-account", create_merchant)
-    r.add_get("/api/v1/admin/merchants", list_merchants)
-    r.add_get("/api/v1/admin/merchants/{merchantId}", get_merchant)
-    r.add_patch("/api/v1/admin/merchants/{merchantId}", update_merchant)
-    r.add_put("/api/v1/admin/merchants/{merchantId}", update_merchant)
-    for method in ("POST", "PUT", "PATCH"):
-        r.add_route(method, "/api/v1/admin/merchants/{merchantId}/activate", activate)
-        r.add_route(method, "/api/v1/admin/merchants/{merchantId}/inactivate", inactivate)
-    for method in ("POST", "PUT"):
-        r.add_route(method, "/api/v1/admin/merchants/{merchantId}/default", make_default)
-    r.add_get("/api/v1/admin/merchant/secret/{merchantId}", merchant_secret)
-    r.add_post("/api/v1/admin/merchant/secret/{merchantId}/regenerate", regenerate_secret)
-
-
 _TAGS = ("merchants",)
-DOCS = [
-    RouteDoc("POST", "/api/v1/admin/create-merchant-account",
-             "Create a merchant (DEVELOPMENT) and invite its MERCHANT login by e-mail",
-             _TAGS, request=md.CreateMerchant, status=201, response=answers.CreatedMerchant),
-    RouteDoc("GET", "/api/v1/admin/merchants",
-             "Merchants in your scope (?status=&country=&city=&search=&page=&per_page=)", _TAGS,
-             response=list[answers.Merchant]),
-    RouteDoc("GET", "/api/v1/admin/merchants/{merchantId}", "One merchant", _TAGS,
-             response=answers.Merchant),
-    RouteDoc("PATCH", "/api/v1/admin/merchants/{merchantId}",
-             "Change some merchant settings (ratePlan: SUPER/ADMIN only)", _TAGS,
-             request=md.PatchMerchant, response=answers.Merchant),
-    RouteDoc("PUT", "/api/v1/admin/merchants/{merchantId}",
-             "Replace the merchant settings (absent optional fields are cleared)", _TAGS,
-             request=md.ReplaceMerchant, response=answers.Merchant),
-    *[RouteDoc(method, f"/api/v1/admin/merchants/{{merchantId}}/{action}",
-               f"Set the merchant {status} (SUPER/ADMIN)", _TAGS, response=answers.Merchant)
-      for action, status in (("activate", "ACTIVE"), ("inactivate", "INACTIVE"))
-      for method in ("POST", "PUT", "PATCH")],
-    *[RouteDoc(method, "/api/v1/admin/merchants/{merchantId}/default",
-               "Make the merchant its company's default (SUPER/ADMIN): the one a user "
-               "payment token pays when it names no merchantUid", _TAGS,
-               response=answers.Merchant)
-      for method in ("POST", "PUT")],
-    RouteDoc("GET", "/api/v1/admin/merchant/secret/{merchantId}",
-             "The merchant's transaction-signing secret", _TAGS, response=answers.MerchantSecret),
-    RouteDoc("POST", "/api/v1/admin/merchant/secret/{merchantId}/regenerate",
-             "Replace the merchant's transaction-signing secret", _TAGS,
-             response=answers.MerchantSecret),
-]
+_ACTIONS = {"activate": activate, "inactivate": inactivate}
+ROUTES = Routes(
+    post("/api/v1/admin/create-merchant-account", create_merchant,
+         "Create a merchant (DEVELOPMENT) and invite its MERCHANT login by e-mail",
+         _TAGS, request=md.CreateMerchant, status=201, response=answers.CreatedMerchant),
+    get("/api/v1/admin/merchants", list_merchants,
+        "Merchants in your scope (?status=&country=&city=&search=&page=&per_page=)", _TAGS,
+        response=list[answers.Merchant]),
+    get("/api/v1/admin/merchants/{merchantId}", get_merchant, "One merchant", _TAGS,
+        response=answers.Merchant),
+    patch("/api/v1/admin/merchants/{merchantId}", update_merchant,
+          "Change some merchant settings (ratePlan: SUPER/ADMIN only)", _TAGS,
+          request=md.PatchMerchant, response=answers.Merchant),
+    put("/api/v1/admin/merchants/{merchantId}", update_merchant,
+        "Replace the merchant settings (absent optional fields are cleared)", _TAGS,
+        request=md.ReplaceMerchant, response=answers.Merchant),
+    [route(method, f"/api/v1/admin/merchants/{{merchantId}}/{action}", _ACTIONS[action],
+           f"Set the merchant {status} (SUPER/ADMIN)", _TAGS, response=answers.Merchant,
+           auth=roles("SUPER", "ADMIN"))
+     for action, status in (("activate", "ACTIVE"), ("inactivate", "INACTIVE"))
+     for method in ("POST", "PUT", "PATCH")],
+    [route(method, "/api/v1/admin/merchants/{merchantId}/default", make_default,
+           "Make the merchant its company's default (SUPER/ADMIN): the one a user "
+           "payment token pays when it names no merchantUid", _TAGS,
+           response=answers.Merchant, auth=roles("SUPER", "ADMIN"))
+     for method in ("POST", "PUT")],
+    get("/api/v1/admin/merchant/secret/{merchantId}", merchant_secret,
+        "The merchant's transaction-signing secret", _TAGS, response=answers.MerchantSecret),
+    post("/api/v1/admin/merchant/secret/{merchantId}/regenerate", regenerate_secret,
+         "Replace the merchant's transaction-signing secret", _TAGS,
+         response=answers.MerchantSecret),
+)

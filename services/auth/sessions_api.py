@@ -18,7 +18,8 @@ from shared.http.app import POOL
 from shared.http.envelopes import Family, json_response, ok
 from shared.http.errors import ApiError, Errors
 from shared.http.middleware import SETTINGS, principal_of, read_json
-from shared.http.openapi import RouteDoc
+from shared.http.openapi import PUBLIC
+from shared.http.routes import Routes, get, post
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -248,22 +249,16 @@ async def jwks(request: web.Request) -> web.Response:
                          headers={"Cache-Control": "public, max-age=60"})
 
 
-def setup_routes(app: web.Application) -> None:
-    app.router.add_post("/api/v1/auth/sign-in", sign_in)
-    app.router.add_post("/api/v1/auth/refresh", refresh)
-    app.router.add_post("/api/v1/auth/sign-out", sign_out)
-    app.router.add_get("/.well-known/jwks.json", jwks)
-    app.router.add_get("/internal/users/{userId}/sessions/{sessionId}", session_state)
-
-
-DOCS = [
-    RouteDoc("POST", "/api/v1/auth/sign-in", "Sign in; returns access and refresh tokens",
-             ("auth",), request=SignIn, auth=False, bare=True, response=answers.Tokens),
-    RouteDoc("POST", "/api/v1/auth/refresh",
-             "Rotate a refresh token (a reused one signs out its whole family)", ("auth",),
-             request=RefreshBody, auth=False, bare=True, response=answers.Tokens),
-    RouteDoc("POST", "/api/v1/auth/sign-out", "Revoke a refresh token and its family",
-             ("auth",), request=RefreshBody, auth=False, response=type(None)),
-    RouteDoc("GET", "/.well-known/jwks.json", "Public keys that verify access tokens",
-             ("auth",), auth=False, response=answers.Jwks),
-]  # the internal route is not part of the public API
+ROUTES = Routes(
+    post("/api/v1/auth/sign-in", sign_in, "Sign in; returns access and refresh tokens",
+         ("auth",), request=SignIn, auth=PUBLIC, bare=True, response=answers.Tokens),
+    post("/api/v1/auth/refresh", refresh,
+         "Rotate a refresh token (a reused one signs out its whole family)", ("auth",),
+         request=RefreshBody, auth=PUBLIC, bare=True, response=answers.Tokens),
+    post("/api/v1/auth/sign-out", sign_out, "Revoke a refresh token and its family",
+         ("auth",), request=RefreshBody, auth=PUBLIC, response=type(None)),
+    get("/.well-known/jwks.json", jwks, "Public keys that verify access tokens",
+        ("auth",), auth=PUBLIC, response=answers.Jwks),
+    # The gateway's session check: not part of the public API.
+    get("/internal/users/{userId}/sessions/{sessionId}", session_state, None),
+)

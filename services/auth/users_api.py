@@ -19,8 +19,8 @@ from shared.http.app import POOL
 from shared.http.envelopes import Family, ok
 from shared.http.errors import ApiError, Errors
 from shared.http.middleware import read_json
-from shared.http.openapi import RouteDoc
 from shared.http.pagination import page_of, query_text
+from shared.http.routes import Routes, delete, get, post, put
 
 USER = "User"
 
@@ -175,32 +175,22 @@ async def regenerate_user_secret(request: web.Request) -> web.Response:
               message="User secret regenerated; tokens signed with the old one stop working")
 
 
-def setup_routes(app: web.Application) -> None:
-    app.router.add_post("/api/v1/admin/create-super-user", create_super_user)
-    app.router.add_post("/api/v1/auth/secondary-admin-sign-up", secondary_admin_sign_up)
-    app.router.add_get("/api/v1/admin/users", list_users)
-    app.router.add_put("/api/v1/admin/users/{userId}", update_user)
-    app.router.add_delete("/api/v1/admin/users/{userId}", delete_user)
-    app.router.add_get("/api/v1/admin/user/secret/{userId}", user_secret)
-    app.router.add_post("/api/v1/admin/user/secret/{userId}/regenerate", regenerate_user_secret)
-
-
-DOCS = [
-    RouteDoc("POST", "/api/v1/admin/create-super-user", "Create a SUPER user (SUPER only)",
-             ("users",), request=domain.NewUser, status=201, response=answers.User),
-    RouteDoc("POST", "/api/v1/auth/secondary-admin-sign-up",
-             "An ADMIN adds an ADMIN to its own company (confirmation e-mail sent)",
-             ("users",), request=domain.SecondaryAdmin, status=201, response=answers.InvitedAdmin),
-    RouteDoc("GET", "/api/v1/admin/users",
-             "Users in your scope (?role=&search=&page=&per_page=)", ("users",),
-             response=list[answers.User]),
-    RouteDoc("PUT", "/api/v1/admin/users/{userId}", "Update a user's name, e-mail, role, status",
-             ("users",), request=domain.UpdateUser, response=answers.User),
-    RouteDoc("DELETE", "/api/v1/admin/users/{userId}", "Delete a user (never yourself)",
-             ("users",), response=answers.DeletedUser),
-    RouteDoc("GET", "/api/v1/admin/user/secret/{userId}",
-             "A user's transaction-signing secret", ("users",), response=answers.UserSecret),
-    RouteDoc("POST", "/api/v1/admin/user/secret/{userId}/regenerate",
-             "Replace a user's transaction-signing secret", ("users",),
-             response=answers.UserSecret),
-]
+ROUTES = Routes(
+    post("/api/v1/admin/create-super-user", create_super_user, "Create a SUPER user (SUPER only)",
+         ("users",), request=domain.NewUser, status=201, response=answers.User),
+    post("/api/v1/auth/secondary-admin-sign-up", secondary_admin_sign_up,
+         "An ADMIN adds an ADMIN to its own company (confirmation e-mail sent)",
+         ("users",), request=domain.SecondaryAdmin, status=201, response=answers.InvitedAdmin),
+    get("/api/v1/admin/users", list_users,
+        "Users in your scope (?role=&search=&page=&per_page=)", ("users",),
+        response=list[answers.User]),
+    put("/api/v1/admin/users/{userId}", update_user, "Update a user's name, e-mail, role, status",
+        ("users",), request=domain.UpdateUser, response=answers.User),
+    delete("/api/v1/admin/users/{userId}", delete_user, "Delete a user (never yourself)",
+           ("users",), response=answers.DeletedUser),
+    get("/api/v1/admin/user/secret/{userId}", user_secret,
+        "A user's transaction-signing secret", ("users",), response=answers.UserSecret),
+    post("/api/v1/admin/user/secret/{userId}/regenerate", regenerate_user_secret,
+         "Replace a user's transaction-signing secret", ("users",),
+         response=answers.UserSecret),
+)

@@ -12,8 +12,8 @@ from shared.http.app import POOL
 from shared.http.envelopes import Family, ok
 from shared.http.errors import ApiError, Errors
 from shared.http.middleware import SETTINGS, read_json
-from shared.http.openapi import RouteDoc
 from shared.http.pagination import keyset_page_of, query_choice, query_text
+from shared.http.routes import Routes, get, post
 from shared.money import parse_minor_string
 from shared.principal import Principal
 
@@ -173,41 +173,27 @@ async def subscription_invoices(request: web.Request) -> web.Response:
     return ok(Family.NORPAY, out)
 
 
-def setup_routes(app: web.Application) -> None:
-    app.router.add_post("/api/v2/plans/create", create_plan)
-    app.router.add_get("/api/v2/plans", list_plans)
-    app.router.add_get("/api/v2/plans/{planId}", get_plan)
-    app.router.add_post("/api/v2/subscriptions/create", create_subscription)
-    app.router.add_get("/api/v2/subscriptions", list_subscriptions)
-    app.router.add_get("/api/v2/subscriptions/{subscriptionId}", get_subscription)
-    app.router.add_post("/api/v2/subscriptions/{subscriptionId}/cancel", cancel_subscription)
-    app.router.add_get("/api/v2/subscriptions/{subscriptionId}/invoices",
-                       subscription_invoices)
-    app.router.add_post("/api/v2/subscriptions/{subscriptionId}/payment-method",
-                        set_payment_method)
-
-
-DOCS = [
-    RouteDoc("POST", "/api/v2/plans/create", "Create a plan", ("billing",),
-             request=domain.CreatePlan, status=201, response=answers.Plan),
-    RouteDoc("GET", "/api/v2/plans", "List plans (page, per_page)", ("billing",),
-             response=answers.PlanList),
-    RouteDoc("GET", "/api/v2/plans/{planId}", "Get a plan", ("billing",), response=answers.Plan),
-    RouteDoc("POST", "/api/v2/subscriptions/create", "Subscribe a customer to a plan",
-             ("billing",), request=domain.CreateSubscription, status=201,
-             response=answers.Subscription),
-    RouteDoc("GET", "/api/v2/subscriptions", "Subscriptions in scope, newest first "
-             "(?status=&customerId=&page=&per_page=)", ("billing",),
-             response=answers.SubscriptionList),
-    RouteDoc("GET", "/api/v2/subscriptions/{subscriptionId}", "Get a subscription",
-             ("billing",), response=answers.Subscription),
-    RouteDoc("POST", "/api/v2/subscriptions/{subscriptionId}/cancel",
-             "Cancel now, or at the end of the current period", ("billing",),
-             request=domain.CancelSubscription, response=answers.Subscription),
-    RouteDoc("GET", "/api/v2/subscriptions/{subscriptionId}/invoices",
-             "The subscription's invoices, one per billed period", ("billing",),
-             response=list[answers.SubscriptionInvoice]),
-    RouteDoc("POST", "/api/v2/subscriptions/{subscriptionId}/payment-method",
-             "Save the off-session method renewals are charged to", ("billing",),
-             request=domain.SavedMethod, response=answers.Subscription),
-]
+ROUTES = Routes(
+    post("/api/v2/plans/create", create_plan, "Create a plan", ("billing",),
+         request=domain.CreatePlan, status=201, response=answers.Plan),
+    get("/api/v2/plans", list_plans, "List plans (page, per_page)", ("billing",),
+        response=answers.PlanList),
+    get("/api/v2/plans/{planId}", get_plan, "Get a plan", ("billing",), response=answers.Plan),
+    post("/api/v2/subscriptions/create", create_subscription, "Subscribe a customer to a plan",
+         ("billing",), request=domain.CreateSubscription, status=201,
+         response=answers.Subscription),
+    get("/api/v2/subscriptions", list_subscriptions, "Subscriptions in scope, newest first "
+        "(?status=&customerId=&page=&per_page=)", ("billing",),
+        response=answers.SubscriptionList),
+    get("/api/v2/subscriptions/{subscriptionId}", get_subscription, "Get a subscription",
+        ("billing",), response=answers.Subscription),
+    post("/api/v2/subscriptions/{subscriptionId}/cancel", cancel_subscription,
+         "Cancel now, or at the end of the current period", ("billing",),
+         request=domain.CancelSubscription, response=answers.Subscription),
+    get("/api/v2/subscriptions/{subscriptionId}/invoices", subscription_invoices,
+        "The subscription's invoices, one per billed period", ("billing",),
+        response=list[answers.SubscriptionInvoice]),
+    post("/api/v2/subscriptions/{subscriptionId}/payment-method", set_payment_method,
+         "Save the off-session method renewals are charged to", ("billing",),
+         request=domain.SavedMethod, response=answers.Subscription),
+)

@@ -28,6 +28,7 @@ from shared.http.app import ConsumerSpec, ServiceSpec
 from shared.http.envelopes import json_response
 from shared.http.errors import ApiError, Errors
 from shared.http.middleware import SETTINGS, principal_of, read_json
+from shared.http.routes import Routes, post
 from shared.settings import Settings
 
 API_MODULES = [api, invoices_api, ledger_api, payouts_api, merchant_settings_api,
@@ -46,6 +47,10 @@ async def run_tick(request: web.Request) -> web.Response:
     return json_response({"ran": ran, "now": int(request.app[CLOCK].now().timestamp())})
 
 
+ROUTES = Routes(*(module.ROUTES for module in API_MODULES),
+                post("/internal/billing/tick", run_tick, None))
+
+
 def build_spec(settings: Settings, *, clock=None, run_scheduler: bool = True) -> ServiceSpec:
     """`clock` (an object with now()) replaces the system clock; tests that drive
     tick() themselves pass run_scheduler=False."""
@@ -53,9 +58,7 @@ def build_spec(settings: Settings, *, clock=None, run_scheduler: bool = True) ->
 
     def setup_routes(app: web.Application) -> None:
         app[CLOCK] = clock
-        for module in API_MODULES:
-            module.setup_routes(app)
-        app.router.add_post("/internal/billing/tick", run_tick)
+        ROUTES.install(app)
 
     async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
         tasks = [every(app[SETTINGS].billing_tick_seconds, lambda: scheduler.tick(app),
@@ -70,6 +73,6 @@ def build_spec(settings: Settings, *, clock=None, run_scheduler: bool = True) ->
         name="billing", setup_routes=setup_routes,
         migrations=Path(__file__).parent / "migrations",
         consumers=[ConsumerSpec("payments", events.payment_handlers(settings, clock))],
-        docs=[doc for module in API_MODULES for doc in module.DOCS],
+        docs=ROUTES.docs,
         cleanup_ctx=[client_ctx, scheduler_ctx, housekeeping.ctx])
 

@@ -14,8 +14,9 @@ from shared.http.app import POOL
 from shared.http.envelopes import Family, ok
 from shared.http.errors import ApiError, Errors
 from shared.http.middleware import SETTINGS, read_json
-from shared.http.openapi import PDF, RouteDoc
+from shared.http.openapi import PDF
 from shared.http.pagination import keyset_page_of, query_choice, query_text
+from shared.http.routes import Routes, get, post
 
 
 def _render(request: web.Request, row) -> dict:
@@ -139,34 +140,23 @@ async def list_tax_rates(request: web.Request) -> web.Response:
     return ok(Family.NORPAY, [_render_rate(r) for r in rows])
 
 
-def setup_routes(app: web.Application) -> None:
-    app.router.add_post("/api/v2/invoices/create", create_invoice)
-    app.router.add_post("/api/v2/invoices/tax-rates", create_tax_rate)
-    app.router.add_get("/api/v2/invoices/tax-rates", list_tax_rates)
-    app.router.add_get("/api/v2/invoices", list_invoices)
-    app.router.add_get("/api/v2/invoices/{invoiceId}", get_invoice)
-    app.router.add_get("/api/v2/invoices/{invoiceId}/pdf", invoice_pdf)
-    app.router.add_post("/api/v2/invoices/{invoiceId}/send", send_invoice)
-    app.router.add_post("/api/v2/invoices/{invoiceId}/void", void_invoice)
-
-
-DOCS = [
-    RouteDoc("POST", "/api/v2/invoices/create", "Create an invoice (draft, numbered)",
-             ("billing",), request=domain.CreateInvoice, status=201, response=answers.Invoice),
-    RouteDoc("POST", "/api/v2/invoices/tax-rates", "Add a tax rate (percentage)",
-             ("billing",), request=domain.CreateTaxRate, status=201, response=answers.TaxRate),
-    RouteDoc("GET", "/api/v2/invoices/tax-rates", "List the merchant's tax rates",
-             ("billing",), response=list[answers.TaxRate]),
-    RouteDoc("GET", "/api/v2/invoices", "Invoices in scope, newest first "
-             "(?status=&customerEmail=&page=&per_page=)", ("billing",),
-             response=answers.InvoiceList),
-    RouteDoc("GET", "/api/v2/invoices/{invoiceId}", "Get an invoice", ("billing",),
-             response=answers.Invoice),
-    RouteDoc("GET", "/api/v2/invoices/{invoiceId}/pdf", "The invoice as a PDF",
-             ("billing",), extra=PDF),
-    RouteDoc("POST", "/api/v2/invoices/{invoiceId}/send",
-             "E-mail the invoice (PDF attached, payment link) and open it", ("billing",),
-             response=answers.SentInvoice),
-    RouteDoc("POST", "/api/v2/invoices/{invoiceId}/void", "Void a draft or open invoice",
-             ("billing",), response=answers.Invoice),
-]
+ROUTES = Routes(
+    post("/api/v2/invoices/create", create_invoice, "Create an invoice (draft, numbered)",
+         ("billing",), request=domain.CreateInvoice, status=201, response=answers.Invoice),
+    post("/api/v2/invoices/tax-rates", create_tax_rate, "Add a tax rate (percentage)",
+         ("billing",), request=domain.CreateTaxRate, status=201, response=answers.TaxRate),
+    get("/api/v2/invoices/tax-rates", list_tax_rates, "List the merchant's tax rates",
+        ("billing",), response=list[answers.TaxRate]),
+    get("/api/v2/invoices", list_invoices, "Invoices in scope, newest first "
+        "(?status=&customerEmail=&page=&per_page=)", ("billing",),
+        response=answers.InvoiceList),
+    get("/api/v2/invoices/{invoiceId}", get_invoice, "Get an invoice", ("billing",),
+        response=answers.Invoice),
+    get("/api/v2/invoices/{invoiceId}/pdf", invoice_pdf, "The invoice as a PDF",
+        ("billing",), extra=PDF),
+    post("/api/v2/invoices/{invoiceId}/send", send_invoice,
+         "E-mail the invoice (PDF attached, payment link) and open it", ("billing",),
+         response=answers.SentInvoice),
+    post("/api/v2/invoices/{invoiceId}/void", void_invoice, "Void a draft or open invoice",
+         ("billing",), response=answers.Invoice),
+)

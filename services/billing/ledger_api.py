@@ -17,8 +17,8 @@ from shared.authz import company_scope, merchant_scope, require
 from shared.http.app import POOL
 from shared.http.envelopes import Family, ok
 from shared.http.errors import ApiError, Errors
-from shared.http.openapi import RouteDoc
 from shared.http.pagination import keyset_page_of, query_text
+from shared.http.routes import Routes, get, post
 from shared.money import CURRENCIES, get_currency
 from shared.principal import Principal
 
@@ -397,46 +397,36 @@ async def settlement(request: web.Request) -> web.Response:
                               "currencies": report})
 
 
-def setup_routes(app: web.Application) -> None:
-    app.router.add_get("/api/v2/ledger/entries", list_entries)
-    app.router.add_get("/api/v2/ledger/accounts", list_accounts)
-    app.router.add_get("/api/v2/ledger/trial-balance", trial_balance)
-    app.router.add_post("/api/v2/ledger/transactions/{transactionId}/reverse", reverse)
-    app.router.add_get("/api/v2/ledger/settlement", settlement)
-    app.router.add_get("/api/v2/merchants/dashboard", dashboard)
-    app.router.add_get("/api/v2/merchants/dashboard/series", dashboard_series)
-
-
-DOCS = [
-    RouteDoc("GET", "/api/v2/ledger/entries",
-             "Ledger entries (referenceType, referenceId, account, page, per_page)",
-             ("ledger",), response=answers.LedgerEntryList),
-    RouteDoc("GET", "/api/v2/ledger/accounts", "Account balances", ("ledger",),
-             response=list[answers.LedgerAccountList]),
-    RouteDoc("GET", "/api/v2/ledger/trial-balance", "Trial balance per currency", ("ledger",),
-             response=answers.TrialBalance),
-    RouteDoc("POST", "/api/v2/ledger/transactions/{transactionId}/reverse",
-             "Post a reversing transaction (ADMIN, SUPER)", ("ledger",), status=201,
-             response=answers.LedgerReversal),
-    RouteDoc("GET", "/api/v2/ledger/settlement",
-             "Payout report (gross, charges, refunds, net): from, to or period; format=csv",
-             ("ledger",), response=answers.SettlementReport),
-    RouteDoc("GET", "/api/v2/merchants/dashboard",
-             "Merchant statistics (period=today|week|month|year)", ("merchants",),
-             response=answers.Dashboard),
-    RouteDoc("GET", "/api/v2/merchants/dashboard/series",
-             "Revenue and completed and failed payments per hour (today) or day of a "
-             "period, with the previous period's beside them, per currency "
-             "(period=today|week|month|year, or from and to in Unix seconds)",
-             ("merchants",), response=answers.DashboardSeries, extra={"parameters": [
-                 {"name": "period", "in": "query", "required": False,
-                  "schema": {"type": "string", "enum": list(PERIODS), "default": "month"}},
-                 {"name": "from", "in": "query", "required": False,
-                  "schema": {"type": "string", "pattern": "^[0-9]{1,11}$"},
-                  "description": "Unix seconds, with to (at most 366 days apart)"},
-                 {"name": "to", "in": "query", "required": False,
-                  "schema": {"type": "string", "pattern": "^[0-9]{1,11}$"}},
-                 {"name": "merchantId", "in": "query", "required": False,
-                  "schema": {"type": "string"},
-                  "description": "ADMIN, SUPER: one of their merchants"}]}),
-]
+ROUTES = Routes(
+    get("/api/v2/ledger/entries", list_entries,
+        "Ledger entries (referenceType, referenceId, account, page, per_page)",
+        ("ledger",), response=answers.LedgerEntryList),
+    get("/api/v2/ledger/accounts", list_accounts, "Account balances", ("ledger",),
+        response=list[answers.LedgerAccountList]),
+    get("/api/v2/ledger/trial-balance", trial_balance, "Trial balance per currency", ("ledger",),
+        response=answers.TrialBalance),
+    post("/api/v2/ledger/transactions/{transactionId}/reverse", reverse,
+         "Post a reversing transaction (ADMIN, SUPER)", ("ledger",), status=201,
+         response=answers.LedgerReversal),
+    get("/api/v2/ledger/settlement", settlement,
+        "Payout report (gross, charges, refunds, net): from, to or period; format=csv",
+        ("ledger",), response=answers.SettlementReport),
+    get("/api/v2/merchants/dashboard", dashboard,
+        "Merchant statistics (period=today|week|month|year)", ("merchants",),
+        response=answers.Dashboard),
+    get("/api/v2/merchants/dashboard/series", dashboard_series,
+        "Revenue and completed and failed payments per hour (today) or day of a "
+        "period, with the previous period's beside them, per currency "
+        "(period=today|week|month|year, or from and to in Unix seconds)",
+        ("merchants",), response=answers.DashboardSeries, extra={"parameters": [
+            {"name": "period", "in": "query", "required": False,
+             "schema": {"type": "string", "enum": list(PERIODS), "default": "month"}},
+            {"name": "from", "in": "query", "required": False,
+             "schema": {"type": "string", "pattern": "^[0-9]{1,11}$"},
+             "description": "Unix seconds, with to (at most 366 days apart)"},
+            {"name": "to", "in": "query", "required": False,
+             "schema": {"type": "string", "pattern": "^[0-9]{1,11}$"}},
+            {"name": "merchantId", "in": "query", "required": False,
+             "schema": {"type": "string"},
+             "description": "ADMIN, SUPER: one of their merchants"}]}),
+)

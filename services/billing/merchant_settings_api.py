@@ -28,8 +28,8 @@ from shared.http.app import POOL
 from shared.http.envelopes import Family, ok
 from shared.http.errors import ApiError, Errors
 from shared.http.middleware import SETTINGS, read_json
-from shared.http.openapi import RouteDoc
 from shared.http.pagination import page_of, query_text
+from shared.http.routes import Routes, delete, get, post, put
 from shared.logging import get_logger
 from shared.money import MoneyError, get_currency
 from shared.principal import Principal
@@ -291,45 +291,34 @@ async def put_schedule(request: web.Request) -> web.Response:
 _BASE = "/api/v1/admin/merchants/{merchantId}"
 
 
-def setup_routes(app: web.Application) -> None:
-    app.router.add_post(f"{_BASE}/settlement-accounts", create_account)
-    app.router.add_get(f"{_BASE}/settlement-accounts", list_accounts)
-    app.router.add_get(f"{_BASE}/settlement-accounts/{{settlementAccountId}}", get_account)
-    app.router.add_put(f"{_BASE}/settlement-accounts/{{settlementAccountId}}", replace_account)
-    app.router.add_delete(f"{_BASE}/settlement-accounts/{{settlementAccountId}}",
-                          delete_account)
-    app.router.add_get(f"{_BASE}/payout-schedule", get_schedule)
-    app.router.add_put(f"{_BASE}/payout-schedule", put_schedule)
-
-
 _TAGS = ("billing", "payouts")
-DOCS = [
-    RouteDoc("POST", f"{_BASE}/settlement-accounts",
-             "Add a settlement account: BANK (bankName, branchCode, accountName, "
-             "accountNumber) or a wallet ECOCASH | OMARI | INNBUCKS (phoneNumber 263...); "
-             "the first of a currency is its default. E-mails the merchant's users",
-             _TAGS, request=sa.SettlementAccountIn, response=sa.SettlementAccountOut,
-             status=201),
-    RouteDoc("GET", f"{_BASE}/settlement-accounts",
-             "The merchant's settlement accounts, numbers masked (?currency=&page=&per_page=)",
-             _TAGS, response=list[sa.SettlementAccountOut]),
-    RouteDoc("GET", f"{_BASE}/settlement-accounts/{{settlementAccountId}}",
-             "Get a settlement account (number masked)", _TAGS,
-             response=sa.SettlementAccountOut),
-    RouteDoc("PUT", f"{_BASE}/settlement-accounts/{{settlementAccountId}}",
-             "Replace a settlement account (the number may be left out while the type "
-             "stays); isDefault true makes it its currency's default. E-mails the "
-             "merchant's users", _TAGS, request=sa.SettlementAccountIn,
-             response=sa.SettlementAccountOut),
-    RouteDoc("DELETE", f"{_BASE}/settlement-accounts/{{settlementAccountId}}",
-             "Delete a settlement account (a deleted default leaves its currency without "
-             "one). E-mails the merchant's users", _TAGS, response=sa.SettlementAccountOut),
-    RouteDoc("GET", f"{_BASE}/payout-schedule",
-             "The merchant's payout schedule (the defaults, daily with a 2-day delay, "
-             "until set)", _TAGS, response=PayoutScheduleOut),
-    RouteDoc("PUT", f"{_BASE}/payout-schedule",
-             "Set the payout schedule: interval manual | daily | weekly (weeklyAnchor) | "
-             "monthly (monthlyAnchor 1..31, the last day in shorter months), delayDays, "
-             "minimumAmount (minor units)", _TAGS, request=PayoutScheduleIn,
-             response=PayoutScheduleOut),
-]
+ROUTES = Routes(
+    post(f"{_BASE}/settlement-accounts", create_account,
+         "Add a settlement account: BANK (bankName, branchCode, accountName, "
+         "accountNumber) or a wallet ECOCASH | OMARI | INNBUCKS (phoneNumber 263...); "
+         "the first of a currency is its default. E-mails the merchant's users",
+         _TAGS, request=sa.SettlementAccountIn, response=sa.SettlementAccountOut,
+         status=201),
+    get(f"{_BASE}/settlement-accounts", list_accounts,
+        "The merchant's settlement accounts, numbers masked (?currency=&page=&per_page=)",
+        _TAGS, response=list[sa.SettlementAccountOut]),
+    get(f"{_BASE}/settlement-accounts/{{settlementAccountId}}", get_account,
+        "Get a settlement account (number masked)", _TAGS,
+        response=sa.SettlementAccountOut),
+    put(f"{_BASE}/settlement-accounts/{{settlementAccountId}}", replace_account,
+        "Replace a settlement account (the number may be left out while the type "
+        "stays); isDefault true makes it its currency's default. E-mails the "
+        "merchant's users", _TAGS, request=sa.SettlementAccountIn,
+        response=sa.SettlementAccountOut),
+    delete(f"{_BASE}/settlement-accounts/{{settlementAccountId}}", delete_account,
+           "Delete a settlement account (a deleted default leaves its currency without "
+           "one). E-mails the merchant's users", _TAGS, response=sa.SettlementAccountOut),
+    get(f"{_BASE}/payout-schedule", get_schedule,
+        "The merchant's payout schedule (the defaults, daily with a 2-day delay, "
+        "until set)", _TAGS, response=PayoutScheduleOut),
+    put(f"{_BASE}/payout-schedule", put_schedule,
+        "Set the payout schedule: interval manual | daily | weekly (weeklyAnchor) | "
+        "monthly (monthlyAnchor 1..31, the last day in shorter months), delayDays, "
+        "minimumAmount (minor units)", _TAGS, request=PayoutScheduleIn,
+        response=PayoutScheduleOut),
+)

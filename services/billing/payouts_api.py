@@ -23,8 +23,8 @@ from shared.http.app import POOL
 from shared.http.envelopes import Family, json_response, ok
 from shared.http.errors import ApiError, Errors
 from shared.http.middleware import SETTINGS, principal_of, read_json
-from shared.http.openapi import RouteDoc
 from shared.http.pagination import keyset_page_of, query_choice, query_text
+from shared.http.routes import Routes, get, post
 from shared.money import Money, get_currency, to_major_number
 from shared.principal import Principal
 
@@ -264,44 +264,38 @@ async def run_tick(request: web.Request) -> web.Response:
                           "now": int(request.app[CLOCK].now().timestamp())})
 
 
-def setup_routes(app: web.Application) -> None:
+def _setup(app: web.Application) -> None:
     app[payouts.TASKS] = set()
     app[payouts.CALLBACK_GATE] = asyncio.Semaphore(payouts.CALLBACKS_AT_ONCE)
-    app.router.add_get("/api/v2/balance", get_balance)
-    app.router.add_get("/api/v2/balance/upcoming", balance_upcoming)
-    app.router.add_get("/api/v2/balance/transactions", balance_transactions)
-    app.router.add_post("/api/v2/payouts/create", create_payout)
-    app.router.add_get("/api/v2/payouts", list_payouts)
-    app.router.add_get("/api/v2/payouts/{payoutId}", get_payout)
-    app.router.add_post("/api/v2/payouts/{payoutId}/cancel", cancel_payout)
-    app.router.add_get("/api/v1/settlements", list_settlements)
-    app.router.add_post("/internal/rails/payouts/callback", rail_callback)
-    app.router.add_post("/internal/payouts/tick", run_tick)
 
 
-DOCS = [
-    RouteDoc("GET", "/api/v2/balance",
-             "The balance per currency: pending, available, in transit (?currency=, "
-             "?merchantId= for ADMIN and SUPER)", ("payouts",), response=answers.Balance),
-    RouteDoc("GET", "/api/v2/balance/upcoming",
-             "What becomes available on which settlement day (?currency=)", ("payouts",),
-             response=answers.UpcomingBalance),
-    RouteDoc("GET", "/api/v2/balance/transactions",
-             "Balance movements, newest first (?type=payment|fee|refund|payout|payout_fee|"
-             "adjustment, ?currency=, ?from=, ?to= Unix seconds, page, per_page)",
-             ("payouts",), response=answers.BalanceTransactionList),
-    RouteDoc("POST", "/api/v2/payouts/create",
-             "Pay out of the available balance to a settlement account (Idempotency-Key)",
-             ("payouts",), request=CreatePayout, status=201, response=answers.Payout),
-    RouteDoc("GET", "/api/v2/payouts",
-             "Payouts, newest first (?status=, ?from=, ?to=, ?search=, page, per_page)",
-             ("payouts",), response=answers.PayoutList),
-    RouteDoc("GET", "/api/v2/payouts/{payoutId}", "A payout with its timeline", ("payouts",),
-             response=answers.Payout),
-    RouteDoc("POST", "/api/v2/payouts/{payoutId}/cancel", "Cancel a pending payout",
-             ("payouts",), response=answers.Payout),
-    RouteDoc("GET", "/api/v1/settlements",
-             "Settlements (payouts) of the company or a merchant (?merchantId=, ?search=, "
-             "?status=, ?start_date=, ?end_date=, page, per_page)", ("settlements",),
-             response=list[answers.Settlement]),
-]
+ROUTES = Routes(
+    get("/api/v2/balance", get_balance,
+        "The balance per currency: pending, available, in transit (?currency=, "
+        "?merchantId= for ADMIN and SUPER)", ("payouts",), response=answers.Balance),
+    get("/api/v2/balance/upcoming", balance_upcoming,
+        "What becomes available on which settlement day (?currency=)", ("payouts",),
+        response=answers.UpcomingBalance),
+    get("/api/v2/balance/transactions", balance_transactions,
+        "Balance movements, newest first (?type=payment|fee|refund|payout|payout_fee|"
+        "adjustment, ?currency=, ?from=, ?to= Unix seconds, page, per_page)",
+        ("payouts",), response=answers.BalanceTransactionList),
+    post("/api/v2/payouts/create", create_payout,
+         "Pay out of the available balance to a settlement account (Idempotency-Key)",
+         ("payouts",), request=CreatePayout, status=201, response=answers.Payout),
+    get("/api/v2/payouts", list_payouts,
+        "Payouts, newest first (?status=, ?from=, ?to=, ?search=, page, per_page)",
+        ("payouts",), response=answers.PayoutList),
+    get("/api/v2/payouts/{payoutId}", get_payout, "A payout with its timeline", ("payouts",),
+        response=answers.Payout),
+    post("/api/v2/payouts/{payoutId}/cancel", cancel_payout, "Cancel a pending payout",
+         ("payouts",), response=answers.Payout),
+    get("/api/v1/settlements", list_settlements,
+        "Settlements (payouts) of the company or a merchant (?merchantId=, ?search=, "
+        "?status=, ?start_date=, ?end_date=, page, per_page)", ("settlements",),
+        response=list[answers.Settlement]),
+    # The rails' callbacks and the tests' scheduler round: never routed by the gateway.
+    post("/internal/rails/payouts/callback", rail_callback, None),
+    post("/internal/payouts/tick", run_tick, None),
+    setup=_setup,
+)

@@ -37,8 +37,8 @@ from shared.http.app import POOL
 from shared.http.envelopes import Family, ok
 from shared.http.errors import ApiError, Errors
 from shared.http.middleware import SETTINGS, read_json
-from shared.http.openapi import RouteDoc
 from shared.http.pagination import page_of, query_choice
+from shared.http.routes import Routes, get, post
 from shared.principal import Principal
 
 # The largest file an import takes. A bigger upload is a 413 before it is read (by its
@@ -477,7 +477,7 @@ async def sandbox_file(request: web.Request) -> web.StreamResponse:
         "Content-Disposition": f'attachment; filename="statement-{day}-{merchant}.xml"'})
 
 
-def setup_routes(app: web.Application) -> None:
+def _setup(app: web.Application) -> None:
     app[IMPORT_GATE] = asyncio.Semaphore(1)
     app[UPLOAD_GATE] = asyncio.Semaphore(UPLOADS_AT_ONCE)
     app[MATCHER] = imports.matcher()
@@ -485,12 +485,6 @@ def setup_routes(app: web.Application) -> None:
     async def stop_matcher(app: web.Application) -> None:
         app[MATCHER].shutdown(wait=True, cancel_futures=True)
     app.on_cleanup.append(stop_matcher)
-    app.router.add_post("/api/v2/reconciliation/imports", create_import)
-    app.router.add_get("/api/v2/reconciliation/imports", list_imports)
-    app.router.add_get("/api/v2/reconciliation/imports/{importId}", get_import)
-    app.router.add_post(
-        "/api/v2/reconciliation/imports/{importId}/exceptions/{exceptionId}/resolve", resolve)
-    app.router.add_get("/api/v2/reconciliation/sandbox-files", sandbox_file)
 
 
 _FILES = {"responses": {"200": {"description": "The file", "content": {
@@ -508,24 +502,24 @@ _UPLOAD = {"requestBody": {"required": True, "content": {"multipart/form-data": 
                                 f"rail (default {BANK_RAIL})"},
         "merchantId": {"type": "string", "description": "ADMIN and SUPER"}}}}}}}
 
-DOCS = [
-    RouteDoc("POST", "/api/v2/reconciliation/imports",
-             "Import a settlement file (processor: sandbox, csv) or bank statement "
-             "(bank: camt053, csv) and match it to the ledger; the same file again answers "
-             "its first import (200)", ("reconciliation",), response=ImportOut, status=201,
-             extra=_UPLOAD),
-    RouteDoc("GET", "/api/v2/reconciliation/imports",
-             "Reconciliation imports (source, page, per_page)", ("reconciliation",),
-             response=ImportList),
-    RouteDoc("GET", "/api/v2/reconciliation/imports/{importId}",
-             "An import's summary and exceptions (kind, resolved, page, per_page)",
-             ("reconciliation",), response=ImportDetail),
-    RouteDoc("POST",
-             "/api/v2/reconciliation/imports/{importId}/exceptions/{exceptionId}/resolve",
-             "Resolve an exception with a note (once)", ("reconciliation",),
-             request=ResolveException, response=ExceptionOut),
-    RouteDoc("GET", "/api/v2/reconciliation/sandbox-files",
-             "Test mode: a sandbox rail's settlement file (rail, date=YYYY-MM-DD) or, with "
-             "kind=bank_statement, the sandbox bank's camt.053 of the day",
-             ("reconciliation",), extra=_FILES),
-]
+ROUTES = Routes(
+    post("/api/v2/reconciliation/imports", create_import,
+         "Import a settlement file (processor: sandbox, csv) or bank statement "
+         "(bank: camt053, csv) and match it to the ledger; the same file again answers "
+         "its first import (200)", ("reconciliation",), response=ImportOut, status=201,
+         extra=_UPLOAD),
+    get("/api/v2/reconciliation/imports", list_imports,
+        "Reconciliation imports (source, page, per_page)", ("reconciliation",),
+        response=ImportList),
+    get("/api/v2/reconciliation/imports/{importId}", get_import,
+        "An import's summary and exceptions (kind, resolved, page, per_page)",
+        ("reconciliation",), response=ImportDetail),
+    post("/api/v2/reconciliation/imports/{importId}/exceptions/{exceptionId}/resolve",
+         resolve, "Resolve an exception with a note (once)", ("reconciliation",),
+         request=ResolveException, response=ExceptionOut),
+    get("/api/v2/reconciliation/sandbox-files", sandbox_file,
+        "Test mode: a sandbox rail's settlement file (rail, date=YYYY-MM-DD) or, with "
+        "kind=bank_statement, the sandbox bank's camt.053 of the day",
+        ("reconciliation",), extra=_FILES),
+    setup=_setup,
+)

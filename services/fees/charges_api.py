@@ -25,8 +25,9 @@ from shared.http.client import ServiceUnavailable
 from shared.http.envelopes import Family, ok
 from shared.http.errors import ApiError, Errors
 from shared.http.middleware import read_json
-from shared.http.openapi import RouteDoc
+from shared.http.openapi import roles
 from shared.http.pagination import page_of, query_text
+from shared.http.routes import Routes, delete, get, post, put
 from shared.money import get_currency
 from shared.principal import Principal
 
@@ -195,19 +196,6 @@ async def delete_system_charge(request: web.Request) -> web.Response:
     return await _delete(request, require(request, "SUPER"), "SYSTEM", "System")
 
 
-def setup_routes(app: web.Application) -> None:
-    r = app.router
-    r.add_post("/api/v1/merchant/charges/add", add_merchant_charge)
-    r.add_get("/api/v1/merchant/charges", list_merchant_charges)
-    r.add_get("/api/v1/merchant/charges/{merchantUserName}", charges_of_merchant)
-    r.add_put("/api/v1/merchant/charges/{chargeId}", update_merchant_charge)
-    r.add_delete("/api/v1/merchant/charges/{chargeId}", delete_merchant_charge)
-    r.add_post("/api/v1/system/charges/add", add_system_charge)
-    r.add_get("/api/v1/system/charges", list_system_charges)
-    r.add_put("/api/v1/system/charges/{chargeId}", update_system_charge)
-    r.add_delete("/api/v1/system/charges/{chargeId}", delete_system_charge)
-
-
 _TAGS = ("charges",)
 _FILTERS = "?currency=&status=&chargeCategory=&page=&per_page="
 def _by(operation: str, what: str) -> dict:
@@ -216,39 +204,43 @@ def _by(operation: str, what: str) -> dict:
          "description": what}]}
 
 
-DOCS = [
-    RouteDoc("POST", "/api/v1/merchant/charges/add",
-             "Add a charge rule for one merchant, named by merchantUserName (SUPER, or ADMIN "
-             "of the merchant's company); it replaces the system rules of its currency and "
-             "category for that merchant", _TAGS, request=models.NewMerchantCharge, status=201,
-             response=answers.ChargeRule),
-    RouteDoc("GET", "/api/v1/merchant/charges",
-             f"Merchant charge rules in your scope ({_FILTERS})", _TAGS,
-             response=list[answers.ChargeRule]),
-    # The seed's GET /merchant/charges/{merchantUserName} and PUT, DELETE
-    # /merchant/charges/{chargeId} are one path template: documented once, as {id}.
-    RouteDoc("GET", "/api/v1/merchant/charges/{id}",
-             f"One merchant's charge rules ({_FILTERS})", _TAGS,
-             response=list[answers.ChargeRule],
-             extra=_by("listChargesOfMerchant", "The merchant's user name (merchantUserName)")),
-    RouteDoc("PUT", "/api/v1/merchant/charges/{id}",
-             "Replace a merchant charge rule (SUPER, or ADMIN of the merchant's company); "
-             "its merchant never changes", _TAGS, request=models.ReplaceMerchantCharge,
-             response=answers.ChargeRule,
-             extra=_by("replaceMerchantCharge", "The charge rule's id (chargeId)")),
-    RouteDoc("DELETE", "/api/v1/merchant/charges/{id}",
-             "Delete a merchant charge rule; the merchant falls back to the system rules "
-             "when it has no other", _TAGS, response=answers.ChargeRule,
-             extra=_by("deleteMerchantCharge", "The charge rule's id (chargeId)")),
-    RouteDoc("POST", "/api/v1/system/charges/add",
-             "Add a system charge rule, for every merchant without rules of its own (SUPER)",
-             _TAGS, request=models.SystemCharge, status=201, response=answers.ChargeRule),
-    RouteDoc("GET", "/api/v1/system/charges",
-             f"System charge rules (any signed-in caller; {_FILTERS})", _TAGS,
-             response=list[answers.ChargeRule]),
-    RouteDoc("PUT", "/api/v1/system/charges/{chargeId}",
-             "Replace a system charge rule (SUPER)", _TAGS, request=models.SystemCharge,
-             response=answers.ChargeRule),
-    RouteDoc("DELETE", "/api/v1/system/charges/{chargeId}",
-             "Delete a system charge rule (SUPER)", _TAGS, response=answers.ChargeRule),
-]
+# The seed's GET /merchant/charges/{merchantUserName} and PUT, DELETE
+# /merchant/charges/{chargeId} are one path template: documented once, as {id}.
+_BY_ID = "/api/v1/merchant/charges/{id}"
+ROUTES = Routes(
+    post("/api/v1/merchant/charges/add", add_merchant_charge,
+         "Add a charge rule for one merchant, named by merchantUserName (SUPER, or ADMIN "
+         "of the merchant's company); it replaces the system rules of its currency and "
+         "category for that merchant", _TAGS, request=models.NewMerchantCharge, status=201,
+         response=answers.ChargeRule, auth=roles(*MANAGERS)),
+    get("/api/v1/merchant/charges", list_merchant_charges,
+        f"Merchant charge rules in your scope ({_FILTERS})", _TAGS,
+        response=list[answers.ChargeRule], auth=roles(*READERS)),
+    get("/api/v1/merchant/charges/{merchantUserName}", charges_of_merchant,
+        f"One merchant's charge rules ({_FILTERS})", _TAGS,
+        response=list[answers.ChargeRule], auth=roles(*READERS), documented_as=_BY_ID,
+        extra=_by("listChargesOfMerchant", "The merchant's user name (merchantUserName)")),
+    put("/api/v1/merchant/charges/{chargeId}", update_merchant_charge,
+        "Replace a merchant charge rule (SUPER, or ADMIN of the merchant's company); "
+        "its merchant never changes", _TAGS, request=models.ReplaceMerchantCharge,
+        response=answers.ChargeRule, auth=roles(*MANAGERS), documented_as=_BY_ID,
+        extra=_by("replaceMerchantCharge", "The charge rule's id (chargeId)")),
+    delete("/api/v1/merchant/charges/{chargeId}", delete_merchant_charge,
+           "Delete a merchant charge rule; the merchant falls back to the system rules "
+           "when it has no other", _TAGS, response=answers.ChargeRule,
+           auth=roles(*MANAGERS), documented_as=_BY_ID,
+           extra=_by("deleteMerchantCharge", "The charge rule's id (chargeId)")),
+    post("/api/v1/system/charges/add", add_system_charge,
+         "Add a system charge rule, for every merchant without rules of its own (SUPER)",
+         _TAGS, request=models.SystemCharge, status=201, response=answers.ChargeRule,
+         auth=roles("SUPER")),
+    get("/api/v1/system/charges", list_system_charges,
+        f"System charge rules (any signed-in caller; {_FILTERS})", _TAGS,
+        response=list[answers.ChargeRule]),
+    put("/api/v1/system/charges/{chargeId}", update_system_charge,
+        "Replace a system charge rule (SUPER)", _TAGS, request=models.SystemCharge,
+        response=answers.ChargeRule, auth=roles("SUPER")),
+    delete("/api/v1/system/charges/{chargeId}", delete_system_charge,
+           "Delete a system charge rule (SUPER)", _TAGS, response=answers.ChargeRule,
+           auth=roles("SUPER")),
+)

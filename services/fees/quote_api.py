@@ -23,7 +23,7 @@ from shared.http.client import ServiceUnavailable
 from shared.http.envelopes import Family, json_response, ok
 from shared.http.errors import ApiError, Errors
 from shared.http.middleware import SETTINGS, principal_of, read_json
-from shared.http.openapi import RouteDoc
+from shared.http.routes import Routes, get, post
 from shared.money import (
     MajorInput,
     MinorInput,
@@ -270,16 +270,13 @@ async def internal_price_item(request: web.Request) -> web.Response:
     })
 
 
-def setup_routes(app: web.Application) -> None:
-    app.router.add_post("/api/v1/test-charge-calculation", test_charge_calculation)
-    app.router.add_post("/internal/quotes", internal_quote)
-    app.router.add_post("/internal/quotes/batch", internal_quote_batch)
-    app.router.add_post("/internal/price-items", internal_price_item)
-    app.router.add_get("/internal/rules-version", internal_rules_version)
-
-
-DOCS = [
-    RouteDoc("POST", "/api/v1/test-charge-calculation",
-             "What the charges on an amount would be (the merchant of user_email, or yours)",
-             ("charges",), request=TestCalculation, response=answers.ChargeCalculation),
-]
+ROUTES = Routes(
+    post("/api/v1/test-charge-calculation", test_charge_calculation,
+         "What the charges on an amount would be (the merchant of user_email, or yours)",
+         ("charges",), request=TestCalculation, response=answers.ChargeCalculation),
+    # Checkout's and billing's calls: not part of the public API.
+    post("/internal/quotes", internal_quote, None),
+    post("/internal/quotes/batch", internal_quote_batch, None),
+    post("/internal/price-items", internal_price_item, None),
+    get("/internal/rules-version", internal_rules_version, None),
+)

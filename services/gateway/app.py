@@ -13,25 +13,26 @@ from pathlib import Path
 
 from aiohttp import web
 
-from services.gateway import housekeeping
+from services.gateway import console, docs, housekeeping
 from services.gateway.authn import authenticate, authn_ctx
-from services.gateway.console import setup_console
 from services.gateway.cors import setup_cors
-from services.gateway.docs import merged_openapi, setup_docs
+from services.gateway.docs import merged_openapi
 from services.gateway.idempotency import idempotency, idempotency_ctx
 from services.gateway.proxy import proxy, upstream_session_ctx
 from services.gateway.readiness import readiness_ctx, upstream_checks
 from shared.http.app import ServiceSpec, add_security_headers, metrics_handler
 from shared.http.errors import ApiError, Errors
 from shared.http.middleware import SETTINGS
+from shared.http.routes import Routes, route
 from shared.settings import Settings
+
+# Last, the proxy: every path the gateway does not answer itself goes to its service.
+ROUTES = Routes(docs.ROUTES, console.ROUTES, route("*", "/{tail:.*}", proxy, None))
 
 
 def setup_routes(app: web.Application) -> None:
-    setup_docs(app)
-    setup_cors(app)
-    setup_console(app)
-    app.router.add_route("*", "/{tail:.*}", proxy)
+    setup_cors(app)  # not a route: the CORS headers of every answer
+    ROUTES.install(app)
 
 
 @web.middleware

@@ -25,6 +25,7 @@ from pathlib import Path
 from aiohttp import web
 
 from shared.http.errors import ApiError, Errors
+from shared.http.routes import Routes, get
 
 ROOT = Path(__file__).parent / "static" / "console"
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
@@ -85,8 +86,14 @@ async def static_file(request: web.Request) -> web.Response:
     return _answer(request, asset)
 
 
-def setup_console(app: web.Application) -> None:
+def _setup(app: web.Application) -> None:
     app[_ASSETS] = load_assets()
-    app.router.add_get("/console", shell)
-    app.router.add_get("/console/static/{file:.+}", static_file)
-    app.router.add_get("/console/{path:.*}", shell)
+
+
+# The console's pages: not part of the API (they call it). The shell's catch-all last.
+ROUTES = Routes(
+    get("/console", shell, None),
+    get("/console/static/{file:.+}", static_file, None),
+    get("/console/{path:.*}", shell, None),
+    setup=_setup,
+)

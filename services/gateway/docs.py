@@ -20,20 +20,12 @@ from services.gateway.routing import UPSTREAMS
 from shared.http import answers, envelopes
 from shared.http.client import InternalClient, ServiceUnavailable
 from shared.http.middleware import SETTINGS
-from shared.http.openapi import RouteDoc, build_spec, merge_specs
+from shared.http.openapi import PUBLIC, build_spec, merge_specs
+from shared.http.routes import Routes, documented, get, static
 
 CACHE_SECONDS = 30.0
 _CACHE = web.AppKey("openapi_cache", dict)
 
-GATEWAY_DOCS = [
-    RouteDoc("GET", "/healthz", "Liveness of the gateway", ("operations",), auth=False,
-             response=answers.Health),
-    RouteDoc("GET", "/readyz",
-             "Readiness: database and broker up, and (since start-up) every service behind "
-             "the gateway answered its own /readyz 200; wait for this before the first request",
-             ("operations",), auth=False, response=answers.Readiness),
-    # /metrics is not on the public port: NORGATE_GATEWAY_METRICS_PORT.
-]
 # Swagger UI sets element styles from script (allowed: CSSOM, not inline markup).
 DOCS_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; "
             "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; "
@@ -68,7 +60,7 @@ async def merged_openapi(request: web.Request) -> web.Response:
             except ServiceUnavailable:
                 return service, None
         results = await asyncio.gather(*(fetch(s) for s in UPSTREAMS))
-    specs = [build_spec("gateway", GATEWAY_DOCS)] + [s for _, s in results if s]
+    specs = [build_spec("gateway", ROUTES.docs)] + [s for _, s in results if s]
     # The document's own origin first (what Swagger UI's "Try it out" calls, whatever
     # address the gateway was reached at), then the configured public address.
     merged = merge_specs("norgate", specs, servers=[
@@ -97,9 +89,23 @@ async def _revalidate_swagger_files(request: web.Request,
         response.headers.setdefault("Cache-Control", "no-cache")
 
 
-def setup_docs(app: web.Application) -> None:
+def _setup(app: web.Application) -> None:
     app[_CACHE] = {}
-    app.router.add_get("/docs", docs_page)
-    app.router.add_get("/docs/init.js", docs_init)
-    app.router.add_static("/docs/static", Path(swagger_ui_path))
     app.on_response_prepare.append(_revalidate_swagger_files)
+
+
+ROUTES = Routes(
+    # create_app routes /healthz and /readyz in every service: the gateway's are documented.
+    documented("GET", "/healthz", "Liveness of the gateway", ("operations",), auth=PUBLIC,
+               response=answers.Health),
+    documented("GET", "/readyz",
+               "Readiness: database and broker up, and (since start-up) every service "
+               "behind the gateway answered its own /readyz 200; wait for this before the "
+               "first request", ("operations",), auth=PUBLIC, response=answers.Readiness),
+    # /metrics is not on the public port: NORGATE_GATEWAY_METRICS_PORT.
+    # The reference pages themselves are not part of the API they describe.
+    get("/docs", docs_page, None),
+    get("/docs/init.js", docs_init, None),
+    static("/docs/static", Path(swagger_ui_path)),
+    setup=_setup,
+)

@@ -23,8 +23,8 @@ def build_spec(settings: Settings) -> ServiceSpec:
     return ServiceSpec(
         name="notifier",
         migrations=Path(__file__).parent / "migrations",
-        setup_routes=webhooks_api.setup_routes,
-        docs=webhooks_api.DOCS,
+        setup_routes=webhooks_api.ROUTES.install,
+        docs=webhooks_api.ROUTES.docs,
         consumers=[ConsumerSpec("email", email_handlers(mailer, settings.smtp_from),
                                   batch=False),
                    ConsumerSpec("webhooks", webhook_handlers(shared))],

@@ -27,8 +27,8 @@ from shared.http.client import ServiceUnavailable
 from shared.http.envelopes import Family, ok
 from shared.http.errors import ApiError, Errors
 from shared.http.middleware import SETTINGS, read_json
-from shared.http.openapi import RouteDoc
 from shared.http.pagination import keyset_page_of, page_of, query_text
+from shared.http.routes import Routes, delete, get, patch, post
 from shared.principal import Principal
 
 ENDPOINT, DELIVERY = "Webhook endpoint", "Webhook delivery"
@@ -285,55 +285,39 @@ async def list_event_types(request: web.Request) -> web.Response:
     return ok(Family.NORPAY, {"eventTypes": list(domain.EVENT_TYPES), "all": domain.ALL})
 
 
-def setup_routes(app: web.Application) -> None:
-    base = "/api/v2/webhooks"
-    app.router.add_get(f"{base}/event-types", list_event_types)
-    app.router.add_post(f"{base}/endpoints", create_endpoint)
-    app.router.add_get(f"{base}/endpoints", list_endpoints)
-    app.router.add_get(f"{base}/endpoints/{{endpointId}}", get_endpoint)
-    app.router.add_patch(f"{base}/endpoints/{{endpointId}}", update_endpoint)
-    app.router.add_delete(f"{base}/endpoints/{{endpointId}}", delete_endpoint)
-    app.router.add_post(f"{base}/endpoints/{{endpointId}}/rotate-secret", rotate_secret)
-    app.router.add_post(f"{base}/endpoints/{{endpointId}}/test", send_test_event)
-    app.router.add_get(f"{base}/deliveries", list_deliveries)
-    app.router.add_get(f"{base}/deliveries/{{deliveryId}}", get_delivery)
-    app.router.add_post(f"{base}/deliveries/{{deliveryId}}/redeliver", redeliver_one)
-    app.router.add_post(f"{base}/redeliver", redeliver)
-
-
 _T = ("webhooks",)
-DOCS = [
-    RouteDoc("POST", "/api/v2/webhooks/endpoints",
-             "Register a webhook endpoint (the signing secret is answered once)", _T,
-             request=domain.CreateEndpoint, status=201, response=answers.CreatedEndpoint),
-    RouteDoc("GET", "/api/v2/webhooks/endpoints", "List webhook endpoints", _T,
-             response=answers.EndpointList),
-    RouteDoc("GET", "/api/v2/webhooks/event-types",
-             "The event types an endpoint may subscribe to ('*': all of them)", _T,
-             response=answers.EventTypeList),
-    RouteDoc("GET", "/api/v2/webhooks/endpoints/{endpointId}", "Get a webhook endpoint", _T,
-             response=answers.Endpoint),
-    RouteDoc("PATCH", "/api/v2/webhooks/endpoints/{endpointId}",
-             "Update a webhook endpoint (url, events, enabled, ordered, description)", _T,
-             request=domain.UpdateEndpoint, response=answers.Endpoint),
-    RouteDoc("DELETE", "/api/v2/webhooks/endpoints/{endpointId}",
-             "Delete a webhook endpoint", _T, response=answers.DeletedEndpoint),
-    RouteDoc("POST", "/api/v2/webhooks/endpoints/{endpointId}/rotate-secret",
-             "Rotate the signing secret (the old one signs too for a grace period)", _T,
-             response=answers.RotatedSecret),
-    RouteDoc("POST", "/api/v2/webhooks/endpoints/{endpointId}/test",
-             "Send a test event to the endpoint (in its mode; to a company's endpoint, "
-             "of the merchantId given)", _T, request=domain.SendTestEvent, status=202,
-             response=answers.Delivery),
-    RouteDoc("GET", "/api/v2/webhooks/deliveries",
-             "The delivery log (filters: endpointId, eventId, event, status, merchantId)", _T,
-             response=answers.DeliveryList),
-    RouteDoc("GET", "/api/v2/webhooks/deliveries/{deliveryId}",
-             "One delivery with every attempt (status code, response time, body)", _T,
-             response=answers.DeliveryWithAttempts),
-    RouteDoc("POST", "/api/v2/webhooks/deliveries/{deliveryId}/redeliver",
-             "Send a delivery's event again", _T, status=202, response=answers.Delivery),
-    RouteDoc("POST", "/api/v2/webhooks/redeliver",
-             "Redeliver one event or every event of a time range to an endpoint", _T,
-             request=domain.Redeliver, status=202, response=answers.Redeliveries),
-]
+ROUTES = Routes(
+    post("/api/v2/webhooks/endpoints", create_endpoint,
+         "Register a webhook endpoint (the signing secret is answered once)", _T,
+         request=domain.CreateEndpoint, status=201, response=answers.CreatedEndpoint),
+    get("/api/v2/webhooks/endpoints", list_endpoints, "List webhook endpoints", _T,
+        response=answers.EndpointList),
+    get("/api/v2/webhooks/event-types", list_event_types,
+        "The event types an endpoint may subscribe to ('*': all of them)", _T,
+        response=answers.EventTypeList),
+    get("/api/v2/webhooks/endpoints/{endpointId}", get_endpoint, "Get a webhook endpoint", _T,
+        response=answers.Endpoint),
+    patch("/api/v2/webhooks/endpoints/{endpointId}", update_endpoint,
+          "Update a webhook endpoint (url, events, enabled, ordered, description)", _T,
+          request=domain.UpdateEndpoint, response=answers.Endpoint),
+    delete("/api/v2/webhooks/endpoints/{endpointId}", delete_endpoint,
+           "Delete a webhook endpoint", _T, response=answers.DeletedEndpoint),
+    post("/api/v2/webhooks/endpoints/{endpointId}/rotate-secret", rotate_secret,
+         "Rotate the signing secret (the old one signs too for a grace period)", _T,
+         response=answers.RotatedSecret),
+    post("/api/v2/webhooks/endpoints/{endpointId}/test", send_test_event,
+         "Send a test event to the endpoint (in its mode; to a company's endpoint, "
+         "of the merchantId given)", _T, request=domain.SendTestEvent, status=202,
+         response=answers.Delivery),
+    get("/api/v2/webhooks/deliveries", list_deliveries,
+        "The delivery log (filters: endpointId, eventId, event, status, merchantId)", _T,
+        response=answers.DeliveryList),
+    get("/api/v2/webhooks/deliveries/{deliveryId}", get_delivery,
+        "One delivery with every attempt (status code, response time, body)", _T,
+        response=answers.DeliveryWithAttempts),
+    post("/api/v2/webhooks/deliveries/{deliveryId}/redeliver", redeliver_one,
+         "Send a delivery's event again", _T, status=202, response=answers.Delivery),
+    post("/api/v2/webhooks/redeliver", redeliver,
+         "Redeliver one event or every event of a time range to an endpoint", _T,
+         request=domain.Redeliver, status=202, response=answers.Redeliveries),
+)

@@ -72,6 +72,29 @@ PDF: dict[str, Any] = {"responses": {"200": {"description": "The PDF", "content"
 
 
 @dataclass(frozen=True)
+class Auth:
+    """Who may call a route: what the gateway asks for (services/gateway/authn.py) and
+    the roles the handler allows. Documentation only: it is enforced there, not here;
+    the document's `security` derives from it."""
+
+    public: bool = False  # no credentials (the gateway's is_public)
+    # The roles the handler allows, where it names some (empty: any signed-in caller).
+    roles: tuple[str, ...] = ()
+
+    def security(self) -> list[dict[str, list[str]]]:
+        # A public route says so (an empty requirement), rather than leaving it unsaid.
+        return [] if self.public else [{"bearerAuth": []}, {"apiKey": []}]
+
+
+PUBLIC = Auth(public=True)
+SIGNED_IN = Auth()  # an access token or a secret API key
+
+
+def roles(*names: str) -> Auth:
+    return Auth(roles=names)
+
+
+@dataclass(frozen=True)
 class RouteDoc:
     method: str
     path: str
@@ -81,10 +104,19 @@ class RouteDoc:
     # The success's model (shared.http.answers.Answer), or a type of them (list[...]).
     response: Any = None
     status: int = 200
-    auth: bool = True
+    # Auth, or a bool as before: False is PUBLIC, True SIGNED_IN.
+    auth: Auth | bool = SIGNED_IN
     extra: dict[str, Any] = field(default_factory=dict)
     # The success is the bare answer, in no envelope (NORAH's sign-in and refresh).
     bare: bool = False
+
+    def __post_init__(self) -> None:
+        if isinstance(self.auth, bool):
+            object.__setattr__(self, "auth", SIGNED_IN if self.auth else PUBLIC)
+
+    @property
+    def access(self) -> Auth:
+        return self.auth if isinstance(self.auth, Auth) else SIGNED_IN
 
 
 def _add_component(components: dict[str, Any], name: str, schema: dict[str, Any]) -> None:
@@ -152,7 +184,7 @@ _CLIENT_ERRORS = {
 def _errors(doc: RouteDoc, family: Family) -> dict[str, Any]:
     ref = {"$ref": f"#/components/schemas/{_error_name(family)}"}
     wanted = ["400"]
-    if doc.auth:
+    if not doc.access.public:
         wanted += ["401", "403", "429"]
     if _PATH_PARAM.search(doc.path):
         wanted.append("404")
@@ -201,8 +233,7 @@ def build_spec(title: str, docs: list[RouteDoc], version: str = "1.0.0",
         if doc.request is not None:
             op["requestBody"] = {"required": True, "content": {"application/json": {
                 "schema": _schema_ref(doc.request, components)}}}
-        # A public route says so (an empty requirement), rather than leaving it unsaid.
-        op["security"] = [{"bearerAuth": []}, {"apiKey": []}] if doc.auth else []
+        op["security"] = doc.access.security()
         paths.setdefault(doc.path, {})[doc.method.lower()] = op
     return {
         "openapi": OPENAPI_VERSION,
