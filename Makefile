@@ -11,15 +11,18 @@ STAMP := $(VENV)/.installed
 # clone installs those, within pyproject.toml's floors.
 CONSTRAINTS := constraints.txt
 
-.PHONY: run test bench chaos venv infra provision lint clean help browser compose-secrets
+.PHONY: run test bench chaos venv infra provision lint clean help browser compose-secrets \
+	compose-test compose-chaos
 
 help:
 	@echo "make run    set up and start the whole stack in the foreground (Ctrl-C stops it)"
 	@echo "make test   set up and run the whole test suite against real PostgreSQL and RabbitMQ"
 	@echo "make bench  run the benchmarks and print their figures (bench/results/)"
 	@echo "make chaos  faults under load (kill -9, broker and database outages, failing webhooks), then consistency checks"
-	@echo "make lint   ruff over the code"
+	@echo "make lint   ruff and mypy over the code (make test runs it first)"
 	@echo "make compose-secrets  per-service env files for docker compose (var/compose/)"
+	@echo "make compose-test  docker compose up for real: a merchant's first payment through it"
+	@echo "make compose-chaos two replicas of every service, three RabbitMQ nodes; kill some under load"
 
 $(STAMP): pyproject.toml sdk/python/pyproject.toml $(CONSTRAINTS)
 	@bash deploy/scripts/ensure-python.sh "$(PYTHON)" "$(VENV)"
@@ -44,11 +47,13 @@ browser:
 	@bash deploy/scripts/ensure-chromium.sh
 	@bash deploy/scripts/ensure-axe.sh
 
-test: venv infra browser
+# lint first: it takes seconds, and CI (.ci/run) runs only `make test`.
+test: lint infra browser
 	@bash deploy/scripts/ensure-tools.sh pdftotext:poppler-utils
 	$(PY) -m pytest $(PYTEST_ARGS)
 	@bash sdk/js/test.sh
 	@bash sdk/react/test.sh
+	@if [ "$${NORGATE_COMPOSE_TESTS:-1}" != 0 ]; then $(MAKE) --no-print-directory compose-test; fi
 
 bench: venv infra
 	$(PY) -m bench.run
@@ -60,8 +65,20 @@ chaos: venv infra
 compose-secrets: venv
 	@$(PY) -m deploy.service_secrets compose var/compose
 
+# mypy's files and strictness are in pyproject.toml ([tool.mypy]).
+# docker-compose.yml for real (deploy/compose/compose-test.sh): its own Docker engine when
+# none answers (root: apt-get), images from the registry or local stand-ins, up --wait,
+# tests/compose through the published gateway, then down -v and the engine stopped.
+compose-test: venv
+	@bash deploy/compose/compose-test.sh tests/compose -q -m "compose and not replicas"
+
+# The same with deploy/compose/replicas.yml: replicas and broker nodes killed under load.
+compose-chaos: venv
+	@bash deploy/compose/compose-test.sh --replicas tests/compose -q -m replicas
+
 lint: venv
 	$(PY) -m ruff check services shared deploy tests bench sdk/python
+	$(PY) -m mypy
 
 # var/secrets.env stays: the database it keys (role passwords, sealed secrets) outlives
 # clean. Remove it together with that database to start afresh.
