@@ -12,11 +12,20 @@ Connections are reused LIFO and dropped after `IDLE_SECONDS` without use, well b
 the services' keep-alive timeout (aiohttp's 75 s), so a request is not written to a
 connection the service is closing. A connection is reused only after its answer was
 read to the end.
+
+An upstream name may stand for several replicas (a compose service scaled up, a
+headless Kubernetes Service): the pool resolves it every `RESOLVE_SECONDS` and sends
+each request to the next address in turn, on a kept-alive connection to that address
+if one is idle, so keep-alive does not pin the gateway to whichever replica answered
+first. An address that refuses a connection is skipped for `DOWN_SECONDS`, the request
+going to the next one (nothing was sent yet, so that is safe to retry).
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import socket
 import time
 from collections import deque
 
@@ -25,6 +34,8 @@ import httptools
 IDLE_SECONDS = 20.0
 CONNECT_SECONDS = 5.0
 HIGH_WATER = 1 << 20  # buffered answer bytes beyond which reading pauses
+RESOLVE_SECONDS = 5.0  # a name's addresses are asked again after this (replicas come and go)
+DOWN_SECONDS = 2.0  # an address that refused a connection is skipped this long
 
 
 class UpstreamError(Exception):
@@ -168,8 +179,9 @@ class Response:
 
 
 class _Connection(asyncio.Protocol):
-    def __init__(self, pool: Pool):
+    def __init__(self, pool: Pool, address: str):
         self._pool = pool
+        self.address = address  # the replica this connection goes to
         self._parser = httptools.HttpResponseParser(self)
         self.transport: asyncio.Transport | None = None
         self.closed = False
@@ -285,21 +297,85 @@ class Pool:
     def __init__(self, host: str, port: int):
         self.host, self.port = host, port
         self._host_header = f"Host: {host}:{port}\r\n".encode()
-        self._idle: list[_Connection] = []
+        self._idle: list[_Connection] = []  # every address's, most recently used last
         self.in_use: set[_Connection] = set()  # carrying a request and its answer
+        self._literal = _is_address(host)
+        self._addresses: list[str] = [host] if self._literal else []
+        self._resolved_at = float("-inf")
+        self._resolving: asyncio.Future[list[str]] | None = None
+        self._turn = 0
+        self._down: dict[str, float] = {}  # address -> skipped until (monotonic)
+
+    async def addresses(self) -> list[str]:
+        """The upstream's addresses: the host itself when it is one, else what the name
+        resolved to at most `RESOLVE_SECONDS` ago (one lookup at a time; the last answer
+        while the resolver fails)."""
+        if self._literal or time.monotonic() - self._resolved_at < RESOLVE_SECONDS:
+            return self._addresses
+        if self._resolving is None:
+            self._resolving = asyncio.ensure_future(self._resolve())
+        resolving = self._resolving
+        try:
+            return await asyncio.shield(resolving)
+        finally:
+            if self._resolving is resolving and resolving.done():
+                self._resolving = None
+
+    async def _resolve(self) -> list[str]:
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(
+                self.host, self.port, type=socket.SOCK_STREAM)
+        except OSError as exc:
+            if self._addresses:
+                return self._addresses
+            raise UpstreamError("unavailable", f"{self.host} does not resolve: {exc}") from None
+        found = list(dict.fromkeys(str(info[4][0]) for info in infos))
+        if found:
+            self._addresses, self._resolved_at = found, time.monotonic()
+        return self._addresses
 
     async def _connection(self) -> _Connection:
+        addresses = await self.addresses()
         now = time.monotonic()
-        while self._idle:
-            conn = self._idle.pop()
-            if not conn.closed and now - conn.used_at < IDLE_SECONDS:
+        if len(addresses) > 1:
+            # The next replica in turn, then the others; those that refused lately last.
+            start = self._turn % len(addresses)
+            self._turn += 1
+            order = addresses[start:] + addresses[:start]
+            order.sort(key=lambda a: self._down.get(a, 0.0) > now)
+        else:
+            order = addresses
+        failure = UpstreamError("unavailable", f"{self.host} has no address")
+        for address in order:
+            conn = self._idle_to(address, now)
+            if conn is not None:
                 return conn
-            conn.close()
+            try:
+                return await self._connect(address)
+            except UpstreamError as exc:
+                self._down[address] = time.monotonic() + DOWN_SECONDS
+                failure = exc
+        raise failure
+
+    def _idle_to(self, address: str, now: float) -> _Connection | None:
+        """The most recently used idle connection to `address` still fit for use;
+        dropping those past their time on the way."""
+        for i in range(len(self._idle) - 1, -1, -1):
+            conn = self._idle[i]
+            if conn.closed or now - conn.used_at >= IDLE_SECONDS:
+                del self._idle[i]
+                conn.close()
+            elif conn.address == address:
+                del self._idle[i]
+                return conn
+        return None
+
+    async def _connect(self, address: str) -> _Connection:
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(CONNECT_SECONDS):
                 _, conn = await loop.create_connection(
-                    lambda: _Connection(self), self.host, self.port)
+                    lambda: _Connection(self, address), address, self.port)
         except TimeoutError:
             raise UpstreamError("unavailable", "connecting timed out") from None
         except OSError as exc:
@@ -339,6 +415,14 @@ class Pool:
             conn.close()
         self._idle.clear()
         self.in_use.clear()
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 class Upstreams:
