@@ -93,11 +93,12 @@ async def with_db(request: web.Request) -> web.Response:
             {"charges": "0", "netAmount": str(amount), "rules": []}, 0, amount,
             datetime.now(UTC) + timedelta(hours=1), "Bench shop")
         await conn.execute(_INSERT_HISTORY, row["id"], "pending", {"origin": "norpay"})
-        event = {"id": str(uuid.uuid4()), "type": "payment.created", "producer": "floor",
+        event_id = uuid.uuid4()
+        event = {"id": str(event_id), "type": "payment.created", "producer": "floor",
                  "occurred_at": datetime.now(UTC).isoformat(),
                  "data": {"paymentId": payment_id, "amount": str(amount),
                           "currency": row["currency"], "status": row["status"]}}
-        await conn.execute(_INSERT_OUTBOX, uuid.UUID(event["id"]), event["type"],
+        await conn.execute(_INSERT_OUTBOX, event_id, event["type"],
                            orjson.dumps(event))
     return web.Response(status=201, content_type="application/json", body=orjson.dumps(
         {"status": "1", "message": "Payment created",
@@ -175,6 +176,8 @@ def pgbench(admin_dsn: str, *, clients: int, duration: float) -> dict:
     if proc.returncode != 0:
         raise RuntimeError(f"pgbench failed: {proc.stdout}\n{proc.stderr}")
     tps = re.search(r"tps = ([\d.]+)", proc.stdout)
+    if tps is None:
+        raise RuntimeError(f"pgbench printed no tps: {proc.stdout}")
     latency = re.search(r"latency average = ([\d.]+) ms", proc.stdout)
     return {"generator": "pgbench -M prepared", "connections": clients,
             "duration_s": duration, "requests_per_s": round(float(tps.group(1)), 1),

@@ -27,7 +27,7 @@ def machine() -> dict:
 
 
 def _get(results: dict, *path, default=None):
-    node = results
+    node: object = results
     for part in path:
         if not isinstance(node, dict) or part not in node:
             return default

@@ -125,8 +125,9 @@ async def _mail_to(mail_dir: Path, address: str, timeout: float = 30) -> str:
     while time.monotonic() < deadline:
         for path in sorted(mail_dir.glob("*.eml")):
             msg = BytesParser(policy=policy.default).parsebytes(path.read_bytes())
-            if msg["To"] == address:
-                return msg.get_body(("plain",)).get_content()
+            body = msg.get_body(("plain",)) if msg["To"] == address else None
+            if body is not None:
+                return str(body.get_content())
         await asyncio.sleep(0.2)
     raise RuntimeError(f"no mail to {address} in {timeout:.0f} s")
 
@@ -151,7 +152,10 @@ async def onboard(stack: BenchStack, merchants: int, *,
             "companyName": "Bench Ltd"}))
         text = await _mail_to(Path(stack.env["NORGATE_MAIL_DIR"]), email)
         # The mail links the console page (token after #); the API takes the code.
-        code = re.search(r"confirmation code: (\S+)", text).group(1)
+        found = re.search(r"confirmation code: (\S+)", text)
+        if found is None:
+            raise RuntimeError(f"no confirmation code in the mail to {email}: {text}")
+        code = found.group(1)
         async with http.post(gw + "/api/v1/auth/confirm-email", json={"token": code}) as resp:
             if resp.status >= 400:
                 raise RuntimeError(f"confirm-email: {resp.status}")

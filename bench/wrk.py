@@ -99,7 +99,10 @@ def run(url: str, script: str, *, connections: int, duration: float, threads: in
     if proc.returncode != 0 or "BENCH_JSON" not in out:
         raise RuntimeError(f"wrk failed ({proc.returncode}): {out}\n{proc.stderr}")
     figures = json.loads(out.split("BENCH_JSON", 1)[1].strip().splitlines()[0])
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    found = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if found is None:
+        raise RuntimeError(f"wrk printed no Requests/sec: {out}")
+    rps = float(found.group(1))
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)",
                        out)

@@ -66,7 +66,7 @@ class _Store:
             return None
         return email.message_from_bytes(
             (self.dir / name).read_bytes(), policy=email.policy.default
-        )  # type: ignore[return-value]
+        )
 
 
 def _header(msg: EmailMessage, key: str) -> str:

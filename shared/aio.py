@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Hashable
-from typing import Generic, TypeVar
+from collections.abc import Awaitable, Callable, Hashable, Sequence
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
 
 
-async def cancel_and_wait(task: asyncio.Task | None, *, retry_every: float = 0.5) -> None:
+async def cancel_and_wait(task: asyncio.Task[Any] | None, *, retry_every: float = 0.5) -> None:
     """Cancel `task` and wait until it is done.
 
     Cancels again while it is still running: client libraries (aiormq among
@@ -34,7 +34,7 @@ def being_cancelled() -> bool:
     return task is not None and task.cancelling() > 0
 
 
-def every(seconds: float, job: Callable[[], Awaitable[object]], *, name: str) -> asyncio.Task:
+def every(seconds: float, job: Callable[[], Awaitable[object]], *, name: str) -> asyncio.Task[None]:
     """Run `job` every `seconds` in a task (stop it with cancel_and_wait). A failing run
     is logged and the next one happens on time; a cancellation always ends the loop."""
     from shared.logging import get_logger
@@ -68,7 +68,7 @@ class Coalescer(Generic[T, R]):
     item by item (a row the database refused must fail only its own caller).
     """
 
-    def __init__(self, run: Callable[[list[T]], Awaitable[list[R]]], *,
+    def __init__(self, run: Callable[[list[T]], Awaitable[Sequence[R | BaseException]]], *,
                  key: Callable[[T], Hashable] = id, max_batch: int = 256,
                  linger: float = 0.0,
                  alone_on: Callable[[Exception], bool] | None = None) -> None:
@@ -78,7 +78,7 @@ class Coalescer(Generic[T, R]):
         self._linger = linger
         self._alone_on = alone_on
         self._pending: list[tuple[T, asyncio.Future[R]]] = []
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
 
     async def submit(self, item: T) -> R:
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
@@ -91,7 +91,9 @@ class Coalescer(Generic[T, R]):
         return await asyncio.shield(future)
 
     def _take(self) -> list[tuple[T, asyncio.Future[R]]]:
-        batch, rest, keys = [], [], set()
+        batch: list[tuple[T, asyncio.Future[R]]] = []
+        rest: list[tuple[T, asyncio.Future[R]]] = []
+        keys: set[Hashable] = set()
         for entry in self._pending:
             key = self._key(entry[0])
             if key in keys or len(batch) >= self._max_batch:
@@ -102,7 +104,8 @@ class Coalescer(Generic[T, R]):
         self._pending = rest
         return batch
 
-    async def _results(self, items: list[T]) -> list:
+    # R, or an exception for one item (raised to its caller alone).
+    async def _results(self, items: list[T]) -> Sequence[R | BaseException]:
         results = await self._run(items)
         if len(results) != len(items):
             raise RuntimeError(f"{len(results)} results for {len(items)} items")
@@ -139,7 +142,7 @@ class Coalescer(Generic[T, R]):
                 else:
                     future.set_result(result)
 
-    async def _alone(self, item: T):
+    async def _alone(self, item: T) -> R | BaseException:
         try:
             return (await self._results([item]))[0]
         except Exception as exc:

@@ -32,8 +32,8 @@ class ExpiringCache:
         self.ttl = ttl
         self._max = max_entries
         self._entries: OrderedDict[Hashable, tuple[float, Any]] = OrderedDict()
-        self._loading: dict[Hashable, asyncio.Task] = {}  # what a fetch may join
-        self._tasks: set[asyncio.Task] = set()  # every load running, for close()
+        self._loading: dict[Hashable, asyncio.Task[Any]] = {}  # what a fetch may join
+        self._tasks: set[asyncio.Task[Any]] = set()  # every load running, for close()
 
     def get(self, key: Hashable) -> Any:
         hit = self._entries.get(key)
@@ -72,7 +72,7 @@ class ExpiringCache:
         return await asyncio.shield(task)
 
     def _load(self, key: Hashable, load: Callable[[], Awaitable[Any]],
-              keep: Callable[[Any], bool] | None) -> asyncio.Task:
+              keep: Callable[[Any], bool] | None) -> asyncio.Task[Any]:
         async def run() -> Any:
             try:
                 value = await load()
@@ -89,7 +89,7 @@ class ExpiringCache:
         task.add_done_callback(self._finished)
         return task
 
-    def _finished(self, task: asyncio.Task) -> None:
+    def _finished(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
         # A renewal nobody waits for may fail: the entry then just runs out.
         task.cancelled() or task.exception()

@@ -106,7 +106,7 @@ async def run_all(pool: asyncpg.Pool, prunes: Sequence[Prune], *, batch_size: in
                   max_batches: int = MAX_BATCHES) -> list[PruneRun]:
     """One round of every prune, one after another; a failing prune is logged and the
     others still run (it runs again next round)."""
-    runs = []
+    runs: list[PruneRun] = []
     for prune in prunes:
         try:
             runs.append(await run_prune(pool, prune, batch_size=batch_size,
@@ -118,7 +118,8 @@ async def run_all(pool: asyncpg.Pool, prunes: Sequence[Prune], *, batch_size: in
     return runs
 
 
-def housekeeping_ctx(prunes_of: Callable[[web.Application], Sequence[Prune]]):
+def housekeeping_ctx(prunes_of: Callable[[web.Application], Sequence[Prune]]
+                     ) -> Callable[[web.Application], AsyncIterator[None]]:
     """A cleanup context running `prunes_of(app)` every
     NORGATE_HOUSEKEEPING_INTERVAL_SECONDS (the first round one interval after start)."""
 

@@ -63,7 +63,8 @@ class VersionLease:
             if age > self.lease / 2 and not self._checking(now):
                 self._start(now).add_done_callback(self._quiet)  # renew, nobody waits
             return self.version
-        task = self._inflight if self._checking(now) else self._start(now)
+        task = (self._inflight if self._checking(now) and self._inflight is not None
+                else self._start(now))
         await asyncio.shield(task)
         assert self.version is not None
         return self.version

@@ -10,10 +10,13 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Callable
 from contextvars import ContextVar
+from typing import Any
 
 import orjson
 import structlog
+from structlog.typing import EventDict, FilteringBoundLogger, Processor, WrappedLogger
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 correlation_id_var: ContextVar[str | None] = ContextVar("correlation_id", default=None)
@@ -43,9 +46,9 @@ def bind_ids(*, request_id: str | None = None, correlation_id: str | None = None
         correlation_id_var.set(correlation_id)
 
 
-def _stamper(service: str):
+def _stamper(service: str) -> Processor:
     """The service's name first, then the line's own keys, then the bound ids."""
-    def stamp(_logger, _name, event_dict):
+    def stamp(_logger: WrappedLogger, _name: str, event_dict: EventDict) -> EventDict:
         line = {"service": service, **event_dict}
         rid, cid = request_id_var.get(), correlation_id_var.get()
         if rid and "request_id" not in line:
@@ -56,11 +59,11 @@ def _stamper(service: str):
     return stamp
 
 
-def _orjson_dumps(obj, default=None) -> str:
+def _orjson_dumps(obj: object, default: Callable[[Any], Any] | None = None) -> str:
     return orjson.dumps(obj, default=default or str).decode()
 
 
-def _json_line(_logger, _name, event_dict) -> bytes:
+def _json_line(_logger: WrappedLogger, _name: str, event_dict: EventDict) -> bytes:
     return orjson.dumps(event_dict, default=str)
 
 
@@ -72,7 +75,7 @@ def configure_logging(service: str, level: str = "info") -> None:
     orjson's bytes (no text round trip): 7 us a line where structlog's stock chain of
     the same output took 15."""
     numeric = _LEVELS.get(level, logging.INFO)
-    shared = [
+    shared: list[Processor] = [
         _stamper(service),
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True, key="ts"),
@@ -106,5 +109,8 @@ def configure_logging(service: str, level: str = "info") -> None:
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
 
 
-def get_logger(name: str | None = None):
-    return structlog.get_logger(name) if name else structlog.get_logger()
+def get_logger(name: str | None = None) -> FilteringBoundLogger:
+    # configure_logging makes every logger a filtering one.
+    logger: FilteringBoundLogger = (structlog.get_logger(name) if name
+                                    else structlog.get_logger())
+    return logger

@@ -48,7 +48,7 @@ CLIENTS_GONE = Counter(
     "(mid-request or mid-answer), by upstream service", ["upstream"])
 
 
-_children: dict[tuple, tuple] = {}
+_children: dict[tuple[str, str, str, int], tuple[Counter, Histogram]] = {}
 
 
 def observe_request(service: str, method: str, route: str, status: int, seconds: float) -> None:

@@ -29,7 +29,7 @@ from decimal import Decimal
 from pydantic import StrictInt, StrictStr
 
 MAX_DIGITS = 78
-MAX_MINOR = 10**MAX_DIGITS - 1
+MAX_MINOR: int = 10**MAX_DIGITS - 1
 """Largest amount that fits NUMERIC(78,0); anything beyond is rejected."""
 
 _MAX_MAJOR_STRING = 256  # keeps int() of an exponent far below Python's digit limit
@@ -110,8 +110,9 @@ class Money:
     currency: Currency
 
     def __post_init__(self) -> None:
-        if not isinstance(self.minor, int) or isinstance(self.minor, bool):
-            raise TypeError(f"Money.minor must be int, not {type(self.minor).__name__}")
+        minor: object = self.minor  # untyped callers may pass a float or a Decimal
+        if not isinstance(minor, int) or isinstance(minor, bool):
+            raise TypeError(f"Money.minor must be int, not {type(minor).__name__}")
         if not isinstance(self.currency, Currency):
             raise TypeError("Money.currency must be a Currency")
         if abs(self.minor) > MAX_MINOR:
@@ -137,7 +138,7 @@ class Money:
 
     def _cmp(self, other: object, op: Callable[[int, int], bool]) -> bool:
         if not isinstance(other, Money):
-            return NotImplemented
+            return NotImplemented  # type: ignore[no-any-return]  # the dunder returns it on
         self._same(other)
         return op(self.minor, other.minor)
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from typing import Literal
+from typing import Literal, TypeVar
 
 import jwt
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -76,11 +76,13 @@ def _key(settings: Settings, audience: str | None) -> str:
 # while more than half its life is left, and a service remembers tokens it verified
 # until they expire. On the hot path that saves an HMAC and a JSON parse a call.
 _CACHE_MAX = 10_000
+K = TypeVar("K")
+V = TypeVar("V")
 _signed: OrderedDict[tuple[str | None, str, Principal], tuple[str, int]] = OrderedDict()
 _verified: OrderedDict[tuple[str, str], tuple[Principal, int]] = OrderedDict()
 
 
-def _remember(cache: OrderedDict, key, value) -> None:
+def _remember(cache: OrderedDict[K, V], key: K, value: V) -> None:
     cache[key] = value
     cache.move_to_end(key)
     while len(cache) > _CACHE_MAX:

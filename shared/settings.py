@@ -12,7 +12,7 @@ import json
 import re
 import sys
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -269,12 +269,12 @@ class Settings(BaseSettings):
 
     @field_validator("gateway_metrics_port", mode="before")
     @classmethod
-    def _optional_port(cls, value):
+    def _optional_port(cls, value: object) -> object:
         return None if value == "" else value  # empty means unset
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod
-    def _trusted_proxies(cls, value):
+    def _trusted_proxies(cls, value: object) -> tuple[str, ...]:
         if isinstance(value, str):
             text = value.strip()
             if text.startswith("["):
@@ -287,7 +287,7 @@ class Settings(BaseSettings):
                 value = [part for part in text.split(",") if part.strip()]
         if not isinstance(value, list | tuple) or len(value) > 100:
             raise ValueError("must list at most 100 addresses or CIDRs")
-        networks = []
+        networks: list[str] = []
         for entry in value:
             try:  # host bits are dropped: 10.0.0.7/8 is 10.0.0.0/8
                 networks.append(str(ipaddress.ip_network(str(entry).strip(), strict=False)))
@@ -388,7 +388,8 @@ class Settings(BaseSettings):
     # Derived values -----------------------------------------------------
 
     def port_of(self, service: str) -> int:
-        return getattr(self, f"{service}_port")
+        port: int = getattr(self, f"{service}_port")
+        return port
 
     def url_of(self, service: str) -> str:
         """Base URL other processes use to reach `service` over internal HTTP."""
@@ -428,13 +429,13 @@ def _check_port(url: str) -> None:
         raise ValueError("has an invalid port (must be a number from 1 to 65535)") from None
 
 
-def _env_name(loc: tuple) -> str:
+def _env_name(loc: tuple[str | int, ...]) -> str:
     if not loc:
         return "NORGATE_* (settings)"
     return "NORGATE_" + str(loc[0]).upper()
 
 
-def load_settings(**overrides) -> Settings:
+def load_settings(**overrides: Any) -> Settings:
     """Read and validate settings; on a bad value, print which variable and exit(2)."""
     try:
         return Settings(**overrides)

@@ -72,7 +72,7 @@ def is_publishable(key: str) -> bool:
     return key.startswith(PUBLISHABLE_PREFIX)
 
 
-def check_origin(value: str) -> str:
+def check_origin(value: object) -> str:
     """A web origin as browsers send it: `scheme://host[:port]`, http or https,
     lower case, without a default port, path, query or credentials."""
     if not isinstance(value, str) or len(value) > 300:
@@ -232,9 +232,11 @@ class ReplaceMerchant(_MerchantFields):
 class PatchMerchant(ReplaceMerchant):
     """PATCH: only the fields sent change; null clears an optional one."""
 
-    merchant_name: str | None = Field(default=None, alias="merchantName", min_length=1,
-                                      max_length=200)
-    merchant_email: str | None = Field(default=None, alias="merchantEmail", max_length=254)
+    # Optional here, required in ReplaceMerchant: a PATCH body is a partial one.
+    merchant_name: str | None = Field(  # type: ignore[assignment]
+        default=None, alias="merchantName", min_length=1, max_length=200)
+    merchant_email: str | None = Field(  # type: ignore[assignment]
+        default=None, alias="merchantEmail", max_length=254)
 
     @field_validator("merchant_name", "merchant_email", "rate_plan")
     @classmethod
@@ -245,7 +247,7 @@ class PatchMerchant(ReplaceMerchant):
 
     @field_validator("merchant_email")
     @classmethod
-    def _email(cls, value: str | None) -> str | None:
+    def _email(cls, value: str | None) -> str | None:  # type: ignore[override]
         return None if value is None else check_email(value)
 
     def changes(self) -> dict:
@@ -387,7 +389,9 @@ class CreateApp(AppFields):
 
 
 class PatchApp(AppFields):
-    name: str | None = Field(default=None, min_length=1, max_length=256)
+    # Optional here, required in AppFields: a PATCH body is a partial one.
+    name: str | None = Field(  # type: ignore[assignment]
+        default=None, min_length=1, max_length=256)
 
     @field_validator("name", "type", "status", "use_explorer", "app_fee")
     @classmethod

@@ -174,7 +174,7 @@ async def refresh(request: web.Request) -> web.Response:
         # family cannot interleave and leave a freshly minted token alive.
         await work.conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", str(row["family"]))
         row = await store.refresh_token_for_update(work.conn, row["token_hash"])
-        if row["revoked_at"]:
+        if row is None or row["revoked_at"]:  # gone (housekeeping) or revoked meanwhile
             raise ApiError(Errors.INVALID_REFRESH_TOKEN)
         if row["used_at"] is not None:
             revoked = await store.revoke_family(work.conn, row["family"])

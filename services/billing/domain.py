@@ -169,7 +169,7 @@ class SavedMethod(_Body):
         """What is shown back: never the whole account number."""
         if self.payment_method == "NOR_WALLET":
             return {"paymentMethod": self.payment_method, "payer": self.payer}
-        return {"paymentMethod": self.payment_method, "accountLast4": self.account[-4:]}
+        return {"paymentMethod": self.payment_method, "accountLast4": (self.account or "")[-4:]}
 
 
 class CreateSubscription(_Body):

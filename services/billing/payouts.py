@@ -43,7 +43,7 @@ from shared.settings import Settings
 log = get_logger(__name__)
 
 PAYOUT_CATEGORY = "PAYOUT"  # the fee engine's charge category of payouts (docs/fees.md)
-TASKS = web.AppKey("payout_callbacks", set)
+TASKS: web.AppKey[set[asyncio.Task[None]]] = web.AppKey("payout_callbacks", set)
 CALLBACK_GATE = web.AppKey("payout_callback_gate", asyncio.Semaphore)
 
 

@@ -372,7 +372,7 @@ class _Builder(ET.TreeBuilder):
         self.parser: DefusedXMLParser | None = None
         self.entry_lines: list[int] = []
 
-    def start(self, tag, attrs):  # type: ignore[no-untyped-def]
+    def start(self, tag: str, attrs: dict[str, str]) -> ET.Element:
         if tag.rpartition("}")[2] == "Ntry" and self.parser is not None:
             self.entry_lines.append(self.parser.parser.CurrentLineNumber)
         return super().start(tag, attrs)
@@ -395,7 +395,8 @@ def _xml(data: bytes) -> tuple[ET.Element, list[int]]:
 
 
 def _local(elem: ET.Element) -> str:
-    return elem.tag.rpartition("}")[2] if isinstance(elem.tag, str) else ""
+    tag: object = elem.tag  # a function, not a str, for comments and processing instructions
+    return tag.rpartition("}")[2] if isinstance(tag, str) else ""
 
 
 def _child(elem: ET.Element | None, *path: str) -> ET.Element | None:

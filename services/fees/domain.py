@@ -68,6 +68,8 @@ class Rule:
     def percent_fraction(self) -> tuple[int, int]:
         """value / 100 as numerator / denominator, for exact integer arithmetic."""
         sign, digits, exp = self.value.as_tuple()
+        if not isinstance(exp, int):  # stored values are finite (numeric has no NaN here)
+            raise ValueError(f"rule value is not a finite number: {self.value}")
         numerator = int("".join(map(str, digits)) or "0")
         return (numerator * 10**exp, 100) if exp >= 0 else (numerator, 100 * 10**-exp)
 

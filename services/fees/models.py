@@ -41,6 +41,8 @@ def plain(value: Decimal) -> Decimal:
     (`Decimal.normalize` keeps only 28 digits). Only for bounded (validated or stored)
     values: a positive exponent is written out as zeros (`_number` bounds requests')."""
     sign, digits, exponent = value.as_tuple()
+    if not isinstance(exponent, int):  # 'n', 'N' or 'F': NaN or infinity has no digits
+        raise ValueError("must be a finite number")
     if not any(digits):
         return Decimal(0)
     coefficient = list(digits)

@@ -88,8 +88,7 @@ _SESSION_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9
 # Past this many users heard of, forget them all (a new epoch) rather than grow.
 _MAX_GENERATIONS = 100_000
 
-AUTHN = web.AppKey("authn", "Authenticator")
-RATE_HEADERS_KEY = web.RequestKey("rate_headers", dict)
+RATE_HEADERS_KEY: web.RequestKey[dict[str, str]] = web.RequestKey("rate_headers", dict)
 
 
 def is_public(path: str) -> bool:
@@ -289,6 +288,9 @@ class Authenticator:
         return await self._plans.fetch(merchant_id, ask_auth)
 
 
+AUTHN = web.AppKey("authn", Authenticator)
+
+
 def key_principal(found: dict, ip: str | None) -> Principal:
     return Principal(kind="api_key", subject=found["keyId"], role="MERCHANT",
                      company_id=found["companyId"], merchant_id=found["merchantId"],
@@ -454,13 +456,13 @@ async def _widget(request: web.Request, handler, authn: Authenticator, ip: str |
     if not cors.is_publishable(key):
         raise ApiError(Errors.SECRET_KEY_IN_BROWSER if key.startswith("nk_")
                        else Errors.INVALID_API_KEY)
-    found = await _lookup(authn, key)
-    if found.get("type") != "publishable":  # pragma: no cover - the prefix says so
+    known = await _lookup(authn, key)
+    if known.get("type") != "publishable":  # pragma: no cover - the prefix says so
         raise ApiError(Errors.SECRET_KEY_IN_BROWSER)
     if cors.is_preflight(request):
-        return cors.preflight_response(request, found)
-    cors.check_origin(request, found)
-    who = key_principal(found, ip)
+        return cors.preflight_response(request, known)
+    cors.check_origin(request, known)
+    who = key_principal(known, ip)
     request[PRINCIPAL_KEY] = who
     # A publishable key is public: its traffic has a budget of its own per key and
     # client address, so nobody can spend the merchant's API budget with it.

@@ -43,7 +43,7 @@ TYPES = {".js": "text/javascript", ".mjs": "text/javascript", ".css": "text/css"
          ".ico": "image/x-icon", ".json": "application/json", ".txt": "text/plain",
          ".webmanifest": "application/manifest+json"}
 TEXT = ("text/", "application/json", "application/manifest+json", "image/svg+xml")
-_ASSETS = web.AppKey("console_assets", dict)
+_ASSETS: web.AppKey[dict[str, Asset]] = web.AppKey("console_assets", dict)
 
 
 @dataclass(frozen=True)

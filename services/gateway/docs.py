@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 from swagger_ui_bundle import swagger_ui_path
@@ -24,7 +25,8 @@ from shared.http.openapi import PUBLIC, build_spec, merge_specs
 from shared.http.routes import Routes, documented, get, static
 
 CACHE_SECONDS = 30.0
-_CACHE = web.AppKey("openapi_cache", dict)
+# {"at": monotonic seconds, "spec": the merged document}, empty until the first build.
+_CACHE: web.AppKey[dict[str, Any]] = web.AppKey("openapi_cache", dict)
 
 # Swagger UI sets element styles from script (allowed: CSSOM, not inline markup).
 DOCS_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; "

@@ -95,8 +95,6 @@ MAX_KEY_LENGTH = 255
 MAX_STORED_BODY = 1024 * 1024
 REPLAY_HEADERS = ("Content-Type", "Content-Encoding", "Location", "X-Error-Code")
 
-IDEMPOTENCY = web.AppKey("idempotency", "IdempotencyStore")
-
 # Claims and completions of concurrent requests go to PostgreSQL together (see
 # shared.aio.Coalescer), in one statement: one round trip and one commit for every
 # request in the batch, whichever of the two it asks. The statement locks its rows in
@@ -256,6 +254,9 @@ class IdempotencyStore:
         housekeeping holds the job)."""
         run = await run_prune(self._pool, IDEMPOTENCY_KEYS, batch_size=self._batch_size)
         return run.rows
+
+
+IDEMPOTENCY = web.AppKey("idempotency", IdempotencyStore)
 
 
 def _storable(response: web.StreamResponse) -> bool:

@@ -247,6 +247,7 @@ async def _answer(request: web.Request, service: str, status: int, reason: str |
     except _ClientGone as exc:
         # The client hung up while its answer streamed: nothing is wrong upstream.
         _client_went_away(service, exc)
+        assert response is not None  # only writing it raises _ClientGone
         return response
     except broken as exc:
         if response is not None and response.prepared:

@@ -160,13 +160,14 @@ class RateLimiter:
         size = lease_size(per_minute)
         if size == 1:  # counted exactly: every attempt is a claim
             counts = await self._claim(merchant_id, minute_start, day_start, 1, day_size=1)
-            lease = _Lease(plan, minute_start, day_start, counts["minute"], counts["day"])
-            return self._decide(lease, per_minute, per_day, now, allowed=None)
+            exact = _Lease(plan, minute_start, day_start, counts["minute"], counts["day"])
+            return self._decide(exact, per_minute, per_day, now, allowed=None)
 
         lease = self._leases.get(merchant_id)
         current = lease is not None and (lease.plan, lease.minute_start,
                                          lease.day_start) == (plan, minute_start, day_start)
-        if not (current and (lease.refused or lease.tokens > 0)):
+        # `lease is None` is implied by `not current`; spelt out so the type narrows.
+        if lease is None or not current or not (lease.refused or lease.tokens > 0):
             # What the previous minute's lease left unspent is given back to the day
             # (taken off the lease first, so concurrent requests give it back once).
             unspent = 0

@@ -39,6 +39,7 @@ import collections
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypeVar
 
 import aiohttp
 import asyncpg
@@ -57,6 +58,7 @@ from shared.outbound import addresses, signing
 from shared.settings import Settings
 
 log = get_logger(__name__)
+K = TypeVar("K")
 PER_ENDPOINT = 4
 LEASE_MARGIN = 30.0  # seconds a lease outlives the request timeout
 RESERVATION_SECONDS = 60.0  # room reserved for a fan-out is lost after this
@@ -84,12 +86,16 @@ class _Load:
 
     def remove(self, endpoint_id: str, merchant_id: int, n: int = 1) -> None:
         self.total -= n
-        for counts, key in ((self.endpoints, endpoint_id), (self.merchants, merchant_id)):
-            left = counts.get(key, 0) - n
-            if left > 0:
-                counts[key] = left
-            else:
-                counts.pop(key, None)
+        _take(self.endpoints, endpoint_id, n)
+        _take(self.merchants, merchant_id, n)
+
+
+def _take(counts: dict[K, int], key: K, n: int) -> None:
+    left = counts.get(key, 0) - n
+    if left > 0:
+        counts[key] = left
+    else:
+        counts.pop(key, None)
 
 
 @dataclass
@@ -225,7 +231,8 @@ class Dispatcher:
         tenant_id = domain.tenant_of(row)
         self._sends[task] = (row["endpoint_id"], tenant_id)
         self._load.add(row["endpoint_id"], tenant_id)
-        task.add_done_callback(lambda t, ordered=row["ordered"]: self._done(t, ordered))
+        ordered = row["ordered"]
+        task.add_done_callback(lambda t: self._done(t, ordered))
 
     async def start(self) -> None:
         # Merchants share hosts (one service receiving for many). A send queued inside
@@ -434,7 +441,7 @@ class Dispatcher:
         except aiohttp.ClientConnectorError as exc:
             if isinstance(exc.os_error, addresses.AddressNotAllowed):
                 return Result(None, f"address not allowed: {exc.os_error}", ms(), None, None)
-            return Result(None, f"connection failed: {exc.os_error or exc}", ms(), None, None)
+            return Result(None, f"connection failed: {exc.os_error}", ms(), None, None)
         except (aiohttp.ClientError, OSError) as exc:
             return Result(None, f"{type(exc).__name__}: {exc}"[:500], ms(), None, None)
 

@@ -75,11 +75,13 @@ async def _merchant_of_company(request: web.Request, who: Principal, merchant_id
         info = await webhooks.merchant_info(request.app[CLIENT], merchant_id)
     except ServiceUnavailable:
         raise ApiError(Errors.UPSTREAM_UNAVAILABLE, service="auth") from None
-    theirs = None if info is None else int(info["companyId"])
-    if theirs is None or (who.role != "SUPER" and theirs != int(who.company_id or 0)) \
+    if info is None:
+        raise ApiError(Errors.NOT_FOUND, resource="Merchant")
+    theirs = int(info["companyId"])
+    if (who.role != "SUPER" and theirs != int(who.company_id or 0)) \
             or (company_id is not None and theirs != company_id):
         raise ApiError(Errors.NOT_FOUND, resource="Merchant")
-    return int(info["companyId"]), int(info["merchantId"])
+    return theirs, int(info["merchantId"])
 
 
 async def _test_merchant(request: web.Request, who: Principal, endpoint,
@@ -254,7 +256,7 @@ async def redeliver_one(request: web.Request) -> web.Response:
         if endpoint is None:
             raise ApiError(Errors.NOT_FOUND, resource=ENDPOINT)
         ids = await webhooks.redeliver(work.conn, endpoint, domain.Redeliver(
-            endpointId=row["endpoint_id"], eventId=str(row["event_id"])),
+            endpoint_id=row["endpoint_id"], event_id=str(row["event_id"])),
             livemode=row["livemode"],
             per_minute=request.app[SETTINGS].webhook_manual_sends_per_minute)
     request.app[DISPATCHER].wake()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 
 import aio_pika
 from aio_pika.abc import AbstractConnection
@@ -22,7 +22,7 @@ log = get_logger(__name__)
 ConnectHook = Callable[[AbstractConnection], Awaitable[None]]
 
 
-def backoff_delays(first: float = 0.2, cap: float = 15.0):
+def backoff_delays(first: float = 0.2, cap: float = 15.0) -> Iterator[float]:
     """Capped exponential backoff with full jitter: 0.2 s, 0.4 s, ... at most `cap`."""
     delay = first
     while True:
@@ -38,7 +38,7 @@ class Broker:
         self._hooks: list[ConnectHook] = []
         self._connection: AbstractConnection | None = None
         self._up = asyncio.Event()
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
         self._stopping = False
 
     @property
@@ -48,15 +48,15 @@ class Broker:
 
     @property
     def connection(self) -> AbstractConnection:
-        if not self.is_up:
+        if not self.is_up or self._connection is None:  # is_up implies it; the type does not
             raise ConnectionError("broker connection is down")
-        return self._connection  # type: ignore[return-value]
+        return self._connection
 
     def on_connect(self, hook: ConnectHook) -> None:
         """Run `hook` now if connected, and after every (re)connection."""
         self._hooks.append(hook)
         if self.is_up:
-            asyncio.get_running_loop().create_task(self._run_hook(hook, self._connection))
+            asyncio.get_running_loop().create_task(self._run_hook(hook, self.connection))
 
     async def wait_up(self, timeout: float | None = None) -> bool:
         # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation.
@@ -77,7 +77,7 @@ class Broker:
             await self._connection.close()
         self._up.clear()
 
-    async def _run_hook(self, hook: ConnectHook, connection) -> None:
+    async def _run_hook(self, hook: ConnectHook, connection: AbstractConnection) -> None:
         try:
             await hook(connection)
         except Exception as exc:

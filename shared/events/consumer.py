@@ -31,7 +31,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 import aio_pika
 import asyncpg
-from aio_pika.abc import AbstractConnection, AbstractIncomingMessage
+from aio_pika.abc import AbstractConnection, AbstractIncomingMessage, HeadersType
 
 from shared import metrics
 from shared.aio import Coalescer
@@ -44,6 +44,9 @@ from shared.logging import bind_ids, get_logger, new_id
 log = get_logger(__name__)
 
 Handler = Callable[[Event, UnitOfWork], Awaitable[None]]
+# One event of a delivered message, ready for its handler: (message, event, handler,
+# the message's attempts so far).
+Ready = tuple[AbstractIncomingMessage, Event, Handler, int]
 BatchHandler = Callable[[list[Event], UnitOfWork], Awaitable[None]]
 ATTEMPTS_HEADER = "x-norgate-attempts"
 
@@ -108,7 +111,7 @@ class Consumer:
         self.queue_name = topology.queue(service, purpose)
         self._inbox_name = f"{service}.{purpose}"
         self._publish_channel: aio_pika.abc.AbstractChannel | None = None
-        self._in_flight: set[asyncio.Task] = set()
+        self._in_flight: set[asyncio.Task[None]] = set()
         self._consuming_on: AbstractConnection | None = None
         self._consumer_tag: str | None = None
 
@@ -174,8 +177,9 @@ class Consumer:
     @staticmethod
     def _attempts(message: AbstractIncomingMessage) -> int:
         try:
-            return int((message.headers or {}).get(ATTEMPTS_HEADER, 0))
-        except (TypeError, ValueError):
+            value = (message.headers or {}).get(ATTEMPTS_HEADER, 0)
+            return int(value) if isinstance(value, int | float | str) else 0
+        except ValueError:
             return 0
 
     def _items(self, message: AbstractIncomingMessage) -> list[Event | Unreadable]:
@@ -183,16 +187,17 @@ class Consumer:
         return read_events(message.body, message.content_type, self._handlers.__contains__)
 
     async def _process_batch(self, messages: list[AbstractIncomingMessage]) -> None:
-        ready: list[tuple[AbstractIncomingMessage, Event, Handler, int]] = []
+        ready: list[Ready] = []
         settled: list[AbstractIncomingMessage] = []
         for message in messages:
             attempts = self._attempts(message)
             items = self._items(message)
-            if any(isinstance(i, Unreadable) or i.type not in self._handlers for i in items):
+            events = [i for i in items if isinstance(i, Event)]
+            if len(events) < len(items) or any(e.type not in self._handlers for e in events):
                 await self._process(message)  # dead-lettered there, with the reason
                 continue
-            mine = []
-            for event in items:
+            mine: list[Ready] = []
+            for event in events:
                 if self._wanted(event):
                     mine.append((message, event, self._handlers[event.type], attempts))
                 else:
@@ -220,7 +225,7 @@ class Consumer:
         # One ack for the batch: every delivery up to its last tag is settled by now
         # (this worker handles deliveries in order; the ones handled alone above were
         # acked or rejected already), and `multiple` acks only the outstanding ones.
-        await max(settled, key=lambda m: m.delivery_tag).ack(multiple=True)
+        await max(settled, key=lambda m: m.delivery_tag or 0).ack(multiple=True)
         for event, attempts, first in done:
             outcome = "handled" if first else "duplicate"
             metrics.EVENTS_HANDLED.labels(self._service, self.queue_name, outcome).inc()
@@ -350,11 +355,12 @@ class Consumer:
         metrics.EVENTS_HANDLED.labels(self._service, self.queue_name, "dead_lettered").inc()
         return await self._send_copy(message, body, self._dlx, attempts, error)
 
-    async def _send_copy(self, message: AbstractIncomingMessage, body: bytes, exchange,
+    async def _send_copy(self, message: AbstractIncomingMessage, body: bytes,
+                         exchange: aio_pika.abc.AbstractExchange,
                          attempts: int, error: str) -> bool:
         """Publish a copy of one event (confirmed), to be acked with its message after:
         at-least-once. False if it could not be published."""
-        headers = {k: v for k, v in (message.headers or {}).items()
+        headers: HeadersType = {k: v for k, v in (message.headers or {}).items()
                    if k not in ("CC", BUNDLE_SIZE_HEADER)}
         headers[ATTEMPTS_HEADER] = attempts
         headers[ERROR_HEADER] = error
@@ -377,11 +383,11 @@ class Consumer:
 MAX_BATCH_EVENTS = 500
 
 
-def _chunks(ready: list[tuple], limit: int) -> list[list[tuple]]:
+def _chunks(ready: list[Ready], limit: int) -> list[list[Ready]]:
     """`ready` (a message's events next to each other) cut between messages into runs of
     about `limit` events: a run ends once it holds `limit`."""
-    out: list[list[tuple]] = []
-    run: list[tuple] = []
+    out: list[list[Ready]] = []
+    run: list[Ready] = []
     for i, entry in enumerate(ready):
         run.append(entry)
         if len(run) >= limit and (i + 1 == len(ready) or ready[i + 1][0] is not entry[0]):

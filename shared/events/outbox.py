@@ -12,10 +12,12 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Callable
+from types import TracebackType
 from typing import Any
 
 import aio_pika
 import asyncpg
+from aio_pika.abc import HeadersType
 
 from shared import metrics
 from shared.aio import being_cancelled, cancel_and_wait
@@ -37,11 +39,12 @@ BUNDLE_SIZE_HEADER = "x-norgate-events"
 OUTBOX = "{outbox}"  # where a statement takes its events' outbox rows (outbox_clause)
 
 
-def _outbox_args(events: list[Event]) -> tuple[list, list, list]:
+def _outbox_args(events: list[Event]) -> tuple[list[uuid.UUID], list[str], list[bytes]]:
     return ([e.id for e in events], [e.type for e in events], [e.to_bytes() for e in events])
 
 
-def outbox_clause(sql: str, args: tuple, events: list[Event]) -> tuple[str, tuple]:
+def outbox_clause(sql: str, args: tuple[Any, ...],
+                  events: list[Event]) -> tuple[str, tuple[Any, ...]]:
     """`sql` (written with the `{outbox}` marker at the start of its WITH list) and its
     arguments, with the marker made into a data-modifying CTE that inserts `events`'
     outbox rows (nothing when there are none): the statement commits them with its own
@@ -94,9 +97,9 @@ class UnitOfWork:
              merchant_id: str | None = None, event_id: uuid.UUID | None = None) -> Event:
         """Collect an event for the outbox; `event_id` when the caller already recorded
         it elsewhere in the transaction."""
+        given: dict[str, Any] = {"id": event_id} if event_id is not None else {}
         event = Event(type=event_type, producer=self._producer, data=data,
-                      company_id=company_id, merchant_id=merchant_id,
-                      **({"id": event_id} if event_id is not None else {}))
+                      company_id=company_id, merchant_id=merchant_id, **given)
         self.events.append(event)
         return event
 
@@ -117,14 +120,15 @@ class UnitOfWork:
         self._written = len(self.events)
         return pending
 
-    async def fetchrow(self, sql: str, *args) -> asyncpg.Record:
+    async def fetchrow(self, sql: str, *args: Any) -> asyncpg.Record:
         """Run `sql`, whose WITH list starts with the `{outbox}` marker
         (`WITH {outbox} p AS (...) SELECT ...`), in this transaction: the marker becomes
         a data-modifying CTE inserting the outbox rows of the events emitted so far."""
         sql, args = outbox_clause(sql, args, self.take_unwritten())
         return await self.conn.fetchrow(sql, *args)
 
-    async def __aexit__(self, exc_type, exc, tb) -> None:
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
         committed = False
         try:
             if exc_type is not None:
@@ -173,7 +177,7 @@ class OutboxRelay:
         self._linger = linger_seconds
         self._retention_days = retention_days
         self._wakeup = asyncio.Event()
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
         self._channel: aio_pika.abc.AbstractChannel | None = None
         self._exchange: aio_pika.abc.AbstractExchange | None = None
         self._last_cleanup = 0.0
@@ -268,11 +272,11 @@ class OutboxRelay:
         metrics.EVENTS_PUBLISHED.labels(self._service).inc(len(rows))
         return len(rows)
 
-    def _messages(self, rows: list) -> list[tuple[str, aio_pika.Message]]:
+    def _messages(self, rows: list[asyncpg.Record]) -> list[tuple[str, aio_pika.Message]]:
         """The batch as messages, in order: a bundle for each run of rows under the size
         cap, a lone envelope for a run of one."""
         out: list[tuple[str, aio_pika.Message]] = []
-        run: list = []
+        run: list[asyncpg.Record] = []
         size = 0
         for row in [*rows, None]:
             if row is not None:
@@ -289,7 +293,7 @@ class OutboxRelay:
                     delivery_mode=aio_pika.DeliveryMode.PERSISTENT, app_id=self._service)))
             elif run:
                 types = list(dict.fromkeys(r["event_type"] for r in run))
-                headers = {BUNDLE_SIZE_HEADER: len(run)}
+                headers: HeadersType = {BUNDLE_SIZE_HEADER: len(run)}
                 if len(types) > 1:
                     headers["CC"] = types[1:]
                 out.append((types[0], aio_pika.Message(
@@ -303,7 +307,9 @@ class OutboxRelay:
 
     async def pending(self) -> int:
         async with self._pool.acquire() as conn:
-            return await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+            count: int = await conn.fetchval(
+                "SELECT count(*) FROM outbox WHERE published_at IS NULL")
+            return count
 
     async def _cleanup_if_due(self) -> None:
         now = asyncio.get_running_loop().time()

@@ -12,6 +12,7 @@ from functools import cache
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from pydantic.alias_generators import to_camel
 
@@ -108,13 +109,13 @@ def _template(path: str) -> str:
     return _PARAM.sub("{}", path)
 
 
-def answer_checker(docs: list[RouteDoc]) -> Any:
+def answer_checker(docs: list[RouteDoc]) -> Middleware:
     """A middleware checking each documented route's success answers (see the module)."""
     documented = {(d.method.upper(), _template(d.path)): d for d in docs
                   if d.response is not None}
 
     @web.middleware
-    async def check_answers(request: web.Request, handler: Any) -> web.StreamResponse:
+    async def check_answers(request: web.Request, handler: Handler) -> web.StreamResponse:
         response = await handler(request)
         resource = request.match_info.route.resource
         doc = documented.get((request.method, _template(resource.canonical))) \

@@ -23,7 +23,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import asyncpg
+from aio_pika.abc import AbstractConnection
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from shared import metrics
 from shared.db import apply_migrations, create_pool, discover
@@ -43,8 +45,7 @@ POOL = web.AppKey("pool", asyncpg.Pool)
 BROKER = web.AppKey("broker", Broker)
 RELAY = web.AppKey("relay", OutboxRelay)
 TOPOLOGY = web.AppKey("topology", Topology)
-CONSUMERS = web.AppKey("consumers", list)
-SPEC = web.AppKey("spec", object)
+CONSUMERS: web.AppKey[list[Consumer]] = web.AppKey("consumers", list)
 
 
 @dataclass
@@ -75,12 +76,15 @@ class ServiceSpec:
         default_factory=list)
     # Who the caller is. Services trust only the gateway's signed principal;
     # the gateway replaces this with its own authentication of public requests.
-    identity_middleware: Callable = principal_middleware
+    identity_middleware: Middleware = principal_middleware
     # Plan every statement for its arguments (shared.db.create_pool).
     custom_plans: bool = False
     # More of /readyz: each answers {check: "up" | anything else}; ready when all are up.
     readiness: list[Callable[[web.Application], Awaitable[dict[str, str]]]] = field(
         default_factory=list)
+
+
+SPEC = web.AppKey("spec", ServiceSpec)
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -105,7 +109,7 @@ async def readyz(request: web.Request) -> web.Response:
     for more in spec.readiness:
         checks.update(await more(app))
     waiting = [name for name, state in checks.items() if state != "up"]
-    body: dict = {"status": "not_ready" if waiting else "ready",
+    body: dict[str, object] = {"status": "not_ready" if waiting else "ready",
                   "service": app[SERVICE_NAME], "checks": checks}
     if waiting:
         body["waitingFor"] = waiting
@@ -188,7 +192,7 @@ async def _events_ctx(app: web.Application) -> AsyncIterator[None]:
     app[BROKER] = broker
     await broker.start()
 
-    async def declare_catalog(connection) -> None:
+    async def declare_catalog(connection: AbstractConnection) -> None:
         channel = await connection.channel()
         try:
             for (service, purpose), keys in catalog.QUEUES.items():

@@ -47,7 +47,7 @@ class InternalClient:
     async def __aenter__(self) -> "InternalClient":
         return self
 
-    async def __aexit__(self, *exc) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
     def _http(self, service: str) -> aiohttp.ClientSession:

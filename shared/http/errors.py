@@ -183,7 +183,7 @@ class ApiError(Exception):
         return self.kind.code
 
 
-def field_path(loc: tuple) -> str:
+def field_path(loc: tuple[str | int, ...]) -> str:
     """A location as clients read it: items[0].unitPrice."""
     out = ""
     for part in loc:
@@ -193,7 +193,7 @@ def field_path(loc: tuple) -> str:
 
 def from_validation_error(exc: ValidationError) -> ApiError:
     """A 400 whose message names the first bad field; all problems in `details`."""
-    problems = []
+    problems: list[dict[str, str | None]] = []
     for err in exc.errors(include_url=False):
         field = field_path(tuple(err.get("loc", ())))
         msg = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
@@ -203,13 +203,13 @@ def from_validation_error(exc: ValidationError) -> ApiError:
                     detail=_every_problem(problems) if problems else first["message"])
 
 
-def _every_problem(problems: list[dict]) -> str:
+def _every_problem(problems: list[dict[str, str | None]]) -> str:
     """Every problem in one message, the fields of one problem together ("card.expMonth,
     card.cvc: Field required"), so a client fixes a request in one round, not one 400 per
     field. Past a few the rest are counted; `details` lists them all."""
     grouped: dict[str, list[str]] = {}
     for p in problems:
-        grouped.setdefault(p["message"], []).append(p["field"] or "")
+        grouped.setdefault(str(p["message"]), []).append(p["field"] or "")
     parts = [f"{', '.join(f for f in fields if f)}: {msg}" if any(fields) else msg
              for msg, fields in grouped.items()]
     shown = parts[:_SHOWN_PROBLEMS]

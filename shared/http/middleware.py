@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 import time
+from typing import Any, TypeVar, overload
 
 import asyncpg
 from aiohttp import web
+from aiohttp.typedefs import Handler
 from pydantic import BaseModel, ValidationError
 
 from shared import jsontext, metrics
@@ -25,6 +27,7 @@ from shared.money import MoneyError
 from shared.settings import Settings
 
 log = get_logger(__name__)
+M = TypeVar("M", bound=BaseModel)
 
 REQUEST_ID = "X-Request-ID"
 CORRELATION_ID = "X-Correlation-ID"
@@ -88,7 +91,7 @@ def _check_url(request: web.Request) -> None:
 
 
 @web.middleware
-async def context_middleware(request: web.Request, handler):
+async def context_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Bind ids, render every error in the family's envelope, log and count."""
     request_id = _incoming_id(request, REQUEST_ID) or new_id()
     correlation_id = _incoming_id(request, CORRELATION_ID) or request_id
@@ -129,7 +132,7 @@ async def context_middleware(request: web.Request, handler):
 
 
 @web.middleware
-async def principal_middleware(request: web.Request, handler):
+async def principal_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Identity comes only from a valid signed principal header."""
     token = request.headers.get(principal_mod.HEADER)
     if token is None:
@@ -145,7 +148,8 @@ async def principal_middleware(request: web.Request, handler):
 
 
 def principal_of(request: web.Request) -> principal_mod.Principal:
-    return request.get(PRINCIPAL_KEY, principal_mod.ANONYMOUS)
+    who: principal_mod.Principal = request.get(PRINCIPAL_KEY, principal_mod.ANONYMOUS)
+    return who
 
 
 def _parse(raw: bytes) -> object:
@@ -166,7 +170,12 @@ def _parse(raw: bytes) -> object:
         raise ApiError(Errors.MALFORMED_JSON, detail=detail) from None
 
 
-async def read_json(request: web.Request, model: type[BaseModel] | None = None):
+@overload
+async def read_json(request: web.Request, model: None = None) -> dict[str, Any]: ...
+@overload
+async def read_json(request: web.Request, model: type[M]) -> M: ...
+async def read_json(request: web.Request,
+                    model: type[M] | None = None) -> M | dict[str, Any]:
     """Parse the body as a JSON object (and into `model`); 4xx naming the problem."""
     ctype = request.content_type
     if request.body_exists and ctype not in ("application/json", "") \

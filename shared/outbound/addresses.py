@@ -137,7 +137,7 @@ async def check_url(url: str, *, strict: bool,
     except socket.gaierror:
         raise AddressNotAllowed(f"{host} does not resolve") from None
     for info in infos:
-        address = info[4][0]
+        address = str(info[4][0])  # an int only for AF_INET6's scope id, not here
         if not ip_allowed(address):
             raise AddressNotAllowed(f"{host} resolves to {address}, not a public address")
 
