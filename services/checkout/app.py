@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aiohttp import web
-
 from services.checkout import (
     collect_api,
     norah_page,
@@ -23,21 +21,18 @@ from services.checkout import (
 )
 from services.checkout.context import context_ctx
 from shared.http.app import ConsumerSpec, ServiceSpec
+from shared.http.routes import Routes
 from shared.settings import Settings
 
 API_MODULES = [collect_api, payments_api, timeline_api, transaction_tokens, transactions_api,
                receipts_api, prices_api, triggers, price_checkout, pages, norah_page, widget]
-
-
-def setup_routes(app: web.Application) -> None:
-    for module in API_MODULES:
-        module.setup_routes(app)
+ROUTES = Routes(*(module.ROUTES for module in API_MODULES))
 
 
 def build_spec(settings: Settings) -> ServiceSpec:
-    return ServiceSpec(name="checkout", setup_routes=setup_routes,
+    return ServiceSpec(name="checkout", setup_routes=ROUTES.install,
                        migrations=Path(__file__).parent / "migrations",
-                       docs=[doc for module in API_MODULES for doc in module.DOCS],
+                       docs=ROUTES.docs,
                        consumers=[ConsumerSpec("prices", triggers.HANDLERS,
                                                wants=triggers.pays_a_price)],
                        cleanup_ctx=[context_ctx, payments.creates_ctx,

@@ -34,6 +34,7 @@ from services.checkout.ports import AUTH, FEES
 from shared.http.envelopes import json_response
 from shared.http.errors import ApiError, Errors
 from shared.http.middleware import SETTINGS, principal_of, read_json
+from shared.http.routes import Routes, post
 from shared.money import MinorInput, parse_minor_string
 
 
@@ -96,8 +97,7 @@ async def collect(request: web.Request) -> web.Response:
         "livemode": row["livemode"]}, status=201)
 
 
-def setup_routes(app: web.Application) -> None:
-    app.router.add_post("/internal/payments", collect)
-
-
-DOCS: list = []  # internal only: not in the public OpenAPI document
+# Internal only (billing collects an invoice): not in the public OpenAPI document.
+ROUTES = Routes(
+    post("/internal/payments", collect, None),
+)

@@ -36,6 +36,7 @@ from services.checkout.transactions_api import Confirmation, _confirm_body
 from shared.http.app import POOL
 from shared.http.errors import ApiError, Errors
 from shared.http.middleware import SETTINGS
+from shared.http.routes import Routes, get, post
 from shared.money import Money, format_display, parse_major, to_major_decimal
 
 _ECHOED = ("phone", "account", "card_exp")  # never the card number or cvc
@@ -210,10 +211,9 @@ async def pay(request: web.Request) -> web.Response:
                  error=row["failure_reason"] or "The payment was declined")
 
 
-def setup_routes(app: web.Application) -> None:
-    app.router.add_get("/check-out", page)
-    app.router.add_post("/check-out", pay)
-    app.router.add_post("/check-out/pay", pay)
-
-
-DOCS: list = []
+# The NORAH payer's page: not part of the API.
+ROUTES = Routes(
+    get("/check-out", page, None),
+    post("/check-out", pay, None),
+    post("/check-out/pay", pay, None),
+)

@@ -34,6 +34,7 @@ from services.checkout.context import uow
 from shared.http.app import POOL, RELAY
 from shared.http.errors import ApiError, Errors
 from shared.http.middleware import SETTINGS
+from shared.http.routes import Routes, get, post
 from shared.money import Money, format_display, get_currency
 
 # The form's field names -> the API field names connectors and pydantic report.
@@ -323,11 +324,10 @@ async def cancel(request: web.Request) -> web.Response:
     raise _done(request, row, row["cancel_url"])
 
 
-def setup_routes(app: web.Application) -> None:
-    app.router.add_get("/checkout/{paymentId}", page)
-    app.router.add_post("/checkout/{paymentId}/pay", pay)
-    app.router.add_post("/checkout/{paymentId}/action", action)
-    app.router.add_post("/checkout/{paymentId}/cancel", cancel)
-
-
-DOCS: list = []
+# The hosted checkout's pages and forms: not part of the API.
+ROUTES = Routes(
+    get("/checkout/{paymentId}", page, None),
+    post("/checkout/{paymentId}/pay", pay, None),
+    post("/checkout/{paymentId}/action", action, None),
+    post("/checkout/{paymentId}/cancel", cancel, None),
+)

@@ -18,8 +18,8 @@ from shared.http.app import POOL, RELAY
 from shared.http.envelopes import Family, ok
 from shared.http.errors import ApiError, Errors
 from shared.http.middleware import SETTINGS, principal_of, read_json
-from shared.http.openapi import RouteDoc
 from shared.http.pagination import Position, keyset_page_of, query_choice, query_id
+from shared.http.routes import Routes, get, post
 from shared.money import Money, parse_minor_string
 from shared.principal import Principal
 
@@ -234,33 +234,23 @@ async def ecocash_callback(request: web.Request) -> web.Response:
     return ok(Family.PLAIN, {"paymentId": row["payment_id"], "status": row["status"]})
 
 
-def setup_routes(app: web.Application) -> None:
-    app.router.add_post(payments.CALLBACK_PATH, ecocash_callback)
-    app.router.add_post("/api/v2/payments/create", create_payment)
-    app.router.add_get("/api/v2/payments", list_payments)
-    app.router.add_get("/api/v2/payments/{paymentId}", get_payment)
-    app.router.add_post("/api/v2/payments/{paymentId}/confirm", confirm_payment)
-    app.router.add_post("/api/v2/payments/{paymentId}/action", payment_action)
-    app.router.add_post("/api/v2/payments/{paymentId}/cancel", cancel_payment)
-    app.router.add_post("/api/v2/payments/{paymentId}/refund", refund_payment)
-
-
-DOCS = [
-    RouteDoc("POST", "/api/v2/payments/create", "Create a payment intent", ("payments",),
-             request=domain.CreatePayment, status=201, response=answers.Payment),
-    RouteDoc("GET", "/api/v2/payments",
-             "Your payments, newest first (?status=&merchantId=&page=&per_page=&cursor=)",
-             ("payments",), response=answers.PaymentList),
-    RouteDoc("GET", "/api/v2/payments/{paymentId}", "Get a payment", ("payments",),
-             response=answers.Payment),
-    RouteDoc("POST", "/api/v2/payments/{paymentId}/confirm",
-             "Confirm a payment with a payment method (sandbox test data in docs/payments.md)",
-             ("payments",), request=domain.ConfirmPayment, response=answers.Payment),
-    RouteDoc("POST", "/api/v2/payments/{paymentId}/action",
-             "Answer a pending step: an OMARI OTP or a 3-D Secure challenge", ("payments",),
-             request=domain.PaymentAction, response=answers.Payment),
-    RouteDoc("POST", "/api/v2/payments/{paymentId}/cancel", "Cancel a pending payment",
-             ("payments",), response=answers.Payment),
-    RouteDoc("POST", "/api/v2/payments/{paymentId}/refund", "Refund all or part of a payment",
-             ("payments",), request=domain.RefundPayment, response=answers.Refund),
-]
+ROUTES = Routes(
+    post("/api/v2/payments/create", create_payment, "Create a payment intent", ("payments",),
+         request=domain.CreatePayment, status=201, response=answers.Payment),
+    get("/api/v2/payments", list_payments,
+        "Your payments, newest first (?status=&merchantId=&page=&per_page=&cursor=)",
+        ("payments",), response=answers.PaymentList),
+    get("/api/v2/payments/{paymentId}", get_payment, "Get a payment", ("payments",),
+        response=answers.Payment),
+    post("/api/v2/payments/{paymentId}/confirm", confirm_payment,
+         "Confirm a payment with a payment method (sandbox test data in docs/payments.md)",
+         ("payments",), request=domain.ConfirmPayment, response=answers.Payment),
+    post("/api/v2/payments/{paymentId}/action", payment_action,
+         "Answer a pending step: an OMARI OTP or a 3-D Secure challenge", ("payments",),
+         request=domain.PaymentAction, response=answers.Payment),
+    post("/api/v2/payments/{paymentId}/cancel", cancel_payment, "Cancel a pending payment",
+         ("payments",), response=answers.Payment),
+    post("/api/v2/payments/{paymentId}/refund", refund_payment, "Refund all or part of a payment",
+         ("payments",), request=domain.RefundPayment, response=answers.Refund),
+    post(payments.CALLBACK_PATH, ecocash_callback, None),
+)

@@ -34,6 +34,7 @@ from services.checkout.ports import AUTH, MerchantAccount
 from services.checkout.prices_api import PRICE_ID, expired
 from shared.http.errors import ApiError
 from shared.http.middleware import SETTINGS
+from shared.http.routes import Routes, get, post
 from shared.money import Money, format_display
 
 
@@ -153,9 +154,8 @@ def _to(payment) -> web.Response:
     return web.Response(status=303, headers={"Location": f"/checkout/{payment['payment_id']}"})
 
 
-def setup_routes(app: web.Application) -> None:
-    app.router.add_get("/checkout/prices/{priceId}", show_price)
-    app.router.add_post("/checkout/prices/{priceId}", pay_price)
-
-
-DOCS: list = []
+# A price's payment link (a page): not part of the API.
+ROUTES = Routes(
+    get("/checkout/prices/{priceId}", show_price, None),
+    post("/checkout/prices/{priceId}", pay_price, None),
+)

@@ -35,8 +35,8 @@ from shared.http.client import ServiceUnavailable
 from shared.http.envelopes import Family, ok
 from shared.http.errors import ApiError, Errors
 from shared.http.middleware import SETTINGS, read_json
-from shared.http.openapi import RouteDoc
 from shared.http.pagination import page_of
+from shared.http.routes import Routes, delete, get, post
 from shared.money import MajorInput, get_currency, parse_major, to_major_decimal
 
 PRICE = "Price"
@@ -257,24 +257,16 @@ async def trigger_executions(request: web.Request) -> web.Response:
     return ok(Family.PRICES, [triggers.render_execution(r) for r in rows])
 
 
-def setup_routes(app: web.Application) -> None:
-    app.router.add_get("/prices/{appId}/{priceId}/trigger-executions", trigger_executions)
-    app.router.add_post("/prices/{appId}", create_price)
-    app.router.add_get("/prices/{appId}", list_prices)
-    app.router.add_get("/prices/{appId}/{priceId}", get_price)
-    app.router.add_delete("/prices/{appId}/{priceId}", delete_price)
-
-
-DOCS = [
-    RouteDoc("POST", "/prices/{appId}", "Create a price (with its fee breakdown) for an app",
-             _T, request=CreatePrice, status=201, response=answers.Price),
-    RouteDoc("GET", "/prices/{appId}", "An app's prices, newest first "
-             "(`?include_deleted=true` adds deleted ones)", _T, response=list[answers.Price]),
-    RouteDoc("GET", "/prices/{appId}/{priceId}", "A price (`views` counts the openings "
-             "of its checkout, /checkout/prices/{priceId})", _T, response=answers.Price),
-    RouteDoc("GET", "/prices/{appId}/{priceId}/trigger-executions", "The executions of the "
-             "price's trigger, one per successful payment, with their delivery status", _T,
-             response=list[answers.TriggerExecution]),
-    RouteDoc("DELETE", "/prices/{appId}/{priceId}", "Delete a price (soft: `deleted` true)",
-             _T, response=answers.Price),
-]
+ROUTES = Routes(
+    post("/prices/{appId}", create_price, "Create a price (with its fee breakdown) for an app",
+         _T, request=CreatePrice, status=201, response=answers.Price),
+    get("/prices/{appId}", list_prices, "An app's prices, newest first "
+        "(`?include_deleted=true` adds deleted ones)", _T, response=list[answers.Price]),
+    get("/prices/{appId}/{priceId}", get_price, "A price (`views` counts the openings "
+        "of its checkout, /checkout/prices/{priceId})", _T, response=answers.Price),
+    get("/prices/{appId}/{priceId}/trigger-executions", trigger_executions, "The executions of the "
+        "price's trigger, one per successful payment, with their delivery status", _T,
+        response=list[answers.TriggerExecution]),
+    delete("/prices/{appId}/{priceId}", delete_price, "Delete a price (soft: `deleted` true)",
+           _T, response=answers.Price),
+)

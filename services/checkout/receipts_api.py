@@ -26,7 +26,8 @@ from shared.http.app import POOL
 from shared.http.envelopes import Family, ok
 from shared.http.errors import ApiError, Errors
 from shared.http.middleware import SETTINGS, principal_of, read_json
-from shared.http.openapi import PDF, RouteDoc
+from shared.http.openapi import PDF
+from shared.http.routes import Routes, get, post
 
 RECEIPT = "Receipt"
 TRANSACTION = "Transaction"
@@ -119,22 +120,16 @@ async def download_receipt(request: web.Request) -> web.Response:
     return _pdf(row["receipt_id"], bytes(row["pdf"]))
 
 
-def setup_routes(app: web.Application) -> None:
-    app.router.add_post("/api/v1/transactions/receipt", generate_receipt)
-    app.router.add_get("/api/v1/receipts/download/{receiptId}", download_receipt)
-    app.router.add_get("/api/v1/receipts/{receiptId}.pdf", receipt_file)
-
-
 _T = ("receipts",)
-DOCS = [
-    RouteDoc("POST", "/api/v1/transactions/receipt",
-             "A PDF receipt for a COMPLETED or REFUNDED transaction (pay_... id or trace); "
-             "the same receipt on every call, with a download link valid 24 h", _T,
-             request=ReceiptRequest, response=answers.Receipt),
-    RouteDoc("GET", "/api/v1/receipts/{receiptId}.pdf",
-             "A receipt's PDF (your tenancy only)", _T, extra=PDF),
-    RouteDoc("GET", "/api/v1/receipts/download/{receiptId}",
-             "A receipt's PDF through a signed link (`expires`, `sig`), no credentials "
-             "needed; or without them for a signed-in caller of the same tenancy", _T,
-             auth=False, extra=PDF),
-]
+ROUTES = Routes(
+    post("/api/v1/transactions/receipt", generate_receipt,
+         "A PDF receipt for a COMPLETED or REFUNDED transaction (pay_... id or trace); "
+         "the same receipt on every call, with a download link valid 24 h", _T,
+         request=ReceiptRequest, response=answers.Receipt),
+    get("/api/v1/receipts/{receiptId}.pdf", receipt_file,
+        "A receipt's PDF (your tenancy only)", _T, extra=PDF),
+    get("/api/v1/receipts/download/{receiptId}", download_receipt,
+        "A receipt's PDF through a signed link (`expires`, `sig`), no credentials "
+        "needed; or without them for a signed-in caller of the same tenancy", _T,
+        auth=False, extra=PDF),
+)

@@ -17,7 +17,7 @@ from shared.authz import company_scope, merchant_scope, require
 from shared.http.app import POOL
 from shared.http.envelopes import Family, ok
 from shared.http.errors import ApiError, Errors
-from shared.http.openapi import RouteDoc
+from shared.http.routes import Routes, get
 
 EVENT_OF_STATUS = {"pending": "payment.created", "partially_refunded": "payment.refunded",
                    "attempt_failed": ATTEMPT_FAILED, **EVENT_OF}
@@ -47,12 +47,8 @@ async def timeline(request: web.Request) -> web.Response:
                               "status": row["status"], "events": events})
 
 
-def setup_routes(app: web.Application) -> None:
-    app.router.add_get("/api/v2/payments/{paymentId}/timeline", timeline)
-
-
-DOCS = [
-    RouteDoc("GET", "/api/v2/payments/{paymentId}/timeline",
-             "A payment's status changes, oldest first, with the id of the event each emitted "
-             "for its webhook deliveries", ("payments",), response=answers.PaymentTimeline),
-]
+ROUTES = Routes(
+    get("/api/v2/payments/{paymentId}/timeline", timeline,
+        "A payment's status changes, oldest first, with the id of the event each emitted "
+        "for its webhook deliveries", ("payments",), response=answers.PaymentTimeline),
+)

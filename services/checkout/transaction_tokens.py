@@ -30,7 +30,7 @@ from shared.authz import require
 from shared.http.envelopes import Family, ok
 from shared.http.errors import ApiError, Errors
 from shared.http.middleware import SETTINGS, read_json
-from shared.http.openapi import RouteDoc
+from shared.http.routes import Routes, post
 from shared.money import MajorInput, parse_major, to_major_decimal
 
 TOKEN_TTL_SECONDS = 60
@@ -176,20 +176,14 @@ async def verify_token(request: web.Request) -> web.Response:
         message="Payment token is valid")
 
 
-def setup_routes(app: web.Application) -> None:
-    app.router.add_post("/api/v1/transaction/u/generate", generate_user_token)
-    app.router.add_post("/api/v1/transaction/m/generate", generate_merchant_token)
-    app.router.add_post("/api/v1/transaction/verify", verify_token)
-
-
-DOCS = [
-    RouteDoc("POST", "/api/v1/transaction/u/generate",
-             "A 60-second payment token signed with your user secret", ("transactions",),
-             request=GenerateToken, response=answers.PaymentToken),
-    RouteDoc("POST", "/api/v1/transaction/m/generate",
-             "A 60-second payment token signed with your merchant's secret",
-             ("transactions",), request=GenerateToken, response=answers.PaymentToken),
-    RouteDoc("POST", "/api/v1/transaction/verify",
-             "Check a payment token's signature and expiry; answers its amount",
-             ("transactions",), request=VerifyToken, response=answers.VerifiedToken),
-]
+ROUTES = Routes(
+    post("/api/v1/transaction/u/generate", generate_user_token,
+         "A 60-second payment token signed with your user secret", ("transactions",),
+         request=GenerateToken, response=answers.PaymentToken),
+    post("/api/v1/transaction/m/generate", generate_merchant_token,
+         "A 60-second payment token signed with your merchant's secret",
+         ("transactions",), request=GenerateToken, response=answers.PaymentToken),
+    post("/api/v1/transaction/verify", verify_token,
+         "Check a payment token's signature and expiry; answers its amount",
+         ("transactions",), request=VerifyToken, response=answers.VerifiedToken),
+)

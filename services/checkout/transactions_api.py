@@ -26,8 +26,8 @@ from shared.http.app import POOL, RELAY
 from shared.http.envelopes import Family, ok
 from shared.http.errors import ApiError, Errors
 from shared.http.middleware import read_json
-from shared.http.openapi import RouteDoc
 from shared.http.pagination import Position, keyset_page_of, query_text
+from shared.http.routes import Routes, get, post
 from shared.money import MajorInput, Money, get_currency, parse_major, to_major_decimal
 from shared.principal import Principal
 
@@ -361,42 +361,30 @@ async def transaction_details(request: web.Request) -> web.Response:
     return ok(Family.NORAH, details(row), message="Transaction details retrieved successfully")
 
 
-def setup_routes(app: web.Application) -> None:
-    app.router.add_post("/api/v1/transactions/confirmation", confirmation)
-    app.router.add_post("/api/v1/transactions/status", transaction_status)
-    app.router.add_post("/api/v1/transactions/cancel", cancel_transaction)
-    app.router.add_get("/api/v1/transactions/user", user_transactions)
-    app.router.add_get("/api/v1/transactions/merchant/{merchantId}", merchant_transactions)
-    app.router.add_get("/api/v1/transactions/merchant-charges/{merchantId}", merchant_charges)
-    app.router.add_get("/api/v1/transactions/all", all_transactions)
-    app.router.add_get("/api/v1/transactions/details/{transactionId}", transaction_details)
-    app.router.add_get("/api/v1/dashboard/recent-transactions", recent_transactions)
-
-
 _T = ("transactions",)
 # Every list: page and per_page, or cursor (the previous page's pagination.nextCursor).
-DOCS = [
-    RouteDoc("POST", "/api/v1/transactions/confirmation",
-             "Create and charge a payment; `charge` must equal the fee quote", _T,
-             request=Confirmation, response=answers.TransactionConfirmation),
-    RouteDoc("POST", "/api/v1/transactions/status", "A transaction's status by trace", _T,
-             request=TraceBody, response=answers.TransactionStatus),
-    RouteDoc("POST", "/api/v1/transactions/cancel",
-             "Cancel a PENDING or PROCESSING transaction", _T, request=TraceBody,
-             response=answers.CanceledTransaction),
-    RouteDoc("GET", "/api/v1/transactions/user", "Your transactions, newest first", _T,
-             response=list[answers.UserTransaction]),
-    RouteDoc("GET", "/api/v1/transactions/merchant/{merchantId}",
-             "A merchant's transactions", _T, response=list[answers.MerchantTransaction]),
-    RouteDoc("GET", "/api/v1/transactions/merchant-charges/{merchantId}",
-             "A merchant's transactions that bore charges, with their breakdown", _T,
-             response=list[answers.TransactionCharge]),
-    RouteDoc("GET", "/api/v1/transactions/all",
-             "Transactions in your scope: search (a whole trace or transaction id, or part "
-             "of a merchant name), status, currency, start_date, end_date", _T,
-             response=list[answers.TransactionSummary]),
-    RouteDoc("GET", "/api/v1/transactions/details/{transactionId}",
-             "One transaction with its charges breakdown", _T, response=answers.TransactionDetails),
-    RouteDoc("GET", "/api/v1/dashboard/recent-transactions",
-             "The latest transactions in your scope", _T, response=list[answers.RecentTransaction]),
-]
+ROUTES = Routes(
+    post("/api/v1/transactions/confirmation", confirmation,
+         "Create and charge a payment; `charge` must equal the fee quote", _T,
+         request=Confirmation, response=answers.TransactionConfirmation),
+    post("/api/v1/transactions/status", transaction_status, "A transaction's status by trace", _T,
+         request=TraceBody, response=answers.TransactionStatus),
+    post("/api/v1/transactions/cancel", cancel_transaction,
+         "Cancel a PENDING or PROCESSING transaction", _T, request=TraceBody,
+         response=answers.CanceledTransaction),
+    get("/api/v1/transactions/user", user_transactions, "Your transactions, newest first", _T,
+        response=list[answers.UserTransaction]),
+    get("/api/v1/transactions/merchant/{merchantId}", merchant_transactions,
+        "A merchant's transactions", _T, response=list[answers.MerchantTransaction]),
+    get("/api/v1/transactions/merchant-charges/{merchantId}", merchant_charges,
+        "A merchant's transactions that bore charges, with their breakdown", _T,
+        response=list[answers.TransactionCharge]),
+    get("/api/v1/transactions/all", all_transactions,
+        "Transactions in your scope: search (a whole trace or transaction id, or part "
+        "of a merchant name), status, currency, start_date, end_date", _T,
+        response=list[answers.TransactionSummary]),
+    get("/api/v1/transactions/details/{transactionId}", transaction_details,
+        "One transaction with its charges breakdown", _T, response=answers.TransactionDetails),
+    get("/api/v1/dashboard/recent-transactions", recent_transactions,
+        "The latest transactions in your scope", _T, response=list[answers.RecentTransaction]),
+)

@@ -48,8 +48,8 @@ from shared.http.app import POOL
 from shared.http.envelopes import Family, dumps, ok
 from shared.http.errors import ApiError, Errors
 from shared.http.middleware import SETTINGS, read_json
-from shared.http.openapi import RouteDoc
 from shared.http.pagination import page_of
+from shared.http.routes import Routes, delete, get, post
 from shared.logging import get_logger
 from shared.outbound import addresses, signing
 from shared.principal import Principal
@@ -310,22 +310,15 @@ async def dispatcher_ctx(app: web.Application) -> AsyncIterator[None]:
 HANDLERS = {"payment.completed": on_payment_completed}
 
 
-def setup_routes(app: web.Application) -> None:
-    app.router.add_post("/triggers/{appId}", create_trigger)
-    app.router.add_get("/triggers/{appId}", list_triggers)
-    app.router.add_get("/triggers/{appId}/{triggerId}", get_trigger)
-    app.router.add_delete("/triggers/{appId}/{triggerId}", delete_trigger)
-
-
-DOCS = [
-    RouteDoc("post", "/triggers/{appId}", "Create a trigger: a signed call to `url` with "
-             "the params a price supplies, made when a payment for the price succeeds "
-             "(the secret is shown once)", _T, request=CreateTrigger, status=201,
-             response=answers.TriggerAnswer),
-    RouteDoc("get", "/triggers/{appId}", "The app's triggers (?page=&per_page=)", _T,
-             response=answers.TriggerPage),
-    RouteDoc("get", "/triggers/{appId}/{triggerId}", "One trigger", _T,
-             response=answers.TriggerAnswer),
-    RouteDoc("delete", "/triggers/{appId}/{triggerId}", "Delete a trigger", _T,
-             response=answers.TriggerAnswer),
-]
+ROUTES = Routes(
+    post("/triggers/{appId}", create_trigger, "Create a trigger: a signed call to `url` with "
+         "the params a price supplies, made when a payment for the price succeeds "
+         "(the secret is shown once)", _T, request=CreateTrigger, status=201,
+         response=answers.TriggerAnswer),
+    get("/triggers/{appId}", list_triggers, "The app's triggers (?page=&per_page=)", _T,
+        response=answers.TriggerPage),
+    get("/triggers/{appId}/{triggerId}", get_trigger, "One trigger", _T,
+        response=answers.TriggerAnswer),
+    delete("/triggers/{appId}/{triggerId}", delete_trigger, "Delete a trigger", _T,
+           response=answers.TriggerAnswer),
+)

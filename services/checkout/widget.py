@@ -39,7 +39,8 @@ from shared.http.app import POOL, RELAY
 from shared.http.envelopes import Family, ok
 from shared.http.errors import ApiError, Errors
 from shared.http.middleware import SETTINGS, read_json
-from shared.http.openapi import RouteDoc
+from shared.http.openapi import PUBLIC, PUBLISHABLE_KEY
+from shared.http.routes import Routes, route
 
 VERSION = "1.0.0"  # must match `VERSION` in static/checkout.js
 STATIC = Path(__file__).parent / "static"
@@ -173,16 +174,6 @@ async def get(request: web.Request) -> web.Response:
     return ok(Family.PLAIN, render(row))
 
 
-def setup_routes(app: web.Application) -> None:
-    app.router.add_get("/v1/checkout.js", checkout_js)
-    app.router.add_get("/v1/checkout-frame.js", frame_js)
-    app.router.add_get("/v1/checkout-card.js", card_js)
-    app.router.add_get("/v1/checkout-wait.js", wait_js)
-    app.router.add_get("/v1/{version}/checkout.js", pinned_checkout_js)
-    app.router.add_post("/v1/widget/payments", create)
-    app.router.add_get("/v1/widget/payments/{paymentId}", get)
-
-
 _TAGS = ("checkout widget",)
 _JS = {"responses": {
     "200": {"description": "The script", "content": {"application/javascript": {
@@ -191,19 +182,26 @@ _JS = {"responses": {
 _KEY = {"name": "key", "in": "query", "required": True, "schema": {"type": "string"},
         "description": "A publishable key (nk_pub_...), from one of its allowed origins"}
 _ID = {"name": "paymentId", "in": "path", "required": True, "schema": {"type": "string"}}
-DOCS = [
-    RouteDoc("GET", "/v1/checkout.js", "The checkout widget script (NorPay.Checkout)", _TAGS,
-             auth=False, extra=_JS),
-    RouteDoc("GET", "/v1/{version}/checkout.js",
-             f"A pinned release of the checkout widget script (current: {VERSION})", _TAGS,
-             auth=False, extra={**_JS, "parameters": [
-                 {"name": "version", "in": "path", "required": True,
-                  "schema": {"type": "string"}}]}),
-    RouteDoc("POST", "/v1/widget/payments",
-             "Create a payment from a merchant's page (publishable key as ?key=, from one "
-             "of its allowed origins)", _TAGS, request=WidgetPayment, status=201,
-             extra={"parameters": [_KEY]}, response=answers.EmbeddedPayment),
-    RouteDoc("GET", "/v1/widget/payments/{paymentId}",
-             "Status of a widget payment (publishable key as ?key=)", _TAGS,
-             extra={"parameters": [_ID, _KEY]}, response=answers.EmbeddedPayment),
-]
+# `get` is this module's handler: routes are declared with route(method, ...).
+ROUTES = Routes(
+    route("GET", "/v1/checkout.js", checkout_js,
+          "The checkout widget script (NorPay.Checkout)", _TAGS, auth=PUBLIC, extra=_JS),
+    # The frame's, the card form's and the phone step's scripts: the widget's own.
+    route("GET", "/v1/checkout-frame.js", frame_js, None),
+    route("GET", "/v1/checkout-card.js", card_js, None),
+    route("GET", "/v1/checkout-wait.js", wait_js, None),
+    route("GET", "/v1/{version}/checkout.js", pinned_checkout_js,
+          f"A pinned release of the checkout widget script (current: {VERSION})", _TAGS,
+          auth=PUBLIC, extra={**_JS, "parameters": [
+              {"name": "version", "in": "path", "required": True,
+               "schema": {"type": "string"}}]}),
+    route("POST", "/v1/widget/payments", create,
+          "Create a payment from a merchant's page (publishable key as ?key=, from one "
+          "of its allowed origins)", _TAGS, request=WidgetPayment, status=201,
+          extra={"parameters": [_KEY]}, response=answers.EmbeddedPayment,
+          auth=PUBLISHABLE_KEY),
+    route("GET", "/v1/widget/payments/{paymentId}", get,
+          "Status of a widget payment (publishable key as ?key=)", _TAGS,
+          extra={"parameters": [_ID, _KEY]}, response=answers.EmbeddedPayment,
+          auth=PUBLISHABLE_KEY),
+)

@@ -12,6 +12,8 @@ from services.notifier.webhooks_events import webhook_handlers
 from shared.http.app import ConsumerSpec, ServiceSpec
 from shared.settings import Settings
 
+ROUTES = webhooks_api.ROUTES
+
 
 def build_spec(settings: Settings) -> ServiceSpec:
     if not settings.smtp_url:
@@ -23,8 +25,8 @@ def build_spec(settings: Settings) -> ServiceSpec:
     return ServiceSpec(
         name="notifier",
         migrations=Path(__file__).parent / "migrations",
-        setup_routes=webhooks_api.ROUTES.install,
-        docs=webhooks_api.ROUTES.docs,
+        setup_routes=ROUTES.install,
+        docs=ROUTES.docs,
         consumers=[ConsumerSpec("email", email_handlers(mailer, settings.smtp_from),
                                   batch=False),
                    ConsumerSpec("webhooks", webhook_handlers(shared))],

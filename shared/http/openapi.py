@@ -80,6 +80,9 @@ class Auth:
     public: bool = False  # no credentials (the gateway's is_public)
     # The roles the handler allows, where it names some (empty: any signed-in caller).
     roles: tuple[str, ...] = ()
+    # A publishable key only, from one of its origins (the widget's routes, cors.py).
+    # Its `security` is the API key's and the token's, as the document has always said.
+    publishable: bool = False
 
     def security(self) -> list[dict[str, list[str]]]:
         # A public route says so (an empty requirement), rather than leaving it unsaid.
@@ -88,6 +91,7 @@ class Auth:
 
 PUBLIC = Auth(public=True)
 SIGNED_IN = Auth()  # an access token or a secret API key
+PUBLISHABLE_KEY = Auth(publishable=True)
 
 
 def roles(*names: str) -> Auth:
@@ -204,8 +208,7 @@ def build_spec(title: str, docs: list[RouteDoc], version: str = "1.0.0",
     components: dict[str, Any] = {_error_name(f): schema for f, schema in _ERRORS.items()}
     for doc in docs:
         family = family_of(doc.path)
-        envelope: dict[str, Any] = (dict(_ENVELOPES[family]) if not doc.bare
-                                    else {"type": "object"})
+        envelope = dict(_ENVELOPES[family]) if not doc.bare else {"type": "object"}
         if doc.response is not None:
             key = None if doc.bare else {Family.NORAH: "data", Family.NORPAY: "result",
                                          Family.PRICES: "data"}.get(family)
@@ -254,7 +257,7 @@ def build_spec(title: str, docs: list[RouteDoc], version: str = "1.0.0",
 
 
 def merge_specs(title: str, specs: list[dict[str, Any]], version: str = "1.0.0",
-                servers: list[dict[str, str]] | None = None) -> dict[str, Any]:
+                servers: list[dict[str, str]] | None = None) -> dict:
     merged = build_spec(title, [], version, servers)
     for spec in specs:
         for path, ops in spec.get("paths", {}).items():
