@@ -208,7 +208,8 @@ def build_spec(title: str, docs: list[RouteDoc], version: str = "1.0.0",
     components: dict[str, Any] = {_error_name(f): schema for f, schema in _ERRORS.items()}
     for doc in docs:
         family = family_of(doc.path)
-        envelope = dict(_ENVELOPES[family]) if not doc.bare else {"type": "object"}
+        envelope: dict[str, Any] = (dict(_ENVELOPES[family]) if not doc.bare
+                                    else {"type": "object"})
         if doc.response is not None:
             key = None if doc.bare else {Family.NORAH: "data", Family.NORPAY: "result",
                                          Family.PRICES: "data"}.get(family)
@@ -257,7 +258,7 @@ def build_spec(title: str, docs: list[RouteDoc], version: str = "1.0.0",
 
 
 def merge_specs(title: str, specs: list[dict[str, Any]], version: str = "1.0.0",
-                servers: list[dict[str, str]] | None = None) -> dict:
+                servers: list[dict[str, str]] | None = None) -> dict[str, Any]:
     merged = build_spec(title, [], version, servers)
     for spec in specs:
         for path, ops in spec.get("paths", {}).items():
