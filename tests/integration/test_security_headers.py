@@ -97,7 +97,12 @@ async def _page(resp, status: int) -> dict[str, list[str]]:
     assert not re.search(r"<script(?![^>]*\bsrc=)", html)
     assert not re.search(r"\son[a-z]+\s*=", html, re.I)
     assert not re.search(r"\sstyle\s*=", html, re.I)
-    assert "script-src" not in csp  # these pages run no script
+    # Scripts only from here, and only the page's own (the card entry, the phone wait):
+    # each <script> has a src on this origin, and script-src names nothing else.
+    scripts = re.findall(r'<script src="([^"]+)"', html)
+    assert all(re.fullmatch(r"/v1/checkout-[a-z]+\.js", src) for src in scripts), scripts
+    assert csp.get("script-src", ["'self'"]) == ["'self'"]
+    assert ("script-src" in csp) == bool(scripts)
     return csp
 
 
@@ -114,6 +119,8 @@ async def test_checkout_pages_carry_a_policy_hashing_their_inline_style(settings
         _common(resp)
         pid = (await resp.json())["result"]["paymentId"]
         csp = await _page(await gateway.get(f"/checkout/{pid}"), 200)
+        assert csp["script-src"] == ["'self'"]  # the card form's entry script
+        assert "connect-src" not in csp  # only the phone step's wait reads the page again
         # The forms post here, then the payer is sent (303) to the merchant's pages.
         assert sorted(csp["form-action"]) == sorted(
             ["'self'", "https://shop.example.com", "http://other.example.org:8443"])
