@@ -8,7 +8,6 @@ from services.checkout import (
     collect_api,
     norah_page,
     pages,
-    payments,
     payments_api,
     price_checkout,
     prices_api,
@@ -19,7 +18,7 @@ from services.checkout import (
     triggers,
     widget,
 )
-from services.checkout.context import context_ctx
+from services.checkout.context import context_ctx, creates_ctx, expiry_sweep_ctx
 from shared.http.app import ConsumerSpec, ServiceSpec
 from shared.http.routes import Routes
 from shared.settings import Settings
@@ -35,5 +34,5 @@ def build_spec(settings: Settings) -> ServiceSpec:
                        docs=ROUTES.docs,
                        consumers=[ConsumerSpec("prices", triggers.HANDLERS,
                                                wants=triggers.pays_a_price)],
-                       cleanup_ctx=[context_ctx, payments.creates_ctx,
-                                    payments.expiry_sweep_ctx, triggers.dispatcher_ctx])
+                       cleanup_ctx=[context_ctx, creates_ctx, expiry_sweep_ctx,
+                                    triggers.dispatcher_ctx])

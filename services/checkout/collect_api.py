@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from services.checkout import domain, payments, store
 from services.checkout.connectors import BadPaymentDetails
 from services.checkout.context import uow
+from services.checkout.errors import api_errors
 from services.checkout.payments import units
 from services.checkout.ports import AUTH, FEES
 from shared.http.envelopes import json_response
@@ -75,17 +76,18 @@ async def collect(request: web.Request) -> web.Response:
         "amount": str(money.minor), "currency": money.currency.code,
         "description": body.description, "metadata": body.metadata})
     try:
-        async with uow(request) as work:
-            row = await payments.create(work, merchant=merchant, origin="billing",
-                                        money=money, body=create, quote=quote,
-                                        livemode=body.livemode)
-            if body.expires_at is not None:
-                row = await store.update_payment(work.conn, row["id"], {
-                    "expires_at": datetime.fromtimestamp(body.expires_at, UTC)})
-            if body.charge is not None:
-                confirm = domain.ConfirmPayment.model_validate(
-                    body.charge.model_dump(by_alias=True, exclude_none=True))
-                row, _ = await payments.confirm(work, row, confirm)
+        with api_errors():
+            async with uow(request) as work:
+                row = await payments.create(work, merchant=merchant, origin="billing",
+                                            money=money, body=create, quote=quote,
+                                            livemode=body.livemode)
+                if body.expires_at is not None:
+                    row = await store.update_payment(work.conn, row["id"], {
+                        "expires_at": datetime.fromtimestamp(body.expires_at, UTC)})
+                if body.charge is not None:
+                    confirm = domain.ConfirmPayment.model_validate(
+                        body.charge.model_dump(by_alias=True, exclude_none=True))
+                    row, _ = await payments.confirm(work, row, confirm)
     except BadPaymentDetails as exc:
         raise ApiError(Errors.VALIDATION, field=f"charge.{exc.field}", detail=str(exc)) from None
     return json_response({

@@ -7,7 +7,7 @@ merchants).
 
 The sandbox serves test mode only (docs/modes.md): `for_mode` names the methods a
 payment of each mode may be confirmed with, and a live payment's confirm with any other
-is refused before a rail is reached (payments._check_confirmable). A real connector
+is refused before a rail is reached (Payment.check_confirmable). A real connector
 implements the same `start`/`act` pair (its `decided` answers None: it charges under
 the lock), is configured by the operator in shared/rails/registry.LIVE; none ships, so
 no live payment completes.
@@ -45,7 +45,7 @@ async def start(conn: asyncpg.Connection, payment: PaymentRow,
 def decided(payment: PaymentRow, body: ConfirmPayment) -> Outcome | None:
     """start's outcome when the rail decides from the details alone, with no effect
     anywhere; None otherwise. It runs before the payment is locked, once per concurrent
-    confirm (payments.PaymentConfirms)."""
+    confirm (payment_writes.Shared)."""
     return _rail(payment, body.payment_method).decided(payment, body)
 
 

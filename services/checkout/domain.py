@@ -21,6 +21,9 @@ NORAH shows the same statuses upper-case (PENDING, ..., CANCELLED).
 from __future__ import annotations
 
 import re
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -61,6 +64,45 @@ def check_transition(current: str, target: str) -> None:
         raise InvalidTransition(current, target)
 
 
+# Domain errors: a payment's rule refused a step. Not HTTP: each API family and the
+# pages map them at their edge (services/checkout/errors.py).
+
+class PaymentRefused(Exception):
+    """A step the payment's rules do not allow."""
+
+
+class SessionExpired(PaymentRefused):
+    def __init__(self) -> None:
+        super().__init__("Payment session expired")
+
+
+class WrongState(PaymentRefused):
+    """`action` ("confirmed", "authenticated", "canceled", "refunded") is not a step a
+    payment in `status` takes."""
+
+    def __init__(self, status: str, action: str) -> None:
+        super().__init__(f"A {status} payment cannot be {action}")
+        self.status, self.action = status, action
+
+
+class MethodNotEnabled(PaymentRefused):
+    def __init__(self, method: str) -> None:
+        super().__init__(f"Payment method {method} is not enabled for this merchant")
+        self.method = method
+
+
+class MethodUnavailableLive(PaymentRefused):
+    def __init__(self, method: str) -> None:
+        super().__init__(f"Payment method {method} is not available in live mode")
+        self.method = method
+
+
+class RefundTooLarge(PaymentRefused):
+    def __init__(self, left: int) -> None:
+        super().__init__(f"amount: at most {left} is left to refund")
+        self.left = left
+
+
 # Metadata keys our own flows set (a price's, an invoice's or a subscription's payment,
 # a NORAH token): a merchant's or a browser's create may not, so nothing downstream can
 # be told a payment is one it is not. (Consumers also check the payment's origin.)
@@ -86,42 +128,42 @@ def session_end(requested: int, now: datetime) -> datetime:
     return datetime.fromtimestamp(requested, UTC)
 
 
-def expired(row, now: datetime) -> bool:
+def expired(row: Mapping[str, Any], now: datetime) -> bool:
     """Whether the payment's session is over: pending past `expires_at`, or canceled by
     the expiry sweep for that (so a late confirm or page load says so either way)."""
     if row["status"] == "pending":
-        return row["expires_at"] <= now
-    return row["status"] == "canceled" and row["cancellation_reason"] == EXPIRED
+        return bool(row["expires_at"] <= now)
+    return bool(row["status"] == "canceled" and row["cancellation_reason"] == EXPIRED)
 
 
 MAX_FAILED_ATTEMPTS = 5  # declines a checkout page takes before the payment fails
 
 
-def may_retry(row, now: datetime) -> bool:
+def may_retry(row: Mapping[str, Any], now: datetime) -> bool:
     """Whether a decline on a checkout page leaves the shopper another attempt: the
     session still open and fewer than MAX_FAILED_ATTEMPTS declines with this one."""
-    return row["status"] in ("pending", "processing") and row["expires_at"] > now \
-        and row["failed_attempts"] + 1 < MAX_FAILED_ATTEMPTS
+    return bool(row["status"] in ("pending", "processing") and row["expires_at"] > now
+                and row["failed_attempts"] + 1 < MAX_FAILED_ATTEMPTS)
 
 
-def attempts_left(row) -> int:
-    return max(0, MAX_FAILED_ATTEMPTS - row["failed_attempts"])
+def attempts_left(row: Mapping[str, Any]) -> int:
+    return max(0, MAX_FAILED_ATTEMPTS - int(row["failed_attempts"]))
 
 
-def check_public_metadata(metadata: dict) -> None:
+def check_public_metadata(metadata: dict[str, Any]) -> None:
     reserved = sorted(RESERVED_METADATA & set(metadata))
     if reserved:
         raise ValueError(f"metadata.{reserved[0]} is set by norgate itself")
 
 
-def price_part(price, name: str) -> Money:
+def price_part(price: Mapping[str, Any], name: str) -> Money:
     """A figure of a price's `price_item` (major units, as the Prices API writes them) as
     Money of the price's currency; `amount_total` is what its checkout charges."""
     return parse_major(Decimal(str(price["price_item"][name])), price["currency"],
                        allow_zero=True)
 
 
-def offers(payment, method: str) -> bool:
+def offers(payment: Mapping[str, Any], method: str) -> bool:
     """Whether the payment's merchant takes `method` (its account's paymentMethods when
     the payment was made; every method when it named none)."""
     return payment["methods"] is None or method in payment["methods"]
@@ -236,3 +278,210 @@ class RefundPayment(BaseModel):
 
     amount: MinorInput | None = None  # minor units; all that is left when absent
     reason: str | None = Field(default=None, max_length=500)
+
+
+# The Payment --------------------------------------------------------------------
+
+def units(value: int | Decimal | None) -> str | None:
+    """A NUMERIC(78,0) amount as a plain integer string (no exponent, as wei need)."""
+    return None if value is None else str(int(value))
+
+
+EVENT_OF = {"processing": "payment.processing", "completed": "payment.completed",
+            "failed": "payment.failed", "canceled": "payment.canceled",
+            "refunded": "payment.refunded"}
+ATTEMPT_FAILED = "payment.attempt_failed"  # a checkout page's declined attempt (retryable)
+Amount = int | Decimal  # NUMERIC(78,0): Decimal as read, int as the code makes it
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Payment(Mapping[str, Any]):
+    """A payment: the one statement of its shape (a `payments` row, every column; the
+    store builds it from `SELECT *` and derives its statements from these fields), its
+    rules and its event payload. No I/O: a refused step raises a PaymentRefused.
+
+    Also a read-only mapping of column to value (`payment["status"]`), as the
+    templates, the rails (shared/rails PaymentRow) and the answers read it; two are
+    equal when their columns are."""
+
+    id: int
+    payment_id: str
+    trace: uuid.UUID
+    company_id: int
+    merchant_id: int
+    origin: str
+    amount: Amount
+    currency: str
+    description: str | None
+    metadata: dict[str, Any]
+    success_url: str | None
+    cancel_url: str | None
+    status: str
+    payment_method: str | None
+    pending_action: str | None
+    payer: str | None
+    transaction_hash: str | None
+    card_brand: str | None
+    card_last4: str | None
+    phone_number: str | None
+    failure_reason: str | None
+    quote: dict[str, Any] | None
+    charges: Amount | None
+    net_amount: Amount | None
+    refunded_amount: Amount
+    expires_at: datetime
+    created_at: datetime
+    updated_at: datetime
+    completed_at: datetime | None
+    canceled_at: datetime | None
+    merchant_name: str | None
+    methods: list[str] | None
+    cancellation_reason: str | None
+    livemode: bool
+    failed_attempts: int
+
+    @classmethod
+    def of(cls, row: Mapping[str, Any]) -> Payment:
+        """From a `SELECT *` row: a column the model does not name (or a missing one)
+        fails here, so the table and the model cannot drift apart silently."""
+        return row if isinstance(row, Payment) else cls(**row)
+
+    # A mapping of its columns ---------------------------------------------------
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in COLUMN_SET:  # a column, never a method
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(COLUMNS)
+
+    def __len__(self) -> int:
+        return len(COLUMNS)
+
+    def changed(self, changes: Mapping[str, Any]) -> Payment:
+        """This payment with `changes` (columns) applied: dataclasses.replace without its
+        per-call field walk, as a confirm builds one for its event."""
+        if not changes.keys() <= COLUMN_SET:
+            raise KeyError(f"not a payment column: {sorted(set(changes) - COLUMN_SET)}")
+        return Payment(*[changes[c] if c in changes else getattr(self, c) for c in COLUMNS])
+
+    # Rules ----------------------------------------------------------------------
+
+    def expired(self, now: datetime) -> bool:
+        return expired(self, now)
+
+    def may_retry(self, now: datetime) -> bool:
+        return may_retry(self, now)
+
+    def check_confirmable(self, method: str, live_methods: frozenset[str] | set[str],
+                          now: datetime) -> None:
+        """A confirm with `method` may reach a rail: the session open, the payment
+        pending, the method the merchant's and one served in the payment's mode
+        (`live_methods`: connectors.for_mode) — else nothing changes, no event."""
+        if self.expired(now):
+            raise SessionExpired()
+        if self.status != "pending":
+            raise WrongState(self.status, "confirmed")
+        if not offers(self, method):
+            raise MethodNotEnabled(method)
+        if method not in live_methods:
+            raise MethodUnavailableLive(method)
+
+    def check_actionable(self) -> None:
+        """An answer (OTP, 3-D Secure) to the step a rail asked for."""
+        if self.status != "processing" or self.pending_action not in ("otp", "3ds"):
+            raise WrongState(self.status, "authenticated")
+
+    def check_cancelable(self) -> None:
+        if self.status not in ("pending", "processing"):
+            raise WrongState(self.status, "canceled")
+
+    def check_refundable(self) -> None:
+        if self.status != "completed":
+            raise WrongState(self.status, "refunded")
+
+    def refund_left(self) -> int:
+        return int(self.amount) - int(self.refunded_amount)
+
+    def refund_amount(self, asked: int | None) -> int:
+        """What a refund of `asked` minor units (all that is left when None) takes: at
+        most what is left, of a completed payment only."""
+        self.check_refundable()
+        left = self.refund_left()
+        amount = left if asked is None else asked
+        if amount > left:
+            raise RefundTooLarge(left)
+        return amount
+
+    def status_changes(self, target: str, changes: Mapping[str, Any] | None,
+                       now: datetime) -> dict[str, Any]:
+        """The column changes of a move to `target` (TRANSITIONS), with what each move
+        clears or stamps."""
+        check_transition(self.status, target)
+        out = {"status": target, **(changes or {})}
+        if target == "completed":
+            out["completed_at"] = now
+            out["pending_action"] = None
+        if target in ("processing", "completed") and self.failure_reason:
+            out.setdefault("failure_reason", None)  # an earlier attempt's, now behind it
+        if target in ("failed", "canceled"):
+            out["pending_action"] = None
+        if target == "canceled":
+            out["canceled_at"] = now
+        return out
+
+    def attempt_changes(self, reason: str | None) -> dict[str, Any]:
+        """A declined attempt the shopper may follow with another: back to pending (no
+        method, no pending step), the decline's reason kept for the page."""
+        return {"status": "pending", "failure_reason": reason, "pending_action": None,
+                "payment_method": None, "failed_attempts": self.failed_attempts + 1}
+
+    # Its events -----------------------------------------------------------------
+
+    def event_ids(self) -> dict[str, str]:
+        return event_ids(self)
+
+    def event_data(self) -> dict[str, Any]:
+        return event_data(self)
+
+
+def event_ids(payment: Mapping[str, Any]) -> dict[str, str]:
+    return {"company_id": str(payment["company_id"]),
+            "merchant_id": str(payment["merchant_id"])}
+
+
+def event_data(payment: Mapping[str, Any]) -> dict[str, Any]:
+    """The webhook-facing payload (the NorPay seed's shape) of a payment, or of a new
+    one's columns before the database made it (a create's)."""
+    return {
+        "paymentId": payment["payment_id"], "trace": str(payment["trace"]),
+        "origin": payment["origin"], "amount": units(payment["amount"]),
+        "currency": payment["currency"], "status": payment["status"],
+        "payer": payment["payer"], "transactionHash": payment["transaction_hash"],
+        "paymentMethod": payment["payment_method"], "metadata": payment["metadata"],
+        "charges": units(payment["charges"]),
+        "netAmount": units(payment["net_amount"]),
+        "refundedAmount": units(payment["refunded_amount"]),
+        "livemode": bool(payment["livemode"]),  # docs/modes.md: events carry their mode
+        # Only on payment.canceled (additive): "expired" when the expiry sweep canceled
+        # it, null for a merchant's or payer's cancel.
+        **({"cancellationReason": payment["cancellation_reason"]}
+           if payment["status"] == "canceled" else {}),
+    }
+
+
+COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Payment))
+COLUMN_SET = frozenset(COLUMNS)
+# What the database makes for a new payment (the store reads them back).
+MADE_BY_DATABASE = ("id", "created_at", "updated_at")
+# A new payment's columns the create does not choose: their defaults in the migrations,
+# so the insert reads back only what the database made and the row is whole.
+NEW_PAYMENT_DEFAULTS: dict[str, Any] = {
+    "status": "pending", "payment_method": None, "pending_action": None, "payer": None,
+    "transaction_hash": None, "card_brand": None, "card_last4": None, "phone_number": None,
+    "failure_reason": None, "refunded_amount": 0, "completed_at": None, "canceled_at": None,
+    "cancellation_reason": None, "failed_attempts": 0}
+# The columns a create writes: every other one.
+CREATE_COLUMNS: tuple[str, ...] = tuple(
+    c for c in COLUMNS if c not in NEW_PAYMENT_DEFAULTS and c not in ("id", "updated_at"))

@@ -27,7 +27,8 @@ from pydantic import ValidationError
 from services.checkout import connectors, domain, html, payments, store
 from services.checkout.branding import brand_of
 from services.checkout.connectors import BadPaymentDetails
-from services.checkout.context import CLIENT, uow
+from services.checkout.context import CLIENT, follow_rail, uow
+from services.checkout.errors import api_error
 from services.checkout.pages import EXPIRY_FORMAT, card_from_form, page_scripts, with_payment
 from services.checkout.pages import csrf_token as payment_csrf
 from services.checkout.ports import AUTH, FEES, MerchantAccount
@@ -66,7 +67,8 @@ async def _claims(request: web.Request, token: str, kind: str, *, leeway: int = 
     if kind not in ("u", "m") or not token:
         raise html.Answer(_page("invalid", status=400))
     try:
-        claims = await verify_transaction_token(request.app[CLIENT], token, kind,
+        claims = await verify_transaction_token(request.app[CLIENT], token,
+                                                kind,  # type: ignore[arg-type]
                                                 leeway=leeway)
     except ApiError as exc:
         if exc.kind is Errors.PAYMENT_TOKEN_EXPIRED:
@@ -129,7 +131,7 @@ async def page(request: web.Request) -> web.Response:
     return _page("pay", offer=offer)
 
 
-def _confirmation(form, offer: dict, merchant: dict) -> tuple[Confirmation, dict]:
+def _confirmation(form, offer: dict, merchant: MerchantAccount) -> tuple[Confirmation, dict]:
     method = str(form.get("method", ""))
     values = {k: str(form.get(k, "")).strip() for k in _ECHOED}
     raw: dict = {"amount": f"{to_major_decimal(offer['money']):f}",
@@ -186,13 +188,13 @@ async def pay(request: web.Request) -> web.Response:
     except BadPaymentDetails as exc:
         return _page("pay", status=400, offer=offer, method=method, error=str(exc),
                      values=values)
-    except ApiError as exc:  # refused before any rail: nothing was made (rolled back)
-        if exc.kind in (Errors.PAYMENT_METHOD_LIVE_UNAVAILABLE,
-                        Errors.PAYMENT_METHOD_NOT_ENABLED):
-            return _page("pay", status=400, offer=offer, method=method, error=exc.message,
-                         values=values)
-        raise
-    payments.follow_rail(request.app, str(request.url.origin()), row, outcome)
+    except (domain.MethodUnavailableLive, domain.MethodNotEnabled) as exc:
+        # Refused before any rail: nothing was made (rolled back).
+        return _page("pay", status=400, offer=offer, method=method,
+                     error=api_error(exc).message, values=values)
+    except domain.PaymentRefused as exc:  # not on a payment made just now; as the API
+        raise api_error(exc) from None
+    follow_rail(request.app, str(request.url.origin()), row, outcome)
     pid = row["payment_id"]
     result = {"id": pid, "trace": str(row["trace"]), "action": row["pending_action"],
               "failure": row["failure_reason"],

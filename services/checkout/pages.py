@@ -30,9 +30,9 @@ from pydantic import ValidationError
 from services.checkout import connectors, domain, html, payments, store
 from services.checkout.branding import BRAND, brand_for
 from services.checkout.connectors import BadPaymentDetails
-from services.checkout.context import uow
+from services.checkout.context import follow_rail, uow
+from services.checkout.errors import api_error
 from shared.http.app import POOL, RELAY
-from shared.http.errors import ApiError, Errors
 from shared.http.middleware import SETTINGS
 from shared.http.routes import Routes, get, post
 from shared.money import Money, format_display, get_currency
@@ -119,7 +119,7 @@ def page_scripts(view: str, methods: list[str]) -> list[str]:
 
 
 def _page(request: web.Request, row, view: str, *, status: int = 200, **extra) -> web.Response:
-    pid = row["payment_id"] if row is not None else None
+    pid: str = row["payment_id"] if row is not None else ""  # read only with a row
     origin = _embed_origin(request) if row is not None else None
     context = {"view": view, "payment": None, "errors": {}, "values": {}, "error": None,
                "method": None, "embed": None, "test_mode": False,
@@ -217,7 +217,7 @@ def _done(request: web.Request, row, url: str | None) -> web.HTTPSeeOther:
 
 def _after(request: web.Request, row, outcome, *, view_on_error: str, method=None,
            values=None) -> web.Response:
-    payments.follow_rail(request.app, str(request.url.origin()), row, outcome)
+    follow_rail(request.app, str(request.url.origin()), row, outcome)
     if outcome.status == "completed":
         raise _done(request, row, row["success_url"])
     if outcome.status == "failed":
@@ -274,16 +274,14 @@ async def pay(request: web.Request) -> web.Response:
     except BadPaymentDetails as exc:
         return _page(request, row, "pay", status=400, method=method, values=values,
                      errors={_FIELDS.get(exc.field, "method"): str(exc)})
-    except ApiError as exc:
-        if exc.kind is Errors.PAYMENT_EXPIRED:
-            return _page(request, row, "expired", status=410)
-        if exc.kind is Errors.PAYMENT_STATE:
-            raise _back(request, row) from None
-        if exc.kind in (Errors.PAYMENT_METHOD_LIVE_UNAVAILABLE,
-                        Errors.PAYMENT_METHOD_NOT_ENABLED):  # still pending: say why
-            return _page(request, row, "pay", status=400, method=method, values=values,
-                         errors={"method": exc.message})
-        raise
+    except domain.SessionExpired:
+        return _page(request, row, "expired", status=410)
+    except domain.WrongState:
+        raise _back(request, row) from None
+    except (domain.MethodUnavailableLive, domain.MethodNotEnabled) as exc:
+        # Still pending: say why, as the API would.
+        return _page(request, row, "pay", status=400, method=method, values=values,
+                     errors={"method": api_error(exc).message})
     return _after(request, row, outcome, view_on_error="failed", method=method, values=values)
 
 
@@ -303,10 +301,8 @@ async def action(request: web.Request) -> web.Response:
     except BadPaymentDetails as exc:
         return _page(request, row, "step", status=400,
                      errors={_FIELDS.get(exc.field, "otp"): str(exc)})
-    except ApiError as exc:
-        if exc.kind is Errors.PAYMENT_STATE:
-            raise _back(request, row) from None
-        raise
+    except domain.WrongState:
+        raise _back(request, row) from None
     return _after(request, row, outcome, view_on_error="failed")
 
 
@@ -317,10 +313,8 @@ async def cancel(request: web.Request) -> web.Response:
     try:
         async with uow(request) as work:
             row = await payments.cancel(work, row)
-    except ApiError as exc:
-        if exc.kind is Errors.PAYMENT_STATE:
-            raise _back(request, row) from None
-        raise
+    except domain.WrongState:
+        raise _back(request, row) from None
     raise _done(request, row, row["cancel_url"])
 
 

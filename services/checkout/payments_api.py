@@ -10,15 +10,20 @@ from aiohttp import web
 
 from services.checkout import answers, domain, payments, store
 from services.checkout.connectors import INSUFFICIENT, BadPaymentDetails
-from services.checkout.context import uow
+from services.checkout.context import SHARED, follow_rail, uow
+from services.checkout.errors import api_errors
+from services.checkout.payment_writes import NeedsLock
 from services.checkout.payments import units
 from services.checkout.ports import AUTH, FEES, AuthClient, FeesClient, MerchantAccount, Quote
+from services.checkout.use_cases import confirm as confirm_uc
+from services.checkout.use_cases import create as create_uc
 from shared.authz import company_scope, merchant_scope, require
+from shared.db import Position
 from shared.http.app import POOL, RELAY
 from shared.http.envelopes import Family, ok
 from shared.http.errors import ApiError, Errors
 from shared.http.middleware import SETTINGS, principal_of, read_json
-from shared.http.pagination import Position, keyset_page_of, query_choice, query_id
+from shared.http.pagination import keyset_page_of, query_choice, query_id
 from shared.http.routes import Routes, get, post
 from shared.money import Money, parse_minor_string
 from shared.principal import Principal
@@ -88,9 +93,9 @@ async def create_payment(request: web.Request) -> web.Response:
     body = await read_json(request, domain.CreatePayment)
     merchant, money, quote, expires_at = await prepare_create(
         request.app[AUTH], request.app[FEES], who, body)
-    row = await request.app[payments.CREATES].create(
-        merchant=merchant, origin="norpay", money=money, body=body, quote=quote,
-        expires_at=expires_at, livemode=who.livemode)
+    row = await create_uc.create(
+        request.app[SHARED], merchant=merchant, origin="norpay", money=money, body=body,
+        quote=quote, expires_at=expires_at, livemode=who.livemode)
     data = render(row, request)
     return ok(Family.NORPAY, {k: data[k] for k in ("paymentId", "amount", "currency", "status",
                                                    "checkoutUrl", "expiresAt", "createdAt",
@@ -140,7 +145,7 @@ async def list_payments(request: web.Request) -> web.Response:
 
 
 def _settle(request: web.Request, row, outcome) -> web.Response:
-    payments.follow_rail(request.app, str(request.url.origin()), row, outcome)
+    follow_rail(request.app, str(request.url.origin()), row, outcome)
     if outcome.status == "failed":
         kind = Errors.INSUFFICIENT_BALANCE if outcome.reason == INSUFFICIENT \
             else Errors.PAYMENT_FAILED
@@ -164,7 +169,7 @@ async def _step(request: web.Request, model, use_case) -> web.Response:
 
 
 async def _locked(request: web.Request, who, body, use_case) -> web.Response:
-    with _details_checked():
+    with _details_checked(), api_errors():
         async with uow(request) as work:
             row = await _load(request, work.conn, who, for_update=True)
             row, outcome = await use_case(work, row, body, locked=True)
@@ -175,8 +180,11 @@ async def confirm_payment(request: web.Request) -> web.Response:
     who = require(request, allow_keys=True)
     body = await read_json(request, domain.ConfirmPayment)
     row = await _read(request, who)
-    with _details_checked():
-        done = await request.app[payments.CONFIRMS].confirm(row, body)
+    with _details_checked(), api_errors():
+        try:  # unlocked, written only if the payment is still as read (payment_writes)
+            done = await confirm_uc.confirm(request.app[SHARED], row, body)
+        except NeedsLock:
+            done = None
     if done is None:  # the rail needs the database, or the payment changed meanwhile
         return await _locked(request, who, body, payments.confirm)
     return _settle(request, *done)
@@ -184,8 +192,8 @@ async def confirm_payment(request: web.Request) -> web.Response:
 
 async def _read(request: web.Request, who):
     """The payment of the path, read with the others that arrive together
-    (payments.PaymentReads), within the caller's scope and mode (store.payment's rule)."""
-    row = await request.app[payments.READS].payment(request.match_info["paymentId"])
+    (payment_writes.Shared), within the caller's scope and mode (store.payment's rule)."""
+    row = await request.app[SHARED].payment(request.match_info["paymentId"])
     company, merchant = company_scope(who), merchant_scope(who)
     if row is None or (company is not None and row["company_id"] != company) \
             or (merchant is not None and row["merchant_id"] != merchant) \
@@ -200,16 +208,19 @@ async def payment_action(request: web.Request) -> web.Response:
 
 async def cancel_payment(request: web.Request) -> web.Response:
     who = require(request, allow_keys=True)
-    async with uow(request) as work:
-        row = await payments.cancel(work, await _load(request, work.conn, who))
+    with api_errors():
+        async with uow(request) as work:
+            row = await payments.cancel(work, await _load(request, work.conn, who))
     return ok(Family.NORPAY, render(row, request), message="Payment canceled")
 
 
 async def refund_payment(request: web.Request) -> web.Response:
     who = require(request, allow_keys=True)
     body = await read_json(request, domain.RefundPayment)
-    async with uow(request) as work:
-        row, refund = await payments.refund(work, await _load(request, work.conn, who), body)
+    with api_errors():
+        async with uow(request) as work:
+            row, refund = await payments.refund(work, await _load(request, work.conn, who),
+                                                body)
     data = render(row, request)
     data["refund"] = {"refundId": refund["refund_id"], "amount": units(refund["amount"]),
                       "reason": refund["reason"]}

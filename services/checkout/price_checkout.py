@@ -88,6 +88,7 @@ async def show_price(request: web.Request) -> web.Response:
         price = await prices_store.price_for_checkout(work.conn, price_id)
         if (answer := await _not_payable(work.conn, price)) is not None:
             return answer
+    assert price is not None  # _not_payable answered a missing one
     merchant = await _merchant(request, price)
     total = domain.price_part(price, "amount_total")
     base = domain.price_part(price, "amount")
@@ -130,6 +131,7 @@ async def pay_price(request: web.Request) -> web.Response:
         price = await prices_store.price_to_pay(work.conn, price_id)
         if (answer := await _not_payable(work.conn, price)) is not None:
             return answer
+        assert price is not None  # _not_payable answered a missing one
         merchant = await _merchant(request, price)
         total = domain.price_part(price, "amount_total")
         net = (domain.price_part(price, "amount_app").minor

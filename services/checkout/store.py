@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import asyncpg
 
+from services.checkout import domain
 from shared.db import (
     EXACT_TOTAL_UP_TO,
     bounded_total,
@@ -17,50 +20,70 @@ from shared.db import (
 )
 from shared.events import Event, UnitOfWork, outbox_clause
 
-COLUMNS = "*"
+# Every column's SQL type, checked against the model (domain.Payment) as this module
+# loads: the statements below are written from these, so a column added to one and not
+# the other fails at once, not in a payment's answer.
+_SQL_TYPE = {
+    "id": "bigint", "payment_id": "text", "trace": "uuid", "company_id": "bigint",
+    "merchant_id": "bigint", "origin": "text", "amount": "numeric", "currency": "text",
+    "description": "text", "metadata": "jsonb", "success_url": "text",
+    "cancel_url": "text", "status": "text", "payment_method": "text",
+    "pending_action": "text", "payer": "text", "transaction_hash": "text",
+    "card_brand": "text", "card_last4": "text", "phone_number": "text",
+    "failure_reason": "text", "quote": "jsonb", "charges": "numeric",
+    "net_amount": "numeric", "refunded_amount": "numeric", "expires_at": "timestamptz",
+    "created_at": "timestamptz", "updated_at": "timestamptz",
+    "completed_at": "timestamptz", "canceled_at": "timestamptz", "merchant_name": "text",
+    "methods": "text[]", "cancellation_reason": "text", "livemode": "boolean",
+    "failed_attempts": "smallint"}
+if set(_SQL_TYPE) != domain.COLUMN_SET:  # pragma: no cover - a developer's mistake
+    raise RuntimeError("store._SQL_TYPE and domain.Payment name different columns: "
+                       f"{sorted(set(_SQL_TYPE) ^ domain.COLUMN_SET)}")
+# Sent as JSON text (json_text), decoded by the statement.
+_JSON_COLUMNS = tuple(c for c in domain.CREATE_COLUMNS if _SQL_TYPE[c] in ("jsonb", "text[]"))
+PAYMENT_COLUMNS = (*domain.CREATE_COLUMNS, "history")
+NEW_PAYMENT_DEFAULTS = domain.NEW_PAYMENT_DEFAULTS
 
 
-_INSERT_MANY = """
-WITH {outbox} p AS (
-    INSERT INTO payments (payment_id, trace, company_id, merchant_id, origin, amount,
-        currency, description, metadata, success_url, cancel_url, quote, charges,
-        net_amount, expires_at, created_at, merchant_name, methods, livemode)
-    SELECT payment_id, trace, company_id, merchant_id, origin, amount, currency,
-           description, metadata::jsonb, success_url, cancel_url, quote::jsonb, charges,
-           net_amount, expires_at, COALESCE(created_at, now()), merchant_name,
-           CASE WHEN methods IS NULL THEN NULL
-                ELSE ARRAY(SELECT jsonb_array_elements_text(methods::jsonb)) END,
-           livemode
-      FROM unnest($1::text[], $2::uuid[], $3::bigint[], $4::bigint[], $5::text[],
-                  $6::numeric[], $7::text[], $8::text[], $9::text[], $10::text[],
-                  $11::text[], $12::text[], $13::numeric[], $14::numeric[],
-                  $15::timestamptz[], $16::timestamptz[], $17::text[], $18::text[],
-                  $19::boolean[])
-        AS i(payment_id, trace, company_id, merchant_id, origin, amount, currency,
-             description, metadata, success_url, cancel_url, quote, charges, net_amount,
-             expires_at, created_at, merchant_name, methods, livemode)
-    RETURNING id, payment_id, created_at, updated_at),
+def _create_value(column: str) -> str:
+    """How the insert's SELECT turns the array element of `column` into its value."""
+    kind = _SQL_TYPE[column]
+    if kind == "jsonb":
+        return f"{column}::jsonb"
+    if kind == "text[]":
+        return (f"CASE WHEN {column} IS NULL THEN NULL "
+                f"ELSE ARRAY(SELECT jsonb_array_elements_text({column}::jsonb)) END")
+    if column == "created_at":
+        return "COALESCE(created_at, now())"  # None: the statement's clock
+    return column
+
+
+def _insert_many() -> str:
+    """Pending payments, their first history rows and the outbox (`{outbox}`) in one
+    statement: one array parameter per column a create writes, then the history's."""
+    names = domain.CREATE_COLUMNS
+    arrays = ", ".join(
+        f"${i}::{'text' if c in _JSON_COLUMNS else _SQL_TYPE[c]}[]"
+        for i, c in enumerate(names, start=1))
+    history = len(names) + 1
+    return f"""
+WITH {{outbox}} p AS (
+    INSERT INTO payments ({", ".join(names)})
+    SELECT {", ".join(_create_value(c) for c in names)}
+      FROM unnest({arrays}) AS i({", ".join(names)})
+    RETURNING {", ".join(("payment_id", *domain.MADE_BY_DATABASE))}),
 h AS (INSERT INTO payment_history (payment_pk, status, detail)
       SELECT p.id, 'pending', d.detail::jsonb
-        FROM p JOIN unnest($1::text[], $20::text[]) AS d(payment_id, detail) USING (payment_id))
+        FROM p JOIN unnest($1::text[], ${history}::text[]) AS d(payment_id, detail)
+             USING (payment_id))
 SELECT * FROM p"""
-_JSON_COLUMNS = ("metadata", "quote", "methods")
-PAYMENT_COLUMNS = ("payment_id", "trace", "company_id", "merchant_id", "origin", "amount",
-                   "currency", "description", "metadata", "success_url", "cancel_url",
-                   "quote", "charges", "net_amount", "expires_at", "created_at",
-                   "merchant_name", "methods", "livemode", "history")
-# What a new payment's other columns hold (their defaults in the migrations): the insert
-# reads back only what the database made (id, the clock), and the row is whole without
-# decoding every column again (the jsonb ones most of all).
-NEW_PAYMENT_DEFAULTS = {
-    "status": "pending", "payment_method": None, "pending_action": None, "payer": None,
-    "transaction_hash": None, "card_brand": None, "card_last4": None, "phone_number": None,
-    "failure_reason": None, "refunded_amount": 0, "completed_at": None, "canceled_at": None,
-    "cancellation_reason": None, "failed_attempts": 0}
 
 
-async def insert_payments(conn: asyncpg.Connection, payments: list[dict],
-                          events: list[Event]) -> list[dict]:
+_INSERT_MANY = _insert_many()
+
+
+async def insert_payments(conn: asyncpg.Connection, payments: list[dict[str, Any]],
+                          events: list[Event]) -> list[domain.Payment]:
     """Pending payments (PAYMENT_COLUMNS each), their first history rows and `events`
     in one statement, which PostgreSQL runs as one transaction: concurrent creates
     share one round trip and one commit (payments.PaymentCreates). Rows (every column,
@@ -73,16 +96,17 @@ async def insert_payments(conn: asyncpg.Connection, payments: list[dict],
     return [_new_row(p, made[p["payment_id"]]) for p in payments]
 
 
-def _new_row(payment: dict, made: asyncpg.Record) -> dict:
-    row = {c: payment[c] for c in PAYMENT_COLUMNS if c != "history"}
+def _new_row(payment: dict[str, Any], made: asyncpg.Record) -> domain.Payment:
+    row = {c: payment[c] for c in domain.CREATE_COLUMNS}
     row.update(NEW_PAYMENT_DEFAULTS, id=made["id"], created_at=made["created_at"],
                updated_at=made["updated_at"])
-    return row
+    return domain.Payment(**row)
 
 
 async def insert_payment(work: UnitOfWork, *, merchant_name: str | None = None,
-                         methods: list[str] | None = None, history: dict | None = None,
-                         **payment) -> dict:
+                         methods: list[str] | None = None,
+                         history: dict[str, Any] | None = None,
+                         **payment: Any) -> domain.Payment:
     """One pending payment (the other PAYMENT_COLUMNS as keywords) inside a unit of work
     that may do more: written with the events emitted before it, in its transaction."""
     payment.update(merchant_name=merchant_name, methods=methods,
@@ -95,73 +119,90 @@ async def insert_payment(work: UnitOfWork, *, merchant_name: str | None = None,
 
 async def payment(conn: asyncpg.Connection, payment_id: str, *, company_id: int | None,
                   merchant_id: int | None, livemode: bool | None,
-                  for_update: bool = False) -> asyncpg.Record | None:
+                  for_update: bool = False) -> domain.Payment | None:
     """A payment within the caller's scope (None for SUPER's company/merchant) and mode
     (None: either, for a service acting on the payment's own mode)."""
-    return await conn.fetchrow(
+    return _payment_or_none(await conn.fetchrow(
         f"""SELECT * FROM payments WHERE payment_id = $1
               AND ($2::bigint IS NULL OR company_id = $2)
               AND ($3::bigint IS NULL OR merchant_id = $3)
               AND ($4::boolean IS NULL OR livemode = $4)
             {'FOR UPDATE' if for_update else ''}""", payment_id, company_id, merchant_id,
-        livemode)
+        livemode))
 
 
-async def payment_by_pk_for_update(conn: asyncpg.Connection, pk: int) -> asyncpg.Record:
-    return await conn.fetchrow("SELECT * FROM payments WHERE id = $1 FOR UPDATE", pk)
+def _payment_or_none(row: asyncpg.Record | None) -> domain.Payment | None:
+    return None if row is None else domain.Payment.of(row)
 
 
-async def update_payment(conn: asyncpg.Connection, pk: int, changes: dict) -> asyncpg.Record:
-    """Apply column changes (names come from code, never from a request)."""
-    columns = list(changes)
+async def payment_by_pk_for_update(conn: asyncpg.Connection, pk: int) -> domain.Payment:
+    return domain.Payment.of(
+        await conn.fetchrow("SELECT * FROM payments WHERE id = $1 FOR UPDATE", pk))
+
+
+def _checked(changes: Mapping[str, Any]) -> list[str]:
+    """The changed columns, each one of the model's (names come from code, never from a
+    request: this stops a misspelt one before it reaches SQL)."""
+    unknown = set(changes) - domain.COLUMN_SET
+    if unknown:
+        raise KeyError(f"not a payment column: {sorted(unknown)}")
+    return list(changes)
+
+
+async def update_payment(conn: asyncpg.Connection, pk: int,
+                         changes: Mapping[str, Any]) -> domain.Payment:
+    """Apply column changes."""
+    columns = _checked(changes)
     sets = ", ".join(f"{c} = ${i + 2}" for i, c in enumerate(columns))
-    return await conn.fetchrow(
+    return domain.Payment.of(await conn.fetchrow(
         f"UPDATE payments SET {sets}, updated_at = now() WHERE id = $1 RETURNING *",
-        pk, *[changes[c] for c in columns])
+        pk, *[changes[c] for c in columns]))
 
 
-async def transition_payment(work: UnitOfWork, pk: int, changes: dict, status: str,
-                             detail: dict) -> asyncpg.Record:
+async def transition_payment(work: UnitOfWork, pk: int, changes: Mapping[str, Any],
+                             status: str, detail: dict[str, Any]) -> domain.Payment:
     """A status change: the column changes, the history row and the events emitted
     before it (outbox) in one statement."""
-    columns = list(changes)
+    columns = _checked(changes)
     sets = ", ".join(f"{c} = ${i + 4}" for i, c in enumerate(columns))
-    return await work.fetchrow(
+    return domain.Payment.of(await work.fetchrow(
         f"""WITH {{outbox}} u AS (
                 UPDATE payments SET {sets}, updated_at = now() WHERE id = $1 RETURNING *),
             h AS (INSERT INTO payment_history (payment_pk, status, detail)
                   SELECT id, $2, $3::jsonb FROM u)
-            SELECT * FROM u""", pk, status, detail, *[changes[c] for c in columns])
+            SELECT * FROM u""", pk, status, detail, *[changes[c] for c in columns]))
 
 
 async def payments_by_id(conn: asyncpg.Connection,
-                         payment_ids: list[str]) -> dict[str, asyncpg.Record]:
+                         payment_ids: list[str]) -> dict[str, domain.Payment]:
     """Payments by their ids, in any scope and mode (the caller checks both), in one
     statement."""
     rows = await conn.fetch("SELECT * FROM payments WHERE payment_id = ANY($1::text[])",
                             payment_ids)
-    return {r["payment_id"]: r for r in rows}
+    return {r["payment_id"]: domain.Payment.of(r) for r in rows}
 
 
 async def expired_payments_for_update(conn: asyncpg.Connection,
-                                      limit: int) -> list[asyncpg.Record]:
+                                      limit: int) -> list[domain.Payment]:
     """Up to `limit` pending payments past their session, locked, the longest ended
     first (the partial index payments_pending_expiry). SKIP LOCKED: a row a confirm or
     another replica's sweep holds is left to it, so sweepers never wait or collide."""
-    return await conn.fetch(
+    return [domain.Payment.of(r) for r in await conn.fetch(
         """SELECT * FROM payments WHERE status = 'pending' AND expires_at <= now()
-            ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED""", limit)
+            ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED""", limit)]
 
 
-# The columns a status change may set, with their types (transitions_if_unchanged).
-CHANGE_TYPES = {"payment_method": "text", "completed_at": "timestamptz",
-                "canceled_at": "timestamptz", "pending_action": "text",
-                "failure_reason": "text", "card_brand": "text", "card_last4": "text",
-                "payer": "text", "phone_number": "text", "transaction_hash": "text"}
+# The columns a status change may set, with their types (transitions_if_unchanged):
+# the model's, but its identity, its clock, status itself (set apart) and the JSON ones.
+CHANGE_TYPES = {c: t for c, t in _SQL_TYPE.items()
+                if c not in ("id", "payment_id", "trace", "status", "created_at",
+                             "updated_at") and t not in ("jsonb", "text[]")}
 
 
-async def transitions_if_unchanged(conn: asyncpg.Connection,
-                                   items: list[tuple]) -> list[asyncpg.Record | None]:
+async def transitions_if_unchanged(
+        conn: asyncpg.Connection | asyncpg.Pool,
+        items: list[tuple[Mapping[str, Any], Mapping[str, Any], dict[str, Any], Event]],
+) -> list[domain.Payment | None]:
     """Status changes of many payments in one statement, without a transaction or a
     lock, each applied (with its history row and its event) only if the payment is still
     as it was read: same status, same updated_at. items: (row as read, changes with
@@ -169,7 +210,7 @@ async def transitions_if_unchanged(conn: asyncpg.Connection,
     For each, the updated row, or None when the payment changed since it was read (then
     neither its history row nor its event is written)."""
     columns = sorted({c for _, changes, _, _ in items for c in changes} - {"status"})
-    args: list = [[row["id"] for row, *_ in items], [row["status"] for row, *_ in items],
+    args: list[Any] = [[row["id"] for row, *_ in items], [row["status"] for row, *_ in items],
                   [row["updated_at"] for row, *_ in items],
                   [changes["status"] for _, changes, _, _ in items],
                   [json_text(detail) for _, _, detail, _ in items],
@@ -205,17 +246,19 @@ async def transitions_if_unchanged(conn: asyncpg.Connection,
                   SELECT d.event_id, d.event_type, d.payload
                     FROM d JOIN u ON u.id = d.id ORDER BY d.n)
             SELECT * FROM u""", *args)
-    by_pk = {r["id"]: r for r in rows}
+    by_pk = {r["id"]: domain.Payment.of(r) for r in rows}
     return [by_pk.get(row["id"]) for row, *_ in items]
 
 
 async def history(conn: asyncpg.Connection, payment_pk: int) -> list[asyncpg.Record]:
-    return await conn.fetch(
+    rows: list[asyncpg.Record] = await conn.fetch(
         "SELECT status, detail, at FROM payment_history WHERE payment_pk = $1 ORDER BY id",
         payment_pk)
+    return rows
 
 
-async def add_history(conn: asyncpg.Connection, pk: int, status: str, detail: dict) -> None:
+async def add_history(conn: asyncpg.Connection, pk: int, status: str,
+                      detail: dict[str, Any]) -> None:
     await conn.execute(
         "INSERT INTO payment_history (payment_pk, status, detail) VALUES ($1, $2, $3)",
         pk, status, detail)
@@ -233,14 +276,15 @@ async def add_refund(conn: asyncpg.Connection, *, refund_id: str, pk: int, amoun
 async def payment_by_trace(conn: asyncpg.Connection, trace: uuid.UUID, *,
                            company_id: int | None, merchant_id: int | None,
                            livemode: bool | None,
-                           for_update: bool = False) -> asyncpg.Record | None:
+                           for_update: bool = False) -> domain.Payment | None:
     """A payment by its NORAH trace, within the caller's scope and mode (as `payment`)."""
-    return await conn.fetchrow(
+    return _payment_or_none(await conn.fetchrow(
         f"""SELECT * FROM payments WHERE trace = $1
               AND ($2::bigint IS NULL OR company_id = $2)
               AND ($3::bigint IS NULL OR merchant_id = $3)
               AND ($4::boolean IS NULL OR livemode = $4)
-            {'FOR UPDATE' if for_update else ''}""", trace, company_id, merchant_id, livemode)
+            {'FOR UPDATE' if for_update else ''}""", trace, company_id, merchant_id,
+        livemode))
 
 
 def _like(text: str) -> str:
@@ -254,7 +298,7 @@ _NEWEST_FIRST = "ORDER BY created_at DESC, id DESC"
 
 @dataclass(frozen=True)
 class TransactionPage:
-    rows: list[asyncpg.Record]
+    rows: list[domain.Payment]
     total: int
     total_is_estimate: bool
     # The page's last row's (created_at, id) when more rows follow it: where the next
@@ -308,7 +352,8 @@ async def list_transactions(conn: asyncpg.Connection, *, company_id: int | None,
                             created_from: datetime | None = None,
                             created_before: datetime | None = None,
                             charged_only: bool = False, limit: int, offset: int = 0,
-                            after: tuple[datetime, int] | None = None) -> TransactionPage:
+                            after: tuple[datetime | int, int] | None = None
+                            ) -> TransactionPage:
     """One page of the caller's scope and mode, newest first (ties broken by id, so
     pages never overlap): from `offset`, or after the row at `after` (created_at, id),
     keyset style. `trace` and `payment_id` are lookups by their unique indexes;
@@ -335,10 +380,10 @@ async def list_transactions(conn: asyncpg.Connection, *, company_id: int | None,
                           ("currency", currency)):
         if value is not None and not (scope is not None and scope.column == column):
             where.add(f"{column} = {{}}", value)
-    for condition, value in (("created_at >= {}", created_from),
+    for condition, bound in (("created_at >= {}", created_from),
                              ("created_at < {}", created_before)):
-        if value is not None:
-            where.add(condition, value)
+        if bound is not None:
+            where.add(condition, bound)
     if charged_only:
         where.add("charges > 0")
     async with snapshot(conn):
@@ -360,7 +405,8 @@ async def list_transactions(conn: asyncpg.Connection, *, company_id: int | None,
             else:
                 total, estimated = await _total(conn, where, walk)
     last = (rows[-1]["created_at"], rows[-1]["id"]) if more else None
-    return TransactionPage(rows=rows, total=total, total_is_estimate=estimated, last=last)
+    return TransactionPage(rows=[domain.Payment.of(r) for r in rows], total=total,
+                           total_is_estimate=estimated, last=last)
 
 
 @dataclass(frozen=True)
@@ -398,7 +444,7 @@ def _copy(base: _Where) -> _Where:
 
 async def _page_rows(conn: asyncpg.Connection, base: _Where, walk: _Walk | None, *,
                      limit: int, offset: int,
-                     after: tuple[datetime, int] | None) -> list[asyncpg.Record]:
+                     after: tuple[datetime | int, int] | None) -> list[asyncpg.Record]:
     """Up to limit + 1 rows (one more tells whether another page follows)."""
     where = _copy(base)
     if after is not None:
@@ -413,7 +459,8 @@ async def _page_rows(conn: asyncpg.Connection, base: _Where, walk: _Walk | None,
         source = _per_owner(where, walk.column, where.param(walk.ids), f"LIMIT {wanted}")
         sql = (f"SELECT p.* FROM {source} {_NEWEST_FIRST} "
                f"LIMIT {page_limit} OFFSET {page_offset}")
-    return await conn.fetch(sql, *where.args)
+    rows: list[asyncpg.Record] = await conn.fetch(sql, *where.args)
+    return rows
 
 
 async def _total(conn: asyncpg.Connection, base: _Where,

@@ -19,14 +19,16 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.checkout import answers, domain, payments, store
 from services.checkout.connectors import BadPaymentDetails
-from services.checkout.context import uow
+from services.checkout.context import follow_rail, uow
+from services.checkout.errors import api_errors
 from services.checkout.ports import AUTH, FEES, AuthClient, MerchantAccount
 from shared.authz import company_scope, merchant_scope, require
+from shared.db import Position
 from shared.http.app import POOL, RELAY
 from shared.http.envelopes import Family, ok
 from shared.http.errors import ApiError, Errors
 from shared.http.middleware import read_json
-from shared.http.pagination import Position, keyset_page_of, query_text
+from shared.http.pagination import keyset_page_of, query_text
 from shared.http.routes import Routes, get, post
 from shared.money import MajorInput, Money, get_currency, parse_major, to_major_decimal
 from shared.principal import Principal
@@ -153,7 +155,7 @@ def _confirm_body(body: Confirmation) -> domain.ConfirmPayment:
 
 def _follow_rail(request: web.Request, row, outcome) -> None:
     """An asynchronous rail (ECOCASH) answers later, as payments_api does for NorPay."""
-    payments.follow_rail(request.app, str(request.url.origin()), row, outcome)
+    follow_rail(request.app, str(request.url.origin()), row, outcome)
 
 
 async def confirmation(request: web.Request) -> web.Response:
@@ -175,13 +177,14 @@ async def confirmation(request: web.Request) -> web.Response:
     create = domain.CreatePayment(amount=str(money.minor), currency=money.currency.code,
                                   metadata={"user": body.user} if body.user else {})
     try:
-        async with uow(request) as work:
-            # A refused confirm (a bad detail, a live payment no connector takes) rolls
-            # the create back with it: nothing is left, no event is sent.
-            row = await payments.create(work, merchant=merchant, origin="norah",
-                                        money=money, body=create, quote=quote,
-                                        livemode=who.livemode)
-            row, outcome = await payments.confirm(work, row, _confirm_body(body))
+        with api_errors():
+            async with uow(request) as work:
+                # A refused confirm (a bad detail, a live payment no connector takes)
+                # rolls the create back with it: nothing is left, no event is sent.
+                row = await payments.create(work, merchant=merchant, origin="norah",
+                                            money=money, body=create, quote=quote,
+                                            livemode=who.livemode)
+                row, outcome = await payments.confirm(work, row, _confirm_body(body))
     except BadPaymentDetails as exc:
         raise ApiError(Errors.VALIDATION, field=exc.field, detail=str(exc)) from None
     _follow_rail(request, row, outcome)
@@ -212,11 +215,12 @@ async def cancel_transaction(request: web.Request) -> web.Response:
     released to the payer (the seed's `refundedAmount`)."""
     who = require(request, allow_keys=True)
     body = await read_json(request, TraceBody)
-    async with uow(request) as work:
-        row = await _by_trace(work.conn, who, body.trace, for_update=True)
-        if row["status"] == "completed":
-            raise ApiError(Errors.COMPLETED_NOT_CANCELABLE)
-        row = await payments.cancel(work, row)
+    with api_errors():
+        async with uow(request) as work:
+            row = await _by_trace(work.conn, who, body.trace, for_update=True)
+            if row["status"] == "completed":
+                raise ApiError(Errors.COMPLETED_NOT_CANCELABLE)
+            row = await payments.cancel(work, row)
     return ok(Family.NORAH, {"trace": str(row["trace"]),
                              "status": domain.NORAH_STATUS[row["status"]],
                              "refundedAmount": major(row, "amount"),

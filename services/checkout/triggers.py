@@ -29,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -286,6 +286,7 @@ class Dispatcher:
                                      timestamp=int(time.time()), body=body, secret=secret)}
         try:
             addresses.check_literal_host(row["url"], strict=self.strict)
+            assert self.http is not None  # opened by dispatcher_ctx before the first run
             async with self.http.post(row["url"], data=body, headers=headers,
                                       allow_redirects=False) as resp:
                 await resp.content.read(1024)
@@ -307,7 +308,8 @@ async def dispatcher_ctx(app: web.Application) -> AsyncIterator[None]:
     await dispatcher.http.close()
 
 
-HANDLERS = {"payment.completed": on_payment_completed}
+HANDLERS: dict[str, Callable[[Event, UnitOfWork], Awaitable[None]]] = {
+    "payment.completed": on_payment_completed}
 
 
 ROUTES = Routes(

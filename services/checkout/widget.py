@@ -30,10 +30,12 @@ from aiohttp import web
 from pydantic import Field
 
 from services.checkout import answers, domain, payments, store
+from services.checkout.context import SHARED
 from services.checkout.pages import embed_query
 from services.checkout.payments import units
 from services.checkout.payments_api import prepare_create
 from services.checkout.ports import AUTH, FEES
+from services.checkout.use_cases import create as create_uc
 from shared.authz import require
 from shared.http.app import POOL, RELAY
 from shared.http.envelopes import Family, ok
@@ -147,8 +149,9 @@ async def create(request: web.Request) -> web.Response:
     intent = domain.CreatePayment(
         amount=body.amount, currency=body.currency, description=body.description,
         metadata={**body.metadata, "widget": {"origin": origin, "keyId": who.subject}})
-    row = await request.app[payments.CREATES].create(
-        merchant=merchant, origin="norpay", money=money, body=intent, quote=quote,
+    row = await create_uc.create(
+        request.app[SHARED], merchant=merchant, origin="norpay", money=money, body=intent,
+        quote=quote,
         expires_at=expires_at, livemode=who.livemode)  # the publishable key's mode
     settings = request.app[SETTINGS]
     data = render(row)
