@@ -54,14 +54,25 @@ say "engine and base images ready in $((SECONDS - t0)) s"
 rm -rf "${run:?}/$project"
 mkdir -p "$run/$project/mail"
 chown 10001:10001 "$run/$project/mail" 2>/dev/null || chmod 777 "$run/$project/mail"
-read -r gw_port mail_port pg_port amqp_port ui_port < <(.venv/bin/python -c '
+# The gateway's two: consecutive, for replicas.yml's second gateway.
+read -r gw_port gw_port_2 mail_port pg_port amqp_port ui_port < <(.venv/bin/python -c '
 import socket
-socks = [socket.socket() for _ in range(5)]
-for s in socks:
-    s.bind(("127.0.0.1", 0))
+def bound(port=0):
+    s = socket.socket()
+    s.bind(("127.0.0.1", port))
+    return s
+while True:
+    first = bound()
+    try:
+        pair = [first, bound(first.getsockname()[1] + 1)]
+        break
+    except OSError:
+        first.close()
+socks = pair + [bound() for _ in range(4)]
 print(*(s.getsockname()[1] for s in socks))')
 cat >"$run/$project.env" <<ENV
 export NORGATE_COMPOSE_GATEWAY_PORT=$gw_port
+export NORGATE_COMPOSE_GATEWAY_PORT_2=$gw_port_2
 export NORGATE_COMPOSE_MAILSINK_PORT=$mail_port
 export NORGATE_COMPOSE_PG_PORT=$pg_port
 export NORGATE_COMPOSE_AMQP_PORT=$amqp_port
@@ -96,6 +107,10 @@ json.dump({
                 *os.environ["COMPOSE_FILES"].split()],
     "env": env,
     "gateway": f"http://127.0.0.1:{env['NORGATE_COMPOSE_GATEWAY_PORT']}",
+    "gateways": [f"http://127.0.0.1:{env[k]}" for k in
+                 ("NORGATE_COMPOSE_GATEWAY_PORT", "NORGATE_COMPOSE_GATEWAY_PORT_2")],
+    "postgres": f"postgresql://postgres:postgres@127.0.0.1:{env['NORGATE_COMPOSE_PG_PORT']}"
+                "/norgate",
     "mailsink": f"http://127.0.0.1:{env['NORGATE_COMPOSE_MAILSINK_PORT']}",
     "mail_dir": env["NORGATE_COMPOSE_MAIL_DIR"],
     "rabbitmq_ui": f"http://127.0.0.1:{env['NORGATE_COMPOSE_RABBITMQ_UI_PORT']}",

@@ -22,6 +22,8 @@ class ComposeStack:
     mailsink: str
     rabbitmq_ui: str
     super_password: str
+    gateways: list[str]  # every published gateway (two with replicas.yml)
+    postgres: str  # the superuser's DSN on the published port: checks read every schema
     env: dict[str, str] = field(default_factory=dict)  # NORGATE_MAIL_DIR, for onboarding
 
     def _environ(self) -> dict[str, str]:
@@ -49,6 +51,12 @@ class ComposeStack:
             return list(json.loads(text))
         return [json.loads(line) for line in text.splitlines() if line.strip()]
 
+    def container(self, service: str, index: int = 1) -> str:
+        return f"{self.project}-{service}-{index}"
+
+    def rabbitmqctl(self, *args: str, node: str = "rabbitmq") -> str:
+        return self.docker("exec", self.container(node), "rabbitmqctl", "-q", *args)
+
     def network_gateway(self) -> str:
         """The host's address on the project's network: where containers reach the host."""
         return self.docker("network", "inspect", f"{self.project}_default", "--format",
@@ -61,4 +69,5 @@ def load_stack(path: str) -> ComposeStack:
                         compose_env=data["env"], gateway=data["gateway"],
                         mailsink=data["mailsink"], rabbitmq_ui=data["rabbitmq_ui"],
                         super_password=data["super_password"],
+                        gateways=data["gateways"], postgres=data["postgres"],
                         env={"NORGATE_MAIL_DIR": data["mail_dir"]})

@@ -21,6 +21,7 @@ REPLICAS = ["127.0.0.1", "127.0.0.2"]
 def _replica(seen: Counter, address: str) -> web.Application:
     async def who(request: web.Request) -> web.Response:
         seen[address] += 1
+        assert request.transport is not None
         seen["connections", address, request.transport.get_extra_info("peername")] += 1
         return web.Response(text=address)
 
@@ -32,7 +33,7 @@ def _replica(seen: Counter, address: str) -> web.Application:
 @pytest.fixture
 async def replicas(monkeypatch):
     """(port, seen, runners): both replicas serving; `seen` counts answers by address."""
-    port, seen, runners = free_port(), Counter(), {}
+    port, seen, runners = free_port(), Counter[object](), {}
     for address in REPLICAS:
         runner = web.AppRunner(_replica(seen, address))
         await runner.setup()
