@@ -359,6 +359,11 @@ class Payment(Mapping[str, Any]):
     def __len__(self) -> int:
         return len(COLUMNS)
 
+    def seen_with(self, changes: Mapping[str, Any]) -> Mapping[str, Any]:
+        """This payment's columns as `changes` would leave them, without building one (a
+        status change's event payload is made from it before the write)."""
+        return _Changed(self, changes)
+
     def changed(self, changes: Mapping[str, Any]) -> Payment:
         """This payment with `changes` (columns) applied: dataclasses.replace without its
         per-call field walk, as a confirm builds one for its event."""
@@ -469,6 +474,23 @@ def event_data(payment: Mapping[str, Any]) -> dict[str, Any]:
         **({"cancellationReason": payment["cancellation_reason"]}
            if payment["status"] == "canceled" else {}),
     }
+
+
+class _Changed(Mapping[str, Any]):
+    __slots__ = ("_changes", "_payment")
+
+    def __init__(self, payment: Payment, changes: Mapping[str, Any]) -> None:
+        self._payment, self._changes = payment, changes
+
+    def __getitem__(self, key: str) -> Any:
+        changes = self._changes
+        return changes[key] if key in changes else self._payment[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(COLUMNS)
+
+    def __len__(self) -> int:
+        return len(COLUMNS)
 
 
 COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Payment))

@@ -31,6 +31,7 @@ from services.checkout import connectors, domain, html, payments, store
 from services.checkout.branding import BRAND, brand_for
 from services.checkout.connectors import BadPaymentDetails
 from services.checkout.context import follow_rail, uow
+from services.checkout.domain import Payment
 from services.checkout.errors import api_error
 from shared.http.app import POOL, RELAY
 from shared.http.middleware import SETTINGS
@@ -100,7 +101,7 @@ _EMBED_STATE = {"paid": "success", "canceled": "cancel", "failed": "failed",
                 "expired": "failed"}
 
 
-def _breakdown(row, total: Money) -> dict | None:
+def _breakdown(row: Payment, total: Money) -> dict | None:
     """Price, fees and total, when the payer bears the fees (a price's payment)."""
     quote = row["quote"] or {}
     if "payerFees" not in quote or not int(quote["payerFees"]):
@@ -118,13 +119,14 @@ def page_scripts(view: str, methods: list[str]) -> list[str]:
     return ["checkout-wait.js"] if view == "phone" else []
 
 
-def _page(request: web.Request, row, view: str, *, status: int = 200, **extra) -> web.Response:
+def _page(request: web.Request, row: Payment | None, view: str, *, status: int = 200,
+          **extra) -> web.Response:
     pid: str = row["payment_id"] if row is not None else ""  # read only with a row
     origin = _embed_origin(request) if row is not None else None
     context = {"view": view, "payment": None, "errors": {}, "values": {}, "error": None,
                "method": None, "embed": None, "test_mode": False,
                "brand": request.get(BRAND), **extra}
-    if origin:
+    if origin and row is not None:
         context["embed"] = {"origin": origin, "q": embed_query(request.app[SETTINGS], pid,
                                                                origin),
                             "state": _EMBED_STATE.get(view, ""), "status": row["status"]}
@@ -152,7 +154,7 @@ def _page(request: web.Request, row, view: str, *, status: int = 200, **extra) -
     return response
 
 
-def _state_page(request: web.Request, row) -> web.Response:
+def _state_page(request: web.Request, row: Payment) -> web.Response:
     """The page for the payment as it stands."""
     status = row["status"]
     if domain.expired(row, datetime.now(UTC)):  # swept or not yet: the same page
@@ -182,7 +184,7 @@ async def _row(request: web.Request):
     return row
 
 
-async def _form(request: web.Request, row):
+async def _form(request: web.Request, row: Payment):
     form = await request.post()
     expected = csrf_token(request.app[SETTINGS], row["payment_id"])
     if not hmac.compare_digest(str(form.get("csrf", "")).encode(), expected.encode()):
@@ -190,11 +192,11 @@ async def _form(request: web.Request, row):
     return form
 
 
-def _back(request: web.Request, row) -> web.HTTPSeeOther:
+def _back(request: web.Request, row: Payment) -> web.HTTPSeeOther:
     return web.HTTPSeeOther(f"/checkout/{row['payment_id']}{_embed_q(request)}")
 
 
-def with_payment(url: str, row) -> str:
+def with_payment(url: str, row: Payment) -> str:
     """The merchant's success or cancel URL with the payment it is about: `paymentId`
     (and a NORAH payment's `trace`) added to its query, so the shop can look the payment
     up (and must: a redirect is a hint, the webhook or a GET is the truth)."""
@@ -207,7 +209,7 @@ def with_payment(url: str, row) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
-def _done(request: web.Request, row, url: str | None) -> web.HTTPSeeOther:
+def _done(request: web.Request, row: Payment, url: str | None) -> web.HTTPSeeOther:
     """After success or cancel: the merchant's URL, or this page when there is none
     or the page is embedded (checkout.js tells the merchant's page instead)."""
     if url and not _embed_origin(request):
@@ -215,8 +217,8 @@ def _done(request: web.Request, row, url: str | None) -> web.HTTPSeeOther:
     return _back(request, row)
 
 
-def _after(request: web.Request, row, outcome, *, view_on_error: str, method=None,
-           values=None) -> web.Response:
+def _after(request: web.Request, row: Payment, outcome: connectors.Outcome, *,
+           view_on_error: str, method=None, values=None) -> web.Response:
     follow_rail(request.app, str(request.url.origin()), row, outcome)
     if outcome.status == "completed":
         raise _done(request, row, row["success_url"])

@@ -9,8 +9,9 @@ from typing import get_args
 from aiohttp import web
 
 from services.checkout import answers, domain, payments, store
-from services.checkout.connectors import INSUFFICIENT, BadPaymentDetails
+from services.checkout.connectors import INSUFFICIENT, BadPaymentDetails, Outcome
 from services.checkout.context import SHARED, follow_rail, uow
+from services.checkout.domain import Payment
 from services.checkout.errors import api_errors
 from services.checkout.payment_writes import NeedsLock
 from services.checkout.payments import units
@@ -35,7 +36,7 @@ def _epoch(value) -> str | None:
     return None if value is None else str(int(value.timestamp()))
 
 
-def render(row, request: web.Request) -> dict:
+def render(row: Payment, request: web.Request) -> dict:
     """The seed's fields, plus what a merchant needs to follow the payment."""
     return {
         "paymentId": row["payment_id"], "amount": units(row["amount"]),
@@ -144,7 +145,7 @@ async def list_payments(request: web.Request) -> web.Response:
                                     total_is_estimate=found.total_is_estimate)})
 
 
-def _settle(request: web.Request, row, outcome) -> web.Response:
+def _settle(request: web.Request, row: Payment, outcome: Outcome) -> web.Response:
     follow_rail(request.app, str(request.url.origin()), row, outcome)
     if outcome.status == "failed":
         kind = Errors.INSUFFICIENT_BALANCE if outcome.reason == INSUFFICIENT \

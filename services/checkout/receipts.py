@@ -17,10 +17,12 @@ import hmac
 import string
 import time
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 from fpdf import FPDF
 
 from services.checkout import domain
+from services.checkout.domain import Payment
 from shared.ids import record_id
 from shared.money import Money, format_display, get_currency
 from shared.secrets import derive
@@ -84,11 +86,11 @@ def _when(value: datetime | None) -> str:
     return "-" if value is None else value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _money(row, value) -> str:
+def _money(row: Payment, value: int | Decimal) -> str:
     return format_display(Money(int(value), get_currency(row["currency"])))
 
 
-def _method(row) -> str:
+def _method(row: Payment) -> str:
     method = row["payment_method"] or "-"
     if row["card_brand"] or row["card_last4"]:
         brand = row["card_brand"] or "Card"
@@ -105,7 +107,7 @@ def _charge_label(line: dict) -> str:
     return label
 
 
-def render(row, receipt_id: str, issued_at: datetime) -> bytes:
+def render(row: Payment, receipt_id: str, issued_at: datetime) -> bytes:
     """The receipt of a payment row (checkout.payments)."""
     pdf = FPDF(format="A4")
     pdf.set_title(_text(f"Payment receipt {receipt_id}"))

@@ -18,8 +18,9 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.checkout import answers, domain, payments, store
-from services.checkout.connectors import BadPaymentDetails
+from services.checkout.connectors import BadPaymentDetails, Outcome
 from services.checkout.context import follow_rail, uow
+from services.checkout.domain import Payment
 from services.checkout.errors import api_errors
 from services.checkout.ports import AUTH, FEES, AuthClient, MerchantAccount
 from shared.authz import company_scope, merchant_scope, require
@@ -67,7 +68,7 @@ class TraceBody(BaseModel):
 
 # Rendering ------------------------------------------------------------------------
 
-def major(row, column: str) -> Decimal | None:
+def major(row: Payment, column: str) -> Decimal | None:
     value = row[column]
     if value is None:
         return None
@@ -78,7 +79,7 @@ def timestamp(value: datetime | None) -> str | None:
     return None if value is None else value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
-def breakdown(row) -> list[dict]:
+def breakdown(row: Payment) -> list[dict]:
     """The stored quote's lines: value as quoted (2.5 for 2.5 %), amount in major units."""
     currency = get_currency(row["currency"])
     return [{"type": line["type"], "value": Decimal(str(line["value"])),
@@ -86,7 +87,7 @@ def breakdown(row) -> list[dict]:
             for line in (row["quote"] or {}).get("breakdown", [])]
 
 
-def summary(row) -> dict:
+def summary(row: Payment) -> dict:
     return {"transactionId": row["payment_id"], "trace": str(row["trace"]),
             "merchantId": row["merchant_id"], "merchant": row["merchant_name"],
             "amount": major(row, "amount"), "currency": row["currency"],
@@ -96,7 +97,7 @@ def summary(row) -> dict:
             "timestamp": timestamp(row["created_at"]), "livemode": row["livemode"]}
 
 
-def details(row) -> dict:
+def details(row: Payment) -> dict:
     return {**summary(row), "chargesBreakdown": breakdown(row),
             "refundedAmount": major(row, "refunded_amount"),
             "failureReason": row["failure_reason"], "nextAction": row["pending_action"],
@@ -153,7 +154,7 @@ def _confirm_body(body: Confirmation) -> domain.ConfirmPayment:
                                  phone_number=body.phone_number, account=account)
 
 
-def _follow_rail(request: web.Request, row, outcome) -> None:
+def _follow_rail(request: web.Request, row: Payment, outcome: Outcome) -> None:
     """An asynchronous rail (ECOCASH) answers later, as payments_api does for NorPay."""
     follow_rail(request.app, str(request.url.origin()), row, outcome)
 
@@ -299,7 +300,7 @@ async def _page(request: web.Request, who: Principal, *, render, message: str,
 
 
 def _pick(*keys: str):
-    def render(row) -> dict:
+    def render(row: Payment) -> dict:
         data = summary(row)
         return {k: data[k] for k in (*keys, "livemode")}
     return render
@@ -324,7 +325,7 @@ async def merchant_transactions(request: web.Request) -> web.Response:
                                     "timestamp"))
 
 
-def _charge_row(row) -> dict:
+def _charge_row(row: Payment) -> dict:
     data = summary(row)
     return {**{k: data[k] for k in ("transactionId", "trace", "merchantId", "amount",
                                     "currency", "charges", "netAmount", "timestamp",

@@ -31,6 +31,7 @@ from pydantic import Field
 
 from services.checkout import answers, domain, payments, store
 from services.checkout.context import SHARED
+from services.checkout.domain import Payment
 from services.checkout.pages import embed_query
 from services.checkout.payments import units
 from services.checkout.payments_api import prepare_create
@@ -127,7 +128,7 @@ def _epoch(value) -> str | None:
     return None if value is None else str(int(value.timestamp()))
 
 
-def render(row) -> dict:
+def render(row: Payment) -> dict:
     """What a merchant's page may learn about a widget payment (no payer details)."""
     return {
         "paymentId": row["payment_id"], "amount": units(row["amount"]),

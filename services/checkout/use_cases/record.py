@@ -8,14 +8,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from services.checkout import connectors
-from services.checkout.domain import ATTEMPT_FAILED, EVENT_OF, Payment
+from services.checkout.domain import ATTEMPT_FAILED, EVENT_OF, Payment, event_data, event_ids
 from services.checkout.payment_writes import PaymentWrites
 from shared.events import Event
 
 
-def event(event_type: str, payment: Payment, **extra: Any) -> Event:
+def event(event_type: str, payment: Mapping[str, Any], **extra: Any) -> Event:
     return Event(type=event_type, producer="checkout",
-                 data={**payment.event_data(), **extra}, **payment.event_ids())
+                 data={**event_data(payment), **extra}, **event_ids(payment))
 
 
 async def transition(writes: PaymentWrites, payment: Payment, target: str, *,
@@ -24,7 +24,7 @@ async def transition(writes: PaymentWrites, payment: Payment, target: str, *,
     """Move `payment` to `target`. Each status change names the event it emitted (the
     timeline links its webhooks)."""
     changes = payment.status_changes(target, changes, datetime.now(UTC))
-    sent = event(EVENT_OF[target], payment.changed(changes))
+    sent = event(EVENT_OF[target], payment.seen_with(changes))
     return await writes.transition(payment, changes, target,
                                    {**(detail or {}), "eventId": str(sent.id)}, sent)
 
@@ -58,7 +58,7 @@ async def _failed_attempt(writes: PaymentWrites, payment: Payment,
     facts = result.facts
     if facts.get("card_last4"):  # which card, as the shopper would name it
         detail["card"] = f"{facts.get('card_brand') or 'CARD'} {facts['card_last4']}"
-    sent = event(ATTEMPT_FAILED, payment.changed(changes), paymentMethod=method,
+    sent = event(ATTEMPT_FAILED, payment.seen_with(changes), paymentMethod=method,
                  attempt=attempt, failureReason=result.reason)
     return await writes.transition(payment, changes, "attempt_failed",
                                    {**detail, "eventId": str(sent.id)}, sent)
