@@ -39,23 +39,23 @@ def _epoch(value) -> str | None:
 def render(row: Payment, request: web.Request) -> dict:
     """The seed's fields, plus what a merchant needs to follow the payment."""
     return {
-        "paymentId": row["payment_id"], "amount": units(row["amount"]),
-        "currency": row["currency"], "status": row["status"],
-        "description": row["description"], "payer": row["payer"],
-        "transactionHash": row["transaction_hash"], "metadata": row["metadata"],
-        "paymentMethod": row["payment_method"], "nextAction": row["pending_action"],
-        "failureReason": row["failure_reason"],
+        "paymentId": row.payment_id, "amount": units(row.amount),
+        "currency": row.currency, "status": row.status,
+        "description": row.description, "payer": row.payer,
+        "transactionHash": row.transaction_hash, "metadata": row.metadata,
+        "paymentMethod": row.payment_method, "nextAction": row.pending_action,
+        "failureReason": row.failure_reason,
         # Declines a checkout page let the shopper retry (the payment stayed pending).
-        "failedAttempts": row["failed_attempts"],
+        "failedAttempts": row.failed_attempts,
         # "expired" when the session ran out (the expiry sweep), else null.
-        "cancellationReason": row["cancellation_reason"],
-        "charges": units(row["charges"]),
-        "netAmount": units(row["net_amount"]),
-        "refundedAmount": units(row["refunded_amount"]),
-        "checkoutUrl": f"{request.app[SETTINGS].public_url}/checkout/{row['payment_id']}",
-        "expiresAt": _epoch(row["expires_at"]), "createdAt": _epoch(row["created_at"]),
-        "completedAt": _epoch(row["completed_at"]),
-        "livemode": row["livemode"],
+        "cancellationReason": row.cancellation_reason,
+        "charges": units(row.charges),
+        "netAmount": units(row.net_amount),
+        "refundedAmount": units(row.refunded_amount),
+        "checkoutUrl": f"{request.app[SETTINGS].public_url}/checkout/{row.payment_id}",
+        "expiresAt": _epoch(row.expires_at), "createdAt": _epoch(row.created_at),
+        "completedAt": _epoch(row.completed_at),
+        "livemode": row.livemode,
     }
 
 
