@@ -86,6 +86,16 @@ async def _healthy(stack: ComposeStack, container: str, timeout: float = 180) ->
     assert seen == "healthy"
 
 
+def _payment_requests(stack: ComposeStack, service: str) -> list[int]:
+    """Payment API requests each replica of `service` logged (http_request lines)."""
+    counts = []
+    for index in (1, 2):
+        logs = stack.docker("logs", stack.container(service, index))
+        counts.append(sum(1 for line in logs.splitlines()
+                          if '"http_request"' in line and "/api/v2/payments" in line))
+    return counts
+
+
 def _connections_by_node(stack: ComposeStack) -> Counter:
     """Client connections by the node that holds them (its name in each one's pid)."""
     out = stack.rabbitmqctl("list_connections", "--no-table-headers", "pid")
@@ -133,6 +143,9 @@ async def test_replicas_and_a_broker_node_fail_under_load_and_nothing_is_lost_or
             await asyncio.sleep(seconds)
 
         await window("warm-up", 5)
+        # The gateways spread the payment requests over both checkout replicas.
+        served = await asyncio.to_thread(_payment_requests, s, "checkout")
+        assert min(served) >= sum(served) / 4, served
         for service in ("checkout", "billing", "notifier"):
             victim = s.container(service, 1)
             await asyncio.to_thread(s.docker, "kill", "--signal", "KILL", victim)
