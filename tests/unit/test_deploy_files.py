@@ -27,9 +27,26 @@ SECRETS = {"NORGATE_DATABASE_URL", "NORGATE_SECRET_KEY", "NORGATE_SERVICE_DATABA
            "NORGATE_BOOTSTRAP_SUPER_PASSWORD"}
 
 
+# `${NAME:-default}`: images and published ports are variables (deploy/README.md).
+VARIABLE = re.compile(r"\$\{(\w+):-([^}]*)\}")
+
+
 @pytest.fixture(scope="module")
 def compose() -> dict:
-    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    """docker-compose.yml as it runs with no variable set: each one's default."""
+    text = (ROOT / "docker-compose.yml").read_text()
+    return yaml.safe_load(VARIABLE.sub(lambda m: m.group(2), text))
+
+
+def test_compose_images_and_ports_are_variables_with_todays_defaults():
+    found = dict(VARIABLE.findall((ROOT / "docker-compose.yml").read_text()))
+    assert found["NORGATE_COMPOSE_PYTHON_IMAGE"] == "python:3.11-slim"
+    assert found["NORGATE_COMPOSE_POSTGRES_IMAGE"] == "postgres:15"
+    assert found["NORGATE_COMPOSE_RABBITMQ_IMAGE"] == "rabbitmq:3.12-management"
+    assert {k: v for k, v in found.items() if k.endswith("_PORT")} == {
+        "NORGATE_COMPOSE_GATEWAY_PORT": "8080", "NORGATE_COMPOSE_MAILSINK_PORT": "8025",
+        "NORGATE_COMPOSE_PG_PORT": "5432", "NORGATE_COMPOSE_AMQP_PORT": "5672",
+        "NORGATE_COMPOSE_RABBITMQ_UI_PORT": "15672"}
 
 
 def _published(svc: dict) -> list[str]:
@@ -45,7 +62,8 @@ def test_compose_service(compose: dict, name: str):
     port = PORTS[name]
     assert svc["command"] == [f"services.{name}"]
     assert svc["image"] == "norgate:latest"
-    assert svc["build"] == {"context": ".", "dockerfile": "deploy/Dockerfile"}
+    assert svc["build"] == {"context": ".", "dockerfile": "deploy/Dockerfile", "args": {
+        "PYTHON_IMAGE": "python:3.11-slim", "PIP_CA": None}}
     env = svc["environment"]
     # Its secrets come from its own file (make compose-secrets), none from the shared env.
     assert not SECRETS & set(env), sorted(SECRETS & set(env))
@@ -135,7 +153,8 @@ def test_docker_compose_config_is_valid():
 
 def test_dockerfile_and_dockerignore():
     text = (ROOT / "deploy" / "Dockerfile").read_text()
-    assert "FROM python:3.11-slim" in text
+    assert "ARG PYTHON_IMAGE=python:3.11-slim" in text  # a build argument, today's default
+    assert text.count("FROM ${PYTHON_IMAGE}") == 2
     assert 'ENTRYPOINT ["python", "-m"]' in text
     assert 'CMD ["services.gateway"]' in text
     assert "pip install" in text and "USER 10001" in text
