@@ -115,7 +115,7 @@ async def _tokens(request: web.Request, user, *, family: uuid.UUID, conn=None) -
 async def sign_in(request: web.Request) -> web.Response:
     """Throttled per (account, client) and per client with growing delays, and past an
     account-wide ceiling for clients new to the account; never a lock of the account,
-    so a client without failures signs in whatever others do (README "Sign-in")."""
+    so a client without failures signs in whatever others do (docs/api.md "Sign-in")."""
     body = await read_json(request, SignIn)
     settings = request.app[SETTINGS]
     pool = request.app[POOL]
