@@ -7,7 +7,7 @@ import uuid
 from aiohttp import web
 from pydantic import BaseModel, Field
 
-from services.auth import merchant_domain as md
+from services.auth import merchants_domain as md
 from services.auth import merchants_store as ms
 from services.auth import store as users_store
 from services.auth.context import SECRETS

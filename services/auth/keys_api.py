@@ -16,7 +16,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from services.auth import answers
-from services.auth import merchant_domain as md
+from services.auth import merchants_domain as md
 from services.auth import merchants_store as ms
 from services.auth.context import uow
 from services.auth.merchants_api import MANAGERS, MERCHANT

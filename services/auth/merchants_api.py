@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from services.auth import answers, domain, store
-from services.auth import merchant_domain as md
+from services.auth import merchants_domain as md
 from services.auth import merchants_store as ms
 from services.auth.context import SECRETS, uow
 from services.auth.passwords import hash_password

@@ -11,7 +11,7 @@ import uuid
 
 import asyncpg
 
-from services.auth.merchant_domain import CreateMerchant
+from services.auth.merchants_domain import CreateMerchant
 from shared.db import bounded_total, snapshot
 
 # Request field -> column; the only names an UPDATE is ever built from.

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from services.notifier import housekeeping, webhooks_api
+from services.notifier import housekeeping
 from services.notifier.context import Shared, context_ctx
-from services.notifier.events import email_handlers
-from services.notifier.mailer import Mailer
-from services.notifier.webhooks_events import webhook_handlers
+from services.notifier.email.events import email_handlers
+from services.notifier.email.mailer import Mailer
+from services.notifier.webhooks import api as webhooks_api
+from services.notifier.webhooks.events import webhook_handlers
 from shared.http.app import ConsumerSpec, ServiceSpec
 from shared.settings import Settings
 

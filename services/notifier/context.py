@@ -6,8 +6,8 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from services.notifier.dispatcher import Dispatcher
-from services.notifier.merchant_secrets import SECRET_EVENTS, MerchantSecrets
+from services.notifier.webhooks.dispatch import Dispatcher
+from services.notifier.webhooks.merchant_secrets import SECRET_EVENTS, MerchantSecrets
 from shared.crypto import SecretBox
 from shared.events import UnitOfWork
 from shared.events.subscriber import Subscriber

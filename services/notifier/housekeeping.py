@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from functools import partial
 
-from services.notifier import events, store
-from services.notifier import webhooks_store as webhooks
+from services.notifier.email import events, store
+from services.notifier.webhooks import store as webhooks
 from shared.housekeeping import Prune, housekeeping_ctx
 from shared.http.middleware import SETTINGS
 from shared.settings import Settings

@@ -11,7 +11,7 @@ import asyncpg
 import pytest
 
 from services.billing import projections
-from services.notifier import webhooks
+from services.notifier.webhooks import use_cases
 from shared.events import Event
 
 
@@ -102,7 +102,7 @@ async def test_fan_out_of_a_batch_gives_each_event_its_subscribers_in_order(
                       ("payment.completed", paid_only), ("payment.completed", silent),
                       ("payment.completed", every)])]
         async with conn.transaction():
-            fanned, leased = await webhooks.fan_out(conn, events)
+            fanned, leased = await use_cases.fan_out(conn, events)
         rows = await conn.fetch(
             """SELECT d.delivery_id, d.endpoint_id, d.event_id, d.occurred_at, e.body
                FROM webhook_deliveries d JOIN webhook_events e USING (event_id)
@@ -160,6 +160,6 @@ async def test_a_fan_out_whose_writes_fail_gives_back_the_room_it_reserved(notif
         with pytest.raises(asyncpg.LockNotAvailableError):
             async with conn.transaction():
                 await conn.execute("SET LOCAL lock_timeout = '200ms'")
-                await webhooks.fan_out(conn, [event], taker)
+                await use_cases.fan_out(conn, [event], taker)
         await holder.rollback()
     assert taker.reserved == [ep] and taker.given_back == [ep]

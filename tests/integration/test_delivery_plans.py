@@ -26,7 +26,7 @@ import asyncpg
 import pytest
 
 from bench import growth_seeds
-from services.notifier import webhooks_store as store
+from services.notifier.webhooks import store
 from shared.db import EXACT_TOTAL_UP_TO, Position
 from shared.http.pagination import encode_cursor
 from tests.integration.test_transaction_plans import _nodes, _Recorder

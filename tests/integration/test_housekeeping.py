@@ -25,8 +25,10 @@ from services.gateway import housekeeping as gateway_housekeeping
 from services.gateway.idempotency import IdempotencyStore
 from services.gateway.ratelimit import RateLimiter
 from services.notifier import housekeeping as notifier_housekeeping
-from services.notifier import store as notifier_store
-from services.notifier import webhooks, webhooks_domain, webhooks_store
+from services.notifier.email import store as notifier_store
+from services.notifier.webhooks import domain as webhooks_domain
+from services.notifier.webhooks import store as webhooks_store
+from services.notifier.webhooks import use_cases as webhooks_use_cases
 from shared.db import create_pool
 from shared.housekeeping import Prune, run_all, run_prune
 from shared.http.app import create_app
@@ -685,7 +687,7 @@ async def test_a_pruned_payload_keeps_its_delivery_log_and_is_no_longer_redelive
 
         async def redeliver(event_id: uuid.UUID) -> list[str]:
             async with conn.transaction():
-                return await webhooks.redeliver(
+                return await webhooks_use_cases.redeliver(
                     conn, endpoint, webhooks_domain.Redeliver(
                         endpointId=endpoint["endpoint_id"], eventId=str(event_id)),
                     livemode=False, per_minute=100)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncpg
 
 from deploy.mailsink import start_mailsink
-from services.notifier.events import EMAILS_PER_RECIPIENT_PER_HOUR, SUPPRESSED
+from services.notifier.email.events import EMAILS_PER_RECIPIENT_PER_HOUR, SUPPRESSED
 from tests.integration.test_notifier_email import (  # noqa: F401
     _messages,
     _notifier,

@@ -91,7 +91,7 @@ async def test_prod_allows_the_ports_the_operator_lists_at_registration_and_at_s
         settings, tmp_path, merchant):
     """NORGATE_WEBHOOK_ALLOWED_PORTS reaches both checks (found by review: neither
     was given it, so only 80 and 443 ever passed)."""
-    from services.notifier.dispatcher import Dispatcher
+    from services.notifier.webhooks.dispatch import Dispatcher
     from shared.crypto import SecretBox
 
     async with notifier(settings, tmp_path, env="prod",
@@ -338,9 +338,9 @@ async def test_the_merchants_web_service_url_is_an_endpoint_signed_with_the_merc
 
 async def test_a_web_service_url_callback_waits_while_auth_is_away_and_is_never_sent_unsigned(
         settings, tmp_path, emit, verifier, merchant, notifier_pool, monkeypatch):
-    from services.notifier import dispatcher
+    from services.notifier.webhooks import dispatch
 
-    monkeypatch.setattr(dispatcher, "SECRET_RETRY_SECONDS", 0.5)
+    monkeypatch.setattr(dispatch, "SECRET_RETRY_SECONDS", 0.5)
     proxy = TcpProxy("127.0.0.1", 0)
     receiver = Receiver(verifier, fail_first=0)
     await receiver.start()

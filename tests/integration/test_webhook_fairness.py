@@ -14,9 +14,8 @@ from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
 
-from services.notifier import webhooks_domain as domain
-from services.notifier import webhooks_store as store
-from services.notifier.dispatcher import Dispatcher
+from services.notifier.webhooks import domain, store
+from services.notifier.webhooks.dispatch import Dispatcher
 from shared.crypto import SecretBox
 from shared.events import OutboxRelay, Topology, UnitOfWork
 from shared.events.broker import Broker

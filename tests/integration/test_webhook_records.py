@@ -6,7 +6,7 @@ import uuid
 
 import asyncpg
 
-from services.notifier.dispatcher import Dispatcher
+from services.notifier.webhooks.dispatch import Dispatcher
 from shared.crypto import SecretBox
 
 

@@ -19,8 +19,8 @@ from aiohttp import web
 from standardwebhooks import Webhook
 
 from deploy.mailsink import start_mailsink
-from services.notifier import webhooks
 from services.notifier.app import build_spec
+from services.notifier.webhooks import use_cases
 from shared.db import apply_migrations, discover
 from shared.events import Event, OutboxRelay, Topology, UnitOfWork
 from shared.events.broker import Broker
@@ -379,7 +379,7 @@ async def test_a_delivery_born_leased_to_a_sender_that_died_is_sent_when_its_lea
                           merchant_id=str(merchant.merchant_id),
                           company_id=str(merchant.company_id))
             async with notifier_pool.acquire() as conn, conn.transaction():
-                _, leased = await webhooks.fan_out(conn, [event], _SenderThatDied())
+                _, leased = await use_cases.fan_out(conn, [event], _SenderThatDied())
             committed = time.monotonic()
             assert [d["endpoint_id"] for d in leased] == [endpoint["endpointId"]]
             await poll_until(lambda: str(event.id) in receiver.events, timeout=15,

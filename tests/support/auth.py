@@ -82,7 +82,7 @@ async def make_merchant(settings: Settings, admin: Account, *, name: str = "Shop
                         status: str = "DEVELOPMENT") -> Account:
     """A merchant of `admin`'s company and its enabled MERCHANT login."""
     from services.auth import merchants_store
-    from services.auth.merchant_domain import CreateMerchant, split_name
+    from services.auth.merchants_domain import CreateMerchant, split_name
 
     tag = secrets.token_hex(4)
     body = CreateMerchant.model_validate({

@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 SCRIPT = """
 import os
-import services.notifier.events as events  # an unlabelled counter, made at import
+import services.notifier.email.events as events  # an unlabelled counter, made at import
 from shared import metrics
 
 directory = metrics.use_multiprocess()

@@ -99,6 +99,12 @@ def test_the_layout_page_names_every_module_of_the_services_and_shared():
     files += sorted((REPO / "deploy" / "scripts").iterdir())
     missing = [str(p.relative_to(REPO)) for p in files if p.name != "__init__.py"
                and not named(p.name)]
+    # A service's subpackages (the notifier's email/ and webhooks/, checkout's use_cases/):
+    # the folder and each of its modules.
+    packages = [d for d in sorted((REPO / "services").glob("*/*/")) if (d / "__init__.py").exists()]
+    missing += [str((d / m.name).relative_to(REPO)) for d in packages
+                for m in sorted(d.glob("*.py")) if m.name != "__init__.py" and not named(m.name)]
+    missing += [f"{d.relative_to(REPO)}/" for d in packages if not named(f"{d.name}/")]
     missing += [f"shared/{d.name}/" for d in sorted((REPO / "shared").iterdir())
                 if d.is_dir() and not d.name.startswith("__") and not named(f"{d.name}/")]
     missing += [f"deploy/{d.name}/" for d in sorted((REPO / "deploy").iterdir())

@@ -12,8 +12,8 @@ import pytest
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from services.notifier import webhooks_domain as domain
-from services.notifier.merchant_secrets import MerchantSecrets, SecretUnavailable
+from services.notifier.webhooks import domain
+from services.notifier.webhooks.merchant_secrets import MerchantSecrets, SecretUnavailable
 from shared.events import Event
 from shared.http.client import ServiceUnavailable
 from shared.outbound import addresses, signing

@@ -210,7 +210,7 @@ async def claim_due(conn: asyncpg.Connection, *, limit: int, lease_seconds: floa
     An endpoint gets sends up to `per_endpoint` in flight and a merchant up to
     `per_merchant`, counting those the caller has in flight already (`endpoint_load`,
     `merchant_load`, by tenant: a company's endpoint is a tenant of its own,
-    webhooks_domain.tenant_of); an ordered endpoint only the pending delivery of its
+    domain.tenant_of); an ordered endpoint only the pending delivery of its
     earliest event. The lease moves the next attempt past the send, so a crashed
     sender's deliveries come due again."""
     endpoints, endpoint_counts = list(endpoint_load), list(endpoint_load.values())
@@ -336,7 +336,7 @@ async def record_successes(conn: asyncpg.Connection,
 async def take_manual_sends(conn: asyncpg.Connection, tenant_id: int, wanted: int,
                             limit: int) -> tuple[bool, int, int]:
     """Count `wanted` redeliveries or test events (at most `limit`) against the
-    tenant's (webhooks_domain.tenant_of) budget of the current UTC minute, in the
+    tenant's (domain.tenant_of) budget of the current UTC minute, in the
     caller's transaction (a rollback gives them back; the tenant's row stays locked
     until it ends). Answers (granted, how many were left in this minute, seconds until
     the next)."""

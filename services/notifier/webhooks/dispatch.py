@@ -28,7 +28,7 @@ the delivery's lease is handed back to come due again shortly, its attempt not
 counted: it is neither sent unsigned nor lost, and our outage does not count against
 the merchant's endpoint. Endpoints registered through the API never ask for it.
 
-The limits and turns "per merchant" are per tenant (webhooks_domain.tenant_of): a
+The limits and turns "per merchant" are per tenant (domain.tenant_of): a
 company's endpoint, which has no merchant, is a tenant of its own.
 """
 
@@ -45,9 +45,12 @@ import aiohttp
 import asyncpg
 from prometheus_client import Counter
 
-from services.notifier import webhooks_domain as domain
-from services.notifier import webhooks_store as store
-from services.notifier.merchant_secrets import MerchantSecrets, SecretNotFound, SecretUnavailable
+from services.notifier.webhooks import domain, store
+from services.notifier.webhooks.merchant_secrets import (
+    MerchantSecrets,
+    SecretNotFound,
+    SecretUnavailable,
+)
 from shared.aio import Coalescer, being_cancelled, cancel_and_wait
 from shared.crypto import SecretBox
 from shared.db import database_gone
@@ -170,7 +173,7 @@ class Dispatcher:
 
     def reserve(self, endpoint_id: str, tenant_id: int) -> bool:
         """Set aside room for one send to `endpoint_id` of `tenant_id` (its merchant,
-        webhooks_domain.tenant_of; within the concurrency less the claim's room, the
+        domain.tenant_of; within the concurrency less the claim's room, the
         per-endpoint and the per-merchant limits): its delivery is then born leased to
         this dispatcher, and sent by `send_leased` after the commit, or given back by
         `unreserve`."""
@@ -491,7 +494,7 @@ class Dispatcher:
 
     async def _tell_merchant(self, uow: UnitOfWork, endpoint, reason: str) -> None:
         """E-mail the merchant through the notifier's own outbox (email.requested)."""
-        from services.notifier.webhooks import merchant_info
+        from services.notifier.webhooks.use_cases import merchant_info
 
         if endpoint["merchant_id"] is None:
             # A company's endpoint: auth answers no address for a company to mail.

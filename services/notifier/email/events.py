@@ -1,4 +1,4 @@
-"""Events the notifier consumes.
+"""The e-mail consumer (`email.requested`).
 
 One mailbox gets at most EMAILS_PER_RECIPIENT_PER_HOUR e-mails an hour, whoever asks
 (sign-ups, invoices, webhook notices; counted in the database, so across replicas): an
@@ -13,9 +13,9 @@ from __future__ import annotations
 from prometheus_client import Counter
 from pydantic import ValidationError
 
-from services.notifier import store
-from services.notifier.domain import EmailRequested, build_message, mailbox
-from services.notifier.mailer import Mailer
+from services.notifier.email import store
+from services.notifier.email.domain import EmailRequested, build_message, mailbox
+from services.notifier.email.mailer import Mailer
 from shared.events import Event, PermanentError, UnitOfWork
 from shared.logging import get_logger
 

@@ -9,8 +9,7 @@ from typing import Any, Protocol
 import asyncpg
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from services.notifier import webhooks_domain as domain
-from services.notifier import webhooks_store as store
+from services.notifier.webhooks import domain, store
 from shared.crypto import SecretBox
 from shared.events import Event, bind_event
 from shared.http.client import InternalClient, ServiceUnavailable

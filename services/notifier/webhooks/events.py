@@ -4,8 +4,7 @@ with its account."""
 
 from __future__ import annotations
 
-from services.notifier import webhooks
-from services.notifier import webhooks_domain as domain
+from services.notifier.webhooks import domain, use_cases
 from shared.events import Event, UnitOfWork, bind_event, handles_batches
 from shared.logging import get_logger
 
@@ -17,7 +16,7 @@ def webhook_handlers(shared) -> dict:
 
     async def on_events(events: list[Event], uow: UnitOfWork) -> None:
         dispatcher = shared.dispatcher
-        fanned, leased = await webhooks.fan_out(uow.conn, events, dispatcher)
+        fanned, leased = await use_cases.fan_out(uow.conn, events, dispatcher)
         for event, created in fanned:
             bind_event(event)
             log.info("webhook_fanned_out", event_id=str(event.id), event_type=event.type,
@@ -38,10 +37,10 @@ def webhook_handlers(shared) -> dict:
         if merchant_id is None:
             return
         # The account is the source of truth; auth down raises and the consumer retries.
-        info = await webhooks.merchant_info(shared.client, merchant_id)
+        info = await use_cases.merchant_info(shared.client, merchant_id)
         if info is None:
             return
-        await webhooks.sync_merchant_endpoint(
+        await use_cases.sync_merchant_endpoint(
             uow.conn, shared.box, shared.settings, merchant_id=int(info["merchantId"]),
             company_id=int(info["companyId"]), url=info.get("webServiceUrl"))
 
@@ -50,10 +49,10 @@ def webhook_handlers(shared) -> dict:
         if company_id is None or not domain.digits(company_id):
             return
         # The company's URL is read from auth, as a merchant's is (auth down: retried).
-        info = await webhooks.company_info(shared.client, int(company_id))
+        info = await use_cases.company_info(shared.client, int(company_id))
         if info is None:
             return
-        await webhooks.sync_company_endpoint(uow.conn, shared.box, shared.settings,
+        await use_cases.sync_company_endpoint(uow.conn, shared.box, shared.settings,
                                              company_id=info.company_id,
                                              url=info.web_service_url)
 

@@ -1,4 +1,4 @@
-"""All SQL of the notifier."""
+"""All SQL of the notifier's e-mail (the record of sends, the per-address cap)."""
 
 from __future__ import annotations
 

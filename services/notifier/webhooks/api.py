@@ -17,10 +17,9 @@ import uuid
 
 from aiohttp import web
 
-from services.notifier import answers, webhooks
-from services.notifier import webhooks_domain as domain
-from services.notifier import webhooks_store as store
+from services.notifier import answers
 from services.notifier.context import BOX, CLIENT, DISPATCHER, uow
+from services.notifier.webhooks import domain, store, use_cases
 from shared.authz import company_scope, merchant_scope, require
 from shared.http.app import POOL
 from shared.http.client import ServiceUnavailable
@@ -72,7 +71,7 @@ async def _merchant_of_company(request: web.Request, who: Principal, merchant_id
     """(company id, merchant id) of a merchant in the caller's scope (and of
     `company_id` when given), asked of auth; else a 404."""
     try:
-        info = await webhooks.merchant_info(request.app[CLIENT], merchant_id)
+        info = await use_cases.merchant_info(request.app[CLIENT], merchant_id)
     except ServiceUnavailable:
         raise ApiError(Errors.UPSTREAM_UNAVAILABLE, service="auth") from None
     if info is None:
@@ -114,10 +113,10 @@ async def _endpoint(request: web.Request, conn, who: Principal, *, for_update: b
 async def create_endpoint(request: web.Request) -> web.Response:
     who = _who(request)
     body = await read_json(request, domain.CreateEndpoint)
-    await webhooks.check_url(request.app[SETTINGS], body.url)
+    await use_cases.check_url(request.app[SETTINGS], body.url)
     company_id, merchant_id = await _owner(request, who, body.merchant_id)
     async with uow(request) as work:
-        row, secret = await webhooks.create_endpoint(
+        row, secret = await use_cases.create_endpoint(
             work.conn, request.app[BOX], company_id=company_id, merchant_id=merchant_id,
             body=body, limit=request.app[SETTINGS].webhook_max_endpoints,
             livemode=who.livemode)
@@ -147,7 +146,7 @@ async def update_endpoint(request: web.Request) -> web.Response:
     body = await read_json(request, domain.UpdateEndpoint)
     changes = body.changes()
     if "url" in changes:
-        await webhooks.check_url(request.app[SETTINGS], changes["url"])
+        await use_cases.check_url(request.app[SETTINGS], changes["url"])
     async with uow(request) as work:
         row = await _endpoint(request, work.conn, who, for_update=True)
         if "url" in changes and row["source"] != "api":
@@ -173,7 +172,7 @@ async def rotate_secret(request: web.Request) -> web.Response:
     grace = request.app[SETTINGS].webhook_rotation_grace_seconds
     async with uow(request) as work:
         row = await _endpoint(request, work.conn, who, for_update=True)
-        row, secret = await webhooks.rotate_secret(work.conn, request.app[BOX], row,
+        row, secret = await use_cases.rotate_secret(work.conn, request.app[BOX], row,
                                                    grace_seconds=grace)
     return ok(Family.NORPAY, domain.render_endpoint(row, secret),
               message="Secret rotated; the previous one also signs until secretRotationEndsAt")
@@ -190,9 +189,9 @@ async def send_test_event(request: web.Request) -> web.Response:
         row = await _endpoint(request, work.conn, who)
         if not row["enabled"]:
             raise ApiError(Errors.WEBHOOK_ENDPOINT_DISABLED)
-        delivery_id = await webhooks.send_test(
+        delivery_id = await use_cases.send_test(
             work.conn, row, body.event_type, merchant_id=merchant_id,
-            livemode=webhooks.mode_of(row, who.livemode),
+            livemode=use_cases.mode_of(row, who.livemode),
             per_minute=request.app[SETTINGS].webhook_manual_sends_per_minute)
     request.app[DISPATCHER].wake()
     return await _render_deliveries(request, [delivery_id], status=202,
@@ -255,7 +254,7 @@ async def redeliver_one(request: web.Request) -> web.Response:
                                         merchant_id=None, livemode=None)
         if endpoint is None:
             raise ApiError(Errors.NOT_FOUND, resource=ENDPOINT)
-        ids = await webhooks.redeliver(work.conn, endpoint, domain.Redeliver(
+        ids = await use_cases.redeliver(work.conn, endpoint, domain.Redeliver(
             endpoint_id=row["endpoint_id"], event_id=str(row["event_id"])),
             livemode=row["livemode"],
             per_minute=request.app[SETTINGS].webhook_manual_sends_per_minute)
@@ -273,8 +272,8 @@ async def redeliver(request: web.Request) -> web.Response:
         endpoint = await store.endpoint(work.conn, body.endpoint_id, **_scope(who))
         if endpoint is None:
             raise ApiError(Errors.NOT_FOUND, resource=ENDPOINT)
-        ids = await webhooks.redeliver(
-            work.conn, endpoint, body, livemode=webhooks.mode_of(endpoint, who.livemode),
+        ids = await use_cases.redeliver(
+            work.conn, endpoint, body, livemode=use_cases.mode_of(endpoint, who.livemode),
             per_minute=request.app[SETTINGS].webhook_manual_sends_per_minute)
     request.app[DISPATCHER].wake()
     return await _render_deliveries(request, ids, status=202,
