@@ -56,7 +56,7 @@ def owner_of(who: Principal) -> Owner:
     return Owner(company_scope(who), merchant_scope(who), who.livemode)
 
 
-def _visible(who: Principal, app: dict) -> bool:
+def _visible(who: Principal, app: dict[str, Any]) -> bool:
     if who.role == "SUPER":
         return True
     if str(app.get("company_id")) != (who.company_id or ""):
@@ -69,7 +69,7 @@ def _visible(who: Principal, app: dict) -> bool:
     return who.role == "MERCHANT" and (owner is None or str(owner) == who.merchant_id)
 
 
-async def app_in_scope(request: web.Request, who: Principal) -> dict:
+async def app_in_scope(request: web.Request, who: Principal) -> dict[str, Any]:
     """The path's app from auth, if the caller may see it; else 404."""
     app_id = request.match_info["appId"]
     if not APP_ID.match(app_id):

@@ -18,8 +18,9 @@ import functools
 import hashlib
 import hmac
 import re
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import jinja2
@@ -27,6 +28,7 @@ from aiohttp import web
 
 from services.checkout.branding import DEFAULT, Brand
 from shared.secrets import derive
+from shared.settings import Settings
 
 ENV = jinja2.Environment(
     loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
@@ -98,7 +100,7 @@ def policy(*, frame_origin: str | None = None, scripts: bool = False, connect: b
     return "; ".join(parts)
 
 
-def _page_policy(template: str, context: dict) -> str:
+def _page_policy(template: str, context: dict[str, Any]) -> str:
     embed = context.get("embed") or {}
     payment = context.get("payment") or {}
     targets = None if template in _FORMS_LEAD_TO_UNKNOWN else [
@@ -122,7 +124,10 @@ class Answer(Exception):
         self.response = response
 
 
-def html_handler(handler):
+PageHandler = Callable[[web.Request], Awaitable[web.Response]]
+
+
+def html_handler(handler: PageHandler) -> PageHandler:
     """Lets a page handler `raise Answer(page)` from anywhere."""
     @functools.wraps(handler)
     async def wrapper(request: web.Request) -> web.Response:
@@ -133,7 +138,7 @@ def html_handler(handler):
     return wrapper
 
 
-def render(template: str, *, status: int = 200, **context) -> web.Response:
+def render(template: str, *, status: int = 200, **context: Any) -> web.Response:
     """The page; `brand` (branding.Brand) in the context is the merchant's look, the
     default one when absent or None."""
     context["brand"] = context.get("brand") or DEFAULT
@@ -143,7 +148,7 @@ def render(template: str, *, status: int = 200, **context) -> web.Response:
                                  "Content-Security-Policy": _page_policy(template, context)})
 
 
-def csrf(settings, purpose: str, value: str) -> str:
+def csrf(settings: Settings, purpose: str, value: str) -> str:
     """A form token bound to `value` (a payment id, a payment token's jti)."""
     key = derive(settings, purpose).encode()
     return hmac.new(key, value.encode(), hashlib.sha256).hexdigest()

@@ -20,6 +20,8 @@ public); `/check-out/pay` answers the same. CSRF: HMAC-SHA256(derive(settings,
 from __future__ import annotations
 
 import hmac
+from collections.abc import Mapping
+from typing import Any
 
 from aiohttp import web
 from pydantic import ValidationError
@@ -39,15 +41,16 @@ from shared.http.errors import ApiError, Errors
 from shared.http.middleware import SETTINGS
 from shared.http.routes import Routes, get, post
 from shared.money import Money, format_display, parse_major, to_major_decimal
+from shared.settings import Settings
 
 _ECHOED = ("phone", "account", "card_exp")  # never the card number or cvc
 
 
-def csrf_token(settings, jti: str) -> str:
+def csrf_token(settings: Settings, jti: str) -> str:
     return html.csrf(settings, "norah-checkout-csrf", jti)
 
 
-def _page(view: str, *, status: int = 200, **extra) -> web.Response:
+def _page(view: str, *, status: int = 200, **extra: Any) -> web.Response:
     context = {"view": view, "offer": None, "result": None, "error": None, "errors": {},
                "values": {}, "method": None, **extra}
     context["test_mode"] = context["offer"] is not None and not context["offer"]["livemode"]
@@ -62,7 +65,8 @@ def _page(view: str, *, status: int = 200, **extra) -> web.Response:
 FORM_GRACE_SECONDS = 15 * 60
 
 
-async def _claims(request: web.Request, token: str, kind: str, *, leeway: int = 0) -> dict:
+async def _claims(request: web.Request, token: str, kind: str, *,
+                  leeway: int = 0) -> dict[str, Any]:
     """The verified claims of a payment token; a finished error page otherwise."""
     if kind not in ("u", "m") or not token:
         raise html.Answer(_page("invalid", status=400))
@@ -79,7 +83,7 @@ async def _claims(request: web.Request, token: str, kind: str, *, leeway: int = 
     return claims
 
 
-async def _payee(request: web.Request, claims: dict, kind: str) -> MerchantAccount:
+async def _payee(request: web.Request, claims: dict[str, Any], kind: str) -> MerchantAccount:
     """The merchant the token pays, within what its signer may pay (auth decides:
     AuthClient.payee); a finished error page otherwise."""
     mid = claims.get("mid")
@@ -94,7 +98,7 @@ async def _payee(request: web.Request, claims: dict, kind: str) -> MerchantAccou
 
 
 async def _offer(request: web.Request, token: str, kind: str, *,
-                 leeway: int = 0) -> tuple[dict, MerchantAccount, dict]:
+                 leeway: int = 0) -> tuple[dict[str, Any], MerchantAccount, dict[str, Any]]:
     """(claims, merchant, offer): the amount, fee and quote the page shows and charges."""
     claims = await _claims(request, token, kind, leeway=leeway)
     try:
@@ -131,13 +135,14 @@ async def page(request: web.Request) -> web.Response:
     return _page("pay", offer=offer)
 
 
-def _confirmation(form, offer: dict, merchant: MerchantAccount) -> tuple[Confirmation, dict]:
+def _confirmation(form: Mapping[str, object], offer: dict[str, Any],
+                  merchant: MerchantAccount) -> tuple[Confirmation, dict[str, Any]]:
     method = str(form.get("method", ""))
     values = {k: str(form.get(k, "")).strip() for k in _ECHOED}
-    raw: dict = {"amount": f"{to_major_decimal(offer['money']):f}",
-                 "charge": f"{to_major_decimal(offer['charge']):f}",
-                 "currency": offer["money"].currency.code, "paymentMethod": method,
-                 "merchantUid": merchant.merchant_uid or str(merchant.merchant_id)}
+    raw: dict[str, Any] = {"amount": f"{to_major_decimal(offer['money']):f}",
+                           "charge": f"{to_major_decimal(offer['charge']):f}",
+                           "currency": offer["money"].currency.code, "paymentMethod": method,
+                           "merchantUid": merchant.merchant_uid or str(merchant.merchant_id)}
     if values["phone"]:
         raw["phoneNumber"] = values["phone"]
     if values["account"]:

@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import hmac
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from aiohttp import web
@@ -37,6 +39,7 @@ from shared.http.app import POOL, RELAY
 from shared.http.middleware import SETTINGS
 from shared.http.routes import Routes, get, post
 from shared.money import Money, format_display, get_currency
+from shared.settings import Settings
 
 # The form's field names -> the API field names connectors and pydantic report.
 _FIELDS = {"card.number": "card_number", "card.expMonth": "card_exp",
@@ -49,7 +52,7 @@ _EXPIRY = re.compile(r"^([0-9]{1,2}) *[/.\- ] *([0-9]{2}|[0-9]{4})$")
 EXPIRY_FORMAT = "card_exp: enter the expiry date as MM / YY"
 
 
-def card_from_form(form) -> dict | None:
+def card_from_form(form: Mapping[str, object]) -> dict[str, Any] | None:
     """The API's `card` from a checkout card form (card_number, card_exp, cvc), the
     expiry split into expMonth and expYear (YY is 20YY); None when the expiry does not
     read as a month and a year (EXPIRY_FORMAT says so). A form of a page opened before
@@ -67,15 +70,15 @@ def card_from_form(form) -> dict | None:
     return {**card, "expMonth": found[1], "expYear": year}
 
 
-def csrf_token(settings, payment_id: str) -> str:
+def csrf_token(settings: Settings, payment_id: str) -> str:
     return html.csrf(settings, "checkout-csrf", payment_id)
 
 
-def embed_signature(settings, payment_id: str, origin: str) -> str:
+def embed_signature(settings: Settings, payment_id: str, origin: str) -> str:
     return html.csrf(settings, "checkout-embed", f"{payment_id}\n{origin}")
 
 
-def embed_query(settings, payment_id: str, origin: str) -> str:
+def embed_query(settings: Settings, payment_id: str, origin: str) -> str:
     return "?" + urlencode({"embed": "1", "origin": origin,
                             "sig": embed_signature(settings, payment_id, origin)})
 
@@ -101,7 +104,7 @@ _EMBED_STATE = {"paid": "success", "canceled": "cancel", "failed": "failed",
                 "expired": "failed"}
 
 
-def _breakdown(row: Payment, total: Money) -> dict | None:
+def _breakdown(row: Payment, total: Money) -> dict[str, Any] | None:
     """Price, fees and total, when the payer bears the fees (a price's payment)."""
     quote = row["quote"] or {}
     if "payerFees" not in quote or not int(quote["payerFees"]):
@@ -120,7 +123,7 @@ def page_scripts(view: str, methods: list[str]) -> list[str]:
 
 
 def _page(request: web.Request, row: Payment | None, view: str, *, status: int = 200,
-          **extra) -> web.Response:
+          **extra: Any) -> web.Response:
     pid: str = row["payment_id"] if row is not None else ""  # read only with a row
     origin = _embed_origin(request) if row is not None else None
     context = {"view": view, "payment": None, "errors": {}, "values": {}, "error": None,
@@ -172,7 +175,7 @@ def _state_page(request: web.Request, row: Payment) -> web.Response:
     return _page(request, row, "failed", error=row["failure_reason"])
 
 
-async def _row(request: web.Request):
+async def _row(request: web.Request) -> Payment:
     async with request.app[POOL].acquire() as conn:
         # Public: whoever holds the link, in the payment's own mode.
         row = await store.payment(conn, request.match_info["paymentId"],
@@ -184,7 +187,7 @@ async def _row(request: web.Request):
     return row
 
 
-async def _form(request: web.Request, row: Payment):
+async def _form(request: web.Request, row: Payment) -> Mapping[str, object]:
     form = await request.post()
     expected = csrf_token(request.app[SETTINGS], row["payment_id"])
     if not hmac.compare_digest(str(form.get("csrf", "")).encode(), expected.encode()):
@@ -218,7 +221,8 @@ def _done(request: web.Request, row: Payment, url: str | None) -> web.HTTPSeeOth
 
 
 def _after(request: web.Request, row: Payment, outcome: connectors.Outcome, *,
-           view_on_error: str, method=None, values=None) -> web.Response:
+           view_on_error: str, method: str | None = None,
+           values: dict[str, str] | None = None) -> web.Response:
     follow_rail(request.app, str(request.url.origin()), row, outcome)
     if outcome.status == "completed":
         raise _done(request, row, row["success_url"])
@@ -251,7 +255,7 @@ async def pay(request: web.Request) -> web.Response:
     form = await _form(request, row)
     method = str(form.get("method", ""))
     values = {k: str(form.get(k, "")).strip() for k in _ECHOED}
-    raw: dict = {"paymentMethod": method}
+    raw: dict[str, Any] = {"paymentMethod": method}
     if method == "VISA_MASTER":
         card = card_from_form(form)
         if card is None:

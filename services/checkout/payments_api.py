@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import get_args
+from typing import Any, Protocol, TypeVar, get_args
 
+import asyncpg
 from aiohttp import web
+from pydantic import BaseModel
 
 from services.checkout import answers, domain, payments, store
 from services.checkout.connectors import INSUFFICIENT, BadPaymentDetails, Outcome
@@ -20,6 +23,7 @@ from services.checkout.use_cases import confirm as confirm_uc
 from services.checkout.use_cases import create as create_uc
 from shared.authz import company_scope, merchant_scope, require
 from shared.db import Position
+from shared.events import UnitOfWork
 from shared.http.app import POOL, RELAY
 from shared.http.envelopes import Family, ok
 from shared.http.errors import ApiError, Errors
@@ -31,12 +35,22 @@ from shared.principal import Principal
 
 PAYMENT = "Payment"
 
+B_contra = TypeVar("B_contra", bound=BaseModel, contravariant=True)
+B = TypeVar("B", bound=BaseModel)
 
-def _epoch(value) -> str | None:
+
+class _LockedStep(Protocol[B_contra]):
+    """payments.confirm or payments.act: a step on a payment read FOR UPDATE."""
+
+    def __call__(self, work: UnitOfWork, payment: Payment, body: B_contra, *,
+                 locked: bool = ..., retry: bool = ...) -> Awaitable[tuple[Payment, Outcome]]: ...
+
+
+def _epoch(value: datetime | None) -> str | None:
     return None if value is None else str(int(value.timestamp()))
 
 
-def render(row: Payment, request: web.Request) -> dict:
+def render(row: Payment, request: web.Request) -> dict[str, Any]:
     """The seed's fields, plus what a merchant needs to follow the payment."""
     return {
         "paymentId": row.payment_id, "amount": units(row.amount),
@@ -104,7 +118,8 @@ async def create_payment(request: web.Request) -> web.Response:
               status=201)
 
 
-async def _load(request: web.Request, conn, who, *, for_update: bool = False):
+async def _load(request: web.Request, conn: asyncpg.Connection, who: Principal, *,
+                for_update: bool = False) -> Payment:
     row = await store.payment(conn, request.match_info["paymentId"],
                               company_id=company_scope(who), merchant_id=merchant_scope(who),
                               livemode=who.livemode, for_update=for_update)
@@ -155,7 +170,7 @@ def _settle(request: web.Request, row: Payment, outcome: Outcome) -> web.Respons
 
 
 @contextmanager
-def _details_checked():
+def _details_checked() -> Iterator[None]:
     """Payment details a rail refuses are a 400 naming the field."""
     try:
         yield
@@ -163,13 +178,14 @@ def _details_checked():
         raise ApiError(Errors.VALIDATION, field=exc.field, detail=str(exc)) from None
 
 
-async def _step(request: web.Request, model, use_case) -> web.Response:
+async def _step(request: web.Request, model: type[B], use_case: _LockedStep[B]) -> web.Response:
     """Confirm, or answer a pending action: the same lock-charge-record path."""
     who = require(request, allow_keys=True)
     return await _locked(request, who, await read_json(request, model), use_case)
 
 
-async def _locked(request: web.Request, who, body, use_case) -> web.Response:
+async def _locked(request: web.Request, who: Principal, body: B,
+                  use_case: _LockedStep[B]) -> web.Response:
     with _details_checked(), api_errors():
         async with uow(request) as work:
             row = await _load(request, work.conn, who, for_update=True)
@@ -191,7 +207,7 @@ async def confirm_payment(request: web.Request) -> web.Response:
     return _settle(request, *done)
 
 
-async def _read(request: web.Request, who):
+async def _read(request: web.Request, who: Principal) -> Payment:
     """The payment of the path, read with the others that arrive together
     (payment_writes.Shared), within the caller's scope and mode (store.payment's rule)."""
     row = await request.app[SHARED].payment(request.match_info["paymentId"])

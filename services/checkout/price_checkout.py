@@ -22,6 +22,7 @@ pages show the TEST MODE banner, and the payment its form makes is of the price'
 from __future__ import annotations
 
 import hmac
+from typing import Any
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -30,23 +31,25 @@ from aiohttp import web
 from services.checkout import domain, html, payments, prices_store
 from services.checkout.branding import Brand, brand_of
 from services.checkout.context import uow
+from services.checkout.domain import Payment
 from services.checkout.ports import AUTH, MerchantAccount
 from services.checkout.prices_api import PRICE_ID, expired
 from shared.http.errors import ApiError
 from shared.http.middleware import SETTINGS
 from shared.http.routes import Routes, get, post
 from shared.money import Money, format_display
+from shared.settings import Settings
 
 
 def _page(view: str, status: int, row: asyncpg.Record | None = None,
-          price: dict | None = None, brand: Brand | None = None) -> web.Response:
+          price: dict[str, Any] | None = None, brand: Brand | None = None) -> web.Response:
     """The page of `view`, about the price `row` when one was found: a test one's shows
     the TEST MODE banner (the layout's); `brand`, its merchant's (None: the default)."""
     return html.render("price_checkout.html", status=status, view=view, price=price,
                        test_mode=row is not None and not row["livemode"], brand=brand)
 
 
-def csrf_token(settings, price_id: str) -> str:
+def csrf_token(settings: Settings, price_id: str) -> str:
     return html.csrf(settings, "price-checkout-csrf", price_id)
 
 
@@ -64,7 +67,8 @@ async def _merchant(request: web.Request, price: asyncpg.Record) -> MerchantAcco
     return account
 
 
-async def _not_payable(conn: asyncpg.Connection, price) -> web.Response | None:
+async def _not_payable(conn: asyncpg.Connection,
+                       price: asyncpg.Record | None) -> web.Response | None:
     """The answer for a price that cannot be paid now (a page), or for a dynamic price
     whose payment still waits (back to it); None when a payment may be made. Returned,
     not raised: the caller's transaction (the view count) commits."""
@@ -151,7 +155,7 @@ async def pay_price(request: web.Request) -> web.Response:
     return _to(row)
 
 
-def _to(payment) -> web.Response:
+def _to(payment: Payment | asyncpg.Record) -> web.Response:
     """303 to the payment's hosted checkout (a response, so the transaction commits)."""
     return web.Response(status=303, headers={"Location": f"/checkout/{payment['payment_id']}"})
 

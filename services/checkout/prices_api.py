@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from typing import Any, Literal
 
+import asyncpg
 from aiohttp import web
 from pydantic import AliasChoices, AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -38,6 +39,7 @@ from shared.http.middleware import SETTINGS, read_json
 from shared.http.pagination import page_of
 from shared.http.routes import Routes, delete, get, post
 from shared.money import MajorInput, get_currency, parse_major, to_major_decimal
+from shared.settings import Settings
 
 PRICE = "Price"
 MIN_AMOUNT = Decimal(5)
@@ -76,7 +78,7 @@ class CurrencyConversion(BaseModel):
     to: str = Field(min_length=1, max_length=5, validation_alias=AliasChoices("to", "currency"))
 
 
-def rate(settings, base: str, quote: str) -> Decimal | None:
+def rate(settings: Settings, base: str, quote: str) -> Decimal | None:
     """The operator's rate for one unit of `base` in `quote` (or the inverse pair's)."""
     if base == quote:
         return Decimal(1)
@@ -87,7 +89,8 @@ def rate(settings, base: str, quote: str) -> Decimal | None:
     return None
 
 
-def convert(settings, *, amount: Decimal, currency: str, item: dict, to: str) -> dict:
+def convert(settings: Settings, *, amount: Decimal, currency: str, item: dict[str, Any],
+            to: str) -> dict[str, Any]:
     """The `currency_conversion` shown on a price: its amount and total in `to`."""
     try:
         base, target = get_currency(currency), get_currency(to, "currency_conversion.to")
@@ -101,7 +104,7 @@ def convert(settings, *, amount: Decimal, currency: str, item: dict, to: str) ->
                               f"{target.code} (the operator sets NORGATE_FX_RATES)")
     step = Decimal(1).scaleb(-target.exponent)
 
-    def at_rate(value) -> int | Decimal:
+    def at_rate(value: Decimal | int | str) -> int | Decimal:
         # Amounts run to 78 digits: the default 28-digit context would round the product
         # and make quantize() raise (a 500).
         with localcontext() as ctx:
@@ -125,12 +128,12 @@ def _number(value: Decimal) -> int | Decimal:
     return Decimal((sign, digits, exponent))
 
 
-def expired(row) -> bool:
+def expired(row: asyncpg.Record) -> bool:
     return row["expired"] or (row["expires_at"] is not None
                               and row["expires_at"] <= datetime.now(UTC))
 
 
-def render(row, app: dict) -> dict:
+def render(row: asyncpg.Record, app: dict[str, Any]) -> dict[str, Any]:
     return {
         "id": row["price_id"], "amount": _number(row["amount"]), "currency": row["currency"],
         "currency_conversion": row["currency_conversion"], "type": row["type"],
@@ -146,7 +149,7 @@ def render(row, app: dict) -> dict:
     }
 
 
-async def _price_item(request: web.Request, payload: dict) -> dict:
+async def _price_item(request: web.Request, payload: dict[str, Any]) -> dict[str, Any]:
     try:
         status, body = await request.app[CLIENT].request("fees", "POST",
                                                          "/internal/price-items", json=payload)
@@ -217,7 +220,7 @@ async def list_prices(request: web.Request) -> web.Response:
               pagination=page.envelope(total, total_is_estimate=estimated))
 
 
-async def _in_scope(request: web.Request) -> tuple[dict, str, Owner]:
+async def _in_scope(request: web.Request) -> tuple[dict[str, Any], str, Owner]:
     """The path's app (in the caller's scope), price id and the prices the caller
     reaches there; 404s otherwise."""
     who = require(request, allow_keys=True)
@@ -228,7 +231,7 @@ async def _in_scope(request: web.Request) -> tuple[dict, str, Owner]:
     return app, price_id, owner_of(who)
 
 
-def _found(row):
+def _found(row: asyncpg.Record | None) -> asyncpg.Record:
     if row is None:
         raise ApiError(Errors.NOT_FOUND, resource=PRICE)
     return row

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from decimal import Decimal
 from typing import Any
 
@@ -18,7 +19,7 @@ def _json(value: Any) -> str | None:
 async def insert_price(conn: asyncpg.Connection, *, price_id: str, app_id: str,
                        company_id: int, merchant_id: int | None, livemode: bool,
                        amount: Decimal, currency: str, fields: dict[str, Any],
-                       price_item: dict) -> asyncpg.Record:
+                       price_item: dict[str, Any]) -> asyncpg.Record:
     return await conn.fetchrow(
         """INSERT INTO prices (price_id, app_id, company_id, merchant_id, amount, currency,
                currency_conversion, type, kyc_id, metadata, name, trigger_id, trigger_data,
@@ -175,7 +176,7 @@ async def delete_trigger(conn: asyncpg.Connection, app_id: str, trigger_id: str,
 
 
 async def insert_intent(conn: asyncpg.Connection, *, intent_id: str, trigger_id: str,
-                        price_id: str, params: dict | None) -> None:
+                        price_id: str, params: dict[str, Any] | None) -> None:
     await conn.execute(
         """INSERT INTO trigger_intents (intent_id, trigger_id, price_id, params)
            VALUES ($1, $2, $3, $4::text::jsonb)""", intent_id, trigger_id, price_id,
@@ -183,7 +184,7 @@ async def insert_intent(conn: asyncpg.Connection, *, intent_id: str, trigger_id:
 
 
 async def set_price_intent(conn: asyncpg.Connection, price_id: str, intent_id: str,
-                           params: dict | None) -> asyncpg.Record:
+                           params: dict[str, Any] | None) -> asyncpg.Record:
     return await conn.fetchrow(
         """UPDATE prices SET trigger_intent_id = $2, trigger_params_data_input = $3::text::jsonb
            WHERE price_id = $1 RETURNING *""", price_id, intent_id, _json(params))
@@ -198,7 +199,7 @@ async def intent_of_price(conn: asyncpg.Connection, price_id: str) -> asyncpg.Re
 
 
 async def add_execution(conn: asyncpg.Connection, *, intent_id: str, payment_id: str,
-                        event_id, body: dict) -> None:
+                        event_id: uuid.UUID, body: dict[str, Any]) -> None:
     """One execution per payment: a redelivered completion adds nothing."""
     await conn.execute(
         """INSERT INTO trigger_executions (intent_id, payment_id, event_id, body)
@@ -211,7 +212,7 @@ async def lease_executions(conn: asyncpg.Connection, limit: int,
     """Executions due now, leased to this caller: their next attempt moves past the
     lease, so other replicas (and this one) leave them alone while the calls are made
     outside any transaction; a caller that dies mid-call frees them when it ends."""
-    return await conn.fetch(
+    rows: list[asyncpg.Record] = await conn.fetch(
         """WITH due AS (
                SELECT id FROM trigger_executions
                WHERE status = 'pending' AND next_attempt_at <= now()
@@ -223,6 +224,7 @@ async def lease_executions(conn: asyncpg.Connection, limit: int,
            SELECT leased.*, t.url, t.secret_sealed
            FROM leased JOIN trigger_intents i USING (intent_id)
            JOIN triggers t USING (trigger_id)""", limit, lease_seconds)
+    return rows
 
 
 async def record_attempt(conn: asyncpg.Connection, pk: int, *, status: str,
@@ -238,6 +240,7 @@ async def record_attempt(conn: asyncpg.Connection, pk: int, *, status: str,
 
 async def executions(conn: asyncpg.Connection, intent_id: str,
                      limit: int = 50) -> list[asyncpg.Record]:
-    return await conn.fetch(
+    rows: list[asyncpg.Record] = await conn.fetch(
         """SELECT * FROM trigger_executions WHERE intent_id = $1
            ORDER BY created_at DESC, id DESC LIMIT $2""", intent_id, limit)
+    return rows

@@ -18,6 +18,7 @@ import string
 import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from fpdf import FPDF
 
@@ -77,7 +78,7 @@ def check_link(settings: Settings, receipt_id: str, expires: str, sig: str,
 
 # The PDF ----------------------------------------------------------------------------
 
-def _text(value) -> str:
+def _text(value: object) -> str:
     """Core fonts speak Latin-1 only: anything else becomes '?'."""
     return str(value).encode("latin-1", "replace").decode("latin-1")
 
@@ -99,7 +100,7 @@ def _method(row: Payment) -> str:
     return method
 
 
-def _charge_label(line: dict) -> str:
+def _charge_label(line: dict[str, Any]) -> str:
     kind = str(line.get("type") or "CHARGE")
     label = f"Charge: {kind.lower()}"
     if kind == "PERCENTAGE" and line.get("value") is not None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
+import asyncpg
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -28,6 +29,7 @@ from shared.http.errors import ApiError, Errors
 from shared.http.middleware import SETTINGS, principal_of, read_json
 from shared.http.openapi import PDF
 from shared.http.routes import Routes, get, post
+from shared.principal import Principal
 
 RECEIPT = "Receipt"
 TRANSACTION = "Transaction"
@@ -39,12 +41,13 @@ class ReceiptRequest(BaseModel):
     transaction_id: str = Field(alias="transactionId", min_length=1, max_length=64)
 
 
-async def _payment(conn, who, ident: str):
-    scope = {"company_id": company_scope(who), "merchant_id": merchant_scope(who),
-             "livemode": who.livemode}
+async def _payment(conn: asyncpg.Connection, who: Principal, ident: str) -> domain.Payment:
+    company, merchant = company_scope(who), merchant_scope(who)
     trace = uuid_or_none(ident)
-    row = await (store.payment_by_trace(conn, trace, **scope) if trace is not None
-                 else store.payment(conn, ident, **scope))
+    row = await (store.payment_by_trace(conn, trace, company_id=company, merchant_id=merchant,
+                                        livemode=who.livemode) if trace is not None
+                 else store.payment(conn, ident, company_id=company, merchant_id=merchant,
+                                    livemode=who.livemode))
     if row is None:
         raise ApiError(Errors.NOT_FOUND, resource=TRANSACTION)
     return row

@@ -9,6 +9,8 @@ console lists that event's webhook deliveries with
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from aiohttp import web
 
 from services.checkout import answers, store
@@ -23,7 +25,7 @@ EVENT_OF_STATUS = {"pending": "payment.created", "partially_refunded": "payment.
                    "attempt_failed": ATTEMPT_FAILED, **EVENT_OF}
 
 
-def _epoch(value) -> str:
+def _epoch(value: datetime) -> str:
     return str(int(value.timestamp()))
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlencode
 
 import jwt
@@ -27,6 +27,7 @@ from services.checkout.context import CLIENT
 from services.checkout.ports import AUTH
 from services.checkout.transactions_api import merchant_in_scope
 from shared.authz import require
+from shared.http.client import InternalClient
 from shared.http.envelopes import Family, ok
 from shared.http.errors import ApiError, Errors
 from shared.http.middleware import SETTINGS, read_json
@@ -56,10 +57,13 @@ class VerifyToken(BaseModel):
     type: Literal["u", "m"]
 
 
-async def fetch_secret(client, kind: Literal["u", "m"], subject: str) -> str | None:
+async def fetch_secret(client: InternalClient, kind: Literal["u", "m"], subject: str) -> str | None:
     """The signing secret of user/merchant `subject`; None when auth knows no such one."""
     body = await client.get_json("auth", f"/internal/secrets/{KIND_OF[kind]}/{subject}")
-    return None if body is None else body["secret"]
+    if body is None:
+        return None
+    secret: str = body["secret"]
+    return secret
 
 
 def sign_token(secret: str, *, kind: str, subject: str, merchant_id: str | None,
@@ -73,8 +77,8 @@ def sign_token(secret: str, *, kind: str, subject: str, merchant_id: str | None,
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
-async def verify_transaction_token(client, token: str, kind: Literal["u", "m"], *,
-                                   leeway: int = 0) -> dict:
+async def verify_transaction_token(client: InternalClient, token: str, kind: Literal["u", "m"], *,
+                                   leeway: int = 0) -> dict[str, Any]:
     """The token's claims once its signature (with its subject's secret), expiry and
     type check out; ApiError otherwise. Signature is checked before expiry, so a
     tampered token is reported as invalid even when it has also expired."""

@@ -10,10 +10,12 @@ the other mode answers 404 too.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
+import asyncpg
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -79,7 +81,7 @@ def timestamp(value: datetime | None) -> str | None:
     return None if value is None else value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
-def breakdown(row: Payment) -> list[dict]:
+def breakdown(row: Payment) -> list[dict[str, Any]]:
     """The stored quote's lines: value as quoted (2.5 for 2.5 %), amount in major units."""
     currency = get_currency(row["currency"])
     return [{"type": line["type"], "value": Decimal(str(line["value"])),
@@ -87,7 +89,7 @@ def breakdown(row: Payment) -> list[dict]:
             for line in (row["quote"] or {}).get("breakdown", [])]
 
 
-def summary(row: Payment) -> dict:
+def summary(row: Payment) -> dict[str, Any]:
     return {"transactionId": row["payment_id"], "trace": str(row["trace"]),
             "merchantId": row["merchant_id"], "merchant": row["merchant_name"],
             "amount": major(row, "amount"), "currency": row["currency"],
@@ -97,7 +99,7 @@ def summary(row: Payment) -> dict:
             "timestamp": timestamp(row["created_at"]), "livemode": row["livemode"]}
 
 
-def details(row: Payment) -> dict:
+def details(row: Payment) -> dict[str, Any]:
     return {**summary(row), "chargesBreakdown": breakdown(row),
             "refundedAmount": major(row, "refunded_amount"),
             "failureReason": row["failure_reason"], "nextAction": row["pending_action"],
@@ -134,7 +136,8 @@ def uuid_or_none(value: str) -> uuid.UUID | None:
         return None
 
 
-async def _by_trace(conn, who: Principal, raw: str, *, for_update: bool = False):
+async def _by_trace(conn: asyncpg.Connection, who: Principal, raw: str, *,
+                    for_update: bool = False) -> Payment:
     trace = uuid_or_none(raw)
     row = None if trace is None else await store.payment_by_trace(
         conn, trace, company_id=company_scope(who), merchant_id=merchant_scope(who),
@@ -244,7 +247,7 @@ def _date(request: web.Request, name: str) -> date | None:
                        detail=f"{name}: must be a date as YYYY-MM-DD") from None
 
 
-def _search(request: web.Request) -> dict:
+def _search(request: web.Request) -> dict[str, Any]:
     """`search` as the store's lookup it names: a whole trace (a UUID) or a whole
     transaction id (`pay_...`) by its unique index, anything else part of a merchant's
     name. Lookups match whole ids only: a prefix has no index to answer it."""
@@ -259,7 +262,7 @@ def _search(request: web.Request) -> dict:
     return {"merchant_name": search}
 
 
-def _filters(request: web.Request) -> dict:
+def _filters(request: web.Request) -> dict[str, Any]:
     status = query_text(request, "status", max_length=20)
     if status is not None and status.upper() not in STATUS_OF_NORAH:
         raise ApiError(Errors.VALIDATION, field="status",
@@ -280,8 +283,9 @@ def _filters(request: web.Request) -> dict:
     }
 
 
-async def _page(request: web.Request, who: Principal, *, render, message: str,
-                merchant_id: int | None = None, **filters) -> web.Response:
+async def _page(request: web.Request, who: Principal, *,
+                render: Callable[[Payment], dict[str, Any]], message: str,
+                merchant_id: int | None = None, **filters: Any) -> web.Response:
     """A page by `page`/`per_page`, or by the `cursor` a previous page gave as
     `nextCursor` (keyset: it starts at that page's last row, however deep)."""
     page = keyset_page_of(request)
@@ -299,8 +303,8 @@ async def _page(request: web.Request, who: Principal, *, render, message: str,
                                        total_is_estimate=found.total_is_estimate))
 
 
-def _pick(*keys: str):
-    def render(row: Payment) -> dict:
+def _pick(*keys: str) -> Callable[[Payment], dict[str, Any]]:
+    def render(row: Payment) -> dict[str, Any]:
         data = summary(row)
         return {k: data[k] for k in (*keys, "livemode")}
     return render
@@ -325,7 +329,7 @@ async def merchant_transactions(request: web.Request) -> web.Response:
                                     "timestamp"))
 
 
-def _charge_row(row: Payment) -> dict:
+def _charge_row(row: Payment) -> dict[str, Any]:
     data = summary(row)
     return {**{k: data[k] for k in ("transactionId", "trace", "merchantId", "amount",
                                     "currency", "charges", "netAmount", "timestamp",

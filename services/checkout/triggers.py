@@ -89,7 +89,7 @@ class CreateTrigger(BaseModel):
         return value
 
 
-def render(row, *, secret: str | None = None) -> dict:
+def render(row: asyncpg.Record, *, secret: str | None = None) -> dict[str, Any]:
     data = {"id": row["trigger_id"], "name": row["name"], "url": row["url"],
             "params": list(row["params"]), "app_id": row["app_id"],
             "created_at": prices_time(row["created_at"]),
@@ -99,7 +99,7 @@ def render(row, *, secret: str | None = None) -> dict:
     return data
 
 
-def render_execution(row) -> dict:
+def render_execution(row: asyncpg.Record) -> dict[str, Any]:
     return {"payment_id": row["payment_id"], "status": row["status"],
             "attempts": row["attempts"], "last_status_code": row["last_status_code"],
             "last_error": row["last_error"],
@@ -137,7 +137,8 @@ async def list_triggers(request: web.Request) -> web.Response:
               pagination=page.envelope(total, total_is_estimate=estimated))
 
 
-async def _trigger(request: web.Request, conn, app: dict, who: Principal):
+async def _trigger(request: web.Request, conn: asyncpg.Connection, app: dict[str, Any],
+                   who: Principal) -> asyncpg.Record:
     trigger_id = request.match_info["triggerId"]
     row = await store.trigger(conn, app["id"], trigger_id, **owner_of(who).filters()) \
         if TRIGGER_ID.match(trigger_id) else None
@@ -166,7 +167,7 @@ async def delete_trigger(request: web.Request) -> web.Response:
 
 async def attach(conn: asyncpg.Connection, *, app_id: str, price_id: str,
                  merchant_id: int | None, livemode: bool, trigger_id: str,
-                 trigger_data: dict[str, Any] | None):
+                 trigger_data: dict[str, Any] | None) -> asyncpg.Record:
     """Give a new price (of `merchant_id` and `livemode`) its trigger intent; 400 for a
     trigger that is unknown, another merchant's or another mode's (the same answer: its
     existence is not confirmed), or missing params."""
@@ -259,7 +260,7 @@ class Dispatcher:
         await asyncio.gather(*(self._attempt(row) for row in rows))
         return len(rows)
 
-    async def _attempt(self, row) -> None:
+    async def _attempt(self, row: asyncpg.Record) -> None:
         schedule = self.app[SETTINGS].trigger_retry_schedule
         code, error = await self._deliver(row)
         attempt = row["attempts"] + 1
@@ -275,7 +276,7 @@ class Dispatcher:
         log.info("trigger_attempt", payment_id=row["payment_id"], status=status,
                  status_code=code, attempt=attempt)
 
-    async def _deliver(self, row) -> tuple[int | None, str | None]:
+    async def _deliver(self, row: asyncpg.Record) -> tuple[int | None, str | None]:
         try:
             secret = self.app[BOX].open(row["secret_sealed"])
         except Exception:  # a secret sealed under another key: fail it, do not stall

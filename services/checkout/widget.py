@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,7 @@ from shared.http.errors import ApiError, Errors
 from shared.http.middleware import SETTINGS, read_json
 from shared.http.openapi import PUBLIC, PUBLISHABLE_KEY
 from shared.http.routes import Routes, route
+from shared.principal import Principal
 
 VERSION = "1.0.0"  # must match `VERSION` in static/checkout.js
 STATIC = Path(__file__).parent / "static"
@@ -110,7 +112,7 @@ class WidgetPayment(domain.PaymentIntent):
     metadata: dict[str, Any] = Field(default_factory=dict, max_length=20)
 
 
-def _widget_caller(request: web.Request):
+def _widget_caller(request: web.Request) -> Principal:
     who = require(request, "MERCHANT", allow_keys=True)
     if who.kind != "api_key":  # the gateway sends only publishable keys here
         raise ApiError(Errors.SECRET_KEY_IN_BROWSER)
@@ -124,11 +126,11 @@ def _origin(request: web.Request) -> str:
     return origin
 
 
-def _epoch(value) -> str | None:
+def _epoch(value: datetime | None) -> str | None:
     return None if value is None else str(int(value.timestamp()))
 
 
-def render(row: Payment) -> dict:
+def render(row: Payment) -> dict[str, Any]:
     """What a merchant's page may learn about a widget payment (no payer details)."""
     return {
         "paymentId": row["payment_id"], "amount": units(row["amount"]),
