@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pydantic import BaseModel, StrictBool, ValidationError
-
 from services.billing import (
     invoices,
     ledger,
@@ -22,19 +20,19 @@ from services.billing import (
     store,
     subscriptions,
 )
-from shared.events import Event, PermanentError, UnitOfWork, bind_event, handles_batches
+from shared.events import (
+    Event,
+    InvalidPayload,
+    PermanentError,
+    UnitOfWork,
+    bind_event,
+    handles_batches,
+)
+from shared.events.payloads import PaymentPayload
 from shared.settings import Settings
 
 PAYMENT_EVENTS = ("payment.created", "payment.processing", "payment.completed",
                   "payment.failed", "payment.canceled", "payment.refunded")
-
-
-class PaymentData(BaseModel):
-    paymentId: str  # noqa: N815 - the event's own field names
-    amount: str
-    currency: str
-    status: str
-    livemode: StrictBool = False  # "yes" or 1 is no mode: refused, never guessed
 
 
 @dataclass(frozen=True)
@@ -49,10 +47,12 @@ class Payment:
 
 def _checked(event: Event) -> Payment:
     try:
-        parsed = PaymentData.model_validate(event.data)
+        # Checked by the consumer already (shared/events/payloads.py); "yes" or 1 is no
+        # mode: refused, never guessed.
+        parsed = event.payload(PaymentPayload)
         return Payment(event, event.data, int(event.company_id or ""),
                        int(event.merchant_id or ""), parsed.livemode)
-    except (ValidationError, ValueError) as exc:
+    except (InvalidPayload, ValueError) as exc:  # a payload, or the envelope's ids
         raise PermanentError(f"invalid {event.type} data: {exc}") from exc
 
 

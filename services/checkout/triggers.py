@@ -44,6 +44,7 @@ from shared.aio import cancel_and_wait, every
 from shared.authz import require
 from shared.crypto import SecretBox, base62
 from shared.events import Event, UnitOfWork
+from shared.events.payloads import PaymentPayload
 from shared.http.app import POOL
 from shared.http.envelopes import Family, dumps, ok
 from shared.http.errors import ApiError, Errors
@@ -197,8 +198,8 @@ async def attach(conn: asyncpg.Connection, *, app_id: str, price_id: str,
 def pays_a_price(event: Event) -> bool:
     """Only a payment the price's own checkout made pays a price; the consumer acks the
     others untouched (ConsumerSpec.wants)."""
-    return event.data.get("origin") == "prices" and bool(
-        (event.data.get("metadata") or {}).get("priceId"))
+    paid = event.payload(PaymentPayload)
+    return paid.origin == "prices" and bool((paid.metadata or {}).get("priceId"))
 
 
 async def on_payment_completed(event: Event, uow: UnitOfWork) -> None:
@@ -206,15 +207,16 @@ async def on_payment_completed(event: Event, uow: UnitOfWork) -> None:
     gets one execution to deliver."""
     if not pays_a_price(event):
         return
-    price_id = event.data["metadata"]["priceId"]
+    paid = event.payload(PaymentPayload)
+    price_id = (paid.metadata or {})["priceId"]
     price = await store.price_by_id(uow.conn, str(price_id))
     # A price's link makes payments of the price's mode; an event from before modes
     # (no livemode) is of a test payment.
     if price is None or str(price["merchant_id"]) != event.merchant_id \
-            or event.data.get("livemode", False) is not price["livemode"] \
-            or event.data["amount"] != str(domain.price_part(price, "amount_total").minor):
+            or paid.livemode is not price["livemode"] \
+            or paid.amount != str(domain.price_part(price, "amount_total").minor):
         log.warning("price_payment_mismatch", price_id=price_id,
-                    payment_id=event.data.get("paymentId"))
+                    payment_id=paid.payment_id)
         return
     await store.expire_price(uow.conn, price_id)
     intent = await store.intent_of_price(uow.conn, price_id)
@@ -236,8 +238,8 @@ async def on_payment_completed(event: Event, uow: UnitOfWork) -> None:
     body = {"event": "trigger.executed", "timestamp": event.occurred_at.isoformat(),
             "livemode": price["livemode"],
             "data": {"triggerId": intent["trigger_id"], "triggerIntentId": intent["intent_id"],
-                     "priceId": price_id, "paymentId": event.data["paymentId"],
-                     "amount": event.data["amount"], "currency": event.data["currency"],
+                     "priceId": price_id, "paymentId": paid.payment_id,
+                     "amount": paid.amount, "currency": paid.currency,
                      "params": intent["params"] or {}}}
     await store.add_execution(uow.conn, intent_id=intent["intent_id"],
                               payment_id=event.data["paymentId"], event_id=event.id, body=body)

@@ -58,6 +58,7 @@ from services.gateway.ratelimit import DEFAULT_PLAN, RateLimiter
 from shared.aio import cancel_and_wait, every
 from shared.crypto import sha256_hex
 from shared.events import Event
+from shared.events.payloads import UserPayload
 from shared.events.subscriber import Subscriber
 from shared.expiring import ExpiringCache
 from shared.http.app import BROKER, POOL, TOPOLOGY
@@ -123,12 +124,6 @@ class SessionState(BaseModel):
     role: str | None = None
     company_id: str | None = Field(default=None, alias="companyId")
     merchant_id: str | None = Field(default=None, alias="merchantId")
-
-
-class AboutUser(BaseModel):
-    """What the gateway reads of auth's SESSION_EVENTS: whose sessions to check again."""
-
-    user_id: int | str = Field(alias="userId")
 
 
 class Authenticator:
@@ -233,7 +228,7 @@ class Authenticator:
         self._generations[user] = self._generations.get(user, 0) + 1
 
     async def on_session_event(self, event: Event) -> None:
-        self.forget_user(str(AboutUser.model_validate(event.data).user_id))
+        self.forget_user(str(event.payload(UserPayload).user_id))
 
     async def on_resync(self) -> None:
         """(Re)connected to the broker: events may have been missed, ask again."""

@@ -1,4 +1,5 @@
-"""Events between services: envelope, topology, outbox (unit of work + relay), consumer."""
+"""Events between services: envelope, payload schemas, topology, outbox (unit of work +
+relay), consumer."""
 
 from shared.events.consumer import (
                                     BatchHandler,
@@ -10,7 +11,9 @@ from shared.events.consumer import (
 )
 from shared.events.envelope import Event
 from shared.events.outbox import OutboxRelay, UnitOfWork, outbox_clause
+from shared.events.payloads import InvalidPayload
 from shared.events.topology import Topology
 
-__all__ = ["BatchHandler", "Consumer", "Event", "Handler", "OutboxRelay", "PermanentError",
-           "Topology", "UnitOfWork", "bind_event", "handles_batches", "outbox_clause"]
+__all__ = ["BatchHandler", "Consumer", "Event", "Handler", "InvalidPayload", "OutboxRelay",
+           "PermanentError", "Topology", "UnitOfWork", "bind_event", "handles_batches",
+           "outbox_clause"]

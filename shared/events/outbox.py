@@ -48,9 +48,12 @@ def outbox_clause(sql: str, args: tuple[Any, ...],
     """`sql` (written with the `{outbox}` marker at the start of its WITH list) and its
     arguments, with the marker made into a data-modifying CTE that inserts `events`'
     outbox rows (nothing when there are none): the statement commits them with its own
-    writes, in the same round trip."""
+    writes, in the same round trip. Each event's data must match its type's schema
+    (shared/events/payloads.py): InvalidPayload otherwise."""
     if OUTBOX not in sql:
         raise ValueError("the statement has no {outbox} marker")
+    for event in events:  # built by the caller (not emitted): checked here, once
+        event.checked()
     clause = ""
     if events:
         n = len(args) + 1
@@ -96,10 +99,13 @@ class UnitOfWork:
     def emit(self, event_type: str, data: dict[str, Any], *, company_id: str | None = None,
              merchant_id: str | None = None, event_id: uuid.UUID | None = None) -> Event:
         """Collect an event for the outbox; `event_id` when the caller already recorded
-        it elsewhere in the transaction."""
+        it elsewhere in the transaction. `data` must match the schema of `event_type`
+        (shared/events/payloads.py): an unknown type or bad data raises InvalidPayload
+        here, before anything is written. `data` itself is what goes on the wire."""
         given: dict[str, Any] = {"id": event_id} if event_id is not None else {}
         event = Event(type=event_type, producer=self._producer, data=data,
                       company_id=company_id, merchant_id=merchant_id, **given)
+        event.checked()
         self.events.append(event)
         return event
 

@@ -12,6 +12,9 @@ from tests.conftest import DECLARED_DELAYS, DECLARED_QUEUES
 from tests.support.broker import EventTap, publish, queue_messages
 from tests.support.poll import poll_until
 
+# These tests' handlers emit types of their own (unique ones, for their queues).
+pytestmark = pytest.mark.usefixtures("any_event_type")
+
 
 @pytest.fixture
 async def harness(settings, billing_pool, unique):
@@ -188,3 +191,25 @@ async def test_events_emitted_by_a_handler_are_published_with_the_same_correlati
         await poll_until(lambda: len(tap.events) == 1, timeout=10, what="answer event")
     assert tap.events[0].data == {"answer_to": str(asked.id)}
     assert tap.events[0].correlation_id == f"corr-{unique}"
+
+
+async def test_an_event_whose_data_does_not_match_its_schema_is_dead_lettered_unhandled(
+        harness, settings, unique):
+    """shared/events/payloads.py: a payment.completed without its amount never reaches
+    the handler; it waits in the dead-letter queue with the reason."""
+    start, topology = harness
+    calls: list = []
+    consumer = await start(f"schema_{unique}",
+                           {"payment.completed": _recording_handler(f"schema.{unique}", calls)})
+    bad = Event(type="payment.completed", producer="tests",
+                data={"paymentId": f"pay_bad_{unique}", "status": "completed"})
+    await _publish(settings, topology, bad)
+    dead: list = []
+
+    async def dead_lettered():
+        dead.extend(await queue_messages(settings.amqp_url,
+                                         Topology.dead_letter_queue(consumer.queue_name)))
+        return [m for m in dead if m.message_id == str(bad.id)] or None
+    messages = await poll_until(dead_lettered, timeout=10, what="dead-lettered bad payload")
+    assert "invalid payment.completed data" in messages[0].headers[ERROR_HEADER]
+    assert bad.id not in calls

@@ -21,6 +21,10 @@ from tests.support.poll import poll_until
 harness = base.harness  # the fixture: consumers on a real broker connection
 
 
+# These tests emit types of their own (unique ones, for their queues).
+pytestmark = pytest.mark.usefixtures("any_event_type")
+
+
 def test_topic_patterns_match_as_rabbitmq_routes():
     assert topic_matches("payment.created", "payment.created")
     assert not topic_matches("payment.created", "payment.completed")

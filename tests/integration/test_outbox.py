@@ -21,6 +21,10 @@ def topology(settings):
     return Topology(settings.events_namespace)
 
 
+# These tests emit types of their own (unique ones, for their taps).
+pytestmark = pytest.mark.usefixtures("any_event_type")
+
+
 async def _pending(pool, event_ids) -> int:
     async with pool.acquire() as conn:
         return await conn.fetchval(

@@ -245,6 +245,15 @@ async def register(client, merchant, settings, receiver: Receiver, **fields) -> 
     return endpoint
 
 
+# As billing emits them (shared/events/payloads.py checks the shape).
+SUBSCRIPTION = {"subscriptionId": "sub_1", "planId": "plan_1", "customerId": "cus_1",
+                "status": "active", "amount": "1000", "currency": "NOR", "interval": "month",
+                "intervalCount": 1, "metadata": {}, "livemode": False}
+INVOICE = {"invoiceId": "inv_1", "invoiceNumber": "INV-0001", "status": "paid",
+           "subtotal": "1000", "tax": "0", "total": "1000", "currency": "NOR",
+           "paymentId": "pay_0001", "livemode": False}
+
+
 def payment(n: int, status: str = "completed") -> dict:
     return {"paymentId": f"pay_{n:04d}", "amount": "1000000000000000000", "currency": "NOR",
             "status": status, "payer": "0x742d35", "transactionHash": "0xtx",
@@ -260,8 +269,8 @@ async def test_every_event_arrives_once_after_three_failed_attempts_and_both_sig
             await register(client, merchant, settings, receiver)
             sent = [await emit("payment.created", payment(1, "pending"), merchant),
                     await emit("payment.completed", payment(1), merchant),
-                    await emit("subscription.created", {"subscriptionId": "sub_1"}, merchant),
-                    await emit("invoice.paid", {"invoiceId": "inv_1"}, merchant)]
+                    await emit("subscription.created", SUBSCRIPTION, merchant),
+                    await emit("invoice.paid", INVOICE, merchant)]
             ids = {str(e.id) for e in sent}
             await poll_until(lambda: set(receiver.events) == ids, timeout=30,
                              what="every event accepted")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from services.notifier.webhooks import domain, use_cases
 from shared.events import Event, UnitOfWork, bind_event, handles_batches
+from shared.events.payloads import CompanyCreated, MerchantCreated, MerchantUpdated
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -30,12 +31,12 @@ def webhook_handlers(shared) -> dict:
             uow.after_commit(shared.wake)  # the dispatcher must see the committed rows
 
     async def on_merchant(event: Event, uow: UnitOfWork) -> None:
-        data = event.data
-        if event.type == "merchant.updated" and "webServiceUrl" not in data.get("changed", []):
-            return
-        merchant_id = data.get("merchantId") or event.merchant_id
-        if merchant_id is None:
-            return
+        if event.type == "merchant.updated":
+            if "webServiceUrl" not in event.payload(MerchantUpdated).changed:
+                return
+            merchant_id = event.payload(MerchantUpdated).merchant_id
+        else:
+            merchant_id = event.payload(MerchantCreated).merchant_id
         # The account is the source of truth; auth down raises and the consumer retries.
         info = await use_cases.merchant_info(shared.client, merchant_id)
         if info is None:
@@ -45,8 +46,8 @@ def webhook_handlers(shared) -> dict:
             company_id=int(info["companyId"]), url=info.get("webServiceUrl"))
 
     async def on_company(event: Event, uow: UnitOfWork) -> None:
-        company_id = event.data.get("companyId") or event.company_id
-        if company_id is None or not domain.digits(company_id):
+        company_id = event.payload(CompanyCreated).company_id
+        if not domain.digits(company_id):
             return
         # The company's URL is read from auth, as a merchant's is (auth down: retried).
         info = await use_cases.company_info(shared.client, int(company_id))
