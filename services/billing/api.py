@@ -14,6 +14,7 @@ from shared.http.errors import ApiError, Errors
 from shared.http.middleware import SETTINGS, read_json
 from shared.http.pagination import keyset_page_of, query_choice, query_text
 from shared.http.routes import Routes, get, post
+from shared.internal_answers import MerchantAccount, handler_answer
 from shared.money import parse_minor_string
 from shared.principal import Principal
 
@@ -34,7 +35,8 @@ def scopes(who: Principal) -> dict:
 
 async def merchant_name(request: web.Request, merchant_id: int) -> str:
     body = await request.app[CLIENT].get_json("auth", f"/internal/merchants/{merchant_id}")
-    return (body or {}).get("merchantName") or f"Merchant {merchant_id}"
+    found = None if body is None else handler_answer(MerchantAccount, body, "auth")
+    return (found.merchant_name if found else None) or f"Merchant {merchant_id}"
 
 
 def invalid(exc: ValueError) -> ApiError:

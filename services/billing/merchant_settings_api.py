@@ -30,6 +30,7 @@ from shared.http.errors import ApiError, Errors
 from shared.http.middleware import SETTINGS, read_json
 from shared.http.pagination import page_of, query_text
 from shared.http.routes import Routes, delete, get, post, put
+from shared.internal_answers import MerchantAccount, MerchantUsers, handler_answer
 from shared.logging import get_logger
 from shared.money import MoneyError, get_currency
 from shared.principal import Principal
@@ -56,12 +57,13 @@ async def merchant_in_scope(request: web.Request, *, write: bool) -> tuple[Princ
     merchant_id = int(raw)
     if who.role == "MERCHANT" and merchant_id != int(who.merchant_id or 0):
         raise ApiError(Errors.NOT_FOUND, resource="Merchant")
-    found = await request.app[CLIENT].get_json("auth", f"/internal/merchants/{merchant_id}")
+    body = await request.app[CLIENT].get_json("auth", f"/internal/merchants/{merchant_id}")
+    found = None if body is None else handler_answer(MerchantAccount, body, "auth")
     if found is None or (who.role != "SUPER"
-                         and int(found["companyId"]) != int(who.company_id or 0)):
+                         and found.company_id != int(who.company_id or 0)):
         raise ApiError(Errors.NOT_FOUND, resource="Merchant")
-    return who, Merchant(merchant_id=merchant_id, company_id=int(found["companyId"]),
-                         name=found.get("merchantName") or f"Merchant {merchant_id}")
+    return who, Merchant(merchant_id=merchant_id, company_id=found.company_id,
+                         name=found.merchant_name or f"Merchant {merchant_id}")
 
 
 def box(request: web.Request) -> SecretBox:
@@ -79,13 +81,13 @@ class Recipients:
 async def recipients(request: web.Request, who: Principal, merchant: Merchant) -> Recipients:
     """Whom to mail of a change (asked before the transaction: a slow auth never holds
     the merchant's lock), and how the mail names the caller."""
-    found = await request.app[CLIENT].get_json(
+    body = await request.app[CLIENT].get_json(
         "auth", f"/internal/merchants/{merchant.merchant_id}/users")
-    if found is None:
+    if body is None:
         raise ApiError(Errors.NOT_FOUND, resource="Merchant")
-    own = next((u["email"] for u in found.get("users", [])
-                if str(u["userId"]) == str(who.subject)), None)
-    return Recipients(emails=list(found["emails"]),
+    found = handler_answer(MerchantUsers, body, "auth")
+    own = next((u.email for u in found.users if u.user_id == str(who.subject)), None)
+    return Recipients(emails=list(found.emails),
                       actor=sa.actor_label(role=who.role, user_id=who.subject, email=own))
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from aiohttp import web
+from pydantic import ValidationError
 
 from services.billing import (
     balances,
@@ -36,6 +37,7 @@ from shared.http.app import POOL
 from shared.http.client import InternalClient, ServiceUnavailable
 from shared.http.errors import ApiError, Errors
 from shared.http.middleware import SETTINGS
+from shared.internal_answers import QuoteBatch
 from shared.logging import get_logger
 from shared.money import get_currency, parse_minor_string
 from shared.settings import Settings
@@ -130,10 +132,15 @@ async def quote_fees(client: InternalClient, asks: list[FeeAsk]) -> list[int]:
                                                   json=body)
         except ServiceUnavailable as exc:
             raise FeesUnavailable(str(exc)) from None
-        if status != 200 or not isinstance(answer, dict) \
-                or len(answer.get("quotes") or []) != len(chunk):
+        if status != 200:
             raise FeesUnavailable(f"fees answered {status}")
-        out.extend(int(q["charges"]) for q in answer["quotes"])
+        try:
+            batch = QuoteBatch.model_validate(answer)
+        except ValidationError:
+            raise FeesUnavailable(f"fees answered {status}") from None
+        if len(batch.quotes) != len(chunk):
+            raise FeesUnavailable(f"fees answered {status}")
+        out.extend(q.charges for q in batch.quotes)
     return out
 
 

@@ -39,6 +39,7 @@ from shared.http.errors import ApiError, Errors
 from shared.http.middleware import SETTINGS, read_json
 from shared.http.pagination import page_of, query_choice
 from shared.http.routes import Routes, get, post
+from shared.internal_answers import MerchantAccount, handler_answer
 from shared.principal import Principal
 
 # The largest file an import takes. A bigger upload is a 413 before it is read (by its
@@ -307,10 +308,11 @@ async def _merchant_to_write(request: web.Request, who: Principal,
         raise _invalid("merchantId", "choose the merchant the file is for")
     if not (raw.isascii() and raw.isdigit() and 0 < len(raw) <= 18):
         raise _invalid("merchantId", "must be an id")
-    found = await request.app[CLIENT].get_json("auth", f"/internal/merchants/{int(raw)}")
-    if not found or (who.role == "ADMIN" and str(found.get("companyId")) != who.company_id):
+    body = await request.app[CLIENT].get_json("auth", f"/internal/merchants/{int(raw)}")
+    found = None if not body else handler_answer(MerchantAccount, body, "auth")
+    if not found or (who.role == "ADMIN" and str(found.company_id) != who.company_id):
         raise ApiError(Errors.NOT_FOUND, resource="Merchant")
-    return int(found["companyId"]), int(raw)
+    return found.company_id, int(raw)
 
 
 def _rail_of(form: ImportForm) -> str:

@@ -53,6 +53,10 @@ class PaymentWrites(Protocol):
     async def update(self, payment: Payment, changes: Mapping[str, Any]) -> Payment:
         """Column changes with no status change, no event."""
 
+    async def add_refund(self, payment: Payment, refund_id: str, amount: int,
+                         reason: str | None) -> asyncpg.Record:
+        """A refund of `amount` of the payment (its row)."""
+
 
 class Locked:
     """Inside `work`'s transaction. `already_held`: the caller read the payment FOR
@@ -87,6 +91,11 @@ class Locked:
 
     async def update(self, payment: Payment, changes: Mapping[str, Any]) -> Payment:
         return await store.update_payment(self.work.conn, payment.id, changes)
+
+    async def add_refund(self, payment: Payment, refund_id: str, amount: int,
+                         reason: str | None) -> asyncpg.Record:
+        return await store.add_refund(self.work.conn, refund_id=refund_id, pk=payment.id,
+                                      amount=amount, reason=reason)
 
 
 class Shared:
@@ -126,7 +135,7 @@ class Shared:
 
     async def transition(self, payment: Payment, changes: Mapping[str, Any], status: str,
                          detail: dict[str, Any], event: Event) -> Payment:
-        if status != changes["status"] or not set(changes) - {"status"} \
+        if status != changes.get("status") or not set(changes) - {"status"} \
                 <= store.CHANGE_TYPES.keys():
             raise NeedsLock()
         updated = await self._changes.submit((payment, changes, detail, event))
@@ -136,6 +145,10 @@ class Shared:
 
     async def update(self, payment: Payment, changes: Mapping[str, Any]) -> Payment:
         raise NeedsLock()
+
+    async def add_refund(self, payment: Payment, refund_id: str, amount: int,
+                         reason: str | None) -> asyncpg.Record:
+        raise NeedsLock()  # a refund is decided on the payment locked
 
     async def _insert(self, items: list[tuple[dict[str, Any], Event]]) -> list[Payment]:
         async with self._pool.acquire() as conn:

@@ -15,41 +15,18 @@ from typing import Any, Literal
 from urllib.parse import urlencode
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 from shared.events import Event
 from shared.expiring import ExpiringCache
 from shared.http.client import InternalClient, ServiceUnavailable
 from shared.http.errors import ApiError, Errors
+from shared.internal_answers import MerchantAccount as MerchantAccount
+from shared.internal_answers import handler_answer
 from shared.lease import VersionLease
 from shared.logging import get_logger
 
 log = get_logger(__name__)
-
-
-class MerchantAccount(BaseModel):
-    """auth's account of a merchant (`/internal/merchants/{id}`, a payee's, or the
-    shorter `/internal/merchants/by-uid/{uid}`: what it does not say is None)."""
-
-    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
-
-    merchant_id: int = Field(alias="merchantId")
-    company_id: int = Field(alias="companyId")
-    status: str = "ACTIVE"
-    merchant_uid: str | None = Field(default=None, alias="merchantUid")
-    rate_plan: str | None = Field(default=None, alias="ratePlan")
-    merchant_name: str | None = Field(default=None, alias="merchantName")
-    merchant_email: str | None = Field(default=None, alias="merchantEmail")
-    web_service_url: str | None = Field(default=None, alias="webServiceUrl")
-    return_url: str | None = Field(default=None, alias="returnUrl")
-    # None: the merchant named none, so it takes every method (domain.offers).
-    payment_methods: list[str] | None = Field(default=None, alias="paymentMethods")
-    logo_url: str | None = Field(default=None, alias="logoUrl")
-    accent_color: str | None = Field(default=None, alias="accentColor")
-
-    @property
-    def inactive(self) -> bool:
-        return self.status == "INACTIVE"  # DEVELOPMENT merchants take sandbox payments
 
 
 class Quote(BaseModel):
@@ -115,11 +92,11 @@ class AuthClient:
     async def find(self, merchant_id: int | str | None) -> MerchantAccount | None:
         """The account now (uncached); None when auth knows no such merchant."""
         body = await self._client.get_json("auth", f"/internal/merchants/{merchant_id}")
-        return None if body is None else MerchantAccount.model_validate(body)
+        return None if body is None else handler_answer(MerchantAccount, body, "auth")
 
     async def find_by_uid(self, uid: uuid.UUID) -> MerchantAccount | None:
         body = await self._client.get_json("auth", f"/internal/merchants/by-uid/{uid}")
-        return None if body is None else MerchantAccount.model_validate(body)
+        return None if body is None else handler_answer(MerchantAccount, body, "auth")
 
     async def payee(self, kind: Literal["u", "m"], subject: str, mid: str | None) -> Payee:
         """Whom a token signed by `subject` pays, given its `mid` claim. A signature

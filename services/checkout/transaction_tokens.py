@@ -32,6 +32,7 @@ from shared.http.envelopes import Family, ok
 from shared.http.errors import ApiError, Errors
 from shared.http.middleware import SETTINGS, read_json
 from shared.http.routes import Routes, post
+from shared.internal_answers import TransactionSecret, handler_answer
 from shared.money import MajorInput, parse_major, to_major_decimal
 
 TOKEN_TTL_SECONDS = 60
@@ -62,8 +63,7 @@ async def fetch_secret(client: InternalClient, kind: Literal["u", "m"], subject:
     body = await client.get_json("auth", f"/internal/secrets/{KIND_OF[kind]}/{subject}")
     if body is None:
         return None
-    secret: str = body["secret"]
-    return secret
+    return handler_answer(TransactionSecret, body, "auth").secret
 
 
 def sign_token(secret: str, *, kind: str, subject: str, merchant_id: str | None,

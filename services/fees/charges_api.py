@@ -28,6 +28,7 @@ from shared.http.middleware import read_json
 from shared.http.openapi import roles
 from shared.http.pagination import page_of, query_text
 from shared.http.routes import Routes, delete, get, post, put
+from shared.internal_answers import MerchantAccount
 from shared.money import get_currency
 from shared.principal import Principal
 
@@ -56,15 +57,15 @@ def _filters(request: web.Request) -> dict:
             "category": None if category is None else category.upper()}
 
 
-def _in_scope(who: Principal, merchant: dict) -> bool:
+def _in_scope(who: Principal, merchant: MerchantAccount) -> bool:
     if who.role == "SUPER":
         return True
     if who.role == "ADMIN":
-        return str(merchant["companyId"]) == who.company_id
-    return str(merchant["merchantId"]) == who.merchant_id
+        return str(merchant.company_id) == who.company_id
+    return str(merchant.merchant_id) == who.merchant_id
 
 
-async def _merchant(request: web.Request, who: Principal, user_name: str) -> dict:
+async def _merchant(request: web.Request, who: Principal, user_name: str) -> MerchantAccount:
     """The merchant `merchantUserName` names, if the caller may see it; else 404."""
     try:
         merchant = await resolve_merchant(request, user_name)
@@ -109,8 +110,8 @@ async def add_merchant_charge(request: web.Request) -> web.Response:
     merchant = await _merchant(request, who, body.merchant_user_name)
     async with uow(request) as work:
         row = await store.insert_charge(
-            work.conn, body, scope="MERCHANT", merchant_id=int(merchant["merchantId"]),
-            company_id=int(merchant["companyId"]), merchant_user_name=body.merchant_user_name)
+            work.conn, body, scope="MERCHANT", merchant_id=merchant.merchant_id,
+            company_id=merchant.company_id, merchant_user_name=body.merchant_user_name)
         _emit(work, "charge.created", row)
     await request.app[RULES].written()
     return ok(Family.NORAH, models.render_charge(row), status=201,
@@ -128,7 +129,7 @@ async def charges_of_merchant(request: web.Request) -> web.Response:
     user_name = request.match_info["merchantUserName"].strip()
     merchant = await _merchant(request, who, user_name)
     return await _page(request, "MERCHANT", message="Merchant charges retrieved successfully",
-                       only_merchant=int(merchant["merchantId"]))
+                       only_merchant=merchant.merchant_id)
 
 
 async def update_merchant_charge(request: web.Request) -> web.Response:

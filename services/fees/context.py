@@ -11,6 +11,7 @@ from shared.events import UnitOfWork
 from shared.http.app import POOL, RELAY
 from shared.http.client import InternalClient, ServiceUnavailable
 from shared.http.middleware import SETTINGS
+from shared.internal_answers import MerchantAccount, answer
 
 CLIENT = web.AppKey("internal_client", InternalClient)
 
@@ -25,7 +26,7 @@ def uow(request: web.Request) -> UnitOfWork:
     return UnitOfWork(request.app[POOL], producer="fees", relay=request.app.get(RELAY))
 
 
-async def resolve_merchant(request: web.Request, user_name: str) -> dict | None:
+async def resolve_merchant(request: web.Request, user_name: str) -> MerchantAccount | None:
     """The merchant a `merchantUserName` names (via auth), or None when there is none.
 
     Any other answer from auth is an outage, not a missing merchant."""
@@ -35,7 +36,7 @@ async def resolve_merchant(request: web.Request, user_name: str) -> dict | None:
         return None
     if status != 200 or not isinstance(body, dict):
         raise ServiceUnavailable("auth", f"merchant lookup answered {status}")
-    return body
+    return answer(MerchantAccount, body, "auth")
 
 
 class Login(BaseModel):
@@ -53,4 +54,4 @@ async def resolve_user(request: web.Request, email: str) -> Login | None:
         return None
     if status != 200 or not isinstance(body, dict):
         raise ServiceUnavailable("auth", f"user lookup answered {status}")
-    return Login.model_validate(body)
+    return answer(Login, body, "auth")

@@ -148,9 +148,9 @@ async def _merchant_for(request: web.Request, user_email: str | None) -> int | N
     def sees(company_id: str | None) -> bool:
         return who.role == "SUPER" or (who.role == "ADMIN" and company_id == who.company_id)
 
-    if found is not None and (sees(str(found["companyId"]))
-                              or str(found["merchantId"]) == who.merchant_id):
-        return int(found["merchantId"])
+    if found is not None and (sees(str(found.company_id))
+                              or str(found.merchant_id) == who.merchant_id):
+        return found.merchant_id
     if login is not None and login.role != "MERCHANT" and sees(login.company_id):
         return None
     raise ApiError(Errors.USER_EMAIL_UNKNOWN, field="user_email", email=user_email)

@@ -65,6 +65,7 @@ from shared.http.app import BROKER, POOL, TOPOLOGY
 from shared.http.client import InternalClient, ServiceUnavailable
 from shared.http.errors import ApiError, Errors
 from shared.http.middleware import PRINCIPAL_KEY, SETTINGS
+from shared.internal_answers import Jwks, answer
 from shared.logging import get_logger
 from shared.principal import Principal
 
@@ -159,7 +160,8 @@ class Authenticator:
         status, body = await self._client.request("auth", "GET", "/.well-known/jwks.json")
         if status != 200 or not isinstance(body, dict):
             raise ServiceUnavailable("auth", f"JWKS answered {status}")
-        self._jwks = {k["kid"]: jwt.PyJWK(k) for k in body.get("keys", []) if "kid" in k}
+        jwks = answer(Jwks, body, "auth")
+        self._jwks = {k["kid"]: jwt.PyJWK(k) for k in jwks.keys if "kid" in k}
         self._jwks_fetched = time.monotonic()
 
     async def _key_for(self, kid: str) -> jwt.PyJWK | None:

@@ -29,6 +29,18 @@ async def transition(writes: PaymentWrites, payment: Payment, target: str, *,
                                    {**(detail or {}), "eventId": str(sent.id)}, sent)
 
 
+async def partly_refunded(writes: PaymentWrites, payment: Payment, *, refunded: int,
+                          amount: int, refund_id: str) -> Payment:
+    """A part of `payment` given back (`refunded` in all now): no status change, but its
+    own payment.refunded (partial: true) and a "partially_refunded" history row."""
+    changes = {"refunded_amount": refunded}
+    sent = event("payment.refunded", payment.seen_with(changes), partial=True,
+                 refundAmount=str(amount))
+    return await writes.transition(payment, changes, "partially_refunded",
+                                   {"refundId": refund_id, "amount": str(amount),
+                                    "eventId": str(sent.id)}, sent)
+
+
 async def outcome(writes: PaymentWrites, payment: Payment, result: connectors.Outcome, *,
                   method: str | None = None, retry: bool = False) -> Payment:
     """Record the rail's outcome. `retry`: the shopper is on a checkout page, so a

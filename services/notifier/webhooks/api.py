@@ -76,11 +76,11 @@ async def _merchant_of_company(request: web.Request, who: Principal, merchant_id
         raise ApiError(Errors.UPSTREAM_UNAVAILABLE, service="auth") from None
     if info is None:
         raise ApiError(Errors.NOT_FOUND, resource="Merchant")
-    theirs = int(info["companyId"])
+    theirs = info.company_id
     if (who.role != "SUPER" and theirs != int(who.company_id or 0)) \
             or (company_id is not None and theirs != company_id):
         raise ApiError(Errors.NOT_FOUND, resource="Merchant")
-    return theirs, int(info["merchantId"])
+    return theirs, info.merchant_id
 
 
 async def _test_merchant(request: web.Request, who: Principal, endpoint,

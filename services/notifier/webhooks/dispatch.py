@@ -507,7 +507,7 @@ class Dispatcher:
             log.warning("webhook_disabled_mail_skipped", endpoint_id=endpoint["endpoint_id"],
                         reason=str(exc))
             return
-        email = (info or {}).get("merchantEmail")
+        email = info.merchant_email if info else None
         if not email:
             log.warning("webhook_disabled_mail_skipped", endpoint_id=endpoint["endpoint_id"],
                         reason="no merchant e-mail from auth")

@@ -42,8 +42,8 @@ def webhook_handlers(shared) -> dict:
         if info is None:
             return
         await use_cases.sync_merchant_endpoint(
-            uow.conn, shared.box, shared.settings, merchant_id=int(info["merchantId"]),
-            company_id=int(info["companyId"]), url=info.get("webServiceUrl"))
+            uow.conn, shared.box, shared.settings, merchant_id=info.merchant_id,
+            company_id=info.company_id, url=info.web_service_url)
 
     async def on_company(event: Event, uow: UnitOfWork) -> None:
         company_id = event.payload(CompanyCreated).company_id

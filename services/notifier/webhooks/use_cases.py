@@ -7,13 +7,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import asyncpg
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from services.notifier.webhooks import domain, store
 from shared.crypto import SecretBox
 from shared.events import Event, bind_event
 from shared.http.client import InternalClient, ServiceUnavailable
 from shared.http.errors import ApiError, Errors
+from shared.internal_answers import MerchantAccount, answer
 from shared.logging import get_logger
 from shared.outbound import addresses, signing
 from shared.settings import Settings
@@ -30,7 +31,7 @@ async def check_url(settings: Settings, url: str) -> None:
         raise ApiError(Errors.WEBHOOK_URL_NOT_ALLOWED, field="url", detail=str(exc)) from None
 
 
-async def merchant_info(client: InternalClient, merchant_id: int | str) -> dict | None:
+async def merchant_info(client: InternalClient, merchant_id: int | str) -> MerchantAccount | None:
     """The merchant's account from auth (ids, and webServiceUrl / merchantEmail when
     auth includes them); None when it does not exist. Raises ServiceUnavailable."""
     status, body = await client.request("auth", "GET", f"/internal/merchants/{merchant_id}")
@@ -38,7 +39,7 @@ async def merchant_info(client: InternalClient, merchant_id: int | str) -> dict 
         return None
     if status != 200:
         raise ServiceUnavailable("auth", f"HTTP {status}")
-    return body
+    return answer(MerchantAccount, body, "auth")
 
 
 class CompanyInfo(BaseModel):
@@ -57,10 +58,7 @@ async def company_info(client: InternalClient, company_id: int) -> CompanyInfo |
         return None
     if status != 200:
         raise ServiceUnavailable("auth", f"HTTP {status}")
-    try:
-        return CompanyInfo.model_validate(body)
-    except ValidationError:
-        raise ServiceUnavailable("auth", "unexpected answer") from None
+    return answer(CompanyInfo, body, "auth")
 
 
 async def create_endpoint(conn: asyncpg.Connection, box: SecretBox, *, company_id: int,
