@@ -39,6 +39,18 @@ export function setFieldError(fieldEl, message) {
   else control.removeAttribute("aria-describedby");
 }
 
+// An API refusal shown where the user fixes it: at the field it names (focused),
+// else as an error notice in `out`.
+export function showRefusal(err, fields, out) {
+  const target = fields[err.field];
+  if (target) {
+    setFieldError(target, err.message);
+    target.querySelector("input").focus();
+  } else {
+    out.replaceChildren(notice(err.message, "error"));
+  }
+}
+
 // Where a new session starts: an ADMIN on the dashboard (its first-steps list), the
 // others on their payments, as the sign-in page does.
 export const homeOf = (session) => (session.role === "ADMIN" ? "/dashboard" : "/payments");

@@ -5,7 +5,7 @@
 import { norah } from "../lib/api.js";
 import { badge, busy, button, field, formValues, h, notice, table } from "../lib/dom.js";
 import { when } from "../lib/format.js";
-import { setFieldError } from "../lib/account.js";
+import { setFieldError, showRefusal } from "../lib/account.js";
 
 const STATUSES = ["DEVELOPMENT", "ACTIVE", "INACTIVE"];
 
@@ -106,13 +106,7 @@ export default {
             result.replaceChildren(notice(text));
             announce(text);
           } catch (err) {
-            const target = fields[err.field];
-            if (target) {
-              setFieldError(target, err.message);
-              target.querySelector("input").focus();
-            } else {
-              result.replaceChildren(notice(err.message, "error"));
-            }
+            showRefusal(err, fields, result);
             announce(err.message);
           }
         });

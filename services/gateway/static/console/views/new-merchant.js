@@ -4,7 +4,7 @@
 
 import { norah } from "../lib/api.js";
 import { field, h, notice } from "../lib/dom.js";
-import { setFieldError } from "../lib/account.js";
+import { setFieldError, showRefusal } from "../lib/account.js";
 
 export default {
   title: "New merchant",
@@ -54,13 +54,7 @@ export default {
         form.reset();
         announce(text);
       } catch (err) {
-        const target = fields[err.field];
-        if (target) {
-          setFieldError(target, err.message);
-          target.querySelector("input").focus();
-        } else {
-          out.append(notice(err.message, "error"));
-        }
+        showRefusal(err, fields, out);
         announce(err.message);
       } finally {
         submit.disabled = false;
